@@ -1,0 +1,166 @@
+"""The `cnm` command: thin argument handling over the package.
+
+Every failure the user can cause ends as one line on stderr and a non-zero
+exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from emulator.cnm.errors import DockerError
+from emulator.lab.lab import LabError
+from emulator.topology import TopologyError
+
+
+def _lab_up(args: argparse.Namespace) -> int:
+    from emulator.lab import control
+    from emulator.lab.dryrun import check_topology
+    from emulator.topology import default_topology, load_topology
+
+    topology = load_topology(args.topology) if args.topology else default_topology()
+    check_topology(topology, args.topology or "<default topology>")
+    name = control.start_background(args.topology, args.name or topology.name)
+    hosts = ", ".join(h.name for h in topology.hosts)
+    print(f"lab {name} is up: Docker hosts {hosts}; outside {topology.outside.address}")
+    return 0
+
+
+def _lab_ls(args: argparse.Namespace) -> int:
+    from emulator.lab import control
+
+    rows = control.summaries()
+    print(f"{'NAME':<10}{'STATUS':<26}{'PID':<9}{'HOSTS':<20}CONTAINERS")
+    for row in rows:
+        print(f"{row.name:<10}{row.status:<26}{row.owner:<9}{','.join(row.hosts):<20}"
+              f"{row.containers}")
+    return 0
+
+
+def _lab_down(args: argparse.Namespace) -> int:
+    from emulator.lab import control
+
+    name = control.stop(args.name)
+    print(f"lab {name} removed")
+    return 0
+
+
+def _clean(args: argparse.Namespace) -> int:
+    from emulator.lab.cleanup import clean
+
+    report = clean()
+    for name in report.skipped_running:
+        print(f"lab {name} is running; left alone (use `cnm lab down {name}`)")
+    if report.labs:
+        print(f"removed {len(report.labs)} dead lab(s): {', '.join(report.labs)} "
+              f"({report.processes} process(es) ended)")
+    else:
+        print("nothing to clean")
+    return 0
+
+
+def _exec(args: argparse.Namespace) -> int:
+    from emulator.lab import control
+
+    argv = args.command
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise LabError("no command given: cnm exec TARGET -- CMD [ARG...]")
+    state = control.read_state(args.lab)
+    try:
+        control.exec_in(state, args.target, argv)
+    except LabError as exc:
+        if "executable file not found" in str(exc):
+            print(f"cnm: {exc}", file=sys.stderr)
+            return 127
+        raise
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from emulator.experiments.runner import run_cli
+
+    return run_cli(args.experiments, topology=args.topology, results=args.results,
+                   list_only=args.list)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from emulator.topology import export_json_schema
+
+    print(export_json_schema())
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from emulator.lab.dryrun import check_topology
+    from emulator.topology import load_topology
+
+    check_topology(load_topology(args.topology), args.topology)
+    print(f"{args.topology}: ok")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cnm", description="Docker container networking, "
+                                     "emulated on real network namespaces.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    lab = sub.add_parser("lab", help="start, list and stop labs").add_subparsers(
+        dest="lab_command", required=True)
+    up = lab.add_parser("up", help="build a lab and leave it running in the background")
+    up.add_argument("topology", nargs="?", help="topology YAML (default: the embedded one)")
+    up.add_argument("--name", help="lab name (default: the topology's)")
+    up.set_defaults(func=_lab_up)
+    lab.add_parser("ls", help="list labs").set_defaults(func=_lab_ls)
+    down = lab.add_parser("down", help="remove a running lab completely")
+    down.add_argument("name", nargs="?")
+    down.set_defaults(func=_lab_down)
+
+    sub.add_parser("clean", help="remove what labs whose process is gone left behind"
+                   ).set_defaults(func=_clean)
+
+    ex = sub.add_parser("exec", help="run a command in a host's or container's namespace")
+    ex.add_argument("target", help="HOST, HOST/CONTAINER or outside")
+    ex.add_argument("command", nargs=argparse.REMAINDER)
+    ex.add_argument("--lab", help="lab name (default: the only running lab)")
+    ex.set_defaults(func=_exec)
+
+    run = sub.add_parser("run", help="run experiments and write results/")
+    run.add_argument("experiments", nargs="*", help="names (default: every experiment)")
+    run.add_argument("--topology", help="topology YAML for experiments that take one")
+    run.add_argument("--results", default="results", help="results directory")
+    run.add_argument("--list", action="store_true", help="list the registered experiments")
+    run.set_defaults(func=_run)
+
+    topo = sub.add_parser("topology", help="topology files").add_subparsers(
+        dest="topology_command", required=True)
+    topo.add_parser("schema", help="print the topology JSON Schema").set_defaults(func=_schema)
+    chk = topo.add_parser("check", help="validate a topology file without building it")
+    chk.add_argument("topology")
+    chk.set_defaults(func=_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except TopologyError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except DockerError as exc:
+        print(f"Error response from daemon: {exc.message}", file=sys.stderr)
+        return 1
+    except (LabError, FileNotFoundError, PermissionError) as exc:
+        print(f"cnm: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

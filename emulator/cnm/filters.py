@@ -1,0 +1,54 @@
+"""`docker network ls` and `prune` filters, with dockerd's semantics and errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from emulator.cnm.errors import DockerError, InvalidParameter
+from emulator.cnm.model import Network
+
+NETWORK_FILTERS = ("dangling", "driver", "id", "label", "name", "scope", "type")
+
+
+def validate_network_filters(filters: Mapping[str, list[str]]) -> None:
+    for key in filters:
+        if key not in NETWORK_FILTERS:
+            raise InvalidParameter(f"invalid filter '{key}'")
+    for value in filters.get("type", []):
+        if value not in ("custom", "builtin"):
+            raise DockerError(f"invalid filter: 'type'='{value}'")
+    dangling = filters.get("dangling", [])
+    if len(dangling) > 1:
+        raise InvalidParameter('got more than one value for filter key "dangling"')
+    for value in dangling:
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise InvalidParameter(
+                "invalid value for filter 'dangling', must be \"true\" (or \"1\"), "
+                "or \"false\" (or \"0\")"
+            )
+
+
+def _label_matches(labels: Mapping[str, str], wanted: str) -> bool:
+    key, sep, value = wanted.partition("=")
+    if key not in labels:
+        return False
+    return not sep or labels[key] == value
+
+
+def match_network(network: Network, filters: Mapping[str, list[str]]) -> bool:
+    def any_of(key: str, test) -> bool:
+        values = filters.get(key)
+        return not values or any(test(v) for v in values)
+
+    builtin = network.predefined
+    return (
+        any_of("driver", lambda v: network.driver == v)
+        and any_of("id", lambda v: v in network.id)
+        and any_of("name", lambda v: v in network.name)
+        and any_of("scope", lambda v: network.scope == v)
+        and any_of("type", lambda v: (v == "builtin") == builtin)
+        and all(_label_matches(network.labels, v) for v in filters.get("label", []))
+        and not any(_label_matches(network.labels, v) for v in filters.get("label!", []))
+        and any_of("dangling", lambda v: (v.lower() in ("true", "1")) == (
+            not network.endpoints and not builtin))
+    )

@@ -1,0 +1,63 @@
+"""Docker's JSON shapes (Engine API v1.45) for networks and containers."""
+
+from __future__ import annotations
+
+from emulator.cnm.model import Container, Network
+
+
+def network_json(network: Network, verbose_containers: bool = True) -> dict[str, object]:
+    containers = {}
+    if verbose_containers:
+        for ep in network.endpoints.values():
+            containers[ep.container_id] = {
+                "Name": ep.name,
+                "EndpointID": ep.id,
+                "MacAddress": ep.mac,
+                "IPv4Address": str(ep.address) if ep.address else "",
+                "IPv6Address": "",
+            }
+    config = [{k: v for k, v in c.items() if not k.startswith("_")} for c in network.ipam_config]
+    return {
+        "Name": network.name,
+        "Id": network.id,
+        "Created": network.created,
+        "Scope": network.scope,
+        "Driver": network.driver,
+        "EnableIPv4": True,
+        "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": None if network.predefined else {},
+                 "Config": config},
+        "Internal": network.internal,
+        "Attachable": network.attachable,
+        "Ingress": False,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False,
+        "Containers": containers,
+        "Options": dict(network.options),
+        "Labels": dict(network.labels),
+    }
+
+
+def container_networks_json(container: Container, networks: dict[str, Network]) -> dict:
+    result = {}
+    for net_id, attachment in container.attachments.items():
+        network = networks[net_id]
+        ep = container.endpoints.get(net_id)
+        result[network.name] = {
+            "IPAMConfig": {"IPv4Address": attachment.ip} if attachment.ip else None,
+            "Links": None,
+            "Aliases": list(attachment.aliases) or None,
+            "MacAddress": ep.mac if ep else "",
+            "DriverOpts": None,
+            "NetworkID": net_id,
+            "EndpointID": ep.id if ep else "",
+            "Gateway": str(ep.gateway) if ep and ep.gateway else "",
+            "IPAddress": str(ep.address.ip) if ep and ep.address else "",
+            "IPPrefixLen": ep.address.network.prefixlen if ep and ep.address else 0,
+            "IPv6Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "DNSNames": [container.name, container.short_id, *attachment.aliases]
+            if network.driver not in ("bridge",) or not network.predefined else None,
+        }
+    return result

@@ -1,0 +1,83 @@
+"""The Container Network Model's objects: networks, endpoints, sandboxes.
+
+Plain data. The engine owns and changes them; drivers never see them, only the
+specs derived from them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from ipaddress import IPv4Address, IPv4Interface
+
+from emulator.fabric.base import SandboxHandle
+
+
+def new_id() -> str:
+    """A 64-hex-digit identifier, the shape Docker gives networks, endpoints, containers."""
+    return secrets.token_hex(32)
+
+
+def docker_timestamp() -> str:
+    """RFC 3339 with nanoseconds, as dockerd writes `Created`."""
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond * 1000:09d}Z"
+
+
+@dataclass
+class Network:
+    id: str
+    name: str
+    driver: str
+    scope: str
+    created: str
+    options: dict[str, str]
+    labels: dict[str, str]
+    internal: bool = False
+    attachable: bool = False
+    predefined: bool = False
+    pool_id: str | None = None
+    ipam_config: list[dict[str, object]] = field(default_factory=list)
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+
+
+@dataclass
+class Endpoint:
+    id: str
+    name: str
+    network_id: str
+    container_id: str
+    address: IPv4Interface | None
+    mac: str
+    ifname: str | None = None
+    aliases: tuple[str, ...] = ()
+    gateway: IPv4Address | None = None
+    requested_ip: str | None = None
+
+
+@dataclass
+class Attachment:
+    """A container's wish to be on a network, kept while it is stopped."""
+
+    network_id: str
+    ip: str | None = None
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass
+class Container:
+    id: str
+    name: str
+    hostname: str
+    command: list[str]
+    created: str
+    attachments: dict[str, Attachment] = field(default_factory=dict)
+    sandbox: SandboxHandle | None = None
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    running: bool = False
+    exit_code: int = 0
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]

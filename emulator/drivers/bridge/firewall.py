@@ -1,0 +1,67 @@
+"""The host's bridge rules, rendered whole from the bridge networks it has.
+
+What Docker's DOCKER-ISOLATION chains, internal-network rules, ICC setting and
+MASQUERADE rule do, expressed as one nftables ruleset per Docker host:
+- traffic routed from one bridge network to another is dropped, both ways;
+- an internal network's traffic never leaves its bridge;
+- with ICC off, frames between two ports of the bridge are dropped (bridge
+  family, so it holds whether or not bridge netfilter is loaded);
+- traffic from a network to anywhere beyond its bridge is masqueraded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Network
+
+
+@dataclass(frozen=True)
+class BridgeRules:
+    bridge: str
+    subnet: IPv4Network | None
+    internal: bool
+    icc: bool
+    masquerade: bool
+
+
+def _quoted(names: list[str]) -> str:
+    return "{ " + ", ".join(f'"{n}"' for n in names) + " }"
+
+
+def render(networks: list[BridgeRules]) -> str:
+    bridges = [n.bridge for n in networks]
+    forward: list[str] = []
+    nat: list[str] = []
+    icc_off: list[str] = []
+    for net in networks:
+        quoted = f'"{net.bridge}"'
+        if net.internal:
+            forward.append(f"iifname {quoted} oifname != {quoted} drop")
+            forward.append(f"oifname {quoted} iifname != {quoted} drop")
+        others = [b for b in bridges if b != net.bridge]
+        if others:
+            forward.append(f"iifname {quoted} oifname {_quoted(others)} drop")
+        if not net.icc:
+            forward.append(f"iifname {quoted} oifname {quoted} drop")
+            icc_off.append(net.bridge)
+        if net.masquerade and not net.internal and net.subnet is not None:
+            nat.append(f"ip saddr {net.subnet} oifname != {quoted} masquerade")
+    lines = [
+        "table ip cnm {",
+        "  chain forward {",
+        "    type filter hook forward priority filter; policy accept;",
+        *(f"    {rule}" for rule in forward),
+        "  }",
+        "  chain postrouting {",
+        "    type nat hook postrouting priority srcnat; policy accept;",
+        *(f"    {rule}" for rule in nat),
+        "  }",
+        "}",
+        "table bridge cnm {",
+        "  chain forward {",
+        "    type filter hook forward priority filter; policy accept;",
+        *(f'    meta ibrname "{b}" ether type {{ ip, ip6 }} drop' for b in icc_off),
+        "  }",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,61 @@
+"""The `null` driver (network `none`): a sandbox with only `lo`.
+
+The smallest complete driver, as in libnetwork: every operation succeeds and
+touches nothing, because the engine already gave the sandbox its namespace.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from emulator.cnm.errors import Forbidden
+from emulator.drivers.base import (
+    EndpointInfo,
+    EndpointSpec,
+    IPAMData,
+    JoinInfo,
+    NetworkSpec,
+    SandboxRef,
+)
+from emulator.fabric.base import HostFabric
+
+
+class NullDriver:
+    name: ClassVar[str] = "null"
+    scope: ClassVar[str] = "local"
+    uses_ipam: ClassVar[bool] = False
+    shares_host_namespace: ClassVar[bool] = False
+
+    def __init__(self, fabric: HostFabric) -> None:
+        self._fabric = fabric
+        self._network: str | None = None
+
+    def validate_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
+        if self._network is not None:
+            raise Forbidden(f'only one instance of "{self.name}" network is allowed')
+
+    def create_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
+        self.validate_network(net, ipam)
+        self._network = net.id
+
+    def delete_network(self, net_id: str) -> None:
+        if self._network == net_id:
+            self._network = None
+
+    def network_options(self, net_id: str) -> dict[str, str]:
+        return {}
+
+    def create_endpoint(self, net_id: str, ep: EndpointSpec) -> EndpointInfo:
+        return EndpointInfo(mac="", address=None)
+
+    def delete_endpoint(self, net_id: str, ep_id: str) -> None:
+        return None
+
+    def join(self, net_id: str, ep_id: str, sandbox: SandboxRef) -> JoinInfo:
+        return JoinInfo(ifname=None)
+
+    def leave(self, net_id: str, ep_id: str) -> None:
+        return None
+
+    def check(self, net_id: str, ep_id: str) -> list[str]:
+        return []

@@ -1,0 +1,26 @@
+"""Which driver answers to which name on an emulated Docker host."""
+
+from __future__ import annotations
+
+from emulator.cnm.errors import NotFound
+from emulator.drivers.base import DriverFactory
+from emulator.drivers.bridge import BridgeDriver
+from emulator.drivers.host import HostDriver
+from emulator.drivers.null import NullDriver
+
+BUILTIN: dict[str, DriverFactory] = {
+    "bridge": BridgeDriver,
+    "host": HostDriver,
+    "null": NullDriver,
+}
+
+
+def lookup(name: str) -> DriverFactory:
+    try:
+        return BUILTIN[name]
+    except KeyError:
+        raise NotFound(f'plugin "{name}" not found') from None
+
+
+def names() -> list[str]:
+    return sorted(BUILTIN)

@@ -1,0 +1,71 @@
+"""The fabric contract: every kernel operation a driver or the engine may ask for.
+
+Drivers and the engine talk only to this interface. `KernelFabric` carries it
+out on the real kernel; `FakeFabric` records it for unit tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface
+from typing import Protocol
+
+from emulator.fabric.processes import ProcessId
+
+
+@dataclass
+class SandboxHandle:
+    """A container's network sandbox: its namespace is that of `process`."""
+
+    key: str
+    process: ProcessId | None
+    shares_host: bool = False
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    stdout: str
+    stderr: str = ""
+
+
+@dataclass(frozen=True)
+class Plug:
+    """One veth from a bridge on the host into a sandbox."""
+
+    host_ifname: str
+    bridge: str
+    ifname: str
+    address: IPv4Interface | None
+    mac: str
+    mtu: int
+    gateway: IPv4Address | None = None
+    extra_routes: tuple[str, ...] = field(default=())
+
+
+class HostFabric(Protocol):
+    """Kernel operations inside one emulated Docker host."""
+
+    host: str
+
+    def create_bridge(self, name: str, address: IPv4Interface | None, mtu: int) -> None: ...
+
+    def delete_link(self, name: str) -> None: ...
+
+    def link_info(self, name: str) -> dict[str, object] | None: ...
+
+    def create_sandbox(self, key: str, hostname: str, command: list[str],
+                       shares_host: bool) -> SandboxHandle: ...
+
+    def destroy_sandbox(self, sandbox: SandboxHandle) -> None: ...
+
+    def sandbox_alive(self, sandbox: SandboxHandle) -> bool: ...
+
+    def plug(self, sandbox: SandboxHandle, plug: Plug) -> None: ...
+
+    def sandbox_links(self, sandbox: SandboxHandle) -> list[str]: ...
+
+    def set_firewall(self, ruleset: str) -> None: ...
+
+    def exec(self, sandbox: SandboxHandle | None, argv: list[str],
+             timeout: float = 30.0) -> ExecResult: ...

@@ -1,0 +1,102 @@
+"""A fabric that records instead of acting: for unit tests and dry runs.
+
+It keeps the same bookkeeping a kernel would (which links exist, which sandbox
+holds which interface) so that drivers' CHECK and the engine's rollbacks can be
+tested without root. The lab also dry-runs a topology through it, so that bad
+input is reported before any kernel object exists.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from emulator.fabric.base import ExecResult, Plug, SandboxHandle
+from emulator.fabric.processes import ProcessId
+
+
+@dataclass
+class FakeLink:
+    name: str
+    master: str | None = None
+    up: bool = True
+    mtu: int = 1500
+    address: object = None
+
+
+@dataclass
+class FakeFabric:
+    host: str = "fake"
+    links: dict[str, FakeLink] = field(default_factory=dict)
+    sandboxes: dict[str, SandboxHandle] = field(default_factory=dict)
+    sandbox_ifaces: dict[str, dict[str, Plug]] = field(default_factory=dict)
+    ruleset: str = ""
+    log: list[tuple[str, str]] = field(default_factory=list)
+    _pids: itertools.count = field(default_factory=lambda: itertools.count(100000))
+
+    def create_bridge(self, name: str, address, mtu: int) -> None:
+        if name in self.links:
+            raise FileExistsError(f"link {name} exists")
+        self.links[name] = FakeLink(name, mtu=mtu, address=address)
+        self.log.append(("create_bridge", name))
+
+    def delete_link(self, name: str) -> None:
+        if self.links.pop(name, None) is not None:
+            self.log.append(("delete_link", name))
+        for ifaces in self.sandbox_ifaces.values():
+            for ifname, plug in list(ifaces.items()):
+                if plug.host_ifname == name:
+                    del ifaces[ifname]
+
+    def link_info(self, name: str) -> dict[str, object] | None:
+        link = self.links.get(name)
+        if link is None:
+            return None
+        index = list(self.links).index(name) + 1
+        master = self.links.get(link.master) if link.master else None
+        return {
+            "index": index,
+            "master": list(self.links).index(master.name) + 1 if master else None,
+            "up": link.up,
+            "mtu": link.mtu,
+            "mac": None,
+        }
+
+    def create_sandbox(self, key: str, hostname: str, command: list[str],
+                       shares_host: bool) -> SandboxHandle:
+        handle = SandboxHandle(key, ProcessId(next(self._pids), 0), shares_host)
+        self.sandboxes[key] = handle
+        self.sandbox_ifaces[key] = {}
+        self.log.append(("create_sandbox", key))
+        return handle
+
+    def destroy_sandbox(self, sandbox: SandboxHandle) -> None:
+        self.sandboxes.pop(sandbox.key, None)
+        self.sandbox_ifaces.pop(sandbox.key, None)
+        self.log.append(("destroy_sandbox", sandbox.key))
+
+    def sandbox_alive(self, sandbox: SandboxHandle) -> bool:
+        return sandbox.key in self.sandboxes
+
+    def plug(self, sandbox: SandboxHandle, plug: Plug) -> None:
+        if plug.bridge not in self.links:
+            raise LookupError(f"no interface {plug.bridge}")
+        self.links[plug.host_ifname] = FakeLink(plug.host_ifname, master=plug.bridge, mtu=plug.mtu)
+        self.sandbox_ifaces[sandbox.key][plug.ifname] = plug
+        self.log.append(("plug", plug.host_ifname))
+
+    def sandbox_links(self, sandbox: SandboxHandle) -> list[str]:
+        return ["lo", *self.sandbox_ifaces.get(sandbox.key, {})]
+
+    def set_firewall(self, ruleset: str) -> None:
+        self.ruleset = ruleset
+        self.log.append(("set_firewall", ""))
+
+    def exec(self, sandbox: SandboxHandle | None, argv: list[str],
+             timeout: float = 30.0) -> ExecResult:
+        self.log.append(("exec", " ".join(argv)))
+        return ExecResult(0, "")
+
+    def kernel_objects(self) -> int:
+        """How many links and sandboxes exist: zero after a full teardown."""
+        return len(self.links) + len(self.sandboxes)

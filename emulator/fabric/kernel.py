@@ -1,0 +1,131 @@
+"""The fabric on the real kernel: one `KernelFabric` per emulated Docker host.
+
+It holds the host's namespace and one netlink socket opened inside it. A
+container's sandbox is a fresh network and UTS namespace created by the calling
+thread, whose first process is the container's own long-lived process; veths are
+born with their peer already inside the sandbox.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from emulator.fabric import firewall
+from emulator.fabric.base import ExecResult, Plug, SandboxHandle
+from emulator.fabric.netlink import Netlink
+from emulator.fabric.netns import Namespace, new_namespace, sethostname
+from emulator.fabric.processes import spawn, terminate
+
+CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def write_sysctl(name: str, value: str) -> None:
+    """Set a sysctl of the calling thread's network namespace."""
+    Path("/proc/sys", *name.split(".")).write_text(value)
+
+
+class KernelFabric:
+    def __init__(self, host: str, host_pid: int, lab_env: dict[str, str]) -> None:
+        self.host = host
+        self._ns = Namespace.of_pid(host_pid)
+        self._env = lab_env
+        with self._ns.entered():
+            self._netlink = Netlink()
+            write_sysctl("net.ipv4.ip_forward", "1")
+
+    def close(self) -> None:
+        self._netlink.close()
+        self._ns.close()
+
+    @property
+    def namespace(self) -> Namespace:
+        return self._ns
+
+    def create_bridge(self, name: str, address, mtu: int) -> None:
+        self._netlink.add_bridge(name, mtu)
+        if address is not None:
+            self._netlink.add_address(name, address)
+
+    def delete_link(self, name: str) -> None:
+        self._netlink.delete_link(name)
+
+    def link_info(self, name: str) -> dict[str, object] | None:
+        return self._netlink.link_info(name)
+
+    def create_sandbox(self, key: str, hostname: str, command: list[str],
+                       shares_host: bool) -> SandboxHandle:
+        env = {**self._env, "PATH": CONTAINER_PATH, "HOSTNAME": hostname}
+        if shares_host:
+            with self._ns.entered():
+                return SandboxHandle(key, spawn(command, env), shares_host=True)
+        with new_namespace(with_uts=True) as created:
+            try:
+                sethostname(hostname)
+                write_sysctl("net.ipv6.conf.default.disable_ipv6", "1")
+                with Netlink() as inside:
+                    inside.set_up("lo")
+                return SandboxHandle(key, spawn(command, env))
+            finally:
+                created.close()
+
+    def destroy_sandbox(self, sandbox: SandboxHandle) -> None:
+        if sandbox.process is not None:
+            terminate(sandbox.process)
+
+    def sandbox_alive(self, sandbox: SandboxHandle) -> bool:
+        return sandbox.process is not None and sandbox.process.alive()
+
+    def _sandbox_ns(self, sandbox: SandboxHandle, with_uts: bool = False) -> Namespace:
+        if sandbox.shares_host or sandbox.process is None:
+            return Namespace(self._ns.net_fd)
+        return Namespace.of_pid(sandbox.process.pid, with_uts=with_uts)
+
+    def plug(self, sandbox: SandboxHandle, plug: Plug) -> None:
+        ns = Namespace.of_pid(sandbox.process.pid)  # type: ignore[union-attr]
+        try:
+            master = self._netlink.require_index(plug.bridge)
+            self._netlink.add_veth_into(plug.host_ifname, master, ns.net_fd, plug.ifname,
+                                        plug.mac, plug.mtu)
+            with ns.entered(), Netlink() as inside:
+                if plug.address is not None:
+                    inside.add_address(plug.ifname, plug.address)
+                inside.set_up(plug.ifname)
+                if plug.gateway is not None:
+                    inside.add_default_route(plug.gateway)
+        finally:
+            ns.close()
+
+    def sandbox_links(self, sandbox: SandboxHandle) -> list[str]:
+        ns = self._sandbox_ns(sandbox)
+        try:
+            with ns.entered(), Netlink() as inside:
+                return inside.link_names()
+        finally:
+            if ns.net_fd != self._ns.net_fd:
+                ns.close()
+
+    def set_firewall(self, ruleset: str) -> None:
+        with self._ns.entered():
+            firewall.replace_tables(ruleset)
+
+    def exec(self, sandbox: SandboxHandle | None, argv: list[str],
+             timeout: float = 30.0) -> ExecResult:
+        if sandbox is None or sandbox.shares_host:
+            ns = self._ns
+            owned = False
+        else:
+            ns = self._sandbox_ns(sandbox, with_uts=True)
+            owned = True
+        env = {**self._env, "PATH": CONTAINER_PATH}
+        try:
+            with ns.entered():
+                done = subprocess.run(argv, capture_output=True, text=True, env=env,
+                                      timeout=timeout, stdin=subprocess.DEVNULL)
+        except FileNotFoundError:
+            return ExecResult(127, "", f"exec: \"{argv[0]}\": executable file not found in $PATH")
+        finally:
+            if owned:
+                ns.close()
+        return ExecResult(done.returncode, done.stdout, done.stderr)
+

@@ -1,0 +1,167 @@
+"""Processes the lab starts, identified so that only those are ever ended.
+
+A process is named by its pid *and* its start time (field 22 of /proc/PID/stat),
+so a recycled pid is never mistaken for ours. Every process a lab starts also
+carries CNM_LAB in its environment, which lets `cnm clean` find the ones a
+killed lab could not record.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+LAB_ENV = "CNM_LAB"
+
+
+def start_time(pid: int) -> int | None:
+    """Clock ticks after boot at which `pid` started; None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[19])
+
+
+@dataclass(frozen=True)
+class ProcessId:
+    pid: int
+    started: int
+
+    @classmethod
+    def of(cls, pid: int) -> ProcessId:
+        started = start_time(pid)
+        if started is None:
+            raise ProcessLookupError(pid)
+        return cls(pid, started)
+
+    def alive(self) -> bool:
+        if start_time(self.pid) != self.started:
+            return False
+        state = _state(self.pid)
+        return state not in (None, "Z", "X")
+
+    def to_json(self) -> list[int]:
+        return [self.pid, self.started]
+
+    @classmethod
+    def from_json(cls, raw: list[int]) -> ProcessId:
+        return cls(int(raw[0]), int(raw[1]))
+
+
+def _state(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return stat[stat.rindex(")") + 2]
+
+
+def spawn(argv: list[str], env: dict[str, str]) -> ProcessId:
+    """Start argv in the calling thread's namespaces, detached from our stdio."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        pid = os.posix_spawnp(
+            argv[0],
+            argv,
+            env,
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, devnull, 0),
+                (os.POSIX_SPAWN_DUP2, devnull, 1),
+                (os.POSIX_SPAWN_DUP2, devnull, 2),
+            ],
+            setsid=True,
+        )
+    finally:
+        os.close(devnull)
+    return ProcessId.of(pid)
+
+
+def reap(pid: int) -> None:
+    """Collect the exit status of a child of ours, if it is one and has exited."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def terminate(proc: ProcessId, grace: float = 2.0) -> None:
+    """End a process we started: SIGTERM, then SIGKILL once `grace` runs out."""
+    if not proc.alive():
+        reap(proc.pid)
+        return
+    _signal(proc, signal.SIGTERM)
+    if not _wait_gone(proc, grace):
+        _signal(proc, signal.SIGKILL)
+        _wait_gone(proc, grace)
+
+
+def kill(proc: ProcessId) -> None:
+    """End a process we started at once (SIGKILL) and wait until it is gone."""
+    if proc.alive():
+        _signal(proc, signal.SIGKILL)
+    _wait_gone(proc, 5.0)
+
+
+def _signal(proc: ProcessId, sig: int) -> None:
+    if start_time(proc.pid) == proc.started:
+        try:
+            os.kill(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _wait_gone(proc: ProcessId, timeout: float) -> bool:
+    """Wait for the process to exit, reaping it if it is our child."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            done, _ = os.waitpid(proc.pid, os.WNOHANG)
+            if done == proc.pid:
+                return True
+        except ChildProcessError:
+            pass
+        if not proc.alive():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        _pause_for_exit(proc.pid)
+
+
+def _pause_for_exit(pid: int) -> None:
+    """Block until `pid` exits (pidfd poll) or a short slice passes for non-children."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (ProcessLookupError, OSError):
+        return
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.poll(50)
+    finally:
+        os.close(fd)
+
+
+def marked_processes(lab: str) -> list[ProcessId]:
+    """Every live process whose environment says it belongs to `lab`."""
+    marker = f"{LAB_ENV}={lab}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environ.split(b"\0"):
+            try:
+                found.append(ProcessId.of(int(entry)))
+            except ProcessLookupError:
+                continue
+    return found

@@ -1,0 +1,76 @@
+"""`cnm clean`: remove what labs whose owning process is gone left behind.
+
+A dead lab can leave only processes (Docker host shells, container processes,
+anything else it started) and its run directory: every link, address and rule
+lives in a namespace that exists only while one of those processes does. The
+processes are found by the state file and by the CNM_LAB mark in their
+environment; only those whose owner is verifiably gone are ended.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emulator.fabric.processes import LAB_ENV, ProcessId, kill
+from emulator.lab.state import all_run_dirs, owner_of_marker
+
+
+@dataclass
+class CleanReport:
+    labs: list[str] = field(default_factory=list)
+    processes: int = 0
+    skipped_running: list[str] = field(default_factory=list)
+
+
+def _marked(prefix: bytes) -> list[tuple[str, ProcessId]]:
+    """(marker, process) for every live process carrying a CNM_LAB mark."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+        except OSError:
+            continue
+        for var in environ.split(b"\0"):
+            if var.startswith(prefix):
+                try:
+                    found.append((var[len(prefix):].decode(), ProcessId.of(int(entry))))
+                except (ProcessLookupError, UnicodeDecodeError):
+                    pass
+                break
+    return found
+
+
+def clean(root: Path | None = None, only: str | None = None) -> CleanReport:
+    report = CleanReport()
+    for run_dir in all_run_dirs(root):
+        if only is not None and run_dir.name != only:
+            continue
+        state = run_dir.read()
+        if state is not None and state.owner.alive():
+            report.skipped_running.append(run_dir.name)
+            continue
+        if state is not None:
+            for proc in state.all_processes():
+                if proc.alive():
+                    kill(proc)
+                    report.processes += 1
+        run_dir.remove()
+        report.labs.append(run_dir.name)
+    for marker, proc in _marked(f"{LAB_ENV}=".encode()):
+        parsed = owner_of_marker(marker)
+        if parsed is None:
+            continue
+        lab, owner = parsed
+        if only is not None and lab != only:
+            continue
+        if owner.alive() or not proc.alive():
+            continue
+        kill(proc)
+        report.processes += 1
+        if lab not in report.labs:
+            report.labs.append(lab)
+    return report

@@ -1,0 +1,166 @@
+"""The Python face of one emulated Docker host, shaped like docker-py's client.
+
+`host.networks.create(...)`, `host.containers.run(...)`, `container.exec(...)`:
+thin handles over the host's Engine, which does all the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from ipaddress import IPv4Address
+
+from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
+from emulator.cnm.inspect import network_json
+from emulator.cnm.model import Container, Network
+from emulator.fabric.base import ExecResult
+
+
+class NetworkHandle:
+    def __init__(self, engine: Engine, network: Network) -> None:
+        self._engine = engine
+        self._network = network
+
+    @property
+    def id(self) -> str:
+        return self._network.id
+
+    @property
+    def name(self) -> str:
+        return self._network.name
+
+    @property
+    def bridge(self) -> str | None:
+        driver = self._engine.driver_of(self._network)
+        bridge_name = getattr(driver, "bridge_name", None)
+        return bridge_name(self._network.id) if bridge_name else None
+
+    def inspect(self) -> dict[str, object]:
+        return network_json(self._network)
+
+    def connect(self, container: ContainerHandle | str, ip: str | None = None,
+                aliases: Iterable[str] = ()) -> None:
+        ref = container.id if isinstance(container, ContainerHandle) else container
+        self._engine.connect(self._network.id, ref, ip=ip, aliases=aliases)
+
+    def disconnect(self, container: ContainerHandle | str, force: bool = False) -> None:
+        ref = container.id if isinstance(container, ContainerHandle) else container
+        self._engine.disconnect(self._network.id, ref, force=force)
+
+    def remove(self) -> None:
+        self._engine.remove_network(self._network.id)
+
+    def __repr__(self) -> str:
+        return f"<Network {self.name} ({self.id[:12]})>"
+
+
+class ContainerHandle:
+    def __init__(self, engine: Engine, container: Container) -> None:
+        self._engine = engine
+        self._container = container
+
+    @property
+    def id(self) -> str:
+        return self._container.id
+
+    @property
+    def name(self) -> str:
+        return self._container.name
+
+    @property
+    def running(self) -> bool:
+        return self._container.running
+
+    @property
+    def pid(self) -> int | None:
+        sandbox = self._container.sandbox
+        return sandbox.process.pid if sandbox and sandbox.process else None
+
+    def ip(self, network: str | None = None) -> IPv4Address | None:
+        """The container's address on `network` (by name), or on its first network."""
+        for net_id, ep in self._container.endpoints.items():
+            if network is None or self._engine.networks[net_id].name == network:
+                return ep.address.ip if ep.address else None
+        return None
+
+    def exec(self, argv: list[str], timeout: float = 30.0) -> ExecResult:
+        return self._engine.exec(self._container.id, argv, timeout)
+
+    def stop(self) -> None:
+        self._engine.stop_container(self._container.id)
+
+    def start(self) -> None:
+        self._engine.start_container(self._container.id)
+
+    def remove(self, force: bool = False) -> None:
+        self._engine.remove_container(self._container.id, force=force)
+
+    def __repr__(self) -> str:
+        return f"<Container {self.name} ({self.id[:12]})>"
+
+
+class NetworkCollection:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def create(self, name: str, driver: str = "bridge", *, subnet: str | None = None,
+               gateway: str | None = None, ip_range: str | None = None,
+               aux_addresses: Mapping[str, str] | None = None, internal: bool = False,
+               attachable: bool = False, options: Mapping[str, str] | None = None,
+               labels: Mapping[str, str] | None = None) -> NetworkHandle:
+        network = self._engine.create_network(NetworkRequest(
+            name, driver, options, subnet, gateway, ip_range, aux_addresses, internal,
+            attachable, labels))
+        return NetworkHandle(self._engine, network)
+
+    def get(self, ref: str) -> NetworkHandle:
+        return NetworkHandle(self._engine, self._engine.get_network(ref))
+
+    def list(self, filters: Mapping[str, list[str]] | None = None) -> list[NetworkHandle]:
+        return [NetworkHandle(self._engine, n) for n in self._engine.list_networks(filters)]
+
+    def remove(self, ref: str) -> None:
+        self._engine.remove_network(ref)
+
+    def prune(self, filters: Mapping[str, list[str]] | None = None) -> list[str]:
+        return self._engine.prune_networks(filters)
+
+
+class ContainerCollection:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def run(self, name: str | None = None, network: str | None = None, *,
+            networks: Iterable[str | AttachRequest] | None = None, ip: str | None = None,
+            aliases: Iterable[str] = (), hostname: str | None = None,
+            command: list[str] | None = None) -> ContainerHandle:
+        requests: list[AttachRequest] = []
+        if network is not None:
+            requests.append(AttachRequest(network, ip, tuple(aliases)))
+        for item in networks or ():
+            requests.append(item if isinstance(item, AttachRequest) else AttachRequest(item))
+        if not requests:
+            requests.append(AttachRequest("bridge", ip, tuple(aliases)))
+        container = self._engine.run_container(name, requests, hostname, command)
+        return ContainerHandle(self._engine, container)
+
+    def get(self, ref: str) -> ContainerHandle:
+        return ContainerHandle(self._engine, self._engine.get_container(ref))
+
+    def list(self, all: bool = False) -> list[ContainerHandle]:
+        return [ContainerHandle(self._engine, c) for c in self._engine.list_containers(all)]
+
+
+class DockerHost:
+    def __init__(self, name: str, engine: Engine, address: IPv4Address) -> None:
+        self.name = name
+        self.engine = engine
+        self.address = address
+        self.networks = NetworkCollection(engine)
+        self.containers = ContainerCollection(engine)
+
+    def exec(self, argv: list[str], timeout: float = 30.0) -> ExecResult:
+        """Run a command in the Docker host's own namespace."""
+        return self.engine.fabric.exec(None, argv, timeout)
+
+    def __repr__(self) -> str:
+        return f"<DockerHost {self.name} {self.address}>"

@@ -1,0 +1,53 @@
+"""Check a topology's Docker requests before any kernel object exists.
+
+Each host's networks and containers are replayed through a real Engine over a
+FakeFabric, so the user gets Docker's own messages, all of them at once.
+"""
+
+from __future__ import annotations
+
+from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
+from emulator.cnm.errors import DockerError
+from emulator.fabric.fake import FakeFabric
+from emulator.topology import HostSpec, Topology, TopologyError
+from emulator.topology.errors import Problem
+
+
+def network_request(spec) -> NetworkRequest:
+    return NetworkRequest(
+        name=spec.name, driver=spec.driver, options=dict(spec.options), subnet=spec.subnet,
+        gateway=spec.gateway, ip_range=spec.ip_range, aux_addresses=dict(spec.aux_addresses),
+        internal=spec.internal, attachable=spec.attachable, labels=dict(spec.labels),
+    )
+
+
+def attach_requests(container) -> list[AttachRequest]:
+    return [AttachRequest(a.network, a.ip, tuple(a.aliases)) for a in container.attachments]
+
+
+def host_problems(host: HostSpec, reserved, source: str) -> list[Problem]:
+    engine = Engine(host.name, FakeFabric(host.name), reserved=reserved)
+    problems = []
+    for net in host.networks:
+        try:
+            engine.create_network(network_request(net))
+        except DockerError as exc:
+            problems.append(Problem(source, None, ("hosts", host.name, "networks", net.name),
+                                    exc.message))
+    for container in host.containers:
+        try:
+            engine.run_container(container.name, attach_requests(container),
+                                 container.hostname, list(container.command or []) or None)
+        except DockerError as exc:
+            where = ("hosts", host.name, "containers", container.name)
+            problems.append(Problem(source, None, where, exc.message))
+    return problems
+
+
+def check_topology(topology: Topology, source: str = "topology") -> None:
+    """Raise TopologyError listing every request Docker would refuse."""
+    problems: list[Problem] = []
+    for host in topology.hosts:
+        problems.extend(host_problems(host, [topology.underlay.subnet], source))
+    if problems:
+        raise TopologyError(problems)

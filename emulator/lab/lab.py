@@ -1,0 +1,201 @@
+"""Lab: a world of emulated Docker hosts, built, used and removed as one.
+
+A Lab owns everything it creates. Bad input is refused before anything is made
+(a dry run through the engines); a failure or signal part-way through start
+removes what was made; `stop` is idempotent and runs on exceptions, SIGINT and
+SIGTERM. While the lab lives, its run directory records its processes so that
+`cnm exec` can enter them and `cnm clean` can remove what a killed lab left.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+from pathlib import Path
+
+from emulator.cnm.engine import Engine
+from emulator.cnm.errors import DockerError
+from emulator.fabric.kernel import KernelFabric
+from emulator.fabric.processes import ProcessId, kill
+from emulator.lab.dockerhost import DockerHost
+from emulator.lab.dryrun import attach_requests, check_topology, network_request
+from emulator.lab.state import LabState, RunDir
+from emulator.lab.world import World
+from emulator.topology import Topology, default_topology, load_topology
+
+LAB_NAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
+
+
+class LabError(RuntimeError):
+    pass
+
+
+class Lab:
+    def __init__(self, topology: Topology, name: str | None = None,
+                 run_root: Path | None = None) -> None:
+        self.topology = topology
+        self.name = name or topology.name
+        if not LAB_NAME.match(self.name):
+            raise LabError(
+                f"invalid lab name {self.name!r}: 1 to 8 characters, a lowercase letter "
+                "followed by lowercase letters or digits"
+            )
+        self.run_dir = RunDir(self.name, run_root)
+        self.hosts: dict[str, DockerHost] = {}
+        self._fabrics: list[KernelFabric] = []
+        self._world: World | None = None
+        self._state: LabState | None = None
+        self._state_lock = threading.Lock()
+        self._previous_handlers: dict[int, object] = {}
+
+    @classmethod
+    def load(cls, path: str | Path, name: str | None = None) -> Lab:
+        return cls(load_topology(path), name)
+
+    @classmethod
+    def default(cls, name: str | None = None) -> Lab:
+        return cls(default_topology(), name)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def __enter__(self) -> Lab:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Lab:
+        check_topology(self.topology)
+        self._claim_run_dir()
+        self._install_signal_handlers()
+        try:
+            self._build()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _claim_run_dir(self) -> None:
+        try:
+            self.run_dir.claim()
+        except FileExistsError:
+            state = self.run_dir.read()
+            if state is not None and state.owner.alive():
+                raise LabError(
+                    f"a lab named {self.name} is already running (process {state.owner.pid}); "
+                    f"stop it with `cnm lab down {self.name}` or choose another name"
+                ) from None
+            raise LabError(
+                f"a lab named {self.name} was left behind by a process that is gone; "
+                "run `cnm clean` first"
+            ) from None
+        self._state = LabState(self.name, ProcessId.of(os.getpid()), self.topology.name)
+        self._save()
+
+    def _build(self) -> None:
+        assert self._state is not None
+        self._world = World(self.topology, self._state.marker)
+        self._world.create()
+        self._world.build()
+        for spec in self.topology.hosts:
+            self._state.hosts[spec.name] = ProcessId.of(self._world.pid_of(spec.name))
+        self._state.outside = ProcessId.of(self._world.pid_of("outside"))
+        self._save()
+        for spec in self.topology.hosts:
+            fabric = KernelFabric(spec.name, self._world.pid_of(spec.name), self._state.env)
+            self._fabrics.append(fabric)
+            engine = Engine(spec.name, fabric, reserved=[self.topology.underlay.subnet])
+            engine.on_change = self._save
+            self.hosts[spec.name] = DockerHost(spec.name, engine, spec.address)
+        for spec in self.topology.hosts:
+            engine = self.hosts[spec.name].engine
+            for net in spec.networks:
+                engine.create_network(network_request(net))
+            for container in spec.containers:
+                engine.run_container(container.name, attach_requests(container),
+                                     container.hostname, list(container.command or []) or None)
+        self._state.ready = True
+        self._save()
+
+    def stop(self) -> None:
+        """Remove everything the lab made. Safe to call twice, or after a failed start."""
+        errors: list[str] = []
+        for host in reversed(list(self.hosts.values())):
+            try:
+                host.engine.on_change = None
+                host.engine.close()
+            except (DockerError, OSError) as exc:
+                errors.append(f"{host.name}: {exc}")
+        self.hosts.clear()
+        for fabric in self._fabrics:
+            fabric.close()
+        self._fabrics.clear()
+        if self._world is not None:
+            self._world.stop()
+            self._world = None
+        if self._state is not None:
+            for proc in self._state.all_processes():
+                kill(proc)
+            self._state = None
+            self.run_dir.remove()
+        self._restore_signal_handlers()
+        if errors:
+            raise LabError("cleanup finished with errors: " + "; ".join(errors))
+
+    def _save(self) -> None:
+        with self._state_lock:
+            if self._state is None:
+                return
+            self._state.containers = {
+                f"{host.name}/{c.name}": c.sandbox.process
+                for host in self.hosts.values()
+                for c in host.engine.containers.values()
+                if c.sandbox is not None and c.sandbox.process is not None
+            }
+            self.run_dir.write(self._state)
+
+    # -- signals -------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(sig) in (signal.SIG_DFL, None):
+                self._previous_handlers[sig] = signal.signal(sig, _raise_system_exit)
+
+    def _restore_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig, handler in self._previous_handlers.items():
+            signal.signal(sig, handler)
+        self._previous_handlers.clear()
+
+    # -- access --------------------------------------------------------------
+
+    def host(self, name: str) -> DockerHost:
+        try:
+            return self.hosts[name]
+        except KeyError:
+            raise LabError(
+                f"no Docker host {name!r} in lab {self.name}; hosts: {', '.join(self.hosts)}"
+            ) from None
+
+    def outside_exec(self, argv: list[str]) -> tuple[int, str]:
+        """Run a command on the outside host (the lab's stand-in for the internet)."""
+        if self._world is None:
+            raise LabError("the lab is not running")
+        return self._world.exec("outside", argv)
+
+    @property
+    def outside_address(self):
+        return self.topology.outside.address
+
+    @property
+    def world_inode(self) -> int | None:
+        return self._world.ns.inode if self._world and self._world.ns else None
+
+
+def _raise_system_exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)

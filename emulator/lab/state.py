@@ -1,0 +1,123 @@
+"""A lab's run directory: who owns the lab and which processes it started.
+
+`/run/cnm/<lab>/state.json` is rewritten atomically whenever the lab starts or
+ends a process, so that `cnm exec` can find namespaces, `cnm lab ls` can tell
+running labs from dead ones, and `cnm clean` knows what a killed lab left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emulator.fabric.processes import LAB_ENV, ProcessId
+
+RUN_ROOT = Path(os.environ.get("CNM_RUN_ROOT", "/run/cnm"))
+
+
+def lab_marker(lab: str, owner: ProcessId) -> str:
+    """The value of CNM_LAB for every process of one lab instance."""
+    return f"{lab}.{owner.pid}.{owner.started}"
+
+
+def owner_of_marker(marker: str) -> tuple[str, ProcessId] | None:
+    lab, _, rest = marker.partition(".")
+    pid, _, started = rest.partition(".")
+    if not (pid.isdigit() and started.isdigit()):
+        return None
+    return lab, ProcessId(int(pid), int(started))
+
+
+@dataclass
+class LabState:
+    name: str
+    owner: ProcessId
+    topology: str = "default"
+    ready: bool = False
+    hosts: dict[str, ProcessId] = field(default_factory=dict)
+    outside: ProcessId | None = None
+    containers: dict[str, ProcessId] = field(default_factory=dict)
+    extra: list[ProcessId] = field(default_factory=list)
+
+    @property
+    def marker(self) -> str:
+        return lab_marker(self.name, self.owner)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {LAB_ENV: self.marker}
+
+    def all_processes(self) -> list[ProcessId]:
+        procs = [*self.containers.values(), *self.hosts.values(), *self.extra]
+        if self.outside is not None:
+            procs.append(self.outside)
+        return procs
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "owner": self.owner.to_json(),
+            "topology": self.topology,
+            "ready": self.ready,
+            "hosts": {k: v.to_json() for k, v in self.hosts.items()},
+            "outside": self.outside.to_json() if self.outside else None,
+            "containers": {k: v.to_json() for k, v in self.containers.items()},
+            "extra": [p.to_json() for p in self.extra],
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict) -> LabState:
+        return cls(
+            name=raw["name"],
+            owner=ProcessId.from_json(raw["owner"]),
+            topology=raw.get("topology", ""),
+            ready=raw.get("ready", False),
+            hosts={k: ProcessId.from_json(v) for k, v in raw.get("hosts", {}).items()},
+            outside=ProcessId.from_json(raw["outside"]) if raw.get("outside") else None,
+            containers={k: ProcessId.from_json(v) for k, v in raw.get("containers", {}).items()},
+            extra=[ProcessId.from_json(p) for p in raw.get("extra", [])],
+        )
+
+
+class RunDir:
+    """The files of one lab under the run root."""
+
+    def __init__(self, name: str, root: Path | None = None) -> None:
+        self.name = name
+        self.path = (root or RUN_ROOT) / name
+
+    @property
+    def state_file(self) -> Path:
+        return self.path / "state.json"
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def claim(self) -> None:
+        """Create the directory; fails if a lab of this name already has one."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path.mkdir(mode=0o700)
+
+    def write(self, state: LabState) -> None:
+        tmp = self.path / "state.json.tmp"
+        tmp.write_text(json.dumps(state.to_json(), indent=1))
+        os.replace(tmp, self.state_file)
+
+    def read(self) -> LabState | None:
+        try:
+            return LabState.from_json(json.loads(self.state_file.read_text()))
+        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            return None
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def all_run_dirs(root: Path | None = None) -> list[RunDir]:
+    base = root or RUN_ROOT
+    if not base.exists():
+        return []
+    return [RunDir(p.name, base) for p in sorted(base.iterdir()) if p.is_dir()]

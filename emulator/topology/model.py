@@ -1,0 +1,118 @@
+"""The resolved topology: what a lab is built from, with every default filled in.
+
+Plain frozen data, independent of YAML and of how a lab realises it. The loader
+produces it from a file after checking everything; Python callers may also build it
+directly. Docker-facing values (subnets, gateways, container IPs) stay as written,
+because the engine parses them and answers with Docker's own messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import NamedTuple
+
+from .frozenmap import FrozenMap
+
+PREDEFINED_NETWORKS = ("bridge", "host", "none")
+BUILTIN_DRIVERS = ("bridge", "host", "null", "macvlan", "overlay")
+
+
+def _freeze(obj: object, **values: object) -> None:
+    for name, value in values.items():
+        object.__setattr__(obj, name, value)
+
+
+@dataclass(frozen=True)
+class UnderlaySpec:
+    """The link that joins the Docker hosts and the outside host."""
+
+    subnet: IPv4Network
+
+
+@dataclass(frozen=True)
+class OutsideSpec:
+    """The host standing in for the internet, on the underlay link."""
+
+    address: IPv4Address
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A user-defined network, as `docker network create` would receive it."""
+
+    name: str
+    driver: str = "bridge"
+    subnet: str | None = None
+    gateway: str | None = None
+    ip_range: str | None = None
+    aux_addresses: Mapping[str, str] = field(default_factory=FrozenMap)
+    internal: bool = False
+    attachable: bool = False
+    options: Mapping[str, str] = field(default_factory=FrozenMap)
+    labels: Mapping[str, str] = field(default_factory=FrozenMap)
+
+    def __post_init__(self) -> None:
+        _freeze(
+            self,
+            aux_addresses=FrozenMap(self.aux_addresses),
+            options=FrozenMap(self.options),
+            labels=FrozenMap(self.labels),
+        )
+
+
+class Attachment(NamedTuple):
+    """One network a container is connected to, with its requested IP and aliases."""
+
+    network: str
+    ip: str | None = None
+    aliases: tuple[str, ...] = ()
+
+
+def _attachment(item: tuple[object, ...]) -> Attachment:
+    network, ip, aliases = Attachment(*item)
+    return Attachment(network, ip, tuple(aliases))
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """A container started at lab start; the first attachment is the one it is created on."""
+
+    name: str
+    attachments: tuple[Attachment, ...] = (Attachment("bridge"),)
+    hostname: str | None = None
+    command: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        _freeze(
+            self,
+            attachments=tuple(_attachment(item) for item in self.attachments),
+            command=None if self.command is None else tuple(self.command),
+        )
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """An emulated Docker host: its underlay address, networks and containers."""
+
+    name: str
+    address: IPv4Address
+    networks: tuple[NetworkSpec, ...] = ()
+    containers: tuple[ContainerSpec, ...] = ()
+
+    def __post_init__(self) -> None:
+        _freeze(self, networks=tuple(self.networks), containers=tuple(self.containers))
+
+
+@dataclass(frozen=True)
+class Topology:
+    """A whole lab: its name (which prefixes kernel objects), underlay, outside and hosts."""
+
+    name: str
+    underlay: UnderlaySpec
+    outside: OutsideSpec
+    hosts: tuple[HostSpec, ...]
+
+    def __post_init__(self) -> None:
+        _freeze(self, hosts=tuple(self.hosts))

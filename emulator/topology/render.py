@@ -1,0 +1,62 @@
+"""A resolved topology written back in the file format, with every default explicit.
+
+Results record the topology they ran on (meta.json); loading this data again gives an
+equal Topology, so a run can be repeated from its record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .model import ContainerSpec, HostSpec, NetworkSpec, Topology
+
+
+def topology_to_data(topology: Topology) -> dict[str, Any]:
+    """Plain JSON/YAML-ready data that loads back to an equal Topology."""
+    return {
+        "name": topology.name,
+        "underlay": {"subnet": str(topology.underlay.subnet)},
+        "outside": {"address": str(topology.outside.address)},
+        "hosts": {host.name: _host(host) for host in topology.hosts},
+    }
+
+
+def _host(host: HostSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"address": str(host.address)}
+    if host.networks:
+        data["networks"] = {network.name: _network(network) for network in host.networks}
+    if host.containers:
+        data["containers"] = {
+            container.name: _container(container) for container in host.containers
+        }
+    return data
+
+
+def _network(network: NetworkSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"driver": network.driver}
+    for key in ("subnet", "gateway", "ip_range"):
+        if getattr(network, key) is not None:
+            data[key] = getattr(network, key)
+    for key in ("aux_addresses", "options", "labels"):
+        if getattr(network, key):
+            data[key] = dict(getattr(network, key))
+    data["internal"] = network.internal
+    data["attachable"] = network.attachable
+    return data
+
+
+def _container(container: ContainerSpec) -> dict[str, Any]:
+    networks: dict[str, Any] = {}
+    for attachment in container.attachments:
+        settings: dict[str, Any] = {}
+        if attachment.ip is not None:
+            settings["ip"] = attachment.ip
+        if attachment.aliases:
+            settings["aliases"] = list(attachment.aliases)
+        networks[attachment.network] = settings
+    data: dict[str, Any] = {"networks": networks}
+    if container.hostname is not None:
+        data["hostname"] = container.hostname
+    if container.command is not None:
+        data["command"] = list(container.command)
+    return data

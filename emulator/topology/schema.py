@@ -1,0 +1,196 @@
+"""The JSON Schema of the topology file: the one statement of its shape.
+
+Editors use the exported schema for completion and checking; the loader checks files
+against the same dict (see structure.py), so the two can never disagree. A pattern's
+`description` doubles as the "allowed: ..." hint when a value does not match it.
+Addresses are only typed strings here: their syntax and meaning are checked in Python,
+where the messages can say what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .model import BUILTIN_DRIVERS
+
+SHORT_NAME = r"^[a-z][a-z0-9]{0,7}$"
+NETWORK_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
+CONTAINER_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$"
+DRIVER_NAME = r"^[a-z][a-z0-9_.-]*$"
+HOSTNAME_MAX = 64
+
+
+def _ref(name: str, description: str | None = None) -> dict[str, Any]:
+    ref: dict[str, Any] = {"$ref": f"#/$defs/{name}"}
+    if description:
+        ref["description"] = description
+    return ref
+
+
+def _mapping(description: str, properties: dict[str, Any], **more: Any) -> dict[str, Any]:
+    return {
+        "description": description,
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+        **more,
+    }
+
+
+def _text(description: str, **more: Any) -> dict[str, Any]:
+    return {"description": description, "type": "string", **more}
+
+
+_DEFS: dict[str, Any] = {
+    "shortName": _text(
+        "1 to 8 characters: a lowercase letter, then lowercase letters or digits",
+        pattern=SHORT_NAME,
+    ),
+    "networkName": _text(
+        "a letter or digit, then letters, digits, '_', '.' or '-'",
+        pattern=NETWORK_NAME,
+    ),
+    "containerName": _text(
+        "at least 2 characters: a letter or digit, then letters, digits, '_', '.' or '-'",
+        pattern=CONTAINER_NAME,
+    ),
+    "driverName": _text(
+        f"{', '.join(BUILTIN_DRIVERS)}, or a plugin's name: a lowercase letter, then "
+        "lowercase letters, digits, '_', '.' or '-'",
+        pattern=DRIVER_NAME,
+        examples=list(BUILTIN_DRIVERS),
+    ),
+    "ipv4Address": _text("an IPv4 address, e.g. 192.0.2.11", format="ipv4"),
+    "address": _text("an IPv4 or IPv6 address, e.g. 10.10.0.5"),
+    "cidr": _text("a network in CIDR notation, e.g. 10.10.0.0/24"),
+    "dockerStrings": {
+        "description": "Docker's string map; numbers and booleans become strings",
+        "type": "object",
+        "additionalProperties": {"type": ["string", "number", "boolean"]},
+    },
+    "network": _mapping(
+        "a user-defined network, created at lab start as `docker network create` would",
+        {
+            "driver": _ref("driverName", "network driver (default: bridge)")
+            | {"default": "bridge"},
+            "subnet": _ref("cidr", "--subnet"),
+            "gateway": _ref("address", "--gateway"),
+            "ip_range": _ref("cidr", "--ip-range"),
+            "aux_addresses": {
+                "description": "--aux-address: name -> reserved address",
+                "type": "object",
+                "additionalProperties": _ref("address"),
+            },
+            "internal": {"description": "--internal", "type": "boolean", "default": False},
+            "attachable": {"description": "--attachable", "type": "boolean", "default": False},
+            "options": _ref("dockerStrings", "--opt: driver options"),
+            "labels": _ref("dockerStrings", "--label"),
+        },
+    ),
+    "attachment": _mapping(
+        "how the container joins this network",
+        {
+            "ip": _ref("address", "--ip / --ip6: a fixed address on this network"),
+            "aliases": {
+                "description": "--network-alias: extra DNS names on this network",
+                "type": "array",
+                "items": _text("a DNS name", minLength=1),
+            },
+        },
+    ),
+    "container": _mapping(
+        "a container started at lab start, after the host's networks exist",
+        {
+            "network": _ref("networkName", "the one network to attach (default: bridge)"),
+            "networks": {
+                "description": "several networks: a list of names, or name -> {ip, aliases}",
+                "oneOf": [
+                    {
+                        "type": "array",
+                        "minItems": 1,
+                        "uniqueItems": True,
+                        "items": _ref("networkName"),
+                    },
+                    {
+                        "type": "object",
+                        "minProperties": 1,
+                        "propertyNames": _ref("networkName"),
+                        "additionalProperties": _ref("attachment"),
+                    },
+                ],
+            },
+            "hostname": _text(
+                "--hostname (default: Docker's, the container ID)",
+                minLength=1,
+                maxLength=HOSTNAME_MAX,
+            ),
+            "command": {
+                "description": "the command to run, as a list of strings (exec form)",
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "string"},
+            },
+        },
+    )
+    | {"not": {"required": ["network", "networks"]}},
+    "host": _mapping(
+        "an emulated Docker host",
+        {
+            "address": _ref(
+                "ipv4Address", "underlay address (default: the next free one from .11 up)"
+            ),
+            "networks": {
+                "description": "user-defined networks created at lab start",
+                "type": "object",
+                "propertyNames": _ref("networkName"),
+                "additionalProperties": _ref("network"),
+            },
+            "containers": {
+                "description": "containers started at lab start, after the networks",
+                "type": "object",
+                "propertyNames": _ref("containerName"),
+                "additionalProperties": _ref("container"),
+            },
+        },
+    ),
+}
+
+TOPOLOGY_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "cnm-emulator topology",
+    **_mapping(
+        "Emulated Docker hosts on one underlay link, a host standing in for the internet, "
+        "and the networks and containers created at lab start.",
+        {
+            "name": _ref("shortName", "lab name; it prefixes the lab's kernel objects"),
+            "underlay": _mapping(
+                "the link that joins the Docker hosts and the outside host",
+                {
+                    "subnet": _text(
+                        "an IPv4 network in CIDR notation, /30 or wider, e.g. 192.0.2.0/24"
+                    )
+                },
+                required=["subnet"],
+            ),
+            "outside": _mapping(
+                "the host standing in for the internet",
+                {"address": _ref("ipv4Address", "default: the last usable underlay address")},
+            ),
+            "hosts": {
+                "description": "emulated Docker hosts, in order",
+                "type": "object",
+                "minProperties": 1,
+                "propertyNames": _ref("shortName"),
+                "additionalProperties": _ref("host"),
+            },
+        },
+        required=["name", "underlay", "hosts"],
+    ),
+    "$defs": _DEFS,
+}
+
+
+def export_json_schema() -> str:
+    """The schema as JSON text, for editors and other tools."""
+    return json.dumps(TOPOLOGY_SCHEMA, indent=2) + "\n"

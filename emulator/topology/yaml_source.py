@@ -1,0 +1,171 @@
+"""Reads topology YAML strictly: duplicate keys rejected, every value's line remembered.
+
+PyYAML's constructed objects carry no position, so the reader walks the composed node
+tree itself and records the line of each path for the error messages. Keys are taken
+as written (`on:` is the name "on", not a boolean), because every key in a topology is
+a name or a field; dates are not recognised, so a date-like value stays a string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import yaml
+
+from .errors import Path, ProblemLog, TopologyError
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+MAX_VALUES = 100_000
+
+_UNREADABLE: Any = object()
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+@dataclass(frozen=True)
+class DuplicateKey:
+    """A key written twice in one mapping."""
+
+    mapping: yaml.MappingNode
+    key_node: yaml.ScalarNode
+    first_line: int
+
+    @property
+    def message(self) -> str:
+        return f"duplicate key {self.key_node.value!r} (first at line {self.first_line})"
+
+
+class StrictLoader(yaml.SafeLoader):
+    """A SafeLoader that rejects duplicate mapping keys and leaves dates as strings."""
+
+    yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, Any]]]] = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != TIMESTAMP_TAG]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicate_keys: list[DuplicateKey] = []
+
+    def compose_mapping_node(self, anchor: str | None) -> yaml.MappingNode:
+        node = super().compose_mapping_node(anchor)
+        first_seen: dict[str, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != MERGE_TAG:
+                first = first_seen.setdefault(key_node.value, key_node)
+                if first is not key_node:
+                    self.duplicate_keys.append(DuplicateKey(node, key_node, _line(first)))
+        return node
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if self.duplicate_keys:
+            duplicate = self.duplicate_keys[0]
+            raise yaml.constructor.ConstructorError(
+                None, None, duplicate.message, duplicate.key_node.start_mark
+            )
+        return None if node is None else self.construct_document(node)
+
+
+def read_yaml(text: str, log: ProblemLog) -> Any:
+    """The document's data, with `log.lines` filled in and unreadable parts reported.
+
+    Raises TopologyError at once when the text is not YAML at all.
+    """
+    loader = StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        log.lines[()] = _line(node)
+        walker = _Walker(loader, log)
+        data = walker.value(node, ())
+        for duplicate in loader.duplicate_keys:
+            mapping_path = walker.paths.get(id(duplicate.mapping))
+            path = None if mapping_path is None else (*mapping_path, duplicate.key_node.value)
+            log.report(path, duplicate.message, line=_line(duplicate.key_node))
+        return None if data is _UNREADABLE else data
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        log.report(None, _syntax_message(error), line=None if mark is None else mark.line + 1)
+    except yaml.YAMLError as error:
+        log.report(None, f"invalid YAML: {error}")
+    finally:
+        loader.dispose()
+    raise TopologyError(log.problems)
+
+
+def _syntax_message(error: yaml.MarkedYAMLError) -> str:
+    context = error.context
+    if context and error.context_mark is not None:
+        context = f"{context} (line {error.context_mark.line + 1})"
+    return "invalid YAML: " + ", ".join(part for part in (context, error.problem) if part)
+
+
+class _Walker:
+    def __init__(self, loader: StrictLoader, log: ProblemLog) -> None:
+        self.loader = loader
+        self.log = log
+        self.paths: dict[int, Path] = {}
+        self._repeated = {id(duplicate.key_node) for duplicate in loader.duplicate_keys}
+        self._open: set[int] = set()
+        self._budget = MAX_VALUES
+
+    def value(self, node: yaml.Node, path: Path) -> Any:
+        self._budget -= 1
+        if self._budget < 0:
+            self.log.report(path, f"more than {MAX_VALUES} values: are aliases nested too deep?")
+            raise TopologyError(self.log.problems)
+        if id(node) in self._open:
+            self.log.report(path, "an alias refers to a value that contains it")
+            return _UNREADABLE
+        self.paths.setdefault(id(node), path)
+        if node.tag not in self.loader.yaml_constructors:
+            self.log.report(path, f"unknown tag {node.tag!r}", line=_line(node))
+            return _UNREADABLE
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, path)
+        self._open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node, path)
+            return self._sequence(node, path)
+        finally:
+            self._open.discard(id(node))
+
+    def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (yaml.constructor.ConstructorError, ValueError):
+            self.log.report(path, f"cannot read {node.value!r} as {node.tag}", line=_line(node))
+            return _UNREADABLE
+
+    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
+        self.loader.flatten_mapping(node)
+        data: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.log.report(
+                    path, "a key must be a plain name, not a list or mapping", line=_line(key_node)
+                )
+                continue
+            if id(key_node) in self._repeated:
+                continue
+            here = (*path, key_node.value)
+            self.log.lines[here] = _line(key_node)
+            item = self.value(value_node, here)
+            if item is not _UNREADABLE:
+                data[key_node.value] = item
+        return data
+
+    def _sequence(self, node: yaml.SequenceNode, path: Path) -> list[Any]:
+        items = []
+        for index, item_node in enumerate(node.value):
+            here = (*path, index)
+            self.log.lines[here] = _line(item_node)
+            items.append(self.value(item_node, here))
+        return [item for item in items if item is not _UNREADABLE]

@@ -338,7 +338,13 @@ class Engine:
         driver = self.driver_of(network)
         address = None
         if driver.uses_ipam and network.pool_id is not None:
-            ip = self.addresses.request_address(network.pool_id, attachment.ip)
+            try:
+                ip = self.addresses.request_address(network.pool_id, attachment.ip)
+            except err.Unavailable:
+                raise err.DockerError(
+                    "no available IPv4 addresses on this network's address pools: "
+                    f"{network.name} ({network.id})"
+                ) from None
             address = IPv4Interface(f"{ip}/{self.addresses.pool(network.pool_id).subnet.prefixlen}")
         ep = Endpoint(id=new_id(), name=container.name, network_id=network.id,
                       container_id=container.id, address=address, mac="",

@@ -6,9 +6,17 @@ plain frozen data with every default resolved.
 
 from .errors import Problem, TopologyError
 from .frozenmap import FrozenMap
-from .loader import default_topology, load_topology, load_topology_text
+from .loader import (
+    SourcedTopology,
+    default_topology,
+    load_topology,
+    load_topology_text,
+    read_topology,
+    read_topology_text,
+)
 from .model import (
     BUILTIN_DRIVERS,
+    OUTSIDE_HOST_NAME,
     PREDEFINED_NETWORKS,
     Attachment,
     ContainerSpec,
@@ -24,6 +32,7 @@ from .schema import TOPOLOGY_SCHEMA, export_json_schema
 
 __all__ = [
     "BUILTIN_DRIVERS",
+    "OUTSIDE_HOST_NAME",
     "PREDEFINED_NETWORKS",
     "TOPOLOGY_SCHEMA",
     "Attachment",
@@ -33,6 +42,7 @@ __all__ = [
     "NetworkSpec",
     "OutsideSpec",
     "Problem",
+    "SourcedTopology",
     "Topology",
     "TopologyError",
     "UnderlaySpec",
@@ -40,6 +50,8 @@ __all__ = [
     "export_json_schema",
     "load_topology",
     "load_topology_text",
+    "read_topology",
+    "read_topology_text",
     "topology_from_data",
     "topology_to_data",
 ]

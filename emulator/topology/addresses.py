@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network, ip_address, ip_interface, ip_network
 
-from .errors import Path, ProblemLog
+from .errors import FieldPath, ProblemLog
 
 
-def parse_ipv4_address(text: str, path: Path, log: ProblemLog) -> IPv4Address | None:
+def parse_ipv4_address(text: str, path: FieldPath, log: ProblemLog) -> IPv4Address | None:
     try:
         address = ip_address(text)
     except ValueError:
@@ -25,7 +25,7 @@ def parse_ipv4_address(text: str, path: Path, log: ProblemLog) -> IPv4Address | 
     return address
 
 
-def parse_ipv4_network(text: str, path: Path, log: ProblemLog) -> IPv4Network | None:
+def parse_ipv4_network(text: str, path: FieldPath, log: ProblemLog) -> IPv4Network | None:
     example = ["an IPv4 network in CIDR notation, e.g. 192.0.2.0/24"]
     try:
         network = ip_network(text)
@@ -42,14 +42,14 @@ def parse_ipv4_network(text: str, path: Path, log: ProblemLog) -> IPv4Network | 
     return network
 
 
-def check_address_syntax(text: str, path: Path, log: ProblemLog) -> bool:
+def check_address_syntax(text: str, path: FieldPath, log: ProblemLog) -> bool:
     if "%" not in text and _parses(ip_address, text):
         return True
     log.report(path, f"invalid IP address {text!r}", allowed=["e.g. 10.10.0.5 or 2001:db8::5"])
     return False
 
 
-def check_cidr_syntax(text: str, path: Path, log: ProblemLog) -> bool:
+def check_cidr_syntax(text: str, path: FieldPath, log: ProblemLog) -> bool:
     address, _, prefix = text.partition("/")
     if "%" not in address and prefix.isdigit() and _parses(ip_interface, text):
         return True

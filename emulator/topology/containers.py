@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .addresses import check_address_syntax
-from .errors import Path, ProblemLog, did_you_mean
+from .errors import FieldPath, ProblemLog, did_you_mean
 from .model import PREDEFINED_NETWORKS, Attachment, ContainerSpec
 
 _DEFAULT_NETWORK = "bridge"
@@ -20,7 +20,7 @@ _DEFAULT_NETWORK = "bridge"
 def build_containers(
     raw: Mapping[str, Mapping[str, Any]],
     declared: Sequence[str],
-    path: Path,
+    path: FieldPath,
     log: ProblemLog,
 ) -> tuple[ContainerSpec, ...]:
     known = [*declared, *(name for name in PREDEFINED_NETWORKS if name not in declared)]
@@ -30,7 +30,7 @@ def build_containers(
 
 
 def build_container(
-    name: str, raw: Mapping[str, Any], known: Sequence[str], path: Path, log: ProblemLog
+    name: str, raw: Mapping[str, Any], known: Sequence[str], path: FieldPath, log: ProblemLog
 ) -> ContainerSpec:
     attachments = []
     for network, settings, where in _requested(raw, path):
@@ -51,7 +51,9 @@ def build_container(
     )
 
 
-def _requested(raw: Mapping[str, Any], path: Path) -> list[tuple[str, Mapping[str, Any], Path]]:
+def _requested(
+    raw: Mapping[str, Any], path: FieldPath
+) -> list[tuple[str, Mapping[str, Any], FieldPath]]:
     if "network" in raw:
         return [(raw["network"], {}, (*path, "network"))]
     networks = raw.get("networks")

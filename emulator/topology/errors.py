@@ -13,12 +13,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-Path = tuple[str | int, ...]
+FieldPath = tuple[str | int, ...]
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def format_path(path: Path) -> str:
+def format_path(path: FieldPath) -> str:
     """`hosts.h1.networks.front.options["com.docker.network.bridge.name"]`, `command[0]`."""
     if not path:
         return "(top level)"
@@ -44,7 +44,7 @@ class Problem:
 
     source: str
     line: int | None
-    path: Path | None
+    path: FieldPath | None
     message: str
     allowed: tuple[str, ...] = ()
 
@@ -68,21 +68,31 @@ class ProblemLog:
     """Collects problems for one source; `lines` maps a field's path to its line."""
 
     source: str
-    lines: dict[Path, int] = field(default_factory=dict)
+    lines: dict[FieldPath, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
     def report(
         self,
-        path: Path | None,
+        path: FieldPath | None,
         message: str,
         allowed: Sequence[str] = (),
         line: int | None = None,
     ) -> None:
+        self.problems.append(self.problem(path, message, allowed, line))
+
+    def problem(
+        self,
+        path: FieldPath | None,
+        message: str,
+        allowed: Sequence[str] = (),
+        line: int | None = None,
+    ) -> Problem:
+        """A problem in this source, at `line` or else at the line where `path` is written."""
         if line is None and path is not None:
             line = self.line_of(path)
-        self.problems.append(Problem(self.source, line, path, message, tuple(allowed)))
+        return Problem(self.source, line, path, message, tuple(allowed))
 
-    def line_of(self, path: Path) -> int | None:
+    def line_of(self, path: FieldPath) -> int | None:
         for end in range(len(path), -1, -1):
             if path[:end] in self.lines:
                 return self.lines[path[:end]]

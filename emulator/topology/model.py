@@ -17,6 +17,7 @@ from .frozenmap import FrozenMap
 
 PREDEFINED_NETWORKS = ("bridge", "host", "none")
 BUILTIN_DRIVERS = ("bridge", "host", "null", "macvlan", "overlay")
+OUTSIDE_HOST_NAME = "outside"
 
 
 def _freeze(obj: object, **values: object) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .addresses import check_address_syntax, check_cidr_syntax
-from .errors import Path, ProblemLog
+from .errors import FieldPath, ProblemLog
 from .model import NetworkSpec
 
 INTERFACE_NAME_OPTIONS = ("com.docker.network.bridge.name", "parent")
@@ -26,12 +26,14 @@ def docker_string(value: str | float) -> str:
 
 
 def build_networks(
-    raw: Mapping[str, Mapping[str, Any]], path: Path, log: ProblemLog
+    raw: Mapping[str, Mapping[str, Any]], path: FieldPath, log: ProblemLog
 ) -> tuple[NetworkSpec, ...]:
     return tuple(build_network(name, spec, (*path, name), log) for name, spec in raw.items())
 
 
-def build_network(name: str, raw: Mapping[str, Any], path: Path, log: ProblemLog) -> NetworkSpec:
+def build_network(
+    name: str, raw: Mapping[str, Any], path: FieldPath, log: ProblemLog
+) -> NetworkSpec:
     for field in ("subnet", "ip_range"):
         if field in raw:
             check_cidr_syntax(raw[field], (*path, field), log)
@@ -56,7 +58,7 @@ def build_network(name: str, raw: Mapping[str, Any], path: Path, log: ProblemLog
     )
 
 
-def check_interface_name(name: str, path: Path, log: ProblemLog) -> bool:
+def check_interface_name(name: str, path: FieldPath, log: ProblemLog) -> bool:
     """The kernel's rule (dev_valid_name): 1 to 15 bytes, not . or .., no '/', ':' or space."""
     allowed = [f"1 to {IFNAMSIZ - 1} bytes (kernel IFNAMSIZ), without '/', ':' or whitespace"]
     size = len(name.encode())

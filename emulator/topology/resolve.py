@@ -12,7 +12,7 @@ from typing import Any
 
 from .containers import build_containers
 from .errors import ProblemLog
-from .model import HostSpec, Topology
+from .model import OUTSIDE_HOST_NAME, HostSpec, Topology
 from .networks import build_networks
 from .structure import check_structure
 from .underlay import UnderlayPlan, plan_underlay
@@ -43,6 +43,8 @@ def _host(
     name: str, raw: Mapping[str, Any], plan: UnderlayPlan | None, log: ProblemLog
 ) -> HostSpec | None:
     path = ("hosts", name)
+    if name == OUTSIDE_HOST_NAME:
+        log.report(path, f"{name!r} is the name of the host standing in for the internet")
     networks = build_networks(raw.get("networks", {}), (*path, "networks"), log)
     declared = [network.name for network in networks]
     containers = build_containers(raw.get("containers", {}), declared, (*path, "containers"), log)

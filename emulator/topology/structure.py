@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import Path, ProblemLog, did_you_mean
+from .errors import FieldPath, ProblemLog, did_you_mean
 from .schema import TOPOLOGY_SCHEMA
 
 VALIDATION_KEYWORDS = frozenset(
@@ -109,7 +109,7 @@ class _Checker:
         self.root = root
         self.log = log
 
-    def check(self, value: object, schema: Mapping[str, Any], path: Path) -> Any:
+    def check(self, value: object, schema: Mapping[str, Any], path: FieldPath) -> Any:
         schema = self._deref(schema)
         if "oneOf" in schema:
             return self._one_of(value, schema, path)
@@ -132,13 +132,13 @@ class _Checker:
             schema = self.root["$defs"][schema["$ref"].removeprefix("#/$defs/")]
         return schema
 
-    def _wrong_type(self, value: object, wanted: Sequence[str], path: Path) -> None:
+    def _wrong_type(self, value: object, wanted: Sequence[str], path: FieldPath) -> None:
         words = [_TYPE_WORDS[name] for name in wanted]
         expected = ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]
         got = f"{_describe(value)}{_type_hint(value, wanted)}"
         self.log.report(path, f"must be {expected}; got {got}")
 
-    def _one_of(self, value: object, schema: Mapping[str, Any], path: Path) -> Any:
+    def _one_of(self, value: object, schema: Mapping[str, Any], path: FieldPath) -> Any:
         branches = [self._deref(branch) for branch in schema["oneOf"]]
         for branch in branches:
             if any(_has_type(value, name) for name in _types(branch)):
@@ -146,7 +146,7 @@ class _Checker:
         self._wrong_type(value, [name for branch in branches for name in _types(branch)], path)
         return _INVALID
 
-    def _mapping(self, value: Mapping[Any, Any], schema: Mapping[str, Any], path: Path) -> Any:
+    def _mapping(self, value: Mapping[Any, Any], schema: Mapping[str, Any], path: FieldPath) -> Any:
         properties: Mapping[str, Any] = schema.get("properties", {})
         extra = schema.get("additionalProperties", True)
         names = schema.get("propertyNames")
@@ -177,14 +177,14 @@ class _Checker:
             self.log.report(path, f"give only one of {fields}")
         return checked
 
-    def _name_ok(self, key: str, schema: Mapping[str, Any], path: Path) -> bool:
+    def _name_ok(self, key: str, schema: Mapping[str, Any], path: FieldPath) -> bool:
         schema = self._deref(schema)
         if _matches(schema["pattern"], key):
             return True
         self.log.report(path, f"invalid name {key!r}", allowed=[schema["description"]])
         return False
 
-    def _list(self, value: Sequence[Any], schema: Mapping[str, Any], path: Path) -> Any:
+    def _list(self, value: Sequence[Any], schema: Mapping[str, Any], path: FieldPath) -> Any:
         items = schema.get("items", {})
         checked = [self.check(item, items, (*path, index)) for index, item in enumerate(value)]
         valid = all(item is not _INVALID for item in checked)
@@ -198,7 +198,7 @@ class _Checker:
                     valid = False
         return checked if valid else _INVALID
 
-    def _string(self, value: str, schema: Mapping[str, Any], path: Path) -> Any:
+    def _string(self, value: str, schema: Mapping[str, Any], path: FieldPath) -> Any:
         pattern = schema.get("pattern")
         if pattern is not None and not _matches(pattern, value):
             self.log.report(path, f"invalid value {value!r}", allowed=[schema["description"]])

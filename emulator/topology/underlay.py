@@ -14,7 +14,7 @@ from itertools import chain
 from typing import Any
 
 from .addresses import parse_ipv4_address, parse_ipv4_network
-from .errors import Path, ProblemLog
+from .errors import FieldPath, ProblemLog
 from .model import OutsideSpec, UnderlaySpec
 
 FIRST_HOST_OFFSET = 11
@@ -81,7 +81,9 @@ def _usable(subnet: IPv4Network) -> tuple[IPv4Address, IPv4Address]:
     return subnet.network_address + 1, subnet.broadcast_address - 1
 
 
-def _check_usable(address: IPv4Address, subnet: IPv4Network, path: Path, log: ProblemLog) -> bool:
+def _check_usable(
+    address: IPv4Address, subnet: IPv4Network, path: FieldPath, log: ProblemLog
+) -> bool:
     first, last = _usable(subnet)
     if first <= address <= last:
         return True

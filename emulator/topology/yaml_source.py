@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from .errors import Path, ProblemLog, TopologyError
+from .errors import FieldPath, ProblemLog, TopologyError
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
@@ -110,12 +110,12 @@ class _Walker:
     def __init__(self, loader: StrictLoader, log: ProblemLog) -> None:
         self.loader = loader
         self.log = log
-        self.paths: dict[int, Path] = {}
+        self.paths: dict[int, FieldPath] = {}
         self._repeated = {id(duplicate.key_node) for duplicate in loader.duplicate_keys}
         self._open: set[int] = set()
         self._budget = MAX_VALUES
 
-    def value(self, node: yaml.Node, path: Path) -> Any:
+    def value(self, node: yaml.Node, path: FieldPath) -> Any:
         self._budget -= 1
         if self._budget < 0:
             self.log.report(path, f"more than {MAX_VALUES} values: are aliases nested too deep?")
@@ -137,14 +137,14 @@ class _Walker:
         finally:
             self._open.discard(id(node))
 
-    def _scalar(self, node: yaml.ScalarNode, path: Path) -> Any:
+    def _scalar(self, node: yaml.ScalarNode, path: FieldPath) -> Any:
         try:
             return self.loader.construct_object(node, deep=True)
         except (yaml.constructor.ConstructorError, ValueError):
             self.log.report(path, f"cannot read {node.value!r} as {node.tag}", line=_line(node))
             return _UNREADABLE
 
-    def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:
+    def _mapping(self, node: yaml.MappingNode, path: FieldPath) -> dict[str, Any]:
         self.loader.flatten_mapping(node)
         data: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -162,7 +162,7 @@ class _Walker:
                 data[key_node.value] = item
         return data
 
-    def _sequence(self, node: yaml.SequenceNode, path: Path) -> list[Any]:
+    def _sequence(self, node: yaml.SequenceNode, path: FieldPath) -> list[Any]:
         items = []
         for index, item_node in enumerate(node.value):
             here = (*path, index)

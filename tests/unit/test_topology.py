@@ -20,6 +20,7 @@ from emulator.topology import (
     export_json_schema,
     load_topology,
     load_topology_text,
+    read_topology_text,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -214,3 +215,11 @@ def test_exported_schema_rejects_what_the_loader_rejects() -> None:
     data = yaml.safe_load(FULL_EXAMPLE)
     data["hosts"]["h1"]["surprise"] = True
     assert not validator.is_valid(data)
+
+
+def test_sourced_topology_points_later_problems_at_their_lines() -> None:
+    sourced = read_topology_text(FULL_EXAMPLE, source="lab.yaml")
+    assert sourced.topology == load_topology_text(FULL_EXAMPLE)
+    problem = sourced.problem(("hosts", "h1", "networks", "front"), "Pool overlaps", ["x"])
+    assert str(problem) == "lab.yaml:10: hosts.h1.networks.front: Pool overlaps; allowed: x"
+    assert sourced.problem(("hosts", "h9"), "gone").line == 6

@@ -80,8 +80,15 @@ def test_container_ip_syntax_is_checked() -> None:
 
 @pytest.mark.parametrize(
     ("name", "ok"),
-    [("br-front", True), ("x" * 15, True), ("x" * 16, False), ("a/b", False), ("a b", False),
-     ("..", False), ("", False)],
+    [
+        ("br-front", True),
+        ("x" * 15, True),
+        ("x" * 16, False),
+        ("a/b", False),
+        ("a b", False),
+        ("..", False),
+        ("", False),
+    ],
 )
 def test_interface_names_in_options_are_held_to_the_kernel_limit(name: str, ok: bool) -> None:
     for option in ("com.docker.network.bridge.name", "parent"):
@@ -112,7 +119,7 @@ def test_names_follow_their_patterns() -> None:
         "hosts.1h: invalid name '1h'",
         "hosts.h1.networks.-x: invalid name '-x'",
         "hosts.h1.containers.w: invalid name 'w'",
-        'hosts.h1.containers["ok\\n"]: invalid name \'ok\\n\'',
+        "hosts.h1.containers[\"ok\\n\"]: invalid name 'ok\\n'",
     ]
 
 
@@ -126,8 +133,15 @@ def test_network_and_networks_exclude_each_other() -> None:
     [
         ([], "hosts.h1.containers.web.networks: must not be empty"),
         ({}, "hosts.h1.containers.web.networks: must not be empty"),
-        (["bridge", "bridge"], "hosts.h1.containers.web.networks[1]: 'bridge' is listed more than once"),
-        ("bridge", "hosts.h1.containers.web.networks: must be a list or a mapping; got the string 'bridge'"),
+        (
+            ["bridge", "bridge"],
+            "hosts.h1.containers.web.networks[1]: 'bridge' is listed more than once",
+        ),
+        (
+            "bridge",
+            "hosts.h1.containers.web.networks: must be a list or a mapping; "
+            "got the string 'bridge'",
+        ),
     ],
 )
 def test_networks_forms(networks: object, expected: str) -> None:
@@ -139,6 +153,13 @@ def test_hosts_must_not_be_empty_and_top_fields_are_required() -> None:
         "hosts: must not be empty",
         "(top level): missing required field 'name'",
         "(top level): missing required field 'underlay'",
+    ]
+
+
+def test_outside_is_not_a_docker_host_name() -> None:
+    data = {"name": "lab", "underlay": {"subnet": "192.0.2.0/24"}, "hosts": {"outside": {}}}
+    assert problems(data) == [
+        "hosts.outside: 'outside' is the name of the host standing in for the internet"
     ]
 
 

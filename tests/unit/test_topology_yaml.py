@@ -35,8 +35,11 @@ def test_every_duplicate_is_reported_and_the_first_value_kept() -> None:
 
 def test_lines_are_recorded_for_every_path() -> None:
     log = ProblemLog("t")
-    data = read_yaml(HEAD + "hosts:\n  h1:\n    containers:\n      web:\n        command:\n"
-                     "          - sleep\n          - infinity\n", log)
+    data = read_yaml(
+        HEAD + "hosts:\n  h1:\n    containers:\n      web:\n        command:\n"
+        "          - sleep\n          - infinity\n",
+        log,
+    )
     assert data["hosts"]["h1"]["containers"]["web"]["command"] == ["sleep", "infinity"]
     assert log.lines[("underlay", "subnet")] == 2
     assert log.lines[("hosts", "h1", "containers", "web")] == 6
@@ -90,10 +93,17 @@ def test_syntax_error_gives_the_line() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("", "t.yaml: (top level): must be a mapping; got an empty value (write {} for an empty mapping)"),
+        (
+            "",
+            "t.yaml: (top level): must be a mapping; got an empty value "
+            "(write {} for an empty mapping)",
+        ),
         ("- a\n", "t.yaml:1: (top level): must be a mapping; got a list"),
-        ("a: 1\n---\nb: 2\n", "t.yaml:2: invalid YAML: expected a single document in the stream (line 1), "
-            "but found another document"),
+        (
+            "a: 1\n---\nb: 2\n",
+            "t.yaml:2: invalid YAML: expected a single document in the stream (line 1), "
+            "but found another document",
+        ),
     ],
 )
 def test_documents_that_are_not_one_mapping(text: str, expected: str) -> None:
@@ -116,4 +126,6 @@ def test_yaml_booleans_where_strings_belong_get_a_hint() -> None:
 
 def test_explicit_tags_that_do_not_fit_the_value_are_reported() -> None:
     text = HEAD + "hosts:\n  h1: {address: !!int x}\n"
-    assert problems(text) == ["t.yaml:4: hosts.h1.address: cannot read 'x' as tag:yaml.org,2002:int"]
+    assert problems(text) == [
+        "t.yaml:4: hosts.h1.address: cannot read 'x' as tag:yaml.org,2002:int"
+    ]

@@ -70,11 +70,15 @@ class BridgeDriver:
     def validate_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
         options = parse_options(net.options, "br-" + net.id[:12])
         for other in self._networks.values():
+            reason = None
             if other.options.bridge_name == options.bridge_name:
+                reason = "networks have same bridge name"
+            elif ipam.subnet and other.subnet and ipam.subnet.overlaps(other.subnet):
+                reason = "networks have overlapping IPv4"
+            if reason:
                 raise Forbidden(
                     f"cannot create network {net.id} ({options.bridge_name}): conflicts with "
-                    f"network {other.spec.id} ({other.options.bridge_name}): "
-                    "networks have same bridge name"
+                    f"network {other.spec.id} ({other.options.bridge_name}): {reason}"
                 )
 
     def create_network(self, net: NetworkSpec, ipam: IPAMData) -> None:

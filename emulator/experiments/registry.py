@@ -1,0 +1,45 @@
+"""The experiments `cnm run` knows, by name.
+
+An experiment is a function that takes a `RunContext` and returns an
+`Outcome`. Kind `experiment` runs with a bare `cnm run`; kind `benchmark` only
+when named (it measures speed and needs the machine to itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from emulator.experiments.results import Outcome, RunContext
+
+Kind = Literal["experiment", "benchmark"]
+ExperimentFn = Callable[[RunContext], Outcome]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    kind: Kind
+    summary: str
+    run: ExperimentFn
+
+
+_REGISTRY: dict[str, Experiment] = {}
+
+
+def register(name: str, summary: str, kind: Kind = "experiment"):
+    def wrap(fn: ExperimentFn) -> ExperimentFn:
+        _REGISTRY[name] = Experiment(name, kind, summary, fn)
+        return fn
+
+    return wrap
+
+
+def _load_builtin() -> None:
+    from emulator.experiments import bench_bringup, tour  # noqa: F401
+
+
+def experiments() -> dict[str, Experiment]:
+    _load_builtin()
+    return dict(_REGISTRY)

@@ -14,7 +14,7 @@ import secrets
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -67,7 +67,7 @@ class RunContext:
     """One run of one experiment: its output directory and its parameters."""
 
     def __init__(self, experiment: str, root: Path, params: dict[str, object]) -> None:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.run_id = f"{stamp}-{secrets.token_hex(2)}"
         self.experiment = experiment
         self.dir = root / experiment / self.run_id
@@ -100,8 +100,8 @@ class RunContext:
             "run_id": self.run_id,
             "parameters": self.params,
             "seed": self.seed,
-            "started": datetime.fromtimestamp(self.started, timezone.utc).isoformat(),
-            "finished": datetime.now(timezone.utc).isoformat(),
+            "started": datetime.fromtimestamp(self.started, UTC).isoformat(),
+            "finished": datetime.now(UTC).isoformat(),
             "duration_s": round(time.time() - self.started, 3),
             "ok": outcome.ok,
             "figures": outcome.figures,

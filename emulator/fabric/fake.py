@@ -70,10 +70,18 @@ class FakeFabric:
         self.log.append(("create_sandbox", key))
         return handle
 
-    def destroy_sandbox(self, sandbox: SandboxHandle) -> None:
+    def destroy_sandbox(self, sandbox: SandboxHandle, graceful: bool = True) -> None:
+        """Like the kernel: the sandbox's veths die with it, host ends included."""
+        for plug in self.sandbox_ifaces.pop(sandbox.key, {}).values():
+            self.links.pop(plug.host_ifname, None)
         self.sandboxes.pop(sandbox.key, None)
-        self.sandbox_ifaces.pop(sandbox.key, None)
         self.log.append(("destroy_sandbox", sandbox.key))
+
+    def forget_link(self, name: str) -> None:
+        self.links.pop(name, None)
+
+    def settle(self, timeout: float = 10.0) -> None:
+        return None
 
     def sandbox_alive(self, sandbox: SandboxHandle) -> bool:
         return sandbox.key in self.sandboxes

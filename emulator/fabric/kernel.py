@@ -13,9 +13,11 @@ from pathlib import Path
 
 from emulator.fabric import firewall
 from emulator.fabric.base import ExecResult, Plug, SandboxHandle
+from emulator.fabric.icmpsweep import sweep
+from emulator.fabric.linkwait import LinkWaitTimeout, wait_links_gone
 from emulator.fabric.netlink import Netlink
 from emulator.fabric.netns import Namespace, new_namespace, sethostname
-from emulator.fabric.processes import spawn, terminate
+from emulator.fabric.processes import kill, spawn, terminate
 
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -30,6 +32,7 @@ class KernelFabric:
         self.host = host
         self._ns = Namespace.of_pid(host_pid)
         self._env = lab_env
+        self._vanishing: set[str] = set()
         with self._ns.entered():
             self._netlink = Netlink()
             write_sysctl("net.ipv4.ip_forward", "1")
@@ -69,9 +72,29 @@ class KernelFabric:
             finally:
                 created.close()
 
-    def destroy_sandbox(self, sandbox: SandboxHandle) -> None:
+    def destroy_sandbox(self, sandbox: SandboxHandle, graceful: bool = True) -> None:
+        """End the container's process; with it goes its namespace and every veth into it."""
         if sandbox.process is not None:
-            terminate(sandbox.process)
+            if graceful:
+                terminate(sandbox.process)
+            else:
+                kill(sandbox.process)
+
+    def forget_link(self, name: str) -> None:
+        """A link the kernel removes by itself (its peer's namespace died): await it in settle."""
+        self._vanishing.add(name)
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until links given to forget_link are gone; delete any that linger."""
+        if not self._vanishing:
+            return
+        names, self._vanishing = self._vanishing, set()
+        with self._ns.entered():
+            try:
+                wait_links_gone(names, timeout)
+            except LinkWaitTimeout:
+                for name in names:
+                    self._netlink.delete_link(name)
 
     def sandbox_alive(self, sandbox: SandboxHandle) -> bool:
         return sandbox.process is not None and sandbox.process.alive()
@@ -103,6 +126,29 @@ class KernelFabric:
                 return inside.link_names()
         finally:
             if ns.net_fd != self._ns.net_fd:
+                ns.close()
+
+    def sweep(self, targets: list[str], timeout: float = 1.0) -> dict[str, float | None]:
+        """Ping every target from the host's namespace at once (see icmpsweep)."""
+        with self._ns.entered():
+            return sweep(targets, timeout)
+
+    def flush_neighbours(self, sandboxes: list[SandboxHandle]) -> None:
+        """Empty the ARP caches of the host and of these sandboxes.
+
+        The kernel's neighbour table is one for the whole machine (gc_thresh3,
+        1,024 entries by default), shared by every namespace; a sweep over many
+        containers frees its entries this way before the next one.
+        """
+        self._netlink.flush_neighbours()
+        for sandbox in sandboxes:
+            if sandbox.shares_host or sandbox.process is None:
+                continue
+            ns = Namespace.of_pid(sandbox.process.pid)
+            try:
+                with ns.entered(), Netlink() as inside:
+                    inside.flush_neighbours()
+            finally:
                 ns.close()
 
     def set_firewall(self, ruleset: str) -> None:

@@ -10,12 +10,13 @@ between checks, so it returns as soon as the condition holds.
 
 from __future__ import annotations
 
+import errno
 import select
 import socket
 import time
 from collections.abc import Iterable
 
-from pyroute2 import IPRoute
+from emulator.fabric.rtnl import Rtnl
 
 RTMGRP_LINK = 1
 READY_STATES = {"UP", "UNKNOWN"}
@@ -25,39 +26,56 @@ class LinkWaitTimeout(TimeoutError):
     pass
 
 
-def _not_ready(ipr: IPRoute, names: set[str]) -> set[str]:
-    ready = {
-        link.get("IFLA_IFNAME")
-        for link in ipr.get_links()
-        if link.get("IFLA_OPERSTATE") in READY_STATES and link["flags"] & 1
-    }
+def _not_ready(rtnl: Rtnl, names: set[str]) -> set[str]:
+    ready = {link.name for link in rtnl.links() if link.operstate in READY_STATES and link.up}
     return names - ready
+
+
+def _drain(events: socket.socket) -> None:
+    """Discard pending notifications; an overrun (ENOBUFS) only means some were lost,
+    and the next check reads the state afresh anyway."""
+    while True:
+        try:
+            events.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno != errno.ENOBUFS:
+                raise
+
+
+def _still_present(rtnl: Rtnl, names: set[str]) -> set[str]:
+    return names & {link.name for link in rtnl.links()}
 
 
 def wait_links_up(names: Iterable[str], timeout: float = 10.0) -> None:
     """Block until every named link in the calling thread's namespace is up."""
-    wanted = set(names)
+    _wait(set(names), _not_ready, "links not up", timeout)
+
+
+def wait_links_gone(names: Iterable[str], timeout: float = 10.0) -> None:
+    """Block until none of the named links exists in the calling thread's namespace."""
+    _wait(set(names), _still_present, "links still present", timeout)
+
+
+def _wait(wanted: set[str], unmet, what: str, timeout: float) -> None:
     events = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
     try:
         events.bind((0, RTMGRP_LINK))
         events.setblocking(False)
         deadline = time.monotonic() + timeout
-        with IPRoute() as ipr:
+        with Rtnl() as rtnl:
             while True:
-                missing = _not_ready(ipr, wanted)
+                missing = unmet(rtnl, wanted)
                 if not missing:
                     return
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise LinkWaitTimeout(
-                        f"links not up after {timeout:.0f} s: {', '.join(sorted(missing))}"
+                        f"{what} after {timeout:.0f} s: {', '.join(sorted(missing))}"
                     )
                 readable, _, _ = select.select([events], [], [], remaining)
                 if readable:
-                    try:
-                        while events.recv(65536):
-                            pass
-                    except BlockingIOError:
-                        pass
+                    _drain(events)
     finally:
         events.close()

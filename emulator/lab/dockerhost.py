@@ -162,5 +162,14 @@ class DockerHost:
         """Run a command in the Docker host's own namespace."""
         return self.engine.fabric.exec(None, argv, timeout)
 
+    def ping_sweep(self, targets: Iterable[object], timeout: float = 1.0) -> dict[str, float | None]:
+        """Ping many addresses from the host at once: RTT per address, None if unanswered."""
+        return self.engine.fabric.sweep([str(t) for t in targets], timeout)
+
+    def flush_neighbours(self, containers: Iterable[ContainerHandle] = ()) -> None:
+        """Empty the ARP caches of the host and of the given containers."""
+        sandboxes = [c._container.sandbox for c in containers if c._container.sandbox]
+        self.engine.fabric.flush_neighbours(sandboxes)
+
     def __repr__(self) -> str:
         return f"<DockerHost {self.name} {self.address}>"

@@ -103,7 +103,7 @@ class RunDir:
 
     def write(self, state: LabState) -> None:
         tmp = self.path / "state.json.tmp"
-        tmp.write_text(json.dumps(state.to_json(), indent=1))
+        tmp.write_text(json.dumps(state.to_json(), separators=(",", ":")))
         os.replace(tmp, self.state_file)
 
     def read(self) -> LabState | None:

@@ -102,7 +102,7 @@ class BridgeDriver:
         if network is None:
             return
         for ep in list(network.endpoints.values()):
-            self._fabric.delete_link(ep.host_ifname)
+            self._release_veth(ep)
         self._fabric.delete_link(network.options.bridge_name)
         self._apply_firewall()
 
@@ -128,7 +128,7 @@ class BridgeDriver:
             return
         ep = network.endpoints.pop(ep_id, None)
         if ep is not None:
-            self._fabric.delete_link(ep.host_ifname)
+            self._release_veth(ep)
 
     def join(self, net_id: str, ep_id: str, sandbox: SandboxRef) -> JoinInfo:
         network = self._net(net_id)
@@ -136,21 +136,32 @@ class BridgeDriver:
         gateway = None
         if sandbox.wants_gateway and not network.spec.internal:
             gateway = network.gateway
-        self._fabric.plug(
-            sandbox.handle,
-            Plug(ep.host_ifname, network.options.bridge_name, sandbox.ifname, ep.address, ep.mac,
-                 network.options.mtu, gateway),
-        )
+        try:
+            self._fabric.plug(
+                sandbox.handle,
+                Plug(ep.host_ifname, network.options.bridge_name, sandbox.ifname, ep.address,
+                     ep.mac, network.options.mtu, gateway),
+            )
+        except Exception:
+            self._fabric.delete_link(ep.host_ifname)
+            raise
         ep.sandbox = sandbox.handle
         ep.ifname = sandbox.ifname
         return JoinInfo(ifname=sandbox.ifname, gateway=gateway)
 
     def leave(self, net_id: str, ep_id: str) -> None:
         network = self._networks.get(net_id)
-        if network is None or ep_id not in network.endpoints:
+        if network is not None and ep_id in network.endpoints:
+            self._release_veth(network.endpoints[ep_id])
+
+    def _release_veth(self, ep: _Endpoint) -> None:
+        """Delete the endpoint's veth, or await it when its sandbox already died with it."""
+        if ep.sandbox is None:
             return
-        ep = network.endpoints[ep_id]
-        self._fabric.delete_link(ep.host_ifname)
+        if self._fabric.sandbox_alive(ep.sandbox):
+            self._fabric.delete_link(ep.host_ifname)
+        else:
+            self._fabric.forget_link(ep.host_ifname)
         ep.sandbox = None
         ep.ifname = None
 

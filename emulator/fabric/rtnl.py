@@ -1,0 +1,250 @@
+"""A minimal rtnetlink client: the dozen messages the fabric needs, encoded by hand.
+
+Each request is one sendmsg and one recv on a socket of the calling thread's
+namespace (about 20 µs), where a general-purpose library costs a millisecond.
+Messages and attribute numbers are those of <linux/rtnetlink.h>,
+<linux/if_link.h> and <linux/if_addr.h>.
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+import os
+import socket
+import struct
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface
+
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
+RTM_NEWADDR = 20
+RTM_NEWROUTE = 24
+RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
+NUD_PERMANENT, NUD_NOARP = 0x80, 0x40
+NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
+NLM_F_EXCL, NLM_F_CREATE = 0x200, 0x400
+NLM_F_DUMP = 0x300
+
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER = 1, 3, 4, 10
+IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_NET_NS_FD = 16, 18, 28
+IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+VETH_INFO_PEER = 1
+IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE = 1, 5
+IFA_ADDRESS, IFA_LOCAL = 1, 2
+RTA_DST, RTA_GATEWAY = 1, 5
+NDA_DST = 1
+IFF_UP = 0x1
+NLA_F_NESTED = 0x8000
+OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
+
+_IFINFO = struct.Struct("=BxHiII")
+_IFADDR = struct.Struct("=BBBBI")
+_RTMSG = struct.Struct("=BBBBBBBBI")
+_NLHDR = struct.Struct("=IHHII")
+_NDMSG = struct.Struct("=BxxxiHBB")
+
+
+class NetlinkError(OSError):
+    pass
+
+
+def _attr(kind: int, payload: bytes) -> bytes:
+    length = 4 + len(payload)
+    return struct.pack("=HH", length, kind) + payload + b"\0" * ((4 - length % 4) % 4)
+
+
+def _nested(kind: int, *attrs: bytes) -> bytes:
+    return _attr(kind | NLA_F_NESTED, b"".join(attrs))
+
+
+def _str(kind: int, text: str) -> bytes:
+    return _attr(kind, text.encode() + b"\0")
+
+
+def _u32(kind: int, value: int) -> bytes:
+    return _attr(kind, struct.pack("=I", value))
+
+
+def _mac(kind: int, mac: str) -> bytes:
+    return _attr(kind, bytes(int(part, 16) for part in mac.split(":")))
+
+
+def _ifinfo(index: int = 0, up: bool | None = None) -> bytes:
+    flags = IFF_UP if up else 0
+    change = IFF_UP if up is not None else 0
+    return _IFINFO.pack(socket.AF_UNSPEC, 0, index, flags, change)
+
+
+def _parse_attrs(data: bytes, offset: int) -> dict[int, bytes]:
+    attrs: dict[int, bytes] = {}
+    while offset + 4 <= len(data):
+        length, kind = struct.unpack_from("=HH", data, offset)
+        if length < 4:
+            break
+        attrs[kind & ~NLA_F_NESTED] = data[offset + 4 : offset + length]
+        offset += (length + 3) & ~3
+    return attrs
+
+
+@dataclass(frozen=True)
+class Link:
+    index: int
+    name: str
+    up: bool
+    operstate: str
+    master: int | None
+    mtu: int | None
+    mac: str | None
+
+
+def _link_from(payload: bytes) -> Link:
+    _, _, index, flags, _ = _IFINFO.unpack_from(payload, 0)
+    attrs = _parse_attrs(payload, _IFINFO.size)
+    name = attrs.get(IFLA_IFNAME, b"").rstrip(b"\0").decode()
+    state = attrs.get(IFLA_OPERSTATE)
+    master = attrs.get(IFLA_MASTER)
+    mtu = attrs.get(IFLA_MTU)
+    mac = attrs.get(IFLA_ADDRESS)
+    return Link(
+        index=index,
+        name=name,
+        up=bool(flags & IFF_UP),
+        operstate=OPERSTATES[state[0]] if state and state[0] < len(OPERSTATES) else "UNKNOWN",
+        master=struct.unpack("=I", master)[0] if master else None,
+        mtu=struct.unpack("=I", mtu)[0] if mtu else None,
+        mac=":".join(f"{b:02x}" for b in mac) if mac else None,
+    )
+
+
+class Rtnl:
+    """One rtnetlink socket, bound to the namespace of the thread that opened it."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                                   socket.NETLINK_ROUTE)
+        self._sock.bind((0, 0))
+        self._seq = 0
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> Rtnl:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, kind: int, flags: int, body: bytes) -> list[tuple[int, bytes]]:
+        self._seq += 1
+        seq = self._seq
+        header = _NLHDR.pack(_NLHDR.size + len(body), kind, NLM_F_REQUEST | flags, seq, 0)
+        self._sock.send(header + body)
+        replies: list[tuple[int, bytes]] = []
+        while True:
+            data = self._sock.recv(1 << 20)
+            offset = 0
+            while offset + _NLHDR.size <= len(data):
+                length, mtype, _, rseq, _ = _NLHDR.unpack_from(data, offset)
+                payload = data[offset + _NLHDR.size : offset + length]
+                offset += (length + 3) & ~3
+                if rseq != seq:
+                    continue
+                if mtype == NLMSG_ERROR:
+                    code = -struct.unpack_from("=i", payload, 0)[0]
+                    if code:
+                        raise NetlinkError(code, os.strerror(code))
+                    return replies
+                if mtype == NLMSG_DONE:
+                    return replies
+                replies.append((mtype, payload))
+                if not flags & NLM_F_DUMP and not flags & NLM_F_ACK:
+                    return replies
+
+    # -- links ---------------------------------------------------------------
+
+    def links(self) -> list[Link]:
+        return [_link_from(p) for t, p in self._request(RTM_GETLINK, NLM_F_DUMP, _ifinfo())
+                if t == RTM_NEWLINK]
+
+    def link(self, name: str) -> Link | None:
+        try:
+            replies = self._request(RTM_GETLINK, 0, _ifinfo() + _str(IFLA_IFNAME, name))
+        except NetlinkError as exc:
+            if exc.errno == errno_mod.ENODEV:
+                return None
+            raise
+        return _link_from(replies[0][1]) if replies else None
+
+    def add_bridge(self, name: str, mtu: int) -> None:
+        info = _nested(IFLA_LINKINFO, _str(IFLA_INFO_KIND, "bridge"),
+                       _nested(IFLA_INFO_DATA, _u32(IFLA_BR_FORWARD_DELAY, 0),
+                               _u32(IFLA_BR_STP_STATE, 0)))
+        body = _ifinfo(up=True) + _str(IFLA_IFNAME, name) + _u32(IFLA_MTU, mtu) + info
+        self._request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, body)
+
+    def add_veth(self, name: str, master: int | None, mtu: int, peer_name: str,
+                 peer_ns_fd: int, peer_mac: str | None) -> None:
+        """A veth pair whose peer is born (down) inside the namespace of peer_ns_fd.
+
+        Only this end comes up with the request: the kernel configures the peer
+        before the pair is linked, when a veth cannot open yet.
+        """
+        peer = _ifinfo() + _str(IFLA_IFNAME, peer_name) + _u32(IFLA_MTU, mtu)
+        peer += _u32(IFLA_NET_NS_FD, peer_ns_fd)
+        if peer_mac:
+            peer += _mac(IFLA_ADDRESS, peer_mac)
+        info = _nested(IFLA_LINKINFO, _str(IFLA_INFO_KIND, "veth"),
+                       _nested(IFLA_INFO_DATA, _attr(VETH_INFO_PEER, peer)))
+        body = _ifinfo(up=True) + _str(IFLA_IFNAME, name) + _u32(IFLA_MTU, mtu)
+        if master is not None:
+            body += _u32(IFLA_MASTER, master)
+        self._request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, body + info)
+
+    def set_up(self, name: str) -> None:
+        self._request(RTM_NEWLINK, NLM_F_ACK, _ifinfo(up=True) + _str(IFLA_IFNAME, name))
+
+    def delete(self, name: str) -> bool:
+        try:
+            self._request(RTM_DELLINK, NLM_F_ACK, _ifinfo() + _str(IFLA_IFNAME, name))
+        except NetlinkError as exc:
+            if exc.errno == errno_mod.ENODEV:
+                return False
+            raise
+        return True
+
+    # -- addresses and routes ------------------------------------------------
+
+    def add_address(self, index: int, address: IPv4Interface) -> None:
+        packed = address.ip.packed
+        body = _IFADDR.pack(socket.AF_INET, address.network.prefixlen, 0, 0, index)
+        body += _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed)
+        self._request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, body)
+
+    def add_default_route(self, gateway: IPv4Address) -> None:
+        body = _RTMSG.pack(socket.AF_INET, 0, 0, 0, 254, 3, 0, 1, 0)
+        body += _attr(RTA_GATEWAY, gateway.packed)
+        self._request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, body)
+
+    # -- neighbours ----------------------------------------------------------
+
+    def flush_neighbours(self) -> int:
+        """Delete every dynamic IPv4 neighbour entry; returns how many went."""
+        replies = self._request(RTM_GETNEIGH, NLM_F_DUMP, _NDMSG.pack(socket.AF_INET, 0, 0, 0, 0))
+        flushed = 0
+        for kind, payload in replies:
+            if kind != RTM_NEWNEIGH:
+                continue
+            _, index, state, _, _ = _NDMSG.unpack_from(payload, 0)
+            if state & (NUD_PERMANENT | NUD_NOARP):
+                continue
+            dst = _parse_attrs(payload, _NDMSG.size).get(NDA_DST)
+            if dst is None:
+                continue
+            body = _NDMSG.pack(socket.AF_INET, index, 0, 0, 0) + _attr(NDA_DST, dst)
+            try:
+                self._request(RTM_DELNEIGH, NLM_F_ACK, body)
+                flushed += 1
+            except NetlinkError as exc:
+                if exc.errno != errno_mod.ENOENT:
+                    raise
+        return flushed

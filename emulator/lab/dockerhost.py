@@ -162,7 +162,8 @@ class DockerHost:
         """Run a command in the Docker host's own namespace."""
         return self.engine.fabric.exec(None, argv, timeout)
 
-    def ping_sweep(self, targets: Iterable[object], timeout: float = 1.0) -> dict[str, float | None]:
+    def ping_sweep(self, targets: Iterable[object],
+                   timeout: float = 1.0) -> dict[str, float | None]:
         """Ping many addresses from the host at once: RTT per address, None if unanswered."""
         return self.engine.fabric.sweep([str(t) for t in targets], timeout)
 

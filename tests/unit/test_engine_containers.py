@@ -326,8 +326,20 @@ def test_disconnect_releases_address_and_interface(engine: Engine, fabric: FakeF
     assert network_json(back)["Containers"] == {}
     other = engine.run_container("other", [AttachRequest("back")])
     assert address(other, back) == IPv4Interface("172.18.0.2/16")
-    # Connecting again gives the next free index.
+
+
+def test_reconnect_takes_the_next_interface_index(engine: Engine, fabric: FakeFabric) -> None:
+    """libnetwork osl Namespace.AddInterface names the interface
+    `dstPrefix + nextIfIndex[dstPrefix]` and only ever increments the counter, so a
+    running container that leaves and rejoins a network gets eth2, not eth1 again."""
+    engine.create_network(NetworkRequest("back"))
+    web = engine.run_container("web", [AttachRequest("bridge"), AttachRequest("back")])
+    engine.disconnect("back", "web")
     engine.connect("back", "web")
+    assert set(plugs(fabric, web)) == {"eth0", "eth2"}
+    # A restart makes a new sandbox, whose counter starts again at 0.
+    engine.stop_container("web")
+    engine.start_container("web")
     assert set(plugs(fabric, web)) == {"eth0", "eth1"}
 
 

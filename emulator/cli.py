@@ -18,10 +18,11 @@ from emulator.topology import TopologyError
 def _lab_up(args: argparse.Namespace) -> int:
     from emulator.lab import control
     from emulator.lab.dryrun import check_topology
-    from emulator.topology import default_topology, load_topology
+    from emulator.topology import default_topology, read_topology
 
-    topology = load_topology(args.topology) if args.topology else default_topology()
-    check_topology(topology, args.topology or "<default topology>")
+    sourced = read_topology(args.topology) if args.topology else None
+    topology = sourced.topology if sourced else default_topology()
+    check_topology(sourced or topology)
     name = control.start_background(args.topology, args.name or topology.name)
     hosts = ", ".join(h.name for h in topology.hosts)
     print(f"lab {name} is up: Docker hosts {hosts}; outside {topology.outside.address}")
@@ -96,9 +97,9 @@ def _schema(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from emulator.lab.dryrun import check_topology
-    from emulator.topology import load_topology
+    from emulator.topology import read_topology
 
-    check_topology(load_topology(args.topology), args.topology)
+    check_topology(read_topology(args.topology))
     print(f"{args.topology}: ok")
     return 0
 

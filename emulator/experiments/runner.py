@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from emulator.experiments.registry import Experiment, experiments
-from emulator.experiments.results import RunContext
+from emulator.experiments.results import Outcome, RunContext
 
 
 def _select(names: list[str]) -> list[Experiment]:
@@ -35,7 +35,11 @@ def run_cli(names: list[str], topology: str | None, results: str, list_only: boo
         print(f"==> {exp.name}: {exp.summary}", flush=True)
         ctx = RunContext(exp.name, root, {"topology": topology or "<default>"})
         started = time.monotonic()
-        outcome = exp.run(ctx)
+        try:
+            outcome = exp.run(ctx)
+        except Exception as exc:  # noqa: BLE001 - one broken experiment must not hide the rest
+            outcome = Outcome(False, f"error: {type(exc).__name__}: {exc}")
+            ctx.finish(outcome, f"# {exp.name}\n\nThe run failed: `{exc}`\n")
         rows.append((exp.name, outcome, time.monotonic() - started, ctx.dir))
     print()
     print(f"{'EXPERIMENT':<16}{'VERDICT':<9}{'CHECKS':<9}{'TIME':>7}  RESULTS / HEADLINE")

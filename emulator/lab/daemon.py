@@ -13,7 +13,7 @@ import signal
 import sys
 
 from emulator.lab.lab import Lab
-from emulator.topology import default_topology, load_topology
+from emulator.topology import default_topology, read_topology
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     ready = os.fdopen(args.ready_fd, "w")
     try:
-        topology = load_topology(args.topology) if args.topology else default_topology()
+        topology = read_topology(args.topology) if args.topology else default_topology()
         lab = Lab(topology, args.name)
         lab.start()
     except BaseException as exc:  # noqa: BLE001 - everything is reported to the waiting CLI

@@ -9,7 +9,7 @@ from __future__ import annotations
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
 from emulator.cnm.errors import DockerError
 from emulator.fabric.fake import FakeFabric
-from emulator.topology import HostSpec, Topology, TopologyError
+from emulator.topology import HostSpec, SourcedTopology, Topology, TopologyError
 from emulator.topology.errors import Problem
 
 
@@ -25,29 +25,32 @@ def attach_requests(container) -> list[AttachRequest]:
     return [AttachRequest(a.network, a.ip, tuple(a.aliases)) for a in container.attachments]
 
 
-def host_problems(host: HostSpec, reserved, source: str) -> list[Problem]:
+def host_problems(host: HostSpec, reserved, sourced: SourcedTopology) -> list[Problem]:
     engine = Engine(host.name, FakeFabric(host.name), reserved=reserved)
     problems = []
     for net in host.networks:
         try:
             engine.create_network(network_request(net))
         except DockerError as exc:
-            problems.append(Problem(source, None, ("hosts", host.name, "networks", net.name),
-                                    exc.message))
+            where = ("hosts", host.name, "networks", net.name)
+            problems.append(sourced.problem(where, exc.message))
     for container in host.containers:
         try:
             engine.run_container(container.name, attach_requests(container),
                                  container.hostname, list(container.command or []) or None)
         except DockerError as exc:
             where = ("hosts", host.name, "containers", container.name)
-            problems.append(Problem(source, None, where, exc.message))
+            problems.append(sourced.problem(where, exc.message))
     return problems
 
 
-def check_topology(topology: Topology, source: str = "topology") -> None:
-    """Raise TopologyError listing every request Docker would refuse."""
+def check_topology(topology: Topology | SourcedTopology) -> None:
+    """Raise TopologyError listing every request Docker would refuse, with file lines
+    when the topology was read from a file."""
+    if isinstance(topology, Topology):
+        topology = SourcedTopology(topology, "topology", {})
     problems: list[Problem] = []
-    for host in topology.hosts:
-        problems.extend(host_problems(host, [topology.underlay.subnet], source))
+    for host in topology.topology.hosts:
+        problems.extend(host_problems(host, [topology.topology.underlay.subnet], topology))
     if problems:
         raise TopologyError(problems)

@@ -23,7 +23,7 @@ from emulator.lab.dockerhost import DockerHost
 from emulator.lab.dryrun import attach_requests, check_topology, network_request
 from emulator.lab.state import LabState, RunDir
 from emulator.lab.world import World
-from emulator.topology import Topology, default_topology, load_topology
+from emulator.topology import SourcedTopology, Topology, default_topology, read_topology
 
 LAB_NAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
 
@@ -33,8 +33,10 @@ class LabError(RuntimeError):
 
 
 class Lab:
-    def __init__(self, topology: Topology, name: str | None = None,
+    def __init__(self, topology: Topology | SourcedTopology, name: str | None = None,
                  run_root: Path | None = None) -> None:
+        self._source = topology if isinstance(topology, SourcedTopology) else None
+        topology = topology.topology if isinstance(topology, SourcedTopology) else topology
         self.topology = topology
         self.name = name or topology.name
         if not LAB_NAME.match(self.name):
@@ -52,7 +54,7 @@ class Lab:
 
     @classmethod
     def load(cls, path: str | Path, name: str | None = None) -> Lab:
-        return cls(load_topology(path), name)
+        return cls(read_topology(path), name)
 
     @classmethod
     def default(cls, name: str | None = None) -> Lab:
@@ -67,7 +69,7 @@ class Lab:
         self.stop()
 
     def start(self) -> Lab:
-        check_topology(self.topology)
+        check_topology(self._source or self.topology)
         self._claim_run_dir()
         self._install_signal_handlers()
         try:

@@ -168,10 +168,9 @@ TOPOLOGY_SCHEMA: dict[str, Any] = {
                 "the link that joins the Docker hosts and the outside host",
                 {
                     "subnet": _text(
-                        "an IPv4 network in CIDR notation, /30 or wider, e.g. 192.0.2.0/24"
+                        "an IPv4 network in CIDR notation, /30 or wider; default 192.0.2.0/24"
                     )
                 },
-                required=["subnet"],
             ),
             "outside": _mapping(
                 "the host standing in for the internet",
@@ -185,7 +184,7 @@ TOPOLOGY_SCHEMA: dict[str, Any] = {
                 "additionalProperties": _ref("host"),
             },
         },
-        required=["name", "underlay", "hosts"],
+        required=["name", "hosts"],
     ),
     "$defs": _DEFS,
 }

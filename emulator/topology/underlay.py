@@ -19,6 +19,7 @@ from .model import OutsideSpec, UnderlaySpec
 
 FIRST_HOST_OFFSET = 11
 LONGEST_PREFIX = 30
+DEFAULT_SUBNET = "192.0.2.0/24"
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class UnderlayPlan:
 
 def plan_underlay(raw: Mapping[str, Any], log: ProblemLog) -> UnderlayPlan | None:
     """Resolves and checks every underlay address; None when the subnet is unusable."""
-    subnet = _subnet(raw.get("underlay", {}).get("subnet"), log)
+    subnet = _subnet(raw.get("underlay", {}).get("subnet", DEFAULT_SUBNET), log)
     outside_path = ("outside", "address")
     outside_text = raw.get("outside", {}).get("address")
     outside = None if outside_text is None else parse_ipv4_address(outside_text, outside_path, log)

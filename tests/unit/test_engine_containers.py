@@ -296,14 +296,35 @@ def test_multi_network_container_has_eth0_eth1_and_one_default_route(
 
 def test_connect_running_container_adds_eth1_without_second_default_route(
         engine: Engine, fabric: FakeFabric) -> None:
-    back = engine.create_network(NetworkRequest("back"))
+    zeta = engine.create_network(NetworkRequest("zeta"))
     web = engine.run_container("web")
-    engine.connect("back", "web")
+    engine.connect("zeta", "web")
     ifaces = plugs(fabric, web)
-    assert ifaces["eth1"].bridge == "br-" + back.id[:12]
+    assert ifaces["eth1"].bridge == "br-" + zeta.id[:12]
     assert ifaces["eth1"].address == IPv4Interface("172.18.0.2/16")
+    # "bridge" sorts before "zeta": the default route stays on eth0.
     assert default_routes(fabric, web) == [("eth0", IPv4Address("172.17.0.1"))]
-    assert {c["Name"] for c in network_json(back)["Containers"].values()} == {"web"}
+    assert {c["Name"] for c in network_json(zeta)["Containers"].values()} == {"web"}
+
+
+def test_default_route_goes_to_the_network_whose_name_sorts_first(
+        engine: Engine, fabric: FakeFabric) -> None:
+    """libnetwork Endpoint.Less orders a sandbox's endpoints by priority, internal
+    last, has-gateway, then network name; the first one is the gateway endpoint."""
+    engine.create_network(NetworkRequest("front"))  # 172.18.0.0/16
+    engine.create_network(NetworkRequest("back"))   # 172.19.0.0/16
+    web = engine.run_container("web", [AttachRequest("front"), AttachRequest("back")])
+    assert default_routes(fabric, web) == [("eth1", IPv4Address("172.19.0.1"))]
+
+
+def test_connect_moves_the_default_route_to_a_network_sorting_first(
+        engine: Engine, fabric: FakeFabric) -> None:
+    """sbJoin: when the new endpoint becomes the sandbox's gateway endpoint,
+    sb.updateGateway moves the default route to it."""
+    engine.create_network(NetworkRequest("back"))
+    web = engine.run_container("web")
+    engine.connect("back", "web")  # "back" < "bridge"
+    assert default_routes(fabric, web) == [("eth1", IPv4Address("172.18.0.1"))]
 
 
 def test_connect_stopped_container_applies_at_start(engine: Engine, fabric: FakeFabric) -> None:
@@ -347,11 +368,11 @@ def test_disconnecting_the_gateway_network_moves_the_default_route(
         engine: Engine, fabric: FakeFabric) -> None:
     """libnetwork sandbox clearNetworkResources: when the gateway endpoint leaves,
     `sb.updateGateway(gwepAfter)` gives the default route to the next endpoint."""
-    engine.create_network(NetworkRequest("front"))
-    back = engine.create_network(NetworkRequest("back"))
-    web = engine.run_container("web", [AttachRequest("front"), AttachRequest("back")])
-    engine.disconnect("front", "web")
-    assert web.endpoints[back.id].gateway == IPv4Address("172.19.0.1")
+    engine.create_network(NetworkRequest("alpha"))
+    beta = engine.create_network(NetworkRequest("beta"))
+    web = engine.run_container("web", [AttachRequest("alpha"), AttachRequest("beta")])
+    engine.disconnect("alpha", "web")
+    assert web.endpoints[beta.id].gateway == IPv4Address("172.19.0.1")
 
 
 def test_internal_network_gives_no_gateway(engine: Engine, fabric: FakeFabric) -> None:

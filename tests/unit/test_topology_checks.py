@@ -152,8 +152,16 @@ def test_hosts_must_not_be_empty_and_top_fields_are_required() -> None:
     assert problems({"hosts": {}}) == [
         "hosts: must not be empty",
         "(top level): missing required field 'name'",
-        "(top level): missing required field 'underlay'",
     ]
+
+
+def test_underlay_and_outside_have_defaults() -> None:
+    from emulator.topology import topology_from_data
+
+    topology = topology_from_data({"name": "lab", "hosts": {"h1": {}}})
+    assert str(topology.underlay.subnet) == "192.0.2.0/24"
+    assert str(topology.outside.address) == "192.0.2.254"
+    assert str(topology.hosts[0].address) == "192.0.2.11"
 
 
 def test_outside_is_not_a_docker_host_name() -> None:

@@ -47,6 +47,7 @@ class HostFabric(Protocol):
     """Kernel operations inside one emulated Docker host."""
 
     host: str
+    bridge_netfilter: bool
 
     def create_bridge(self, name: str, address: IPv4Interface | None, mtu: int) -> None: ...
 

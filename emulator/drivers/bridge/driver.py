@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import ClassVar
 
-from emulator.cnm.errors import Forbidden, NotFound
+from emulator.cnm.errors import Forbidden, NotFound, NotImplementedByEmulator
 from emulator.drivers.base import (
     EndpointInfo,
     EndpointSpec,
@@ -69,6 +69,11 @@ class BridgeDriver:
 
     def validate_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
         options = parse_options(net.options, "br-" + net.id[:12])
+        if not options.enable_icc and not self._fabric.bridge_netfilter:
+            raise NotImplementedByEmulator(
+                "com.docker.network.bridge.enable_icc=false needs bridge netfilter "
+                "(br_netfilter), which this kernel lacks"
+            )
         for other in self._networks.values():
             reason = None
             if other.options.bridge_name == options.bridge_name:

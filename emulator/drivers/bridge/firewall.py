@@ -4,8 +4,8 @@ What Docker's DOCKER-ISOLATION chains, internal-network rules, ICC setting and
 MASQUERADE rule do, expressed as one nftables ruleset per Docker host:
 - traffic routed from one bridge network to another is dropped, both ways;
 - an internal network's traffic never leaves its bridge;
-- with ICC off, frames between two ports of the bridge are dropped (bridge
-  family, so it holds whether or not bridge netfilter is loaded);
+- with ICC off, IP traffic between two ports of the bridge is dropped: as on
+  Docker, bridge netfilter hands bridged IPv4 to the forward hook;
 - traffic from a network to anywhere beyond its bridge is masqueraded.
 """
 
@@ -32,7 +32,6 @@ def render(networks: list[BridgeRules]) -> str:
     bridges = [n.bridge for n in networks]
     forward: list[str] = []
     nat: list[str] = []
-    icc_off: list[str] = []
     for net in networks:
         quoted = f'"{net.bridge}"'
         if net.internal:
@@ -43,7 +42,6 @@ def render(networks: list[BridgeRules]) -> str:
             forward.append(f"iifname {quoted} oifname {_quoted(others)} drop")
         if not net.icc:
             forward.append(f"iifname {quoted} oifname {quoted} drop")
-            icc_off.append(net.bridge)
         if net.masquerade and not net.internal and net.subnet is not None:
             nat.append(f"ip saddr {net.subnet} oifname != {quoted} masquerade")
     lines = [
@@ -55,12 +53,6 @@ def render(networks: list[BridgeRules]) -> str:
         "  chain postrouting {",
         "    type nat hook postrouting priority srcnat; policy accept;",
         *(f"    {rule}" for rule in nat),
-        "  }",
-        "}",
-        "table bridge cnm {",
-        "  chain forward {",
-        "    type filter hook forward priority filter; policy accept;",
-        *(f'    meta ibrname "{b}" ether type {{ ip, ip6 }} drop' for b in icc_off),
         "  }",
         "}",
     ]

@@ -21,7 +21,7 @@ from emulator.cnm.model import Attachment, Container, Endpoint, Network, docker_
 from emulator.drivers import registry
 from emulator.drivers.base import Driver, EndpointSpec, IPAMData, NetworkSpec, SandboxRef
 from emulator.fabric.base import ExecResult, HostFabric
-from emulator.ipam import AddressSpace
+from emulator.ipam import AddressSpace, check_ipam_config
 
 PREDEFINED = ("bridge", "host", "none", "default")
 DEFAULT_BRIDGE_OPTIONS = {
@@ -109,6 +109,10 @@ class Engine:
             return self._create(request, predefined=False)
 
     def _create(self, request: NetworkRequest, predefined: bool) -> Network:
+        """dockerd's order: IPAM syntax, name, driver, address pool, then the driver."""
+        if request.subnet is not None or request.ip_range or request.gateway:
+            check_ipam_config(request.subnet, request.ip_range, request.gateway,
+                              dict(request.aux_addresses or {}))
         if not request.name:
             raise err.InvalidParameter("invalid name: name is empty")
         if any(n.name == request.name for n in self.networks.values()):
@@ -125,11 +129,6 @@ class Engine:
                 aux_addresses=dict(request.aux_addresses or {}), reserved=self.reserved,
             )
             ipam = IPAMData(pool.subnet, pool.gateway)
-        elif request.subnet or request.gateway or request.ip_range or request.aux_addresses:
-            raise err.InvalidParameter(
-                f'the "{request.driver}" driver does not use IPAM: '
-                "--subnet, --gateway, --ip-range and --aux-address are not allowed"
-            )
         try:
             driver.validate_network(spec, ipam)
             driver.create_network(spec, ipam)
@@ -179,8 +178,6 @@ class Engine:
         self.driver_of(network).delete_network(network.id)
         if network.pool_id is not None:
             self.addresses.release_pool(network.pool_id)
-        for container in self.containers.values():
-            container.attachments.pop(network.id, None)
         del self.networks[network.id]
 
     def prune_networks(self, filters: Mapping[str, list[str]] | None = None) -> list[str]:
@@ -193,8 +190,6 @@ class Engine:
             pruned = []
             for network in list(self.networks.values()):
                 if network.predefined or network.endpoints:
-                    continue
-                if any(network.id in c.attachments for c in self.containers.values()):
                     continue
                 if not match_network(network, label_filters):
                     continue
@@ -266,10 +261,13 @@ class Engine:
             return container
 
     def _check_attach(self, network: Network, attachments: Mapping[str, Attachment],
-                      request: AttachRequest, container_name: str) -> None:
+                      request: AttachRequest, container_name: str,
+                      creating: bool = True) -> None:
         """dockerd's updateNetworkSettings and validateEndpointSettings, in its order."""
-        existing = [self.networks[i] for i in attachments]
-        if network.driver == "host" and any(n.driver != "host" for n in existing):
+        existing = [self.networks[i] for i in attachments if i in self.networks]
+        created_in_host_mode = any(n.driver == "host" for n in existing) or (
+            creating and not existing)
+        if network.driver == "host" and not created_in_host_mode:
             raise err.InvalidParameter(
                 "cannot connect container to host network - container must be created in host "
                 "network mode"
@@ -320,11 +318,15 @@ class Engine:
             if container.running:
                 return container
             order = list(container.attachments.values())
+            for attachment in order:
+                if attachment.network_id not in self.networks:
+                    raise err.NotFound(f"network {attachment.network_id} not found")
             shares_host = any(self.networks[a.network_id].driver == "host" for a in order)
             container.sandbox = self.fabric.create_sandbox(
                 container.id, container.hostname, container.command, shares_host
             )
             container.running = True
+            container.next_ifindex = 0
             try:
                 for attachment in order:
                     self._join(container, self.networks[attachment.network_id], attachment)
@@ -354,14 +356,16 @@ class Engine:
             info = driver.create_endpoint(network.id, EndpointSpec(ep.id, address))
             ep.mac = info.mac
             try:
-                wants_gateway = not any(e.gateway for e in container.endpoints.values())
                 ifname = None
                 if not driver.shares_host_namespace and driver.name != "null":
-                    ifname = f"eth{_next_index(container)}"
-                joined = driver.join(network.id, ep.id,
-                                     SandboxRef(container.sandbox, ifname or "", wants_gateway))
+                    ifname = f"eth{container.next_ifindex}"
+                    container.next_ifindex += 1
+                holder = self._gateway_holder(container, extra=network)
+                joined = driver.join(network.id, ep.id, SandboxRef(
+                    container.sandbox, ifname or "", wants_gateway=holder is network))
                 ep.ifname = joined.ifname
-                ep.gateway = joined.gateway
+                if driver.uses_ipam and network.pool_id and not network.internal:
+                    ep.gateway = self.addresses.pool(network.pool_id).gateway
             except Exception:
                 driver.delete_endpoint(network.id, ep.id)
                 raise
@@ -371,12 +375,37 @@ class Engine:
             raise
         container.endpoints[network.id] = ep
         network.endpoints[ep.id] = ep
+        if holder is network:
+            container.gateway_network = network.id
         return ep
+
+    def _gateway_holder(self, container: Container, extra: Network | None = None,
+                        without: str | None = None) -> Network | None:
+        """libnetwork's Endpoint ordering: a network that offers a gateway, internal ones
+        last, then by name; its endpoint holds the container's default route."""
+        candidates = [self.networks[i] for i in container.endpoints if i != without]
+        if extra is not None:
+            candidates.append(extra)
+        offering = [n for n in candidates
+                    if not n.internal and self.driver_of(n).uses_ipam and n.pool_id]
+        return min(offering, key=lambda n: n.name, default=None)
+
+    def _move_gateway(self, container: Container, leaving: str) -> None:
+        """After `leaving` goes, hand the default route to the next network in line."""
+        if container.gateway_network != leaving or container.sandbox is None:
+            return
+        holder = self._gateway_holder(container, without=leaving)
+        container.gateway_network = holder.id if holder else None
+        if holder is not None and holder.pool_id is not None:
+            self.fabric.set_default_route(container.sandbox,
+                                          self.addresses.pool(holder.pool_id).gateway)
 
     def _leave(self, container: Container, network: Network) -> None:
         ep = container.endpoints.pop(network.id, None)
         if ep is None:
             return
+        if container.sandbox is not None and container.running:
+            self._move_gateway(container, network.id)
         driver = self.driver_of(network)
         driver.leave(network.id, ep.id)
         driver.delete_endpoint(network.id, ep.id)
@@ -387,12 +416,13 @@ class Engine:
     def _teardown(self, container: Container, graceful: bool = True) -> None:
         """End the sandbox first: its namespace takes every veth with it in one kernel
         batch, much faster than deleting them one by one. Call fabric.settle() after."""
-        if container.sandbox is not None:
-            self.fabric.destroy_sandbox(container.sandbox, graceful)
+        sandbox, container.running = container.sandbox, False
+        if sandbox is not None:
+            self.fabric.destroy_sandbox(sandbox, graceful)
         for net_id in list(container.endpoints):
             self._leave(container, self.networks[net_id])
         container.sandbox = None
-        container.running = False
+        container.gateway_network = None
 
     def _forget(self, container: Container, graceful: bool = True) -> None:
         self._teardown(container, graceful)
@@ -434,10 +464,13 @@ class Engine:
     def connect(self, net_ref: str, container_ref: str, ip: str | None = None,
                 aliases: Iterable[str] = ()) -> None:
         with self._lock:
-            network = self.get_network(net_ref)
             container = self.get_container(container_ref)
+            network = self.get_network(net_ref)
+            if network.id in container.attachments and not container.running:
+                return
             request = AttachRequest(network.id, ip, tuple(aliases))
-            self._check_attach(network, container.attachments, request, container.name)
+            self._check_attach(network, container.attachments, request, container.name,
+                               creating=False)
             attachment = Attachment(network.id, ip, tuple(aliases))
             if container.running:
                 self._join(container, network, attachment)
@@ -445,8 +478,8 @@ class Engine:
 
     def disconnect(self, net_ref: str, container_ref: str, force: bool = False) -> None:
         with self._lock:
-            network = self.get_network(net_ref)
             container = self.get_container(container_ref)
+            network = self.get_network(net_ref)
             if network.id not in container.attachments:
                 the = "" if container.running else "the "
                 raise err.DockerError(

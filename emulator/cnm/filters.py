@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from emulator.cnm.errors import DockerError, InvalidParameter
@@ -21,11 +22,21 @@ def validate_network_filters(filters: Mapping[str, list[str]]) -> None:
     if len(dangling) > 1:
         raise InvalidParameter('got more than one value for filter key "dangling"')
     for value in dangling:
-        if value.lower() not in ("true", "false", "1", "0"):
+        if value not in ("true", "false", "1", "0"):
             raise InvalidParameter(
                 "invalid value for filter 'dangling', must be \"true\" (or \"1\"), "
                 "or \"false\" (or \"0\")"
             )
+
+
+def docker_match(pattern: str, source: str) -> bool:
+    """moby's filters.Match: the exact text, or an unanchored regular expression."""
+    if pattern == source:
+        return True
+    try:
+        return re.search(pattern, source) is not None
+    except re.error:
+        return False
 
 
 def _label_matches(labels: Mapping[str, str], wanted: str) -> bool:
@@ -43,12 +54,12 @@ def match_network(network: Network, filters: Mapping[str, list[str]]) -> bool:
     builtin = network.predefined
     return (
         any_of("driver", lambda v: network.driver == v)
-        and any_of("id", lambda v: v in network.id)
-        and any_of("name", lambda v: v in network.name)
+        and any_of("id", lambda v: docker_match(v, network.id))
+        and any_of("name", lambda v: docker_match(v, network.name))
         and any_of("scope", lambda v: network.scope == v)
         and any_of("type", lambda v: (v == "builtin") == builtin)
         and all(_label_matches(network.labels, v) for v in filters.get("label", []))
         and not any(_label_matches(network.labels, v) for v in filters.get("label!", []))
-        and any_of("dangling", lambda v: (v.lower() in ("true", "1")) == (
+        and any_of("dangling", lambda v: (v in ("true", "1")) == (
             not network.endpoints and not builtin))
     )

@@ -30,12 +30,16 @@ def find(
     if len(named) == 1:
         return named[0]
     if len(named) > 1:
-        raise InvalidParameter(f"{kind} {ref} is ambiguous ({len(named)} matches found by name)")
+        raise InvalidParameter(
+            f"{kind} {ref} is ambiguous ({len(named)} matches found based on name)"
+        )
     if ref:
         prefixed = [item for item in candidates if id_of(item).startswith(ref)]
         if len(prefixed) == 1:
             return prefixed[0]
         if len(prefixed) > 1:
+            if kind == "container":
+                raise InvalidParameter(f"Multiple IDs found with provided prefix: {ref}")
             raise InvalidParameter(
                 f"{kind} {ref} is ambiguous ({len(prefixed)} matches found based on ID prefix)"
             )

@@ -77,6 +77,8 @@ class Container:
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
     running: bool = False
     exit_code: int = 0
+    next_ifindex: int = 0
+    gateway_network: str | None = None
 
     @property
     def short_id(self) -> str:

@@ -32,6 +32,7 @@ class FakeFabric:
     sandbox_ifaces: dict[str, dict[str, Plug]] = field(default_factory=dict)
     ruleset: str = ""
     bridge_netfilter: bool = True
+    default_routes: dict[str, object] = field(default_factory=dict)
     log: list[tuple[str, str]] = field(default_factory=list)
     _pids: itertools.count = field(default_factory=lambda: itertools.count(100000))
 
@@ -92,7 +93,13 @@ class FakeFabric:
             raise LookupError(f"no interface {plug.bridge}")
         self.links[plug.host_ifname] = FakeLink(plug.host_ifname, master=plug.bridge, mtu=plug.mtu)
         self.sandbox_ifaces[sandbox.key][plug.ifname] = plug
+        if plug.gateway is not None:
+            self.default_routes[sandbox.key] = plug.gateway
         self.log.append(("plug", plug.host_ifname))
+
+    def set_default_route(self, sandbox: SandboxHandle, gateway) -> None:
+        self.default_routes[sandbox.key] = gateway
+        self.log.append(("set_default_route", str(gateway)))
 
     def sandbox_links(self, sandbox: SandboxHandle) -> list[str]:
         return ["lo", *self.sandbox_ifaces.get(sandbox.key, {})]

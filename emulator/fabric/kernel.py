@@ -9,6 +9,7 @@ born with their peer already inside the sandbox.
 from __future__ import annotations
 
 import subprocess
+from ipaddress import IPv4Address
 from pathlib import Path
 
 from emulator.fabric import firewall
@@ -125,7 +126,15 @@ class KernelFabric:
                     inside.add_address(plug.ifname, plug.address)
                 inside.set_up(plug.ifname)
                 if plug.gateway is not None:
-                    inside.add_default_route(plug.gateway)
+                    inside.set_default_route(plug.gateway)
+        finally:
+            ns.close()
+
+    def set_default_route(self, sandbox: SandboxHandle, gateway: IPv4Address) -> None:
+        ns = Namespace.of_pid(sandbox.process.pid)  # type: ignore[union-attr]
+        try:
+            with ns.entered(), Netlink() as inside:
+                inside.set_default_route(gateway)
         finally:
             ns.close()
 

@@ -51,8 +51,8 @@ class Netlink:
     def add_address(self, ifname: str, address: IPv4Interface) -> None:
         self._rtnl.add_address(self.require_index(ifname), address)
 
-    def add_default_route(self, gateway: IPv4Address) -> None:
-        self._rtnl.add_default_route(gateway)
+    def set_default_route(self, gateway: IPv4Address) -> None:
+        self._rtnl.set_default_route(gateway)
 
     def links(self) -> list[Link]:
         return self._rtnl.links()

@@ -22,7 +22,7 @@ RTM_NEWROUTE = 24
 RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
 NUD_PERMANENT, NUD_NOARP = 0x80, 0x40
 NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
-NLM_F_EXCL, NLM_F_CREATE = 0x200, 0x400
+NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
 NLM_F_DUMP = 0x300
 
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER = 1, 3, 4, 10
@@ -220,10 +220,11 @@ class Rtnl:
         body += _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed)
         self._request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, body)
 
-    def add_default_route(self, gateway: IPv4Address) -> None:
+    def set_default_route(self, gateway: IPv4Address) -> None:
+        """Add the default route via `gateway`, replacing any default route there was."""
         body = _RTMSG.pack(socket.AF_INET, 0, 0, 0, 254, 3, 0, 1, 0)
         body += _attr(RTA_GATEWAY, gateway.packed)
-        self._request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, body)
+        self._request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE | NLM_F_ACK, body)
 
     # -- neighbours ----------------------------------------------------------
 

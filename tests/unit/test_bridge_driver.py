@@ -15,6 +15,7 @@ import pytest
 
 from emulator.cnm import errors as err
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
+from emulator.cnm.errors import DockerError
 from emulator.cnm.inspect import network_json
 from emulator.drivers import registry
 from emulator.drivers.base import EndpointSpec, IPAMData, NetworkSpec, SandboxRef
@@ -110,15 +111,22 @@ def test_enable_icc_false(engine: Engine, fabric: FakeFabric) -> None:
     net = engine.create_network(NetworkRequest("front", options={ICC: "false"}))
     name = bridge_of(net)
     assert f'iifname "{name}" oifname "{name}" drop' in forward_rules(fabric.ruleset)
-    assert f'meta ibrname "{name}" ether type {{ ip, ip6 }} drop' in fabric.ruleset
-    assert "docker0" not in fabric.ruleset.split("table bridge cnm", 1)[1]
+    assert "table bridge" not in fabric.ruleset
     assert network_json(net)["Options"] == {ICC: "false"}
+
+
+def test_enable_icc_false_needs_bridge_netfilter(engine: Engine, fabric: FakeFabric) -> None:
+    fabric.bridge_netfilter = False
+    with pytest.raises(DockerError) as caught:
+        engine.create_network(NetworkRequest("front", options={ICC: "false"}))
+    assert caught.value.status == 501
+    assert "br_netfilter" in caught.value.message
+    assert fabric.kernel_objects() == 1
 
 
 def test_enable_icc_true_adds_no_drop(engine: Engine, fabric: FakeFabric) -> None:
     net = engine.create_network(NetworkRequest("front", options={ICC: "true"}))
     assert f'iifname "{bridge_of(net)}" oifname "{bridge_of(net)}" drop' not in fabric.ruleset
-    assert "meta ibrname" not in fabric.ruleset
 
 
 def test_masquerade_off(engine: Engine, fabric: FakeFabric) -> None:

@@ -79,7 +79,12 @@ def plugs(fabric: FakeFabric, container) -> dict:
 
 
 def default_routes(fabric: FakeFabric, container) -> list[tuple[str, IPv4Address]]:
-    return [(name, p.gateway) for name, p in plugs(fabric, container).items() if p.gateway]
+    """The sandbox's one default route, named by the interface whose subnet holds it."""
+    gateway = fabric.default_routes.get(container.id)
+    if gateway is None:
+        return []
+    return [(name, gateway) for name, p in plugs(fabric, container).items()
+            if p.address is not None and gateway in p.address.network]
 
 
 def address(container, network) -> IPv4Interface:

@@ -17,7 +17,7 @@ import pytest
 
 from emulator import Lab
 from emulator.lab.cleanup import _marked
-from emulator.lab.state import RUN_ROOT
+from emulator.lab.state import RUN_ROOT, RunDir, owner_of_marker
 
 pytestmark = pytest.mark.kernel
 
@@ -56,9 +56,25 @@ def machine_untouched():
     for key in before:
         assert after[key] == before[key], f"the machine's own {key} changed"
     labs_after = set(os.listdir(RUN_ROOT)) if RUN_ROOT.exists() else set()
-    assert labs_after <= labs_before, f"run directories left: {labs_after - labs_before}"
-    leftovers = [m for m, _ in _marked(b"CNM_LAB=") if m.split(".")[0].startswith("t")]
+    left = [name for name in labs_after - labs_before if _abandoned_dir(name)]
+    assert not left, f"run directories left: {left}"
+    leftovers = [m for m, _ in _marked(b"CNM_LAB=") if _abandoned(m)]
     assert not leftovers, f"lab processes left: {leftovers}"
+
+
+def _abandoned(marker: str) -> bool:
+    """A lab process whose owner is this test session, or is gone: a leak.
+    (Labs of other live processes, e.g. a concurrent test run, are theirs.)"""
+    parsed = owner_of_marker(marker)
+    if parsed is None:
+        return False
+    _, owner = parsed
+    return owner.pid == os.getpid() or not owner.alive()
+
+
+def _abandoned_dir(name: str) -> bool:
+    state = RunDir(name).read()
+    return state is None or state.owner.pid == os.getpid() or not state.owner.alive()
 
 
 def lab_name() -> str:

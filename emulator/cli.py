@@ -7,6 +7,7 @@ exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
@@ -156,11 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     except DockerError as exc:
         print(f"Error response from daemon: {exc.message}", file=sys.stderr)
         return 1
-    except (LabError, FileNotFoundError, PermissionError) as exc:
+    except (LabError, OSError) as exc:
         print(f"cnm: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001 - a bug still ends as one line unless asked
+        if os.environ.get("CNM_DEBUG"):
+            raise
+        print(f"cnm: internal error: {type(exc).__name__}: {exc} (CNM_DEBUG=1 shows the "
+              "traceback)", file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":

@@ -40,5 +40,5 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/pip install -q -e '.[test]'
   echo "$want" > "$stamp"
 fi
-.venv/bin/python -c 'import emulator, mininet.net, pyroute2, scapy' >/dev/null
+.venv/bin/python -c 'import emulator, mininet.net, scapy, pandas, matplotlib' >/dev/null
 echo "==> ready: .venv/bin/cnm"

@@ -55,7 +55,6 @@ def _versions() -> dict[str, str]:
         "python": platform.python_version(),
         "kernel": platform.release(),
         "cnm-emulator": pkg("cnm-emulator"),
-        "pyroute2": pkg("pyroute2"),
         "scapy": pkg("scapy"),
         "iproute2": out(["ip", "-V"]),
         "nftables": out(["nft", "--version"]),

@@ -147,21 +147,3 @@ def _pause_for_exit(pid: int) -> None:
     finally:
         os.close(fd)
 
-
-def marked_processes(lab: str) -> list[ProcessId]:
-    """Every live process whose environment says it belongs to `lab`."""
-    marker = f"{LAB_ENV}={lab}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            environ = Path(f"/proc/{entry}/environ").read_bytes()
-        except OSError:
-            continue
-        if marker in environ.split(b"\0"):
-            try:
-                found.append(ProcessId.of(int(entry)))
-            except ProcessLookupError:
-                continue
-    return found

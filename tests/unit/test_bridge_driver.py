@@ -8,10 +8,10 @@ options it does not know (dockerd ignores them), naming the ones it accepts.
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 import pytest
+from engine_helpers import docker_error, engine_state
 
 from emulator.cnm import errors as err
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
@@ -34,38 +34,6 @@ GO_TRUE = ["1", "t", "T", "TRUE", "true", "True"]
 GO_FALSE = ["0", "f", "F", "FALSE", "false", "False"]
 
 
-@pytest.fixture
-def fabric() -> FakeFabric:
-    return FakeFabric("h1")
-
-
-@pytest.fixture
-def engine(fabric: FakeFabric) -> Engine:
-    return Engine("h1", fabric)
-
-
-@contextmanager
-def docker_error(cls: type[err.DockerError], status: int, message: str):
-    """Expect exactly `cls` (not a subclass) with Docker's status and message."""
-    with pytest.raises(err.DockerError) as info:
-        yield info
-    assert type(info.value) is cls, f"{type(info.value).__name__}: {info.value.message}"
-    assert info.value.status == status
-    assert info.value.message == message
-
-
-def state(engine: Engine) -> tuple:
-    fabric = engine.fabric
-    pools = engine.addresses.pools()
-    return (
-        sorted(fabric.links),
-        fabric.ruleset,
-        [p.id for p in pools],
-        {p.id: engine.addresses.allocated_addresses(p.id) for p in pools},
-        sorted(n.name for n in engine.networks.values()),
-    )
-
-
 def bridge_of(network) -> str:
     return network.options.get(NAME, "br-" + network.id[:12])
 
@@ -74,11 +42,11 @@ def assert_refused_cleanly(engine: Engine, request: NetworkRequest,
                            cls: type[err.DockerError], status: int, message: str) -> None:
     """The request fails with Docker's error, and leaves the kernel and IPAM untouched:
     the next network still gets the first free default pool."""
-    before = state(engine)
+    before = engine_state(engine)
     log_length = len(engine.fabric.log)
     with docker_error(cls, status, message):
         engine.create_network(request)
-    assert state(engine) == before
+    assert engine_state(engine) == before
     assert len(engine.fabric.log) == log_length
     after = engine.create_network(NetworkRequest("after-refusal"))
     assert after.ipam_config[0]["Subnet"] == "172.18.0.0/16"
@@ -213,7 +181,7 @@ def test_bridge_name_of_fifteen_characters_accepted(engine: Engine, fabric: Fake
 
 def test_unknown_option_refused_listing_allowed_ones(engine: Engine) -> None:
     """Deliberate difference: dockerd silently keeps unknown -o keys."""
-    before = state(engine)
+    before = engine_state(engine)
     with pytest.raises(err.InvalidParameter) as info:
         engine.create_network(NetworkRequest("x", options={"com.example.foo": "1", ICC: "true"}))
     message = info.value.message
@@ -222,31 +190,31 @@ def test_unknown_option_refused_listing_allowed_ones(engine: Engine) -> None:
     listed = message.split("allowed: ", 1)[1].split(", ")
     assert listed == list(ALLOWED)
     assert {ICC, MASQ, NAME, MTU, INHIBIT, DEFAULT_BRIDGE, HOST_BINDING} <= set(listed)
-    assert state(engine) == before
+    assert engine_state(engine) == before
 
 
 def test_same_bridge_name_twice_refused(engine: Engine) -> None:
     first = engine.create_network(NetworkRequest("one", options={NAME: "br0"}))
-    before = state(engine)
+    before = engine_state(engine)
     with pytest.raises(err.Forbidden) as info:
         engine.create_network(NetworkRequest("two", options={NAME: "br0"}))
     assert info.value.status == 403
     assert re.fullmatch(
         rf"cannot create network [0-9a-f]{{64}} \(br0\): conflicts with network {first.id} "
         r"\(br0\): networks have same bridge name", info.value.message)
-    assert state(engine) == before
+    assert engine_state(engine) == before
     assert engine.create_network(NetworkRequest("three")).ipam_config[0]["Subnet"] == (
         "172.19.0.0/16")
 
 
 def test_docker0_name_refused_for_user_network(engine: Engine) -> None:
     bridge_id = engine.get_network("bridge").id
-    before = state(engine)
+    before = engine_state(engine)
     with pytest.raises(err.Forbidden) as info:
         engine.create_network(NetworkRequest("two", options={NAME: "docker0"}))
     assert info.value.message.endswith(
         f"conflicts with network {bridge_id} (docker0): networks have same bridge name")
-    assert state(engine) == before
+    assert engine_state(engine) == before
 
 
 def test_bridge_name_reusable_after_removal(engine: Engine) -> None:
@@ -368,7 +336,7 @@ def test_driver_rolls_back_bridge_when_firewall_fails(fabric: FakeFabric,
 
 def test_engine_rolls_back_pool_when_bridge_setup_fails(engine: Engine, fabric: FakeFabric,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    before = state(engine)
+    before = engine_state(engine)
 
     def broken_firewall(ruleset: str) -> None:
         raise OSError("nft failed")
@@ -377,7 +345,7 @@ def test_engine_rolls_back_pool_when_bridge_setup_fails(engine: Engine, fabric: 
     with pytest.raises(OSError):
         engine.create_network(NetworkRequest("front"))
     monkeypatch.undo()
-    assert state(engine) == before
+    assert engine_state(engine) == before
     net = engine.create_network(NetworkRequest("front"))
     assert net.ipam_config[0]["Subnet"] == "172.18.0.0/16"
 
@@ -385,10 +353,10 @@ def test_engine_rolls_back_pool_when_bridge_setup_fails(engine: Engine, fabric: 
 def test_engine_rolls_back_pool_when_bridge_exists_in_kernel(engine: Engine,
                                                              fabric: FakeFabric) -> None:
     fabric.create_bridge("stale0", None, 1500)  # left behind by somebody else
-    before = state(engine)
+    before = engine_state(engine)
     with pytest.raises(FileExistsError):
         engine.create_network(NetworkRequest("front", options={NAME: "stale0"}))
-    assert state(engine) == before
+    assert engine_state(engine) == before
 
 
 # -- CHECK ------------------------------------------------------------------------------------

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import itertools
 import re
-from contextlib import contextmanager
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 import pytest
+from engine_helpers import docker_error, engine_state
 
 import emulator.cnm.engine as engine_module
 from emulator.cnm import errors as err
@@ -40,37 +40,6 @@ CONNECT_HOST = (
 DISCONNECT_HOST = (
     "cannot disconnect container from host network - container was created in host network mode"
 )
-
-
-@pytest.fixture
-def fabric() -> FakeFabric:
-    return FakeFabric("h1")
-
-
-@pytest.fixture
-def engine(fabric: FakeFabric) -> Engine:
-    return Engine("h1", fabric)
-
-
-@contextmanager
-def docker_error(cls: type[err.DockerError], status: int, message: str):
-    """Expect exactly `cls` (not a subclass) with Docker's status and message."""
-    with pytest.raises(err.DockerError) as info:
-        yield info
-    assert type(info.value) is cls, f"{type(info.value).__name__}: {info.value.message}"
-    assert info.value.status == status
-    assert info.value.message == message
-
-
-def kernel_state(engine: Engine) -> tuple:
-    """Kernel objects and taken addresses: what a rolled-back request must restore."""
-    fabric = engine.fabric
-    pools = engine.addresses.pools()
-    return (
-        sorted(fabric.links),
-        sorted(fabric.sandboxes),
-        {p.id: engine.addresses.allocated_addresses(p.id) for p in pools},
-    )
 
 
 def plugs(fabric: FakeFabric, container) -> dict:
@@ -182,42 +151,42 @@ def test_requested_ip_is_honoured(engine: Engine, fabric: FakeFabric) -> None:
 def test_requested_ip_in_use_is_refused_and_rolled_back(engine: Engine) -> None:
     engine.create_network(NetworkRequest("front", subnet="10.30.0.0/24"))
     engine.run_container("first", [AttachRequest("front", ip="10.30.0.50")])
-    before = kernel_state(engine)
+    before = engine_state(engine)
     with pytest.raises(err.Forbidden) as info:
         engine.run_container("second", [AttachRequest("front", ip="10.30.0.50")])
     assert info.value.status == 403
     assert "Address already in use" in info.value.message
-    assert kernel_state(engine) == before
+    assert engine_state(engine) == before
 
 
 def test_requested_ip_equal_to_gateway_is_refused(engine: Engine) -> None:
     engine.create_network(NetworkRequest("front", subnet="10.30.0.0/24"))
-    before = kernel_state(engine)
+    before = engine_state(engine)
     with pytest.raises(err.Forbidden) as info:
         engine.run_container("web", [AttachRequest("front", ip="10.30.0.1")])
     assert "Address already in use" in info.value.message
-    assert kernel_state(engine) == before
+    assert engine_state(engine) == before
 
 
 def test_requested_ip_outside_subnet_is_refused(engine: Engine) -> None:
     engine.create_network(NetworkRequest("front", subnet="10.30.0.0/24"))
-    before = kernel_state(engine)
+    before = engine_state(engine)
     with docker_error(err.InvalidParameter, 400,
                       "invalid config for network front: invalid endpoint settings:\n"
                       "no configured subnet or ip-range contain the IP address 10.99.0.5"):
         engine.run_container("web", [AttachRequest("front", ip="10.99.0.5")])
-    assert kernel_state(engine) == before
+    assert engine_state(engine) == before
     assert engine.list_containers(all=True) == []
 
 
 def test_requested_ip_without_user_subnet_is_refused(engine: Engine) -> None:
     engine.create_network(NetworkRequest("front"))
-    before = kernel_state(engine)
+    before = engine_state(engine)
     with docker_error(err.InvalidParameter, 400,
                       "invalid config for network front: invalid endpoint settings:\n"
                       + NOT_SUPPORTED_WITHOUT_SUBNET):
         engine.run_container("web", [AttachRequest("front", ip="172.18.0.9")])
-    assert kernel_state(engine) == before
+    assert engine_state(engine) == before
     assert engine.list_containers(all=True) == []
 
 
@@ -247,10 +216,10 @@ def test_alias_on_default_bridge_is_refused(engine: Engine) -> None:
 
 
 def test_unknown_network_at_run(engine: Engine) -> None:
-    before = kernel_state(engine)
+    before = engine_state(engine)
     with docker_error(err.NotFound, 404, "network nope not found"):
         engine.run_container("web", [AttachRequest("nope")])
-    assert kernel_state(engine) == before
+    assert engine_state(engine) == before
 
 
 # -- names ------------------------------------------------------------------------
@@ -258,13 +227,13 @@ def test_unknown_network_at_run(engine: Engine) -> None:
 
 def test_container_name_conflict(engine: Engine) -> None:
     first = engine.run_container("web")
-    before = kernel_state(engine)
+    before = engine_state(engine)
     with docker_error(err.Conflict, 409,
                       f'Conflict. The container name "/web" is already in use by container '
                       f'"{first.id}". You have to remove (or rename) that container to be able '
                       "to reuse that name."):
         engine.run_container("web")
-    assert kernel_state(engine) == before
+    assert engine_state(engine) == before
 
 
 @pytest.mark.parametrize("name", ["-web", "w", "we b", "web/1", "_web"])
@@ -418,19 +387,19 @@ def test_none_network_container_has_only_lo(engine: Engine, fabric: FakeFabric) 
 def test_host_container_cannot_connect_to_other_networks(engine: Engine) -> None:
     engine.create_network(NetworkRequest("front"))
     engine.run_container("web", [AttachRequest("host")])
-    before = kernel_state(engine)
+    before = engine_state(engine)
     for network in ("bridge", "front", "none"):
         with docker_error(err.InvalidParameter, 400, SHARED_NAMESPACE):
             engine.connect(network, "web")
-    assert kernel_state(engine) == before
+    assert engine_state(engine) == before
 
 
 def test_bridge_container_cannot_connect_to_host(engine: Engine) -> None:
     engine.run_container("web")
-    before = kernel_state(engine)
+    before = engine_state(engine)
     with docker_error(err.InvalidParameter, 400, CONNECT_HOST):
         engine.connect("host", "web")
-    assert kernel_state(engine) == before
+    assert engine_state(engine) == before
 
 
 def test_container_without_networks_cannot_connect_to_host(engine: Engine) -> None:
@@ -458,10 +427,10 @@ def test_bridge_container_cannot_connect_to_none(engine: Engine) -> None:
 
 
 def test_none_with_another_network_at_run(engine: Engine) -> None:
-    before = kernel_state(engine)
+    before = engine_state(engine)
     with docker_error(err.InvalidParameter, 400, PRIVATE_NONE):
         engine.run_container("web", [AttachRequest("bridge"), AttachRequest("none")])
-    assert kernel_state(engine) == before
+    assert engine_state(engine) == before
 
 
 def test_running_host_container_cannot_disconnect_from_host(engine: Engine) -> None:
@@ -484,10 +453,10 @@ def test_stopped_host_container_can_disconnect_from_host(engine: Engine) -> None
 def test_running_container_connect_twice(engine: Engine) -> None:
     engine.create_network(NetworkRequest("front"))
     engine.run_container("web", [AttachRequest("front")])
-    before = kernel_state(engine)
+    before = engine_state(engine)
     with docker_error(err.Forbidden, 403, "endpoint with name web already exists in network front"):
         engine.connect("front", "web")
-    assert kernel_state(engine) == before
+    assert engine_state(engine) == before
 
 
 def test_stopped_container_connect_twice_is_a_no_op(engine: Engine) -> None:
@@ -539,11 +508,11 @@ def test_container_is_looked_up_before_network(engine: Engine, operation: str) -
 def test_stop_releases_addresses_and_kernel_objects(engine: Engine, fabric: FakeFabric) -> None:
     bridge = engine.get_network("bridge")
     front = engine.create_network(NetworkRequest("front"))
-    baseline = kernel_state(engine)
+    baseline = engine_state(engine)
     web = engine.run_container("web", [AttachRequest("bridge"), AttachRequest("front")])
     engine.stop_container("web")
     assert not web.running and web.sandbox is None and web.endpoints == {}
-    assert kernel_state(engine) == baseline
+    assert engine_state(engine) == baseline
     assert network_json(bridge)["Containers"] == {}
     assert network_json(front)["Containers"] == {}
     # The stopped container still exists and still wants both networks.
@@ -570,31 +539,31 @@ def test_stop_twice_and_start_twice(engine: Engine) -> None:
 
 def test_remove_running_container_needs_force(engine: Engine) -> None:
     web = engine.run_container("web")
-    before = kernel_state(engine)
+    before = engine_state(engine)
     with docker_error(err.Conflict, 409,
                       'cannot remove container "/web": container is running: stop the '
                       "container before removing or force remove"):
         engine.remove_container("web")
-    assert kernel_state(engine) == before and web.running
+    assert engine_state(engine) == before and web.running
 
 
 def test_force_remove_releases_everything(engine: Engine, fabric: FakeFabric) -> None:
     engine.create_network(NetworkRequest("front"))
-    baseline = kernel_state(engine)
+    baseline = engine_state(engine)
     engine.run_container("web", [AttachRequest("bridge"), AttachRequest("front")])
     engine.remove_container("web", force=True)
-    assert kernel_state(engine) == baseline
+    assert engine_state(engine) == baseline
     assert engine.list_containers(all=True) == []
     # The name is free again.
     engine.run_container("web")
 
 
 def test_remove_stopped_container(engine: Engine) -> None:
-    baseline = kernel_state(engine)
+    baseline = engine_state(engine)
     engine.run_container("web")
     engine.stop_container("web")
     engine.remove_container("web")
-    assert kernel_state(engine) == baseline
+    assert engine_state(engine) == baseline
     with docker_error(err.NotFound, 404, "No such container: web"):
         engine.get_container("web")
 
@@ -654,7 +623,7 @@ def test_failed_start_rolls_back_every_network(engine: Engine, fabric: FakeFabri
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     engine.create_network(NetworkRequest("front"))
     engine.create_network(NetworkRequest("back"))
-    baseline = kernel_state(engine)
+    baseline = engine_state(engine)
     real_plug = fabric.plug
     calls = itertools.count()
 
@@ -666,7 +635,7 @@ def test_failed_start_rolls_back_every_network(engine: Engine, fabric: FakeFabri
     monkeypatch.setattr(fabric, "plug", plug_fails_second_time)
     with pytest.raises(OSError):
         engine.run_container("web", [AttachRequest("front"), AttachRequest("back")])
-    assert kernel_state(engine) == baseline
+    assert engine_state(engine) == baseline
     assert not any(c.running for c in engine.list_containers(all=True))
     monkeypatch.undo()
     web = engine.run_container("web2", [AttachRequest("front"), AttachRequest("back")])
@@ -678,7 +647,7 @@ def test_failed_connect_leaves_container_as_it_was(engine: Engine, fabric: FakeF
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     back = engine.create_network(NetworkRequest("back"))
     web = engine.run_container("web")
-    before = kernel_state(engine)
+    before = engine_state(engine)
 
     def broken_plug(sandbox, plug):
         raise OSError("injected failure")
@@ -686,7 +655,7 @@ def test_failed_connect_leaves_container_as_it_was(engine: Engine, fabric: FakeF
     monkeypatch.setattr(fabric, "plug", broken_plug)
     with pytest.raises(OSError):
         engine.connect("back", "web")
-    assert kernel_state(engine) == before
+    assert engine_state(engine) == before
     assert back.id not in web.attachments and back.id not in web.endpoints
     assert network_json(back)["Containers"] == {}
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import copy
 import itertools
 import re
-from contextlib import contextmanager
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
+from engine_helpers import docker_error, engine_state
 
 import emulator.cnm.engine as engine_module
 from emulator.cnm import errors as err
@@ -36,41 +36,6 @@ DOCKER0_OPTIONS = {
     "com.docker.network.driver.mtu": "1500",
 }
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
-@pytest.fixture
-def fabric() -> FakeFabric:
-    return FakeFabric("h1")
-
-
-@pytest.fixture
-def engine(fabric: FakeFabric) -> Engine:
-    return Engine("h1", fabric)
-
-
-@contextmanager
-def docker_error(cls: type[err.DockerError], status: int, message: str):
-    """Expect exactly `cls` (not a subclass) with Docker's status and message."""
-    with pytest.raises(err.DockerError) as info:
-        yield info
-    assert type(info.value) is cls, f"{type(info.value).__name__}: {info.value.message}"
-    assert info.value.status == status
-    assert info.value.message == message
-
-
-def state(engine: Engine) -> tuple:
-    """Everything a refused request must leave as it was: kernel, IPAM, CNM state."""
-    fabric = engine.fabric
-    pools = engine.addresses.pools()
-    return (
-        sorted(fabric.links),
-        sorted(fabric.sandboxes),
-        fabric.ruleset,
-        [p.id for p in pools],
-        {p.id: engine.addresses.allocated_addresses(p.id) for p in pools},
-        sorted(n.name for n in engine.networks.values()),
-        sorted(c.name for c in engine.containers.values()),
-    )
 
 
 def subnet_of(network) -> str:
@@ -116,50 +81,50 @@ def test_predefined_networks_exist(engine: Engine, fabric: FakeFabric) -> None:
 
 @pytest.mark.parametrize("name", ["bridge", "host", "none"])
 def test_predefined_network_cannot_be_removed(engine: Engine, name: str) -> None:
-    before = state(engine)
+    before = engine_state(engine)
     with docker_error(err.Forbidden, 403, f"{name} is a pre-defined network and cannot be removed"):
         engine.remove_network(name)
     # By ID too: the message names the network, not the reference.
     with docker_error(err.Forbidden, 403, f"{name} is a pre-defined network and cannot be removed"):
         engine.remove_network(engine.get_network(name).id)
-    assert state(engine) == before
+    assert engine_state(engine) == before
 
 
 @pytest.mark.parametrize("name", ["bridge", "host", "none", "default"])
 @pytest.mark.parametrize("driver", ["bridge", "host", "null", "foo"])
 def test_predefined_name_cannot_be_created(engine: Engine, name: str, driver: str) -> None:
     """The predefined-name check comes first, before the driver is even looked up."""
-    before = state(engine)
+    before = engine_state(engine)
     message = f"operation is not permitted on predefined {name} network "
     assert message.endswith("network ")  # Docker's trailing space
     with docker_error(err.Forbidden, 403, message):
         engine.create_network(NetworkRequest(name, driver=driver))
-    assert state(engine) == before
+    assert engine_state(engine) == before
 
 
 @pytest.mark.parametrize("driver", ["host", "null"])
 def test_second_host_or_null_network_refused(engine: Engine, driver: str) -> None:
-    before = state(engine)
+    before = engine_state(engine)
     with docker_error(err.Forbidden, 403, f'only one instance of "{driver}" network is allowed'):
         engine.create_network(NetworkRequest("another", driver=driver))
-    assert state(engine) == before
+    assert engine_state(engine) == before
     assert_next_default_subnet(engine)
 
 
 def test_second_host_network_with_subnet_gives_dockers_error(engine: Engine) -> None:
     """dockerd skips IPAM for host/null (ipamAllocate: hasSpecialDriver) and the host
     driver's CreateNetwork answers; ValidateIPAM passes for a valid subnet."""
-    before = state(engine)
+    before = engine_state(engine)
     with docker_error(err.Forbidden, 403, 'only one instance of "host" network is allowed'):
         engine.create_network(NetworkRequest("h2", driver="host", subnet="10.9.0.0/24"))
-    assert state(engine) == before
+    assert engine_state(engine) == before
 
 
 def test_empty_name_refused(engine: Engine) -> None:
-    before = state(engine)
+    before = engine_state(engine)
     with docker_error(err.InvalidParameter, 400, "invalid name: name is empty"):
         engine.create_network(NetworkRequest(""))
-    assert state(engine) == before
+    assert engine_state(engine) == before
 
 
 # -- default pools and user IPAM ---------------------------------------------
@@ -218,21 +183,21 @@ def test_user_subnet_without_gateway_uses_first_address(engine: Engine, fabric: 
 
 @pytest.mark.parametrize("subnet", ["172.17.0.0/16", "172.17.5.0/24", "172.16.0.0/12"])
 def test_subnet_overlapping_docker0_refused(engine: Engine, subnet: str) -> None:
-    before = state(engine)
+    before = engine_state(engine)
     with docker_error(err.Forbidden, 403,
                       "invalid pool request: Pool overlaps with other one on this address space"):
         engine.create_network(NetworkRequest("x", subnet=subnet))
-    assert state(engine) == before
+    assert engine_state(engine) == before
     assert_next_default_subnet(engine)
 
 
 def test_subnet_overlapping_user_network_refused(engine: Engine) -> None:
     engine.create_network(NetworkRequest("front", subnet="10.1.0.0/16"))
-    before = state(engine)
+    before = engine_state(engine)
     with docker_error(err.Forbidden, 403,
                       "invalid pool request: Pool overlaps with other one on this address space"):
         engine.create_network(NetworkRequest("back", subnet="10.1.2.0/24"))
-    assert state(engine) == before
+    assert engine_state(engine) == before
     assert_next_default_subnet(engine)
 
 
@@ -245,7 +210,7 @@ def test_overlapping_default_network_refused(engine: Engine) -> None:
 
 def test_duplicate_name_refused(engine: Engine) -> None:
     engine.create_network(NetworkRequest("front"))
-    before = state(engine)
+    before = engine_state(engine)
     with docker_error(err.Conflict, 409, "network with name front already exists"):
         engine.create_network(NetworkRequest("front"))
     # The name is checked before the driver is resolved (NewNetwork, then resolveDriver).
@@ -253,15 +218,15 @@ def test_duplicate_name_refused(engine: Engine) -> None:
         engine.create_network(NetworkRequest("front", driver="foo"))
     with docker_error(err.Conflict, 409, "network with name front already exists"):
         engine.create_network(NetworkRequest("front", subnet="10.5.0.0/24"))
-    assert state(engine) == before
+    assert engine_state(engine) == before
     assert_next_default_subnet(engine, "172.19.0.0/16")
 
 
 def test_unknown_driver_refused(engine: Engine) -> None:
-    before = state(engine)
+    before = engine_state(engine)
     with docker_error(err.NotFound, 404, 'plugin "foo" not found'):
         engine.create_network(NetworkRequest("x", driver="foo"))
-    assert state(engine) == before
+    assert engine_state(engine) == before
     assert_next_default_subnet(engine)
 
 
@@ -290,11 +255,11 @@ INVALID_IPAM = [
 
 @pytest.mark.parametrize(("request_args", "problem"), INVALID_IPAM)
 def test_invalid_ipam_refused_and_nothing_taken(engine: Engine, request_args, problem) -> None:
-    before = state(engine)
+    before = engine_state(engine)
     log_length = len(engine.fabric.log)
     with docker_error(err.InvalidParameter, 400, f"invalid network config:\n* {problem}"):
         engine.create_network(NetworkRequest("x", **request_args))
-    assert state(engine) == before
+    assert engine_state(engine) == before
     assert len(engine.fabric.log) == log_length  # refused before any kernel operation
     assert_next_default_subnet(engine)
 
@@ -365,11 +330,11 @@ def test_name_wins_over_id_prefix(engine: Engine, monkeypatch: pytest.MonkeyPatc
 
 
 def test_remove_network_frees_bridge_and_pool(engine: Engine, fabric: FakeFabric) -> None:
-    before = state(engine)
+    before = engine_state(engine)
     net = engine.create_network(NetworkRequest("front", subnet="10.7.0.0/24"))
     assert "br-" + net.id[:12] in fabric.links
     engine.remove_network(net.id[:12])
-    assert state(engine) == before
+    assert engine_state(engine) == before
     # The subnet can be taken again.
     engine.create_network(NetworkRequest("again", subnet="10.7.0.0/24"))
 
@@ -384,12 +349,12 @@ def test_remove_network_with_running_container_refused(engine: Engine) -> None:
     web = engine.run_container("web", [AttachRequest("front")])
     endpoint_id = network_json(net)["Containers"][web.id]["EndpointID"]
     assert HEX64.match(endpoint_id) and endpoint_id != web.id
-    before = state(engine)
+    before = engine_state(engine)
     message = (f'error while removing network: network front has active endpoints '
                f'(name:"web" id:"{endpoint_id[:12]}")')
     with docker_error(err.Forbidden, 403, message):
         engine.remove_network("front")
-    assert state(engine) == before
+    assert engine_state(engine) == before
     assert web.running
 
 
@@ -408,12 +373,12 @@ def test_remove_network_lists_every_active_endpoint(engine: Engine) -> None:
 
 
 def test_remove_network_after_container_removed(engine: Engine) -> None:
-    before = state(engine)
+    before = engine_state(engine)
     engine.create_network(NetworkRequest("front"))
     engine.run_container("web", [AttachRequest("front")])
     engine.remove_container("web", force=True)
     engine.remove_network("front")
-    assert state(engine) == before
+    assert engine_state(engine) == before
 
 
 def test_remove_network_used_only_by_stopped_container(engine: Engine) -> None:
@@ -453,9 +418,9 @@ def test_prune_removes_only_unused_user_networks(engine: Engine, fabric: FakeFab
 
 
 def test_prune_with_nothing_to_prune_keeps_predefined(engine: Engine) -> None:
-    before = state(engine)
+    before = engine_state(engine)
     assert engine.prune_networks() == []
-    assert state(engine) == before
+    assert engine_state(engine) == before
 
 
 def test_prune_removes_network_of_stopped_container(engine: Engine) -> None:
@@ -478,10 +443,10 @@ def test_prune_label_filters(engine: Engine) -> None:
 
 def test_prune_invalid_filter(engine: Engine) -> None:
     engine.create_network(NetworkRequest("idle"))
-    before = state(engine)
+    before = engine_state(engine)
     with docker_error(err.InvalidParameter, 400, "invalid filter 'foo'"):
         engine.prune_networks({"foo": ["bar"]})
-    assert state(engine) == before
+    assert engine_state(engine) == before
 
 
 # -- inspect ----------------------------------------------------------------------

@@ -8,9 +8,8 @@ dangling is true|1|false|0. api/types/filters: unknown key -> `invalid filter '%
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pytest
+from engine_helpers import docker_error
 
 from emulator.cnm import errors as err
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
@@ -19,16 +18,6 @@ from emulator.fabric.fake import FakeFabric
 
 PREDEFINED = {"bridge", "host", "none"}
 CUSTOM = {"front", "frontend", "back", "idle"}
-
-
-@contextmanager
-def docker_error(cls: type[err.DockerError], status: int, message: str):
-    """Expect exactly `cls` (not a subclass) with Docker's status and message."""
-    with pytest.raises(err.DockerError) as info:
-        yield info
-    assert type(info.value) is cls, f"{type(info.value).__name__}: {info.value.message}"
-    assert info.value.status == status
-    assert info.value.message == message
 
 
 @pytest.fixture

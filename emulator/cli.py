@@ -82,6 +82,21 @@ def _exec(args: argparse.Namespace) -> int:
     return 0
 
 
+def _env(args: argparse.Namespace) -> int:
+    from emulator.lab import control
+
+    state = control.read_state(args.lab)
+    if args.host not in state.hosts:
+        raise LabError(f"no Docker host {args.host} in lab {state.name}; hosts: "
+                       + ", ".join(state.hosts))
+    from emulator.lab.state import RunDir
+
+    print(f"export DOCKER_HOST=unix://{RunDir(state.name).socket(args.host)}")
+    print(f"# Run this command to point the docker CLI at {args.host} of lab {state.name}:")
+    print(f"# eval $(cnm env {args.host})")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from emulator.experiments.runner import run_cli
 
@@ -129,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("command", nargs=argparse.REMAINDER)
     ex.add_argument("--lab", help="lab name (default: the only running lab)")
     ex.set_defaults(func=_exec)
+
+    env = sub.add_parser("env", help="print the DOCKER_HOST that points docker at a host")
+    env.add_argument("host")
+    env.add_argument("--lab", help="lab name (default: the only running lab)")
+    env.set_defaults(func=_env)
 
     run = sub.add_parser("run", help="run experiments and write results/")
     run.add_argument("experiments", nargs="*", help="names (default: every experiment)")

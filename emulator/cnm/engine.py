@@ -199,8 +199,24 @@ class Engine:
 
     # -- containers ----------------------------------------------------------
 
+    def reap_exited(self) -> None:
+        """Containers whose process ended by itself are exited: endpoints released."""
+        with self._lock:
+            ended = []
+            for container in self.containers.values():
+                if container.running and container.sandbox is not None:
+                    code = self.fabric.sandbox_exit_code(container.sandbox)
+                    if code is not None:
+                        self._teardown(container)
+                        container.exit_code = code
+                        ended.append(container)
+            if ended:
+                self.fabric.settle()
+                self._notify()
+
     def get_container(self, ref: str) -> Container:
         with self._lock:
+            self.reap_exited()
             return find(self.containers.values(), ref.lstrip("/"), lambda c: c.id,
                         lambda c: c.name, f"No such container: {ref}", "container")
 
@@ -222,8 +238,9 @@ class Engine:
             return container
 
     def create_container(self, name: str | None, networks: list[AttachRequest],
-                         hostname: str | None = None,
-                         command: list[str] | None = None) -> Container:
+                         hostname: str | None = None, command: list[str] | None = None,
+                         image: str = "", labels: Mapping[str, str] | None = None,
+                         env: list[str] | None = None) -> Container:
         with self._lock:
             cid = new_id()
             if name is None:
@@ -255,7 +272,8 @@ class Engine:
             container = Container(
                 id=cid, name=name, hostname=hostname or cid[:12],
                 command=list(command or DEFAULT_COMMAND), created=docker_timestamp(),
-                attachments=attachments,
+                attachments=attachments, image=image, labels=dict(labels or {}),
+                env=list(env or []),
             )
             self.containers[cid] = container
             return container
@@ -322,10 +340,20 @@ class Engine:
                 if attachment.network_id not in self.networks:
                     raise err.NotFound(f"network {attachment.network_id} not found")
             shares_host = any(self.networks[a.network_id].driver == "host" for a in order)
-            container.sandbox = self.fabric.create_sandbox(
-                container.id, container.hostname, container.command, shares_host
-            )
+            env = dict(item.partition("=")[::2] for item in container.env)
+            try:
+                container.sandbox = self.fabric.create_sandbox(
+                    container.id, container.hostname, container.command, shares_host, env
+                )
+            except FileNotFoundError:
+                raise err.InvalidParameter(
+                    "failed to create task for container: OCI runtime create failed: unable to "
+                    f'start container process: exec: "{container.command[0]}": executable file '
+                    "not found in $PATH: unknown"
+                ) from None
             container.running = True
+            container.started_at = docker_timestamp()
+            container.pid = container.sandbox.process.pid if container.sandbox.process else 0
             container.next_ifindex = 0
             try:
                 for attachment in order:
@@ -419,6 +447,8 @@ class Engine:
         sandbox, container.running = container.sandbox, False
         if sandbox is not None:
             self.fabric.destroy_sandbox(sandbox, graceful)
+            container.finished_at = docker_timestamp()
+            container.pid = 0
         for net_id in list(container.endpoints):
             self._leave(container, self.networks[net_id])
         container.sandbox = None
@@ -459,6 +489,7 @@ class Engine:
 
     def list_containers(self, all: bool = False) -> list[Container]:
         with self._lock:
+            self.reap_exited()
             return [c for c in self.containers.values() if all or c.running]
 
     def connect(self, net_ref: str, container_ref: str, ip: str | None = None,

@@ -40,7 +40,9 @@ def network_json(network: Network, verbose_containers: bool = True) -> dict[str,
 def container_networks_json(container: Container, networks: dict[str, Network]) -> dict:
     result = {}
     for net_id, attachment in container.attachments.items():
-        network = networks[net_id]
+        network = networks.get(net_id)
+        if network is None:
+            continue
         ep = container.endpoints.get(net_id)
         result[network.name] = {
             "IPAMConfig": {"IPv4Address": attachment.ip} if attachment.ip else None,

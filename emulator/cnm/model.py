@@ -79,6 +79,12 @@ class Container:
     exit_code: int = 0
     next_ifindex: int = 0
     gateway_network: str | None = None
+    image: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    env: list[str] = field(default_factory=list)
+    started_at: str = "0001-01-01T00:00:00Z"
+    finished_at: str = "0001-01-01T00:00:00Z"
+    pid: int = 0
 
     @property
     def short_id(self) -> str:

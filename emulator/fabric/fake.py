@@ -33,6 +33,7 @@ class FakeFabric:
     ruleset: str = ""
     bridge_netfilter: bool = True
     default_routes: dict[str, object] = field(default_factory=dict)
+    exited: dict[str, int] = field(default_factory=dict)
     log: list[tuple[str, str]] = field(default_factory=list)
     _pids: itertools.count = field(default_factory=lambda: itertools.count(100000))
 
@@ -65,7 +66,7 @@ class FakeFabric:
         }
 
     def create_sandbox(self, key: str, hostname: str, command: list[str],
-                       shares_host: bool) -> SandboxHandle:
+                       shares_host: bool, env: dict[str, str] | None = None) -> SandboxHandle:
         handle = SandboxHandle(key, ProcessId(next(self._pids), 0), shares_host)
         self.sandboxes[key] = handle
         self.sandbox_ifaces[key] = {}
@@ -87,6 +88,9 @@ class FakeFabric:
 
     def sandbox_alive(self, sandbox: SandboxHandle) -> bool:
         return sandbox.key in self.sandboxes
+
+    def sandbox_exit_code(self, sandbox: SandboxHandle) -> int | None:
+        return self.exited.get(sandbox.key)
 
     def plug(self, sandbox: SandboxHandle, plug: Plug) -> None:
         if plug.bridge not in self.links:

@@ -8,6 +8,7 @@ born with their peer already inside the sandbox.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -18,7 +19,7 @@ from emulator.fabric.icmpsweep import sweep
 from emulator.fabric.linkwait import LinkWaitTimeout, wait_links_gone
 from emulator.fabric.netlink import Netlink
 from emulator.fabric.netns import Namespace, new_namespace, sethostname
-from emulator.fabric.processes import kill, spawn, terminate
+from emulator.fabric.processes import exit_status, kill, spawn, terminate
 
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -38,11 +39,16 @@ def _enable_bridge_netfilter() -> bool:
 
 
 class KernelFabric:
-    def __init__(self, host: str, host_pid: int, lab_env: dict[str, str]) -> None:
+    def __init__(self, host: str, host_pid: int, lab_env: dict[str, str],
+                 log_dir: Path | None = None) -> None:
         self.host = host
+        self._log_dir = log_dir
+        if log_dir is not None:
+            log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._ns = Namespace.of_pid(host_pid)
         self._env = lab_env
         self._vanishing: set[str] = set()
+        self.output_fifo: dict[str, Path] = {}
         with self._ns.entered():
             self._netlink = Netlink()
             write_sysctl("net.ipv4.ip_forward", "1")
@@ -67,21 +73,36 @@ class KernelFabric:
     def link_info(self, name: str) -> dict[str, object] | None:
         return self._netlink.link_info(name)
 
+    def log_path(self, key: str) -> Path | None:
+        return self._log_dir / f"{key}.log" if self._log_dir else None
+
     def create_sandbox(self, key: str, hostname: str, command: list[str],
-                       shares_host: bool) -> SandboxHandle:
-        env = {**self._env, "PATH": CONTAINER_PATH, "HOSTNAME": hostname}
+                       shares_host: bool, env: dict[str, str] | None = None) -> SandboxHandle:
+        full_env = {"PATH": CONTAINER_PATH, "HOSTNAME": hostname, **(env or {}), **self._env}
+        log = self.log_path(key)
+        if log is not None and self.output_fifo.get(key):
+            log = self.output_fifo.pop(key)
         if shares_host:
             with self._ns.entered():
-                return SandboxHandle(key, spawn(command, env), shares_host=True)
+                return SandboxHandle(key, spawn(command, full_env, log), shares_host=True)
         with new_namespace(with_uts=True) as created:
             try:
                 sethostname(hostname)
                 write_sysctl("net.ipv6.conf.default.disable_ipv6", "1")
                 with Netlink() as inside:
                     inside.set_up("lo")
-                return SandboxHandle(key, spawn(command, env))
+                return SandboxHandle(key, spawn(command, full_env, log))
             finally:
                 created.close()
+
+    def sandbox_exit_code(self, sandbox: SandboxHandle) -> int | None:
+        """None while the container's process runs; its exit code once it has ended."""
+        if sandbox.process is None:
+            return None
+        code = exit_status(sandbox.process.pid)
+        if code is not None:
+            return code
+        return None if sandbox.process.alive() else 0
 
     def destroy_sandbox(self, sandbox: SandboxHandle, graceful: bool = True) -> None:
         """End the container's process; with it goes its namespace and every veth into it."""
@@ -137,6 +158,38 @@ class KernelFabric:
                 inside.set_default_route(gateway)
         finally:
             ns.close()
+
+    def popen(self, sandbox: SandboxHandle | None, argv: list[str], tty: bool = False,
+              env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int | None]:
+        """Start argv in the sandbox (or the host) with pipes, or on a pty when `tty`.
+
+        Returns the process and, with a pty, the master side to read and write.
+        """
+        full_env = {"PATH": CONTAINER_PATH, **(env or {}), **self._env}
+        if sandbox is None or sandbox.shares_host:
+            ns, owned = self._ns, False
+        else:
+            ns, owned = self._sandbox_ns(sandbox, with_uts=True), True
+        try:
+            with ns.entered():
+                if not tty:
+                    return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, env=full_env,
+                                            start_new_session=True), None
+                master, slave = os.openpty()
+                try:
+                    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
+                                            env={**full_env, "TERM": "xterm"},
+                                            start_new_session=True)
+                except BaseException:
+                    os.close(master)
+                    raise
+                finally:
+                    os.close(slave)
+                return proc, master
+        finally:
+            if owned:
+                ns.close()
 
     def sandbox_links(self, sandbox: SandboxHandle) -> list[str]:
         ns = self._sandbox_ns(sandbox)

@@ -61,9 +61,13 @@ def _state(pid: int) -> str | None:
     return stat[stat.rindex(")") + 2]
 
 
-def spawn(argv: list[str], env: dict[str, str]) -> ProcessId:
-    """Start argv in the calling thread's namespaces, detached from our stdio."""
+def spawn(argv: list[str], env: dict[str, str], log: Path | None = None) -> ProcessId:
+    """Start argv in the calling thread's namespaces, detached from our stdio.
+
+    Its output goes to `log` (appended) when given, else nowhere.
+    """
     devnull = os.open(os.devnull, os.O_RDWR)
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) if log else devnull
     try:
         pid = os.posix_spawnp(
             argv[0],
@@ -71,14 +75,25 @@ def spawn(argv: list[str], env: dict[str, str]) -> ProcessId:
             env,
             file_actions=[
                 (os.POSIX_SPAWN_DUP2, devnull, 0),
-                (os.POSIX_SPAWN_DUP2, devnull, 1),
-                (os.POSIX_SPAWN_DUP2, devnull, 2),
+                (os.POSIX_SPAWN_DUP2, out, 1),
+                (os.POSIX_SPAWN_DUP2, out, 2),
             ],
             setsid=True,
         )
     finally:
         os.close(devnull)
+        if out != devnull:
+            os.close(out)
     return ProcessId.of(pid)
+
+
+def exit_status(pid: int) -> int | None:
+    """The exit code of a child of ours that has ended (reaping it), else None."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    return os.waitstatus_to_exitcode(status) if done == pid else None
 
 
 def reap(pid: int) -> None:

@@ -15,6 +15,8 @@ import signal
 import threading
 from pathlib import Path
 
+from emulator.api.host_api import engine_api
+from emulator.api.server import ApiServer
 from emulator.cnm.engine import Engine
 from emulator.cnm.errors import DockerError
 from emulator.fabric.kernel import KernelFabric
@@ -47,6 +49,7 @@ class Lab:
         self.run_dir = RunDir(self.name, run_root)
         self.hosts: dict[str, DockerHost] = {}
         self._fabrics: list[KernelFabric] = []
+        self._api_servers: list[ApiServer] = []
         self._world: World | None = None
         self._state: LabState | None = None
         self._state_lock = threading.Lock()
@@ -106,11 +109,16 @@ class Lab:
         self._state.outside = ProcessId.of(self._world.pid_of("outside"))
         self._save()
         for spec in self.topology.hosts:
-            fabric = KernelFabric(spec.name, self._world.pid_of(spec.name), self._state.env)
+            log_dir = self.run_dir.path / "logs" / spec.name
+            fabric = KernelFabric(spec.name, self._world.pid_of(spec.name), self._state.env,
+                                  log_dir)
             self._fabrics.append(fabric)
             engine = Engine(spec.name, fabric, reserved=[self.topology.underlay.subnet])
             engine.on_change = self._save
             self.hosts[spec.name] = DockerHost(spec.name, engine, spec.address)
+            server = engine_api(engine, self.run_dir.socket(spec.name), log_dir)
+            server.start()
+            self._api_servers.append(server)
         for spec in self.topology.hosts:
             engine = self.hosts[spec.name].engine
             for net in spec.networks:
@@ -124,6 +132,9 @@ class Lab:
     def stop(self) -> None:
         """Remove everything the lab made. Safe to call twice, or after a failed start."""
         errors: list[str] = []
+        for server in self._api_servers:
+            server.stop()
+        self._api_servers.clear()
         for host in reversed(list(self.hosts.values())):
             try:
                 host.engine.on_change = None
@@ -193,6 +204,11 @@ class Lab:
     @property
     def outside_address(self):
         return self.topology.outside.address
+
+    def docker_host_url(self, host: str) -> str:
+        """The DOCKER_HOST value that points a docker client at `host`'s Engine API."""
+        self.host(host)
+        return f"unix://{self.run_dir.socket(host)}"
 
     @property
     def world_inode(self) -> int | None:

@@ -89,6 +89,10 @@ class RunDir:
         self.name = name
         self.path = (root or RUN_ROOT) / name
 
+    def socket(self, host: str) -> Path:
+        """The Unix socket of `host`'s Engine API."""
+        return self.path / f"{host}.sock"
+
     @property
     def state_file(self) -> Path:
         return self.path / "state.json"

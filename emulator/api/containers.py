@@ -1,0 +1,197 @@
+"""`/containers`: create, start, stop, kill, restart, remove, list, inspect, wait,
+logs and attach. Any image name is accepted: the command runs with the
+emulated host's binaries inside the container's namespaces."""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+from pathlib import Path
+
+from emulator.api import shapes
+from emulator.api.router import Request, Response, Router
+from emulator.api.streams import MULTIPLEXED_STREAM, STDOUT, frame, pump
+from emulator.cnm import errors as err
+from emulator.cnm.engine import AttachRequest, Engine
+
+
+def attach_requests(body: dict) -> list[AttachRequest]:
+    """The networks of a create request: NetworkMode first, then EndpointsConfig."""
+    host_config = body.get("HostConfig") or {}
+    endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+    mode = host_config.get("NetworkMode") or "default"
+    if mode == "default":
+        mode = "bridge"
+    if mode.startswith("container:"):
+        raise err.NotImplementedByEmulator("--network container:NAME is not supported by the "
+                                           "emulator yet")
+    names = [mode] + [name for name in endpoints if name != mode]
+    requests = []
+    for name in names:
+        config = endpoints.get(name) or {}
+        ipam = config.get("IPAMConfig") or {}
+        requests.append(AttachRequest(name, ipam.get("IPv4Address") or None,
+                                      tuple(config.get("Aliases") or ())))
+    return requests
+
+
+class Lifecycle:
+    """Start events and auto-remove wishes, shared by start, wait and attach."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, threading.Event] = {}
+        self.auto_remove: set[str] = set()
+        self._lock = threading.Lock()
+
+    def event(self, cid: str) -> threading.Event:
+        with self._lock:
+            return self.started.setdefault(cid, threading.Event())
+
+
+def _wait_exit(engine: Engine, cid: str, lifecycle: Lifecycle) -> int:
+    container = engine.get_container(cid)
+    if not container.running and container.started_at == shapes.ZERO_TIME:
+        lifecycle.event(cid).wait()
+        container = engine.get_container(cid)
+    if container.running and container.pid:
+        try:
+            pidfd = os.pidfd_open(container.pid)
+        except ProcessLookupError:
+            pidfd = None
+        if pidfd is not None:
+            select.select([pidfd], [], [])
+            os.close(pidfd)
+    engine.reap_exited()
+    return engine.containers[cid].exit_code if cid in engine.containers else 0
+
+
+def register(router: Router, engine: Engine, log_dir: Path | None) -> Lifecycle:
+    lifecycle = Lifecycle()
+
+    def create(request: Request) -> Response:
+        body = request.json()
+        if not isinstance(body, dict):
+            raise err.InvalidParameter("container create: the body must be a JSON object")
+        command = list(body.get("Entrypoint") or []) + list(body.get("Cmd") or [])
+        container = engine.create_container(
+            request.arg("name"), attach_requests(body), body.get("Hostname") or None,
+            command or None, image=body.get("Image") or "", labels=body.get("Labels") or {},
+            env=body.get("Env") or [],
+        )
+        if (body.get("HostConfig") or {}).get("AutoRemove"):
+            lifecycle.auto_remove.add(container.id)
+        return Response(201, {"Id": container.id, "Warnings": []})
+
+    def start(request: Request) -> Response:
+        container = engine.get_container(request.params["id"])
+        if container.running:
+            return Response(304)
+        engine.start_container(container.id)
+        lifecycle.event(container.id).set()
+        return Response(204)
+
+    def stop(request: Request) -> Response:
+        container = engine.get_container(request.params["id"])
+        if not container.running:
+            return Response(304)
+        engine.stop_container(container.id)
+        _auto_remove(container.id)
+        return Response(204)
+
+    def kill(request: Request) -> Response:
+        container = engine.get_container(request.params["id"])
+        if not container.running:
+            raise err.Conflict(f"cannot kill container: {container.name}: container "
+                               f"{container.id} is not running")
+        engine.stop_container(container.id)
+        container.exit_code = 137
+        _auto_remove(container.id)
+        return Response(204)
+
+    def restart(request: Request) -> Response:
+        container = engine.get_container(request.params["id"])
+        if container.running:
+            engine.stop_container(container.id)
+        engine.start_container(container.id)
+        lifecycle.event(container.id).set()
+        return Response(204)
+
+    def _auto_remove(cid: str) -> None:
+        if cid in lifecycle.auto_remove and cid in engine.containers:
+            lifecycle.auto_remove.discard(cid)
+            engine.remove_container(cid, force=True)
+
+    def remove(request: Request) -> Response:
+        engine.remove_container(request.params["id"], force=request.flag("force"))
+        return Response(204)
+
+    def listing(request: Request) -> Response:
+        containers = engine.list_containers(all=request.flag("all"))
+        return Response(200, [shapes.summary(engine, c) for c in containers])
+
+    def inspect(request: Request) -> Response:
+        container = engine.get_container(request.params["id"])
+        log = log_dir / f"{container.id}.log" if log_dir else ""
+        return Response(200, shapes.inspect(engine, container, str(log)))
+
+    def wait(request: Request) -> Response:
+        cid = engine.get_container(request.params["id"]).id
+
+        def result() -> dict[str, object]:
+            code = _wait_exit(engine, cid, lifecycle)
+            _auto_remove(cid)
+            return {"StatusCode": code, "Error": None}
+
+        return Response(200, later=result)
+
+    def logs(request: Request) -> Response:
+        container = engine.get_container(request.params["id"])
+        path = log_dir / f"{container.id}.log" if log_dir else None
+        data = path.read_bytes() if path and path.exists() else b""
+        return Response(200, raw=frame(STDOUT, data) if data else b"",
+                        headers={"Content-Type": MULTIPLEXED_STREAM})
+
+    def attach(request: Request) -> Response | None:
+        container = engine.get_container(request.params["id"])
+        hijack = request.hijack
+        if hijack is None or log_dir is None:
+            raise err.NotImplementedByEmulator("attach needs a hijacked connection")
+        if container.running:
+            raise err.NotImplementedByEmulator("attaching to a running container is not "
+                                               "supported by the emulator yet")
+        fifo = log_dir / f"{container.id}.fifo"
+        fifo.unlink(missing_ok=True)
+        os.mkfifo(fifo, 0o600)
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        keeper = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        engine.fabric.output_fifo[container.id] = fifo
+        hijack.upgrade(MULTIPLEXED_STREAM)
+        try:
+            lifecycle.event(container.id).wait()
+            started = engine.get_container(container.id)
+            pidfd = os.pidfd_open(started.pid) if started.running and started.pid else None
+            if pidfd is not None:
+                try:
+                    pump(hijack, {reader: STDOUT}, tty=False, until_fd=pidfd)
+                finally:
+                    os.close(pidfd)
+        finally:
+            for fd in (reader, keeper):
+                os.close(fd)
+            fifo.unlink(missing_ok=True)
+            hijack.close()
+        return None
+
+    router.add("POST", "/containers/create", create)
+    router.add("GET", "/containers/json", listing)
+    router.add("GET", "/containers/{id}/json", inspect)
+    router.add("POST", "/containers/{id}/start", start)
+    router.add("POST", "/containers/{id}/stop", stop)
+    router.add("POST", "/containers/{id}/kill", kill)
+    router.add("POST", "/containers/{id}/restart", restart)
+    router.add("POST", "/containers/{id}/wait", wait)
+    router.add("GET", "/containers/{id}/logs", logs)
+    router.add("POST", "/containers/{id}/attach", attach)
+    router.add("DELETE", "/containers/{id}", remove)
+    return lifecycle

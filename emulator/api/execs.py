@@ -1,0 +1,147 @@
+"""`docker exec`: exec instances, started over a hijacked connection."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+from dataclasses import dataclass, field
+
+from emulator.api.router import Request, Response, Router
+from emulator.api.streams import (
+    MULTIPLEXED_STREAM,
+    RAW_STREAM,
+    STDERR,
+    STDOUT,
+    feed_stdin,
+    frame,
+    pump,
+)
+from emulator.cnm import errors as err
+from emulator.cnm.engine import Engine
+
+
+@dataclass
+class ExecInstance:
+    id: str
+    container_id: str
+    argv: list[str]
+    tty: bool
+    attach_stdin: bool
+    env: list[str] = field(default_factory=list)
+    running: bool = False
+    exit_code: int | None = None
+    pid: int = 0
+
+
+class ExecRegistry:
+    def __init__(self) -> None:
+        self._items: dict[str, ExecInstance] = {}
+        self._lock = threading.Lock()
+
+    def add(self, item: ExecInstance) -> None:
+        with self._lock:
+            self._items[item.id] = item
+
+    def get(self, exec_id: str) -> ExecInstance:
+        with self._lock:
+            item = self._items.get(exec_id)
+        if item is None:
+            raise err.NotFound(f"No such exec instance: {exec_id}")
+        return item
+
+
+def _run(engine: Engine, item: ExecInstance, request: Request, detach: bool) -> Response | None:
+    container = engine.get_container(item.container_id)
+    if not container.running or container.sandbox is None:
+        raise err.Conflict(f"container {container.id} is not running")
+    env = dict(e.partition("=")[::2] for e in item.env)
+    hijack = request.hijack
+    try:
+        proc, master = engine.fabric.popen(container.sandbox, item.argv, tty=item.tty, env=env)
+    except FileNotFoundError:
+        item.exit_code = 127
+        message = ("OCI runtime exec failed: exec failed: unable to start container process: "
+                   f'exec: "{item.argv[0]}": executable file not found in $PATH: unknown\r\n')
+        if hijack is None or detach:
+            raise err.DockerError(message.strip()) from None
+        hijack.upgrade(RAW_STREAM if item.tty else MULTIPLEXED_STREAM)
+        data = message.encode()
+        hijack.send(data if item.tty else frame(STDOUT, data))
+        hijack.close()
+        return None
+    item.running, item.pid = True, proc.pid
+    if detach:
+        threading.Thread(target=_finish, args=(item, proc), daemon=True).start()
+        return Response(200)
+    if hijack is None:
+        out, errs = proc.communicate()
+        _finish(item, proc)
+        body = out if item.tty else frame(STDOUT, out) + frame(STDERR, errs)
+        return Response(200, raw=body, headers={"Content-Type": MULTIPLEXED_STREAM})
+    hijack.upgrade(RAW_STREAM if item.tty else MULTIPLEXED_STREAM)
+    if master is not None:
+        if item.attach_stdin:
+            feed_stdin(hijack, master, close_when_done=False)
+        pump(hijack, {master: STDOUT}, tty=True)
+        os.close(master)
+    else:
+        if item.attach_stdin:
+            feed_stdin(hijack, proc.stdin.fileno())
+        else:
+            proc.stdin.close()
+        pump(hijack, {proc.stdout.fileno(): STDOUT, proc.stderr.fileno(): STDERR}, tty=False)
+    _finish(item, proc)
+    hijack.close()
+    return None
+
+
+def _finish(item: ExecInstance, proc) -> None:
+    item.exit_code = proc.wait()
+    item.running = False
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None and not stream.closed:
+            stream.close()
+
+
+def register(router: Router, engine: Engine) -> ExecRegistry:
+    registry = ExecRegistry()
+
+    def create(request: Request) -> Response:
+        body = request.json()
+        container = engine.get_container(request.params["id"])
+        if not container.running:
+            raise err.Conflict(f"container {container.id} is not running")
+        argv = body.get("Cmd") or []
+        if not argv:
+            raise err.InvalidParameter("No exec command specified")
+        item = ExecInstance(secrets.token_hex(32), container.id, list(argv),
+                            tty=bool(body.get("Tty")), attach_stdin=bool(body.get("AttachStdin")),
+                            env=list(body.get("Env") or []))
+        registry.add(item)
+        return Response(201, {"Id": item.id})
+
+    def start(request: Request) -> Response | None:
+        item = registry.get(request.params["id"])
+        body = request.json()
+        if item.running or item.exit_code is not None:
+            raise err.Conflict(f"exec {item.id} has already been started")
+        if "Tty" in body:
+            item.tty = bool(body["Tty"])
+        return _run(engine, item, request, detach=bool(body.get("Detach")))
+
+    def inspect(request: Request) -> Response:
+        item = registry.get(request.params["id"])
+        return Response(200, {
+            "CanRemove": False, "ContainerID": item.container_id, "DetachKeys": "",
+            "ExitCode": item.exit_code, "ID": item.id, "OpenStderr": True, "OpenStdin":
+            item.attach_stdin, "OpenStdout": True, "Running": item.running, "Pid": item.pid,
+            "ProcessConfig": {"arguments": item.argv[1:], "entrypoint": item.argv[0],
+                              "privileged": False, "tty": item.tty, "user": ""},
+        })
+
+    router.add("POST", "/containers/{id}/exec", create)
+    router.add("POST", "/exec/{id}/start", start)
+    router.add("POST", "/exec/{id}/resize", lambda r: Response(200))
+    router.add("GET", "/exec/{id}/json", inspect)
+    return registry

@@ -1,0 +1,79 @@
+"""`/networks`: list, inspect, create, remove, prune, connect, disconnect."""
+
+from __future__ import annotations
+
+from emulator.api.router import Request, Response, Router
+from emulator.cnm.engine import Engine, NetworkRequest
+from emulator.cnm.errors import InvalidParameter, NotImplementedByEmulator
+from emulator.cnm.inspect import network_json
+
+
+def _create_request(body: dict) -> NetworkRequest:
+    if not isinstance(body, dict):
+        raise InvalidParameter("network create: the body must be a JSON object")
+    if body.get("EnableIPv6"):
+        raise NotImplementedByEmulator("IPv6 networks are not supported by the emulator yet")
+    ipam = body.get("IPAM") or {}
+    if ipam.get("Driver") not in (None, "", "default"):
+        raise NotImplementedByEmulator(
+            f'IPAM driver "{ipam["Driver"]}" is not available; the emulator has "default"')
+    configs = [c for c in ipam.get("Config") or [] if c]
+    if len(configs) > 1:
+        raise NotImplementedByEmulator("several IPAM configs: the emulator supports one IPv4 "
+                                       "subnet per network")
+    config = configs[0] if configs else {}
+    return NetworkRequest(
+        name=body.get("Name", ""),
+        driver=body.get("Driver") or "bridge",
+        options=body.get("Options") or {},
+        subnet=config.get("Subnet") or None,
+        gateway=config.get("Gateway") or None,
+        ip_range=config.get("IPRange") or None,
+        aux_addresses=config.get("AuxiliaryAddresses") or None,
+        internal=bool(body.get("Internal")),
+        attachable=bool(body.get("Attachable")),
+        labels=body.get("Labels") or {},
+    )
+
+
+def register(router: Router, engine: Engine) -> None:
+    def listing(request: Request) -> Response:
+        return Response(200, [network_json(n, verbose_containers=False)
+                              for n in engine.list_networks(request.filters())])
+
+    def inspect(request: Request) -> Response:
+        return Response(200, network_json(engine.get_network(request.params["id"])))
+
+    def create(request: Request) -> Response:
+        network = engine.create_network(_create_request(request.json()))
+        return Response(201, {"Id": network.id, "Warning": ""})
+
+    def remove(request: Request) -> Response:
+        engine.remove_network(request.params["id"])
+        return Response(204)
+
+    def prune(request: Request) -> Response:
+        return Response(200, {"NetworksDeleted": engine.prune_networks(request.filters())})
+
+    def connect(request: Request) -> Response:
+        body = request.json()
+        config = body.get("EndpointConfig") or {}
+        ipam = config.get("IPAMConfig") or {}
+        engine.connect(request.params["id"], body.get("Container", ""),
+                       ip=ipam.get("IPv4Address") or None,
+                       aliases=config.get("Aliases") or ())
+        return Response(200)
+
+    def disconnect(request: Request) -> Response:
+        body = request.json()
+        engine.disconnect(request.params["id"], body.get("Container", ""),
+                          force=bool(body.get("Force")))
+        return Response(200)
+
+    router.add("GET", "/networks", listing)
+    router.add("POST", "/networks/create", create)
+    router.add("POST", "/networks/prune", prune)
+    router.add("GET", "/networks/{id}", inspect)
+    router.add("DELETE", "/networks/{id}", remove)
+    router.add("POST", "/networks/{id}/connect", connect)
+    router.add("POST", "/networks/{id}/disconnect", disconnect)

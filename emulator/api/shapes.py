@@ -1,0 +1,111 @@
+"""Docker's JSON for containers (Engine API v1.45): summary and inspect."""
+
+from __future__ import annotations
+
+import shlex
+from datetime import datetime
+
+from emulator.cnm.engine import Engine
+from emulator.cnm.inspect import container_networks_json
+from emulator.cnm.model import Container
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def _epoch(stamp: str) -> int:
+    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")[:26] + "+00:00").timestamp())
+
+
+def _since(stamp: str) -> str:
+    seconds = max(0, int(datetime.now().timestamp()) - _epoch(stamp))
+    if seconds < 1:
+        return "Less than a second"
+    if seconds < 60:
+        return f"{seconds} seconds" if seconds > 1 else "1 second"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} minutes" if minutes > 1 else "About a minute"
+    hours = minutes // 60
+    return f"{hours} hours" if hours > 1 else "About an hour"
+
+
+def status_text(container: Container) -> str:
+    if container.running:
+        return f"Up {_since(container.started_at)}"
+    if container.started_at == ZERO_TIME:
+        return "Created"
+    return f"Exited ({container.exit_code}) {_since(container.finished_at)} ago"
+
+
+def state(container: Container) -> str:
+    if container.running:
+        return "running"
+    return "created" if container.started_at == ZERO_TIME else "exited"
+
+
+def network_mode(engine: Engine, container: Container) -> str:
+    for net_id in container.attachments:
+        network = engine.networks.get(net_id)
+        if network is not None:
+            return "default" if network.name == "bridge" else network.name
+    return "none"
+
+
+def summary(engine: Engine, container: Container) -> dict[str, object]:
+    return {
+        "Id": container.id,
+        "Names": ["/" + container.name],
+        "Image": container.image or "cnm-emulator/host-binaries",
+        "ImageID": "",
+        "Command": shlex.join(container.command),
+        "Created": _epoch(container.created),
+        "Ports": [],
+        "Labels": dict(container.labels),
+        "State": state(container),
+        "Status": status_text(container),
+        "HostConfig": {"NetworkMode": network_mode(engine, container)},
+        "NetworkSettings": {"Networks": container_networks_json(container, engine.networks)},
+        "Mounts": [],
+    }
+
+
+def inspect(engine: Engine, container: Container, log_path: str = "") -> dict[str, object]:
+    sandbox_key = f"/proc/{container.pid}/ns/net" if container.running else ""
+    return {
+        "Id": container.id,
+        "Created": container.created,
+        "Path": container.command[0],
+        "Args": container.command[1:],
+        "State": {
+            "Status": state(container), "Running": container.running, "Paused": False,
+            "Restarting": False, "OOMKilled": False, "Dead": False, "Pid": container.pid,
+            "ExitCode": container.exit_code, "Error": "", "StartedAt": container.started_at,
+            "FinishedAt": container.finished_at,
+        },
+        "Image": container.image or "cnm-emulator/host-binaries",
+        "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": log_path,
+        "Name": "/" + container.name,
+        "RestartCount": 0, "Driver": "cnm-emulator", "Platform": "linux", "MountLabel": "",
+        "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+        "HostConfig": {"NetworkMode": network_mode(engine, container)},
+        "GraphDriver": {"Name": "cnm-emulator", "Data": {}},
+        "Mounts": [],
+        "Config": {
+            "Hostname": container.hostname, "Domainname": "", "User": "",
+            "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
+            "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": list(container.env),
+            "Cmd": list(container.command), "Image": container.image, "Volumes": None,
+            "WorkingDir": "", "Entrypoint": None, "OnBuild": None,
+            "Labels": dict(container.labels),
+        },
+        "NetworkSettings": {
+            "Bridge": "", "SandboxID": container.id if container.running else "",
+            "SandboxKey": sandbox_key, "Ports": {}, "HairpinMode": False,
+            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+            "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+            "MacAddress": "",
+            "Networks": container_networks_json(container, engine.networks),
+        },
+    }

@@ -1,0 +1,79 @@
+"""`/_ping`, `/version`, `/info`: what clients read to negotiate and to describe the host."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from emulator.api.router import Request, Response, Router
+from emulator.api.server import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
+from emulator.cnm.engine import Engine
+from emulator.drivers import registry
+
+
+def _ping(request: Request) -> Response:
+    return Response(200, raw=b"OK", headers={
+        "Content-Type": "text/plain; charset=utf-8", "Builder-Version": "1",
+        "Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache",
+        "Swarm": "inactive"})
+
+
+def version_body() -> dict[str, object]:
+    return {
+        "Platform": {"Name": "cnm-emulator"},
+        "Components": [{"Name": "Engine", "Version": ENGINE_VERSION,
+                        "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+                                    "Os": "linux", "Arch": "amd64",
+                                    "KernelVersion": platform.release()}}],
+        "Version": ENGINE_VERSION,
+        "ApiVersion": API_VERSION,
+        "MinAPIVersion": MIN_API_VERSION,
+        "GitCommit": "cnm-emulator",
+        "GoVersion": "none (Python " + platform.python_version() + ")",
+        "Os": "linux",
+        "Arch": "amd64",
+        "KernelVersion": platform.release(),
+        "BuildTime": "2026-11-28T00:00:00.000000000+00:00",
+    }
+
+
+def info_body(engine: Engine) -> dict[str, object]:
+    containers = engine.list_containers(all=True)
+    running = sum(1 for c in containers if c.running)
+    return {
+        "ID": engine.host,
+        "Containers": len(containers),
+        "ContainersRunning": running,
+        "ContainersPaused": 0,
+        "ContainersStopped": len(containers) - running,
+        "Images": 0,
+        "Driver": "cnm-emulator",
+        "DriverStatus": [],
+        "Plugins": {"Volume": [], "Network": registry.names(), "Authorization": None,
+                    "Log": []},
+        "MemoryLimit": False, "SwapLimit": False, "CpuCfsPeriod": False, "CpuCfsQuota": False,
+        "CPUShares": False, "CPUSet": False, "PidsLimit": False, "OomKillDisable": False,
+        "IPv4Forwarding": True, "BridgeNfIptables": engine.fabric.bridge_netfilter,
+        "BridgeNfIp6tables": False, "Debug": False, "NFd": 0, "NGoroutines": 0,
+        "SystemTime": "", "LoggingDriver": "json-file", "CgroupDriver": "none",
+        "CgroupVersion": "2", "NEventsListener": 0, "KernelVersion": platform.release(),
+        "OperatingSystem": f"cnm-emulator: emulated Docker host {engine.host}",
+        "OSVersion": "", "OSType": "linux", "Architecture": platform.machine(),
+        "NCPU": os.cpu_count() or 1,
+        "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+        "IndexServerAddress": "", "RegistryConfig": None, "GenericResources": None,
+        "HttpProxy": "", "HttpsProxy": "", "NoProxy": "", "Name": engine.host, "Labels": [],
+        "ExperimentalBuild": False, "ServerVersion": ENGINE_VERSION, "Runtimes": {},
+        "DefaultRuntime": "runc", "Swarm": {"NodeID": "", "NodeAddr": "",
+                                            "LocalNodeState": "inactive",
+                                            "ControlAvailable": False, "Error": "",
+                                            "RemoteManagers": None},
+        "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "",
+        "SecurityOptions": [], "Warnings": [],
+    }
+
+
+def register(router: Router, engine: Engine) -> None:
+    router.add("GET", "/_ping", _ping)
+    router.add("GET", "/version", lambda r: Response(200, version_body()))
+    router.add("GET", "/info", lambda r: Response(200, info_body(engine)))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from emulator.api import shapes
 from emulator.api.router import Request, Response, Router
-from emulator.api.streams import MULTIPLEXED_STREAM, STDOUT, frame, pump
+from emulator.api.streams import MULTIPLEXED_STREAM, STDOUT, drain, frame, pump
 from emulator.cnm import errors as err
 from emulator.cnm.engine import AttachRequest, Engine
 
@@ -19,7 +19,8 @@ from emulator.cnm.engine import AttachRequest, Engine
 def attach_requests(body: dict) -> list[AttachRequest]:
     """The networks of a create request: NetworkMode first, then EndpointsConfig."""
     host_config = body.get("HostConfig") or {}
-    endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+    raw_endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
+    endpoints = {("bridge" if k == "default" else k): v for k, v in raw_endpoints.items()}
     mode = host_config.get("NetworkMode") or "default"
     if mode == "default":
         mode = "bridge"
@@ -47,6 +48,17 @@ class Lifecycle:
     def event(self, cid: str) -> threading.Event:
         with self._lock:
             return self.started.setdefault(cid, threading.Event())
+
+
+def _pidfd_of(engine: Engine, cid: str) -> int | None:
+    """A pidfd of the container's process, or None if it has already ended."""
+    container = engine.containers.get(cid)
+    if container is None or not container.running or not container.pid:
+        return None
+    try:
+        return os.pidfd_open(container.pid)
+    except ProcessLookupError:
+        return None
 
 
 def _wait_exit(engine: Engine, cid: str, lifecycle: Lifecycle) -> int:
@@ -127,7 +139,7 @@ def register(router: Router, engine: Engine, log_dir: Path | None) -> Lifecycle:
         return Response(204)
 
     def listing(request: Request) -> Response:
-        containers = engine.list_containers(all=request.flag("all"))
+        containers = engine.list_containers(all=request.flag("all"))[::-1]
         return Response(200, [shapes.summary(engine, c) for c in containers])
 
     def inspect(request: Request) -> Response:
@@ -169,9 +181,10 @@ def register(router: Router, engine: Engine, log_dir: Path | None) -> Lifecycle:
         hijack.upgrade(MULTIPLEXED_STREAM)
         try:
             lifecycle.event(container.id).wait()
-            started = engine.get_container(container.id)
-            pidfd = os.pidfd_open(started.pid) if started.running and started.pid else None
-            if pidfd is not None:
+            pidfd = _pidfd_of(engine, container.id)
+            if pidfd is None:
+                drain(hijack, reader, STDOUT, tty=False)
+            else:
                 try:
                     pump(hijack, {reader: STDOUT}, tty=False, until_fd=pidfd)
                 finally:

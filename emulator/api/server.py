@@ -20,6 +20,7 @@ from emulator.cnm.errors import DockerError
 API_VERSION = "1.45"
 MIN_API_VERSION = "1.24"
 ENGINE_VERSION = "28.2.2-cnm"
+_ACCESS_LOG = os.environ.get("CNM_API_LOG")
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -91,6 +92,11 @@ def _make_handler(router: Router):
             except Exception as exc:  # noqa: BLE001 - the server must outlive any request
                 response = Response(500, {"message": f"internal error: {type(exc).__name__}: "
                                                      f"{exc}"})
+            if _ACCESS_LOG:
+                status = response.status if response is not None else 101
+                with open(_ACCESS_LOG, "a") as log:
+                    log.write(f"{self.command} {self.path} {status} "
+                              f"{response.body if response and status >= 400 else ''}\n")
             if response is None:
                 return
             self._send(response)

@@ -67,6 +67,12 @@ def _forward(hijack, fd: int, stream: int, tty: bool) -> bool:
     return True
 
 
+def drain(hijack, fd: int, stream: int, tty: bool) -> None:
+    """Send what fd holds now, without waiting for more."""
+    os.set_blocking(fd, False)
+    _drain(hijack, fd, stream, tty)
+
+
 def _drain(hijack, fd: int, stream: int, tty: bool) -> None:
     while True:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 
@@ -73,7 +74,20 @@ def info_body(engine: Engine) -> dict[str, object]:
     }
 
 
+def _pull(request: Request) -> Response:
+    """Nothing to pull: containers run the emulated host's binaries whatever the image."""
+    image = request.arg("fromImage", "") or ""
+    tag = request.arg("tag", "latest") or "latest"
+    lines = [{"status": f"Emulated image {image}:{tag}: the emulated host's binaries are used, "
+                        "nothing to pull"},
+             {"status": f"Status: Image is up to date for {image}:{tag}"}]
+    return Response(200, raw=b"".join(json.dumps(line).encode() + b"\r\n" for line in lines),
+                    headers={"Content-Type": "application/json"})
+
+
 def register(router: Router, engine: Engine) -> None:
     router.add("GET", "/_ping", _ping)
+    router.add("POST", "/images/create", _pull)
+    router.add("GET", "/images/json", lambda r: Response(200, []))
     router.add("GET", "/version", lambda r: Response(200, version_body()))
     router.add("GET", "/info", lambda r: Response(200, info_body(engine)))

@@ -340,30 +340,36 @@ class Engine:
                 if attachment.network_id not in self.networks:
                     raise err.NotFound(f"network {attachment.network_id} not found")
             shares_host = any(self.networks[a.network_id].driver == "host" for a in order)
-            env = dict(item.partition("=")[::2] for item in container.env)
-            try:
-                container.sandbox = self.fabric.create_sandbox(
-                    container.id, container.hostname, container.command, shares_host, env
-                )
-            except FileNotFoundError:
-                raise err.InvalidParameter(
-                    "failed to create task for container: OCI runtime create failed: unable to "
-                    f'start container process: exec: "{container.command[0]}": executable file '
-                    "not found in $PATH: unknown"
-                ) from None
+            container.sandbox = self.fabric.create_sandbox(container.id, container.hostname,
+                                                           shares_host)
             container.running = True
-            container.started_at = docker_timestamp()
-            container.pid = container.sandbox.process.pid if container.sandbox.process else 0
             container.next_ifindex = 0
             try:
                 for attachment in order:
                     self._join(container, self.networks[attachment.network_id], attachment)
+                self._start_process(container)
             except Exception:
                 self._teardown(container, graceful=False)
                 self.fabric.settle()
                 raise
+            container.started_at = docker_timestamp()
             self._notify()
             return container
+
+    def _start_process(self, container: Container) -> None:
+        """The container's own process starts last, as runc's does: its networks are in."""
+        env = dict(item.partition("=")[::2] for item in container.env)
+        try:
+            self.fabric.start_process(container.sandbox, container.command, container.hostname,
+                                      env)
+        except FileNotFoundError:
+            raise err.InvalidParameter(
+                "failed to create task for container: OCI runtime create failed: unable to "
+                f'start container process: exec: "{container.command[0]}": executable file '
+                "not found in $PATH: unknown"
+            ) from None
+        process = container.sandbox.process
+        container.pid = process.pid if process else 0
 
     def _join(self, container: Container, network: Network, attachment: Attachment) -> Endpoint:
         driver = self.driver_of(network)

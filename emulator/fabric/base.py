@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 from typing import Protocol
 
+from emulator.fabric.netns import Namespace
 from emulator.fabric.processes import ProcessId
 
 
@@ -20,6 +21,8 @@ class SandboxHandle:
     key: str
     process: ProcessId | None
     shares_host: bool = False
+    held: Namespace | None = None
+    destroyed: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,10 @@ class HostFabric(Protocol):
 
     def link_info(self, name: str) -> dict[str, object] | None: ...
 
-    def create_sandbox(self, key: str, hostname: str, command: list[str],
-                       shares_host: bool, env: dict[str, str] | None = None) -> SandboxHandle: ...
+    def create_sandbox(self, key: str, hostname: str, shares_host: bool) -> SandboxHandle: ...
+
+    def start_process(self, sandbox: SandboxHandle, command: list[str], hostname: str,
+                      env: dict[str, str] | None = None) -> None: ...
 
     def sandbox_exit_code(self, sandbox: SandboxHandle) -> int | None: ...
 

@@ -65,13 +65,17 @@ class FakeFabric:
             "mac": None,
         }
 
-    def create_sandbox(self, key: str, hostname: str, command: list[str],
-                       shares_host: bool, env: dict[str, str] | None = None) -> SandboxHandle:
-        handle = SandboxHandle(key, ProcessId(next(self._pids), 0), shares_host)
+    def create_sandbox(self, key: str, hostname: str, shares_host: bool) -> SandboxHandle:
+        handle = SandboxHandle(key, None, shares_host)
         self.sandboxes[key] = handle
         self.sandbox_ifaces[key] = {}
         self.log.append(("create_sandbox", key))
         return handle
+
+    def start_process(self, sandbox: SandboxHandle, command: list[str], hostname: str,
+                      env: dict[str, str] | None = None) -> None:
+        sandbox.process = ProcessId(next(self._pids), 0)
+        self.log.append(("start_process", command[0]))
 
     def destroy_sandbox(self, sandbox: SandboxHandle, graceful: bool = True) -> None:
         """Like the kernel: the sandbox's veths die with it, host ends included."""

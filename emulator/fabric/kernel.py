@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -76,24 +78,31 @@ class KernelFabric:
     def log_path(self, key: str) -> Path | None:
         return self._log_dir / f"{key}.log" if self._log_dir else None
 
-    def create_sandbox(self, key: str, hostname: str, command: list[str],
-                       shares_host: bool, env: dict[str, str] | None = None) -> SandboxHandle:
-        full_env = {"PATH": CONTAINER_PATH, "HOSTNAME": hostname, **(env or {}), **self._env}
-        log = self.log_path(key)
-        if log is not None and self.output_fifo.get(key):
-            log = self.output_fifo.pop(key)
+    def create_sandbox(self, key: str, hostname: str, shares_host: bool) -> SandboxHandle:
+        """A fresh network and UTS namespace, held open until the process starts in it."""
         if shares_host:
-            with self._ns.entered():
-                return SandboxHandle(key, spawn(command, full_env, log), shares_host=True)
+            return SandboxHandle(key, None, shares_host=True)
         with new_namespace(with_uts=True) as created:
             try:
                 sethostname(hostname)
                 write_sysctl("net.ipv6.conf.default.disable_ipv6", "1")
                 with Netlink() as inside:
                     inside.set_up("lo")
-                return SandboxHandle(key, spawn(command, full_env, log))
-            finally:
+            except BaseException:
                 created.close()
+                raise
+        return SandboxHandle(key, None, held=created)
+
+    def start_process(self, sandbox: SandboxHandle, command: list[str], hostname: str,
+                      env: dict[str, str] | None = None) -> None:
+        """Start the container's own process in its sandbox, once its networks are in."""
+        full_env = {"PATH": CONTAINER_PATH, "HOSTNAME": hostname, **(env or {}), **self._env}
+        log = self.output_fifo.pop(sandbox.key, None) or self.log_path(sandbox.key)
+        with self._entered(sandbox, with_uts=True):
+            sandbox.process = spawn(command, full_env, log)
+        if sandbox.held is not None:
+            sandbox.held.close()
+            sandbox.held = None
 
     def sandbox_exit_code(self, sandbox: SandboxHandle) -> int | None:
         """None while the container's process runs; its exit code once it has ended."""
@@ -106,11 +115,15 @@ class KernelFabric:
 
     def destroy_sandbox(self, sandbox: SandboxHandle, graceful: bool = True) -> None:
         """End the container's process; with it goes its namespace and every veth into it."""
+        sandbox.destroyed = True
         if sandbox.process is not None:
             if graceful:
                 terminate(sandbox.process)
             else:
                 kill(sandbox.process)
+        if sandbox.held is not None:
+            sandbox.held.close()
+            sandbox.held = None
 
     def forget_link(self, name: str) -> None:
         """A link the kernel removes by itself (its peer's namespace died): await it in settle."""
@@ -129,35 +142,48 @@ class KernelFabric:
                     self._netlink.delete_link(name)
 
     def sandbox_alive(self, sandbox: SandboxHandle) -> bool:
-        return sandbox.process is not None and sandbox.process.alive()
+        if sandbox.destroyed:
+            return False
+        return sandbox.held is not None or (
+            sandbox.process is not None and sandbox.process.alive())
 
-    def _sandbox_ns(self, sandbox: SandboxHandle, with_uts: bool = False) -> Namespace:
-        if sandbox.shares_host or sandbox.process is None:
-            return Namespace(self._ns.net_fd)
-        return Namespace.of_pid(sandbox.process.pid, with_uts=with_uts)
+    @contextmanager
+    def _entered(self, sandbox: SandboxHandle | None, with_uts: bool = False) -> Iterator[None]:
+        """Step into the sandbox's namespaces (the host's for host mode, or no sandbox)."""
+        if sandbox is None or sandbox.shares_host:
+            with self._ns.entered():
+                yield
+            return
+        if sandbox.held is not None:
+            with sandbox.held.entered():
+                yield
+            return
+        ns = Namespace.of_pid(sandbox.process.pid, with_uts=with_uts)  # type: ignore[union-attr]
+        try:
+            with ns.entered():
+                yield
+        finally:
+            ns.close()
 
     def plug(self, sandbox: SandboxHandle, plug: Plug) -> None:
-        ns = Namespace.of_pid(sandbox.process.pid)  # type: ignore[union-attr]
+        master = self._netlink.require_index(plug.bridge)
+        with self._entered(sandbox):
+            target = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
-            master = self._netlink.require_index(plug.bridge)
-            self._netlink.add_veth_into(plug.host_ifname, master, ns.net_fd, plug.ifname,
+            self._netlink.add_veth_into(plug.host_ifname, master, target, plug.ifname,
                                         plug.mac, plug.mtu)
-            with ns.entered(), Netlink() as inside:
-                if plug.address is not None:
-                    inside.add_address(plug.ifname, plug.address)
-                inside.set_up(plug.ifname)
-                if plug.gateway is not None:
-                    inside.set_default_route(plug.gateway)
         finally:
-            ns.close()
+            os.close(target)
+        with self._entered(sandbox), Netlink() as inside:
+            if plug.address is not None:
+                inside.add_address(plug.ifname, plug.address)
+            inside.set_up(plug.ifname)
+            if plug.gateway is not None:
+                inside.set_default_route(plug.gateway)
 
     def set_default_route(self, sandbox: SandboxHandle, gateway: IPv4Address) -> None:
-        ns = Namespace.of_pid(sandbox.process.pid)  # type: ignore[union-attr]
-        try:
-            with ns.entered(), Netlink() as inside:
-                inside.set_default_route(gateway)
-        finally:
-            ns.close()
+        with self._entered(sandbox), Netlink() as inside:
+            inside.set_default_route(gateway)
 
     def popen(self, sandbox: SandboxHandle | None, argv: list[str], tty: bool = False,
               env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int | None]:
@@ -166,39 +192,26 @@ class KernelFabric:
         Returns the process and, with a pty, the master side to read and write.
         """
         full_env = {"PATH": CONTAINER_PATH, **(env or {}), **self._env}
-        if sandbox is None or sandbox.shares_host:
-            ns, owned = self._ns, False
-        else:
-            ns, owned = self._sandbox_ns(sandbox, with_uts=True), True
-        try:
-            with ns.entered():
-                if not tty:
-                    return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                            stderr=subprocess.PIPE, env=full_env,
-                                            start_new_session=True), None
-                master, slave = os.openpty()
-                try:
-                    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
-                                            env={**full_env, "TERM": "xterm"},
-                                            start_new_session=True)
-                except BaseException:
-                    os.close(master)
-                    raise
-                finally:
-                    os.close(slave)
-                return proc, master
-        finally:
-            if owned:
-                ns.close()
+        with self._entered(sandbox, with_uts=True):
+            if not tty:
+                return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, env=full_env,
+                                        start_new_session=True), None
+            master, slave = os.openpty()
+            try:
+                proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
+                                        env={**full_env, "TERM": "xterm"},
+                                        start_new_session=True)
+            except BaseException:
+                os.close(master)
+                raise
+            finally:
+                os.close(slave)
+            return proc, master
 
     def sandbox_links(self, sandbox: SandboxHandle) -> list[str]:
-        ns = self._sandbox_ns(sandbox)
-        try:
-            with ns.entered(), Netlink() as inside:
-                return inside.link_names()
-        finally:
-            if ns.net_fd != self._ns.net_fd:
-                ns.close()
+        with self._entered(sandbox), Netlink() as inside:
+            return inside.link_names()
 
     def sweep(self, targets: list[str], timeout: float = 1.0) -> dict[str, float | None]:
         """Ping every target from the host's namespace at once (see icmpsweep)."""
@@ -214,14 +227,10 @@ class KernelFabric:
         """
         self._netlink.flush_neighbours()
         for sandbox in sandboxes:
-            if sandbox.shares_host or sandbox.process is None:
+            if sandbox.shares_host or not self.sandbox_alive(sandbox):
                 continue
-            ns = Namespace.of_pid(sandbox.process.pid)
-            try:
-                with ns.entered(), Netlink() as inside:
-                    inside.flush_neighbours()
-            finally:
-                ns.close()
+            with self._entered(sandbox), Netlink() as inside:
+                inside.flush_neighbours()
 
     def set_firewall(self, ruleset: str) -> None:
         with self._ns.entered():
@@ -229,21 +238,11 @@ class KernelFabric:
 
     def exec(self, sandbox: SandboxHandle | None, argv: list[str],
              timeout: float = 30.0) -> ExecResult:
-        if sandbox is None or sandbox.shares_host:
-            ns = self._ns
-            owned = False
-        else:
-            ns = self._sandbox_ns(sandbox, with_uts=True)
-            owned = True
         env = {**self._env, "PATH": CONTAINER_PATH}
         try:
-            with ns.entered():
+            with self._entered(sandbox, with_uts=True):
                 done = subprocess.run(argv, capture_output=True, text=True, env=env,
                                       timeout=timeout, stdin=subprocess.DEVNULL)
         except FileNotFoundError:
             return ExecResult(127, "", f"exec: \"{argv[0]}\": executable file not found in $PATH")
-        finally:
-            if owned:
-                ns.close()
         return ExecResult(done.returncode, done.stdout, done.stderr)
-

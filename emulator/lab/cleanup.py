@@ -16,6 +16,8 @@ from pathlib import Path
 from emulator.fabric.processes import LAB_ENV, ProcessId, kill
 from emulator.lab.state import all_run_dirs, owner_of_marker
 
+CLAIM_GRACE_S = 10.0
+
 
 @dataclass
 class CleanReport:
@@ -53,6 +55,8 @@ def clean(root: Path | None = None, only: str | None = None) -> CleanReport:
         if state is not None and state.owner.alive():
             report.skipped_running.append(run_dir.name)
             continue
+        if state is None and run_dir.age() < CLAIM_GRACE_S:
+            continue  # a lab that is just claiming its directory
         if state is not None:
             for proc in state.all_processes():
                 if proc.alive():

@@ -38,12 +38,13 @@ def start_background(topology: str | None, name: str) -> str:
         subprocess.Popen(args, pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=out,
                          stderr=out, start_new_session=True, close_fds=True)
     os.close(write_fd)
-    with os.fdopen(read_fd) as ready:
-        answer = ready.read().strip()
-    if answer.startswith("ready"):
+    try:
+        with os.fdopen(read_fd) as ready:
+            answer = ready.read().strip()
+    finally:
         log.unlink(missing_ok=True)
+    if answer.startswith("ready"):
         return answer.split()[1]
-    log.unlink(missing_ok=True)
     raise LabError(answer.removeprefix("error: ") or "the lab process died while starting")
 
 

@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stop_signals = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    os.set_inheritable(args.ready_fd, False)  # or every container would hold the CLI's pipe
     ready = os.fdopen(args.ready_fd, "w")
     try:
         topology = read_topology(args.topology) if args.topology else default_topology()

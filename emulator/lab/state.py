@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,8 +114,15 @@ class RunDir:
     def read(self) -> LabState | None:
         try:
             return LabState.from_json(json.loads(self.state_file.read_text()))
-        except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, KeyError):
             return None
+
+    def age(self) -> float:
+        """Seconds since the directory was made (infinite if it is gone)."""
+        try:
+            return time.time() - self.path.stat().st_mtime
+        except FileNotFoundError:
+            return float("inf")
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

@@ -17,7 +17,7 @@ import pytest
 
 from emulator import Lab
 from emulator.lab.cleanup import _marked
-from emulator.lab.state import RUN_ROOT, RunDir, owner_of_marker
+from emulator.lab.state import RunDir, all_run_dirs, owner_of_marker
 
 pytestmark = pytest.mark.kernel
 
@@ -50,12 +50,12 @@ def machine_snapshot() -> dict[str, str]:
 @pytest.fixture(scope="session", autouse=True)
 def machine_untouched():
     before = machine_snapshot()
-    labs_before = set(os.listdir(RUN_ROOT)) if RUN_ROOT.exists() else set()
+    labs_before = {d.name for d in all_run_dirs()}
     yield
     after = machine_snapshot()
     for key in before:
         assert after[key] == before[key], f"the machine's own {key} changed"
-    labs_after = set(os.listdir(RUN_ROOT)) if RUN_ROOT.exists() else set()
+    labs_after = {d.name for d in all_run_dirs()}
     left = [name for name in labs_after - labs_before if _abandoned_dir(name)]
     assert not left, f"run directories left: {left}"
     leftovers = [m for m, _ in _marked(b"CNM_LAB=") if _abandoned(m)]

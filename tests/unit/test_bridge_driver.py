@@ -283,7 +283,7 @@ def test_driver_create_and_delete(fabric: FakeFabric) -> None:
     info = driver.create_endpoint("f" * 64, EndpointSpec("e" * 64, IPv4Interface("10.50.0.2/24")))
     assert re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", info.mac)
     assert int(info.mac[:2], 16) & 0b11 == 0b10  # unicast, locally administered
-    sandbox = fabric.create_sandbox("c1", "c1", ["sleep"], False)
+    sandbox = fabric.create_sandbox("c1", "c1", False)
     joined = driver.join("f" * 64, "e" * 64, SandboxRef(sandbox, "eth0", True))
     assert joined.ifname == "eth0" and joined.gateway == IPv4Address("10.50.0.1")
     assert driver.check("f" * 64, "e" * 64) == []
@@ -298,7 +298,7 @@ def test_driver_join_without_gateway_when_not_wanted(fabric: FakeFabric) -> None
     driver = BridgeDriver(fabric)
     driver.create_network(spec(), IPAM)
     driver.create_endpoint("f" * 64, EndpointSpec("e" * 64, IPv4Interface("10.50.0.2/24")))
-    sandbox = fabric.create_sandbox("c1", "c1", ["sleep"], False)
+    sandbox = fabric.create_sandbox("c1", "c1", False)
     joined = driver.join("f" * 64, "e" * 64, SandboxRef(sandbox, "eth1", False))
     assert joined.gateway is None
     assert fabric.sandbox_ifaces["c1"]["eth1"].gateway is None

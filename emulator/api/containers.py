@@ -96,6 +96,7 @@ def register(router: Router, engine: Engine, log_dir: Path | None) -> Lifecycle:
         return Response(201, {"Id": container.id, "Warnings": []})
 
     def start(request: Request) -> Response:
+        engine.reap_exited()
         container = engine.get_container(request.params["id"])
         if container.running:
             return Response(304)
@@ -104,6 +105,7 @@ def register(router: Router, engine: Engine, log_dir: Path | None) -> Lifecycle:
         return Response(204)
 
     def stop(request: Request) -> Response:
+        engine.reap_exited()
         container = engine.get_container(request.params["id"])
         if not container.running:
             return Response(304)
@@ -139,10 +141,12 @@ def register(router: Router, engine: Engine, log_dir: Path | None) -> Lifecycle:
         return Response(204)
 
     def listing(request: Request) -> Response:
+        engine.reap_exited()
         containers = engine.list_containers(all=request.flag("all"))[::-1]
         return Response(200, [shapes.summary(engine, c) for c in containers])
 
     def inspect(request: Request) -> Response:
+        engine.reap_exited()
         container = engine.get_container(request.params["id"])
         log = log_dir / f"{container.id}.log" if log_dir else ""
         return Response(200, shapes.inspect(engine, container, str(log)))

@@ -109,6 +109,7 @@ def register(router: Router, engine: Engine) -> ExecRegistry:
 
     def create(request: Request) -> Response:
         body = request.json()
+        engine.reap_exited()
         container = engine.get_container(request.params["id"])
         if not container.running:
             raise err.Conflict(f"container {container.id} is not running")

@@ -20,7 +20,20 @@ from emulator.cnm.errors import DockerError
 API_VERSION = "1.45"
 MIN_API_VERSION = "1.24"
 ENGINE_VERSION = "28.2.2-cnm"
-_ACCESS_LOG = os.environ.get("CNM_API_LOG")
+_RECORD = os.environ.get("CNM_API_RECORD")
+_record_lock = threading.Lock()
+
+
+def _record(request: Request, response: Response | None) -> None:
+    """Append one JSON line per exchange to $CNM_API_RECORD (tests check every body)."""
+    entry = {
+        "method": request.method, "path": request.path, "api_version": request.api_version,
+        "status": response.status if response is not None else 101,
+        "body": response.body if response is not None and response.raw is None else None,
+        "later": response is not None and response.later is not None,
+    }
+    with _record_lock, open(_RECORD, "a") as log:
+        log.write(json.dumps(entry) + "\n")
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -92,11 +105,8 @@ def _make_handler(router: Router):
             except Exception as exc:  # noqa: BLE001 - the server must outlive any request
                 response = Response(500, {"message": f"internal error: {type(exc).__name__}: "
                                                      f"{exc}"})
-            if _ACCESS_LOG:
-                status = response.status if response is not None else 101
-                with open(_ACCESS_LOG, "a") as log:
-                    log.write(f"{self.command} {self.path} {status} "
-                              f"{response.body if response and status >= 400 else ''}\n")
+            if _RECORD:
+                _record(request, response)
             if response is None:
                 return
             self._send(response)
@@ -112,6 +122,9 @@ def _make_handler(router: Router):
                 body = response.later()
             except DockerError as exc:
                 body = {"StatusCode": -1, "Error": {"Message": exc.message}}
+            if _RECORD:
+                later = Request(self.command, self.path.partition("?")[0], {}, {}, b"")
+                _record(later, Response(response.status, body))
             data = (json.dumps(body) + "\n").encode()
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n")
 

@@ -70,13 +70,13 @@ class Engine:
         self.containers: dict[str, Container] = {}
         self.drivers: dict[str, Driver] = {}
         self._lock = threading.RLock()
-        self.on_change: Callable[[], None] | None = None
+        self.on_change: Callable[[list[Container]], None] | None = None
         self._create_predefined()
 
-    def _notify(self) -> None:
-        """Tell the owner that the set of running sandboxes changed."""
-        if self.on_change is not None:
-            self.on_change()
+    def _notify(self, containers: list[Container]) -> None:
+        """Tell the owner that these containers' processes started or ended."""
+        if self.on_change is not None and containers:
+            self.on_change(containers)
 
     # -- drivers -------------------------------------------------------------
 
@@ -212,11 +212,10 @@ class Engine:
                         ended.append(container)
             if ended:
                 self.fabric.settle()
-                self._notify()
+                self._notify(ended)
 
     def get_container(self, ref: str) -> Container:
         with self._lock:
-            self.reap_exited()
             return find(self.containers.values(), ref.lstrip("/"), lambda c: c.id,
                         lambda c: c.name, f"No such container: {ref}", "container")
 
@@ -353,7 +352,7 @@ class Engine:
                 self.fabric.settle()
                 raise
             container.started_at = docker_timestamp()
-            self._notify()
+            self._notify([container])
             return container
 
     def _start_process(self, container: Container) -> None:
@@ -470,7 +469,7 @@ class Engine:
             self._teardown(container)
             self.fabric.settle()
             container.exit_code = 143
-            self._notify()
+            self._notify([container])
             return container
 
     def remove_container(self, ref: str, force: bool = False) -> None:
@@ -491,11 +490,10 @@ class Engine:
                     self._forget(container, graceful=False)
             finally:
                 self.fabric.settle()
-                self._notify()
+                self._notify(doomed)
 
     def list_containers(self, all: bool = False) -> list[Container]:
         with self._lock:
-            self.reap_exited()
             return [c for c in self.containers.values() if all or c.running]
 
     def connect(self, net_ref: str, container_ref: str, ip: str | None = None,

@@ -21,7 +21,7 @@ from emulator.fabric.icmpsweep import sweep
 from emulator.fabric.linkwait import LinkWaitTimeout, wait_links_gone
 from emulator.fabric.netlink import Netlink
 from emulator.fabric.netns import Namespace, new_namespace, sethostname
-from emulator.fabric.processes import exit_status, kill, spawn, terminate
+from emulator.fabric.processes import NotOurChild, exit_status, kill, spawn, terminate
 
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -108,10 +108,10 @@ class KernelFabric:
         """None while the container's process runs; its exit code once it has ended."""
         if sandbox.process is None:
             return None
-        code = exit_status(sandbox.process.pid)
-        if code is not None:
-            return code
-        return None if sandbox.process.alive() else 0
+        try:
+            return exit_status(sandbox.process.pid)
+        except NotOurChild:
+            return None if sandbox.process.alive() else 0
 
     def destroy_sandbox(self, sandbox: SandboxHandle, graceful: bool = True) -> None:
         """End the container's process; with it goes its namespace and every veth into it."""

@@ -87,12 +87,19 @@ def spawn(argv: list[str], env: dict[str, str], log: Path | None = None) -> Proc
     return ProcessId.of(pid)
 
 
+class NotOurChild(Exception):
+    pass
+
+
 def exit_status(pid: int) -> int | None:
-    """The exit code of a child of ours that has ended (reaping it), else None."""
+    """The exit code of a child of ours that has ended (reaping it), else None.
+
+    Raises NotOurChild when `pid` is not (or no longer) a child of this process.
+    """
     try:
         done, status = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
-        return None
+        raise NotOurChild(pid) from None
     return os.waitstatus_to_exitcode(status) if done == pid else None
 
 

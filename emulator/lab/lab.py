@@ -13,12 +13,14 @@ import os
 import re
 import signal
 import threading
+from functools import partial
 from pathlib import Path
 
 from emulator.api.host_api import engine_api
 from emulator.api.server import ApiServer
 from emulator.cnm.engine import Engine
 from emulator.cnm.errors import DockerError
+from emulator.cnm.model import Container
 from emulator.fabric.kernel import KernelFabric
 from emulator.fabric.processes import ProcessId, kill
 from emulator.lab.dockerhost import DockerHost
@@ -114,7 +116,7 @@ class Lab:
                                   log_dir)
             self._fabrics.append(fabric)
             engine = Engine(spec.name, fabric, reserved=[self.topology.underlay.subnet])
-            engine.on_change = self._save
+            engine.on_change = partial(self._record_containers, spec.name)
             self.hosts[spec.name] = DockerHost(spec.name, engine, spec.address)
             server = engine_api(engine, self.run_dir.socket(spec.name), log_dir)
             server.start()
@@ -159,15 +161,17 @@ class Lab:
 
     def _save(self) -> None:
         with self._state_lock:
-            if self._state is None:
-                return
-            self._state.containers = {
-                f"{host.name}/{c.name}": c.sandbox.process
-                for host in self.hosts.values()
-                for c in host.engine.containers.values()
-                if c.sandbox is not None and c.sandbox.process is not None
-            }
-            self.run_dir.write(self._state)
+            if self._state is not None:
+                self.run_dir.write(self._state)
+
+    def _record_containers(self, host: str, containers: list[Container]) -> None:
+        """One small file per running container: O(1) per change however many there are."""
+        for container in containers:
+            process = container.sandbox.process if container.sandbox else None
+            if container.running and process is not None:
+                self.run_dir.record_container(host, container.name, process)
+            else:
+                self.run_dir.forget_container(host, container.name)
 
     # -- signals -------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """A lab's run directory: who owns the lab and which processes it started.
 
-`/run/cnm/<lab>/state.json` is rewritten atomically whenever the lab starts or
-ends a process, so that `cnm exec` can find namespaces, `cnm lab ls` can tell
-running labs from dead ones, and `cnm clean` knows what a killed lab left.
+`/run/cnm/<lab>/state.json` (owner, hosts) is rewritten atomically when the lab
+changes, and `containers/<host>/<name>` holds each running container's process,
+so that `cnm exec` can find namespaces, `cnm lab ls` can tell running labs from
+dead ones, and `cnm clean` knows what a killed lab left.
 """
 
 from __future__ import annotations
@@ -65,7 +66,6 @@ class LabState:
             "ready": self.ready,
             "hosts": {k: v.to_json() for k, v in self.hosts.items()},
             "outside": self.outside.to_json() if self.outside else None,
-            "containers": {k: v.to_json() for k, v in self.containers.items()},
             "extra": [p.to_json() for p in self.extra],
         }
 
@@ -78,7 +78,6 @@ class LabState:
             ready=raw.get("ready", False),
             hosts={k: ProcessId.from_json(v) for k, v in raw.get("hosts", {}).items()},
             outside=ProcessId.from_json(raw["outside"]) if raw.get("outside") else None,
-            containers={k: ProcessId.from_json(v) for k, v in raw.get("containers", {}).items()},
             extra=[ProcessId.from_json(p) for p in raw.get("extra", [])],
         )
 
@@ -113,9 +112,36 @@ class RunDir:
 
     def read(self) -> LabState | None:
         try:
-            return LabState.from_json(json.loads(self.state_file.read_text()))
+            state = LabState.from_json(json.loads(self.state_file.read_text()))
         except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, KeyError):
             return None
+        state.containers = self.containers()
+        return state
+
+    @property
+    def _containers_dir(self) -> Path:
+        return self.path / "containers"
+
+    def record_container(self, host: str, name: str, process: ProcessId) -> None:
+        folder = self._containers_dir / host
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(f"{process.pid} {process.started}\n")
+
+    def forget_container(self, host: str, name: str) -> None:
+        (self._containers_dir / host / name).unlink(missing_ok=True)
+
+    def containers(self) -> dict[str, ProcessId]:
+        """HOST/NAME -> process of every running container the lab recorded."""
+        found: dict[str, ProcessId] = {}
+        if not self._containers_dir.is_dir():
+            return found
+        for entry in sorted(self._containers_dir.glob("*/*")):
+            try:
+                pid, started = entry.read_text().split()
+            except (OSError, ValueError):
+                continue
+            found[f"{entry.parent.name}/{entry.name}"] = ProcessId(int(pid), int(started))
+        return found
 
     def age(self) -> float:
         """Seconds since the directory was made (infinite if it is gone)."""

@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import socketserver
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -39,6 +40,13 @@ def _record(request: Request, response: Response | None) -> None:
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hung up (a `docker run -d` leaves its /wait behind) is no error."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (BrokenPipeError, ConnectionResetError)):
+            return
+        print(f"cnm engine API: {type(error).__name__}: {error}", file=sys.stderr)
 
 
 class Hijack:

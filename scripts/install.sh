@@ -24,6 +24,20 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# The docker CLI drives the emulated hosts' Engine API. Where it is missing, take the
+# client from Debian's docker.io and never let its daemon start: a real dockerd would
+# make docker0 and iptables rules in the machine's own namespace.
+if ! command -v docker >/dev/null; then
+  echo "==> installing the docker CLI (Debian's docker.io, daemon kept stopped)"
+  policy=/usr/sbin/policy-rc.d
+  had_policy=0; [ -e "$policy" ] && had_policy=1
+  [ $had_policy -eq 1 ] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; }
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io
+  [ $had_policy -eq 1 ] || rm -f "$policy"
+  systemctl disable --now docker.service docker.socket >/dev/null 2>&1 || true
+fi
+
 # Debian's python3 is the one that sees Debian's Mininet (with mnexec).
 PY=/usr/bin/python3
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import mininet.net' 2>/dev/null; then

@@ -662,8 +662,8 @@ def test_failed_connect_leaves_container_as_it_was(engine: Engine, fabric: FakeF
 
 def test_on_change_is_called_when_sandboxes_change(engine: Engine) -> None:
     calls = []
-    engine.on_change = lambda: calls.append(1)
+    engine.on_change = lambda changed: calls.append([(c.name, c.running) for c in changed])
     engine.run_container("web")
     engine.stop_container("web")
     engine.remove_container("web")
-    assert len(calls) == 3
+    assert calls == [[("web", True)], [("web", False)], [("web", False)]]

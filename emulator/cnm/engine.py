@@ -18,6 +18,7 @@ from emulator.cnm import errors as err
 from emulator.cnm.filters import match_network, validate_network_filters
 from emulator.cnm.lookup import find
 from emulator.cnm.model import Attachment, Container, Endpoint, Network, docker_timestamp, new_id
+from emulator.cnm.names import random_name
 from emulator.drivers import registry
 from emulator.drivers.base import Driver, EndpointSpec, IPAMData, NetworkSpec, SandboxRef
 from emulator.fabric.base import ExecResult, HostFabric
@@ -573,7 +574,5 @@ def _next_index(container: Container) -> int:
 
 
 def _generated_name(cid: str, existing: Iterable[Container]) -> str:
-    from emulator.cnm.names import random_name
-
     taken = {c.name for c in existing}
     return random_name(cid, taken)

@@ -26,7 +26,7 @@ class CleanReport:
     skipped_running: list[str] = field(default_factory=list)
 
 
-def _marked(prefix: bytes) -> list[tuple[str, ProcessId]]:
+def marked_processes(prefix: bytes) -> list[tuple[str, ProcessId]]:
     """(marker, process) for every live process carrying a CNM_LAB mark."""
     found = []
     for entry in os.listdir("/proc"):
@@ -64,7 +64,7 @@ def clean(root: Path | None = None, only: str | None = None) -> CleanReport:
                     report.processes += 1
         run_dir.remove()
         report.labs.append(run_dir.name)
-    for marker, proc in _marked(f"{LAB_ENV}=".encode()):
+    for marker, proc in marked_processes(f"{LAB_ENV}=".encode()):
         parsed = owner_of_marker(marker)
         if parsed is None:
             continue

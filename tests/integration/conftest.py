@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from emulator import Lab
-from emulator.lab.cleanup import _marked
+from emulator.lab.cleanup import marked_processes
 from emulator.lab.state import RunDir, all_run_dirs, owner_of_marker
 
 pytestmark = pytest.mark.kernel
@@ -58,7 +58,7 @@ def machine_untouched():
     labs_after = {d.name for d in all_run_dirs()}
     left = [name for name in labs_after - labs_before if _abandoned_dir(name)]
     assert not left, f"run directories left: {left}"
-    leftovers = [m for m, _ in _marked(b"CNM_LAB=") if _abandoned(m)]
+    leftovers = [m for m, _ in marked_processes(b"CNM_LAB=") if _abandoned(m)]
     assert not leftovers, f"lab processes left: {leftovers}"
 
 

@@ -23,7 +23,7 @@ from conftest import CNM, lab_name, machine_snapshot, run_cnm
 from emulator import Lab, LabError
 from emulator.fabric.processes import ProcessId, start_time
 from emulator.lab import control
-from emulator.lab.cleanup import _marked, clean
+from emulator.lab.cleanup import clean, marked_processes
 from emulator.lab.state import RUN_ROOT, LabState, RunDir, owner_of_marker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ MANY = 150
 
 def marked(name: str) -> list[ProcessId]:
     """Live processes that carry CNM_LAB=<name>.<owner pid>.<owner start>."""
-    return [proc for _, proc in _marked(f"CNM_LAB={name}.".encode())]
+    return [proc for _, proc in marked_processes(f"CNM_LAB={name}.".encode())]
 
 
 def net_inode_of(path: str) -> str | None:
@@ -94,7 +94,7 @@ def foreign_debris(mine: str) -> list[str]:
     """Other labs that `cnm clean` would touch (dead or state-less): not ours to remove."""
     found = {s.name for s in control.summaries()
              if s.name != mine and s.status not in ("running", "starting")}
-    for marker, _ in _marked(b"CNM_LAB="):
+    for marker, _ in marked_processes(b"CNM_LAB="):
         parsed = owner_of_marker(marker)
         if parsed is not None and parsed[0] != mine and not parsed[1].alive():
             found.add(parsed[0])

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import lab_name, run_cnm
 
-from emulator.lab.cleanup import _marked, clean
+from emulator.lab.cleanup import clean, marked_processes
 from emulator.lab.state import RUN_ROOT, RunDir
 
 UP_TIMEOUT = 60.0
@@ -36,7 +36,7 @@ hosts:
 
 def marked(name: str) -> list[str]:
     """Markers of live processes that belong to lab `name` (CNM_LAB=<name>.<pid>.<start>)."""
-    return [marker for marker, _ in _marked(f"CNM_LAB={name}.".encode())]
+    return [marker for marker, _ in marked_processes(f"CNM_LAB={name}.".encode())]
 
 
 def assert_nothing_left(name: str) -> None:

@@ -15,7 +15,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 import pytest
 from engine_helpers import docker_error, engine_state
 
-import emulator.cnm.engine as engine_module
+import emulator.cnm.containers as engine_module
 from emulator.cnm import errors as err
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
 from emulator.cnm.inspect import network_json

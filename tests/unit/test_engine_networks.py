@@ -19,7 +19,7 @@ import pytest
 import yaml
 from engine_helpers import docker_error, engine_state
 
-import emulator.cnm.engine as engine_module
+import emulator.cnm.networks as engine_module
 from emulator.cnm import errors as err
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
 from emulator.cnm.inspect import network_json

@@ -47,9 +47,16 @@ def current_net_inode() -> int:
     return _inode("/proc/thread-self/ns/net")
 
 
+_STARTED_IN = _inode("/proc/self/ns/net")
+
+
 def machine_net_inode() -> int:
-    """The inode of the machine's own network namespace (that of PID 1)."""
-    return _inode("/proc/1/ns/net")
+    """The inode of the machine's own network namespace: PID 1's where we may look,
+    else the one this process started in (cnm is always started from the machine's)."""
+    try:
+        return _inode("/proc/1/ns/net")
+    except PermissionError:
+        return _STARTED_IN
 
 
 @dataclass

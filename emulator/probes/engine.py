@@ -1,0 +1,185 @@
+"""The probe engine: send every probe, then wait one shared window for replies.
+
+Per source namespace it opens, while the thread is inside that namespace, a raw
+IPv4 socket that sends the prebuilt packets (the kernel routes them, resolving
+neighbours as for any packet) and an AF_PACKET socket that sees every IPv4
+packet arriving there. Sockets keep their namespace after the thread leaves it.
+Replies are matched by the index each probe carries, so no per-probe state is
+needed beyond a list.
+"""
+
+from __future__ import annotations
+
+import errno
+import select
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+
+from emulator.fabric.netns import Namespace, machine_net_inode
+from emulator.probes.model import PROTOCOLS, ProbeResult, ProbeTarget, Verdict
+from emulator.probes.packets import build, parse_reply, template
+
+ETH_P_IP = 0x0800
+PACKET_OUTGOING = 4
+
+
+class MachineNamespaceRefused(RuntimeError):
+    pass
+
+
+def refuse_machine_namespace(ns: Namespace) -> None:
+    """No probe ever leaves from the machine's own network namespace."""
+    if ns.inode == machine_net_inode():
+        raise MachineNamespaceRefused(
+            "refusing to send probes from the machine's own network namespace")
+
+
+@dataclass
+class _Source:
+    name: str
+    pid: int
+    sender: socket.socket | None = None
+    receiver: socket.socket | None = None
+    probes: list[tuple[ProbeTarget, str, float]] = field(default_factory=list)
+    results: dict[int, ProbeResult] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for sock in (self.sender, self.receiver):
+            if sock is not None:
+                sock.close()
+
+
+def _source_address(dst: IPv4Address) -> IPv4Address | None:
+    """The address the kernel would send from towards dst (a UDP connect sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((str(dst), 9))
+        except OSError:
+            return None
+        return IPv4Address(probe.getsockname()[0])
+
+
+class ProbeEngine:
+    """Probe ordered pairs of targets with ICMP, TCP SYN and UDP."""
+
+    def __init__(self, window: float = 0.5) -> None:
+        self.window = window
+        self.sent = 0
+        self.send_seconds = 0.0
+
+    def run(self, sources: Iterable[ProbeTarget], targets: Iterable[ProbeTarget],
+            protocols: Iterable[str] = PROTOCOLS) -> list[ProbeResult]:
+        targets = list(targets)
+        protocols = [p for p in protocols if p in PROTOCOLS]
+        for protocol in protocols:
+            template(protocol)
+        opened: list[_Source] = []
+        try:
+            for src in sources:
+                source = _Source(src.name, src.pid)
+                opened.append(source)
+                self._open(source)
+                self._send(source, [t for t in targets if t.name != src.name], protocols)
+            self._collect(opened)
+        finally:
+            for source in opened:
+                source.close()
+        results: list[ProbeResult] = []
+        for source in opened:
+            for k, (target, protocol, _) in enumerate(source.probes):
+                results.append(source.results.get(k) or ProbeResult(
+                    source.name, target.name, protocol, Verdict.BLOCKED, None,
+                    f"no reply within {self.window:.2f} s"))
+        return results
+
+    def _open(self, source: _Source) -> None:
+        ns = Namespace.of_pid(source.pid)
+        try:
+            refuse_machine_namespace(ns)
+            with ns.entered():
+                source.receiver = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM,
+                                                socket.htons(ETH_P_IP))
+                source.receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+                source.receiver.setblocking(False)
+                source.sender = socket.socket(socket.AF_INET, socket.SOCK_RAW,
+                                              socket.IPPROTO_RAW)
+                source.sender.setblocking(False)
+        finally:
+            ns.close()
+
+    def _send(self, source: _Source, targets: list[ProbeTarget], protocols: list[str]) -> None:
+        ns = Namespace.of_pid(source.pid)
+        started = time.perf_counter()
+        try:
+            with ns.entered():
+                routes = {t.address: _source_address(t.address) for t in targets}
+        finally:
+            ns.close()
+        for target in targets:
+            src_ip = routes[target.address]
+            for protocol in protocols:
+                k = len(source.probes)
+                if src_ip is None:
+                    source.probes.append((target, protocol, time.monotonic()))
+                    source.results[k] = ProbeResult(source.name, target.name, protocol,
+                                                    Verdict.BLOCKED, None, "no route")
+                    continue
+                packet = build(protocol, src_ip, target.address, k)
+                source.probes.append((target, protocol, time.monotonic()))
+                self._sendto(source, k, packet, target, protocol)
+        self.send_seconds += time.perf_counter() - started
+
+    def _sendto(self, source: _Source, k: int, packet: bytes, target: ProbeTarget,
+                protocol: str) -> None:
+        try:
+            source.sender.sendto(packet, (str(target.address), 0))  # type: ignore[union-attr]
+            self.sent += 1
+        except BlockingIOError:
+            select.select([], [source.sender], [], 1.0)
+            self._sendto(source, k, packet, target, protocol)
+        except OSError as exc:
+            verdict = Verdict.BLOCKED if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH,
+                                                       errno.EPERM) else Verdict.ERROR
+            source.results[k] = ProbeResult(source.name, target.name, protocol, verdict, None,
+                                            f"send failed: {exc.strerror}")
+
+    def _collect(self, sources: list[_Source]) -> None:
+        by_fd = {s.receiver.fileno(): s for s in sources}  # type: ignore[union-attr]
+        pending = sum(len(s.probes) - len(s.results) for s in sources)
+        deadline = time.monotonic() + self.window
+        while pending > 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            readable, _, _ = select.select(list(by_fd), [], [], remaining)
+            for fd in readable:
+                pending -= self._drain(by_fd[fd])
+
+    def _drain(self, source: _Source) -> int:
+        matched = 0
+        while True:
+            try:
+                packet, address = source.receiver.recvfrom(65535)  # type: ignore[union-attr]
+            except BlockingIOError:
+                return matched
+            if address[2] == PACKET_OUTGOING:
+                continue
+            reply = parse_reply(packet)
+            if reply is None:
+                continue
+            protocol, replier, k, what = reply
+            if not 0 <= k < len(source.probes) or k in source.results:
+                continue
+            target, sent_protocol, sent_at = source.probes[k]
+            if sent_protocol != protocol:
+                continue
+            rtt = (time.monotonic() - sent_at) * 1000
+            reached = replier == str(target.address) and not what.startswith("icmp-") or (
+                what == "icmp-3/3")
+            verdict = Verdict.REACHED if reached else Verdict.BLOCKED
+            source.results[k] = ProbeResult(source.name, target.name, protocol, verdict,
+                                            round(rtt, 3), what)
+            matched += 1

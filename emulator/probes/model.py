@@ -1,0 +1,38 @@
+"""What a probe is sent from and to, and what came of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from ipaddress import IPv4Address
+
+PROTOCOLS = ("icmp", "tcp", "udp")
+
+
+class Verdict(StrEnum):
+    REACHED = "reached"
+    BLOCKED = "blocked"
+    ERROR = "error"
+
+    @property
+    def symbol(self) -> str:
+        return {"reached": ".", "blocked": "X", "error": "?"}[self.value]
+
+
+@dataclass(frozen=True)
+class ProbeTarget:
+    """An address inside a lab namespace; `pid` is any process in that namespace."""
+
+    name: str
+    pid: int
+    address: IPv4Address
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    source: str
+    target: str
+    protocol: str
+    verdict: Verdict
+    rtt_ms: float | None
+    evidence: str

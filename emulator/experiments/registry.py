@@ -37,7 +37,7 @@ def register(name: str, summary: str, kind: Kind = "experiment"):
 
 
 def _load_builtin() -> None:
-    from emulator.experiments import bench_api, bench_bringup, tour  # noqa: F401
+    from emulator.experiments import bench_api, bench_bringup, isolation, tour  # noqa: F401
 
 
 def experiments() -> dict[str, Experiment]:

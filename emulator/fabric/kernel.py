@@ -22,13 +22,9 @@ from emulator.fabric.linkwait import LinkWaitTimeout, wait_links_gone
 from emulator.fabric.netlink import Netlink
 from emulator.fabric.netns import Namespace, new_namespace, sethostname
 from emulator.fabric.processes import NotOurChild, exit_status, kill, spawn, terminate
+from emulator.fabric.sysctls import apply_lab_defaults, write_sysctl
 
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def write_sysctl(name: str, value: str) -> None:
-    """Set a sysctl of the calling thread's network namespace."""
-    Path("/proc/sys", *name.split(".")).write_text(value)
 
 
 def _enable_bridge_netfilter() -> bool:
@@ -53,6 +49,7 @@ class KernelFabric:
         self.output_fifo: dict[str, Path] = {}
         with self._ns.entered():
             self._netlink = Netlink()
+            apply_lab_defaults()
             write_sysctl("net.ipv4.ip_forward", "1")
             self.bridge_netfilter = _enable_bridge_netfilter()
 
@@ -85,7 +82,7 @@ class KernelFabric:
         with new_namespace(with_uts=True) as created:
             try:
                 sethostname(hostname)
-                write_sysctl("net.ipv6.conf.default.disable_ipv6", "1")
+                apply_lab_defaults()
                 with Netlink() as inside:
                     inside.set_up("lo")
             except BaseException:

@@ -199,6 +199,14 @@ class Lab:
                 f"no Docker host {name!r} in lab {self.name}; hosts: {', '.join(self.hosts)}"
             ) from None
 
+    def node_pid(self, name: str) -> int:
+        """A process in the namespace of a Docker host or of `outside` (for probes)."""
+        if self._world is None:
+            raise LabError("the lab is not running")
+        if name != "outside":
+            self.host(name)
+        return self._world.pid_of(name)
+
     def outside_exec(self, argv: list[str]) -> tuple[int, str]:
         """Run a command on the outside host (the lab's stand-in for the internet)."""
         if self._world is None:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from emulator.fabric.linkwait import wait_links_up
 from emulator.fabric.netns import Namespace, new_namespace
 from emulator.fabric.processes import LAB_ENV
+from emulator.fabric.sysctls import apply_lab_defaults
 from emulator.topology import Topology
 
 SWITCH = "ul"
@@ -36,10 +36,6 @@ def _lab_environment(marker: str) -> Iterator[None]:
             os.environ[LAB_ENV] = before
 
 
-def _disable_ipv6() -> None:
-    """No IPv6 in the underlay: no tentative addresses to wait for, no stray traffic."""
-    for scope in ("all", "default"):
-        Path(f"/proc/sys/net/ipv6/conf/{scope}/disable_ipv6").write_text("1")
 
 
 class World:
@@ -52,7 +48,7 @@ class World:
     def create(self) -> None:
         with new_namespace() as ns:
             self.ns = ns
-            _disable_ipv6()
+            apply_lab_defaults()
 
     def build(self) -> None:
         """Build the underlay, Docker hosts and outside host with Mininet."""
@@ -73,8 +69,12 @@ class World:
             nodes.append(("outside", self.topology.outside.address))
             for name, address in nodes:
                 node = net.addHost(name, ip=f"{address}/{underlay.prefixlen}")
-                node.cmd("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
-                         "net.ipv6.conf.default.disable_ipv6=1")
+                node_ns = Namespace.of_pid(node.pid)
+                try:
+                    with node_ns.entered():
+                        apply_lab_defaults()
+                finally:
+                    node_ns.close()
                 net.addLink(node, switch, intfName1="eth0", intfName2=f"{SWITCH}-{name}")
             net.build()
             net.start()

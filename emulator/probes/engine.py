@@ -11,6 +11,7 @@ needed beyond a list.
 from __future__ import annotations
 
 import errno
+import os
 import select
 import socket
 import time
@@ -20,7 +21,7 @@ from ipaddress import IPv4Address
 
 from emulator.fabric.netns import Namespace, machine_net_inode
 from emulator.probes.model import PROTOCOLS, ProbeResult, ProbeTarget, Verdict
-from emulator.probes.packets import build, parse_reply, template
+from emulator.probes.packets import MAX_TAGS, build, parse_reply, template
 
 ETH_P_IP = 0x0800
 PACKET_OUTGOING = 4
@@ -41,6 +42,7 @@ def refuse_machine_namespace(ns: Namespace) -> None:
 class _Source:
     name: str
     pid: int
+    tag: int
     sender: socket.socket | None = None
     receiver: socket.socket | None = None
     probes: list[tuple[ProbeTarget, str, float]] = field(default_factory=list)
@@ -50,6 +52,10 @@ class _Source:
         for sock in (self.sender, self.receiver):
             if sock is not None:
                 sock.close()
+
+
+def _net_inode(pid: int) -> int:
+    return os.stat(f"/proc/{pid}/ns/net").st_ino
 
 
 def _source_address(dst: IPv4Address) -> IPv4Address | None:
@@ -65,10 +71,12 @@ def _source_address(dst: IPv4Address) -> IPv4Address | None:
 class ProbeEngine:
     """Probe ordered pairs of targets with ICMP, TCP SYN and UDP."""
 
-    def __init__(self, window: float = 0.5) -> None:
+    def __init__(self, window: float = 0.5, capture: bool = False) -> None:
         self.window = window
         self.sent = 0
         self.send_seconds = 0.0
+        self.capture = capture
+        self.captured: dict[str, list[tuple[float, bytes]]] = {}
 
     def run(self, sources: Iterable[ProbeTarget], targets: Iterable[ProbeTarget],
             protocols: Iterable[str] = PROTOCOLS) -> list[ProbeResult]:
@@ -78,11 +86,15 @@ class ProbeEngine:
             template(protocol)
         opened: list[_Source] = []
         try:
-            for src in sources:
-                source = _Source(src.name, src.pid)
+            inodes = {t.pid: _net_inode(t.pid) for t in targets}
+            for tag, src in enumerate(sources):
+                if tag > MAX_TAGS:
+                    raise ValueError(f"at most {MAX_TAGS + 1} probe sources in one run")
+                source = _Source(src.name, src.pid, tag)
                 opened.append(source)
                 self._open(source)
-                self._send(source, [t for t in targets if t.name != src.name], protocols)
+                mine = _net_inode(src.pid)
+                self._send(source, [t for t in targets if inodes[t.pid] != mine], protocols)
             self._collect(opened)
         finally:
             for source in opened:
@@ -127,7 +139,7 @@ class ProbeEngine:
                     source.results[k] = ProbeResult(source.name, target.name, protocol,
                                                     Verdict.BLOCKED, None, "no route")
                     continue
-                packet = build(protocol, src_ip, target.address, k)
+                packet = build(protocol, src_ip, target.address, k, source.tag)
                 source.probes.append((target, protocol, time.monotonic()))
                 self._sendto(source, k, packet, target, protocol)
         self.send_seconds += time.perf_counter() - started
@@ -145,6 +157,17 @@ class ProbeEngine:
                                                        errno.EPERM) else Verdict.ERROR
             source.results[k] = ProbeResult(source.name, target.name, protocol, verdict, None,
                                             f"send failed: {exc.strerror}")
+
+    def write_pcaps(self, folder) -> list:
+        """One pcap per source namespace (raw IPv4: probes out, replies in)."""
+        from emulator.probes.pcap import write_pcap
+
+        written = []
+        for name, packets in self.captured.items():
+            path = folder / f"probes-{name.replace('/', '_')}.pcap"
+            write_pcap(path, packets)
+            written.append(path)
+        return written
 
     def _collect(self, sources: list[_Source]) -> None:
         by_fd = {s.receiver.fileno(): s for s in sources}  # type: ignore[union-attr]
@@ -165,13 +188,15 @@ class ProbeEngine:
                 packet, address = source.receiver.recvfrom(65535)  # type: ignore[union-attr]
             except BlockingIOError:
                 return matched
+            if self.capture:
+                self.captured.setdefault(source.name, []).append((time.time(), packet))
             if address[2] == PACKET_OUTGOING:
                 continue
             reply = parse_reply(packet)
             if reply is None:
                 continue
-            protocol, replier, k, what = reply
-            if not 0 <= k < len(source.probes) or k in source.results:
+            protocol, replier, tag, k, what = reply
+            if tag != source.tag or not 0 <= k < len(source.probes) or k in source.results:
                 continue
             target, sent_protocol, sent_at = source.probes[k]
             if sent_protocol != protocol:

@@ -21,11 +21,14 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True)
 class ProbeTarget:
-    """An address inside a lab namespace; `pid` is any process in that namespace."""
+    """An address inside a lab namespace; `pid` is any process in that namespace.
+
+    As a source only the namespace matters, and `address` may be None.
+    """
 
     name: str
     pid: int
-    address: IPv4Address
+    address: IPv4Address | None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,10 @@
 Scapy takes about a millisecond to build a packet; patching addresses, ports,
 identifiers and checksums of a prebuilt template takes microseconds. Each probe
 carries its index `k` in the IPv4 ID, and also where the reply echoes it: the
-ICMP echo sequence, the TCP sequence number (acknowledged as seq + 1).
+ICMP echo sequence, the TCP sequence number (acknowledged as seq + 1). Each
+source gets its own tag, carried as the ICMP echo identifier and the TCP/UDP
+source port, so that sources sharing a namespace or a masquerading host never
+take each other's replies.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from ipaddress import IPv4Address
 TCP_PORT = 9
 UDP_PORT = 9
 SOURCE_PORT = 47001
+ICMP_ID_BASE = 0xC000
+MAX_TAGS = 0x3FFF
 SEQ_BASE = 0x5EED0000
 
 
@@ -32,15 +37,15 @@ def template(protocol: str) -> bytes:
     from scapy.layers.inet import ICMP, IP, TCP, UDP
 
     layer = {
-        "icmp": lambda: ICMP(type=8, id=0xC0DE) / b"cnm-probe",
+        "icmp": lambda: ICMP(type=8, id=ICMP_ID_BASE) / b"cnm-probe",
         "tcp": lambda: TCP(sport=SOURCE_PORT, dport=TCP_PORT, flags="S", window=1024),
         "udp": lambda: UDP(sport=SOURCE_PORT, dport=UDP_PORT) / b"cnm-probe",
     }[protocol]()
     return bytes(IP(src="0.0.0.0", dst="0.0.0.0", ttl=64) / layer)
 
 
-def build(protocol: str, src: IPv4Address, dst: IPv4Address, k: int) -> bytes:
-    """The probe with index k from src to dst, checksums set."""
+def build(protocol: str, src: IPv4Address, dst: IPv4Address, k: int, tag: int = 0) -> bytes:
+    """The probe with index k of the source tagged `tag`, from src to dst, checksums set."""
     packet = bytearray(template(protocol))
     struct.pack_into("!H", packet, 4, k & 0xFFFF)
     packet[12:16] = src.packed
@@ -49,12 +54,13 @@ def build(protocol: str, src: IPv4Address, dst: IPv4Address, k: int) -> bytes:
     struct.pack_into("!H", packet, 10, checksum(bytes(packet[:20])))
     body = packet[20:]
     if protocol == "icmp":
-        struct.pack_into("!H", body, 6, k & 0xFFFF)
+        struct.pack_into("!HH", body, 4, ICMP_ID_BASE + tag, k & 0xFFFF)
         struct.pack_into("!H", body, 2, 0)
         struct.pack_into("!H", body, 2, checksum(bytes(body)))
     else:
         pseudo = src.packed + dst.packed + struct.pack("!BBH", 0, 6 if protocol == "tcp" else 17,
                                                        len(body))
+        struct.pack_into("!H", body, 0, SOURCE_PORT + tag)
         if protocol == "tcp":
             struct.pack_into("!I", body, 4, SEQ_BASE + k)
             offset = 16
@@ -66,11 +72,21 @@ def build(protocol: str, src: IPv4Address, dst: IPv4Address, k: int) -> bytes:
     return bytes(packet)
 
 
-def parse_reply(packet: bytes) -> tuple[str, str, int, str] | None:
-    """(protocol of the probe, replying address, probe index k, what it was), or None.
+def _tag_of_port(port: int) -> int | None:
+    tag = port - SOURCE_PORT
+    return tag if 0 <= tag <= MAX_TAGS else None
+
+
+def _tag_of_ident(ident: int) -> int | None:
+    tag = ident - ICMP_ID_BASE
+    return tag if 0 <= tag <= MAX_TAGS else None
+
+
+def parse_reply(packet: bytes) -> tuple[str, str, int, int, str] | None:
+    """(protocol of the probe, replying address, source tag, probe index k, what it was).
 
     Understands echo replies, TCP answers to our SYNs (RST or SYN-ACK), and ICMP
-    errors quoting one of our probes.
+    errors quoting one of our probes; anything else is None.
     """
     if len(packet) < 20 or packet[0] >> 4 != 4:
         return None
@@ -82,28 +98,33 @@ def parse_reply(packet: bytes) -> tuple[str, str, int, str] | None:
         kind, code = body[0], body[1]
         if kind == 0:
             ident, seq = struct.unpack_from("!HH", body, 4)
-            return ("icmp", source, seq, "echo-reply") if ident == 0xC0DE else None
+            tag = _tag_of_ident(ident)
+            return None if tag is None else ("icmp", source, tag, seq, "echo-reply")
         if kind in (3, 11) and len(body) >= 8 + 20 + 8:
             quoted = body[8:]
             qihl = (quoted[0] & 0x0F) * 4
             qproto = {1: "icmp", 6: "tcp", 17: "udp"}.get(quoted[9])
-            if qproto is None or len(quoted) < qihl + 4:
+            if qproto is None or len(quoted) < qihl + 8:
                 return None
             (k,) = struct.unpack_from("!H", quoted, 4)
+            if qproto == "icmp":
+                tag = _tag_of_ident(struct.unpack_from("!H", quoted, qihl + 4)[0])
+            else:
+                tag = _tag_of_port(struct.unpack_from("!H", quoted, qihl)[0])
+            if tag is None:
+                return None
             qdst = str(IPv4Address(quoted[16:20]))
             what = f"icmp-{kind}/{code}" + ("" if qdst == source else f" from {source}")
-            return qproto, qdst if kind == 3 and code == 3 else source, k, what
+            return qproto, qdst if kind == 3 and code == 3 else source, tag, k, what
         return None
     if proto == 6 and len(body) >= 20:
-        sport, dport, _, ack = struct.unpack_from("!HHII", body, 0)
+        _, dport, _, ack = struct.unpack_from("!HHII", body, 0)
         flags = body[13]
-        if dport != SOURCE_PORT or not flags & 0x14:
+        tag = _tag_of_port(dport)
+        if tag is None or not flags & 0x14:
             return None
         k = (ack - 1 - SEQ_BASE) & 0xFFFFFFFF
         if k > 0xFFFF:
             return None
-        return "tcp", source, k, "syn-ack" if flags & 0x12 == 0x12 else "rst"
-    if proto == 17 and len(body) >= 8:
-        sport, dport = struct.unpack_from("!HH", body, 0)
-        return None if dport != SOURCE_PORT else ("udp", source, -1, "udp-reply")
+        return "tcp", source, tag, k, "syn-ack" if flags & 0x12 == 0x12 else "rst"
     return None

@@ -1,0 +1,142 @@
+"""Who should reach whom, derived from the lab's CNM state, never written by hand.
+
+Nodes are the things probes go between: every address of every container, each
+Docker host (its underlay address) and the outside host. The rules are Docker's:
+containers on a shared bridge network reach each other unless ICC is off; a
+routed hop between two bridge networks is dropped; an internal network has no
+way out; a container reaches its own Docker host, and beyond it only through a
+default route with masquerading; a Docker host reaches every container of its
+own; nothing outside a Docker host reaches its containers; `none` reaches nothing;
+a `host`-mode container is its Docker host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from emulator.cnm.model import Container, Network
+from emulator.probes.model import ProbeTarget
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    kind: str  # "container", "dockerhost" or "outside"
+    host: str | None
+    pid: int
+    address: IPv4Address | None
+    container: Container | None = None
+    network: Network | None = None
+
+    @property
+    def target(self) -> ProbeTarget:
+        return ProbeTarget(self.name, self.pid, self.address)
+
+
+def lab_sources(lab) -> list[Node]:
+    """One node per namespace that sends probes: each container, Docker host, outside."""
+    sources: list[Node] = []
+    seen: set[str] = set()
+    for node in lab_nodes(lab):
+        key = node.container.id if node.container else node.name
+        if key in seen:
+            continue
+        seen.add(key)
+        name = node.name.split("@")[0]
+        sources.append(Node(name, node.kind, node.host, node.pid, node.address, node.container))
+    return sources
+
+
+def lab_nodes(lab, include_hosts: bool = True, include_outside: bool = True) -> list[Node]:
+    """Every probe-able address of a running lab (a node per container address),
+    containers first."""
+    nodes: list[Node] = []
+    for host in lab.hosts.values():
+        engine = host.engine
+        for container in engine.containers.values():
+            if not container.running or container.sandbox is None:
+                continue
+            if container.sandbox.shares_host:
+                nodes.append(Node(f"{host.name}/{container.name}", "container", host.name,
+                                  container.pid, host.address, container))
+                continue
+            addressed = [(engine.networks[n], ep) for n, ep in container.endpoints.items()
+                         if ep.address is not None]
+            if not addressed:
+                nodes.append(Node(f"{host.name}/{container.name}", "container", host.name,
+                                  container.pid, None, container))
+            for network, ep in addressed:
+                suffix = f"@{network.name}" if len(addressed) > 1 else ""
+                nodes.append(Node(f"{host.name}/{container.name}{suffix}", "container",
+                                  host.name, container.pid, ep.address.ip, container, network))
+    if include_hosts:
+        for host in lab.hosts.values():
+            nodes.append(Node(host.name, "dockerhost", host.name, lab.node_pid(host.name),
+                              host.address))
+    if include_outside:
+        nodes.append(Node("outside", "outside", None, lab.node_pid("outside"),
+                          lab.outside_address))
+    return nodes
+
+
+def _icc(network: Network) -> bool:
+    return network.options.get("com.docker.network.bridge.enable_icc", "true") in (
+        "true", "1", "t", "T", "TRUE", "True")
+
+
+def _masquerades(network: Network) -> bool:
+    return network.options.get("com.docker.network.bridge.enable_ip_masquerade", "true") in (
+        "true", "1", "t", "T", "TRUE", "True")
+
+
+def _is_host_like(node: Node) -> bool:
+    return node.kind == "dockerhost" or (
+        node.container is not None and node.container.sandbox is not None
+        and node.container.sandbox.shares_host)
+
+
+class Expectations:
+    """expected(src, dst) for the nodes of one lab."""
+
+    def __init__(self, lab) -> None:
+        self._networks: dict[str, list[Network]] = {}
+        self._gateway_network: dict[str, Network | None] = {}
+        for host in lab.hosts.values():
+            engine = host.engine
+            for container in engine.containers.values():
+                nets = [engine.networks[n] for n, ep in container.endpoints.items()
+                        if ep.address is not None]
+                self._networks[container.id] = nets
+                gw = container.gateway_network
+                self._gateway_network[container.id] = engine.networks.get(gw) if gw else None
+
+    def reaches(self, src: Node, dst: Node) -> bool:
+        if dst.address is None or src.pid == dst.pid and src.address == dst.address:
+            return False
+        if src.kind == "outside":
+            return dst.kind == "dockerhost" or (_is_host_like(dst) and dst.kind == "container")
+        if _is_host_like(src):
+            return self._from_host(src, dst)
+        return self._from_container(src, dst)
+
+    def _from_host(self, src: Node, dst: Node) -> bool:
+        if dst.kind in ("dockerhost", "outside") or _is_host_like(dst):
+            return True
+        return dst.host == src.host and dst.network is not None and not dst.network.options.get(
+            "com.docker.network.bridge.inhibit_ipv4") == "true"
+
+    def _from_container(self, src: Node, dst: Node) -> bool:
+        assert src.container is not None
+        mine = self._networks.get(src.container.id, [])
+        if not mine:
+            return False
+        if dst.kind == "container" and not _is_host_like(dst):
+            if dst.host != src.host or dst.network is None:
+                return False
+            shared = [n for n in mine if n.id == dst.network.id]
+            return bool(shared) and _icc(shared[0])
+        gateway = self._gateway_network.get(src.container.id)
+        if _is_host_like(dst) and dst.host == src.host:
+            return gateway is not None
+        return gateway is not None and _masquerades(gateway)

@@ -16,7 +16,7 @@ from emulator.experiments.results import Check, Outcome, RunContext
 from emulator.lab import Lab
 from emulator.probes import PROTOCOLS, ProbeEngine
 from emulator.probes.expected import Expectations, lab_nodes, lab_sources
-from emulator.probes.matrix import Cell, compare, truth_table
+from emulator.probes.matrix import Cell, axes, compare, truth_table
 
 WINDOW_S = 0.5
 
@@ -41,12 +41,11 @@ def heatmap(cells: list[Cell], path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
-    fig, axes = plt.subplots(1, len(PROTOCOLS), figsize=(6 * len(PROTOCOLS), 6.5))
+    fig, panels = plt.subplots(1, len(PROTOCOLS), figsize=(6 * len(PROTOCOLS), 6.5))
     colors = ListedColormap(["#d9d9d9", "#4c9a2a", "#d62728", "#ff7f0e"])
-    for ax, protocol in zip(axes, PROTOCOLS, strict=True):
+    for ax, protocol in zip(panels, PROTOCOLS, strict=True):
         chosen = [c for c in cells if c.protocol == protocol]
-        sources = list(dict.fromkeys(c.source for c in chosen))
-        targets = list(dict.fromkeys(c.target for c in chosen))
+        sources, targets = axes(chosen)
         grid = [[0.0] * len(targets) for _ in sources]
         for c in chosen:
             value = 1 if c.observed.value == "reached" else 0

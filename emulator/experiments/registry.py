@@ -37,7 +37,13 @@ def register(name: str, summary: str, kind: Kind = "experiment"):
 
 
 def _load_builtin() -> None:
-    from emulator.experiments import bench_api, bench_bringup, isolation, tour  # noqa: F401
+    from emulator.experiments import (  # noqa: F401
+        bench_api,
+        bench_bringup,
+        host_ports,
+        isolation,
+        tour,
+    )
 
 
 def experiments() -> dict[str, Experiment]:

@@ -36,11 +36,20 @@ def compare(nodes: list[Node], results: Iterable[ProbeResult],
     return cells
 
 
+def axes(cells: list[Cell]) -> tuple[list[str], list[str]]:
+    """Sources in probing order; targets in the same order (a container's addresses
+    where the container stands among the sources)."""
+    sources = list(dict.fromkeys(c.source for c in cells))
+    rank = {name: i for i, name in enumerate(sources)}
+    targets = sorted(dict.fromkeys(c.target for c in cells),
+                     key=lambda t: (rank.get(t.split("@")[0], len(rank)), t))
+    return sources, targets
+
+
 def truth_table(cells: list[Cell], protocol: str, which: str) -> str:
     """`.` reached, `X` blocked, `?` error; `which` is expected, observed or diff."""
     chosen = [c for c in cells if c.protocol == protocol]
-    sources = list(dict.fromkeys(c.source for c in chosen))
-    targets = list(dict.fromkeys(c.target for c in chosen))
+    sources, targets = axes(chosen)
     index = {(c.source, c.target): c for c in chosen}
     width = max(len(s) for s in sources) if sources else 1
     lines = [f"{protocol} {which}".ljust(width) + "  " + " ".join(

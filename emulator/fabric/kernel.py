@@ -229,6 +229,21 @@ class KernelFabric:
             with self._entered(sandbox), Netlink() as inside:
                 inside.flush_neighbours()
 
+    def pin_neighbours(self, sandbox: SandboxHandle,
+                       entries: list[tuple[str, IPv4Address, str]]) -> None:
+        """Permanent ARP entries (interface, address, MAC) in a sandbox.
+
+        The kernel's neighbour table holds 1,024 dynamic entries for the whole
+        machine; permanent ones do not count. Benchmarks that make every container
+        talk to dozens of peers pin them instead of raising a machine-wide limit.
+        """
+        with self._entered(sandbox), Netlink() as inside:
+            indexes: dict[str, int] = {}
+            for ifname, address, mac in entries:
+                if ifname not in indexes:
+                    indexes[ifname] = inside.require_index(ifname)
+                inside.pin_neighbour(indexes[ifname], address, mac)
+
     def set_firewall(self, ruleset: str) -> None:
         with self._ns.entered():
             firewall.replace_tables(ruleset)

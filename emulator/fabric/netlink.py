@@ -70,3 +70,6 @@ class Netlink:
 
     def flush_neighbours(self) -> int:
         return self._rtnl.flush_neighbours()
+
+    def pin_neighbour(self, index: int, address: IPv4Address, mac: str) -> None:
+        self._rtnl.pin_neighbour(index, address, mac)

@@ -32,7 +32,7 @@ VETH_INFO_PEER = 1
 IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE = 1, 5
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_GATEWAY = 1, 5
-NDA_DST = 1
+NDA_DST, NDA_LLADDR = 1, 2
 IFF_UP = 0x1
 NLA_F_NESTED = 0x8000
 OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
@@ -249,3 +249,9 @@ class Rtnl:
                 if exc.errno != errno_mod.ENOENT:
                     raise
         return flushed
+
+    def pin_neighbour(self, index: int, address: IPv4Address, mac: str) -> None:
+        """A permanent neighbour entry (never resolved by ARP, never garbage-collected)."""
+        body = _NDMSG.pack(socket.AF_INET, index, NUD_PERMANENT, 0, 0)
+        body += _attr(NDA_DST, address.packed) + _mac(NDA_LLADDR, mac)
+        self._request(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE | NLM_F_ACK, body)

@@ -6,6 +6,7 @@ thin handles over the host's Engine, which does all the work.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from ipaddress import IPv4Address
 
@@ -166,6 +167,22 @@ class DockerHost:
                    timeout: float = 1.0) -> dict[str, float | None]:
         """Ping many addresses from the host at once: RTT per address, None if unanswered."""
         return self.engine.fabric.sweep([str(t) for t in targets], timeout)
+
+    def pin_neighbours(self, containers: Iterable[ContainerHandle]) -> None:
+        """Permanent ARP entries in each container for its peers on shared networks
+        (see KernelFabric.pin_neighbours for why a benchmark wants them)."""
+        chosen = [c._container for c in containers]
+        members: dict[str, list] = defaultdict(list)
+        for container in chosen:
+            for net_id, ep in container.endpoints.items():
+                if ep.address is not None:
+                    members[net_id].append(ep)
+        for container in chosen:
+            entries = [(ep.ifname, peer.address.ip, peer.mac)
+                       for net_id, ep in container.endpoints.items() if ep.address is not None
+                       for peer in members[net_id] if peer.container_id != container.id]
+            if entries and container.sandbox is not None:
+                self.engine.fabric.pin_neighbours(container.sandbox, entries)
 
     def flush_neighbours(self, containers: Iterable[ContainerHandle] = ()) -> None:
         """Empty the ARP caches of the host and of the given containers."""

@@ -78,12 +78,17 @@ class ProbeEngine:
         self.capture = capture
         self.captured: dict[str, list[tuple[float, bytes]]] = {}
 
+    @staticmethod
+    def prepare(protocols: Iterable[str] = PROTOCOLS) -> None:
+        """Build the packet templates (imports Scapy): once per process, before timing."""
+        for protocol in protocols:
+            template(protocol)
+
     def run(self, sources: Iterable[ProbeTarget], targets: Iterable[ProbeTarget],
             protocols: Iterable[str] = PROTOCOLS) -> list[ProbeResult]:
         targets = list(targets)
         protocols = [p for p in protocols if p in PROTOCOLS]
-        for protocol in protocols:
-            template(protocol)
+        self.prepare(protocols)
         opened: list[_Source] = []
         try:
             inodes = {t.pid: _net_inode(t.pid) for t in targets}
@@ -124,12 +129,12 @@ class ProbeEngine:
 
     def _send(self, source: _Source, targets: list[ProbeTarget], protocols: list[str]) -> None:
         ns = Namespace.of_pid(source.pid)
-        started = time.perf_counter()
         try:
             with ns.entered():
                 routes = {t.address: _source_address(t.address) for t in targets}
         finally:
             ns.close()
+        started = time.perf_counter()
         for target in targets:
             src_ip = routes[target.address]
             for protocol in protocols:

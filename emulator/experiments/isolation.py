@@ -1,9 +1,9 @@
 """The `isolation` experiment: who reaches whom, measured on the wire.
 
-Probes ICMP, TCP SYN and UDP between every container address, the Docker hosts
-and the outside host, compares each cell with what the CNM state says Docker
-does, and writes the matrix, a heatmap, the captures and a summary. Any cell that
-differs fails the run.
+Probes ICMP, TCP SYN and UDP (and ARP who-has, for layer-2 adjacency) between
+every container address, the Docker hosts and the outside host, compares each
+cell with what the CNM state says Docker does, and writes the matrix, a heatmap,
+the captures and a summary. Any cell that differs fails the run.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from importlib.resources import files
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
 from emulator.lab import Lab
-from emulator.probes import PROTOCOLS, ProbeEngine
+from emulator.probes import ALL_PROTOCOLS, ProbeEngine
 from emulator.probes.expected import Expectations, lab_nodes, lab_sources
 from emulator.probes.matrix import Cell, axes, compare, truth_table
 
@@ -30,7 +30,7 @@ def measure(lab: Lab, capture: bool = False) -> tuple[list[Cell], ProbeEngine]:
     sources = lab_sources(lab)
     targets = [n for n in lab_nodes(lab) if n.address is not None]
     engine = ProbeEngine(window=WINDOW_S, capture=capture)
-    results = engine.run([n.target for n in sources], [n.target for n in targets], PROTOCOLS)
+    results = engine.run([n.target for n in sources], [n.target for n in targets], ALL_PROTOCOLS)
     return compare(sources + targets, results, Expectations(lab)), engine
 
 
@@ -41,9 +41,9 @@ def heatmap(cells: list[Cell], path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
-    fig, panels = plt.subplots(1, len(PROTOCOLS), figsize=(6 * len(PROTOCOLS), 6.5))
+    fig, panels = plt.subplots(1, len(ALL_PROTOCOLS), figsize=(5.5 * len(ALL_PROTOCOLS), 6.5))
     colors = ListedColormap(["#d9d9d9", "#4c9a2a", "#d62728", "#ff7f0e"])
-    for ax, protocol in zip(panels, PROTOCOLS, strict=True):
+    for ax, protocol in zip(panels, ALL_PROTOCOLS, strict=True):
         chosen = [c for c in cells if c.protocol == protocol]
         sources, targets = axes(chosen)
         grid = [[0.0] * len(targets) for _ in sources]
@@ -67,7 +67,7 @@ def run(ctx: RunContext) -> Outcome:
     path = topology if topology and topology != "<default>" else default_topology_path()
     ctx.params["topology"] = str(path)
     with Lab.load(path, f"is{ctx.run_id[-4:]}") as lab:
-        ctx.progress(f"probing {len(lab_nodes(lab))} nodes with {', '.join(PROTOCOLS)}")
+        ctx.progress(f"probing {len(lab_nodes(lab))} nodes with {', '.join(ALL_PROTOCOLS)}")
         cells, engine = measure(lab, capture=True)
         pcaps = engine.write_pcaps(ctx.dir)
     rows = [{**asdict(c), "expected": c.expected.value, "observed": c.observed.value}
@@ -75,7 +75,7 @@ def run(ctx: RunContext) -> Outcome:
     ctx.write_rows("matrix.csv", rows)
     heatmap(cells, ctx.path("heatmap.png"))
     wrong = [c for c in cells if c.wrong]
-    tables = "\n\n".join(truth_table(cells, p, which) for p in PROTOCOLS
+    tables = "\n\n".join(truth_table(cells, p, which) for p in ALL_PROTOCOLS
                          for which in ("expected", "observed", "diff"))
     print(tables)
     checks = [Check("matrix", f"{c.source} -> {c.target} ({c.protocol})", c.expected.value,

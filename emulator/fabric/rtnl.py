@@ -17,7 +17,7 @@ from ipaddress import IPv4Address, IPv4Interface
 
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
-RTM_NEWADDR = 20
+RTM_NEWADDR, RTM_GETADDR = 20, 22
 RTM_NEWROUTE = 24
 RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
 NUD_PERMANENT, NUD_NOARP = 0x80, 0x40
@@ -219,6 +219,19 @@ class Rtnl:
         body = _IFADDR.pack(socket.AF_INET, address.network.prefixlen, 0, 0, index)
         body += _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed)
         self._request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, body)
+
+    def addresses(self) -> list[tuple[int, IPv4Interface]]:
+        """(interface index, address) of every IPv4 address in the namespace."""
+        found = []
+        for kind, payload in self._request(RTM_GETADDR, NLM_F_DUMP,
+                                           _IFADDR.pack(socket.AF_INET, 0, 0, 0, 0)):
+            if kind != RTM_NEWADDR:
+                continue
+            _, prefixlen, _, _, index = _IFADDR.unpack_from(payload, 0)
+            local = _parse_attrs(payload, _IFADDR.size).get(IFA_LOCAL)
+            if local:
+                found.append((index, IPv4Interface(f"{IPv4Address(local)}/{prefixlen}")))
+        return found
 
     def set_default_route(self, gateway: IPv4Address) -> None:
         """Add the default route via `gateway`, replacing any default route there was."""

@@ -5,7 +5,7 @@ a matrix of blocked pairs costs one timeout, not one per pair.
 """
 
 from emulator.probes.engine import ProbeEngine, refuse_machine_namespace
-from emulator.probes.model import PROTOCOLS, ProbeResult, ProbeTarget, Verdict
+from emulator.probes.model import ALL_PROTOCOLS, ARP, PROTOCOLS, ProbeResult, ProbeTarget, Verdict
 
-__all__ = ["PROTOCOLS", "ProbeEngine", "ProbeResult", "ProbeTarget", "Verdict",
-           "refuse_machine_namespace"]
+__all__ = ["ALL_PROTOCOLS", "ARP", "PROTOCOLS", "ProbeEngine", "ProbeResult", "ProbeTarget",
+           "Verdict", "refuse_machine_namespace"]

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
 from emulator.fabric.netns import Namespace, machine_net_inode
-from emulator.probes.model import PROTOCOLS, ProbeResult, ProbeTarget, Verdict
+from emulator.fabric.rtnl import Rtnl
+from emulator.probes import arp
+from emulator.probes.model import ALL_PROTOCOLS, ARP, PROTOCOLS, ProbeResult, ProbeTarget, Verdict
 from emulator.probes.packets import MAX_TAGS, build, parse_reply, template
 
 ETH_P_IP = 0x0800
@@ -45,11 +47,14 @@ class _Source:
     tag: int
     sender: socket.socket | None = None
     receiver: socket.socket | None = None
+    arp: socket.socket | None = None
+    on_link: list = field(default_factory=list)
     probes: list[tuple[ProbeTarget, str, float]] = field(default_factory=list)
     results: dict[int, ProbeResult] = field(default_factory=dict)
+    arp_waiting: dict[str, list[int]] = field(default_factory=dict)
 
     def close(self) -> None:
-        for sock in (self.sender, self.receiver):
+        for sock in (self.sender, self.receiver, self.arp):
             if sock is not None:
                 sock.close()
 
@@ -87,8 +92,8 @@ class ProbeEngine:
     def run(self, sources: Iterable[ProbeTarget], targets: Iterable[ProbeTarget],
             protocols: Iterable[str] = PROTOCOLS) -> list[ProbeResult]:
         targets = list(targets)
-        protocols = [p for p in protocols if p in PROTOCOLS]
-        self.prepare(protocols)
+        protocols = [p for p in protocols if p in ALL_PROTOCOLS]
+        self.prepare([p for p in protocols if p in PROTOCOLS])
         opened: list[_Source] = []
         try:
             inodes = {t.pid: _net_inode(t.pid) for t in targets}
@@ -124,6 +129,11 @@ class ProbeEngine:
                 source.sender = socket.socket(socket.AF_INET, socket.SOCK_RAW,
                                               socket.IPPROTO_RAW)
                 source.sender.setblocking(False)
+                source.arp = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM,
+                                           socket.htons(arp.ETH_P_ARP))
+                source.arp.setblocking(False)
+                with Rtnl() as rtnl:
+                    source.on_link = arp.on_link_routes(rtnl)
         finally:
             ns.close()
 
@@ -139,6 +149,9 @@ class ProbeEngine:
             src_ip = routes[target.address]
             for protocol in protocols:
                 k = len(source.probes)
+                if protocol == ARP:
+                    self._send_arp(source, k, target)
+                    continue
                 if src_ip is None:
                     source.probes.append((target, protocol, time.monotonic()))
                     source.results[k] = ProbeResult(source.name, target.name, protocol,
@@ -148,6 +161,17 @@ class ProbeEngine:
                 source.probes.append((target, protocol, time.monotonic()))
                 self._sendto(source, k, packet, target, protocol)
         self.send_seconds += time.perf_counter() - started
+
+    def _send_arp(self, source: _Source, k: int, target: ProbeTarget) -> None:
+        source.probes.append((target, ARP, time.monotonic()))
+        on_link = arp.find_on_link(source.on_link, target.address)
+        if on_link is None:
+            source.results[k] = ProbeResult(source.name, target.name, ARP, Verdict.BLOCKED,
+                                            None, "not on-link")
+            return
+        source.arp_waiting.setdefault(str(target.address), []).append(k)
+        arp.send(source.arp, on_link, target.address)  # type: ignore[arg-type]
+        self.sent += 1
 
     def _sendto(self, source: _Source, k: int, packet: bytes, target: ProbeTarget,
                 protocol: str) -> None:
@@ -176,6 +200,8 @@ class ProbeEngine:
 
     def _collect(self, sources: list[_Source]) -> None:
         by_fd = {s.receiver.fileno(): s for s in sources}  # type: ignore[union-attr]
+        arp_fds = {s.arp.fileno(): s for s in sources if s.arp_waiting}  # type: ignore[union-attr]
+        by_fd.update(arp_fds)
         pending = sum(len(s.probes) - len(s.results) for s in sources)
         deadline = time.monotonic() + self.window
         while pending > 0:
@@ -184,7 +210,26 @@ class ProbeEngine:
                 return
             readable, _, _ = select.select(list(by_fd), [], [], remaining)
             for fd in readable:
-                pending -= self._drain(by_fd[fd])
+                drain = self._drain_arp if fd in arp_fds else self._drain
+                pending -= drain(by_fd[fd])
+
+    def _drain_arp(self, source: _Source) -> int:
+        matched = 0
+        while True:
+            try:
+                packet, _ = source.arp.recvfrom(2048)  # type: ignore[union-attr]
+            except BlockingIOError:
+                return matched
+            reply = arp.parse_reply(packet)
+            if reply is None:
+                continue
+            sender, mac = reply
+            for k in source.arp_waiting.pop(sender, []):
+                target, _, sent_at = source.probes[k]
+                rtt = round((time.monotonic() - sent_at) * 1000, 3)
+                source.results[k] = ProbeResult(source.name, target.name, ARP, Verdict.REACHED,
+                                                rtt, f"arp-reply {mac}")
+                matched += 1
 
     def _drain(self, source: _Source) -> int:
         matched = 0

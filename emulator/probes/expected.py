@@ -100,6 +100,12 @@ class Expectations:
     """expected(src, dst) for the nodes of one lab."""
 
     def __init__(self, lab) -> None:
+        self._bridges = {
+            host.name: {n.id for n in host.engine.networks.values()
+                        if n.driver == "bridge" and n.pool_id is not None
+                        and n.options.get("com.docker.network.bridge.inhibit_ipv4") != "true"}
+            for host in lab.hosts.values()
+        }
         self._networks: dict[str, list[Network]] = {}
         self._gateway_network: dict[str, Network | None] = {}
         for host in lab.hosts.values():
@@ -111,14 +117,31 @@ class Expectations:
                 gw = container.gateway_network
                 self._gateway_network[container.id] = engine.networks.get(gw) if gw else None
 
-    def reaches(self, src: Node, dst: Node) -> bool:
+    def reaches(self, src: Node, dst: Node, protocol: str = "icmp") -> bool:
         if dst.address is None or src.pid == dst.pid and src.address == dst.address:
             return False
+        if protocol == "arp":
+            return self._segment(dst) in self._segments(src)
         if src.kind == "outside":
             return dst.kind == "dockerhost" or (_is_host_like(dst) and dst.kind == "container")
         if _is_host_like(src):
             return self._from_host(src, dst)
         return self._from_container(src, dst)
+
+    def _segment(self, node: Node) -> object:
+        """The layer-2 segment an address sits on: the underlay or a bridge of a host."""
+        if node.kind == "container" and not _is_host_like(node) and node.network is not None:
+            return (node.host, node.network.id)
+        return "underlay"
+
+    def _segments(self, node: Node) -> set[object]:
+        """The segments a namespace has an address on (where it can ask who-has)."""
+        if node.kind == "outside":
+            return {"underlay"}
+        if _is_host_like(node):
+            return {"underlay", *((node.host, n) for n in self._bridges.get(node.host, ()))}
+        assert node.container is not None
+        return {(node.host, n.id) for n in self._networks.get(node.container.id, [])}
 
     def _from_host(self, src: Node, dst: Node) -> bool:
         if dst.kind in ("dockerhost", "outside") or _is_host_like(dst):

@@ -29,7 +29,7 @@ def compare(nodes: list[Node], results: Iterable[ProbeResult],
     by_name = {n.name: n for n in nodes}
     cells = []
     for r in results:
-        reached = expectations.reaches(by_name[r.source], by_name[r.target])
+        reached = expectations.reaches(by_name[r.source], by_name[r.target], r.protocol)
         expected = Verdict.REACHED if reached else Verdict.BLOCKED
         cells.append(Cell(r.source, r.target, r.protocol, expected, r.verdict, r.rtt_ms,
                           r.evidence))

@@ -7,6 +7,8 @@ from enum import StrEnum
 from ipaddress import IPv4Address
 
 PROTOCOLS = ("icmp", "tcp", "udp")
+ARP = "arp"
+ALL_PROTOCOLS = (*PROTOCOLS, ARP)
 
 
 class Verdict(StrEnum):

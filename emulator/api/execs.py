@@ -82,18 +82,26 @@ def _run(engine: Engine, item: ExecInstance, request: Request, detach: bool) -> 
     hijack.upgrade(RAW_STREAM if item.tty else MULTIPLEXED_STREAM)
     if master is not None:
         if item.attach_stdin:
-            feed_stdin(hijack, master, close_when_done=False)
+            feed_stdin(hijack, lambda data: os.write(master, data))
         pump(hijack, {master: STDOUT}, tty=True)
         os.close(master)
     else:
         if item.attach_stdin:
-            feed_stdin(hijack, proc.stdin.fileno())
+            feed_stdin(hijack, _writer(proc.stdin), proc.stdin.close)
         else:
             proc.stdin.close()
         pump(hijack, {proc.stdout.fileno(): STDOUT, proc.stderr.fileno(): STDERR}, tty=False)
     _finish(item, proc)
     hijack.close()
     return None
+
+
+def _writer(stream):
+    def write(data: bytes) -> None:
+        stream.write(data)
+        stream.flush()
+
+    return write
 
 
 def _finish(item: ExecInstance, proc) -> None:

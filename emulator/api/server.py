@@ -56,8 +56,10 @@ class Hijack:
         self._handler = handler
         self.sock: socket.socket = handler.connection
         self.reader = handler.rfile
+        self.upgraded = False
 
     def upgrade(self, content_type: str) -> None:
+        self.upgraded = True
         self._handler.wfile.write(
             b"HTTP/1.1 101 UPGRADED\r\n"
             + f"Content-Type: {content_type}\r\n".encode()
@@ -115,7 +117,9 @@ def _make_handler(router: Router):
                                                      f"{exc}"})
             if _RECORD:
                 _record(request, response)
-            if response is None:
+            if response is None or (request.hijack is not None and request.hijack.upgraded):
+                if request.hijack is not None:
+                    request.hijack.close()
                 return
             self._send(response)
 

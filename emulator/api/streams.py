@@ -11,6 +11,7 @@ import os
 import selectors
 import struct
 import threading
+from collections.abc import Callable
 
 STDOUT, STDERR = 1, 2
 RAW_STREAM = "application/vnd.docker.raw-stream"
@@ -84,8 +85,10 @@ def _drain(hijack, fd: int, stream: int, tty: bool) -> None:
         hijack.send(data if tty else frame(stream, data))
 
 
-def feed_stdin(hijack, target_fd: int, close_when_done: bool = True) -> threading.Thread:
-    """Copy what the client sends after the upgrade into the process's stdin."""
+def feed_stdin(hijack, write: Callable[[bytes], object],
+               close: Callable[[], object] | None = None) -> threading.Thread:
+    """Copy what the client sends after the upgrade into the process's stdin;
+    at the client's end of input, `close` the process's stdin (if given)."""
 
     def copy() -> None:
         try:
@@ -93,14 +96,14 @@ def feed_stdin(hijack, target_fd: int, close_when_done: bool = True) -> threadin
                 data = hijack.reader.read1(65536)
                 if not data:
                     break
-                os.write(target_fd, data)
-        except OSError:
+                write(data)
+        except (OSError, ValueError):
             pass
         finally:
-            if close_when_done:
+            if close is not None:
                 try:
-                    os.close(target_fd)
-                except OSError:
+                    close()
+                except (OSError, ValueError):
                     pass
 
     thread = threading.Thread(target=copy, daemon=True)

@@ -14,6 +14,7 @@ from emulator.api.router import Request, Response, Router
 from emulator.api.streams import MULTIPLEXED_STREAM, STDOUT, drain, frame, pump
 from emulator.cnm import errors as err
 from emulator.cnm.engine import AttachRequest, Engine
+from emulator.cnm.filters import docker_match
 
 
 def attach_requests(body: dict) -> list[AttachRequest]:
@@ -22,11 +23,11 @@ def attach_requests(body: dict) -> list[AttachRequest]:
     raw_endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
     endpoints = {("bridge" if k == "default" else k): v for k, v in raw_endpoints.items()}
     mode = host_config.get("NetworkMode") or "default"
-    if mode == "default":
-        mode = "bridge"
     if mode.startswith("container:"):
         raise err.NotImplementedByEmulator("--network container:NAME is not supported by the "
                                            "emulator yet")
+    if mode == "default":
+        mode = "bridge" if not endpoints or "bridge" in endpoints else next(iter(endpoints))
     names = [mode] + [name for name in endpoints if name != mode]
     requests = []
     for name in names:
@@ -35,6 +36,41 @@ def attach_requests(body: dict) -> list[AttachRequest]:
         requests.append(AttachRequest(name, ipam.get("IPv4Address") or None,
                                       tuple(config.get("Aliases") or ())))
     return requests
+
+
+CONTAINER_FILTERS = ("id", "name", "label", "status", "network")
+
+
+def _matches(engine: Engine, container, filters: dict[str, list[str]]) -> bool:
+    """`docker ps --filter`: id, name, label, status, network (values of one key OR-ed)."""
+    def any_of(key: str, test) -> bool:
+        values = filters.get(key)
+        return not values or any(test(v) for v in values)
+
+    networks = {engine.networks[n].name for n in container.attachments if n in engine.networks}
+    labels = container.labels
+    return (
+        any_of("id", lambda v: container.id.startswith(v))
+        and any_of("name", lambda v: docker_match(v, container.name))
+        and all((k in labels and (not sep or labels[k] == val))
+                for k, sep, val in (v.partition("=") for v in filters.get("label", [])))
+        and any_of("status", lambda v: shapes.state(container) == v)
+        and any_of("network", lambda v: v in networks)
+    )
+
+
+class LoggedStream:
+    """A hijacked stream that also appends what it carries to the container's log,
+    so `docker logs` has the output of attached runs too."""
+
+    def __init__(self, hijack, log) -> None:
+        self._hijack = hijack
+        self._log = log
+
+    def send(self, data: bytes) -> None:
+        self._hijack.send(data)
+        self._log.write(data[8:])
+        self._log.flush()
 
 
 class Lifecycle:
@@ -61,11 +97,18 @@ def _pidfd_of(engine: Engine, cid: str) -> int | None:
         return None
 
 
-def _wait_exit(engine: Engine, cid: str, lifecycle: Lifecycle) -> int:
-    container = engine.get_container(cid)
-    if not container.running and container.started_at == shapes.ZERO_TIME:
+def _wait_exit(engine: Engine, cid: str, lifecycle: Lifecycle, condition: str) -> int:
+    """dockerd's wait: `not-running` answers at once for a container that is not
+    running; `next-exit` and `removed` wait for it to start (or go) first."""
+    container = engine.containers.get(cid)
+    if container is None:
+        return 0
+    never_started = not container.running and container.started_at == shapes.ZERO_TIME
+    if never_started and condition in ("next-exit", "removed"):
         lifecycle.event(cid).wait()
-        container = engine.get_container(cid)
+        container = engine.containers.get(cid)
+        if container is None:
+            return 0
     if container.running and container.pid:
         try:
             pidfd = os.pidfd_open(container.pid)
@@ -137,12 +180,20 @@ def register(router: Router, engine: Engine, log_dir: Path | None) -> Lifecycle:
             engine.remove_container(cid, force=True)
 
     def remove(request: Request) -> Response:
-        engine.remove_container(request.params["id"], force=request.flag("force"))
+        cid = engine.get_container(request.params["id"]).id
+        engine.remove_container(cid, force=request.flag("force"))
+        lifecycle.event(cid).set()  # waiters of a never-started container are done too
         return Response(204)
 
     def listing(request: Request) -> Response:
         engine.reap_exited()
-        containers = engine.list_containers(all=request.flag("all"))[::-1]
+        filters = request.filters()
+        unknown = sorted(set(filters) - set(CONTAINER_FILTERS))
+        if unknown:
+            raise err.InvalidParameter(f"invalid filter '{unknown[0]}'")
+        everything = request.flag("all") or "status" in filters
+        containers = [c for c in engine.list_containers(all=everything)[::-1]
+                      if _matches(engine, c, filters)]
         return Response(200, [shapes.summary(engine, c) for c in containers])
 
     def inspect(request: Request) -> Response:
@@ -154,10 +205,12 @@ def register(router: Router, engine: Engine, log_dir: Path | None) -> Lifecycle:
     def wait(request: Request) -> Response:
         cid = engine.get_container(request.params["id"]).id
 
+        condition = request.arg("condition") or "not-running"
+
         def result() -> dict[str, object]:
-            code = _wait_exit(engine, cid, lifecycle)
+            code = _wait_exit(engine, cid, lifecycle, condition)
             _auto_remove(cid)
-            return {"StatusCode": code, "Error": None}
+            return {"StatusCode": code}
 
         return Response(200, later=result)
 
@@ -186,13 +239,15 @@ def register(router: Router, engine: Engine, log_dir: Path | None) -> Lifecycle:
         try:
             lifecycle.event(container.id).wait()
             pidfd = _pidfd_of(engine, container.id)
-            if pidfd is None:
-                drain(hijack, reader, STDOUT, tty=False)
-            else:
-                try:
-                    pump(hijack, {reader: STDOUT}, tty=False, until_fd=pidfd)
-                finally:
-                    os.close(pidfd)
+            with open(log_dir / f"{container.id}.log", "ab") as log:
+                teed = LoggedStream(hijack, log)
+                if pidfd is None:
+                    drain(teed, reader, STDOUT, tty=False)
+                else:
+                    try:
+                        pump(teed, {reader: STDOUT}, tty=False, until_fd=pidfd)
+                    finally:
+                        os.close(pidfd)
         finally:
             for fd in (reader, keeper):
                 os.close(fd)

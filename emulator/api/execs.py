@@ -57,15 +57,19 @@ def _run(engine: Engine, item: ExecInstance, request: Request, detach: bool) -> 
         raise err.Conflict(f"container {container.id} is not running")
     env = dict(e.partition("=")[::2] for e in item.env)
     hijack = request.hijack
+    streaming = hijack is not None and not detach
+    if streaming:
+        # dockerd upgrades first and starts the process after: a client must never get
+        # output in the same read as the headers (docker-py loses it then)
+        hijack.upgrade(RAW_STREAM if item.tty else MULTIPLEXED_STREAM)
     try:
         proc, master = engine.fabric.popen(container.sandbox, item.argv, tty=item.tty, env=env)
     except FileNotFoundError:
         item.exit_code = 127
         message = ("OCI runtime exec failed: exec failed: unable to start container process: "
                    f'exec: "{item.argv[0]}": executable file not found in $PATH: unknown\r\n')
-        if hijack is None or detach:
+        if not streaming:
             raise err.DockerError(message.strip()) from None
-        hijack.upgrade(RAW_STREAM if item.tty else MULTIPLEXED_STREAM)
         data = message.encode()
         hijack.send(data if item.tty else frame(STDOUT, data))
         hijack.close()
@@ -79,7 +83,6 @@ def _run(engine: Engine, item: ExecInstance, request: Request, detach: bool) -> 
         _finish(item, proc)
         body = out if item.tty else frame(STDOUT, out) + frame(STDERR, errs)
         return Response(200, raw=body, headers={"Content-Type": MULTIPLEXED_STREAM})
-    hijack.upgrade(RAW_STREAM if item.tty else MULTIPLEXED_STREAM)
     if master is not None:
         if item.attach_stdin:
             feed_stdin(hijack, lambda data: os.write(master, data))

@@ -6,16 +6,21 @@ UPGRADED`), over which exec and attach stream a process's output.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import select
 import socket
 import socketserver
+import struct
 import sys
+import termios
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from emulator.api.router import Request, Response, Router, parse_query
+from emulator.api.router import VERSION_PREFIX, Request, Response, Router, parse_query
 from emulator.cnm.errors import DockerError
 
 API_VERSION = "1.45"
@@ -37,9 +42,15 @@ def _record(request: Request, response: Response | None) -> None:
         log.write(json.dumps(entry) + "\n")
 
 
+def request_version(path: str) -> str | None:
+    match = VERSION_PREFIX.match(path.partition("?")[0])
+    return match.group(1) if match else None
+
+
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = socket.SOMAXCONN
 
     def handle_error(self, request: object, client_address: object) -> None:
         """A client that hung up (a `docker run -d` leaves its /wait behind) is no error."""
@@ -47,6 +58,11 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         if isinstance(error, (BrokenPipeError, ConnectionResetError)):
             return
         print(f"cnm engine API: {type(error).__name__}: {error}", file=sys.stderr)
+
+
+def _unread(sock: socket.socket) -> int:
+    """Bytes we sent that the peer has not read yet."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
 
 
 class Hijack:
@@ -66,6 +82,17 @@ class Hijack:
             + b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
         )
         self._handler.wfile.flush()
+        self._until_client_read()
+
+    def _until_client_read(self, limit: float = 2.0) -> None:
+        """Wait until the client has read the 101 headers (the socket's output queue,
+        SIOCOUTQ, is empty): a client such as docker-py reads headers through a buffer
+        and the stream from the raw socket, losing stream bytes that came with them."""
+        deadline = time.monotonic() + limit
+        pause = 0.0001
+        while _unread(self.sock) and time.monotonic() < deadline:
+            select.select([], [], [], pause)
+            pause = min(pause * 2, 0.01)
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -136,6 +163,7 @@ def _make_handler(router: Router):
                 body = {"StatusCode": -1, "Error": {"Message": exc.message}}
             if _RECORD:
                 later = Request(self.command, self.path.partition("?")[0], {}, {}, b"")
+                later.api_version = request_version(self.path)
                 _record(later, Response(response.status, body))
             data = (json.dumps(body) + "\n").encode()
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n")

@@ -87,7 +87,8 @@ def inspect(engine: Engine, container: Container, log_path: str = "") -> dict[st
         "Name": "/" + container.name,
         "RestartCount": 0, "Driver": "cnm-emulator", "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
-        "HostConfig": {"NetworkMode": network_mode(engine, container)},
+        "HostConfig": {"NetworkMode": network_mode(engine, container),
+                       "LogConfig": {"Type": "json-file", "Config": {}}},
         "GraphDriver": {"Name": "cnm-emulator", "Data": {}},
         "Mounts": [],
         "Config": {

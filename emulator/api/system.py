@@ -9,6 +9,7 @@ import platform
 from emulator.api.router import Request, Response, Router
 from emulator.api.server import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 from emulator.cnm.engine import Engine
+from emulator.cnm.errors import NotFound
 from emulator.drivers import registry
 
 
@@ -85,9 +86,27 @@ def _pull(request: Request) -> Response:
                     headers={"Content-Type": "application/json"})
 
 
+def _no_image(request: Request) -> Response:
+    """There are no images to inspect: the emulated host's binaries stand in for them."""
+    raise NotFound(f"No such image: {request.params['name']}")
+
+
+def _no_volume(request: Request) -> Response:
+    raise NotFound(f"get {request.params['name']}: no such volume")
+
+
+def _no_plugin(request: Request) -> Response:
+    raise NotFound(f"plugin \"{request.params['name']}\" not found")
+
+
 def register(router: Router, engine: Engine) -> None:
     router.add("GET", "/_ping", _ping)
     router.add("POST", "/images/create", _pull)
     router.add("GET", "/images/json", lambda r: Response(200, []))
+    router.add("GET", "/images/{name}/json", _no_image)
+    router.add("GET", "/volumes", lambda r: Response(200, {"Volumes": [], "Warnings": []}))
+    router.add("GET", "/volumes/{name}", _no_volume)
+    router.add("GET", "/plugins", lambda r: Response(200, []))
+    router.add("GET", "/plugins/{name}/json", _no_plugin)
     router.add("GET", "/version", lambda r: Response(200, version_body()))
     router.add("GET", "/info", lambda r: Response(200, info_body(engine)))

@@ -58,7 +58,13 @@ def container_networks_json(container: Container, networks: dict[str, Network]) 
             "IPv6Gateway": "",
             "GlobalIPv6Address": "",
             "GlobalIPv6PrefixLen": 0,
-            "DNSNames": [container.name, container.short_id, *attachment.aliases]
-            if network.driver not in ("bridge",) or not network.predefined else None,
+            "DNSNames": _dns_names(container, attachment.aliases) if not network.predefined
+            else None,
         }
     return result
+
+
+def _dns_names(container: Container, aliases: tuple[str, ...]) -> list[str]:
+    """moby's buildEndpointDNSNames: name, aliases, short ID, hostname, without repeats."""
+    return list(dict.fromkeys([container.name, *aliases, container.short_id,
+                               container.hostname]))

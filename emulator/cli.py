@@ -163,7 +163,16 @@ def build_parser() -> argparse.ArgumentParser:
     chk = topo.add_parser("check", help="validate a topology file without building it")
     chk.add_argument("topology")
     chk.set_defaults(func=_check)
+
+    _add_client_commands(sub)
     return parser
+
+
+def _add_client_commands(sub) -> None:
+    """`cnm network ...` and `cnm container ...`: the docker CLI's, over the Engine API."""
+    from emulator.client import add_parsers
+
+    add_parsers(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,10 +7,12 @@ import pytest
 from emulator import DockerError
 
 
-def kernel_state(host) -> tuple[str, str, str]:
+def kernel_state(host) -> tuple[object, str, str]:
+    """Links (by name: their carrier state settles on its own), addresses, rules."""
+    links = host.exec(["ip", "-o", "link", "show"]).stdout.splitlines()
     return (
-        host.exec(["ip", "-o", "link", "show"]).stdout,
-        host.exec(["ip", "-o", "addr", "show"]).stdout,
+        sorted(line.split(":")[1].strip() for line in links),
+        host.exec(["ip", "-o", "-4", "addr", "show"]).stdout,
         host.exec(["nft", "list", "ruleset"]).stdout,
     )
 

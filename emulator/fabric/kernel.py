@@ -22,7 +22,7 @@ from emulator.fabric.linkwait import LinkWaitTimeout, wait_links_gone
 from emulator.fabric.netlink import Netlink
 from emulator.fabric.netns import Namespace, new_namespace, sethostname
 from emulator.fabric.processes import NotOurChild, exit_status, kill, spawn, terminate
-from emulator.fabric.sysctls import apply_lab_defaults, write_sysctl
+from emulator.fabric.sysctls import CONTAINER_SYSCTLS, apply_lab_defaults, write_sysctl
 
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -82,7 +82,7 @@ class KernelFabric:
         with new_namespace(with_uts=True) as created:
             try:
                 sethostname(hostname)
-                apply_lab_defaults()
+                apply_lab_defaults(CONTAINER_SYSCTLS)
                 with Netlink() as inside:
                     inside.set_up("lo")
             except BaseException:

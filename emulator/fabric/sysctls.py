@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 LAB_NAMESPACE_SYSCTLS = {
     "net.ipv6.conf.all.disable_ipv6": "1",
@@ -19,13 +19,24 @@ LAB_NAMESPACE_SYSCTLS = {
     "net.ipv4.icmp_msgs_per_sec": "1000000",
     "net.ipv4.icmp_msgs_burst": "1000000",
 }
+"""Containers are made by the hundred: the least that keeps them IPv4-only and
+answering every probe (their `all` IPv6 switch only matters for `lo`)."""
+CONTAINER_SYSCTLS = {
+    "net.ipv6.conf.default.disable_ipv6": "1",
+    "net.ipv4.icmp_ratelimit": "0",
+    "net.ipv4.icmp_msgs_burst": "1000000",
+}
 
 
 def write_sysctl(name: str, value: str) -> None:
     """Set a sysctl of the calling thread's network namespace."""
-    Path("/proc/sys", *name.split(".")).write_text(value)
+    fd = os.open(os.path.join("/proc/sys", *name.split(".")), os.O_WRONLY)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
 
 
-def apply_lab_defaults() -> None:
-    for name, value in LAB_NAMESPACE_SYSCTLS.items():
+def apply_lab_defaults(settings: dict[str, str] = LAB_NAMESPACE_SYSCTLS) -> None:
+    for name, value in settings.items():
         write_sysctl(name, value)

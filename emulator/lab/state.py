@@ -124,8 +124,13 @@ class RunDir:
 
     def record_container(self, host: str, name: str, process: ProcessId) -> None:
         folder = self._containers_dir / host
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text(f"{process.pid} {process.started}\n")
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, f"{process.pid} {process.started}\n".encode())
+        finally:
+            os.close(fd)
 
     def forget_container(self, host: str, name: str) -> None:
         (self._containers_dir / host / name).unlink(missing_ok=True)

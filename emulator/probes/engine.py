@@ -14,6 +14,7 @@ import errno
 import os
 import select
 import socket
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -59,6 +60,13 @@ class _Source:
                 sock.close()
 
 
+def _close_later(sources: list[_Source]) -> None:
+    """Close the sockets off the caller's path: each AF_PACKET close waits for an RCU
+    grace period in the kernel (about 10 ms), which adds up over a hundred sources."""
+    thread = threading.Thread(target=lambda: [s.close() for s in sources], daemon=True)
+    thread.start()
+
+
 def _net_inode(pid: int) -> int:
     return os.stat(f"/proc/{pid}/ns/net").st_ino
 
@@ -102,13 +110,12 @@ class ProbeEngine:
                     raise ValueError(f"at most {MAX_TAGS + 1} probe sources in one run")
                 source = _Source(src.name, src.pid, tag)
                 opened.append(source)
-                self._open(source)
+                self._open(source, ARP in protocols)
                 mine = _net_inode(src.pid)
                 self._send(source, [t for t in targets if inodes[t.pid] != mine], protocols)
             self._collect(opened)
         finally:
-            for source in opened:
-                source.close()
+            _close_later(opened)
         results: list[ProbeResult] = []
         for source in opened:
             for k, (target, protocol, _) in enumerate(source.probes):
@@ -117,7 +124,7 @@ class ProbeEngine:
                     f"no reply within {self.window:.2f} s"))
         return results
 
-    def _open(self, source: _Source) -> None:
+    def _open(self, source: _Source, with_arp: bool) -> None:
         ns = Namespace.of_pid(source.pid)
         try:
             refuse_machine_namespace(ns)
@@ -129,11 +136,12 @@ class ProbeEngine:
                 source.sender = socket.socket(socket.AF_INET, socket.SOCK_RAW,
                                               socket.IPPROTO_RAW)
                 source.sender.setblocking(False)
-                source.arp = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM,
-                                           socket.htons(arp.ETH_P_ARP))
-                source.arp.setblocking(False)
-                with Rtnl() as rtnl:
-                    source.on_link = arp.on_link_routes(rtnl)
+                if with_arp:
+                    source.arp = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM,
+                                               socket.htons(arp.ETH_P_ARP))
+                    source.arp.setblocking(False)
+                    with Rtnl() as rtnl:
+                        source.on_link = arp.on_link_routes(rtnl)
         finally:
             ns.close()
 

@@ -8,7 +8,9 @@ killed lab could not record.
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -69,8 +71,8 @@ def spawn(argv: list[str], env: dict[str, str], log: Path | None = None) -> Proc
     devnull = os.open(os.devnull, os.O_RDWR)
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) if log else devnull
     try:
-        pid = os.posix_spawnp(
-            argv[0],
+        pid = os.posix_spawn(
+            _resolve(argv[0], env.get("PATH", os.defpath)),
             argv,
             env,
             file_actions=[
@@ -89,6 +91,16 @@ def spawn(argv: list[str], env: dict[str, str], log: Path | None = None) -> Proc
 
 class NotOurChild(Exception):
     pass
+
+
+@functools.lru_cache(maxsize=256)
+def _resolve(program: str, path: str) -> str:
+    """The executable `program` names on `path` (the lab shares the machine's files),
+    looked up once instead of at every spawn; FileNotFoundError if there is none."""
+    found = program if "/" in program else shutil.which(program, path=path)
+    if found is None:
+        raise FileNotFoundError(2, f"No such file or directory: {program!r}")
+    return found
 
 
 def exit_status(pid: int) -> int | None:

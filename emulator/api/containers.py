@@ -143,7 +143,13 @@ def register(router: Router, engine: Engine, log_dir: Path | None) -> Lifecycle:
         container = engine.get_container(request.params["id"])
         if container.running:
             return Response(304)
-        engine.start_container(container.id)
+        try:
+            engine.start_container(container.id)
+        except Exception:
+            container.exit_code = 127
+            lifecycle.event(container.id).set()  # waiters and attachers must not hang
+            _auto_remove(container.id)
+            raise
         lifecycle.event(container.id).set()
         return Response(204)
 

@@ -15,23 +15,16 @@ import time
 from collections.abc import Iterable
 from ipaddress import IPv4Address
 
+from emulator.fabric.inet import checksum
+
 ECHO_REQUEST = 8
 ECHO_REPLY = 0
-
-
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    return ~total & 0xFFFF
 
 
 def _echo(ident: int, seq: int) -> bytes:
     header = struct.pack("!BBHHH", ECHO_REQUEST, 0, 0, ident, seq)
     payload = b"cnm-sweep"
-    return struct.pack("!BBHHH", ECHO_REQUEST, 0, _checksum(header + payload), ident,
+    return struct.pack("!BBHHH", ECHO_REQUEST, 0, checksum(header + payload), ident,
                        seq) + payload
 
 

@@ -15,21 +15,14 @@ import struct
 from functools import cache
 from ipaddress import IPv4Address
 
+from emulator.fabric.inet import checksum
+
 TCP_PORT = 9
 UDP_PORT = 9
 SOURCE_PORT = 47001
 ICMP_ID_BASE = 0xC000
 MAX_TAGS = 0x3FFF
 SEQ_BASE = 0x5EED0000
-
-
-def checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 @cache

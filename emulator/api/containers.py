@@ -11,7 +11,7 @@ from pathlib import Path
 
 from emulator.api import shapes
 from emulator.api.router import Request, Response, Router
-from emulator.api.streams import MULTIPLEXED_STREAM, STDOUT, drain, frame, pump
+from emulator.api.streams import MULTIPLEXED_STREAM, STDERR, STDOUT, drain, frame, pump
 from emulator.cnm import errors as err
 from emulator.cnm.engine import AttachRequest, Engine
 from emulator.cnm.filters import docker_match
@@ -235,12 +235,15 @@ def register(router: Router, engine: Engine, log_dir: Path | None) -> Lifecycle:
         if container.running:
             raise err.NotImplementedByEmulator("attaching to a running container is not "
                                                "supported by the emulator yet")
-        fifo = log_dir / f"{container.id}.fifo"
-        fifo.unlink(missing_ok=True)
-        os.mkfifo(fifo, 0o600)
-        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-        keeper = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-        engine.fabric.output_fifo[container.id] = fifo
+        fifos = (log_dir / f"{container.id}.out", log_dir / f"{container.id}.err")
+        opened = []
+        for fifo in fifos:
+            fifo.unlink(missing_ok=True)
+            os.mkfifo(fifo, 0o600)
+            opened.append(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+            opened.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # no EOF before start
+        streams = {opened[0]: STDOUT, opened[2]: STDERR}
+        engine.fabric.output_fifos[container.id] = fifos
         hijack.upgrade(MULTIPLEXED_STREAM)
         try:
             lifecycle.event(container.id).wait()
@@ -248,16 +251,18 @@ def register(router: Router, engine: Engine, log_dir: Path | None) -> Lifecycle:
             with open(log_dir / f"{container.id}.log", "ab") as log:
                 teed = LoggedStream(hijack, log)
                 if pidfd is None:
-                    drain(teed, reader, STDOUT, tty=False)
+                    for fd, stream in streams.items():
+                        drain(teed, fd, stream, tty=False)
                 else:
                     try:
-                        pump(teed, {reader: STDOUT}, tty=False, until_fd=pidfd)
+                        pump(teed, streams, tty=False, until_fd=pidfd)
                     finally:
                         os.close(pidfd)
         finally:
-            for fd in (reader, keeper):
+            for fd in opened:
                 os.close(fd)
-            fifo.unlink(missing_ok=True)
+            for fifo in fifos:
+                fifo.unlink(missing_ok=True)
             hijack.close()
         return None
 

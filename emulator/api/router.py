@@ -66,6 +66,8 @@ class Response:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None
+    chunks: list[bytes] | None = None
+    """Sent as HTTP chunks, one JSON message each, as dockerd streams progress."""
     later: Callable[[], Any] | None = None
     """When set, the headers go out at once and `later()`'s JSON follows when ready
     (dockerd answers /wait this way: clients proceed once they have the headers)."""

@@ -168,9 +168,22 @@ def _make_handler(router: Router):
             data = (json.dumps(body) + "\n").encode()
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n")
 
+        def _send_chunks(self, response: Response) -> None:
+            self.send_response(response.status)
+            self.send_header("Api-Version", API_VERSION)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for chunk in response.chunks or []:
+                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+
         def _send(self, response: Response) -> None:
             if response.later is not None:
                 self._send_later(response)
+                return
+            if response.chunks is not None:
+                self._send_chunks(response)
                 return
             payload = response.encoded()
             self.send_response(response.status)

@@ -82,8 +82,7 @@ def _pull(request: Request) -> Response:
     lines = [{"status": f"Emulated image {image}:{tag}: the emulated host's binaries are used, "
                         "nothing to pull"},
              {"status": f"Status: Image is up to date for {image}:{tag}"}]
-    return Response(200, raw=b"".join(json.dumps(line).encode() + b"\r\n" for line in lines),
-                    headers={"Content-Type": "application/json"})
+    return Response(200, chunks=[json.dumps(line).encode() + b"\r\n" for line in lines])
 
 
 def _no_image(request: Request) -> Response:

@@ -46,7 +46,7 @@ class KernelFabric:
         self._ns = Namespace.of_pid(host_pid)
         self._env = lab_env
         self._vanishing: set[str] = set()
-        self.output_fifo: dict[str, Path] = {}
+        self.output_fifos: dict[str, tuple[Path, Path]] = {}
         with self._ns.entered():
             self._netlink = Netlink()
             apply_lab_defaults()
@@ -94,9 +94,9 @@ class KernelFabric:
                       env: dict[str, str] | None = None) -> None:
         """Start the container's own process in its sandbox, once its networks are in."""
         full_env = {"PATH": CONTAINER_PATH, "HOSTNAME": hostname, **(env or {}), **self._env}
-        log = self.output_fifo.pop(sandbox.key, None) or self.log_path(sandbox.key)
+        out, errors = self.output_fifos.pop(sandbox.key, (self.log_path(sandbox.key), None))
         with self._entered(sandbox, with_uts=True):
-            sandbox.process = spawn(command, full_env, log)
+            sandbox.process = spawn(command, full_env, out, errors)
         if sandbox.held is not None:
             sandbox.held.close()
             sandbox.held = None

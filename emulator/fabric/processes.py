@@ -63,13 +63,16 @@ def _state(pid: int) -> str | None:
     return stat[stat.rindex(")") + 2]
 
 
-def spawn(argv: list[str], env: dict[str, str], log: Path | None = None) -> ProcessId:
+def spawn(argv: list[str], env: dict[str, str], log: Path | None = None,
+          errors: Path | None = None) -> ProcessId:
     """Start argv in the calling thread's namespaces, detached from our stdio.
 
-    Its output goes to `log` (appended) when given, else nowhere.
+    Its output goes to `log` (appended) when given, else nowhere; its standard
+    error to `errors` when given, else with the output.
     """
     devnull = os.open(os.devnull, os.O_RDWR)
     out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) if log else devnull
+    err = os.open(errors, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) if errors else out
     try:
         pid = os.posix_spawn(
             _resolve(argv[0], env.get("PATH", os.defpath)),
@@ -78,14 +81,13 @@ def spawn(argv: list[str], env: dict[str, str], log: Path | None = None) -> Proc
             file_actions=[
                 (os.POSIX_SPAWN_DUP2, devnull, 0),
                 (os.POSIX_SPAWN_DUP2, out, 1),
-                (os.POSIX_SPAWN_DUP2, out, 2),
+                (os.POSIX_SPAWN_DUP2, err, 2),
             ],
             setsid=True,
         )
     finally:
-        os.close(devnull)
-        if out != devnull:
-            os.close(out)
+        for fd in {devnull, out, err}:
+            os.close(fd)
     return ProcessId.of(pid)
 
 

@@ -391,3 +391,12 @@ def test_containers_on_one_network_ping_each_other_not_across_networks(docker):
     assert not pings(docker, f"b1-{tag}", r1)
     ok(docker("rm", "-f", f"b1-{tag}", f"b2-{tag}", f"r1-{tag}"))
     ok(docker("network", "rm", blue, red))
+
+
+def test_attached_run_keeps_stderr_apart(lab):
+    """dockerd streams a container's stderr on the stderr stream of an attached run."""
+    env = {**os.environ, "DOCKER_HOST": lab.docker_host_url("h1")}
+    done = subprocess.run(["docker", "run", "--rm", "alpine", "sh", "-c",
+                           "echo out; echo err >&2; exit 3"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "out\n", "err\n")

@@ -395,3 +395,8 @@ def test_wait_on_a_created_container_returns_at_once(client):
     client.api.create_container("alpine", ["true"], name=name)
     assert client.api.wait(name, timeout=10)["StatusCode"] == 0
     client.api.remove_container(name)
+
+
+def test_pull_streams_one_json_message_per_chunk(client):
+    messages = list(client.api.pull("alpine", stream=True, decode=True))
+    assert messages and all("status" in m for m in messages)

@@ -150,13 +150,20 @@ def _make_handler(router: Router):
                 return
             self._send(response)
 
-        def _send_later(self, response: Response) -> None:
-            self.send_response(response.status)
+        def _start_chunked(self, status: int) -> None:
+            self.send_response(status)
             self.send_header("Api-Version", API_VERSION)
             self.send_header("Content-Type", "application/json")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             self.wfile.flush()
+
+        def _write_chunk(self, data: bytes) -> None:
+            """One HTTP chunk; an empty one ends the body."""
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
+        def _send_later(self, response: Response) -> None:
+            self._start_chunked(response.status)
             try:
                 body = response.later()
             except DockerError as exc:
@@ -165,18 +172,14 @@ def _make_handler(router: Router):
                 later = Request(self.command, self.path.partition("?")[0], {}, {}, b"")
                 later.api_version = request_version(self.path)
                 _record(later, Response(response.status, body))
-            data = (json.dumps(body) + "\n").encode()
-            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n\r\n")
+            self._write_chunk((json.dumps(body) + "\n").encode())
+            self._write_chunk(b"")
 
         def _send_chunks(self, response: Response) -> None:
-            self.send_response(response.status)
-            self.send_header("Api-Version", API_VERSION)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
+            self._start_chunked(response.status)
             for chunk in response.chunks or []:
-                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-            self.wfile.write(b"0\r\n\r\n")
+                self._write_chunk(chunk)
+            self._write_chunk(b"")
 
         def _send(self, response: Response) -> None:
             if response.later is not None:

@@ -26,15 +26,6 @@ def replace_tables(body: str) -> None:
     _nft(_drop_ours() + body)
 
 
-def remove_tables() -> None:
-    _nft(_drop_ours())
-
-
-def list_ruleset() -> str:
-    return subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True,
-                          check=True).stdout
-
-
 def _nft(script: str) -> None:
     done = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True)
     if done.returncode != 0:

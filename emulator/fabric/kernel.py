@@ -57,10 +57,6 @@ class KernelFabric:
         self._netlink.close()
         self._ns.close()
 
-    @property
-    def namespace(self) -> Namespace:
-        return self._ns
-
     def create_bridge(self, name: str, address, mtu: int) -> None:
         self._netlink.add_bridge(name, mtu)
         if address is not None:

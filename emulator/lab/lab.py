@@ -222,10 +222,6 @@ class Lab:
         self.host(host)
         return f"unix://{self.run_dir.socket(host)}"
 
-    @property
-    def world_inode(self) -> int | None:
-        return self._world.ns.inode if self._world and self._world.ns else None
-
 
 def _raise_system_exit(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)

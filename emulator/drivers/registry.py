@@ -6,11 +6,13 @@ from emulator.cnm.errors import NotFound
 from emulator.drivers.base import DriverFactory
 from emulator.drivers.bridge import BridgeDriver
 from emulator.drivers.host import HostDriver
+from emulator.drivers.macvlan import MacvlanDriver
 from emulator.drivers.null import NullDriver
 
 BUILTIN: dict[str, DriverFactory] = {
     "bridge": BridgeDriver,
     "host": HostDriver,
+    "macvlan": MacvlanDriver,
     "null": NullDriver,
 }
 

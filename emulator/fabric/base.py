@@ -46,6 +46,19 @@ class Plug:
     extra_routes: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class MacvlanPlug:
+    """One MACVLAN of a host NIC (`parent`), moved into a sandbox as `ifname`."""
+
+    parent: str
+    mode: str
+    ifname: str
+    address: IPv4Interface | None
+    mac: str | None
+    mtu: int | None = None
+    gateway: IPv4Address | None = None
+
+
 class HostFabric(Protocol):
     """Kernel operations inside one emulated Docker host."""
 
@@ -74,6 +87,10 @@ class HostFabric(Protocol):
     def sandbox_alive(self, sandbox: SandboxHandle) -> bool: ...
 
     def plug(self, sandbox: SandboxHandle, plug: Plug) -> None: ...
+
+    def plug_macvlan(self, sandbox: SandboxHandle, plug: MacvlanPlug) -> None: ...
+
+    def unplug(self, sandbox: SandboxHandle, ifname: str) -> None: ...
 
     def set_default_route(self, sandbox: SandboxHandle, gateway: IPv4Address) -> None: ...
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from emulator.fabric.base import ExecResult, Plug, SandboxHandle
+from emulator.fabric.base import ExecResult, MacvlanPlug, Plug, SandboxHandle
 from emulator.fabric.processes import ProcessId
 
 
@@ -35,6 +35,8 @@ class FakeFabric:
     default_routes: dict[str, object] = field(default_factory=dict)
     exited: dict[str, int] = field(default_factory=dict)
     log: list[tuple[str, str]] = field(default_factory=list)
+    nics: tuple[str, ...] = ("eth0",)
+    macvlans: dict[str, list[str]] = field(default_factory=dict)
     _pids: itertools.count = field(default_factory=lambda: itertools.count(100000))
 
     def create_bridge(self, name: str, address, mtu: int) -> None:
@@ -52,6 +54,10 @@ class FakeFabric:
                     del ifaces[ifname]
 
     def link_info(self, name: str) -> dict[str, object] | None:
+        if name in self.nics or name == "lo":
+            return {"index": 1 + (self.nics.index(name) if name in self.nics else -1) + 100,
+                    "master": None, "up": True, "mtu": 1500 if name in self.nics else 65536,
+                    "mac": None}
         link = self.links.get(name)
         if link is None:
             return None
@@ -80,7 +86,10 @@ class FakeFabric:
     def destroy_sandbox(self, sandbox: SandboxHandle, graceful: bool = True) -> None:
         """Like the kernel: the sandbox's veths die with it, host ends included."""
         for plug in self.sandbox_ifaces.pop(sandbox.key, {}).values():
-            self.links.pop(plug.host_ifname, None)
+            if isinstance(plug, Plug):
+                self.links.pop(plug.host_ifname, None)
+            else:
+                self.macvlans[plug.parent].remove(f"{sandbox.key}/{plug.ifname}")
         self.sandboxes.pop(sandbox.key, None)
         self.log.append(("destroy_sandbox", sandbox.key))
 
@@ -105,6 +114,24 @@ class FakeFabric:
             self.default_routes[sandbox.key] = plug.gateway
         self.log.append(("plug", plug.host_ifname))
 
+    def plug_macvlan(self, sandbox: SandboxHandle, plug: MacvlanPlug) -> None:
+        if plug.parent not in self.nics:
+            raise LookupError(f"no interface {plug.parent}")
+        children = self.macvlans.setdefault(plug.parent, [])
+        if plug.mode == "passthru" and children:
+            raise OSError(16, "Device or resource busy")
+        children.append(f"{sandbox.key}/{plug.ifname}")
+        self.sandbox_ifaces[sandbox.key][plug.ifname] = plug  # type: ignore[assignment]
+        if plug.gateway is not None:
+            self.default_routes[sandbox.key] = plug.gateway
+        self.log.append(("plug_macvlan", f"{plug.parent}>{sandbox.key}/{plug.ifname}"))
+
+    def unplug(self, sandbox: SandboxHandle, ifname: str) -> None:
+        plug = self.sandbox_ifaces.get(sandbox.key, {}).pop(ifname, None)
+        if isinstance(plug, MacvlanPlug):
+            self.macvlans[plug.parent].remove(f"{sandbox.key}/{ifname}")
+        self.log.append(("unplug", f"{sandbox.key}/{ifname}"))
+
     def set_default_route(self, sandbox: SandboxHandle, gateway) -> None:
         self.default_routes[sandbox.key] = gateway
         self.log.append(("set_default_route", str(gateway)))
@@ -122,5 +149,6 @@ class FakeFabric:
         return ExecResult(0, "")
 
     def kernel_objects(self) -> int:
-        """How many links and sandboxes exist: zero after a full teardown."""
-        return len(self.links) + len(self.sandboxes)
+        """How many links, MACVLANs and sandboxes exist: zero after a full teardown."""
+        return (len(self.links) + len(self.sandboxes)
+                + sum(len(children) for children in self.macvlans.values()))

@@ -23,10 +23,11 @@ def _drop_ours() -> str:
 
 def replace_tables(body: str) -> None:
     """Load `body` (nft syntax) into the calling thread's namespace, replacing our tables."""
-    _nft(_drop_ours() + body)
+    load(_drop_ours() + body)
 
 
-def _nft(script: str) -> None:
+def load(script: str) -> None:
+    """Run one nft script in the calling thread's namespace, as one transaction."""
     done = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True)
     if done.returncode != 0:
         raise FirewallError(f"nft refused the ruleset: {done.stderr.strip()}")

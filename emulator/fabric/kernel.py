@@ -16,7 +16,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 from emulator.fabric import firewall
-from emulator.fabric.base import ExecResult, Plug, SandboxHandle
+from emulator.fabric.base import ExecResult, MacvlanPlug, Plug, SandboxHandle
 from emulator.fabric.icmpsweep import sweep
 from emulator.fabric.linkwait import LinkWaitTimeout, wait_links_gone
 from emulator.fabric.netlink import Netlink
@@ -173,6 +173,32 @@ class KernelFabric:
             inside.set_up(plug.ifname)
             if plug.gateway is not None:
                 inside.set_default_route(plug.gateway)
+
+    def plug_macvlan(self, sandbox: SandboxHandle, plug: MacvlanPlug) -> None:
+        with self._entered(sandbox):
+            target = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self._netlink.add_macvlan_into(plug.parent, plug.mode, target, plug.ifname,
+                                           plug.mac, plug.mtu)
+        finally:
+            os.close(target)
+        try:
+            with self._entered(sandbox), Netlink() as inside:
+                if plug.address is not None:
+                    inside.add_address(plug.ifname, plug.address)
+                inside.set_up(plug.ifname)
+                if plug.gateway is not None:
+                    inside.set_default_route(plug.gateway)
+        except BaseException:
+            self.unplug(sandbox, plug.ifname)
+            raise
+
+    def unplug(self, sandbox: SandboxHandle, ifname: str) -> None:
+        """Delete an interface of a sandbox (one that has no end on the host to delete)."""
+        if not self.sandbox_alive(sandbox):
+            return
+        with self._entered(sandbox), Netlink() as inside:
+            inside.delete_link(ifname)
 
     def set_default_route(self, sandbox: SandboxHandle, gateway: IPv4Address) -> None:
         with self._entered(sandbox), Netlink() as inside:

@@ -41,6 +41,11 @@ class Netlink:
         """Create a veth pair, this end up, whose peer is born down inside another namespace."""
         self._rtnl.add_veth(host_ifname, master, mtu, peer_ifname, peer_ns_fd, peer_mac)
 
+    def add_macvlan_into(self, parent: str, mode: str, ns_fd: int, ifname: str,
+                         mac: str | None, mtu: int | None) -> None:
+        """Create a MACVLAN of this namespace's `parent`, born down inside another one."""
+        self._rtnl.add_macvlan(ifname, self.require_index(parent), mode, ns_fd, mac, mtu)
+
     def delete_link(self, ifname: str) -> bool:
         """Delete a link; False when it was already gone."""
         return self._rtnl.delete(ifname)

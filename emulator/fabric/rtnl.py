@@ -25,10 +25,12 @@ NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
 NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
 NLM_F_DUMP = 0x300
 
-IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER = 1, 3, 4, 10
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_NET_NS_FD = 16, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
+IFLA_MACVLAN_MODE = 1
+MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
 IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE = 1, 5
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_GATEWAY = 1, 5
@@ -198,6 +200,19 @@ class Rtnl:
         body = _ifinfo(up=True) + _str(IFLA_IFNAME, name) + _u32(IFLA_MTU, mtu)
         if master is not None:
             body += _u32(IFLA_MASTER, master)
+        self._request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, body + info)
+
+    def add_macvlan(self, name: str, parent: int, mode: str, ns_fd: int, mac: str | None,
+                    mtu: int | None) -> None:
+        """A MACVLAN on `parent` (an index in this namespace), born down inside ns_fd's."""
+        info = _nested(IFLA_LINKINFO, _str(IFLA_INFO_KIND, "macvlan"),
+                       _nested(IFLA_INFO_DATA, _u32(IFLA_MACVLAN_MODE, MACVLAN_MODES[mode])))
+        body = _ifinfo() + _str(IFLA_IFNAME, name) + _u32(IFLA_LINK, parent)
+        body += _u32(IFLA_NET_NS_FD, ns_fd)
+        if mtu is not None:
+            body += _u32(IFLA_MTU, mtu)
+        if mac:
+            body += _mac(IFLA_ADDRESS, mac)
         self._request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, body + info)
 
     def set_up(self, name: str) -> None:

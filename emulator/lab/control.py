@@ -93,7 +93,8 @@ def stop(name: str | None) -> str:
 
 
 def resolve_target(state: LabState, target: str) -> tuple[ProcessId, bool]:
-    """The process whose namespaces `target` (HOST, HOST/CONTAINER, outside) names."""
+    """The process whose namespaces `target` (HOST, HOST/CONTAINER, outside, or a LAN
+    node: router or a LAN host) names."""
     if "/" in target:
         proc = state.containers.get(target)
         if proc is None:
@@ -104,10 +105,10 @@ def resolve_target(state: LabState, target: str) -> tuple[ProcessId, bool]:
         return proc, True
     if target == "outside" and state.outside is not None:
         return state.outside, False
-    proc = state.hosts.get(target)
+    proc = state.hosts.get(target) or state.lan_nodes.get(target)
     if proc is None:
         raise LabError(f"no host {target} in lab {state.name}; hosts: "
-                       + ", ".join([*state.hosts, "outside"]))
+                       + ", ".join([*state.hosts, "outside", *state.lan_nodes]))
     return proc, False
 
 

@@ -25,8 +25,9 @@ def attach_requests(container) -> list[AttachRequest]:
     return [AttachRequest(a.network, a.ip, tuple(a.aliases)) for a in container.attachments]
 
 
-def host_problems(host: HostSpec, reserved, sourced: SourcedTopology) -> list[Problem]:
-    engine = Engine(host.name, FakeFabric(host.name), reserved=reserved)
+def host_problems(host: HostSpec, reserved, sourced: SourcedTopology,
+                  nics: tuple[str, ...] = ("eth0",)) -> list[Problem]:
+    engine = Engine(host.name, FakeFabric(host.name, nics=nics), reserved=reserved)
     problems = []
     for net in host.networks:
         try:
@@ -50,7 +51,10 @@ def check_topology(topology: Topology | SourcedTopology) -> None:
     if isinstance(topology, Topology):
         topology = SourcedTopology(topology, "topology", {})
     problems: list[Problem] = []
+    lan = topology.topology.lan
+    reserved = [topology.topology.underlay.subnet, *([lan.subnet] if lan else [])]
+    nics = ("eth0", "eth1") if lan else ("eth0",)
     for host in topology.topology.hosts:
-        problems.extend(host_problems(host, [topology.topology.underlay.subnet], topology))
+        problems.extend(host_problems(host, reserved, topology, nics))
     if problems:
         raise TopologyError(problems)

@@ -22,12 +22,14 @@ from emulator.cnm.engine import Engine
 from emulator.cnm.errors import DockerError
 from emulator.cnm.model import Container
 from emulator.fabric.kernel import KernelFabric
-from emulator.fabric.processes import ProcessId, kill
+from emulator.fabric.processes import ProcessId, kill, terminate
+from emulator.lab.dhcp import DhcpServer, Lease, take_leases
 from emulator.lab.dockerhost import DockerHost
 from emulator.lab.dryrun import attach_requests, check_topology, network_request
 from emulator.lab.state import LabState, RunDir
 from emulator.lab.world import World
 from emulator.topology import SourcedTopology, Topology, default_topology, read_topology
+from emulator.topology.model import LAN_ROUTER_NAME
 
 LAB_NAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
 
@@ -56,6 +58,7 @@ class Lab:
         self._state: LabState | None = None
         self._state_lock = threading.Lock()
         self._previous_handlers: dict[int, object] = {}
+        self.dhcp: DhcpServer | None = None
 
     @classmethod
     def load(cls, path: str | Path, name: str | None = None) -> Lab:
@@ -110,12 +113,17 @@ class Lab:
             self._state.hosts[spec.name] = ProcessId.of(self._world.pid_of(spec.name))
         self._state.outside = ProcessId.of(self._world.pid_of("outside"))
         self._save()
+        if self.topology.lan is not None:
+            self._start_lan()
+        reserved = [self.topology.underlay.subnet]
+        if self.topology.lan is not None:
+            reserved.append(self.topology.lan.subnet)
         for spec in self.topology.hosts:
             log_dir = self.run_dir.path / "logs" / spec.name
             fabric = KernelFabric(spec.name, self._world.pid_of(spec.name), self._state.env,
                                   log_dir)
             self._fabrics.append(fabric)
-            engine = Engine(spec.name, fabric, reserved=[self.topology.underlay.subnet])
+            engine = Engine(spec.name, fabric, reserved=reserved)
             engine.on_change = partial(self._record_containers, spec.name)
             self.hosts[spec.name] = DockerHost(spec.name, engine, spec.address)
             server = engine_api(engine, self.run_dir.socket(spec.name), log_dir)
@@ -130,6 +138,29 @@ class Lab:
                                      container.hostname, list(container.command or []) or None)
         self._state.ready = True
         self._save()
+
+    def _start_lan(self) -> None:
+        """The router's DHCP server, then a lease for every LAN host without an address."""
+        lan = self.topology.lan
+        assert lan is not None and self._state is not None and self._world is not None
+        for name in (LAN_ROUTER_NAME, *(h.name for h in lan.hosts)):
+            self._state.lan_nodes[name] = ProcessId.of(self._world.pid_of(name))
+        self._save()
+        if lan.dhcp is None:
+            return
+        directory = self.run_dir.path / "lan"
+        self.dhcp = DhcpServer(directory, lan.dhcp, lan.subnet, lan.router)
+        self._state.extra.append(self.dhcp.start(self._world.pid_of(LAN_ROUTER_NAME),
+                                                 self._state.env))
+        self._save()
+        clients = {h.name: self._world.pid_of(h.name) for h in lan.hosts if h.address is None}
+        take_leases(clients, directory, self._state.env)
+
+    def leases(self) -> list[Lease]:
+        """The DHCP server's leases (its lease file), as LAN hosts took them."""
+        if self.dhcp is None:
+            raise LabError("this lab has no LAN with a DHCP server")
+        return self.dhcp.leases()
 
     def stop(self) -> None:
         """Remove everything the lab made. Safe to call twice, or after a failed start."""
@@ -147,6 +178,9 @@ class Lab:
         for fabric in self._fabrics:
             fabric.close()
         self._fabrics.clear()
+        if self.dhcp is not None and self.dhcp.process is not None:
+            terminate(self.dhcp.process)
+            self.dhcp = None
         if self._world is not None:
             self._world.stop()
             self._world = None
@@ -200,10 +234,11 @@ class Lab:
             ) from None
 
     def node_pid(self, name: str) -> int:
-        """A process in the namespace of a Docker host or of `outside` (for probes)."""
-        if self._world is None:
+        """A process in the namespace of a Docker host, of `outside`, or of a LAN node
+        (the router or a LAN host), for probes."""
+        if self._world is None or self._state is None:
             raise LabError("the lab is not running")
-        if name != "outside":
+        if name != "outside" and name not in self._state.lan_nodes:
             self.host(name)
         return self._world.pid_of(name)
 

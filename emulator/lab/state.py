@@ -43,6 +43,7 @@ class LabState:
     outside: ProcessId | None = None
     containers: dict[str, ProcessId] = field(default_factory=dict)
     extra: list[ProcessId] = field(default_factory=list)
+    lan_nodes: dict[str, ProcessId] = field(default_factory=dict)
 
     @property
     def marker(self) -> str:
@@ -53,7 +54,8 @@ class LabState:
         return {LAB_ENV: self.marker}
 
     def all_processes(self) -> list[ProcessId]:
-        procs = [*self.containers.values(), *self.hosts.values(), *self.extra]
+        procs = [*self.containers.values(), *self.extra, *self.lan_nodes.values(),
+                 *self.hosts.values()]
         if self.outside is not None:
             procs.append(self.outside)
         return procs
@@ -67,6 +69,7 @@ class LabState:
             "hosts": {k: v.to_json() for k, v in self.hosts.items()},
             "outside": self.outside.to_json() if self.outside else None,
             "extra": [p.to_json() for p in self.extra],
+            "lan_nodes": {k: v.to_json() for k, v in self.lan_nodes.items()},
         }
 
     @classmethod
@@ -79,6 +82,7 @@ class LabState:
             hosts={k: ProcessId.from_json(v) for k, v in raw.get("hosts", {}).items()},
             outside=ProcessId.from_json(raw["outside"]) if raw.get("outside") else None,
             extra=[ProcessId.from_json(p) for p in raw.get("extra", [])],
+            lan_nodes={k: ProcessId.from_json(v) for k, v in raw.get("lan_nodes", {}).items()},
         )
 
 

@@ -9,17 +9,30 @@ except this object's file descriptor and the processes of the lab.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from emulator.fabric import firewall
 from emulator.fabric.linkwait import wait_links_up
 from emulator.fabric.netns import Namespace, new_namespace
 from emulator.fabric.processes import LAB_ENV
-from emulator.fabric.sysctls import apply_lab_defaults
+from emulator.fabric.sysctls import apply_lab_defaults, write_sysctl
+from emulator.lab import portsecurity
 from emulator.topology import Topology
+from emulator.topology.model import LAN_ROUTER_NAME
 
 SWITCH = "ul"
+LAN_SWITCH = "lan"
+LAN_NIC = "eth1"
+
+
+def nic_mac(node: str, nic: str) -> str:
+    """A fixed, locally administered MAC per node and NIC: DHCP leases and port-security
+    rules come out the same in every run."""
+    digest = hashlib.sha256(f"{node}/{nic}".encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, 0x4c, *digest[:4]))
 
 
 @contextmanager
@@ -76,19 +89,73 @@ class World:
                 finally:
                     node_ns.close()
                 net.addLink(node, switch, intfName1="eth0", intfName2=f"{SWITCH}-{name}")
+            waits = {name: ["eth0"] for name, _ in nodes}
+            switch_ports = [SWITCH, *(f"{SWITCH}-{name}" for name, _ in nodes)]
+            if self.topology.lan is not None:
+                switch_ports += self._add_lan(net, waits)
             net.build()
             net.start()
             for host in self.topology.hosts:
                 node = net.get(host.name)
                 node.cmd(f"ip route add default via {self.topology.outside.address}")
-            wait_links_up([SWITCH, *(f"{SWITCH}-{name}" for name, _ in nodes)])
-        for name, _ in nodes:
+            wait_links_up(switch_ports)
+            if self.topology.lan is not None and self.topology.lan.mode == "port-security":
+                firewall.load(portsecurity.ruleset(self.lan_port_macs()))
+        for name, ifnames in waits.items():
             node_ns = Namespace.of_pid(net.get(name).pid)
             try:
                 with node_ns.entered():
-                    wait_links_up(["eth0"])
+                    wait_links_up(ifnames)
             finally:
                 node_ns.close()
+
+    def _add_lan(self, net, waits: dict[str, list[str]]) -> list[str]:
+        """The LAN switch, its router and LAN hosts, and eth1 of every Docker host."""
+        lan = self.topology.lan
+        assert lan is not None
+        prefix = lan.subnet.prefixlen
+        switch = net.addSwitch(LAN_SWITCH, dpid="2")
+        ports = [LAN_SWITCH]
+
+        def plug(name: str, nic: str, address) -> None:
+            ip = None if address is None else f"{address}/{prefix}"
+            net.addLink(net.get(name), switch, intfName1=nic, intfName2=f"{LAN_SWITCH}-{name}",
+                        addr1=nic_mac(name, nic), params1={"ip": ip})
+            ports.append(f"{LAN_SWITCH}-{name}")
+
+        self._add_node(net, LAN_ROUTER_NAME)
+        plug(LAN_ROUTER_NAME, "eth0", lan.router)
+        waits[LAN_ROUTER_NAME] = ["eth0"]
+        for name, address in lan.docker_hosts.items():
+            plug(name, LAN_NIC, address)
+            waits[name].append(LAN_NIC)
+        for host in lan.hosts:
+            self._add_node(net, host.name)
+            plug(host.name, "eth0", host.address)
+            waits[host.name] = ["eth0"]
+        return ports
+
+    @staticmethod
+    def _add_node(net, name: str) -> None:
+        node = net.addHost(name, ip=None)
+        node_ns = Namespace.of_pid(node.pid)
+        try:
+            with node_ns.entered():
+                apply_lab_defaults()
+                if name == LAN_ROUTER_NAME:
+                    write_sysctl("net.ipv4.ip_forward", "1")
+        finally:
+            node_ns.close()
+
+    def lan_port_macs(self) -> dict[str, str]:
+        """Each LAN switch port and the MAC of the NIC plugged into it."""
+        lan = self.topology.lan
+        if lan is None:
+            return {}
+        macs = {f"{LAN_SWITCH}-{LAN_ROUTER_NAME}": nic_mac(LAN_ROUTER_NAME, "eth0")}
+        macs.update({f"{LAN_SWITCH}-{name}": nic_mac(name, LAN_NIC) for name in lan.docker_hosts})
+        macs.update({f"{LAN_SWITCH}-{h.name}": nic_mac(h.name, "eth0") for h in lan.hosts})
+        return macs
 
     def pid_of(self, node: str) -> int:
         return self.net.get(node).pid

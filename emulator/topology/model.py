@@ -106,14 +106,60 @@ class HostSpec:
         _freeze(self, networks=tuple(self.networks), containers=tuple(self.containers))
 
 
+LAN_MODES = ("promiscuous", "port-security")
+LAN_ROUTER_NAME = "router"
+
+
+@dataclass(frozen=True)
+class LanHostSpec:
+    """A machine on the emulated LAN (a VM, a server): a fixed address, or DHCP when None."""
+
+    name: str
+    address: IPv4Address | None = None
+
+
+@dataclass(frozen=True)
+class DhcpSpec:
+    """The pool the LAN's DHCP server hands leases from (inclusive) and the lease time."""
+
+    first: IPv4Address
+    last: IPv4Address
+    lease: str = "1h"
+
+    def __contains__(self, address: object) -> bool:
+        return isinstance(address, IPv4Address) and self.first <= address <= self.last
+
+    @property
+    def size(self) -> int:
+        return int(self.last) - int(self.first) + 1
+
+
+@dataclass(frozen=True)
+class LanSpec:
+    """An emulated physical LAN: a switch, a router with a DHCP server, LAN hosts, and
+    every Docker host plugged in through a second NIC (eth1) at `docker_hosts[name]`."""
+
+    subnet: IPv4Network
+    router: IPv4Address
+    mode: str = "promiscuous"
+    dhcp: DhcpSpec | None = None
+    hosts: tuple[LanHostSpec, ...] = ()
+    docker_hosts: Mapping[str, IPv4Address] = field(default_factory=FrozenMap)
+
+    def __post_init__(self) -> None:
+        _freeze(self, hosts=tuple(self.hosts), docker_hosts=FrozenMap(self.docker_hosts))
+
+
 @dataclass(frozen=True)
 class Topology:
-    """A whole lab: its name (which prefixes kernel objects), underlay, outside and hosts."""
+    """A whole lab: its name (which prefixes kernel objects), underlay, outside and hosts,
+    and optionally an emulated physical LAN."""
 
     name: str
     underlay: UnderlaySpec
     outside: OutsideSpec
     hosts: tuple[HostSpec, ...]
+    lan: LanSpec | None = None
 
     def __post_init__(self) -> None:
         _freeze(self, hosts=tuple(self.hosts))

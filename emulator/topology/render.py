@@ -8,17 +8,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import ContainerSpec, HostSpec, NetworkSpec, Topology
+from .model import ContainerSpec, HostSpec, LanSpec, NetworkSpec, Topology
 
 
 def topology_to_data(topology: Topology) -> dict[str, Any]:
     """Plain JSON/YAML-ready data that loads back to an equal Topology."""
-    return {
+    data = {
         "name": topology.name,
         "underlay": {"subnet": str(topology.underlay.subnet)},
         "outside": {"address": str(topology.outside.address)},
         "hosts": {host.name: _host(host) for host in topology.hosts},
     }
+    if topology.lan is not None:
+        data["lan"] = _lan(topology.lan)
+    return data
+
+
+def _lan(lan: LanSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"subnet": str(lan.subnet), "router": str(lan.router),
+                            "mode": lan.mode}
+    if lan.dhcp is not None:
+        data["dhcp"] = {"range": f"{lan.dhcp.first}-{lan.dhcp.last}", "lease": lan.dhcp.lease}
+    data["hosts"] = {host.name: {} if host.address is None else {"address": str(host.address)}
+                     for host in lan.hosts}
+    return data
 
 
 def _host(host: HostSpec) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from .containers import build_containers
 from .errors import ProblemLog
+from .lan import plan_lan
 from .model import OUTSIDE_HOST_NAME, HostSpec, Topology
 from .networks import build_networks
 from .structure import check_structure
@@ -34,9 +35,11 @@ def resolve(data: object, log: ProblemLog) -> Topology:
 def _topology(raw: Mapping[str, Any], log: ProblemLog) -> Topology | None:
     plan = plan_underlay(raw, log)
     hosts = [_host(name, spec, plan, log) for name, spec in raw.get("hosts", {}).items()]
-    if plan is None or "name" not in raw or None in hosts:
+    underlay = None if plan is None else plan.underlay.subnet
+    lan = plan_lan(raw, raw.get("hosts", {}), underlay, log)
+    if plan is None or "name" not in raw or None in hosts or ("lan" in raw and lan is None):
         return None
-    return Topology(raw["name"], plan.underlay, plan.outside, hosts)
+    return Topology(raw["name"], plan.underlay, plan.outside, hosts, lan)
 
 
 def _host(

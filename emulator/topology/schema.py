@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .model import BUILTIN_DRIVERS
+from .model import BUILTIN_DRIVERS, LAN_MODES
 
 SHORT_NAME = r"^[a-z][a-z0-9]{0,7}$"
 NETWORK_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
@@ -154,6 +154,48 @@ _DEFS: dict[str, Any] = {
             },
         },
     ),
+    "lanHost": _mapping(
+        "a machine on the LAN standing in for a VM or a physical server",
+        {
+            "address": _ref(
+                "ipv4Address", "a fixed LAN address (default: none, it takes a DHCP lease)"
+            ),
+        },
+    ),
+    "lan": _mapping(
+        "an emulated physical LAN: a switch every Docker host joins through eth1, a router "
+        "running a DHCP server, and LAN hosts",
+        {
+            "subnet": _text("the LAN's IPv4 network in CIDR notation; default 198.51.100.0/24"),
+            "router": _ref("ipv4Address", "the router's address (default: the first usable)"),
+            "mode": _text(
+                "promiscuous (any MAC is forwarded) or port-security (each switch port "
+                "admits only the MAC of the NIC plugged into it)",
+                pattern="^(" + "|".join(LAN_MODES) + ")$",
+                default=LAN_MODES[0],
+            ),
+            "dhcp": _mapping(
+                "the router's DHCP server (dnsmasq)",
+                {
+                    "range": _text(
+                        "the pool as FIRST-LAST, e.g. 198.51.100.100-198.51.100.199 (default)",
+                        pattern=r"^[0-9.]+-[0-9.]+$",
+                    ),
+                    "lease": _text(
+                        "lease time: seconds, or a number with m or h, or infinite "
+                        "(default 1h)",
+                        pattern=r"^([0-9]+[mh]?|infinite)$",
+                    ),
+                },
+            ),
+            "hosts": {
+                "description": "LAN hosts, in order",
+                "type": "object",
+                "propertyNames": _ref("shortName"),
+                "additionalProperties": _ref("lanHost"),
+            },
+        },
+    ),
 }
 
 TOPOLOGY_SCHEMA: dict[str, Any] = {
@@ -183,6 +225,7 @@ TOPOLOGY_SCHEMA: dict[str, Any] = {
                 "propertyNames": _ref("shortName"),
                 "additionalProperties": _ref("host"),
             },
+            "lan": _ref("lan"),
         },
         required=["name", "hosts"],
     ),

@@ -1,0 +1,5 @@
+"""The macvlan driver: containers straight on a LAN, each with its own MAC."""
+
+from emulator.drivers.macvlan.driver import MacvlanDriver
+
+__all__ = ["MacvlanDriver"]

@@ -1,0 +1,214 @@
+"""Duplicate-address scan: which IPv4 addresses does more than one MAC answer for?
+
+Two endpoints given the same address (an IPAM bug, a static address inside a
+pool, a MACVLAN sharing a LAN with a real host) break each other silently. RFC
+5227's ARP probe asks for an address without claiming one: sender IP 0.0.0.0, so
+no listener learns anything into its ARP cache. Every owner answers, so counting
+the distinct MACs that answer per address finds conflicts.
+
+As the probe engine does, all probes go out first, then one shared window
+collects the replies; a scan costs one window whatever the number of targets.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from emulator.fabric.netns import Namespace
+from emulator.probes.engine import refuse_machine_namespace
+
+ETH_P_ARP = 0x0806
+ETH_P_IP = 0x0800
+ARPHRD_ETHER = 1
+OP_REQUEST, OP_REPLY = 1, 2
+BROADCAST = b"\xff" * 6
+ZERO_MAC = b"\0" * 6
+UNSPECIFIED = IPv4Address(0)
+
+_ETHER = struct.Struct("!6s6sH")
+_ARP = struct.Struct("!HHBBH6s4s6s4s")
+
+
+@dataclass(frozen=True)
+class ArpPacket:
+    op: int
+    sender_mac: str
+    sender_ip: IPv4Address
+    target_mac: str
+    target_ip: IPv4Address
+
+    @property
+    def is_probe(self) -> bool:
+        return self.op == OP_REQUEST and self.sender_ip == UNSPECIFIED
+
+
+@dataclass(frozen=True)
+class Answer:
+    address: IPv4Address
+    mac: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Conflict:
+    address: IPv4Address
+    macs: tuple[str, ...]
+    detected_at: float
+
+
+@dataclass(frozen=True)
+class ConflictScan:
+    interface: str
+    targets: tuple[IPv4Address, ...]
+    answers: tuple[Answer, ...]
+    conflicts: tuple[Conflict, ...]
+    send_seconds: float
+    window: float
+    frames: list[tuple[float, bytes]]
+
+    def owners(self) -> dict[IPv4Address, set[str]]:
+        found: dict[IPv4Address, set[str]] = {}
+        for answer in self.answers:
+            found.setdefault(answer.address, set()).add(answer.mac)
+        return found
+
+    @property
+    def first_detection(self) -> float | None:
+        return min((c.detected_at for c in self.conflicts), default=None)
+
+    @property
+    def last_detection(self) -> float | None:
+        return max((c.detected_at for c in self.conflicts), default=None)
+
+
+def mac_text(raw: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def probe_frame(mac: bytes, target: IPv4Address) -> bytes:
+    """An Ethernet-broadcast ARP probe (RFC 5227 2.1.1) for `target` from `mac`."""
+    return _ETHER.pack(BROADCAST, mac, ETH_P_ARP) + _ARP.pack(
+        ARPHRD_ETHER, ETH_P_IP, 6, 4, OP_REQUEST, mac, UNSPECIFIED.packed, ZERO_MAC,
+        target.packed)
+
+
+def parse_arp(frame: bytes) -> ArpPacket | None:
+    """The IPv4-over-Ethernet ARP packet in an Ethernet frame, else None."""
+    if len(frame) < _ETHER.size + _ARP.size:
+        return None
+    if _ETHER.unpack_from(frame, 0)[2] != ETH_P_ARP:
+        return None
+    htype, ptype, hlen, plen, op, sha, spa, tha, tpa = _ARP.unpack_from(frame, _ETHER.size)
+    if (htype, ptype, hlen, plen) != (ARPHRD_ETHER, ETH_P_IP, 6, 4):
+        return None
+    return ArpPacket(op, mac_text(sha), IPv4Address(spa), mac_text(tha), IPv4Address(tpa))
+
+
+def find_conflicts(answers: Iterable[Answer]) -> tuple[Conflict, ...]:
+    """Addresses answered by more than one MAC, detected when the second MAC arrived."""
+    macs: dict[IPv4Address, list[str]] = {}
+    detected: dict[IPv4Address, float] = {}
+    for answer in sorted(answers, key=lambda a: a.at):
+        seen = macs.setdefault(answer.address, [])
+        if answer.mac in seen:
+            continue
+        seen.append(answer.mac)
+        if len(seen) == 2:
+            detected[answer.address] = answer.at
+    return tuple(Conflict(address, tuple(macs[address]), at)
+                 for address, at in sorted(detected.items(), key=lambda item: item[1]))
+
+
+@contextmanager
+def arp_socket(pid: int, interface: str) -> Iterator[tuple[socket.socket, bytes]]:
+    """An AF_PACKET socket on `interface` in the namespace of `pid`, and that
+    interface's MAC. Closed off the caller's path: each close waits for an RCU
+    grace period (about 12 ms)."""
+    ns = Namespace.of_pid(pid)
+    try:
+        refuse_machine_namespace(ns)
+        with ns.entered():
+            # Protocol 0 until bound: the socket sees no other interface's ARP meanwhile.
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+            try:
+                sock.bind((interface, ETH_P_ARP))
+            except OSError as exc:
+                sock.close()
+                raise OSError(exc.errno, f"cannot bind to {interface!r} in the "
+                                         f"namespace of pid {pid}: {exc.strerror}") from exc
+    finally:
+        ns.close()
+    try:
+        _, _, _, hatype, mac = sock.getsockname()
+        if hatype != ARPHRD_ETHER:
+            raise ValueError(f"{interface} is not an Ethernet interface")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        yield sock, mac
+    finally:
+        threading.Thread(target=sock.close, daemon=True).start()
+
+
+def receive(sock: socket.socket, started: float) -> Iterator[tuple[float, bytes]]:
+    """Every frame waiting on `sock` that the interface received (not sent), with its
+    time since `started` (when it was read: a frame that arrived while probes were
+    still going out is stamped when sending ends)."""
+    while True:
+        try:
+            frame, address = sock.recvfrom(2048, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+        if address[2] != socket.PACKET_OUTGOING:
+            yield time.perf_counter() - started, frame
+
+
+def scan_conflicts(pid: int, interface: str, targets: Iterable[IPv4Address],
+                   window: float = 0.2, rounds: int = 1,
+                   capture: bool = False) -> ConflictScan:
+    """ARP-probe every target from `interface` in the namespace of `pid` and report
+    each address that more than one MAC answers for.
+
+    `rounds` > 1 sends the whole set again, back to back, to survive a lost frame;
+    `capture` keeps every frame sent and received, stamped in wall-clock seconds.
+    The scanning namespace never answers its own probes, so a target it owns shows
+    only the other owners: scan from a namespace that owns none of the targets, or
+    check an address of one's own with rfc5227.probe_address.
+    """
+    if rounds < 1:
+        raise ValueError("rounds must be at least 1")
+    targets = tuple(dict.fromkeys(targets))
+    wanted = set(targets)
+    frames: list[tuple[float, bytes]] = []
+    answers: dict[tuple[IPv4Address, str], Answer] = {}
+    with arp_socket(pid, interface) as (sock, mac):
+        probes = [probe_frame(mac, target) for target in targets]
+        wall = time.time()
+        started = time.perf_counter()
+        for _ in range(rounds):
+            for probe in probes:
+                sock.send(probe)
+        send_seconds = time.perf_counter() - started
+        if capture:
+            frames.extend((wall, probe) for probe in probes * rounds)
+        deadline = time.perf_counter() + window
+        while (remaining := deadline - time.perf_counter()) > 0:
+            if not select.select([sock], [], [], remaining)[0]:
+                break
+            for at, frame in receive(sock, started):
+                if capture:
+                    frames.append((wall + at, frame))
+                packet = parse_arp(frame)
+                if packet is None or packet.op != OP_REPLY or packet.sender_ip not in wanted:
+                    continue
+                key = (packet.sender_ip, packet.sender_mac)
+                answers.setdefault(key, Answer(packet.sender_ip, packet.sender_mac, at))
+    found = tuple(answers.values())
+    return ConflictScan(interface, targets, found, find_conflicts(found), send_seconds,
+                        window, frames)

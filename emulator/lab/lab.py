@@ -248,6 +248,13 @@ class Lab:
             raise LabError("the lab is not running")
         return self._world.exec("outside", argv)
 
+    def node_exec(self, name: str, argv: list[str]) -> tuple[int, str]:
+        """Run a command on a lab node (a Docker host, outside, the LAN router or a LAN
+        host); returns the exit code and the output (stdout then stderr)."""
+        self.node_pid(name)
+        assert self._world is not None
+        return self._world.exec(name, argv)
+
     @property
     def outside_address(self):
         return self.topology.outside.address

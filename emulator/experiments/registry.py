@@ -43,6 +43,7 @@ def _load_builtin() -> None:
         bench_probes,
         host_ports,
         isolation,
+        macvlan_conflicts,
         tour,
     )
 

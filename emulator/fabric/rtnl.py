@@ -278,6 +278,33 @@ class Rtnl:
                     raise
         return flushed
 
+    def neighbours(self) -> list[tuple[int, IPv4Address, str | None, int]]:
+        """(interface index, address, MAC or None, NUD state) of every IPv4 neighbour entry."""
+        found = []
+        for kind, payload in self._request(RTM_GETNEIGH, NLM_F_DUMP,
+                                           _NDMSG.pack(socket.AF_INET, 0, 0, 0, 0)):
+            if kind != RTM_NEWNEIGH:
+                continue
+            _, index, state, _, _ = _NDMSG.unpack_from(payload, 0)
+            attrs = _parse_attrs(payload, _NDMSG.size)
+            dst, lladdr = attrs.get(NDA_DST), attrs.get(NDA_LLADDR)
+            if dst is None or len(dst) != 4:
+                continue
+            mac = ":".join(f"{b:02x}" for b in lladdr) if lladdr else None
+            found.append((index, IPv4Address(dst), mac, state))
+        return found
+
+    def delete_neighbour(self, index: int, address: IPv4Address) -> bool:
+        """Forget one neighbour entry; False when there was none."""
+        body = _NDMSG.pack(socket.AF_INET, index, 0, 0, 0) + _attr(NDA_DST, address.packed)
+        try:
+            self._request(RTM_DELNEIGH, NLM_F_ACK, body)
+        except NetlinkError as exc:
+            if exc.errno == errno_mod.ENOENT:
+                return False
+            raise
+        return True
+
     def pin_neighbour(self, index: int, address: IPv4Address, mac: str) -> None:
         """A permanent neighbour entry (never resolved by ARP, never garbage-collected)."""
         body = _NDMSG.pack(socket.AF_INET, index, NUD_PERMANENT, 0, 0)

@@ -83,6 +83,13 @@ class ContainerHandle:
                 return ep.address.ip if ep.address else None
         return None
 
+    def mac(self, network: str | None = None) -> str | None:
+        """The container's MAC on `network` (by name), or on its first network."""
+        for net_id, ep in self._container.endpoints.items():
+            if network is None or self._engine.networks[net_id].name == network:
+                return ep.mac or None
+        return None
+
     def exec(self, argv: list[str], timeout: float = 30.0) -> ExecResult:
         return self._engine.exec(self._container.id, argv, timeout)
 

@@ -1,0 +1,291 @@
+"""The `macvlan-conflicts` experiment: Docker's --ip-range overlapping a LAN's DHCP pool.
+
+Per overlap fraction (0, 25, 50, 100 %), a fresh lab: 16 LAN hosts take DHCP leases,
+then two Docker hosts fill their macvlan --ip-ranges with containers. Addresses held
+by a LAN host and a container are the injected conflicts (read from the kernel and
+the engines). The ARP conflict scan from the router must find exactly those: the run
+fails on a miss or a false report. A LAN client then talks to every conflicted
+address, forgetting its ARP entry before each TCP connection, to measure how often the
+entry flips between the two owners and how many connections fail. Finally the same
+LAN in port-security mode: macvlan containers cannot talk to the LAN at all.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from ipaddress import IPv4Address
+
+from emulator.experiments import conflict_lab as cl
+from emulator.experiments.registry import register
+from emulator.experiments.results import Check, Outcome, RunContext, checks_table_md
+from emulator.lab import Lab
+from emulator.probes import impact
+from emulator.probes.conflicts import scan_conflicts
+from emulator.probes.engine import ProbeEngine
+from emulator.probes.model import ProbeTarget, Verdict
+from emulator.probes.pcap import LINKTYPE_ETHERNET, write_pcap
+
+OVERLAPS = (0.0, 0.25, 0.5, 1.0)
+DHCP_HOSTS = 16
+RANGE_FIRST = 128
+RANGE_SIZE = 64
+IP_RANGES = {"h1": "198.51.100.128/27", "h2": "198.51.100.160/27"}
+PER_HOST = 32
+PORT = 8080
+ROUNDS = 20
+SCAN_WINDOW = 0.2
+
+
+def pool_for(overlap: float) -> tuple[IPv4Address, IPv4Address]:
+    """A pool as large as the containers' ranges, sliding so `overlap` of it is shared."""
+    base = cl.LAN_SUBNET.network_address
+    first = base + RANGE_FIRST - RANGE_SIZE + int(RANGE_SIZE * overlap)
+    return first, first + RANGE_SIZE - 1
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
+def run_point(ctx: RunContext, overlap: float, mode: str, index: int) -> dict[str, object]:
+    pool = pool_for(overlap)
+    topology = cl.conflict_topology(f"mc{ctx.run_id[-4:]}{index}", mode, pool, DHCP_HOSTS, {})
+    ctx.progress(f"{mode} LAN, pool {pool[0]}-{pool[1]} ({overlap:.0%} overlap): "
+                 f"{DHCP_HOSTS} DHCP leases, {2 * PER_HOST} macvlan containers")
+    with Lab(topology) as lab:
+        containers = cl.start_containers(lab, IP_RANGES, PER_HOST)
+        owners = cl.lan_owners(lab, containers)
+        truth = cl.injected(owners)
+        scan = scan_conflicts(lab.node_pid("router"), "eth0", cl.scan_targets(),
+                              window=SCAN_WINDOW, capture=index == len(OVERLAPS) - 1)
+        if scan.frames:
+            write_pcap(ctx.path("scan.pcap"), scan.frames, LINKTYPE_ETHERNET)
+        result = cl.score(scan, truth, None if mode == "promiscuous" else set())
+        impacts = _impacts(lab, truth, owners)
+        reach = _port_security_reach(lab, containers, set(truth)) if mode == "port-security" \
+            else []
+    leased = sum(1 for held in owners.values() for o in held if o.kind == "lan-host"
+                 and o.name.startswith("vm"))
+    return {"overlap": overlap, "mode": mode, "pool": f"{pool[0]}-{pool[1]}", "leases": leased,
+            "truth": truth, "scan": scan, "score": result, "impacts": impacts,
+            "reach": reach}
+
+
+def _impacts(lab: Lab, truth, owners) -> list[tuple[IPv4Address, str, impact.Impact]]:
+    """The LAN client's view of each conflicted address, and of one clean LAN host."""
+    lan_host_of = {a: next((o.name for o in held if o.kind == "lan-host"), None)
+                   for a, held in owners.items()}
+    clean = next((a for a, held in sorted(owners.items()) if a not in truth
+                  and held[0].kind == "lan-host" and held[0].name != cl.CLIENT), None)
+    targets = [(a, "conflicted") for a in sorted(truth) if lan_host_of.get(a)]
+    if clean is not None:
+        targets.append((clean, "clean"))
+    client = lab.node_pid(cl.CLIENT)
+    results = []
+    with ExitStack() as stack:
+        for address, _ in targets:
+            stack.enter_context(impact.listening(lab.node_pid(lan_host_of[address]), PORT))
+        for address, kind in targets:
+            results.append((address, kind, impact.measure(client, address, PORT, ROUNDS)))
+    return results
+
+
+def _port_security_reach(lab: Lab, containers,
+                         conflicted: set[IPv4Address]) -> list[tuple[str, str, bool]]:
+    """ICMP from a few macvlan containers to the router, LAN hosts and a same-host peer.
+
+    LAN hosts whose address a container also holds are left out: a probe to such an
+    address is answered by the local container, not by the LAN host.
+    """
+    lan = lab.topology.lan
+    assert lan is not None
+    sources = [c for c in containers if c.name.endswith(("c00", "c01"))]
+    targets = [ProbeTarget("router", lab.node_pid("router"), lan.router)]
+    for host in lan.hosts:
+        pid = lab.node_pid(host.name)
+        address = next(a for a, _, _ in cl.nic_addresses(pid))
+        if address not in conflicted and len(targets) < 5:
+            targets.append(ProbeTarget(host.name, pid, address))
+    peers = [ProbeTarget(c.name, c.pid, c.ip(cl.NETWORK)) for c in sources]
+    engine = ProbeEngine(window=0.5)
+    rows = []
+    for result in engine.run([ProbeTarget(c.name, c.pid, None) for c in sources],
+                             targets + peers, ["icmp"]):
+        if result.source != result.target:
+            rows.append((result.source, result.target, result.verdict == Verdict.REACHED))
+    lan_rows = engine.run([ProbeTarget("client", lab.node_pid(cl.CLIENT), None)], targets,
+                          ["icmp"])
+    rows += [(r.source, r.target, r.verdict == Verdict.REACHED) for r in lan_rows]
+    return rows
+
+
+def _rows(points: list[dict[str, object]]):
+    summary, detections, rounds = [], [], []
+    for p in points:
+        s, scan = p["score"], p["scan"]
+        summary.append({
+            "mode": p["mode"], "overlap": p["overlap"], "pool": p["pool"],
+            "leases": p["leases"], "injected": len(p["truth"]), "scored": s.injected,
+            "detected": s.detected, "true_positives": s.true_positives,
+            "false_positives": len(s.false_positives), "misses": len(s.misses),
+            "precision": s.precision, "recall": s.recall,
+            "first_detection_ms": _ms(scan.first_detection),
+            "last_detection_ms": _ms(scan.last_detection),
+            "send_ms": _ms(scan.send_seconds), "window_s": scan.window,
+        })
+        found = {c.address: c for c in scan.conflicts}
+        for address in sorted(set(p["truth"]) | set(found)):
+            owners = p["truth"].get(address, [])
+            conflict = found.get(address)
+            detections.append({
+                "mode": p["mode"], "overlap": p["overlap"], "address": str(address),
+                "injected": address in p["truth"], "detected": conflict is not None,
+                "owners": " ".join(f"{o.kind}:{o.name}" for o in owners),
+                "macs": " ".join(sorted(o.mac for o in owners)),
+                "detected_at_ms": _ms(conflict.detected_at) if conflict else None,
+            })
+        for address, kind, result in p["impacts"]:
+            owners = {o.mac: f"{o.kind}:{o.name}" for o in p["truth"].get(address, [])}
+            for r in result.rounds:
+                rounds.append({
+                    "mode": p["mode"], "overlap": p["overlap"], "address": str(address),
+                    "target": kind, "round": r.index, "mac": r.mac,
+                    "answered_by": owners.get(r.mac or "", "lan-host" if r.mac else ""),
+                    "tcp_connected": r.connected, "error": r.error,
+                })
+    return summary, detections, rounds
+
+
+def _plots(ctx: RunContext, summary, rounds) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    frame = pd.DataFrame([r for r in summary if r["mode"] == "promiscuous"])
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    x = [f"{o:.0%}" for o in frame["overlap"]]
+    width = 0.38
+    pos = range(len(x))
+    axes[0].bar([i - width / 2 for i in pos], frame["injected"], width, label="injected")
+    axes[0].bar([i + width / 2 for i in pos], frame["detected"], width, label="detected")
+    axes[0].set_xticks(list(pos), x)
+    axes[0].set(title="Duplicate addresses", xlabel="--ip-range overlap with DHCP pool",
+                ylabel="addresses")
+    axes[0].legend()
+    axes[1].plot(x, frame["first_detection_ms"], "o-", label="first")
+    axes[1].plot(x, frame["last_detection_ms"], "s-", label="last")
+    axes[1].set(title="Scan: time to detection", xlabel="overlap", ylabel="ms after first probe")
+    axes[1].legend()
+    table = pd.DataFrame(rounds)
+    if not table.empty:
+        conflicted = table[(table["target"] == "conflicted") & (table["mode"] == "promiscuous")]
+        by_overlap = conflicted.groupby("overlap").agg(
+            failed=("tcp_connected", lambda s: 1 - s.mean()),
+            container_won=("answered_by", lambda s: s.str.startswith("container").mean()))
+        labels = [f"{o:.0%}" for o in by_overlap.index]
+        axes[2].bar([i - width / 2 for i in range(len(labels))], by_overlap["failed"], width,
+                    label="TCP connections failed")
+        axes[2].bar([i + width / 2 for i in range(len(labels))], by_overlap["container_won"],
+                    width, label="ARP answered by the container")
+        axes[2].set_xticks(list(range(len(labels))), labels)
+    axes[2].set(title="LAN client talking to conflicted addresses", xlabel="overlap",
+                ylabel="fraction of rounds", ylim=(0, 1))
+    axes[2].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(ctx.path("conflicts.png"), dpi=110)
+    plt.close(fig)
+
+
+def _checks(points) -> list[Check]:
+    checks = []
+    for p in points:
+        s = p["score"]
+        step = f"{p['mode']} {p['overlap']:.0%}"
+        if p["mode"] == "promiscuous":
+            checks.append(Check(step, "scan finds exactly the injected conflicts",
+                                f"{s.injected} conflicts, 0 missed, 0 false",
+                                f"{s.detected} detected, {len(s.misses)} missed, "
+                                f"{len(s.false_positives)} false, "
+                                f"{len(s.wrong_macs)} with wrong MACs", s.exact,
+                                " ".join(map(str, s.misses + s.false_positives))))
+        else:
+            reached = [r for r in p["reach"] if r[2] and r[0] != "client"
+                       and not r[1].startswith(("h1c", "h2c"))]
+            lan_ok = all(r[2] for r in p["reach"] if r[0] == "client")
+            checks.append(Check(step, "macvlan containers reach no LAN node",
+                                "0 reached", f"{len(reached)} reached",
+                                not reached, " ".join(f"{a}->{b}" for a, b, _ in reached)))
+            checks.append(Check(step, "LAN hosts still reach each other", "all reached",
+                                "all reached" if lan_ok else "some blocked", lan_ok))
+            checks.append(Check(step, "scan sees no conflict (container frames dropped)",
+                                "0 detected", f"{s.detected} detected", s.detected == 0))
+    return checks
+
+
+def _summary_md(points, summary, checks, outcome: Outcome) -> str:
+    lines = ["# macvlan-conflicts", "", outcome.headline, "",
+             "Two Docker hosts with macvlan networks (parent eth1, --ip-range "
+             f"{IP_RANGES['h1']} and {IP_RANGES['h2']}, {PER_HOST} containers each) on a LAN "
+             f"whose DHCP pool ({RANGE_SIZE} addresses) slides over the ranges; "
+             f"{DHCP_HOSTS} LAN hosts took leases before the containers started. "
+             f"Scan: RFC 5227 ARP probes from the router to all {len(cl.scan_targets())} "
+             f"other LAN addresses, one {SCAN_WINDOW:.1f} s window.", "",
+             "| mode | overlap | injected | detected | precision | recall | first (ms) | "
+             "last (ms) |", "|---|---|---|---|---|---|---|---|"]
+    for row in summary:
+        def fmt(v):
+            return "n/a" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+        lines.append(f"| {row['mode']} | {row['overlap']:.0%} | {row['injected']} | "
+                     f"{row['detected']} | {fmt(row['precision'])} | {fmt(row['recall'])} | "
+                     f"{fmt(row['first_detection_ms'])} | {fmt(row['last_detection_ms'])} |")
+    lines += ["", "## Impact on a LAN client (one fresh ARP resolution + TCP connect per round)",
+              "", "| mode | overlap | address | kind | rounds | ARP flips | TCP failures | "
+              "MACs seen |", "|---|---|---|---|---|---|---|---|"]
+    for p in points:
+        for address, kind, result in p["impacts"]:
+            lines.append(f"| {p['mode']} | {p['overlap']:.0%} | {address} | {kind} | "
+                         f"{len(result.rounds)} | {result.flips} | {result.failures} | "
+                         f"{len(result.macs())} |")
+    lines += ["", "Plots: `conflicts.png`. Data: `points.csv`, `detections.csv`, "
+              "`impact.csv`, `port_security.csv`. Capture of the last scan: `scan.pcap`.", "",
+              checks_table_md(checks)]
+    return "\n".join(lines) + "\n"
+
+
+@register("macvlan-conflicts",
+          "macvlan --ip-range vs a LAN's DHCP pool: duplicate IPs found by ARP scan, impact")
+def run(ctx: RunContext) -> Outcome:
+    ctx.params.update({"overlaps": list(OVERLAPS), "dhcp_hosts": DHCP_HOSTS,
+                       "containers": 2 * PER_HOST, "ip_ranges": IP_RANGES, "rounds": ROUNDS,
+                       "scan_window_s": SCAN_WINDOW})
+    points = [run_point(ctx, overlap, "promiscuous", i) for i, overlap in enumerate(OVERLAPS)]
+    points.append(run_point(ctx, 1.0, "port-security", len(OVERLAPS)))
+    summary, detections, rounds = _rows(points)
+    ctx.write_rows("points.csv", summary)
+    ctx.write_rows("detections.csv", detections)
+    ctx.write_rows("impact.csv", rounds)
+    ctx.write_rows("port_security.csv", [
+        {"source": a, "target": b, "reached": ok} for p in points for a, b, ok in p["reach"]])
+    _plots(ctx, summary, rounds)
+    checks = _checks(points)
+    ctx.write_checks(checks)
+    ok = all(c.ok for c in checks)
+    sweep = [p for p in points if p["mode"] == "promiscuous"]
+    found = sum(p["score"].true_positives for p in sweep)
+    total = sum(p["score"].injected for p in sweep)
+    flips = sum(r.flips for p in sweep for _, k, r in p["impacts"] if k == "conflicted")
+    fails = sum(r.failures for p in sweep for _, k, r in p["impacts"] if k == "conflicted")
+    tries = sum(len(r.rounds) for p in sweep for _, k, r in p["impacts"] if k == "conflicted")
+    last = max((p["scan"].last_detection or 0 for p in sweep), default=0)
+    headline = (f"{found}/{total} injected conflicts found, "
+                f"{sum(len(p['score'].false_positives) for p in sweep)} false; all within "
+                f"{last * 1000:.1f} ms; LAN client: {flips} ARP flips, {fails}/{tries} TCP "
+                f"connections failed; port-security: "
+                f"{'macvlan cut off from the LAN' if all(c.ok for c in checks[-3:]) else 'LEAKS'}")
+    outcome = Outcome(ok, headline, checks, {
+        "conflicts_injected": total, "conflicts_found": found, "last_detection_ms": last * 1000,
+        "arp_flips": flips, "tcp_failures": fails, "tcp_attempts": tries})
+    ctx.finish(outcome, _summary_md(points, summary, checks, outcome))
+    return outcome

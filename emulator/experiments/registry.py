@@ -40,6 +40,7 @@ def _load_builtin() -> None:
     from emulator.experiments import (  # noqa: F401
         bench_api,
         bench_bringup,
+        bench_conflicts,
         bench_probes,
         host_ports,
         isolation,

@@ -32,6 +32,7 @@ OP_REQUEST, OP_REPLY = 1, 2
 BROADCAST = b"\xff" * 6
 ZERO_MAC = b"\0" * 6
 UNSPECIFIED = IPv4Address(0)
+DRAIN_EVERY = 16  # probes sent between reads of the replies already in
 
 _ETHER = struct.Struct("!6s6sH")
 _ARP = struct.Struct("!HHBBH6s4s6s4s")
@@ -158,8 +159,8 @@ def arp_socket(pid: int, interface: str) -> Iterator[tuple[socket.socket, bytes]
 
 def receive(sock: socket.socket, started: float) -> Iterator[tuple[float, bytes]]:
     """Every frame waiting on `sock` that the interface received (not sent), with its
-    time since `started` (when it was read: a frame that arrived while probes were
-    still going out is stamped when sending ends)."""
+    time since `started` (when it was read: the scan reads between batches of probes,
+    so a reply is stamped at most one batch late)."""
     while True:
         try:
             frame, address = sock.recvfrom(2048, socket.MSG_DONTWAIT)
@@ -191,16 +192,8 @@ def scan_conflicts(pid: int, interface: str, targets: Iterable[IPv4Address],
         probes = [probe_frame(mac, target) for target in targets]
         wall = time.time()
         started = time.perf_counter()
-        for _ in range(rounds):
-            for probe in probes:
-                sock.send(probe)
-        send_seconds = time.perf_counter() - started
-        if capture:
-            frames.extend((wall, probe) for probe in probes * rounds)
-        deadline = time.perf_counter() + window
-        while (remaining := deadline - time.perf_counter()) > 0:
-            if not select.select([sock], [], [], remaining)[0]:
-                break
+
+        def drain() -> None:
             for at, frame in receive(sock, started):
                 if capture:
                     frames.append((wall + at, frame))
@@ -209,6 +202,20 @@ def scan_conflicts(pid: int, interface: str, targets: Iterable[IPv4Address],
                     continue
                 key = (packet.sender_ip, packet.sender_mac)
                 answers.setdefault(key, Answer(packet.sender_ip, packet.sender_mac, at))
+
+        for _ in range(rounds):
+            for index, probe in enumerate(probes):
+                sock.send(probe)
+                if capture:
+                    frames.append((wall + time.perf_counter() - started, probe))
+                if index % DRAIN_EVERY == DRAIN_EVERY - 1:
+                    drain()
+        send_seconds = time.perf_counter() - started
+        deadline = time.perf_counter() + window
+        while (remaining := deadline - time.perf_counter()) > 0:
+            if not select.select([sock], [], [], remaining)[0]:
+                break
+            drain()
     found = tuple(answers.values())
     return ConflictScan(interface, targets, found, find_conflicts(found), send_seconds,
                         window, frames)

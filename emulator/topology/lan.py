@@ -1,7 +1,7 @@
 """The emulated physical LAN: its subnet, router, DHCP pool, LAN hosts and Docker hosts.
 
 Docker hosts join the LAN through a second NIC; each gets the first free address from
-.11 up that is neither the router's, a LAN host's, nor in the DHCP pool. LAN hosts
+.11 up (then .1 to .10) that is neither the router's, a LAN host's, nor in the DHCP pool. LAN hosts
 without an address take a DHCP lease. A fixed address inside the DHCP pool is allowed:
 it is one way to stage a duplicate address on purpose.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from ipaddress import IPv4Address, IPv4Network
+from itertools import chain
 from typing import Any
 
 from .addresses import parse_ipv4_address, parse_ipv4_network
@@ -92,6 +93,10 @@ def _dhcp(raw: Mapping[str, Any], subnet: IPv4Network, router: IPv4Address | Non
             log.report(("lan", "dhcp"), f"the default pool .100-.199 does not fit in {subnet}",
                        allowed=["give dhcp.range"])
             return None
+        if router is not None and first <= router <= last:
+            log.report(("lan", "dhcp"), f"the default pool .100-.199 holds the router's "
+                       f"address {router}", allowed=["give dhcp.range", "another lan.router"])
+            return None
         return DhcpSpec(first, last, lease)
     first_text, _, last_text = raw["range"].partition("-")
     first = parse_ipv4_address(first_text, path, log)
@@ -142,9 +147,11 @@ def _hosts(raw: Mapping[str, Mapping[str, Any]], docker_hosts: list[str],
 
 def _docker_host_addresses(names: list[str], subnet: IPv4Network, taken: set[IPv4Address],
                            dhcp: DhcpSpec, log: ProblemLog) -> dict[str, IPv4Address] | None:
+    last = subnet.num_addresses - 2
+    offsets = chain(range(DOCKER_HOST_OFFSET, last + 1),
+                    range(1, min(DOCKER_HOST_OFFSET, last + 1)))
     free = (
-        subnet.network_address + offset
-        for offset in range(DOCKER_HOST_OFFSET, subnet.num_addresses - 1)
+        subnet.network_address + offset for offset in offsets
         if subnet.network_address + offset not in taken
         and subnet.network_address + offset not in dhcp
     )

@@ -54,7 +54,7 @@ def parse_vlan(parent: str) -> tuple[str, int]:
         raise DockerError("required interface name format is: name.vlan_id, ex. eth0.10 for "
                           f"vlan 10, instead received {parent}")
     base, vlan = parts
-    if not re.fullmatch(r"[+-]?[0-9]+", vlan):
-        raise DockerError(f"unable to parse a valid vlan id from: {parent} (ex. eth0.10 for "
+    if not re.fullmatch(r"[+-]?[0-9]+", vlan) or not -(2**63) <= int(vlan) < 2**63:
+        raise DockerError(f"unable to parse a valid vlan id from: {vlan} (ex. eth0.10 for "
                           "vlan 10)")
     return base, int(vlan)

@@ -27,6 +27,10 @@ def _lab_up(args: argparse.Namespace) -> int:
     name = control.start_background(args.topology, args.name or topology.name)
     hosts = ", ".join(h.name for h in topology.hosts)
     print(f"lab {name} is up: Docker hosts {hosts}; outside {topology.outside.address}")
+    if topology.lan is not None:
+        lan = topology.lan
+        members = ", ".join(["router", *(h.name for h in lan.hosts)])
+        print(f"LAN {lan.subnet} ({lan.mode}) on eth1 of every Docker host: {members}")
     return 0
 
 

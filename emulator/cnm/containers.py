@@ -145,8 +145,14 @@ class ContainerOps:
 
     def _teardown(self, container: Container, graceful: bool = True) -> None:
         """End the sandbox first: its namespace takes every veth with it in one kernel
-        batch, much faster than deleting them one by one. Call fabric.settle() after."""
+        batch, much faster than deleting them one by one. Call fabric.settle() after.
+        Drivers whose links have no host end (macvlan) release them before, as dockerd
+        does, so their parent is free when the call returns."""
         sandbox, container.running = container.sandbox, False
+        for net_id in list(container.endpoints):
+            network = self.networks[net_id]
+            if getattr(self.driver_of(network), "release_before_sandbox", False):
+                self._leave(container, network)
         if sandbox is not None:
             self.fabric.destroy_sandbox(sandbox, graceful)
             container.finished_at = docker_timestamp()

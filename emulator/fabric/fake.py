@@ -36,6 +36,7 @@ class FakeFabric:
     exited: dict[str, int] = field(default_factory=dict)
     log: list[tuple[str, str]] = field(default_factory=list)
     nics: tuple[str, ...] = ("eth0",)
+    peers: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
     macvlans: dict[str, list[str]] = field(default_factory=dict)
     _pids: itertools.count = field(default_factory=lambda: itertools.count(100000))
 
@@ -131,6 +132,32 @@ class FakeFabric:
         if isinstance(plug, MacvlanPlug):
             self.macvlans[plug.parent].remove(f"{sandbox.key}/{ifname}")
         self.log.append(("unplug", f"{sandbox.key}/{ifname}"))
+
+    def create_overlay_sandbox(self, key: str, bridge: str, address, mtu: int) -> SandboxHandle:
+        handle = self.create_sandbox(key, key, False)
+        self.sandbox_ifaces[key][bridge] = Plug("", "", bridge, address, "", mtu)
+        return handle
+
+    def add_vxlan(self, sandbox: SandboxHandle, name: str, vni: int, port: int, mtu: int,
+                  bridge: str) -> None:
+        self.sandbox_ifaces[sandbox.key][name] = Plug("", bridge, name, None, "", mtu)
+        self.log.append(("add_vxlan", f"{name} vni {vni} port {port}"))
+
+    def program_peer(self, sandbox: SandboxHandle, vxlan: str, address, mac: str, vtep,
+                     add: bool) -> None:
+        self.peers.setdefault(sandbox.key, {})
+        if add:
+            self.peers[sandbox.key][str(address)] = (mac, str(vtep))
+        else:
+            self.peers[sandbox.key].pop(str(address), None)
+
+    def plug_from(self, outer: SandboxHandle, sandbox: SandboxHandle, plug: Plug) -> None:
+        self.sandbox_ifaces[outer.key][plug.host_ifname] = Plug("", plug.bridge,
+                                                                 plug.host_ifname, None, "", 0)
+        self.sandbox_ifaces[sandbox.key][plug.ifname] = plug
+        if plug.gateway is not None:
+            self.default_routes[sandbox.key] = plug.gateway
+        self.log.append(("plug_from", f"{outer.key}/{plug.host_ifname}"))
 
     def set_default_route(self, sandbox: SandboxHandle, gateway) -> None:
         self.default_routes[sandbox.key] = gateway

@@ -12,7 +12,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 
 from emulator.fabric import firewall
@@ -174,6 +174,63 @@ class KernelFabric:
             if plug.gateway is not None:
                 inside.set_default_route(plug.gateway)
 
+    # -- overlay namespaces --------------------------------------------------
+
+    def create_overlay_sandbox(self, key: str, bridge: str, address: IPv4Interface,
+                               mtu: int) -> SandboxHandle:
+        """A namespace holding an overlay network's bridge (with the gateway address)."""
+        sandbox = self.create_sandbox(key, key[:63], shares_host=False)
+        try:
+            with self._entered(sandbox), Netlink() as inside:
+                inside.add_bridge(bridge, mtu)
+                inside.add_address(bridge, address)
+        except BaseException:
+            self.destroy_sandbox(sandbox)
+            raise
+        return sandbox
+
+    def add_vxlan(self, sandbox: SandboxHandle, name: str, vni: int, port: int, mtu: int,
+                  bridge: str) -> None:
+        """A VXLAN device with its UDP socket on the host's underlay, living in the
+        overlay namespace as a port of its bridge."""
+        with self._entered(sandbox):
+            target = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self._netlink.add_vxlan_into(name, vni, port, mtu, target)
+        finally:
+            os.close(target)
+        with self._entered(sandbox), Netlink() as inside:
+            inside.set_master(name, bridge)
+
+    def program_peer(self, sandbox: SandboxHandle, vxlan: str, address: IPv4Address,
+                     mac: str, vtep: IPv4Address, add: bool) -> None:
+        """Program (or remove) a remote endpoint on a VXLAN: MAC -> VTEP, IP -> MAC."""
+        if not self.sandbox_alive(sandbox):
+            return
+        with self._entered(sandbox), Netlink() as inside:
+            inside.fdb(vxlan, mac, vtep, add)
+            if add:
+                inside.pin_neighbour(inside.require_index(vxlan), address, mac)
+            else:
+                inside.forget_neighbour(vxlan, address)
+
+    def plug_from(self, outer: SandboxHandle, sandbox: SandboxHandle, plug: Plug) -> None:
+        """Like plug, with the bridge inside another sandbox (an overlay namespace)."""
+        with self._entered(sandbox):
+            target = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            with self._entered(outer), Netlink() as there:
+                there.add_veth_into(plug.host_ifname, there.require_index(plug.bridge), target,
+                                    plug.ifname, plug.mac, plug.mtu)
+        finally:
+            os.close(target)
+        with self._entered(sandbox), Netlink() as inside:
+            if plug.address is not None:
+                inside.add_address(plug.ifname, plug.address)
+            inside.set_up(plug.ifname)
+            if plug.gateway is not None:
+                inside.set_default_route(plug.gateway)
+
     def plug_macvlan(self, sandbox: SandboxHandle, plug: MacvlanPlug) -> None:
         with self._entered(sandbox):
             target = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
@@ -184,6 +241,9 @@ class KernelFabric:
             os.close(target)
         try:
             with self._entered(sandbox), Netlink() as inside:
+                if plug.mode == "passthru" and plug.mac:
+                    # passthru takes the parent's MAC at creation; setting it sets the parent's
+                    inside.set_mac(plug.ifname, plug.mac)
                 if plug.address is not None:
                     inside.add_address(plug.ifname, plug.address)
                 inside.set_up(plug.ifname)

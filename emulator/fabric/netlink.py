@@ -46,6 +46,21 @@ class Netlink:
         """Create a MACVLAN of this namespace's `parent`, born down inside another one."""
         self._rtnl.add_macvlan(ifname, self.require_index(parent), mode, ns_fd, mac, mtu)
 
+    def add_vxlan_into(self, ifname: str, vni: int, port: int, mtu: int, ns_fd: int) -> None:
+        self._rtnl.add_vxlan(ifname, vni, port, mtu, ns_fd)
+
+    def set_mac(self, ifname: str, mac: str) -> None:
+        self._rtnl.set_mac(ifname, mac)
+
+    def set_master(self, ifname: str, master: str) -> None:
+        self._rtnl.set_master(ifname, self.require_index(master))
+
+    def fdb(self, ifname: str, mac: str, dst: IPv4Address, add: bool) -> None:
+        self._rtnl.fdb(self.require_index(ifname), mac, dst, add)
+
+    def forget_neighbour(self, ifname: str, address: IPv4Address) -> None:
+        self._rtnl.delete_neighbour(self.require_index(ifname), address)
+
     def delete_link(self, ifname: str) -> bool:
         """Delete a link; False when it was already gone."""
         return self._rtnl.delete(ifname)

@@ -30,6 +30,9 @@ IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_NET_NS_FD = 16, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
 IFLA_MACVLAN_MODE = 1
+IFLA_VXLAN_ID, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PROXY, IFLA_VXLAN_PORT = 1, 7, 11, 15
+AF_BRIDGE = 7
+NTF_SELF = 0x02
 MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
 IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE = 1, 5
 IFA_ADDRESS, IFA_LOCAL = 1, 2
@@ -214,6 +217,38 @@ class Rtnl:
         if mac:
             body += _mac(IFLA_ADDRESS, mac)
         self._request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, body + info)
+
+    def add_vxlan(self, name: str, vni: int, port: int, mtu: int, ns_fd: int) -> None:
+        """A VXLAN device whose UDP socket lives in this namespace, born (down) inside
+        ns_fd's: no learning (peers are programmed), ARP answered from its neighbours."""
+        data = _nested(IFLA_INFO_DATA, _u32(IFLA_VXLAN_ID, vni),
+                       _attr(IFLA_VXLAN_PORT, struct.pack(">H", port)),
+                       _attr(IFLA_VXLAN_LEARNING, b"\0"), _attr(IFLA_VXLAN_PROXY, b"\1"))
+        info = _nested(IFLA_LINKINFO, _str(IFLA_INFO_KIND, "vxlan"), data)
+        body = _ifinfo() + _str(IFLA_IFNAME, name) + _u32(IFLA_MTU, mtu)
+        body += _u32(IFLA_NET_NS_FD, ns_fd)
+        self._request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, body + info)
+
+    def set_mac(self, name: str, mac: str) -> None:
+        self._request(RTM_NEWLINK, NLM_F_ACK,
+                      _ifinfo() + _str(IFLA_IFNAME, name) + _mac(IFLA_ADDRESS, mac))
+
+    def set_master(self, name: str, master: int) -> None:
+        self._request(RTM_NEWLINK, NLM_F_ACK,
+                      _ifinfo(up=True) + _str(IFLA_IFNAME, name) + _u32(IFLA_MASTER, master))
+
+    def fdb(self, index: int, mac: str, dst: IPv4Address, add: bool) -> None:
+        """Add (or delete) a VXLAN forwarding entry: frames to `mac` go to VTEP `dst`."""
+        body = _NDMSG.pack(AF_BRIDGE, index, NUD_PERMANENT, NTF_SELF, 0)
+        body += _mac(NDA_LLADDR, mac) + _attr(NDA_DST, dst.packed)
+        if add:
+            self._request(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE | NLM_F_ACK, body)
+            return
+        try:
+            self._request(RTM_DELNEIGH, NLM_F_ACK, body)
+        except NetlinkError as exc:
+            if exc.errno != errno_mod.ENOENT:
+                raise
 
     def set_up(self, name: str) -> None:
         self._request(RTM_NEWLINK, NLM_F_ACK, _ifinfo(up=True) + _str(IFLA_IFNAME, name))

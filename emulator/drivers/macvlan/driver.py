@@ -55,6 +55,7 @@ class MacvlanDriver:
     scope: ClassVar[str] = "local"
     uses_ipam: ClassVar[bool] = True
     shares_host_namespace: ClassVar[bool] = False
+    release_before_sandbox: ClassVar[bool] = True
 
     def __init__(self, fabric: HostFabric) -> None:
         self._fabric = fabric

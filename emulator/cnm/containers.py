@@ -83,7 +83,7 @@ class ContainerOps:
                     )
             attachments: dict[str, Attachment] = {}
             for request in networks:
-                network = self.get_network(request.network)
+                network = self._network_for_attach(request.network)
                 try:
                     self._check_attach(network, attachments, request, name)
                 except err.InvalidParameter as exc:
@@ -203,7 +203,7 @@ class ContainerOps:
                 aliases: Iterable[str] = ()) -> None:
         with self._lock:
             container = self.get_container(container_ref)
-            network = self.get_network(net_ref)
+            network = self._network_for_attach(net_ref)
             if network.id in container.attachments and not container.running:
                 return
             request = AttachRequest(network.id, ip, tuple(aliases))

@@ -75,24 +75,28 @@ class EndpointOps:
             ip = ip_address(request.ip)
         except ValueError:
             return f"invalid IPv4 address: {request.ip}"
-        subnet = self.addresses.pool(network.pool_id).subnet if network.pool_id else None
+        subnet = self._space(network).pool(network.pool_id).subnet if network.pool_id else None
         if not isinstance(ip, IPv4Address) or subnet is None or ip not in subnet:
             return f"no configured subnet or ip-range contain the IP address {request.ip}"
         return None
 
-    def _join(self, container: Container, network: Network, attachment: Attachment) -> Endpoint:
+    def _join(self, container: Container, network: Network, attachment: Attachment,
+              name: str | None = None) -> Endpoint:
+        if network.scope == "swarm":
+            self._check_swarm_attach(network)
         driver = self.driver_of(network)
         address = None
         if driver.uses_ipam and network.pool_id is not None:
             try:
-                ip = self.addresses.request_address(network.pool_id, attachment.ip)
+                ip = self._space(network).request_address(network.pool_id, attachment.ip)
             except err.Unavailable:
                 raise err.DockerError(
                     "no available IPv4 addresses on this network's address pools: "
                     f"{network.name} ({network.id})"
                 ) from None
-            address = IPv4Interface(f"{ip}/{self.addresses.pool(network.pool_id).subnet.prefixlen}")
-        ep = Endpoint(id=new_id(), name=container.name, network_id=network.id,
+            prefix = self._space(network).pool(network.pool_id).subnet.prefixlen
+            address = IPv4Interface(f"{ip}/{prefix}")
+        ep = Endpoint(id=new_id(), name=name or container.name, network_id=network.id,
                       container_id=container.id, address=address, mac="",
                       aliases=attachment.aliases, requested_ip=attachment.ip)
         try:
@@ -107,20 +111,31 @@ class EndpointOps:
                 joined = driver.join(network.id, ep.id, SandboxRef(
                     container.sandbox, ifname or "", wants_gateway=holder is network))
                 ep.ifname = joined.ifname
-                if driver.uses_ipam and network.pool_id and not network.internal:
-                    ep.gateway = self.addresses.pool(network.pool_id).gateway
+                if self._offers_gateway(network):
+                    ep.gateway = self._space(network).pool(network.pool_id).gateway
             except Exception:
                 driver.delete_endpoint(network.id, ep.id)
                 raise
         except Exception:
             if address is not None:
-                self.addresses.release_address(network.pool_id, address.ip)
+                self._space(network).release_address(network.pool_id, address.ip)
             raise
         container.endpoints[network.id] = ep
         network.endpoints[ep.id] = ep
         if holder is network:
             container.gateway_network = network.id
+        if network.driver == "overlay" and not network.internal:
+            self._gateway_bridge_for(container)
         return ep
+
+    def _space(self, network: Network):
+        """The address space a network's pool lives in: the swarm's for swarm networks."""
+        return network.address_space or self.addresses
+
+    def _offers_gateway(self, network: Network) -> bool:
+        driver = self.driver_of(network)
+        return (not network.internal and driver.uses_ipam and network.pool_id is not None
+                and getattr(driver, "provides_gateway", True))
 
     def _gateway_holder(self, container: Container, extra: Network | None = None,
                         without: str | None = None) -> Network | None:
@@ -129,8 +144,7 @@ class EndpointOps:
         candidates = [self.networks[i] for i in container.endpoints if i != without]
         if extra is not None:
             candidates.append(extra)
-        offering = [n for n in candidates
-                    if not n.internal and self.driver_of(n).uses_ipam and n.pool_id]
+        offering = [n for n in candidates if self._offers_gateway(n)]
         return min(offering, key=lambda n: n.name, default=None)
 
     def _move_gateway(self, container: Container, leaving: str) -> None:
@@ -141,7 +155,7 @@ class EndpointOps:
         container.gateway_network = holder.id if holder else None
         if holder is not None and holder.pool_id is not None:
             self.fabric.set_default_route(container.sandbox,
-                                          self.addresses.pool(holder.pool_id).gateway)
+                                          self._space(holder).pool(holder.pool_id).gateway)
 
     def _leave(self, container: Container, network: Network) -> None:
         ep = container.endpoints.pop(network.id, None)
@@ -154,5 +168,7 @@ class EndpointOps:
         driver.delete_endpoint(network.id, ep.id)
         network.endpoints.pop(ep.id, None)
         if ep.address is not None and network.pool_id is not None:
-            self.addresses.release_address(network.pool_id, ep.address.ip)
+            self._space(network).release_address(network.pool_id, ep.address.ip)
+        if network.driver == "overlay":
+            self._drop_gateway_bridge(container)
 

@@ -12,24 +12,31 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 
 from emulator.cnm.containers import ContainerOps
 from emulator.cnm.endpoints import AttachRequest, EndpointOps
 from emulator.cnm.model import Container, Network
 from emulator.cnm.networks import NetworkOps, NetworkRequest
+from emulator.cnm.swarm import SwarmOps
 from emulator.drivers import registry
 from emulator.drivers.base import Driver
 from emulator.fabric.base import HostFabric
 from emulator.ipam import AddressSpace
+from emulator.swarm.cluster import SwarmDirectory
 
 __all__ = ["AttachRequest", "Engine", "NetworkRequest"]
 
 
-class Engine(NetworkOps, ContainerOps, EndpointOps):
+class Engine(NetworkOps, ContainerOps, EndpointOps, SwarmOps):
     def __init__(self, host: str, fabric: HostFabric,
-                 reserved: Iterable[IPv4Network] = ()) -> None:
+                 reserved: Iterable[IPv4Network] = (), advertise: IPv4Address | None = None,
+                 swarm_directory: SwarmDirectory | None = None) -> None:
         self.host = host
+        self.advertise = advertise
+        self.swarm_directory = swarm_directory
+        self.swarm = None
+        self.swarm_node = None
         self.fabric = fabric
         self.reserved = list(reserved)
         self.addresses = AddressSpace()

@@ -40,6 +40,8 @@ class Network:
     pool_id: str | None = None
     ipam_config: list[dict[str, object]] = field(default_factory=list)
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    ingress: bool = False
+    address_space: object | None = None  # the swarm's, for swarm-scoped networks
 
 
 @dataclass

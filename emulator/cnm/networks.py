@@ -63,6 +63,8 @@ class NetworkOps:
                 raise err.Forbidden(
                     f"operation is not permitted on predefined {request.name} network "
                 )
+            if request.driver == "overlay":
+                return self._create_swarm_network(request)
             return self._create(request, predefined=False)
 
     def _create(self, request: NetworkRequest, predefined: bool) -> Network:
@@ -121,6 +123,9 @@ class NetworkOps:
                 raise err.Forbidden(
                     f"{network.name} is a pre-defined network and cannot be removed"
                 )
+            if network.scope == "swarm":
+                self._remove_swarm_network(network)
+                return
             if network.endpoints:
                 names = ", ".join(
                     f'name:"{ep.name}" id:"{ep.id[:12]}"' for ep in network.endpoints.values()
@@ -133,7 +138,7 @@ class NetworkOps:
 
     def _delete(self, network: Network) -> None:
         self.driver_of(network).delete_network(network.id)
-        if network.pool_id is not None:
+        if network.pool_id is not None and network.address_space is None:
             self.addresses.release_pool(network.pool_id)
         del self.networks[network.id]
 
@@ -146,7 +151,7 @@ class NetworkOps:
             label_filters = {k: v for k, v in filters.items() if k in ("label", "label!")}
             pruned = []
             for network in list(self.networks.values()):
-                if network.predefined or network.endpoints:
+                if network.predefined or network.endpoints or network.scope == "swarm":
                     continue
                 if not match_network(network, label_filters):
                     continue

@@ -8,12 +8,14 @@ from emulator.drivers.bridge import BridgeDriver
 from emulator.drivers.host import HostDriver
 from emulator.drivers.macvlan import MacvlanDriver
 from emulator.drivers.null import NullDriver
+from emulator.drivers.overlay import OverlayDriver
 
 BUILTIN: dict[str, DriverFactory] = {
     "bridge": BridgeDriver,
     "host": HostDriver,
     "macvlan": MacvlanDriver,
     "null": NullDriver,
+    "overlay": OverlayDriver,
 }
 
 

@@ -28,6 +28,7 @@ from emulator.lab.dockerhost import DockerHost
 from emulator.lab.dryrun import attach_requests, check_topology, network_request
 from emulator.lab.state import LabState, RunDir
 from emulator.lab.world import World
+from emulator.swarm.cluster import SwarmDirectory
 from emulator.topology import SourcedTopology, Topology, default_topology, read_topology
 from emulator.topology.model import LAN_ROUTER_NAME
 
@@ -59,6 +60,7 @@ class Lab:
         self._state_lock = threading.Lock()
         self._previous_handlers: dict[int, object] = {}
         self.dhcp: DhcpServer | None = None
+        self.swarm_directory = SwarmDirectory()
 
     @classmethod
     def load(cls, path: str | Path, name: str | None = None) -> Lab:
@@ -123,7 +125,8 @@ class Lab:
             fabric = KernelFabric(spec.name, self._world.pid_of(spec.name), self._state.env,
                                   log_dir)
             self._fabrics.append(fabric)
-            engine = Engine(spec.name, fabric, reserved=reserved)
+            engine = Engine(spec.name, fabric, reserved=reserved, advertise=spec.address,
+                            swarm_directory=self.swarm_directory)
             engine.on_change = partial(self._record_containers, spec.name)
             self.hosts[spec.name] = DockerHost(spec.name, engine, spec.address)
             server = engine_api(engine, self.run_dir.socket(spec.name), log_dir)

@@ -269,7 +269,7 @@ IPAM = IPAMData(IPv4Network("10.50.0.0/24"), IPv4Address("10.50.0.1"))
 
 
 def test_registry_knows_the_builtin_drivers(fabric: FakeFabric) -> None:
-    assert registry.names() == ["bridge", "host", "macvlan", "null"]
+    assert registry.names() == ["bridge", "host", "macvlan", "null", "overlay"]
     assert isinstance(registry.lookup("bridge")(fabric), BridgeDriver)
     with docker_error(err.NotFound, 404, 'plugin "weave" not found'):
         registry.lookup("weave")

@@ -1,0 +1,219 @@
+"""Overlay networks on one Docker host: a namespace with br0 and a VXLAN device per network.
+
+As in Docker, the overlay namespace is made on a host when the first local endpoint
+joins, and goes with the last one: it holds the bridge `br0` (with the network's
+gateway address) and a VXLAN device whose UDP socket sits on the host's underlay.
+Containers are plugged into br0 by veth. The swarm's control plane tells every host
+with the network where each endpoint lives; the host programs forwarding (MAC ->
+VTEP) and neighbour (IP -> MAC) entries on its VXLAN device, which answers ARP from
+them: nothing is learnt from flooding.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import ClassVar, Protocol
+
+from emulator.cnm.errors import DockerError, NotFound
+from emulator.drivers.base import (
+    EndpointInfo,
+    EndpointSpec,
+    IPAMData,
+    JoinInfo,
+    NetworkSpec,
+    SandboxRef,
+)
+from emulator.drivers.bridge.driver import random_mac
+from emulator.drivers.overlay.options import parse_options
+from emulator.fabric.base import HostFabric, Plug, SandboxHandle
+from emulator.swarm.controlplane import ControlPlane, Peer
+
+BRIDGE = "br0"
+VXLAN = "vxlan0"
+IPSEC_MISSING = ("cannot join secure network: required modules to install IPSEC rules are "
+                 "missing on host")
+NOT_IN_SWARM = ("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm "
+                "join\" to connect this node to swarm and try again.")
+
+
+class SwarmBinding(Protocol):
+    """What the overlay driver needs of the swarm this host belongs to."""
+
+    host: str
+    vtep: IPv4Address
+    data_path_port: int
+    control: ControlPlane
+
+
+@dataclass
+class _Endpoint:
+    id: str
+    host_ifname: str
+    mac: str
+    address: IPv4Interface | None
+    sandbox: SandboxHandle | None = None
+
+
+@dataclass
+class _Network:
+    spec: NetworkSpec
+    subnet: IPv4Network | None
+    gateway: IPv4Address | None
+    vni: int
+    mtu: int
+    encrypted: bool = False
+    namespace: SandboxHandle | None = None
+    endpoints: dict[str, _Endpoint] = field(default_factory=dict)
+    vxlan: str = VXLAN
+
+
+def mac_from_ip(address: IPv4Address) -> str:
+    """Docker's GenerateMACFromIP, still used for overlay endpoints in Docker 28."""
+    return ":".join(f"{b:02x}" for b in (0x02, 0x42, *address.packed))
+
+
+class OverlayDriver:
+    name: ClassVar[str] = "overlay"
+    scope: ClassVar[str] = "swarm"
+    uses_ipam: ClassVar[bool] = True
+    shares_host_namespace: ClassVar[bool] = False
+    provides_gateway: ClassVar[bool] = False
+    release_before_sandbox: ClassVar[bool] = True
+
+    def __init__(self, fabric: HostFabric) -> None:
+        self._fabric = fabric
+        self._swarm: SwarmBinding | None = None
+        self._networks: dict[str, _Network] = {}
+
+    def bind(self, swarm: SwarmBinding | None) -> None:
+        """The swarm this host joined (None when it left)."""
+        self._swarm = swarm
+
+    def _net(self, net_id: str) -> _Network:
+        try:
+            return self._networks[net_id]
+        except KeyError:
+            raise NotFound(f"network {net_id} not found") from None
+
+    def validate_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
+        if self._swarm is None:
+            raise DockerError(NOT_IN_SWARM)
+        options = parse_options(net.options)
+        if options.vni is None:
+            raise DockerError(f"network {net.id}: no VXLAN ID allocated by the swarm")
+
+    def create_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
+        self.validate_network(net, ipam)
+        options = parse_options(net.options)
+        assert options.vni is not None
+        self._networks[net.id] = _Network(net, ipam.subnet, ipam.gateway, options.vni,
+                                          options.mtu, options.encrypted)
+
+    def delete_network(self, net_id: str) -> None:
+        network = self._networks.pop(net_id, None)
+        if network is None:
+            return
+        for ep in list(network.endpoints.values()):
+            self._release(network, ep)
+        self._retire_namespace(network)
+
+    def network_options(self, net_id: str) -> dict[str, str]:
+        return dict(self._net(net_id).spec.options)
+
+    def create_endpoint(self, net_id: str, ep: EndpointSpec) -> EndpointInfo:
+        network = self._net(net_id)
+        mac = ep.mac or (mac_from_ip(ep.address.ip) if ep.address else random_mac())
+        host_ifname = "veth" + secrets.token_hex(4)[:7]
+        network.endpoints[ep.id] = _Endpoint(ep.id, host_ifname, mac, ep.address)
+        return EndpointInfo(mac=mac, address=ep.address)
+
+    def delete_endpoint(self, net_id: str, ep_id: str) -> None:
+        network = self._networks.get(net_id)
+        if network is None:
+            return
+        ep = network.endpoints.pop(ep_id, None)
+        if ep is not None:
+            self._release(network, ep)
+        if not any(e.sandbox for e in network.endpoints.values()):
+            self._retire_namespace(network)
+
+    def join(self, net_id: str, ep_id: str, sandbox: SandboxRef) -> JoinInfo:
+        network = self._net(net_id)
+        if self._swarm is None:
+            raise DockerError(NOT_IN_SWARM)
+        if network.encrypted:
+            raise DockerError(IPSEC_MISSING)
+        ep = network.endpoints[ep_id]
+        namespace = self._namespace(network)
+        self._fabric.plug_from(namespace, sandbox.handle, Plug(
+            ep.host_ifname, BRIDGE, sandbox.ifname, ep.address, ep.mac, network.mtu))
+        ep.sandbox = sandbox.handle
+        if ep.address is not None:
+            self._swarm.control.publish(Peer(net_id, ep_id, self._swarm.host, self._swarm.vtep,
+                                             ep.address.ip, ep.mac))
+        return JoinInfo(ifname=sandbox.ifname)
+
+    def _namespace(self, network: _Network) -> SandboxHandle:
+        """The network's namespace on this host, made (and told its peers) on first use."""
+        if network.namespace is not None:
+            return network.namespace
+        assert self._swarm is not None and network.subnet and network.gateway
+        address = IPv4Interface(f"{network.gateway}/{network.subnet.prefixlen}")
+        namespace = self._fabric.create_overlay_sandbox(f"1-{network.spec.id[:10]}", BRIDGE,
+                                                        address, network.mtu)
+        try:
+            self._fabric.add_vxlan(namespace, network.vxlan, network.vni,
+                                   self._swarm.data_path_port, network.mtu, BRIDGE)
+        except BaseException:
+            self._fabric.destroy_sandbox(namespace)
+            raise
+        network.namespace = namespace
+        peers = self._swarm.control.subscribe(
+            network.spec.id, self._swarm.host,
+            lambda peer, add: self._program(network, peer, add))
+        for peer in peers:
+            if peer.host != self._swarm.host:
+                self._program(network, peer, True)
+        return namespace
+
+    def _program(self, network: _Network, peer: Peer, add: bool) -> None:
+        if network.namespace is not None:
+            self._fabric.program_peer(network.namespace, network.vxlan, peer.address,
+                                      peer.mac, peer.vtep, add)
+
+    def _retire_namespace(self, network: _Network) -> None:
+        if network.namespace is None:
+            return
+        if self._swarm is not None:
+            self._swarm.control.unsubscribe(network.spec.id, self._swarm.host)
+        self._fabric.destroy_sandbox(network.namespace)
+        network.namespace = None
+
+    def leave(self, net_id: str, ep_id: str) -> None:
+        network = self._networks.get(net_id)
+        if network is not None and ep_id in network.endpoints:
+            self._release(network, network.endpoints[ep_id])
+
+    def _release(self, network: _Network, ep: _Endpoint) -> None:
+        if ep.sandbox is None:
+            return
+        if self._swarm is not None:
+            self._swarm.control.withdraw(network.spec.id, ep.id)
+        if network.namespace is not None:
+            self._fabric.unplug(network.namespace, ep.host_ifname)
+        ep.sandbox = None
+
+    def check(self, net_id: str, ep_id: str) -> list[str]:
+        network = self._networks.get(net_id)
+        if network is None:
+            return [f"network {net_id} is unknown to the overlay driver"]
+        ep = network.endpoints.get(ep_id)
+        if ep is None:
+            return [f"endpoint {ep_id} is unknown to the overlay driver"]
+        if ep.sandbox is None or network.namespace is None:
+            return []
+        links = self._fabric.sandbox_links(network.namespace)
+        return [f"{name} is missing from the overlay namespace"
+                for name in (BRIDGE, network.vxlan, ep.host_ifname) if name not in links]

@@ -1,0 +1,2 @@
+"""Swarm mode across the emulated Docker hosts: membership, swarm-scoped networks,
+and the overlay control plane that programs every VTEP."""

@@ -1,0 +1,157 @@
+"""One swarm: its nodes, join tokens, swarm-scoped networks, VNIs and address pool.
+
+The swarm's state is what Docker keeps in the managers' Raft store; here it is one
+object shared by the emulated hosts of a lab. A network created on a manager is
+allocated here (subnet from the default address pool, a VXLAN ID from 4096 up) and
+instantiated on every node's engine, with the same ID everywhere; addresses on it
+are handed out here too, so no two containers of the swarm get the same one.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+from emulator.cnm import errors as err
+from emulator.cnm.model import docker_timestamp
+from emulator.drivers.overlay.options import FIRST_SWARM_VNI, MAX_VNI, VNI_LIST, parse_vni_list
+from emulator.ipam import AddressSpace
+from emulator.ipam.pools import PoolSpec
+from emulator.swarm.controlplane import ControlPlane
+
+DEFAULT_ADDR_POOL = "10.0.0.0/8"
+DEFAULT_SUBNET_SIZE = 24
+DEFAULT_DATA_PATH_PORT = 4789
+MIN_DATA_PATH_PORT, MAX_DATA_PATH_PORT = 1024, 49151
+MANAGER_PORT = 2377
+
+
+BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _base36(length: int) -> str:
+    return "".join(secrets.choice(BASE36) for _ in range(length))
+
+
+@dataclass
+class SwarmNode:
+    host: str
+    node_id: str
+    role: str
+    addr: IPv4Address
+    created: str = field(default_factory=docker_timestamp)
+
+
+@dataclass
+class SwarmNetwork:
+    id: str
+    name: str
+    options: dict[str, str]
+    labels: dict[str, str]
+    internal: bool
+    attachable: bool
+    ingress: bool
+    pool_id: str
+    created: str = field(default_factory=docker_timestamp)
+
+
+class Swarm:
+    def __init__(self, data_path_port: int = DEFAULT_DATA_PATH_PORT,
+                 default_addr_pool: tuple[str, ...] = (DEFAULT_ADDR_POOL,),
+                 subnet_size: int = DEFAULT_SUBNET_SIZE) -> None:
+        self.id = _base36(25)
+        self.created = docker_timestamp()
+        self.data_path_port = data_path_port
+        self.default_addr_pool = default_addr_pool
+        self.subnet_size = subnet_size
+        ca_digest = _base36(50)
+        self.tokens = {role: f"SWMTKN-1-{ca_digest}-{_base36(25)}"
+                       for role in ("worker", "manager")}
+        self.nodes: dict[str, SwarmNode] = {}
+        self.networks: dict[str, SwarmNetwork] = {}
+        self.addresses = AddressSpace(
+            "GlobalDefault", [PoolSpec.parse(p, subnet_size) for p in default_addr_pool],
+            serial=True)
+        self.control = ControlPlane()
+        self.engines: dict[str, Any] = {}
+        self.lock = threading.RLock()
+
+    # -- membership ----------------------------------------------------------
+
+    def add_node(self, host: str, role: str, addr: IPv4Address) -> SwarmNode:
+        node = SwarmNode(host, _base36(25), role, addr)
+        self.nodes[host] = node
+        return node
+
+    def role_of_token(self, token: str) -> str | None:
+        for role, known in self.tokens.items():
+            if secrets.compare_digest(known, token):
+                return role
+        return None
+
+    def managers(self) -> list[SwarmNode]:
+        return [n for n in self.nodes.values() if n.role == "manager"]
+
+    # -- networks ------------------------------------------------------------
+
+    def allocate_network(self, name: str, options: Mapping[str, str],
+                         labels: Mapping[str, str], internal: bool, attachable: bool,
+                         subnet: str | None, ip_range: str | None, gateway: str | None,
+                         aux: Mapping[str, str], ingress: bool = False) -> SwarmNetwork:
+        """Subnet and VNI for a new swarm-scoped network; nothing is made on a host yet."""
+        options = dict(options)
+        if options.get(VNI_LIST):
+            vni = parse_vni_list(options[VNI_LIST])[0]
+            if vni in self._vnis():
+                raise err.DockerError(f"VXLAN ID {vni} is already in use")
+        else:
+            vni = next(v for v in range(FIRST_SWARM_VNI, MAX_VNI + 1) if v not in self._vnis())
+            options[VNI_LIST] = str(vni)
+        pool = self.addresses.request_pool(subnet=subnet, ip_range=ip_range, gateway=gateway,
+                                           aux_addresses=dict(aux))
+        network = SwarmNetwork(_base36(25), name, options, dict(labels), internal,
+                               attachable, ingress, pool.id)
+        self.networks[network.id] = network
+        return network
+
+    def release_network(self, network_id: str) -> None:
+        network = self.networks.pop(network_id, None)
+        if network is not None:
+            self.addresses.release_pool(network.pool_id)
+            self.control.forget_network(network_id)
+
+    def _vnis(self) -> set[int]:
+        return {parse_vni_list(n.options[VNI_LIST])[0] for n in self.networks.values()}
+
+    def subnet_of(self, network: SwarmNetwork) -> IPv4Network:
+        return self.addresses.pool(network.pool_id).subnet
+
+
+def check_data_path_port(port: int) -> None:
+    """dockerd's validateDataPathPort (0 means the default, 4789)."""
+    if port != 0 and not MIN_DATA_PATH_PORT <= port <= MAX_DATA_PATH_PORT:
+        raise err.DockerError(
+            f"Datapath port number is not in valid range ({MIN_DATA_PATH_PORT}-"
+            f"{MAX_DATA_PATH_PORT}) : {port}")
+
+
+class SwarmDirectory:
+    """Where a joining host finds a swarm: by the address of one of its managers.
+    One per lab; it stands in for the managers' listening port 2377."""
+
+    def __init__(self) -> None:
+        self._by_addr: dict[IPv4Address, Swarm] = {}
+        self.lock = threading.RLock()
+
+    def register(self, swarm: Swarm, addr: IPv4Address) -> None:
+        self._by_addr[addr] = swarm
+
+    def unregister(self, addr: IPv4Address) -> None:
+        self._by_addr.pop(addr, None)
+
+    def find(self, addr: IPv4Address) -> Swarm | None:
+        return self._by_addr.get(addr)

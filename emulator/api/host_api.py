@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emulator.api import containers, execs, networks, system
+from emulator.api import containers, execs, networks, swarm, system
 from emulator.api.router import Router
 from emulator.api.server import ApiServer
 from emulator.cnm.engine import Engine
@@ -16,4 +16,5 @@ def engine_api(engine: Engine, socket_path: Path, log_dir: Path | None) -> ApiSe
     networks.register(router, engine)
     containers.register(router, engine, log_dir)
     execs.register(router, engine)
+    swarm.register(router, engine)
     return ApiServer(router, socket_path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from emulator.api.router import Request, Response, Router
 from emulator.cnm.engine import Engine, NetworkRequest
-from emulator.cnm.errors import InvalidParameter, NotImplementedByEmulator
+from emulator.cnm.errors import Conflict, InvalidParameter, NotImplementedByEmulator
 from emulator.cnm.inspect import network_json
 
 
@@ -22,6 +22,9 @@ def _create_request(body: dict) -> NetworkRequest:
         raise NotImplementedByEmulator("several IPAM configs: the emulator supports one IPv4 "
                                        "subnet per network")
     config = configs[0] if configs else {}
+    if body.get("Scope") == "swarm" and (body.get("Driver") or "bridge") != "overlay":
+        raise NotImplementedByEmulator(
+            "swarm-scoped networks other than overlay are not supported by the emulator")
     return NetworkRequest(
         name=body.get("Name", ""),
         driver=body.get("Driver") or "bridge",
@@ -36,6 +39,16 @@ def _create_request(body: dict) -> NetworkRequest:
     )
 
 
+def _refuse_ingress(engine: Engine) -> None:
+    """swarmkit keeps one ingress network; the emulator cannot make another."""
+    present = next((n for n in engine.networks.values() if n.ingress), None)
+    if present is not None:
+        raise Conflict(f"rpc error: code = AlreadyExists desc = ingress network ({present.id}) "
+                       "is already present")
+    raise NotImplementedByEmulator("creating an ingress network is not supported by the "
+                                   "emulator: swarm init makes the one ingress network")
+
+
 def register(router: Router, engine: Engine) -> None:
     def listing(request: Request) -> Response:
         return Response(200, [network_json(n, verbose_containers=False)
@@ -45,7 +58,10 @@ def register(router: Router, engine: Engine) -> None:
         return Response(200, network_json(engine.get_network(request.params["id"])))
 
     def create(request: Request) -> Response:
-        network = engine.create_network(_create_request(request.json()))
+        body = request.json()
+        if isinstance(body, dict) and body.get("Ingress"):
+            _refuse_ingress(engine)
+        network = engine.create_network(_create_request(body))
         return Response(201, {"Id": network.id, "Warning": ""})
 
     def remove(request: Request) -> Response:

@@ -13,11 +13,21 @@ from emulator.cnm.errors import NotFound
 from emulator.drivers import registry
 
 
-def _ping(request: Request) -> Response:
+def swarm_status(engine: Engine) -> str:
+    """The `Swarm` header of /_ping: dockerd's "inactive", "active/manager" or
+    "active/worker" (cluster.Status)."""
+    info = engine.swarm_info()
+    state = str(info["LocalNodeState"])
+    if state != "active":
+        return state
+    return "active/manager" if info["ControlAvailable"] else "active/worker"
+
+
+def _ping(engine: Engine) -> Response:
     return Response(200, raw=b"OK", headers={
         "Content-Type": "text/plain; charset=utf-8", "Builder-Version": "1",
         "Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache",
-        "Swarm": "inactive"})
+        "Swarm": swarm_status(engine)})
 
 
 def version_body() -> dict[str, object]:
@@ -66,10 +76,7 @@ def info_body(engine: Engine) -> dict[str, object]:
         "IndexServerAddress": "", "RegistryConfig": None, "GenericResources": None,
         "HttpProxy": "", "HttpsProxy": "", "NoProxy": "", "Name": engine.host, "Labels": [],
         "ExperimentalBuild": False, "ServerVersion": ENGINE_VERSION, "Runtimes": {},
-        "DefaultRuntime": "runc", "Swarm": {"NodeID": "", "NodeAddr": "",
-                                            "LocalNodeState": "inactive",
-                                            "ControlAvailable": False, "Error": "",
-                                            "RemoteManagers": None},
+        "DefaultRuntime": "runc", "Swarm": engine.swarm_info(),
         "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "",
         "SecurityOptions": [], "Warnings": [],
     }
@@ -99,7 +106,7 @@ def _no_plugin(request: Request) -> Response:
 
 
 def register(router: Router, engine: Engine) -> None:
-    router.add("GET", "/_ping", _ping)
+    router.add("GET", "/_ping", lambda r: _ping(engine))
     router.add("POST", "/images/create", _pull)
     router.add("GET", "/images/json", lambda r: Response(200, []))
     router.add("GET", "/images/{name}/json", _no_image)

@@ -16,6 +16,8 @@ from emulator.cnm import errors as err
 from emulator.cnm.model import Attachment, Container, Endpoint, Network, new_id
 from emulator.drivers.base import EndpointSpec, SandboxRef
 
+GWBRIDGE = "docker_gwbridge"
+
 
 @dataclass(frozen=True)
 class AttachRequest:
@@ -126,6 +128,8 @@ class EndpointOps:
             container.gateway_network = network.id
         if network.driver == "overlay" and not network.internal:
             self._gateway_bridge_for(container)
+        elif self._offers_gateway(network) and network.name != GWBRIDGE:
+            self._drop_gateway_bridge(container, offered=True)
         return ep
 
     def _space(self, network: Network):
@@ -171,4 +175,6 @@ class EndpointOps:
             self._space(network).release_address(network.pool_id, ep.address.ip)
         if network.driver == "overlay":
             self._drop_gateway_bridge(container)
+        elif container.running and self._offers_gateway(network) and network.name != GWBRIDGE:
+            self._gateway_bridge_for(container)
 

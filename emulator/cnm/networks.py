@@ -153,6 +153,8 @@ class NetworkOps:
             for network in list(self.networks.values()):
                 if network.predefined or network.endpoints or network.scope == "swarm":
                     continue
+                if network.name == "docker_gwbridge" and self.swarm is not None:
+                    continue  # in swarm mode Docker's gwbridge always holds ingress-sbox
                 if not match_network(network, label_filters):
                     continue
                 self._delete(network)

@@ -76,6 +76,11 @@ def _check_pools(pools: list[str], subnet_size: int) -> tuple[str, ...]:
     return tuple(pools)
 
 
+def _not_attachable(name: str) -> err.DockerError:
+    return err.DockerError(f"Could not attach to network {name}: rpc error: code = "
+                           f"PermissionDenied desc = network {name} not manually attachable")
+
+
 class SwarmOps:
     """Mixed into Engine: swarm membership and swarm-scoped networks."""
 
@@ -250,8 +255,9 @@ class SwarmOps:
             raise err.Unavailable(WORKER_NOT_MANAGER if self.swarm_node else NOT_IN_SWARM)
         if network.ingress:
             raise err.InvalidParameter(
-                "rpc error: code = FailedPrecondition desc = ingress network cannot be removed "
-                "because the routing mesh of every node depends on it")
+                "rpc error: code = FailedPrecondition desc = ingress network cannot be removed: "
+                "this emulator cannot create another one (network create --ingress is not "
+                "supported)")
         swarm = self.swarm
         assert swarm is not None
         with swarm.lock:
@@ -297,19 +303,22 @@ class SwarmOps:
                                  f"network {ref} not found", "network")
                 except err.NotFound:
                     raise err.NotFound(f"network {ref} not found") from None
+                if not found.attachable:
+                    raise _not_attachable(found.name) from None
                 return self._instantiate(found)
 
     def _check_swarm_attach(self, network: Network) -> None:
         if network.scope == "swarm" and (network.ingress or not network.attachable):
-            raise err.DockerError(
-                f"Could not attach to network {network.name}: rpc error: code = "
-                f"PermissionDenied desc = network {network.name} not manually attachable")
+            raise _not_attachable(network.name)
 
     # -- the docker_gwbridge endpoint -------------------------------------------
 
     def _gateway_bridge_for(self, container: Container) -> None:
         """A container on a non-internal overlay, with no other network offering a
         gateway, reaches the outside through docker_gwbridge (endpoint gateway_<id>)."""
+        if not any(self.networks[n].driver == "overlay" and not self.networks[n].internal
+                   for n in container.endpoints):
+            return
         if any(self._offers_gateway(self.networks[n]) for n in container.endpoints):
             return
         gw = next((n for n in self.networks.values() if n.name == GWBRIDGE), None)
@@ -317,13 +326,14 @@ class SwarmOps:
             return
         self._join(container, gw, Attachment(gw.id), name=f"gateway_{container.id[:12]}")
 
-    def _drop_gateway_bridge(self, container: Container) -> None:
-        """Leave docker_gwbridge once the container is on no non-internal overlay."""
+    def _drop_gateway_bridge(self, container: Container, offered: bool = False) -> None:
+        """Leave docker_gwbridge once the container is on no non-internal overlay, or
+        once another network offers it a gateway (`offered`), as libnetwork does."""
         gw = next((n for n in self.networks.values() if n.name == GWBRIDGE), None)
         if gw is None or gw.id not in container.endpoints or gw.id in container.attachments:
             return
-        if any(self.networks[n].driver == "overlay" and not self.networks[n].internal
-               for n in container.endpoints):
+        if not offered and any(self.networks[n].driver == "overlay"
+                               and not self.networks[n].internal for n in container.endpoints):
             return
         self._leave(container, gw)
 
@@ -342,8 +352,9 @@ class SwarmOps:
                                for m in swarm.managers()],
         }
         if node.role == "manager":
+            cluster = {k: v for k, v in self.swarm_inspect().items() if k != "JoinTokens"}
             info.update({"Nodes": len(swarm.nodes), "Managers": len(swarm.managers()),
-                         "Cluster": self.swarm_inspect()})
+                         "Cluster": cluster})
         return info
 
     def _require_manager(self) -> Swarm:

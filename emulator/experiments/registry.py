@@ -45,6 +45,7 @@ def _load_builtin() -> None:
         host_ports,
         isolation,
         macvlan_conflicts,
+        overlay_overhead,
         tour,
     )
 

@@ -251,6 +251,13 @@ class Lab:
             raise LabError("the lab is not running")
         return self._world.exec("outside", argv)
 
+    @property
+    def process_env(self) -> dict[str, str]:
+        """The environment marker every process of this lab carries (for `cnm clean`)."""
+        if self._state is None:
+            raise LabError("the lab is not running")
+        return dict(self._state.env)
+
     def node_exec(self, name: str, argv: list[str]) -> tuple[int, str]:
         """Run a command on a lab node (a Docker host, outside, the LAN router or a LAN
         host); returns the exit code and the output (stdout then stderr)."""

@@ -99,6 +99,8 @@ class World:
                 node = net.get(host.name)
                 node.cmd(f"ip route add default via {self.topology.outside.address}")
             wait_links_up(switch_ports)
+            if self.topology.underlay.mtu != 1500:
+                self._set_underlay_mtu(net, [name for name, _ in nodes])
             if self.topology.lan is not None and self.topology.lan.mode == "port-security":
                 firewall.load(portsecurity.ruleset(self.lan_port_macs()))
         for name, ifnames in waits.items():
@@ -108,6 +110,13 @@ class World:
                     wait_links_up(ifnames)
             finally:
                 node_ns.close()
+
+    def _set_underlay_mtu(self, net, nodes: list[str]) -> None:
+        """Jumbo (or small) frames on every underlay link: switch ports and node NICs."""
+        mtu = str(self.topology.underlay.mtu)
+        for name in nodes:
+            net.get(name).cmd(f"ip link set dev eth0 mtu {mtu}")
+            net.get(SWITCH).cmd(f"ip link set dev {SWITCH}-{name} mtu {mtu}")
 
     def _add_lan(self, net, waits: dict[str, list[str]]) -> list[str]:
         """The LAN switch, its router and LAN hosts, and eth1 of every Docker host."""

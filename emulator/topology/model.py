@@ -30,6 +30,7 @@ class UnderlaySpec:
     """The link that joins the Docker hosts and the outside host."""
 
     subnet: IPv4Network
+    mtu: int = 1500
 
 
 @dataclass(frozen=True)

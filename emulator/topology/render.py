@@ -15,7 +15,7 @@ def topology_to_data(topology: Topology) -> dict[str, Any]:
     """Plain JSON/YAML-ready data that loads back to an equal Topology."""
     data = {
         "name": topology.name,
-        "underlay": {"subnet": str(topology.underlay.subnet)},
+        "underlay": {"subnet": str(topology.underlay.subnet), "mtu": topology.underlay.mtu},
         "outside": {"address": str(topology.outside.address)},
         "hosts": {host.name: _host(host) for host in topology.hosts},
     }

@@ -211,7 +211,9 @@ TOPOLOGY_SCHEMA: dict[str, Any] = {
                 {
                     "subnet": _text(
                         "an IPv4 network in CIDR notation, /30 or wider; default 192.0.2.0/24"
-                    )
+                    ),
+                    "mtu": {"description": "the underlay links' MTU, 1280 to 9000; default 1500",
+                            "type": "number", "default": 1500},
                 },
             ),
             "outside": _mapping(

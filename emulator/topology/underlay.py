@@ -20,6 +20,7 @@ from .model import OutsideSpec, UnderlaySpec
 FIRST_HOST_OFFSET = 11
 LONGEST_PREFIX = 30
 DEFAULT_SUBNET = "192.0.2.0/24"
+DEFAULT_MTU, MIN_MTU, MAX_MTU = 1500, 1280, 9000
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,16 @@ def plan_underlay(raw: Mapping[str, Any], log: ProblemLog) -> UnderlayPlan | Non
             )
         else:
             addresses[name] = address
-    return UnderlayPlan(UnderlaySpec(subnet), OutsideSpec(outside), addresses)
+    mtu = _mtu(raw.get("underlay", {}).get("mtu", DEFAULT_MTU), log)
+    return UnderlayPlan(UnderlaySpec(subnet, mtu), OutsideSpec(outside), addresses)
+
+
+def _mtu(value: float, log: ProblemLog) -> int:
+    if value != int(value) or not MIN_MTU <= value <= MAX_MTU:
+        log.report(("underlay", "mtu"), f"invalid MTU {value}",
+                   allowed=[f"a whole number from {MIN_MTU} to {MAX_MTU}"])
+        return DEFAULT_MTU
+    return int(value)
 
 
 def _subnet(text: str | None, log: ProblemLog) -> IPv4Network | None:

@@ -160,7 +160,7 @@ def test_every_problem_is_reported_together_in_file_order() -> None:
 name: Lab
 underlay:
   subnet: 192.0.2.0/24
-  mtu: 1500
+  vlan: 5
 hosts:
   h1:
     address: 192.0.3.1
@@ -174,7 +174,7 @@ hosts:
     assert problems_of(text) == [
         "lab.yaml:1: name: invalid value 'Lab'; "
         "allowed: 1 to 8 characters: a lowercase letter, then lowercase letters or digits",
-        "lab.yaml:4: underlay.mtu: unknown field; allowed: subnet",
+        "lab.yaml:4: underlay.vlan: unknown field; allowed: subnet, mtu",
         "lab.yaml:7: hosts.h1.address: 192.0.3.1 is not in the underlay subnet 192.0.2.0/24; "
         "allowed: 192.0.2.1 to 192.0.2.254",
         'lab.yaml:10: hosts.h1.networks.front.options["com.docker.network.bridge.name"]: '

@@ -188,6 +188,9 @@ class OverlayDriver:
             return
         if self._swarm is not None:
             self._swarm.control.unsubscribe(network.spec.id, self._swarm.host)
+        # Deleted now, not with the namespace (which the kernel frees later): until then
+        # the old device would hold the VNI on the host's VXLAN socket.
+        self._fabric.unplug(network.namespace, network.vxlan)
         self._fabric.destroy_sandbox(network.namespace)
         network.namespace = None
 

@@ -1,0 +1,164 @@
+"""`/swarm`, `/nodes`, and the manager-only listings the CLI reads in swarm mode.
+
+`POST /swarm/init` answers the new node's ID as a JSON string, `POST /swarm/join`
+and `POST /swarm/leave` an empty 200; the rest reads the engine's swarm state.
+There are no services or tasks here: their listings are empty on a manager, and
+each one looked up is not found. Endpoints not routed here (swarm update and
+unlock, services create, secrets, configs, ...) get the router's 501.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emulator.api.router import Request, Response, Router
+from emulator.cnm.engine import Engine
+from emulator.cnm.errors import InvalidParameter, NotFound, NotImplementedByEmulator
+
+NODE_FILTERS = ("id", "label", "membership", "name", "node.label", "role")
+
+
+def _body(request: Request, what: str) -> dict[str, Any]:
+    body = request.json()
+    if not isinstance(body, dict):
+        raise InvalidParameter(f"{what}: the body must be a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidParameter(f"json: cannot unmarshal {type(value).__name__} into Go struct "
+                               f"field {key} of type string")
+    return value
+
+
+def _uint32(body: dict[str, Any], key: str) -> int:
+    value = body.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2 ** 32:
+        raise InvalidParameter(f"json: cannot unmarshal {value!r} into Go struct field {key} "
+                               "of type uint32")
+    return value
+
+
+def _strings(body: dict[str, Any], key: str) -> list[str]:
+    value = body.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidParameter(f"json: cannot unmarshal {value!r} into Go struct field {key} "
+                               "of type []string")
+    return value
+
+
+def _unsupported(body: dict[str, Any]) -> None:
+    """What the emulator cannot honour is refused before anything changes."""
+    if _text(body, "DataPathAddr"):
+        raise NotImplementedByEmulator(
+            "DataPathAddr is not supported by the emulator: VXLAN traffic uses the "
+            "advertised address")
+    spec = body.get("Spec") if isinstance(body.get("Spec"), dict) else {}
+    encryption = spec.get("EncryptionConfig") if isinstance(spec.get("EncryptionConfig"),
+                                                            dict) else {}
+    if body.get("AutoLockManagers") or encryption.get("AutoLockManagers"):
+        raise NotImplementedByEmulator("autolock (--autolock) is not supported by the emulator")
+
+
+def _node_matches(node: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    """`docker node ls --filter`: values of one key OR-ed, keys AND-ed."""
+    spec, description = node["Spec"], node["Description"]
+
+    def labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
+        return all(k in labels and (not sep or labels[k] == v)
+                   for k, sep, v in (w.partition("=") for w in wanted))
+
+    def any_of(key: str, test) -> bool:
+        values = filters.get(key)
+        return not values or any(test(v) for v in values)
+
+    return (any_of("id", lambda v: node["ID"].startswith(v))
+            and any_of("name", lambda v: v in (description["Hostname"],
+                                               spec.get("Name", "")))
+            and any_of("role", lambda v: spec["Role"] == v)
+            and any_of("membership", lambda v: v == "accepted")
+            and labels_match(description.get("Engine", {}).get("Labels") or {},
+                             filters.get("label", []))
+            and labels_match(spec.get("Labels") or {}, filters.get("node.label", [])))
+
+
+def _find_node(nodes: list[dict[str, Any]], ref: str) -> dict[str, Any]:
+    """dockerd's getNode: full ID, then name (hostname), then ID prefix."""
+    for node in nodes:
+        if node["ID"] == ref:
+            return node
+    found = [n for n in nodes if ref in (n["Description"]["Hostname"], n["Spec"].get("Name"))]
+    if not found and ref:
+        found = [n for n in nodes if n["ID"].startswith(ref)]
+    if not found:
+        raise NotFound(f"node {ref} not found")
+    if len(found) > 1:
+        raise InvalidParameter(f"node {ref} is ambiguous ({len(found)} matches found)")
+    return found[0]
+
+
+def register(router: Router, engine: Engine) -> None:
+    def init(request: Request) -> Response:
+        body = _body(request, "swarm init")
+        _unsupported(body)
+        if body.get("ForceNewCluster") and engine.swarm_info()["LocalNodeState"] != "inactive":
+            raise NotImplementedByEmulator("--force-new-cluster is not supported by the emulator")
+        node_id = engine.swarm_init(
+            advertise_addr=_text(body, "AdvertiseAddr") or None,
+            data_path_port=_uint32(body, "DataPathPort"),
+            default_addr_pool=_strings(body, "DefaultAddrPool") or None,
+            subnet_size=_uint32(body, "SubnetSize") or 24)
+        return Response(200, node_id)
+
+    def join(request: Request) -> Response:
+        body = _body(request, "swarm join")
+        remotes = _strings(body, "RemoteAddrs")
+        if not remotes:
+            raise InvalidParameter("at least 1 RemoteAddr is required to join")
+        _unsupported(body)
+        engine.swarm_join(remotes, _text(body, "JoinToken"),
+                          advertise_addr=_text(body, "AdvertiseAddr") or None)
+        return Response(200)
+
+    def leave(request: Request) -> Response:
+        engine.swarm_leave(force=request.flag("force"))
+        return Response(200)
+
+    def nodes(request: Request) -> Response:
+        filters = request.filters()
+        for key in filters:
+            if key not in NODE_FILTERS:
+                raise InvalidParameter(f"invalid filter '{key}'")
+        return Response(200, [n for n in engine.swarm_nodes() if _node_matches(n, filters)])
+
+    def node(request: Request) -> Response:
+        return Response(200, _find_node(engine.swarm_nodes(), request.params["id"]))
+
+    def empty_listing(request: Request) -> Response:
+        engine.swarm_inspect()  # a manager's question: elsewhere dockerd's 503
+        return Response(200, [])
+
+    def no_such(kind: str):
+        def handler(request: Request) -> Response:
+            engine.swarm_inspect()
+            raise NotFound(f"{kind} {request.params['id']} not found")
+        return handler
+
+    router.add("POST", "/swarm/init", init)
+    router.add("POST", "/swarm/join", join)
+    router.add("POST", "/swarm/leave", leave)
+    router.add("GET", "/swarm", lambda r: Response(200, engine.swarm_inspect()))
+    router.add("GET", "/nodes", nodes)
+    router.add("GET", "/nodes/{id}", node)
+    router.add("GET", "/services", empty_listing)
+    router.add("GET", "/services/{id}", no_such("service"))
+    router.add("GET", "/tasks", empty_listing)
+    router.add("GET", "/tasks/{id}", no_such("task"))

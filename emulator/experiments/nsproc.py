@@ -1,0 +1,95 @@
+"""Programs and sockets inside lab namespaces, for experiments that measure traffic.
+
+A thread steps into the namespace of a process (a container's, a Docker host's),
+starts the program or opens the socket there, and steps back; both keep that
+namespace. Nothing is ever started or opened in the machine's own namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from emulator.fabric.netns import Namespace
+from emulator.probes.engine import refuse_machine_namespace
+
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+IPERF_PORT = 5201
+
+
+def _ns(pid: int) -> Namespace:
+    ns = Namespace.of_pid(pid)
+    refuse_machine_namespace(ns)
+    return ns
+
+
+def popen_in(pid: int, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+    ns = _ns(pid)
+    try:
+        with ns.entered():
+            return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, env={"PATH": PATH, **env})
+    finally:
+        ns.close()
+
+
+def run_in(pid: int, argv: list[str], env: dict[str, str],
+           timeout: float = 60) -> subprocess.CompletedProcess:
+    ns = _ns(pid)
+    try:
+        with ns.entered():
+            return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                                  env={"PATH": PATH, **env})
+    finally:
+        ns.close()
+
+
+def socket_in(pid: int, kind: int = socket.SOCK_DGRAM) -> socket.socket:
+    ns = _ns(pid)
+    try:
+        with ns.entered():
+            return socket.socket(socket.AF_INET, kind)
+    finally:
+        ns.close()
+
+
+def _tcp_listening(pid: int, port: int) -> bool:
+    """Whether a socket in the namespace of pid listens on TCP `port` (IPv4 or IPv6)."""
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+                return True
+    return False
+
+
+def iperf3(server_pid: int, client_pid: int, server_ip: str, seconds: float,
+           env: dict[str, str], udp_length: int | None = None) -> dict:
+    """One iperf3 run (TCP, or UDP at full speed with `udp_length`-byte datagrams);
+    the client's JSON report, which carries the receiver's CPU use too."""
+    server = popen_in(server_pid, ["iperf3", "-s", "-1", "-J", "-p", str(IPERF_PORT)], env)
+    try:
+        deadline = time.monotonic() + 10
+        while not _tcp_listening(server.pid, IPERF_PORT):
+            if server.poll() is not None:
+                raise RuntimeError(f"iperf3 server exited: {server.stderr.read().strip()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("iperf3 server did not listen within 10 s")
+            time.sleep(0.002)
+        argv = ["iperf3", "-c", server_ip, "-p", str(IPERF_PORT), "-t", str(seconds), "-J"]
+        if udp_length is not None:
+            argv += ["-u", "-l", str(udp_length), "-b", "0"]
+        client = run_in(client_pid, argv, env, timeout=seconds + 30)
+        report = json.loads(client.stdout)
+        if "error" in report:
+            raise RuntimeError(f"iperf3: {report['error']}")
+        return report
+    finally:
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

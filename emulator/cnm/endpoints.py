@@ -110,8 +110,9 @@ class EndpointOps:
                     ifname = f"eth{container.next_ifindex}"
                     container.next_ifindex += 1
                 holder = self._gateway_holder(container, extra=network)
+                wants = holder is network or (holder is None and not network.internal)
                 joined = driver.join(network.id, ep.id, SandboxRef(
-                    container.sandbox, ifname or "", wants_gateway=holder is network))
+                    container.sandbox, ifname or "", wants_gateway=wants))
                 ep.ifname = joined.ifname
                 if self._offers_gateway(network):
                     ep.gateway = self._space(network).pool(network.pool_id).gateway

@@ -13,14 +13,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
 
 from emulator.cnm.containers import ContainerOps
 from emulator.cnm.endpoints import AttachRequest, EndpointOps
+from emulator.cnm.errors import DockerError, NotFound
+from emulator.cnm.globalscope import GlobalOps, GlobalStore
 from emulator.cnm.model import Container, Network
 from emulator.cnm.networks import NetworkOps, NetworkRequest
 from emulator.cnm.swarm import SwarmOps
 from emulator.drivers import registry
 from emulator.drivers.base import Driver
+from emulator.drivers.remote.client import PluginError
+from emulator.drivers.remote.discovery import discover
+from emulator.drivers.remote.driver import RemoteDriver
 from emulator.fabric.base import HostFabric
 from emulator.ipam import AddressSpace
 from emulator.swarm.cluster import SwarmDirectory
@@ -28,11 +34,17 @@ from emulator.swarm.cluster import SwarmDirectory
 __all__ = ["AttachRequest", "Engine", "NetworkRequest"]
 
 
-class Engine(NetworkOps, ContainerOps, EndpointOps, SwarmOps):
+class Engine(NetworkOps, ContainerOps, EndpointOps, SwarmOps, GlobalOps):
     def __init__(self, host: str, fabric: HostFabric,
                  reserved: Iterable[IPv4Network] = (), advertise: IPv4Address | None = None,
-                 swarm_directory: SwarmDirectory | None = None) -> None:
+                 swarm_directory: SwarmDirectory | None = None,
+                 plugin_dir: Path | None = None, global_store: GlobalStore | None = None,
+                 plugin_timeout: float = 10.0) -> None:
         self.host = host
+        self.plugin_dir = plugin_dir
+        self.plugin_timeout = plugin_timeout
+        self.global_store = global_store or GlobalStore()
+        self.global_store.engines[host] = self
         self.advertise = advertise
         self.swarm_directory = swarm_directory
         self.swarm = None
@@ -55,10 +67,25 @@ class Engine(NetworkOps, ContainerOps, EndpointOps, SwarmOps):
     # -- drivers -------------------------------------------------------------
 
     def driver(self, name: str) -> Driver:
+        """A built-in driver, or a plugin found in this host's plugin directory."""
         if name not in self.drivers:
-            factory = registry.lookup(name)
-            self.drivers[name] = factory(self.fabric)
+            try:
+                factory = registry.lookup(name)
+            except NotFound:
+                self.drivers[name] = self._plugin(name)
+            else:
+                self.drivers[name] = factory(self.fabric)
         return self.drivers[name]
+
+    def _plugin(self, name: str) -> Driver:
+        try:
+            address = discover(self.plugin_dir, name)
+        except PluginError as exc:
+            raise DockerError(f'error looking up network driver "{name}": {exc}') from None
+        if address is None:
+            raise NotFound(f'plugin "{name}" not found')
+        return RemoteDriver.activate(address, self.fabric, self.plugin_timeout,  # type: ignore[return-value]
+                                     self.advertise)
 
     def driver_of(self, network: Network) -> Driver:
         return self.driver(network.driver)

@@ -77,6 +77,8 @@ class NetworkOps:
         if any(n.name == request.name for n in self.networks.values()):
             raise err.Conflict(f"network with name {request.name} already exists")
         driver = self.driver(request.driver)
+        if getattr(driver, "scope", "local") == "global" and not predefined:
+            return self._create_global_network(request, driver)
         options = {k: str(v) for k, v in (request.options or {}).items()}
         net_id = new_id()
         spec = NetworkSpec(net_id, request.name, options, request.internal, request.attachable)
@@ -126,6 +128,9 @@ class NetworkOps:
             if network.scope == "swarm":
                 self._remove_swarm_network(network)
                 return
+            if network.scope == "global":
+                self._remove_global_network(network)
+                return
             if network.endpoints:
                 names = ", ".join(
                     f'name:"{ep.name}" id:"{ep.id[:12]}"' for ep in network.endpoints.values()
@@ -151,7 +156,7 @@ class NetworkOps:
             label_filters = {k: v for k, v in filters.items() if k in ("label", "label!")}
             pruned = []
             for network in list(self.networks.values()):
-                if network.predefined or network.endpoints or network.scope == "swarm":
+                if network.predefined or network.endpoints or network.scope != "local":
                     continue
                 if network.name == "docker_gwbridge" and self.swarm is not None:
                     continue  # in swarm mode Docker's gwbridge always holds ingress-sbox

@@ -293,6 +293,9 @@ class SwarmOps:
         try:
             return self.get_network(ref)
         except err.NotFound:
+            found = self._global_for_attach(ref)
+            if found is not None:
+                return found
             swarm = self.swarm
             if swarm is None:
                 raise

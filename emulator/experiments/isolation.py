@@ -4,13 +4,27 @@ Probes ICMP, TCP SYN and UDP (and ARP who-has, for layer-2 adjacency) between
 every container address, the Docker hosts and the outside host, compares each
 cell with what the CNM state says Docker does, and writes the matrix, a heatmap,
 the captures and a summary. Any cell that differs fails the run.
+
+Then, on the same lab, an overlay section: h1 initialises a swarm, h2 joins it as
+a worker, two attachable overlays ov1 and ov2 get a container on each host (and
+one on h1 on ov1 and a local bridge), and the same probes run between these
+containers' addresses (overlay, `docker_gwbridge`, bridge), the Docker hosts and
+the outside host. Each host's `docker_gwbridge` is made beforehand with a subnet
+of its own, as Docker's documentation shows: left to the default pool both hosts
+would pick 172.18.0.0/16 and hand out the same addresses, so a gwbridge address
+would not name one container. The section is undone afterwards (containers,
+overlays, swarm membership, bridges), leaving the lab as it was.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from importlib.resources import files
 
+from emulator.cnm.swarm import GWBRIDGE, GWBRIDGE_OPTIONS
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
 from emulator.lab import Lab
@@ -19,19 +33,84 @@ from emulator.probes.expected import Expectations, lab_nodes, lab_sources
 from emulator.probes.matrix import Cell, axes, compare, truth_table
 
 WINDOW_S = 0.5
+MANAGER, WORKER = "h1", "h2"
+OVERLAYS = ("ov1", "ov2")
+LOCAL_BRIDGE = ("obr", "10.15.0.0/24")  # on the manager, for the dual-homed container
+GWBRIDGE_SUBNETS = {MANAGER: "10.18.0.0/24", WORKER: "10.28.0.0/24"}
+OVERLAY_CONTAINERS = (  # (host, name, networks)
+    (MANAGER, "o1a", ("ov1",)),
+    (WORKER, "o1b", ("ov1",)),
+    (MANAGER, "o2a", ("ov2",)),
+    (WORKER, "o2b", ("ov2",)),
+    (MANAGER, "o1l", ("ov1", LOCAL_BRIDGE[0])),
+)
 
 
 def default_topology_path() -> str:
     return str(files("emulator.experiments") / "topologies" / "isolation.yaml")
 
 
-def measure(lab: Lab, capture: bool = False) -> tuple[list[Cell], ProbeEngine]:
-    """Probe every source namespace to every address; compare with the CNM state."""
-    sources = lab_sources(lab)
-    targets = [n for n in lab_nodes(lab) if n.address is not None]
+def measure(lab: Lab, capture: bool = False,
+            containers: Collection[str] | None = None) -> tuple[list[Cell], ProbeEngine]:
+    """Probe every source namespace to every address (of the `host/name` containers
+    given, with the Docker hosts and the outside host); compare with the CNM state."""
+    sources = lab_sources(lab, containers=containers)
+    targets = [n for n in lab_nodes(lab, containers=containers) if n.address is not None]
     engine = ProbeEngine(window=WINDOW_S, capture=capture)
     results = engine.run([n.target for n in sources], [n.target for n in targets], ALL_PROTOCOLS)
     return compare(sources + targets, results, Expectations(lab)), engine
+
+
+def has_overlay_section(lab: Lab) -> bool:
+    return {MANAGER, WORKER} <= set(lab.hosts)
+
+
+@contextmanager
+def overlay_section(lab: Lab) -> Iterator[list[str]]:
+    """A two-host swarm with two overlays and their containers, for as long as the
+    block runs; yields the containers' `host/name`s. Undone on the way out."""
+    manager, worker = lab.host(MANAGER), lab.host(WORKER)
+    try:
+        for host in (manager, worker):
+            host.networks.create(GWBRIDGE, "bridge", subnet=GWBRIDGE_SUBNETS[host.name],
+                                 options=GWBRIDGE_OPTIONS)
+        manager.networks.create(LOCAL_BRIDGE[0], "bridge", subnet=LOCAL_BRIDGE[1])
+        manager.engine.swarm_init()
+        token = manager.engine.swarm_inspect()["JoinTokens"]["Worker"]  # type: ignore[index]
+        worker.engine.swarm_join([f"{manager.address}:2377"], token)
+        for name in OVERLAYS:
+            manager.networks.create(name, "overlay", attachable=True)
+        for host, name, networks in OVERLAY_CONTAINERS:
+            lab.host(host).containers.run(name, networks=list(networks))
+        yield [f"{host}/{name}" for host, name, _ in OVERLAY_CONTAINERS]
+    finally:
+        undo_overlay_section(lab)
+
+
+def undo_overlay_section(lab: Lab) -> None:
+    """Remove what overlay_section made, whatever part of it exists: containers,
+    overlays, swarm membership (worker first), then the local bridges."""
+    manager, worker = lab.host(MANAGER).engine, lab.host(WORKER).engine
+    for host, name, _ in OVERLAY_CONTAINERS:
+        engine = lab.host(host).engine
+        if any(c.name == name for c in engine.containers.values()):
+            engine.remove_container(name, force=True)
+    for name in OVERLAYS:
+        if any(n.name == name for n in manager.networks.values()):
+            manager.remove_network(name)
+    for engine, force in ((worker, False), (manager, True)):
+        if engine.swarm is not None:
+            engine.swarm_leave(force=force)
+    for engine, names in ((manager, (GWBRIDGE, LOCAL_BRIDGE[0])), (worker, (GWBRIDGE,))):
+        for name in names:
+            if any(n.name == name for n in engine.networks.values()):
+                engine.remove_network(name)
+
+
+def measure_overlays(lab: Lab, capture: bool = False) -> tuple[list[Cell], ProbeEngine]:
+    """Set up the overlay section, probe it, undo it."""
+    with overlay_section(lab) as containers:
+        return measure(lab, capture, containers)
 
 
 def heatmap(cells: list[Cell], path) -> None:
@@ -61,33 +140,80 @@ def heatmap(cells: list[Cell], path) -> None:
     plt.close(fig)
 
 
+def _rows(cells: list[Cell]) -> list[dict[str, object]]:
+    return [{**asdict(c), "expected": c.expected.value, "observed": c.observed.value}
+            for c in cells]
+
+
+def _tables(cells: list[Cell]) -> str:
+    return "\n\n".join(truth_table(cells, p, which) for p in ALL_PROTOCOLS
+                       for which in ("expected", "observed", "diff"))
+
+
+def _differ_md(cells: list[Cell]) -> str:
+    return "\n".join(f"- {c.source} -> {c.target} {c.protocol}: expected {c.expected.value}, "
+                     f"observed {c.observed.value} ({c.evidence})" for c in cells if c.wrong)
+
+
 @register("isolation", "reachability truth table of Docker's isolation, probed on the wire")
 def run(ctx: RunContext) -> Outcome:
     topology = ctx.params.get("topology")
     path = topology if topology and topology != "<default>" else default_topology_path()
     ctx.params["topology"] = str(path)
+    overlay: list[Cell] = []
+    ov_sent, overlay_s = 0, 0.0
     with Lab.load(path, f"is{ctx.run_id[-4:]}") as lab:
         ctx.progress(f"probing {len(lab_nodes(lab))} nodes with {', '.join(ALL_PROTOCOLS)}")
         cells, engine = measure(lab, capture=True)
         pcaps = engine.write_pcaps(ctx.dir)
-    rows = [{**asdict(c), "expected": c.expected.value, "observed": c.observed.value}
-            for c in cells]
-    ctx.write_rows("matrix.csv", rows)
+        sent = engine.sent
+        if has_overlay_section(lab):
+            ctx.progress(f"overlay section: swarm {MANAGER}+{WORKER}, {', '.join(OVERLAYS)}, "
+                         f"{len(OVERLAY_CONTAINERS)} containers")
+            started = time.monotonic()
+            overlay, ov_engine = measure_overlays(lab, capture=True)
+            overlay_s = time.monotonic() - started
+            (ctx.dir / "overlay").mkdir(exist_ok=True)
+            pcaps += ov_engine.write_pcaps(ctx.dir / "overlay")
+            ov_sent = ov_engine.sent
+            sent += ov_sent
+    ctx.write_rows("matrix.csv", _rows(cells))
     heatmap(cells, ctx.path("heatmap.png"))
-    wrong = [c for c in cells if c.wrong]
-    tables = "\n\n".join(truth_table(cells, p, which) for p in ALL_PROTOCOLS
-                         for which in ("expected", "observed", "diff"))
+    tables = _tables(cells)
     print(tables)
     checks = [Check("matrix", f"{c.source} -> {c.target} ({c.protocol})", c.expected.value,
                     c.observed.value, not c.wrong, c.evidence) for c in cells]
-    headline = (f"{len(cells) - len(wrong)}/{len(cells)} cells as Docker; {len(wrong)} wrong; "
-                f"{engine.sent} probes")
+    wrong = [c for c in cells if c.wrong]
+    ov_wrong = [c for c in overlay if c.wrong]
+    total = len(cells) + len(overlay)
+    headline = (f"{total - len(wrong) - len(ov_wrong)}/{total} cells as Docker; "
+                f"{len(wrong) + len(ov_wrong)} wrong; {sent} probes")
     summary = (f"# isolation\n\n{headline}.\n\nTopology: `{path}`; {len(pcaps)} captures; "
                "heatmap: ![heatmap](heatmap.png)\n\n```\n" + tables + "\n```\n")
     if wrong:
-        summary += "\n## Cells that differ\n\n" + "\n".join(
-            f"- {c.source} -> {c.target} {c.protocol}: expected {c.expected.value}, observed "
-            f"{c.observed.value} ({c.evidence})" for c in wrong) + "\n"
-    outcome = Outcome(not wrong, headline, checks, {"cells": len(cells), "wrong": len(wrong)})
+        summary += "\n## Cells that differ\n\n" + _differ_md(cells) + "\n"
+    if overlay:
+        ctx.write_rows("overlay_matrix.csv", _rows(overlay))
+        heatmap(overlay, ctx.path("overlay_heatmap.png"))
+        ov_tables = _tables(overlay)
+        print("\noverlay section\n\n" + ov_tables)
+        checks += [Check("overlay", f"{c.source} -> {c.target} ({c.protocol})",
+                         c.expected.value, c.observed.value, not c.wrong, c.evidence)
+                   for c in overlay]
+        summary += (
+            f"\n## Overlay section\n\n{len(overlay) - len(ov_wrong)}/{len(overlay)} cells as "
+            f"Docker; {len(ov_wrong)} wrong; {ov_sent} probes; {overlay_s:.1f} s with "
+            f"setup and teardown. Swarm: {MANAGER} manager, {WORKER} worker; attachable "
+            f"overlays {', '.join(OVERLAYS)}; containers "
+            + ", ".join(f"{h}/{n} on {'+'.join(nets)}" for h, n, nets in OVERLAY_CONTAINERS)
+            + "; docker_gwbridge subnets "
+            + ", ".join(f"{h} {s}" for h, s in GWBRIDGE_SUBNETS.items())
+            + ". Captures under `overlay/`; heatmap: ![overlay heatmap](overlay_heatmap.png)"
+            "\n\n```\n" + ov_tables + "\n```\n")
+        if ov_wrong:
+            summary += "\n### Overlay cells that differ\n\n" + _differ_md(overlay) + "\n"
+    figures = {"cells": len(cells), "wrong": len(wrong), "overlay_cells": len(overlay),
+               "overlay_wrong": len(ov_wrong)}
+    outcome = Outcome(not wrong and not ov_wrong, headline, checks, figures)
     ctx.finish(outcome, summary)
     return outcome

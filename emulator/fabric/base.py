@@ -59,6 +59,18 @@ class MacvlanPlug:
     gateway: IPv4Address | None = None
 
 
+@dataclass(frozen=True)
+class Adoption:
+    """An interface a plugin made in the host's namespace, to move into a sandbox."""
+
+    src_name: str
+    ifname: str
+    address: IPv4Interface | None
+    mac: str | None
+    gateway: IPv4Address | None = None
+    routes: tuple[tuple[str, str | None], ...] = ()  # (destination, next hop or None)
+
+
 class HostFabric(Protocol):
     """Kernel operations inside one emulated Docker host."""
 
@@ -102,6 +114,8 @@ class HostFabric(Protocol):
                      mac: str, vtep: IPv4Address, add: bool) -> None: ...
 
     def plug_from(self, outer: SandboxHandle, sandbox: SandboxHandle, plug: Plug) -> None: ...
+
+    def adopt_link(self, sandbox: SandboxHandle, adoption: Adoption) -> str: ...
 
     def set_default_route(self, sandbox: SandboxHandle, gateway: IPv4Address) -> None: ...
 

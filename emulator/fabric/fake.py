@@ -37,6 +37,7 @@ class FakeFabric:
     log: list[tuple[str, str]] = field(default_factory=list)
     nics: tuple[str, ...] = ("eth0",)
     peers: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    host_links: set[str] = field(default_factory=set)  # made by plugins, for adopt_link
     macvlans: dict[str, list[str]] = field(default_factory=dict)
     _pids: itertools.count = field(default_factory=lambda: itertools.count(100000))
 
@@ -158,6 +159,20 @@ class FakeFabric:
         if plug.gateway is not None:
             self.default_routes[sandbox.key] = plug.gateway
         self.log.append(("plug_from", f"{outer.key}/{plug.host_ifname}"))
+
+    def adopt_link(self, sandbox: SandboxHandle, adoption) -> str:
+        if adoption.src_name not in self.host_links:
+            raise LookupError(f"interface {adoption.src_name} does not exist on the host")
+        self.host_links.discard(adoption.src_name)
+        self.sandbox_ifaces[sandbox.key][adoption.ifname] = Plug(
+            "", "", adoption.ifname, adoption.address, adoption.mac or "", 1500,
+            adoption.gateway)
+        if adoption.gateway is not None:
+            self.default_routes[sandbox.key] = adoption.gateway
+        return adoption.mac or "02:00:00:00:00:01"
+
+    def delete_host_link(self, name: str) -> None:
+        self.host_links.discard(name)
 
     def set_default_route(self, sandbox: SandboxHandle, gateway) -> None:
         self.default_routes[sandbox.key] = gateway

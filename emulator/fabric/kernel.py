@@ -12,11 +12,11 @@ import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
 from emulator.fabric import firewall
-from emulator.fabric.base import ExecResult, MacvlanPlug, Plug, SandboxHandle
+from emulator.fabric.base import Adoption, ExecResult, MacvlanPlug, Plug, SandboxHandle
 from emulator.fabric.icmpsweep import sweep
 from emulator.fabric.linkwait import LinkWaitTimeout, wait_links_gone
 from emulator.fabric.netlink import Netlink
@@ -252,6 +252,43 @@ class KernelFabric:
         except BaseException:
             self.unplug(sandbox, plug.ifname)
             raise
+
+    def adopt_link(self, sandbox: SandboxHandle, adoption: Adoption) -> str:
+        """Move a plugin's interface into the sandbox as `ifname` and configure it there
+        (address, MAC, routes). Returns its MAC. The interface is deleted on failure."""
+        if self._netlink.link(adoption.src_name) is None:
+            raise LookupError(f"interface {adoption.src_name} does not exist on the host")
+        with self._entered(sandbox):
+            target = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self._netlink.move_link(adoption.src_name, target)
+        finally:
+            os.close(target)
+        try:
+            with self._entered(sandbox), Netlink() as inside:
+                inside.rename(adoption.src_name, adoption.ifname)
+                if adoption.mac:
+                    inside.set_mac(adoption.ifname, adoption.mac)
+                if adoption.address is not None:
+                    inside.add_address(adoption.ifname, adoption.address)
+                inside.set_up(adoption.ifname)
+                for destination, hop in adoption.routes:
+                    inside.add_route(IPv4Network(destination, strict=False),
+                                     IPv4Address(hop) if hop else None,
+                                     None if hop else adoption.ifname)
+                if adoption.gateway is not None:
+                    inside.set_default_route(adoption.gateway)
+                link = inside.link(adoption.ifname)
+                return (link.mac if link else None) or ""
+        except BaseException:
+            with self._entered(sandbox), Netlink() as inside:
+                for name in (adoption.ifname, adoption.src_name):
+                    inside.delete_link(name)
+            raise
+
+    def delete_host_link(self, name: str) -> None:
+        """Delete a link in the host's namespace if it is there (a plugin's leftover)."""
+        self._netlink.delete_link(name)
 
     def unplug(self, sandbox: SandboxHandle, ifname: str) -> None:
         """Delete an interface of a sandbox (one that has no end on the host to delete)."""

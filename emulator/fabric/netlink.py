@@ -49,6 +49,16 @@ class Netlink:
     def add_vxlan_into(self, ifname: str, vni: int, port: int, mtu: int, ns_fd: int) -> None:
         self._rtnl.add_vxlan(ifname, vni, port, mtu, ns_fd)
 
+    def move_link(self, ifname: str, ns_fd: int) -> None:
+        self._rtnl.move_link(ifname, ns_fd)
+
+    def rename(self, old: str, new: str) -> None:
+        self._rtnl.rename(self.require_index(old), new)
+
+    def add_route(self, destination, gateway, ifname: str | None) -> None:
+        index = self.require_index(ifname) if ifname else None
+        self._rtnl.add_route(destination, gateway, index)
+
     def set_mac(self, ifname: str, mac: str) -> None:
         self._rtnl.set_mac(ifname, mac)
 

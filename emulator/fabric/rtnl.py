@@ -13,7 +13,7 @@ import os
 import socket
 import struct
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
@@ -36,7 +36,7 @@ NTF_SELF = 0x02
 MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
 IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE = 1, 5
 IFA_ADDRESS, IFA_LOCAL = 1, 2
-RTA_DST, RTA_GATEWAY = 1, 5
+RTA_DST, RTA_OIF, RTA_GATEWAY = 1, 4, 5
 NDA_DST, NDA_LLADDR = 1, 2
 IFF_UP = 0x1
 NLA_F_NESTED = 0x8000
@@ -282,6 +282,26 @@ class Rtnl:
             if local:
                 found.append((index, IPv4Interface(f"{IPv4Address(local)}/{prefixlen}")))
         return found
+
+    def add_route(self, destination: IPv4Network, gateway: IPv4Address | None,
+                  index: int | None) -> None:
+        """A route to `destination`: via `gateway`, or straight out of interface `index`."""
+        scope = 0 if gateway is not None else 253  # universe, or link
+        body = _RTMSG.pack(socket.AF_INET, destination.prefixlen, 0, 0, 254, 3, scope, 1, 0)
+        if destination.prefixlen:
+            body += _attr(RTA_DST, destination.network_address.packed)
+        if gateway is not None:
+            body += _attr(RTA_GATEWAY, gateway.packed)
+        if index is not None:
+            body += _u32(RTA_OIF, index)
+        self._request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE | NLM_F_ACK, body)
+
+    def move_link(self, name: str, ns_fd: int) -> None:
+        self._request(RTM_NEWLINK, NLM_F_ACK,
+                      _ifinfo() + _str(IFLA_IFNAME, name) + _u32(IFLA_NET_NS_FD, ns_fd))
+
+    def rename(self, index: int, name: str) -> None:
+        self._request(RTM_NEWLINK, NLM_F_ACK, _ifinfo(index) + _str(IFLA_IFNAME, name))
 
     def set_default_route(self, gateway: IPv4Address) -> None:
         """Add the default route via `gateway`, replacing any default route there was."""

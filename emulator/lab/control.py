@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emulator.fabric.netns import CLONE_NEWNET, CLONE_NEWUTS, setns
-from emulator.fabric.processes import ProcessId, terminate
+from emulator.fabric.processes import LAB_ENV, ProcessId, terminate
 from emulator.lab.cleanup import clean
 from emulator.lab.lab import LabError
 from emulator.lab.state import LabState, RunDir, all_run_dirs
@@ -117,6 +117,10 @@ def exec_in(state: LabState, target: str, argv: list[str]) -> None:
     proc, is_container = resolve_target(state, target)
     if not proc.alive():
         raise LabError(f"{target} is not running")
+    if target in state.hosts:
+        os.environ["CNM_HOST"] = target
+        os.environ["CNM_PLUGIN_DIR"] = str(RunDir(state.name).path / "plugins" / target)
+        os.environ[LAB_ENV] = state.marker
     net = os.open(f"/proc/{proc.pid}/ns/net", os.O_RDONLY)
     setns(net, CLONE_NEWNET)
     if is_container:

@@ -20,6 +20,7 @@ from emulator.api.host_api import engine_api
 from emulator.api.server import ApiServer
 from emulator.cnm.engine import Engine
 from emulator.cnm.errors import DockerError
+from emulator.cnm.globalscope import GlobalStore
 from emulator.cnm.model import Container
 from emulator.fabric.kernel import KernelFabric
 from emulator.fabric.processes import ProcessId, kill, terminate
@@ -61,6 +62,8 @@ class Lab:
         self._previous_handlers: dict[int, object] = {}
         self.dhcp: DhcpServer | None = None
         self.swarm_directory = SwarmDirectory()
+        self.global_store = GlobalStore()
+        self.plugin_timeout = 10.0
 
     @classmethod
     def load(cls, path: str | Path, name: str | None = None) -> Lab:
@@ -125,8 +128,11 @@ class Lab:
             fabric = KernelFabric(spec.name, self._world.pid_of(spec.name), self._state.env,
                                   log_dir)
             self._fabrics.append(fabric)
+            plugins = self.plugin_dir(spec.name)
+            plugins.mkdir(parents=True, exist_ok=True, mode=0o700)
             engine = Engine(spec.name, fabric, reserved=reserved, advertise=spec.address,
-                            swarm_directory=self.swarm_directory)
+                            swarm_directory=self.swarm_directory, plugin_dir=plugins,
+                            global_store=self.global_store, plugin_timeout=self.plugin_timeout)
             engine.on_change = partial(self._record_containers, spec.name)
             self.hosts[spec.name] = DockerHost(spec.name, engine, spec.address)
             server = engine_api(engine, self.run_dir.socket(spec.name), log_dir)
@@ -250,6 +256,10 @@ class Lab:
         if self._world is None:
             raise LabError("the lab is not running")
         return self._world.exec("outside", argv)
+
+    def plugin_dir(self, host: str) -> Path:
+        """Where host's engine looks for network plugins (NAME.sock, NAME.spec, NAME.json)."""
+        return self.run_dir.path / "plugins" / host
 
     @property
     def process_env(self) -> dict[str, str]:

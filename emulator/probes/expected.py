@@ -5,13 +5,20 @@ Docker host (its underlay address) and the outside host. The rules are Docker's:
 containers on a shared bridge network reach each other unless ICC is off; a
 routed hop between two bridge networks is dropped; an internal network has no
 way out; a container reaches its own Docker host, and beyond it only through a
-default route with masquerading; a Docker host reaches every container of its
-own; nothing outside a Docker host reaches its containers; `none` reaches nothing;
+default route with masquerading; a Docker host reaches every container on a
+bridge of its own; nothing outside a Docker host reaches its containers; `none` reaches nothing;
 a `host`-mode container is its Docker host.
+
+Swarm scope: a swarm-scoped (overlay) network has the same ID on every host, so two
+endpoints on it share one layer-2 segment wherever their hosts are; no Docker host
+has an address on an overlay, so a host reaches only containers on its own bridges
+(`docker_gwbridge`, where overlay containers get their way out, is one of them,
+with ICC off and masquerading, read from its options like any bridge).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
@@ -34,11 +41,12 @@ class Node:
         return ProbeTarget(self.name, self.pid, self.address)
 
 
-def lab_sources(lab) -> list[Node]:
+def lab_sources(lab, include_hosts: bool = True, include_outside: bool = True,
+                containers: Collection[str] | None = None) -> list[Node]:
     """One node per namespace that sends probes: each container, Docker host, outside."""
     sources: list[Node] = []
     seen: set[str] = set()
-    for node in lab_nodes(lab):
+    for node in lab_nodes(lab, include_hosts, include_outside, containers):
         key = node.container.id if node.container else node.name
         if key in seen:
             continue
@@ -48,14 +56,17 @@ def lab_sources(lab) -> list[Node]:
     return sources
 
 
-def lab_nodes(lab, include_hosts: bool = True, include_outside: bool = True) -> list[Node]:
+def lab_nodes(lab, include_hosts: bool = True, include_outside: bool = True,
+              containers: Collection[str] | None = None) -> list[Node]:
     """Every probe-able address of a running lab (a node per container address),
-    containers first."""
+    containers first; only the containers named `host/name` in `containers` if given."""
     nodes: list[Node] = []
     for host in lab.hosts.values():
         engine = host.engine
         for container in engine.containers.values():
             if not container.running or container.sandbox is None:
+                continue
+            if containers is not None and f"{host.name}/{container.name}" not in containers:
                 continue
             if container.sandbox.shares_host:
                 nodes.append(Node(f"{host.name}/{container.name}", "container", host.name,
@@ -81,13 +92,19 @@ def lab_nodes(lab, include_hosts: bool = True, include_outside: bool = True) -> 
 
 
 def _icc(network: Network) -> bool:
-    return network.options.get("com.docker.network.bridge.enable_icc", "true") in (
-        "true", "1", "t", "T", "TRUE", "True")
+    return network.driver != "bridge" or network.options.get(
+        "com.docker.network.bridge.enable_icc", "true") in ("true", "1", "t", "T", "TRUE", "True")
 
 
 def _masquerades(network: Network) -> bool:
     return network.options.get("com.docker.network.bridge.enable_ip_masquerade", "true") in (
         "true", "1", "t", "T", "TRUE", "True")
+
+
+def _segment_of(host: str | None, network: Network) -> object:
+    """A local network is a segment of its host; a swarm network is one segment
+    across the swarm (its ID is the same on every host)."""
+    return ("swarm", network.id) if network.scope == "swarm" else (host, network.id)
 
 
 def _is_host_like(node: Node) -> bool:
@@ -129,9 +146,10 @@ class Expectations:
         return self._from_container(src, dst)
 
     def _segment(self, node: Node) -> object:
-        """The layer-2 segment an address sits on: the underlay or a bridge of a host."""
+        """The layer-2 segment an address sits on: the underlay, a bridge of a host, or
+        a swarm-wide overlay."""
         if node.kind == "container" and not _is_host_like(node) and node.network is not None:
-            return (node.host, node.network.id)
+            return _segment_of(node.host, node.network)
         return "underlay"
 
     def _segments(self, node: Node) -> set[object]:
@@ -141,13 +159,15 @@ class Expectations:
         if _is_host_like(node):
             return {"underlay", *((node.host, n) for n in self._bridges.get(node.host, ()))}
         assert node.container is not None
-        return {(node.host, n.id) for n in self._networks.get(node.container.id, [])}
+        return {_segment_of(node.host, n) for n in self._networks.get(node.container.id, [])}
 
     def _from_host(self, src: Node, dst: Node) -> bool:
         if dst.kind in ("dockerhost", "outside") or _is_host_like(dst):
             return True
-        return dst.host == src.host and dst.network is not None and not dst.network.options.get(
-            "com.docker.network.bridge.inhibit_ipv4") == "true"
+        # Only where the host holds an address: its own bridges (not an overlay, whose
+        # bridge lives in a namespace of its own, nor a macvlan).
+        return (dst.host == src.host and dst.network is not None
+                and dst.network.id in self._bridges.get(src.host or "", ()))
 
     def _from_container(self, src: Node, dst: Node) -> bool:
         assert src.container is not None
@@ -155,10 +175,12 @@ class Expectations:
         if not mine:
             return False
         if dst.kind == "container" and not _is_host_like(dst):
-            if dst.host != src.host or dst.network is None:
+            if dst.network is None:
                 return False
             shared = [n for n in mine if n.id == dst.network.id]
-            return bool(shared) and _icc(shared[0])
+            if not shared or _segment_of(src.host, shared[0]) != self._segment(dst):
+                return False
+            return _icc(shared[0])
         gateway = self._gateway_network.get(src.container.id)
         if _is_host_like(dst) and dst.host == src.host:
             return gateway is not None

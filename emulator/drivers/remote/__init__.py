@@ -1,0 +1,1 @@
+"""Remote network drivers: plugins spoken to with Docker's remote driver protocol."""

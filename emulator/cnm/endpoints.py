@@ -102,7 +102,11 @@ class EndpointOps:
                       container_id=container.id, address=address, mac="",
                       aliases=attachment.aliases, requested_ip=attachment.ip)
         try:
-            info = driver.create_endpoint(network.id, EndpointSpec(ep.id, address))
+            try:
+                info = driver.create_endpoint(network.id, EndpointSpec(ep.id, address))
+            except err.DockerError as exc:
+                raise err.DockerError(f"failed to create endpoint {ep.name} on network "
+                                      f"{network.name}: {exc.message}") from None
             ep.mac = info.mac
             try:
                 ifname = None
@@ -114,6 +118,7 @@ class EndpointOps:
                 joined = driver.join(network.id, ep.id, SandboxRef(
                     container.sandbox, ifname or "", wants_gateway=wants))
                 ep.ifname = joined.ifname
+                ep.mac = joined.mac or ep.mac
                 if self._offers_gateway(network):
                     ep.gateway = self._space(network).pool(network.pool_id).gateway
             except Exception:

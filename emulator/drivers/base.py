@@ -60,6 +60,7 @@ class JoinInfo:
     ifname: str | None
     gateway: IPv4Address | None = None
     routes: tuple[str, ...] = field(default=())
+    mac: str | None = None  # when only the join tells it (a plugin's own interface)
 
 
 class Driver(Protocol):

@@ -5,15 +5,16 @@ Docker host (its underlay address) and the outside host. The rules are Docker's:
 containers on a shared bridge network reach each other unless ICC is off; a
 routed hop between two bridge networks is dropped; an internal network has no
 way out; a container reaches its own Docker host, and beyond it only through a
-default route with masquerading; a Docker host reaches every container on a
-bridge of its own; nothing outside a Docker host reaches its containers; `none` reaches nothing;
-a `host`-mode container is its Docker host.
+default route with masquerading; a Docker host reaches every container of its
+own (except on an overlay); nothing outside a Docker host reaches its containers;
+`none` reaches nothing; a `host`-mode container is its Docker host.
 
 Swarm scope: a swarm-scoped (overlay) network has the same ID on every host, so two
 endpoints on it share one layer-2 segment wherever their hosts are; no Docker host
-has an address on an overlay, so a host reaches only containers on its own bridges
-(`docker_gwbridge`, where overlay containers get their way out, is one of them,
-with ICC off and masquerading, read from its options like any bridge).
+has an address on an overlay, so a host never reaches a container at its overlay
+address, only at a bridge address such as its `docker_gwbridge` one (the bridge
+where overlay containers get their way out, with ICC off and masquerading, read
+from its options like any bridge).
 """
 
 from __future__ import annotations
@@ -164,10 +165,11 @@ class Expectations:
     def _from_host(self, src: Node, dst: Node) -> bool:
         if dst.kind in ("dockerhost", "outside") or _is_host_like(dst):
             return True
-        # Only where the host holds an address: its own bridges (not an overlay, whose
-        # bridge lives in a namespace of its own, nor a macvlan).
+        # Not on an overlay: its bridge lives in a namespace of its own, and the host
+        # has no address on it.
         return (dst.host == src.host and dst.network is not None
-                and dst.network.id in self._bridges.get(src.host or "", ()))
+                and dst.network.scope != "swarm" and dst.network.options.get(
+                    "com.docker.network.bridge.inhibit_ipv4") != "true")
 
     def _from_container(self, src: Node, dst: Node) -> bool:
         assert src.container is not None

@@ -41,9 +41,10 @@ OPTIONAL_CALLS = ("DiscoverNew", "DiscoverDelete", "ProgramExternalConnectivity"
 
 
 def _failed(exc: Exception) -> DockerError:
-    """The error the user sees: the plugin's own text, or what went wrong asking it."""
+    """The error the user sees: the plugin's own text as libnetwork's remote driver
+    reports it ("remote: ..."), or what went wrong asking it."""
     if isinstance(exc, PluginCallFailed):
-        return DockerError(exc.message)
+        return DockerError(f"remote: {exc.message}")
     return DockerError(str(exc))
 
 
@@ -88,12 +89,10 @@ class RemoteDriver:
         try:
             implements = client.call("Plugin.Activate").get("Implements") or []
             if NETWORK_DRIVER not in implements:
-                raise DockerError(f'plugin "{address.name}" does not implement '
-                                  f"{NETWORK_DRIVER} (it implements: "
-                                  f"{', '.join(map(str, implements)) or 'nothing'})")
+                raise DockerError("Plugin does not implement the requested driver")
             caps = client.call("NetworkDriver.GetCapabilities")
         except (PluginError, PluginCallFailed, NotImplementedByPlugin) as exc:
-            raise DockerError(f'error looking up network driver "{address.name}": {exc}') from None
+            raise DockerError(f"legacy plugin: {exc}") from None
         scope = str(caps.get("Scope", "local")).lower()
         if scope not in ("local", "global"):
             raise DockerError(f'plugin "{address.name}": invalid capability: scope '
@@ -112,8 +111,7 @@ class RemoteDriver:
         try:
             return self._client.call(f"NetworkDriver.{method}", body)
         except NotImplementedByPlugin:
-            raise DockerError(f"plugin {self.name} does not implement the required call "
-                              f"NetworkDriver.{method}") from None
+            raise DockerError(f"NetworkDriver.{method}: 404 page not found") from None
         except (PluginError, PluginCallFailed) as exc:
             raise _failed(exc) from None
 
@@ -194,7 +192,14 @@ class RemoteDriver:
                               "is not an object")
         if given.get("Address") and ep.address and given["Address"] != str(ep.address):
             self._undo("DeleteEndpoint", {"NetworkID": net_id, "EndpointID": ep.id})
-            raise DockerError("driver modified interface address")
+            raise DockerError(
+                "driver modified interface address: endpoint interface IP present "
+                f"({ep.address}). Cannot be modified with ({given['Address']}).")
+        if given.get("MacAddress") and ep.mac and given["MacAddress"] != ep.mac:
+            self._undo("DeleteEndpoint", {"NetworkID": net_id, "EndpointID": ep.id})
+            raise DockerError(
+                "driver modified interface MAC address: endpoint interface MAC address present "
+                f"({ep.mac}). Cannot be modified with {given['MacAddress']}.")
         mac = ep.mac or str(given.get("MacAddress") or "")
         network.endpoints[ep.id] = _Endpoint(ep.id, ep.address, mac)
         return EndpointInfo(mac=mac, address=ep.address)
@@ -232,7 +237,7 @@ class RemoteDriver:
         if adoption.gateway is not None:
             reply = self._optional("ProgramExternalConnectivity", {**ids, "Options": {}})
             ep.external = reply is not None
-        return JoinInfo(ifname=adoption.ifname, gateway=adoption.gateway)
+        return JoinInfo(ifname=adoption.ifname, gateway=adoption.gateway, mac=ep.mac)
 
     def _adoption(self, reply: dict, sandbox: SandboxRef, ep: _Endpoint) -> Adoption:
         names = reply.get("InterfaceName")

@@ -162,11 +162,6 @@ class DataPlane:
                             log.warning("%s", one)
         self.programmed = (self.programmed - set(stale)) | set(fresh)
 
-    # -- leftovers ------------------------------------------------------------
-
-    def sweep(self) -> list[str]:
-        return sweep()
-
 
 def sweep() -> list[str]:
     """Remove every mesh device of this namespace (what a killed daemon left):

@@ -32,7 +32,6 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Protocol
@@ -477,5 +476,3 @@ class Router:
         elif kind != "ping":
             log.debug("ignoring message %r from %s", kind, address)
 
-
-Callback = Callable[[], None]

@@ -23,7 +23,8 @@ from emulator.cnm.errors import DockerError
 from emulator.cnm.globalscope import GlobalStore
 from emulator.cnm.model import Container
 from emulator.fabric.kernel import KernelFabric
-from emulator.fabric.processes import ProcessId, kill, terminate
+from emulator.fabric.processes import LAB_ENV, ProcessId, kill, terminate
+from emulator.lab.cleanup import marked_processes
 from emulator.lab.dhcp import DhcpServer, Lease, take_leases
 from emulator.lab.dockerhost import DockerHost
 from emulator.lab.dryrun import attach_requests, check_topology, network_request
@@ -196,6 +197,10 @@ class Lab:
         if self._state is not None:
             for proc in self._state.all_processes():
                 kill(proc)
+            # anything else started in the lab with its mark: plugins, daemons, tools
+            for marker, proc in marked_processes(f"{LAB_ENV}={self._state.marker}".encode()):
+                if marker == "":
+                    kill(proc)
             self._state = None
             self.run_dir.remove()
         self._restore_signal_handlers()

@@ -1,0 +1,7 @@
+"""python -m emulator.mesh ..."""
+
+import sys
+
+from emulator.mesh.cli import main
+
+sys.exit(main())

@@ -108,6 +108,13 @@ def _run(args: argparse.Namespace) -> int:
                    list_only=args.list)
 
 
+def _conformance(args: argparse.Namespace) -> int:
+    from emulator.conformance.runner import run_cli
+
+    return run_cli(args.driver, args.plugin_socket, args.plugin_command, args.results,
+                   keyword=args.k, list_only=args.list)
+
+
 def _schema(args: argparse.Namespace) -> int:
     from emulator.topology import export_json_schema
 
@@ -160,6 +167,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", default="results", help="results directory")
     run.add_argument("--list", action="store_true", help="list the registered experiments")
     run.set_defaults(func=_run)
+
+    conf = sub.add_parser("conformance", help="run the driver conformance kit against drivers")
+    conf.add_argument("--driver", action="append", default=[], metavar="NAME",
+                      help="driver to check (repeat for several): bridge, host, null, "
+                           "macvlan, overlay, mesh, or a plugin's name")
+    conf.add_argument("--plugin-socket", metavar="PATH",
+                      help="the plugin's Unix socket ({host}: the Docker host's name)")
+    conf.add_argument("--plugin-command", metavar="CMD",
+                      help="command starting the plugin on every Docker host ({socket}, "
+                           "{host}, {python} are filled in)")
+    conf.add_argument("--results", default="results",
+                      help="results directory (reports in RESULTS/conformance/<run-id>/)")
+    conf.add_argument("-k", metavar="EXPR", help="only the checks matching EXPR (pytest -k)")
+    conf.add_argument("--list", action="store_true", help="list the checks and exit")
+    conf.set_defaults(func=_conformance)
 
     topo = sub.add_parser("topology", help="topology files").add_subparsers(
         dest="topology_command", required=True)

@@ -90,6 +90,16 @@ class Engine(NetworkOps, ContainerOps, EndpointOps, SwarmOps, GlobalOps):
     def driver_of(self, network: Network) -> Driver:
         return self.driver(network.driver)
 
+    def _refresh_plugin_isolation(self) -> None:
+        """Keep the host's firewall dropping routed traffic between plugin networks."""
+        subnets = []
+        for network in self.networks.values():
+            driver = self.drivers.get(network.driver)
+            if isinstance(driver, RemoteDriver) and network.pool_id is not None:
+                subnets.append(self._space(network).pool(network.pool_id).subnet)
+        if subnets or getattr(self.drivers.get("bridge"), "_foreign", None):
+            self.driver("bridge").isolate_foreign(subnets)  # type: ignore[attr-defined]
+
     # -- networks ------------------------------------------------------------
 
     def check(self) -> list[str]:

@@ -111,6 +111,7 @@ class GlobalOps:
             attachable=definition.attachable, pool_id=definition.pool_id,
             ipam_config=[config], address_space=store.addresses)
         self.networks[network.id] = network
+        self._refresh_plugin_isolation()
         return network
 
     def _remove_global_network(self, network: Network) -> None:
@@ -136,6 +137,7 @@ class GlobalOps:
         network = self.networks.pop(network_id, None)
         if network is not None:
             self.driver_of(network).delete_network(network_id)
+            self._refresh_plugin_isolation()
 
     def _global_for_attach(self, ref: str) -> Network | None:
         """On a host that has not made a global network yet: make it now, if the plugin

@@ -105,6 +105,7 @@ class NetworkOps:
             ipam_config=[_ipam_config(pool, request)] if pool else [],
         )
         self.networks[net_id] = network
+        self._refresh_plugin_isolation()
         return network
 
     def get_network(self, ref: str) -> Network:
@@ -146,6 +147,7 @@ class NetworkOps:
         if network.pool_id is not None and network.address_space is None:
             self.addresses.release_pool(network.pool_id)
         del self.networks[network.id]
+        self._refresh_plugin_isolation()
 
     def prune_networks(self, filters: Mapping[str, list[str]] | None = None) -> list[str]:
         with self._lock:

@@ -42,6 +42,7 @@ def _load_builtin() -> None:
         bench_bringup,
         bench_conflicts,
         bench_probes,
+        conformance,
         host_ports,
         isolation,
         macvlan_conflicts,

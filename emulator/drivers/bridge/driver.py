@@ -60,6 +60,7 @@ class BridgeDriver:
     def __init__(self, fabric: HostFabric) -> None:
         self._fabric = fabric
         self._networks: dict[str, _Network] = {}
+        self._foreign: list[IPv4Network] = []
 
     def _net(self, net_id: str) -> _Network:
         try:
@@ -118,7 +119,15 @@ class BridgeDriver:
         return self._net(net_id).options.bridge_name
 
     def _apply_firewall(self) -> None:
-        self._fabric.set_firewall(render([n.rules() for n in self._networks.values()]))
+        self._fabric.set_firewall(render([n.rules() for n in self._networks.values()],
+                                         self._foreign))
+
+    def isolate_foreign(self, subnets: list[IPv4Network]) -> None:
+        """Subnets of other drivers' networks on this host (plugins): routed traffic
+        between them and any other network is dropped."""
+        if sorted(subnets) != sorted(self._foreign):
+            self._foreign = list(subnets)
+            self._apply_firewall()
 
     def create_endpoint(self, net_id: str, ep: EndpointSpec) -> EndpointInfo:
         network = self._net(net_id)

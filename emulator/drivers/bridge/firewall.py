@@ -6,7 +6,10 @@ MASQUERADE rule do, expressed as one nftables ruleset per Docker host:
 - an internal network's traffic never leaves its bridge;
 - with ICC off, IP traffic between two ports of the bridge is dropped: as on
   Docker, bridge netfilter hands bridged IPv4 to the forward hook;
-- traffic from a network to anywhere beyond its bridge is masqueraded.
+- traffic from a network to anywhere beyond its bridge is masqueraded;
+- traffic routed between the subnets of other drivers' networks on the host (a
+  plugin's bridges, say) is dropped too, as dockerd's FORWARD policy DROP does, while
+  what a plugin bridges inside one network is left alone.
 """
 
 from __future__ import annotations
@@ -28,9 +31,15 @@ def _quoted(names: list[str]) -> str:
     return "{ " + ", ".join(f'"{n}"' for n in names) + " }"
 
 
-def render(networks: list[BridgeRules]) -> str:
+def render(networks: list[BridgeRules], foreign: list[IPv4Network] | None = None) -> str:
     bridges = [n.bridge for n in networks]
     forward: list[str] = []
+    known = [n.subnet for n in networks if n.subnet is not None]
+    for subnet in foreign or []:
+        for other in [*known, *(f for f in foreign or [] if f != subnet)]:
+            if other != subnet:
+                forward.append(f"ip saddr {subnet} ip daddr {other} drop")
+                forward.append(f"ip saddr {other} ip daddr {subnet} drop")
     nat: list[str] = []
     for net in networks:
         quoted = f'"{net.bridge}"'

@@ -1,0 +1,228 @@
+"""pytest plugin of the driver conformance kit.
+
+`pytest --cnm-driver NAME` (from anywhere; from the repository root no other test
+runs) collects the shipped checks by itself, builds one lab for the session, makes
+the driver available on it (a topology with a LAN for macvlan, a swarm for overlay,
+the plugin started on every Docker host for a third-party plugin, `mesh` launched and
+peered), runs one test item per check and writes results/conformance/<run-id>/.
+Without --cnm-driver the plugin only adds its options: a normal test run is untouched.
+
+Options: --cnm-driver NAME, --cnm-plugin-socket PATH ({host} is replaced by the
+Docker host's name), --cnm-plugin-command 'CMD {socket}' ({socket}, {host} and
+{python} are replaced), --cnm-results DIR (default: results).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from emulator.conformance import reports
+from emulator.conformance.registry import Check, CheckFailed
+from emulator.conformance.runner import SUITE
+from emulator.conformance.session import WINDOW_S, KitSession
+from emulator.conformance.targets import Target, TargetError, resolve
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("cnm-conformance", "CNM driver conformance kit")
+    group.addoption("--cnm-driver", metavar="NAME", default=None,
+                    help="run the driver conformance checks against NAME (a built-in "
+                         "driver, mesh, or a plugin named with the options below)")
+    group.addoption("--cnm-plugin-socket", metavar="PATH", default=None,
+                    help="the plugin's Unix socket ({host}: the Docker host's name)")
+    group.addoption("--cnm-plugin-command", metavar="CMD", default=None,
+                    help="command that starts the plugin on each Docker host ({socket}, "
+                         "{host}, {python} are filled in)")
+    group.addoption("--cnm-results", metavar="DIR", default="results",
+                    help="results directory (reports go to DIR/conformance/<run-id>/)")
+    group.addoption("--cnm-run-dir", metavar="DIR", default=None,
+                    help="write into this run directory (several drivers, one report)")
+    group.addoption("--cnm-window", metavar="S", type=float, default=WINDOW_S,
+                    help=f"probe reply window in seconds (default {WINDOW_S})")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    driver = config.getoption("cnm_driver")
+    if not driver:
+        return
+    try:
+        target = resolve(driver, config.getoption("cnm_plugin_socket"),
+                         config.getoption("cnm_plugin_command"))
+    except TargetError as exc:
+        raise pytest.UsageError(f"--cnm-driver: {exc}") from None
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        config.args = [str(SUITE)]  # the shipped checks, and nothing else
+    elif not any(Path(a.split("::")[0]).resolve() == SUITE for a in config.args):
+        config.args.append(str(SUITE))
+    run_dir = config.getoption("cnm_run_dir")
+    run_dir = Path(run_dir) if run_dir else reports.run_dir_under(
+        Path(config.getoption("cnm_results")))
+    recorder = Recorder(config, target, run_dir)
+    config.stash[RECORDER] = recorder
+    config.pluginmanager.register(recorder, "cnm-conformance-run")
+
+
+RECORDER = pytest.StashKey["Recorder"]()
+
+
+@pytest.fixture(scope="session")
+def cnm_kit(request: pytest.FixtureRequest):
+    """The conformance session of `--cnm-driver` (skips without it)."""
+    recorder = request.config.stash.get(RECORDER, None)
+    if recorder is None:
+        pytest.skip("no --cnm-driver given")
+    yield from recorder.kit()
+
+
+class Kit:
+    """What a test item gets: the session's lab and target, and a way to run a check."""
+
+    def __init__(self, session: KitSession, recorder: Recorder) -> None:
+        self.session = session
+        self.recorder = recorder
+
+    def run_item(self, check: Check) -> None:
+        reason = check.applies(self.session.target)
+        if reason:
+            pytest.skip(reason)
+        ctx = self.session.context(check)
+        failure = None
+        try:
+            check.run(ctx)
+        except CheckFailed as exc:
+            failure = str(exc)
+        finally:
+            problems = ctx.cleanup()
+            self.recorder.notes[check.id] = ctx.notes + [f"clean-up: {p}" for p in problems]
+        if failure is not None:
+            pytest.fail(f"{check.id}: {failure}", pytrace=False)
+
+
+class Recorder:
+    """Records each check's outcome and writes the reports at the end of the session."""
+
+    def __init__(self, config: pytest.Config, target: Target, run_dir: Path) -> None:
+        self.config = config
+        self.target = target
+        self.run_dir = run_dir
+        self.started = time.monotonic()
+        self.started_at = datetime.now(UTC).isoformat()
+        self.by_nodeid: dict[str, Check] = {}
+        self.outcomes: dict[str, dict] = {}
+        self.notes: dict[str, list[str]] = {}
+        self.session: KitSession | None = None
+        self.start_error: str | None = None
+        self.paths: dict[str, Path] = {}
+
+    def kit(self):
+        """The session's lab, made when the first check needs it, removed at the end."""
+        if self.start_error is not None:
+            pytest.fail(f"the lab for {self.target.driver} could not be set up: "
+                        f"{self.start_error}", pytrace=False)
+        session = KitSession(self.target, self.run_dir / self.target.driver,
+                             window=self.config.getoption("cnm_window"))
+        try:
+            session.start()
+        except Exception as exc:  # noqa: BLE001 - every check reports it, in one line
+            self.start_error = f"{type(exc).__name__}: {exc}"
+        if self.start_error is not None:
+            pytest.fail(f"the lab for {self.target.driver} could not be set up: "
+                        f"{self.start_error}", pytrace=False)
+        self.session = session
+        try:
+            yield Kit(session, self)
+        finally:
+            session.stop()
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        for item in session.items:  # what runs, after -k and --deselect
+            callspec = getattr(item, "callspec", None)
+            check = callspec.params.get("check") if callspec else None
+            if isinstance(check, Check):
+                self.by_nodeid[item.nodeid] = check
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        check = self.by_nodeid.get(report.nodeid)
+        if check is None:
+            return
+        entry = self.outcomes.setdefault(check.id, {
+            "id": check.id, "statement": check.statement, "outcome": "passed",
+            "time_s": 0.0, "reason": ""})
+        entry["time_s"] += report.duration
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            if report.skipped:
+                entry["outcome"], entry["reason"] = "skipped", _skip_reason(report)
+            elif report.failed:
+                entry["outcome"] = "failed" if report.when == "call" else "error"
+                entry["reason"] = _failure_text(report)
+        elif report.when == "teardown" and report.failed and entry["outcome"] == "passed":
+            entry["outcome"], entry["reason"] = "error", _failure_text(report)
+
+    def result(self) -> dict:
+        checks = []
+        for check in self.by_nodeid.values():
+            entry = dict(self.outcomes.get(check.id) or {
+                "id": check.id, "statement": check.statement, "outcome": "skipped",
+                "time_s": 0.0, "reason": "not run (deselected)"})
+            entry["time_s"] = round(entry["time_s"], 3)
+            entry["notes"] = self.notes.get(check.id, [])
+            checks.append(entry)
+        session = self.session
+        target = session.target if session is not None else self.target
+        return {
+            "driver": self.target.driver,
+            "status": "error" if self.start_error else "ran",
+            "reason": self.start_error or "",
+            "started": self.started_at,
+            "duration_s": round(time.monotonic() - self.started, 3),
+            "setup_s": round(session.setup_s, 3) if session else None,
+            "teardown_s": round(session.teardown_s, 3) if session else None,
+            "lab": session.lab_name if session else None,
+            "target": target.describe(),
+            "teardown_problems": session.teardown_problems if session else [],
+            "checks": checks,
+        }
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not self.outcomes:  # nothing ran (--collect-only, or every check deselected)
+            return
+        reports.write_driver_results(self.run_dir, self.result())
+        self.paths = reports.write_reports(self.run_dir)
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.paths:
+            return
+        result = self.result()
+        n = reports.counts(result)
+        terminalreporter.write_sep("-", "cnm conformance")
+        terminalreporter.write_line(
+            f"{self.target.driver}: {n['passed']} passed, {n['failed']} failed, "
+            f"{n['error']} errors, {n['skipped']} skipped in {result['duration_s']:.1f} s")
+        if self.session is not None:
+            terminalreporter.write_line(
+                f"lab {self.session.lab_name}: set up in {self.session.setup_s:.1f} s, "
+                f"removed in {self.session.teardown_s:.1f} s")
+            for problem in self.session.teardown_problems:
+                terminalreporter.write_line(f"clean-up problem: {problem}")
+        terminalreporter.write_line(f"report: {self.paths['markdown']} (also report.html, "
+                                    "junit.xml)")
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _failure_text(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and report.when == "call":
+        return str(crash.message).removeprefix("Failed: ")
+    text = str(report.longrepr).strip()
+    lines = [line for line in text.splitlines() if line.startswith("E ")]
+    return "\n".join(line[1:].strip() for line in lines) or text.splitlines()[-1]

@@ -1,0 +1,48 @@
+"""The `conformance` experiment: the driver conformance kit over every built-in driver
+and the `mesh` plugin.
+
+One pytest run of the kit per driver (bridge, host, null, macvlan, overlay, mesh),
+each in a lab of its own, all written into this run's directory
+(results/conformance/<run-id>/: per driver results.json, then junit.xml, report.md,
+report.html). `mesh` is reported as skipped while `emulator.mesh` is not installed.
+The run fails when a check fails or a driver's run breaks down.
+"""
+
+from __future__ import annotations
+
+from emulator.conformance import reports
+from emulator.conformance.runner import EVERY_DRIVER, DriverRun, run_kit
+from emulator.experiments.registry import register
+from emulator.experiments.results import Check, Outcome, RunContext
+
+
+@register("conformance", "driver conformance kit: bridge, host, null, macvlan, overlay, mesh")
+def run(ctx: RunContext) -> Outcome:
+    summary = run_kit([DriverRun(d) for d in EVERY_DRIVER], ctx.dir)
+    checks = []
+    for result in summary.results:
+        if result.get("status") == "error":
+            checks.append(Check(result["driver"], "the kit's run", "completed",
+                                "broke down", False, result.get("reason", "")))
+        for item in result["checks"]:
+            checks.append(Check(result["driver"], f"{item['id']} {item['statement']}",
+                                "passed or skipped", item["outcome"],
+                                item["outcome"] in ("passed", "skipped"),
+                                reports._one_line(item.get("reason", ""), 300)))
+    ctx.write_checks(checks, "checks.csv")
+    figures: dict[str, float] = {}
+    parts = []
+    for result in summary.results:
+        n = reports.counts(result)
+        driver = result["driver"]
+        if driver in summary.wall_s:
+            figures[f"{driver}_seconds"] = round(summary.wall_s[driver], 2)
+        if result.get("status") == "skipped":
+            parts.append(f"{driver} skipped")
+            continue
+        failed = sorted(reports.failed_ids(result))
+        parts.append(f"{driver} {n['passed']} passed, {n['skipped']} skipped"
+                     + (f", failed: {', '.join(failed)}" if failed else ""))
+    outcome = Outcome(summary.ok, "; ".join(parts), checks, figures)
+    ctx.finish(outcome, summary.paths["markdown"].read_text())
+    return outcome

@@ -18,7 +18,7 @@ from pathlib import Path
 from emulator.fabric import firewall
 from emulator.fabric.base import Adoption, ExecResult, MacvlanPlug, Plug, SandboxHandle
 from emulator.fabric.icmpsweep import sweep
-from emulator.fabric.linkwait import LinkWaitTimeout, wait_links_gone
+from emulator.fabric.linkwait import LinkWaitTimeout, wait_links_gone, wait_links_up
 from emulator.fabric.netlink import Netlink
 from emulator.fabric.netns import Namespace, new_namespace, sethostname
 from emulator.fabric.processes import NotOurChild, exit_status, kill, spawn, terminate
@@ -34,6 +34,13 @@ def _enable_bridge_netfilter() -> bool:
         return False
     knob.write_text("1")
     return True
+
+
+def _await_up(inside: Netlink, ifname: str) -> None:
+    """Return once the interface carries frames (usually at once: one request)."""
+    link = inside.link(ifname)
+    if link is None or not link.up or link.operstate not in ("UP", "UNKNOWN"):
+        wait_links_up([ifname])
 
 
 class KernelFabric:
@@ -173,6 +180,7 @@ class KernelFabric:
             inside.set_up(plug.ifname)
             if plug.gateway is not None:
                 inside.set_default_route(plug.gateway)
+            _await_up(inside, plug.ifname)
 
     # -- overlay namespaces --------------------------------------------------
 
@@ -230,6 +238,7 @@ class KernelFabric:
             inside.set_up(plug.ifname)
             if plug.gateway is not None:
                 inside.set_default_route(plug.gateway)
+            _await_up(inside, plug.ifname)
 
     def plug_macvlan(self, sandbox: SandboxHandle, plug: MacvlanPlug) -> None:
         with self._entered(sandbox):
@@ -249,6 +258,7 @@ class KernelFabric:
                 inside.set_up(plug.ifname)
                 if plug.gateway is not None:
                     inside.set_default_route(plug.gateway)
+                _await_up(inside, plug.ifname)
         except BaseException:
             self.unplug(sandbox, plug.ifname)
             raise
@@ -278,6 +288,7 @@ class KernelFabric:
                                      None if hop else adoption.ifname)
                 if adoption.gateway is not None:
                     inside.set_default_route(adoption.gateway)
+                _await_up(inside, adoption.ifname)
                 link = inside.link(adoption.ifname)
                 return (link.mac if link else None) or ""
         except BaseException:

@@ -20,11 +20,15 @@ LAB_NAMESPACE_SYSCTLS = {
     "net.ipv4.icmp_msgs_burst": "1000000",
 }
 """Containers are made by the hundred: the least that keeps them IPv4-only and
-answering every probe (their `all` IPv6 switch only matters for `lo`)."""
+answering every probe (their `all` IPv6 switch only matters for `lo`). Each interface
+announces its address with a gratuitous ARP when it comes up (arp_notify), as dockerd
+28 does on endpoint setup: neighbours holding an address's old MAC (a container that
+reconnected, whose endpoint got a new random MAC) learn the new one at once."""
 CONTAINER_SYSCTLS = {
     "net.ipv6.conf.default.disable_ipv6": "1",
     "net.ipv4.icmp_ratelimit": "0",
     "net.ipv4.icmp_msgs_burst": "1000000",
+    "net.ipv4.conf.default.arp_notify": "1",
 }
 
 

@@ -124,3 +124,15 @@ def test_stop_and_start_keep_the_network_and_release_the_address(h1):
     h1.networks.create("front")
     other = h1.containers.run("other", network="front")
     assert other.ip() == address
+
+
+def test_a_reconnected_container_is_reached_at_once(h1):
+    """Its endpoint gets a new random MAC; the gratuitous ARP on link-up tells the peers."""
+    h1.networks.create("front")
+    web = h1.containers.run("web", network="front")
+    db = h1.containers.run("db", network="front")
+    for _ in range(3):
+        assert ping(db, web.ip())
+        h1.engine.disconnect("front", "web")
+        h1.engine.connect("front", "web")
+        assert ping(db, web.ip())

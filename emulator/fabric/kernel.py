@@ -18,10 +18,16 @@ from pathlib import Path
 from emulator.fabric import firewall
 from emulator.fabric.base import Adoption, ExecResult, MacvlanPlug, Plug, SandboxHandle
 from emulator.fabric.icmpsweep import sweep
-from emulator.fabric.linkwait import LinkWaitTimeout, wait_links_gone, wait_links_up
+from emulator.fabric.linkwait import (
+    LinkWaitTimeout,
+    wait_links_gone,
+    wait_links_up,
+    wait_ports_forwarding,
+)
 from emulator.fabric.netlink import Netlink
 from emulator.fabric.netns import Namespace, new_namespace, sethostname
 from emulator.fabric.processes import NotOurChild, exit_status, kill, spawn, terminate
+from emulator.fabric.rtnl import BR_STATE_FORWARDING
 from emulator.fabric.sysctls import CONTAINER_SYSCTLS, apply_lab_defaults, write_sysctl
 
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -41,6 +47,14 @@ def _await_up(inside: Netlink, ifname: str) -> None:
     link = inside.link(ifname)
     if link is None or not link.up or link.operstate not in ("UP", "UNKNOWN"):
         wait_links_up([ifname])
+
+
+def _await_forwarding(there: Netlink, port: str) -> None:
+    """Return once a bridge port forwards: the kernel moves it there a moment after
+    its carrier comes up, and frames sent before that are dropped."""
+    link = there.link(port)
+    if link is None or link.port_state != BR_STATE_FORWARDING:
+        wait_ports_forwarding([port])
 
 
 class KernelFabric:
@@ -181,6 +195,8 @@ class KernelFabric:
             if plug.gateway is not None:
                 inside.set_default_route(plug.gateway)
             _await_up(inside, plug.ifname)
+        with self._ns.entered():
+            _await_forwarding(self._netlink, plug.host_ifname)
 
     # -- overlay namespaces --------------------------------------------------
 
@@ -239,6 +255,8 @@ class KernelFabric:
             if plug.gateway is not None:
                 inside.set_default_route(plug.gateway)
             _await_up(inside, plug.ifname)
+        with self._entered(outer), Netlink() as there:
+            _await_forwarding(there, plug.host_ifname)
 
     def plug_macvlan(self, sandbox: SandboxHandle, plug: MacvlanPlug) -> None:
         with self._entered(sandbox):

@@ -16,7 +16,7 @@ import socket
 import time
 from collections.abc import Iterable
 
-from emulator.fabric.rtnl import Rtnl
+from emulator.fabric.rtnl import BR_STATE_FORWARDING, Rtnl
 
 RTMGRP_LINK = 1
 READY_STATES = {"UP", "UNKNOWN"}
@@ -51,6 +51,16 @@ def _still_present(rtnl: Rtnl, names: set[str]) -> set[str]:
 def wait_links_up(names: Iterable[str], timeout: float = 10.0) -> None:
     """Block until every named link in the calling thread's namespace is up."""
     _wait(set(names), _not_ready, "links not up", timeout)
+
+
+def _not_forwarding(rtnl: Rtnl, names: set[str]) -> set[str]:
+    ready = {link.name for link in rtnl.links() if link.port_state == BR_STATE_FORWARDING}
+    return names - ready
+
+
+def wait_ports_forwarding(names: Iterable[str], timeout: float = 10.0) -> None:
+    """Block until every named bridge port in the calling thread's namespace forwards."""
+    _wait(set(names), _not_forwarding, "bridge ports not forwarding", timeout)
 
 
 def wait_links_gone(names: Iterable[str], timeout: float = 10.0) -> None:

@@ -27,7 +27,9 @@ NLM_F_DUMP = 0x300
 
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_NET_NS_FD = 16, 18, 28
-IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
+IFLA_BRPORT_STATE = 1
+BR_STATE_FORWARDING = 3
 VETH_INFO_PEER = 1
 IFLA_MACVLAN_MODE = 1
 IFLA_VXLAN_ID, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PROXY, IFLA_VXLAN_PORT = 1, 7, 11, 15
@@ -100,6 +102,17 @@ class Link:
     master: int | None
     mtu: int | None
     mac: str | None
+    port_state: int | None = None  # a bridge port's STP state (3: forwarding)
+
+
+def _port_state(linkinfo: bytes | None) -> int | None:
+    if not linkinfo:
+        return None
+    info = _parse_attrs(linkinfo, 0)
+    if info.get(IFLA_INFO_SLAVE_KIND, b"").rstrip(b"\0") != b"bridge":
+        return None
+    state = _parse_attrs(info.get(IFLA_INFO_SLAVE_DATA, b""), 0).get(IFLA_BRPORT_STATE)
+    return state[0] if state else None
 
 
 def _link_from(payload: bytes) -> Link:
@@ -118,6 +131,7 @@ def _link_from(payload: bytes) -> Link:
         master=struct.unpack("=I", master)[0] if master else None,
         mtu=struct.unpack("=I", mtu)[0] if mtu else None,
         mac=":".join(f"{b:02x}" for b in mac) if mac else None,
+        port_state=_port_state(attrs.get(IFLA_LINKINFO)),
     )
 
 

@@ -26,7 +26,7 @@ def _select(names: list[str]) -> list[Experiment]:
 def run_cli(names: list[str], topology: str | None, results: str, list_only: bool) -> int:
     if list_only:
         for exp in sorted(experiments().values(), key=lambda e: (e.kind, e.name)):
-            print(f"{exp.name:<16}{exp.kind:<12}{exp.summary}")
+            print(f"{exp.name:<19}{exp.kind:<12}{exp.summary}")
         return 0
     selected = _select(names)
     root = Path(results)
@@ -42,13 +42,13 @@ def run_cli(names: list[str], topology: str | None, results: str, list_only: boo
             ctx.finish(outcome, f"# {exp.name}\n\nThe run failed: `{exc}`\n")
         rows.append((exp.name, outcome, time.monotonic() - started, ctx.dir))
     print()
-    print(f"{'EXPERIMENT':<16}{'VERDICT':<9}{'CHECKS':<9}{'TIME':>7}  RESULTS / HEADLINE")
+    print(f"{'EXPERIMENT':<19}{'VERDICT':<9}{'CHECKS':<11}{'TIME':>7}  RESULTS / HEADLINE")
     for name, outcome, took, where in rows:
         bad = sum(1 for c in outcome.checks if not c.ok)
         verdict = "ok" if outcome.ok else "DIFFERS"
         checks = f"{len(outcome.checks) - bad}/{len(outcome.checks)}"
-        print(f"{name:<16}{verdict:<9}{checks:<9}{took:>6.1f}s  {where}")
-        print(f"{'':<41}{outcome.headline}")
+        print(f"{name:<19}{verdict:<9}{checks:<11}{took:>6.1f}s  {where}")
+        print(f"{'':<46}{outcome.headline}")
     failed = [name for name, outcome, _, _ in rows if not outcome.ok]
     if failed:
         print(f"\nobserved behaviour differs from the expected one in: {', '.join(failed)}",

@@ -327,25 +327,9 @@ class Rtnl:
 
     def flush_neighbours(self) -> int:
         """Delete every dynamic IPv4 neighbour entry; returns how many went."""
-        replies = self._request(RTM_GETNEIGH, NLM_F_DUMP, _NDMSG.pack(socket.AF_INET, 0, 0, 0, 0))
-        flushed = 0
-        for kind, payload in replies:
-            if kind != RTM_NEWNEIGH:
-                continue
-            _, index, state, _, _ = _NDMSG.unpack_from(payload, 0)
-            if state & (NUD_PERMANENT | NUD_NOARP):
-                continue
-            dst = _parse_attrs(payload, _NDMSG.size).get(NDA_DST)
-            if dst is None:
-                continue
-            body = _NDMSG.pack(socket.AF_INET, index, 0, 0, 0) + _attr(NDA_DST, dst)
-            try:
-                self._request(RTM_DELNEIGH, NLM_F_ACK, body)
-                flushed += 1
-            except NetlinkError as exc:
-                if exc.errno != errno_mod.ENOENT:
-                    raise
-        return flushed
+        return sum(self.delete_neighbour(index, address)
+                   for index, address, _, state in self.neighbours()
+                   if not state & (NUD_PERMANENT | NUD_NOARP))
 
     def neighbours(self) -> list[tuple[int, IPv4Address, str | None, int]]:
         """(interface index, address, MAC or None, NUD state) of every IPv4 neighbour entry."""

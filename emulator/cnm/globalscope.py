@@ -17,7 +17,7 @@ from typing import Any
 from emulator.cnm import errors as err
 from emulator.cnm.lookup import find
 from emulator.cnm.model import Network, docker_timestamp, new_id
-from emulator.cnm.networks import NetworkRequest
+from emulator.cnm.networks import NetworkRequest, refuse_if_in_use
 from emulator.drivers.base import IPAMData, NetworkSpec
 from emulator.ipam import AddressSpace, check_ipam_config
 from emulator.ipam.pools import GLOBAL_DEFAULT_POOLS
@@ -92,39 +92,15 @@ class GlobalOps:
         return True
 
     def _instantiate_global(self, definition: GlobalNetwork) -> Network:
-        if definition.id in self.networks:
-            return self.networks[definition.id]
-        store = self.global_store
-        pool = store.addresses.pool(definition.pool_id)
-        driver = self.driver(definition.driver)
-        spec = NetworkSpec(definition.id, definition.name, definition.options,
-                           definition.internal, definition.attachable)
-        driver.create_network(spec, IPAMData(pool.subnet, pool.gateway))
-        config: dict[str, object] = {"Subnet": str(pool.subnet), "Gateway": str(pool.gateway),
-                                     "_user_subnet": True}
-        if pool.ip_range is not None:
-            config["IPRange"] = str(pool.ip_range)
-        network = Network(
-            id=definition.id, name=definition.name, driver=definition.driver, scope="global",
-            created=definition.created, options=dict(definition.options),
-            labels=dict(definition.labels), internal=definition.internal,
-            attachable=definition.attachable, pool_id=definition.pool_id,
-            ipam_config=[config], address_space=store.addresses)
-        self.networks[network.id] = network
-        self._refresh_plugin_isolation()
-        return network
+        return self._copy_shared_network(definition, definition.driver, "global",
+                                         self.global_store.addresses)
 
     def _remove_global_network(self, network: Network) -> None:
         store = self.global_store
         with store.lock:
             for engine in store.engines.values():
-                local = engine.networks.get(network.id)
-                if local is not None and local.endpoints:
-                    names = ", ".join(f'name:"{ep.name}" id:"{ep.id[:12]}"'
-                                      for ep in local.endpoints.values())
-                    raise err.Forbidden(
-                        f"error while removing network: network {network.name} has active "
-                        f"endpoints ({names})")
+                if network.id in engine.networks:
+                    refuse_if_in_use(engine.networks[network.id])
             definition = store.networks.get(network.id)
             for engine in store.engines.values():
                 engine._drop_global_local(network.id)

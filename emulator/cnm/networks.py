@@ -108,6 +108,29 @@ class NetworkOps:
         self._refresh_plugin_isolation()
         return network
 
+    def _copy_shared_network(self, shared, driver_name: str, scope: str, space,
+                             ingress: bool = False) -> Network:
+        """This host's copy of a network defined for many hosts (a swarm or global one):
+        same ID, its pool in the shared address space, the driver's state made here."""
+        if shared.id in self.networks:
+            return self.networks[shared.id]
+        pool = space.pool(shared.pool_id)
+        spec = NetworkSpec(shared.id, shared.name, shared.options, shared.internal,
+                           shared.attachable)
+        self.driver(driver_name).create_network(spec, IPAMData(pool.subnet, pool.gateway))
+        config: dict[str, object] = {"Subnet": str(pool.subnet), "Gateway": str(pool.gateway),
+                                     "_user_subnet": True}
+        if pool.ip_range is not None:
+            config["IPRange"] = str(pool.ip_range)
+        network = Network(
+            id=shared.id, name=shared.name, driver=driver_name, scope=scope,
+            created=shared.created, options=dict(shared.options), labels=dict(shared.labels),
+            internal=shared.internal, attachable=shared.attachable, pool_id=shared.pool_id,
+            ipam_config=[config], ingress=ingress, address_space=space)
+        self.networks[network.id] = network
+        self._refresh_plugin_isolation()
+        return network
+
     def get_network(self, ref: str) -> Network:
         with self._lock:
             return find(self.networks.values(), ref, lambda n: n.id, lambda n: n.name,
@@ -132,14 +155,7 @@ class NetworkOps:
             if network.scope == "global":
                 self._remove_global_network(network)
                 return
-            if network.endpoints:
-                names = ", ".join(
-                    f'name:"{ep.name}" id:"{ep.id[:12]}"' for ep in network.endpoints.values()
-                )
-                raise err.Forbidden(
-                    f"error while removing network: network {network.name} has active "
-                    f"endpoints ({names})"
-                )
+            refuse_if_in_use(network)
             self._delete(network)
 
     def _delete(self, network: Network) -> None:
@@ -170,6 +186,16 @@ class NetworkOps:
 
     # -- containers ----------------------------------------------------------
 
+
+
+def refuse_if_in_use(network: Network) -> None:
+    """Docker's refusal to remove a network that still has endpoints (here, or on the
+    given host's copy of a swarm or global network)."""
+    if network.endpoints:
+        names = ", ".join(f'name:"{ep.name}" id:"{ep.id[:12]}"'
+                          for ep in network.endpoints.values())
+        raise err.Forbidden(f"error while removing network: network {network.name} has "
+                            f"active endpoints ({names})")
 
 
 def _ipam_config(pool, request: NetworkRequest) -> dict[str, object]:

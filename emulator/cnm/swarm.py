@@ -15,8 +15,7 @@ from ipaddress import IPv4Address, ip_network
 from emulator.cnm import errors as err
 from emulator.cnm.lookup import find
 from emulator.cnm.model import Attachment, Container, Network
-from emulator.cnm.networks import NetworkRequest
-from emulator.drivers.base import IPAMData, NetworkSpec
+from emulator.cnm.networks import NetworkRequest, refuse_if_in_use
 from emulator.drivers.overlay.driver import NOT_IN_SWARM
 from emulator.drivers.overlay.options import parse_options
 from emulator.ipam import check_ipam_config
@@ -228,26 +227,9 @@ class SwarmOps:
 
     def _instantiate(self, swarm_net: SwarmNetwork) -> Network:
         """This node's copy of a swarm network (same ID), and its driver's state."""
-        if swarm_net.id in self.networks:
-            return self.networks[swarm_net.id]
         assert self.swarm is not None
-        pool = self.swarm.addresses.pool(swarm_net.pool_id)
-        spec = NetworkSpec(swarm_net.id, swarm_net.name, swarm_net.options, swarm_net.internal,
-                           swarm_net.attachable)
-        self.driver("overlay").create_network(spec, IPAMData(pool.subnet, pool.gateway))
-        config: dict[str, object] = {"Subnet": str(pool.subnet), "Gateway": str(pool.gateway),
-                                     "_user_subnet": True}
-        if pool.ip_range is not None:
-            config["IPRange"] = str(pool.ip_range)
-        network = Network(
-            id=swarm_net.id, name=swarm_net.name, driver="overlay", scope="swarm",
-            created=swarm_net.created, options=dict(swarm_net.options),
-            labels=dict(swarm_net.labels), internal=swarm_net.internal,
-            attachable=swarm_net.attachable, pool_id=swarm_net.pool_id,
-            ipam_config=[config], ingress=swarm_net.ingress,
-            address_space=self.swarm.addresses)
-        self.networks[network.id] = network
-        return network
+        return self._copy_shared_network(swarm_net, "overlay", "swarm", self.swarm.addresses,
+                                         ingress=swarm_net.ingress)
 
     def _remove_swarm_network(self, network: Network) -> None:
         """`docker network rm` of a swarm network: from every node, if none uses it."""
@@ -262,13 +244,8 @@ class SwarmOps:
         assert swarm is not None
         with swarm.lock:
             for engine in swarm.engines.values():
-                local = engine.networks.get(network.id)
-                if local is not None and local.endpoints:
-                    names = ", ".join(f'name:"{ep.name}" id:"{ep.id[:12]}"'
-                                      for ep in local.endpoints.values())
-                    raise err.Forbidden(
-                        f"error while removing network: network {network.name} has active "
-                        f"endpoints ({names})")
+                if network.id in engine.networks:
+                    refuse_if_in_use(engine.networks[network.id])
             for engine in swarm.engines.values():
                 engine._drop_local_by_id(network.id)
             swarm.release_network(network.id)

@@ -180,23 +180,40 @@ class KernelFabric:
             ns.close()
 
     def plug(self, sandbox: SandboxHandle, plug: Plug) -> None:
-        master = self._netlink.require_index(plug.bridge)
-        with self._entered(sandbox):
-            target = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        with self._ns.entered():
+            self._plug_veth(self._netlink, sandbox, plug)
+
+    def _plug_veth(self, there: Netlink, sandbox: SandboxHandle, plug: Plug) -> None:
+        """A veth from the bridge `there` holds (the calling thread is in that
+        namespace) into the sandbox, configured, carrying frames and forwarding."""
+        master = there.require_index(plug.bridge)
+        target = self._net_fd(sandbox)
         try:
-            self._netlink.add_veth_into(plug.host_ifname, master, target, plug.ifname,
-                                        plug.mac, plug.mtu)
+            there.add_veth_into(plug.host_ifname, master, target, plug.ifname, plug.mac,
+                                plug.mtu)
         finally:
             os.close(target)
+        self._configure(sandbox, plug.ifname, plug.address, plug.gateway)
+        _await_forwarding(there, plug.host_ifname)
+
+    def _net_fd(self, sandbox: SandboxHandle) -> int:
+        """A descriptor of the sandbox's network namespace (close it after use)."""
+        with self._entered(sandbox):
+            return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+
+    def _configure(self, sandbox: SandboxHandle, ifname: str, address: IPv4Interface | None,
+                   gateway: IPv4Address | None, mac: str | None = None) -> None:
+        """Give a sandbox's new interface its MAC and address, bring it up, route through
+        the gateway, and return once it carries frames."""
         with self._entered(sandbox), Netlink() as inside:
-            if plug.address is not None:
-                inside.add_address(plug.ifname, plug.address)
-            inside.set_up(plug.ifname)
-            if plug.gateway is not None:
-                inside.set_default_route(plug.gateway)
-            _await_up(inside, plug.ifname)
-        with self._ns.entered():
-            _await_forwarding(self._netlink, plug.host_ifname)
+            if mac:
+                inside.set_mac(ifname, mac)
+            if address is not None:
+                inside.add_address(ifname, address)
+            inside.set_up(ifname)
+            if gateway is not None:
+                inside.set_default_route(gateway)
+            _await_up(inside, ifname)
 
     # -- overlay namespaces --------------------------------------------------
 
@@ -217,8 +234,7 @@ class KernelFabric:
                   bridge: str) -> None:
         """A VXLAN device with its UDP socket on the host's underlay, living in the
         overlay namespace as a port of its bridge."""
-        with self._entered(sandbox):
-            target = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        target = self._net_fd(sandbox)
         try:
             self._netlink.add_vxlan_into(name, vni, port, mtu, target)
         finally:
@@ -240,43 +256,20 @@ class KernelFabric:
 
     def plug_from(self, outer: SandboxHandle, sandbox: SandboxHandle, plug: Plug) -> None:
         """Like plug, with the bridge inside another sandbox (an overlay namespace)."""
-        with self._entered(sandbox):
-            target = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            with self._entered(outer), Netlink() as there:
-                there.add_veth_into(plug.host_ifname, there.require_index(plug.bridge), target,
-                                    plug.ifname, plug.mac, plug.mtu)
-        finally:
-            os.close(target)
-        with self._entered(sandbox), Netlink() as inside:
-            if plug.address is not None:
-                inside.add_address(plug.ifname, plug.address)
-            inside.set_up(plug.ifname)
-            if plug.gateway is not None:
-                inside.set_default_route(plug.gateway)
-            _await_up(inside, plug.ifname)
         with self._entered(outer), Netlink() as there:
-            _await_forwarding(there, plug.host_ifname)
+            self._plug_veth(there, sandbox, plug)
 
     def plug_macvlan(self, sandbox: SandboxHandle, plug: MacvlanPlug) -> None:
-        with self._entered(sandbox):
-            target = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        target = self._net_fd(sandbox)
         try:
             self._netlink.add_macvlan_into(plug.parent, plug.mode, target, plug.ifname,
                                            plug.mac, plug.mtu)
         finally:
             os.close(target)
+        # passthru takes the parent's MAC at creation; setting it sets the parent's
+        mac = plug.mac if plug.mode == "passthru" else None
         try:
-            with self._entered(sandbox), Netlink() as inside:
-                if plug.mode == "passthru" and plug.mac:
-                    # passthru takes the parent's MAC at creation; setting it sets the parent's
-                    inside.set_mac(plug.ifname, plug.mac)
-                if plug.address is not None:
-                    inside.add_address(plug.ifname, plug.address)
-                inside.set_up(plug.ifname)
-                if plug.gateway is not None:
-                    inside.set_default_route(plug.gateway)
-                _await_up(inside, plug.ifname)
+            self._configure(sandbox, plug.ifname, plug.address, plug.gateway, mac)
         except BaseException:
             self.unplug(sandbox, plug.ifname)
             raise
@@ -286,8 +279,7 @@ class KernelFabric:
         (address, MAC, routes). Returns its MAC. The interface is deleted on failure."""
         if self._netlink.link(adoption.src_name) is None:
             raise LookupError(f"interface {adoption.src_name} does not exist on the host")
-        with self._entered(sandbox):
-            target = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        target = self._net_fd(sandbox)
         try:
             self._netlink.move_link(adoption.src_name, target)
         finally:

@@ -13,9 +13,20 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import ClassVar, Protocol
 
+from emulator.cnm.errors import InvalidParameter
 from emulator.fabric.base import HostFabric, SandboxHandle
 
-GENERIC_OPTIONS = frozenset({"com.docker.network.enable_ipv6", "com.docker.network.enable_ipv4"})
+GENERIC_OPTION_NAMES = ("com.docker.network.enable_ipv6", "com.docker.network.enable_ipv4")
+GENERIC_OPTIONS = frozenset(GENERIC_OPTION_NAMES)
+
+
+def refuse_unknown_options(options: Mapping[str, str], allowed: tuple[str, ...],
+                           driver: str) -> None:
+    """Docker ignores option keys a driver does not know; the emulator refuses them."""
+    for key in options:
+        if key not in allowed:
+            raise InvalidParameter(f"option {key} is not supported by the {driver} driver of "
+                                   f"this emulator (supported: {', '.join(allowed)})")
 
 
 @dataclass(frozen=True)

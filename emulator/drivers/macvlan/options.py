@@ -11,13 +11,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from emulator.cnm.errors import DockerError, InvalidParameter
+from emulator.cnm.errors import DockerError
+from emulator.drivers.base import GENERIC_OPTION_NAMES, refuse_unknown_options
 
 PARENT = "parent"
 MODE = "macvlan_mode"
 MTU = "com.docker.network.driver.mtu"
-GENERIC = ("com.docker.network.enable_ipv6", "com.docker.network.enable_ipv4")
-ALLOWED = (PARENT, MODE, MTU, *GENERIC)
+ALLOWED = (PARENT, MODE, MTU, *GENERIC_OPTION_NAMES)
 MODES = ("bridge", "private", "vepa", "passthru")
 DEFAULT_MODE = "bridge"
 MIN_VLAN, MAX_VLAN = 1, 4094
@@ -31,11 +31,7 @@ class MacvlanOptions:
 
 def parse_options(options: Mapping[str, str]) -> MacvlanOptions:
     """Docker's parseNetworkOptions: the mode first, then the loopback parent."""
-    for key in options:
-        if key not in ALLOWED:
-            raise InvalidParameter(
-                f"option {key} is not supported by the macvlan driver of this emulator "
-                f"(supported: {', '.join(ALLOWED)})")
+    refuse_unknown_options(options, ALLOWED, "macvlan")
     mode = options.get(MODE) or DEFAULT_MODE
     if mode not in MODES:
         raise DockerError(

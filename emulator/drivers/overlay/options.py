@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from emulator.cnm.errors import DockerError, InvalidParameter
+from emulator.drivers.base import GENERIC_OPTION_NAMES, refuse_unknown_options
 
 VNI_LIST = "com.docker.network.driver.overlay.vxlanid_list"
 MTU = "com.docker.network.driver.mtu"
 ENCRYPTED = "encrypted"
-GENERIC = ("com.docker.network.enable_ipv6", "com.docker.network.enable_ipv4")
-ALLOWED = (VNI_LIST, MTU, ENCRYPTED, *GENERIC)
+ALLOWED = (VNI_LIST, MTU, ENCRYPTED, *GENERIC_OPTION_NAMES)
 DEFAULT_MTU = 1450
 MIN_VNI, MAX_VNI = 1, (1 << 24) - 1
 FIRST_SWARM_VNI = 4096
@@ -39,11 +39,7 @@ def parse_vni_list(raw: str) -> list[int]:
 
 
 def parse_options(options: Mapping[str, str]) -> OverlayOptions:
-    for key in options:
-        if key not in ALLOWED:
-            raise InvalidParameter(
-                f"option {key} is not supported by the overlay driver of this emulator "
-                f"(supported: {', '.join(ALLOWED)})")
+    refuse_unknown_options(options, ALLOWED, "overlay")
     mtu = DEFAULT_MTU
     if options.get(MTU):
         try:

@@ -8,7 +8,7 @@
         print(web.exec(["ip", "-br", "addr"]).stdout)
 """
 
-from emulator.cnm.errors import DockerError
+from emulator.errdefs import DockerError
 from emulator.lab import ContainerHandle, DockerHost, Lab, LabError, NetworkHandle
 
 __all__ = ["ContainerHandle", "DockerHost", "DockerError", "Lab", "LabError", "NetworkHandle"]

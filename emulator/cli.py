@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from emulator.cnm.errors import DockerError
+from emulator.errdefs import DockerError
 from emulator.lab.lab import LabError
 from emulator.topology import TopologyError
 

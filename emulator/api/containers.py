@@ -9,10 +9,10 @@ import select
 import threading
 from pathlib import Path
 
+from emulator import errdefs as err
 from emulator.api import shapes
 from emulator.api.router import Request, Response, Router
 from emulator.api.streams import MULTIPLEXED_STREAM, STDERR, STDOUT, drain, frame, pump
-from emulator.cnm import errors as err
 from emulator.cnm.engine import AttachRequest, Engine
 from emulator.cnm.filters import docker_match
 

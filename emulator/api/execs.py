@@ -7,6 +7,7 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 
+from emulator import errdefs as err
 from emulator.api.router import Request, Response, Router
 from emulator.api.streams import (
     MULTIPLEXED_STREAM,
@@ -17,7 +18,6 @@ from emulator.api.streams import (
     frame,
     pump,
 )
-from emulator.cnm import errors as err
 from emulator.cnm.engine import Engine
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from emulator.api.router import Request, Response, Router
 from emulator.cnm.engine import Engine, NetworkRequest
-from emulator.cnm.errors import Conflict, InvalidParameter, NotImplementedByEmulator
 from emulator.cnm.inspect import network_json
+from emulator.errdefs import Conflict, InvalidParameter, NotImplementedByEmulator
 
 
 def _create_request(body: dict) -> NetworkRequest:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from emulator.cnm.errors import DockerError, InvalidParameter
+from emulator.errdefs import DockerError, InvalidParameter
 
 VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
 

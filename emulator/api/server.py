@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from emulator.api.router import VERSION_PREFIX, Request, Response, Router, parse_query
-from emulator.cnm.errors import DockerError
+from emulator.errdefs import DockerError
 
 API_VERSION = "1.45"
 MIN_API_VERSION = "1.24"

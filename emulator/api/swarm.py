@@ -13,7 +13,7 @@ from typing import Any
 
 from emulator.api.router import Request, Response, Router
 from emulator.cnm.engine import Engine
-from emulator.cnm.errors import InvalidParameter, NotFound, NotImplementedByEmulator
+from emulator.errdefs import InvalidParameter, NotFound, NotImplementedByEmulator
 
 NODE_FILTERS = ("id", "label", "membership", "name", "node.label", "role")
 

@@ -9,8 +9,8 @@ import platform
 from emulator.api.router import Request, Response, Router
 from emulator.api.server import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 from emulator.cnm.engine import Engine
-from emulator.cnm.errors import NotFound
 from emulator.drivers import registry
+from emulator.errdefs import NotFound
 
 
 def swarm_status(engine: Engine) -> str:

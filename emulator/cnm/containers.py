@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from emulator.cnm import errors as err
+from emulator import errdefs as err
 from emulator.cnm.endpoints import AttachRequest
 from emulator.cnm.lookup import find
-from emulator.cnm.model import Attachment, Container, docker_timestamp, new_id
+from emulator.cnm.model import Attachment, Container
 from emulator.cnm.names import random_name
 from emulator.fabric.base import ExecResult
+from emulator.ids import docker_timestamp, new_id
 
 CONTAINER_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 DEFAULT_COMMAND = ["sleep", "infinity"]

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, ip_address
 
-from emulator.cnm import errors as err
-from emulator.cnm.model import Attachment, Container, Endpoint, Network, new_id
+from emulator import errdefs as err
+from emulator.cnm.model import Attachment, Container, Endpoint, Network
 from emulator.drivers.base import EndpointSpec, SandboxRef
+from emulator.ids import new_id
 
 GWBRIDGE = "docker_gwbridge"
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from emulator.cnm.containers import ContainerOps
 from emulator.cnm.endpoints import AttachRequest, EndpointOps
-from emulator.cnm.errors import DockerError, NotFound
 from emulator.cnm.globalscope import GlobalOps, GlobalStore
 from emulator.cnm.model import Container, Network
 from emulator.cnm.networks import NetworkOps, NetworkRequest
@@ -27,6 +26,7 @@ from emulator.drivers.base import Driver
 from emulator.drivers.remote.client import PluginError
 from emulator.drivers.remote.discovery import discover
 from emulator.drivers.remote.driver import RemoteDriver
+from emulator.errdefs import DockerError, NotFound
 from emulator.fabric.base import HostFabric
 from emulator.ipam import AddressSpace
 from emulator.swarm.cluster import SwarmDirectory

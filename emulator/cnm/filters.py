@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from emulator.cnm.errors import DockerError, InvalidParameter
 from emulator.cnm.model import Network
+from emulator.errdefs import DockerError, InvalidParameter
 
 NETWORK_FILTERS = ("dangling", "driver", "id", "label", "name", "scope", "type")
 

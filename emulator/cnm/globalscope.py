@@ -14,11 +14,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator.cnm import errors as err
+from emulator import errdefs as err
 from emulator.cnm.lookup import find
-from emulator.cnm.model import Network, docker_timestamp, new_id
+from emulator.cnm.model import Network
 from emulator.cnm.networks import NetworkRequest, refuse_if_in_use
 from emulator.drivers.base import IPAMData, NetworkSpec
+from emulator.ids import docker_timestamp, new_id
 from emulator.ipam import AddressSpace, check_ipam_config
 from emulator.ipam.pools import GLOBAL_DEFAULT_POOLS
 

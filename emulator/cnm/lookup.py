@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from emulator.cnm.errors import InvalidParameter, NotFound
+from emulator.errdefs import InvalidParameter, NotFound
 
 T = TypeVar("T")
 

@@ -6,23 +6,10 @@ specs derived from them.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from ipaddress import IPv4Address, IPv4Interface
 
 from emulator.fabric.base import SandboxHandle
-
-
-def new_id() -> str:
-    """A 64-hex-digit identifier, the shape Docker gives networks, endpoints, containers."""
-    return secrets.token_hex(32)
-
-
-def docker_timestamp() -> str:
-    """RFC 3339 with nanoseconds, as dockerd writes `Created`."""
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond * 1000:09d}Z"
 
 
 @dataclass

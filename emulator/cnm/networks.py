@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from emulator.cnm import errors as err
+from emulator import errdefs as err
 from emulator.cnm.filters import match_network, validate_network_filters
 from emulator.cnm.lookup import find
-from emulator.cnm.model import Network, docker_timestamp, new_id
+from emulator.cnm.model import Network
 from emulator.drivers.base import IPAMData, NetworkSpec
+from emulator.ids import docker_timestamp, new_id
 from emulator.ipam import check_ipam_config
 
 PREDEFINED = ("bridge", "host", "none", "default")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address, ip_network
 
-from emulator.cnm import errors as err
+from emulator import errdefs as err
 from emulator.cnm.lookup import find
 from emulator.cnm.model import Attachment, Container, Network
 from emulator.cnm.networks import NetworkRequest, refuse_if_in_use

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import TYPE_CHECKING
 
-from emulator.cnm.errors import DockerError, NotFound
 from emulator.conformance import kernel, links
 from emulator.conformance.registry import Check, CheckFailed
+from emulator.errdefs import DockerError, NotFound
 from emulator.probes import ALL_PROTOCOLS, ProbeEngine, ProbeResult, ProbeTarget, Verdict
 
 if TYPE_CHECKING:

@@ -9,12 +9,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulator.cnm.errors import DockerError, NotFound
 from emulator.cnm.swarm import GWBRIDGE, GWBRIDGE_OPTIONS
 from emulator.conformance.context import MANAGER, CheckContext
 from emulator.conformance.plugins import PluginProcesses
 from emulator.conformance.registry import Check
 from emulator.conformance.targets import LAN_TOPOLOGY, Capabilities, Target
+from emulator.errdefs import DockerError, NotFound
 from emulator.lab.lab import Lab, LabError
 from emulator.topology import default_topology, load_topology_text
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import ClassVar, Protocol
 
-from emulator.cnm.errors import InvalidParameter
+from emulator.errdefs import InvalidParameter
 from emulator.fabric.base import HostFabric, SandboxHandle
 
 GENERIC_OPTION_NAMES = ("com.docker.network.enable_ipv6", "com.docker.network.enable_ipv4")

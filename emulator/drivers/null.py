@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from emulator.cnm.errors import Forbidden
 from emulator.drivers.base import (
     EndpointInfo,
     EndpointSpec,
@@ -17,6 +16,7 @@ from emulator.drivers.base import (
     NetworkSpec,
     SandboxRef,
 )
+from emulator.errdefs import Forbidden
 from emulator.fabric.base import HostFabric
 
 

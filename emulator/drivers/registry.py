@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from emulator.cnm.errors import NotFound
 from emulator.drivers.base import DriverFactory
 from emulator.drivers.bridge import BridgeDriver
 from emulator.drivers.host import HostDriver
 from emulator.drivers.macvlan import MacvlanDriver
 from emulator.drivers.null import NullDriver
 from emulator.drivers.overlay import OverlayDriver
+from emulator.errdefs import NotFound
 
 BUILTIN: dict[str, DriverFactory] = {
     "bridge": BridgeDriver,

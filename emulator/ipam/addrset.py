@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
 
-from emulator.cnm.errors import Forbidden
+from emulator.errdefs import Forbidden
 from emulator.ipam import messages
 
 

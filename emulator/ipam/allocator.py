@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
-from emulator.cnm.errors import DockerError, Forbidden, InvalidParameter, NotFound, Unavailable
+from emulator.errdefs import DockerError, Forbidden, InvalidParameter, NotFound, Unavailable
 from emulator.ipam import messages
 from emulator.ipam.addrset import AddressSet, network_and_broadcast
 from emulator.ipam.parse import parse_address, parse_prefix

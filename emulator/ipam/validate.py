@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from ipaddress import IPv4Address, IPv6Address
 from typing import NamedTuple
 
-from emulator.cnm.errors import InvalidParameter
+from emulator.errdefs import InvalidParameter
 from emulator.ipam import messages
 from emulator.ipam.parse import IPPrefix, family_name, parse_address, parse_prefix
 

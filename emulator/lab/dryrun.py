@@ -7,7 +7,7 @@ FakeFabric, so the user gets Docker's own messages, all of them at once.
 from __future__ import annotations
 
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
-from emulator.cnm.errors import DockerError
+from emulator.errdefs import DockerError
 from emulator.fabric.fake import FakeFabric
 from emulator.topology import HostSpec, SourcedTopology, Topology, TopologyError
 from emulator.topology.errors import Problem

@@ -19,9 +19,9 @@ from pathlib import Path
 from emulator.api.host_api import engine_api
 from emulator.api.server import ApiServer
 from emulator.cnm.engine import Engine
-from emulator.cnm.errors import DockerError
 from emulator.cnm.globalscope import GlobalStore
 from emulator.cnm.model import Container
+from emulator.errdefs import DockerError
 from emulator.fabric.kernel import KernelFabric
 from emulator.fabric.processes import LAB_ENV, ProcessId, kill, terminate
 from emulator.lab.cleanup import marked_processes

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
-from emulator.cnm import errors as err
-from emulator.cnm.model import docker_timestamp
+from emulator import errdefs as err
 from emulator.drivers.overlay.options import FIRST_SWARM_VNI, MAX_VNI, VNI_LIST, parse_vni_list
+from emulator.ids import base36_id, docker_timestamp
 from emulator.ipam import AddressSpace
 from emulator.ipam.pools import PoolSpec
 from emulator.swarm.controlplane import ControlPlane
@@ -28,13 +28,6 @@ DEFAULT_SUBNET_SIZE = 24
 DEFAULT_DATA_PATH_PORT = 4789
 MIN_DATA_PATH_PORT, MAX_DATA_PATH_PORT = 1024, 49151
 MANAGER_PORT = 2377
-
-
-BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
-
-
-def _base36(length: int) -> str:
-    return "".join(secrets.choice(BASE36) for _ in range(length))
 
 
 @dataclass
@@ -63,13 +56,13 @@ class Swarm:
     def __init__(self, data_path_port: int = DEFAULT_DATA_PATH_PORT,
                  default_addr_pool: tuple[str, ...] = (DEFAULT_ADDR_POOL,),
                  subnet_size: int = DEFAULT_SUBNET_SIZE) -> None:
-        self.id = _base36(25)
+        self.id = base36_id(25)
         self.created = docker_timestamp()
         self.data_path_port = data_path_port
         self.default_addr_pool = default_addr_pool
         self.subnet_size = subnet_size
-        ca_digest = _base36(50)
-        self.tokens = {role: f"SWMTKN-1-{ca_digest}-{_base36(25)}"
+        ca_digest = base36_id(50)
+        self.tokens = {role: f"SWMTKN-1-{ca_digest}-{base36_id(25)}"
                        for role in ("worker", "manager")}
         self.nodes: dict[str, SwarmNode] = {}
         self.networks: dict[str, SwarmNetwork] = {}
@@ -83,7 +76,7 @@ class Swarm:
     # -- membership ----------------------------------------------------------
 
     def add_node(self, host: str, role: str, addr: IPv4Address) -> SwarmNode:
-        node = SwarmNode(host, _base36(25), role, addr)
+        node = SwarmNode(host, base36_id(25), role, addr)
         self.nodes[host] = node
         return node
 
@@ -113,7 +106,7 @@ class Swarm:
             options[VNI_LIST] = str(vni)
         pool = self.addresses.request_pool(subnet=subnet, ip_range=ip_range, gateway=gateway,
                                            aux_addresses=dict(aux))
-        network = SwarmNetwork(_base36(25), name, options, dict(labels), internal,
+        network = SwarmNetwork(base36_id(25), name, options, dict(labels), internal,
                                attachable, ingress, pool.id)
         self.networks[network.id] = network
         return network

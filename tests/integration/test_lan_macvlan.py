@@ -19,7 +19,7 @@ import pytest
 from conftest import TCP_PROBE, lab_name, links_of, machine_snapshot, ping, tcp_reaches
 
 from emulator import Lab
-from emulator.cnm.errors import DockerError
+from emulator.errdefs import DockerError
 from emulator.fabric.netns import Namespace
 from emulator.fabric.processes import ProcessId
 from emulator.lab.cleanup import marked_processes

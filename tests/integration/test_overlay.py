@@ -17,7 +17,7 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 from conftest import ping, tcp_reaches
 
-from emulator.cnm import errors as err
+from emulator import errdefs as err
 
 VNI_LIST = "com.docker.network.driver.overlay.vxlanid_list"
 MTU = "com.docker.network.driver.mtu"

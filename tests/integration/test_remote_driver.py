@@ -12,7 +12,7 @@ import pytest
 from conftest import lab_name, ping
 
 from emulator import Lab
-from emulator.cnm.errors import DockerError
+from emulator.errdefs import DockerError
 from emulator.experiments.nsproc import popen_in
 
 HERE = Path(__file__).parent

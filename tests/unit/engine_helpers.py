@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from emulator.cnm import errors as err
+from emulator import errdefs as err
 from emulator.cnm.engine import Engine
 
 

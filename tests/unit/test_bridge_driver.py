@@ -13,14 +13,14 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 import pytest
 from engine_helpers import docker_error, engine_state
 
-from emulator.cnm import errors as err
+from emulator import errdefs as err
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
-from emulator.cnm.errors import DockerError
 from emulator.cnm.inspect import network_json
 from emulator.drivers import registry
 from emulator.drivers.base import EndpointSpec, IPAMData, NetworkSpec, SandboxRef
 from emulator.drivers.bridge import BridgeDriver
 from emulator.drivers.bridge.options import ALLOWED, parse_options
+from emulator.errdefs import DockerError
 from emulator.fabric.fake import FakeFabric
 
 ICC = "com.docker.network.bridge.enable_icc"

@@ -16,11 +16,11 @@ import pytest
 from engine_helpers import docker_error, engine_state
 
 import emulator.cnm.containers as engine_module
-from emulator.cnm import errors as err
+from emulator import errdefs as err
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
 from emulator.cnm.inspect import network_json
-from emulator.cnm.model import new_id
 from emulator.fabric.fake import FakeFabric
+from emulator.ids import new_id
 
 NOT_SUPPORTED_WITHOUT_SUBNET = (
     "user specified IP address is supported only when connecting to networks with user "

@@ -20,11 +20,11 @@ import yaml
 from engine_helpers import docker_error, engine_state
 
 import emulator.cnm.networks as engine_module
-from emulator.cnm import errors as err
+from emulator import errdefs as err
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
 from emulator.cnm.inspect import network_json
-from emulator.cnm.model import new_id
 from emulator.fabric.fake import FakeFabric
+from emulator.ids import new_id
 
 API_SPEC = Path("/work/shared/reference/docker-engine-api-v1.45.yaml")
 DOCKER0_OPTIONS = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from engine_helpers import docker_error
 
-from emulator.cnm import errors as err
+from emulator import errdefs as err
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
 from emulator.cnm.filters import NETWORK_FILTERS, match_network, validate_network_filters
 from emulator.fabric.fake import FakeFabric

@@ -7,7 +7,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Network
 
 import pytest
 
-from emulator.cnm.errors import (
+from emulator.errdefs import (
     DockerError,
     Forbidden,
     InvalidParameter,

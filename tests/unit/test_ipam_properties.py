@@ -8,7 +8,7 @@ from ipaddress import IPv4Address, IPv4Network
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emulator.cnm.errors import DockerError, Forbidden, InvalidParameter, Unavailable
+from emulator.errdefs import DockerError, Forbidden, InvalidParameter, Unavailable
 from emulator.ipam import (
     AddressSpace,
     Pool,

@@ -14,7 +14,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 import pytest
 from engine_helpers import docker_error, engine_state
 
-from emulator.cnm import errors as err
+from emulator import errdefs as err
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
 from emulator.cnm.inspect import container_networks_json, network_json
 from emulator.drivers.base import EndpointSpec, IPAMData, NetworkSpec, SandboxRef

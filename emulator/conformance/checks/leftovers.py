@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from emulator.cnm.endpoints import AttachRequest
-from emulator.cnm.errors import DockerError
 from emulator.conformance.checks.common import expect, needs
 from emulator.conformance.context import CheckContext
 from emulator.conformance.registry import CheckFailed, check
 from emulator.conformance.targets import INTERNAL, KERNEL, NETWORKS
+from emulator.errdefs import DockerError
 
 TAKEN = "Address already in use"
 

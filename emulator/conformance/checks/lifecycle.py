@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from emulator.cnm.errors import DockerError
 from emulator.conformance.checks.common import expect, needs
 from emulator.conformance.context import CheckContext, cells, not_reached, sandbox_links
 from emulator.conformance.registry import CheckFailed, check
@@ -14,6 +13,7 @@ from emulator.drivers.remote.client import (
     PluginError,
 )
 from emulator.drivers.remote.discovery import discover
+from emulator.errdefs import DockerError
 
 
 @check("CNM-NET-01", "a network is created, listed with its driver and subnet, deleted "

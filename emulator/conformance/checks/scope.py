@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from emulator.cnm.errors import DockerError
 from emulator.conformance.checks.common import expect
 from emulator.conformance.context import CheckContext, cells, not_reached, reached
 from emulator.conformance.registry import CheckFailed, check
 from emulator.conformance.targets import CONNECTIVITY, NETWORKS, Target
+from emulator.errdefs import DockerError
 from emulator.probes import ALL_PROTOCOLS
 
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import ClassVar
 
-from emulator.cnm.errors import Forbidden, NotFound, NotImplementedByEmulator
 from emulator.drivers.base import (
     EndpointInfo,
     EndpointSpec,
@@ -18,14 +17,9 @@ from emulator.drivers.base import (
 )
 from emulator.drivers.bridge.firewall import BridgeRules, render
 from emulator.drivers.bridge.options import BridgeOptions, parse_options
+from emulator.errdefs import Forbidden, NotFound, NotImplementedByEmulator
 from emulator.fabric.base import HostFabric, Plug, SandboxHandle
-
-
-def random_mac() -> str:
-    """A random unicast, locally administered MAC, as Docker 28 gives container interfaces."""
-    raw = bytearray(secrets.token_bytes(6))
-    raw[0] = (raw[0] & 0xFE) | 0x02
-    return ":".join(f"{b:02x}" for b in raw)
+from emulator.ids import random_mac
 
 
 @dataclass

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from emulator.cnm.errors import DockerError, InvalidParameter
+from emulator.errdefs import DockerError, InvalidParameter
 
 BRIDGE_NAME = "com.docker.network.bridge.name"
 ENABLE_ICC = "com.docker.network.bridge.enable_icc"

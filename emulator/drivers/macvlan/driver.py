@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 from typing import ClassVar
 
-from emulator.cnm.errors import DockerError, NotFound, NotImplementedByEmulator
 from emulator.drivers.base import (
     EndpointInfo,
     EndpointSpec,
@@ -22,7 +21,6 @@ from emulator.drivers.base import (
     NetworkSpec,
     SandboxRef,
 )
-from emulator.drivers.bridge.driver import random_mac
 from emulator.drivers.macvlan.options import (
     MAX_VLAN,
     MIN_VLAN,
@@ -30,7 +28,9 @@ from emulator.drivers.macvlan.options import (
     parse_options,
     parse_vlan,
 )
+from emulator.errdefs import DockerError, NotFound, NotImplementedByEmulator
 from emulator.fabric.base import HostFabric, MacvlanPlug, SandboxHandle
+from emulator.ids import random_mac
 
 
 @dataclass

@@ -11,8 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from emulator.cnm.errors import DockerError
 from emulator.drivers.base import GENERIC_OPTION_NAMES, refuse_unknown_options
+from emulator.errdefs import DockerError
 
 PARENT = "parent"
 MODE = "macvlan_mode"

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import ClassVar, Protocol
 
-from emulator.cnm.errors import DockerError, NotFound
 from emulator.drivers.base import (
     EndpointInfo,
     EndpointSpec,
@@ -25,9 +24,10 @@ from emulator.drivers.base import (
     NetworkSpec,
     SandboxRef,
 )
-from emulator.drivers.bridge.driver import random_mac
 from emulator.drivers.overlay.options import parse_options
+from emulator.errdefs import DockerError, NotFound
 from emulator.fabric.base import HostFabric, Plug, SandboxHandle
+from emulator.ids import mac_from_ip, random_mac
 from emulator.swarm.controlplane import ControlPlane, Peer
 
 BRIDGE = "br0"
@@ -67,11 +67,6 @@ class _Network:
     namespace: SandboxHandle | None = None
     endpoints: dict[str, _Endpoint] = field(default_factory=dict)
     vxlan: str = VXLAN
-
-
-def mac_from_ip(address: IPv4Address) -> str:
-    """Docker's GenerateMACFromIP, still used for overlay endpoints in Docker 28."""
-    return ":".join(f"{b:02x}" for b in (0x02, 0x42, *address.packed))
 
 
 class OverlayDriver:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from emulator.cnm.errors import DockerError, InvalidParameter
 from emulator.drivers.base import GENERIC_OPTION_NAMES, refuse_unknown_options
+from emulator.errdefs import DockerError, InvalidParameter
 
 VNI_LIST = "com.docker.network.driver.overlay.vxlanid_list"
 MTU = "com.docker.network.driver.mtu"

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 from typing import ClassVar
 
-from emulator.cnm.errors import DockerError, NotFound
 from emulator.drivers.base import (
     EndpointInfo,
     EndpointSpec,
@@ -31,6 +30,7 @@ from emulator.drivers.remote.client import (
     PluginClient,
     PluginError,
 )
+from emulator.errdefs import DockerError, NotFound
 from emulator.fabric.base import Adoption, HostFabric, SandboxHandle
 
 NETWORK_DRIVER = "NetworkDriver"

@@ -1,7 +1,8 @@
-"""Docker's error classes, so every layer raises what dockerd would answer.
+"""Docker's error classes (moby's errdefs), at the bottom of the package tree.
 
-Each error carries Docker's own message and the HTTP status dockerd maps its
-errdefs class to; the CLI prints the message and the Engine API serves both.
+Every layer raises what dockerd would answer: each error carries Docker's own
+message and the HTTP status dockerd maps its errdefs class to. Nothing here
+imports anything of the project, so every package may use it.
 """
 
 from __future__ import annotations

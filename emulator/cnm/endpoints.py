@@ -1,23 +1,26 @@
 """Attaching containers to networks: dockerd's connect rules, endpoints, gateways.
 
-`_check_attach` follows dockerd's updateNetworkSettings and
-validateEndpointSettings; `_join` makes the endpoint through the driver;
-`_gateway_holder` orders endpoints as libnetwork does to pick the one that holds
-the container's default route, and moves it when that endpoint leaves.
+`check_attach` follows dockerd's updateNetworkSettings and
+validateEndpointSettings; `join` makes the endpoint through the driver, each
+step followed by its undo; `gateway_holder` orders endpoints as libnetwork does
+to pick the one that holds the container's default route, and moves it when
+that endpoint leaves. A container on a network whose driver reaches the outside
+through docker_gwbridge (overlay) gets Docker's `gateway_<id>` endpoint there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, ip_address
 
 from emulator import errdefs as err
 from emulator.cnm.model import Attachment, Container, Endpoint, Network
-from emulator.drivers.base import EndpointSpec, SandboxRef
+from emulator.cnm.state import HostState
+from emulator.drivers.base import SWARM, EndpointSpec, SandboxRef
 from emulator.ids import new_id
-
-GWBRIDGE = "docker_gwbridge"
+from emulator.swarm.cluster import GWBRIDGE, not_attachable
 
 
 @dataclass(frozen=True)
@@ -27,18 +30,22 @@ class AttachRequest:
     aliases: tuple[str, ...] = ()
 
 
+class Endpoints:
+    """Joining and leaving networks, for the containers of one host."""
 
-class EndpointOps:
-    """Mixed into Engine: joining and leaving networks."""
+    def __init__(self, state: HostState) -> None:
+        self._state = state
 
-    def _check_attach(self, network: Network, attachments: Mapping[str, Attachment],
-                      request: AttachRequest, container_name: str,
-                      creating: bool = True) -> None:
+    def check_attach(self, network: Network, attachments: Mapping[str, Attachment],
+                     request: AttachRequest, container_name: str,
+                     creating: bool = True) -> None:
         """dockerd's updateNetworkSettings and validateEndpointSettings, in its order."""
-        existing = [self.networks[i] for i in attachments if i in self.networks]
-        created_in_host_mode = any(n.driver == "host" for n in existing) or (
-            creating and not existing)
-        if network.driver == "host" and not created_in_host_mode:
+        state = self._state
+        existing = [state.networks[i] for i in attachments if i in state.networks]
+        in_host_ns = state.capability_of(network).shares_host_namespace
+        created_in_host_mode = any(state.capability_of(n).shares_host_namespace
+                                   for n in existing) or (creating and not existing)
+        if in_host_ns and not created_in_host_mode:
             raise err.InvalidParameter(
                 "cannot connect container to host network - container must be created in host "
                 "network mode"
@@ -49,7 +56,7 @@ class EndpointOps:
                     f"endpoint with name {container_name} already exists in network "
                     f"{network.name}"
                 )
-            if other.driver == "host":
+            if state.capability_of(other).shares_host_namespace:
                 raise err.InvalidParameter(
                     "container sharing network namespace with another container or host cannot "
                     "be connected to any other network"
@@ -78,110 +85,137 @@ class EndpointOps:
             ip = ip_address(request.ip)
         except ValueError:
             return f"invalid IPv4 address: {request.ip}"
-        subnet = self._space(network).pool(network.pool_id).subnet if network.pool_id else None
+        subnet = (self._state.space(network).pool(network.pool_id).subnet
+                  if network.pool_id else None)
         if not isinstance(ip, IPv4Address) or subnet is None or ip not in subnet:
             return f"no configured subnet or ip-range contain the IP address {request.ip}"
         return None
 
-    def _join(self, container: Container, network: Network, attachment: Attachment,
-              name: str | None = None) -> Endpoint:
-        if network.scope == "swarm":
-            self._check_swarm_attach(network)
-        driver = self.driver_of(network)
-        address = None
-        if driver.uses_ipam and network.pool_id is not None:
-            try:
-                ip = self._space(network).request_address(network.pool_id, attachment.ip)
-            except err.Unavailable:
-                raise err.DockerError(
-                    "no available IPv4 addresses on this network's address pools: "
-                    f"{network.name} ({network.id})"
-                ) from None
-            prefix = self._space(network).pool(network.pool_id).subnet.prefixlen
-            address = IPv4Interface(f"{ip}/{prefix}")
-        ep = Endpoint(id=new_id(), name=name or container.name, network_id=network.id,
-                      container_id=container.id, address=address, mac="",
-                      aliases=attachment.aliases, requested_ip=attachment.ip)
-        try:
+    def join(self, container: Container, network: Network, attachment: Attachment,
+             name: str | None = None) -> Endpoint:
+        if network.scope == SWARM and (network.ingress or not network.attachable):
+            raise not_attachable(network.name)
+        state = self._state
+        driver = state.driver_of(network)
+        capability = state.capability_of(network)
+        space = state.space(network)
+        with ExitStack() as undo:
+            address = None
+            if capability.uses_ipam and network.pool_id is not None:
+                try:
+                    ip = space.request_address(network.pool_id, attachment.ip)
+                except err.Unavailable:
+                    raise err.DockerError(
+                        "no available IPv4 addresses on this network's address pools: "
+                        f"{network.name} ({network.id})"
+                    ) from None
+                undo.callback(space.release_address, network.pool_id, ip)
+                prefix = space.pool(network.pool_id).subnet.prefixlen
+                address = IPv4Interface(f"{ip}/{prefix}")
+            ep = Endpoint(id=new_id(), name=name or container.name, network_id=network.id,
+                          container_id=container.id, address=address, mac="",
+                          aliases=attachment.aliases, requested_ip=attachment.ip)
             try:
                 info = driver.create_endpoint(network.id, EndpointSpec(ep.id, address))
             except err.DockerError as exc:
                 raise err.DockerError(f"failed to create endpoint {ep.name} on network "
                                       f"{network.name}: {exc.message}") from None
+            undo.callback(driver.delete_endpoint, network.id, ep.id)
             ep.mac = info.mac
-            try:
-                ifname = None
-                if not driver.shares_host_namespace and driver.name != "null":
-                    ifname = f"eth{container.next_ifindex}"
-                    container.next_ifindex += 1
-                holder = self._gateway_holder(container, extra=network)
-                wants = holder is network or (holder is None and not network.internal)
-                joined = driver.join(network.id, ep.id, SandboxRef(
-                    container.sandbox, ifname or "", wants_gateway=wants))
-                ep.ifname = joined.ifname
-                ep.mac = joined.mac or ep.mac
-                if self._offers_gateway(network):
-                    ep.gateway = self._space(network).pool(network.pool_id).gateway
-            except Exception:
-                driver.delete_endpoint(network.id, ep.id)
-                raise
-        except Exception:
-            if address is not None:
-                self._space(network).release_address(network.pool_id, address.ip)
-            raise
+            ifname = None
+            if capability.creates_interface:
+                ifname = f"eth{container.next_ifindex}"
+                container.next_ifindex += 1
+            holder = self.gateway_holder(container, extra=network)
+            wants = holder is network or (holder is None and not network.internal)
+            joined = driver.join(network.id, ep.id, SandboxRef(
+                container.sandbox, ifname or "", wants_gateway=wants))
+            ep.ifname = joined.ifname
+            ep.mac = joined.mac or ep.mac
+            if state.offers_gateway(network):
+                ep.gateway = space.pool(network.pool_id).gateway
+            undo.pop_all()
         container.endpoints[network.id] = ep
         network.endpoints[ep.id] = ep
         if holder is network:
             container.gateway_network = network.id
-        if network.driver == "overlay" and not network.internal:
+        if capability.reaches_outside_via_gwbridge and not network.internal:
             self._gateway_bridge_for(container)
-        elif self._offers_gateway(network) and network.name != GWBRIDGE:
+        elif state.offers_gateway(network) and network.name != GWBRIDGE:
             self._drop_gateway_bridge(container, offered=True)
         return ep
 
-    def _space(self, network: Network):
-        """The address space a network's pool lives in: the swarm's for swarm networks."""
-        return network.address_space or self.addresses
-
-    def _offers_gateway(self, network: Network) -> bool:
-        driver = self.driver_of(network)
-        return (not network.internal and driver.uses_ipam and network.pool_id is not None
-                and getattr(driver, "provides_gateway", True))
-
-    def _gateway_holder(self, container: Container, extra: Network | None = None,
-                        without: str | None = None) -> Network | None:
+    def gateway_holder(self, container: Container, extra: Network | None = None,
+                       without: str | None = None) -> Network | None:
         """libnetwork's Endpoint ordering: a network that offers a gateway, internal ones
         last, then by name; its endpoint holds the container's default route."""
-        candidates = [self.networks[i] for i in container.endpoints if i != without]
+        candidates = [self._state.networks[i] for i in container.endpoints if i != without]
         if extra is not None:
             candidates.append(extra)
-        offering = [n for n in candidates if self._offers_gateway(n)]
+        offering = [n for n in candidates if self._state.offers_gateway(n)]
         return min(offering, key=lambda n: n.name, default=None)
 
     def _move_gateway(self, container: Container, leaving: str) -> None:
         """After `leaving` goes, hand the default route to the next network in line."""
         if container.gateway_network != leaving or container.sandbox is None:
             return
-        holder = self._gateway_holder(container, without=leaving)
+        holder = self.gateway_holder(container, without=leaving)
         container.gateway_network = holder.id if holder else None
         if holder is not None and holder.pool_id is not None:
-            self.fabric.set_default_route(container.sandbox,
-                                          self._space(holder).pool(holder.pool_id).gateway)
+            self._state.fabric.set_default_route(
+                container.sandbox, self._state.space(holder).pool(holder.pool_id).gateway)
 
-    def _leave(self, container: Container, network: Network) -> None:
+    def leave(self, container: Container, network: Network) -> None:
         ep = container.endpoints.pop(network.id, None)
         if ep is None:
             return
         if container.sandbox is not None and container.running:
             self._move_gateway(container, network.id)
-        driver = self.driver_of(network)
+        state = self._state
+        driver = state.driver_of(network)
         driver.leave(network.id, ep.id)
         driver.delete_endpoint(network.id, ep.id)
         network.endpoints.pop(ep.id, None)
         if ep.address is not None and network.pool_id is not None:
-            self._space(network).release_address(network.pool_id, ep.address.ip)
-        if network.driver == "overlay":
+            state.space(network).release_address(network.pool_id, ep.address.ip)
+        if state.capability_of(network).reaches_outside_via_gwbridge:
             self._drop_gateway_bridge(container)
-        elif container.running and self._offers_gateway(network) and network.name != GWBRIDGE:
+        elif container.running and state.offers_gateway(network) and network.name != GWBRIDGE:
             self._gateway_bridge_for(container)
 
+    def leave_all(self, network: Network) -> None:
+        """Take every container of this host off `network` (it is going away)."""
+        for ep in list(network.endpoints.values()):
+            container = self._state.containers.get(ep.container_id)
+            if container is not None:
+                self.leave(container, network)
+                container.attachments.pop(network.id, None)
+
+    # -- the docker_gwbridge endpoint -------------------------------------------
+
+    def _via_gwbridge(self, container: Container) -> bool:
+        networks = [self._state.networks[n] for n in container.endpoints]
+        return any(self._state.capability_of(n).reaches_outside_via_gwbridge
+                   and not n.internal for n in networks)
+
+    def _gateway_bridge_for(self, container: Container) -> None:
+        """A container on a non-internal overlay, with no other network offering a
+        gateway, reaches the outside through docker_gwbridge (endpoint gateway_<id>)."""
+        if not self._via_gwbridge(container):
+            return
+        if any(self._state.offers_gateway(self._state.networks[n]) for n in container.endpoints):
+            return
+        gw = next((n for n in self._state.networks.values() if n.name == GWBRIDGE), None)
+        if gw is None:
+            return
+        self.join(container, gw, Attachment(gw.id), name=f"gateway_{container.id[:12]}")
+
+    def _drop_gateway_bridge(self, container: Container, offered: bool = False) -> None:
+        """Leave docker_gwbridge once the container is on no non-internal overlay, or
+        once another network offers it a gateway (`offered`), as libnetwork does."""
+        gw = next((n for n in self._state.networks.values() if n.name == GWBRIDGE), None)
+        if gw is None or gw.id not in container.endpoints or gw.id in container.attachments:
+            return
+        if not offered and self._via_gwbridge(container):
+            return
+        self.leave(container, gw)

@@ -3,104 +3,251 @@
 The engine decides (names, addresses, which operations are allowed, in which
 order) and asks drivers to act; it never touches the kernel itself. Every
 request is validated completely before the first driver call, and a failure
-part-way is rolled back, so a rejected request leaves nothing behind. Its
-operations live in three mixins: networks, containers, and the endpoints that
-join them.
+part-way is rolled back, so a rejected request leaves nothing behind.
+
+`Engine` is a facade: it composes its parts, each given the declared `HostState`
+they share, and holds the one lock every operation takes:
+- `Networks`: create, list, inspect, remove, prune; copies of shared networks;
+- `Endpoints`: joining and leaving networks, gateways, docker_gwbridge;
+- `Containers`: sandboxes and their processes;
+- `SwarmMembership`: swarm mode; with `GlobalScope`, one of the two shared scopes
+  whose networks exist on many hosts (`sharedscope`).
+Other engines reach this one only through `ScopeMember` (adopt_shared,
+drop_shared, serves_driver).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-from emulator.cnm.containers import ContainerOps
-from emulator.cnm.endpoints import AttachRequest, EndpointOps
-from emulator.cnm.globalscope import GlobalOps, GlobalStore
+from emulator import errdefs as err
+from emulator.cnm.containers import Containers
+from emulator.cnm.endpoints import AttachRequest, Endpoints
+from emulator.cnm.globalscope import GlobalScope, GlobalStore
 from emulator.cnm.model import Container, Network
-from emulator.cnm.networks import NetworkOps, NetworkRequest
-from emulator.cnm.swarm import SwarmOps
-from emulator.drivers import registry
-from emulator.drivers.base import Driver
-from emulator.drivers.remote.client import PluginError
-from emulator.drivers.remote.discovery import discover
-from emulator.drivers.remote.driver import RemoteDriver
-from emulator.errdefs import DockerError, NotFound
-from emulator.fabric.base import HostFabric
+from emulator.cnm.networks import NetworkRequest, Networks
+from emulator.cnm.sharedscope import SharedScope
+from emulator.cnm.state import HostState
+from emulator.cnm.swarmnode import SwarmMembership
+from emulator.drivers.base import GLOBAL, Driver, DriverContext
+from emulator.drivers.hostfirewall import HostFirewall
+from emulator.drivers.registry import DriverRegistry
+from emulator.fabric.base import ExecResult, HostFabric
 from emulator.ipam import AddressSpace
-from emulator.swarm.cluster import SwarmDirectory
+from emulator.swarm.cluster import Swarm, SwarmDirectory, SwarmNode
+from emulator.swarm.shared import SharedNetwork
 
 __all__ = ["AttachRequest", "Engine", "NetworkRequest"]
 
 
-class Engine(NetworkOps, ContainerOps, EndpointOps, SwarmOps, GlobalOps):
+class Engine:
     def __init__(self, host: str, fabric: HostFabric,
                  reserved: Iterable[IPv4Network] = (), advertise: IPv4Address | None = None,
                  swarm_directory: SwarmDirectory | None = None,
                  plugin_dir: Path | None = None, global_store: GlobalStore | None = None,
                  plugin_timeout: float = 10.0) -> None:
         self.host = host
-        self.plugin_dir = plugin_dir
-        self.plugin_timeout = plugin_timeout
+        self.fabric = fabric
+        firewall = HostFirewall(fabric)
+        self.drivers = DriverRegistry(DriverContext(fabric, firewall), plugin_dir,
+                                      plugin_timeout, advertise)
+        self._state = HostState(host, fabric, self.drivers, firewall, list(reserved))
+        self._lock = self._state.lock
         self.global_store = global_store or GlobalStore()
         self.global_store.engines[host] = self
-        self.advertise = advertise
-        self.swarm_directory = swarm_directory
-        self.swarm = None
-        self.swarm_node = None
-        self.fabric = fabric
-        self.reserved = list(reserved)
-        self.addresses = AddressSpace()
-        self.networks: dict[str, Network] = {}
-        self.containers: dict[str, Container] = {}
-        self.drivers: dict[str, Driver] = {}
-        self._lock = threading.RLock()
+        self._global = GlobalScope(self.global_store, self.drivers, self._state.reserved)
         self.on_change: Callable[[list[Container]], None] | None = None
-        self._create_predefined()
+        self._endpoints = Endpoints(self._state)
+        self._networks = Networks(self._state, self._scope, lambda: self.swarm is not None,
+                                  self._endpoints.leave_all)
+        self._swarm = SwarmMembership(self._state, self._networks, self, advertise,
+                                      swarm_directory)
+        self._containers = Containers(self._state, self._networks, self._endpoints,
+                                      self._network_for_attach, self._notify)
+        self._networks.create_predefined()
+
+    # -- the declared state, as dockerd's API and the lab read it ----------------
+
+    @property
+    def networks(self) -> dict[str, Network]:
+        return self._state.networks
+
+    @property
+    def containers(self) -> dict[str, Container]:
+        return self._state.containers
+
+    @property
+    def addresses(self) -> AddressSpace:
+        return self._state.addresses
+
+    @property
+    def swarm(self) -> Swarm | None:
+        return self._swarm.swarm
+
+    @property
+    def swarm_node(self) -> SwarmNode | None:
+        return self._swarm.node
+
+    def driver(self, name: str) -> Driver:
+        """A built-in driver, or a plugin found in this host's plugin directory."""
+        with self._lock:
+            return self.drivers.get(name)
+
+    def driver_of(self, network: Network) -> Driver:
+        return self.driver(network.driver)
 
     def _notify(self, containers: list[Container]) -> None:
         """Tell the owner that these containers' processes started or ended."""
         if self.on_change is not None and containers:
             self.on_change(containers)
 
-    # -- drivers -------------------------------------------------------------
+    def _scope(self, name: str, creating: bool = False) -> SharedScope:
+        if name == GLOBAL:
+            return self._global
+        return self._swarm.scope(creating)
 
-    def driver(self, name: str) -> Driver:
-        """A built-in driver, or a plugin found in this host's plugin directory."""
-        if name not in self.drivers:
-            try:
-                factory = registry.lookup(name)
-            except NotFound:
-                self.drivers[name] = self._plugin(name)
-            else:
-                self.drivers[name] = factory(self.fabric)
-        return self.drivers[name]
-
-    def _plugin(self, name: str) -> Driver:
+    def _network_for_attach(self, ref: str) -> Network:
+        """A network to attach a container to; a shared network this host has no copy
+        of yet is made here on first use."""
         try:
-            address = discover(self.plugin_dir, name)
-        except PluginError as exc:
-            raise DockerError(f'error looking up network driver "{name}": {exc}') from None
-        if address is None:
-            raise NotFound(f'plugin "{name}" not found')
-        return RemoteDriver.activate(address, self.fabric, self.plugin_timeout,  # type: ignore[return-value]
-                                     self.advertise)
-
-    def driver_of(self, network: Network) -> Driver:
-        return self.driver(network.driver)
-
-    def _refresh_plugin_isolation(self) -> None:
-        """Keep the host's firewall dropping routed traffic between plugin networks."""
-        subnets = []
-        for network in self.networks.values():
-            driver = self.drivers.get(network.driver)
-            if isinstance(driver, RemoteDriver) and network.pool_id is not None:
-                subnets.append(self._space(network).pool(network.pool_id).subnet)
-        if subnets or getattr(self.drivers.get("bridge"), "_foreign", None):
-            self.driver("bridge").isolate_foreign(subnets)  # type: ignore[attr-defined]
+            return self._networks.get(ref)
+        except err.NotFound:
+            with self.global_store.lock:
+                definition = self._global.find(ref)
+                if definition is not None:
+                    return self._networks.adopt(definition, self._global)
+            found = self._swarm.network_for_attach(ref)
+            if found is None:
+                raise
+            return found
 
     # -- networks ------------------------------------------------------------
+
+    def create_network(self, request: NetworkRequest) -> Network:
+        with self._lock:
+            return self._networks.create(request, self)
+
+    def get_network(self, ref: str) -> Network:
+        with self._lock:
+            return self._networks.get(ref)
+
+    def list_networks(self, filters: Mapping[str, list[str]] | None = None) -> list[Network]:
+        with self._lock:
+            return self._networks.list(filters)
+
+    def remove_network(self, ref: str) -> None:
+        with self._lock:
+            self._networks.remove(ref, self)
+
+    def prune_networks(self, filters: Mapping[str, list[str]] | None = None) -> list[str]:
+        with self._lock:
+            return self._networks.prune(filters)
+
+    # -- containers ----------------------------------------------------------
+
+    def run_container(self, name: str | None = None,
+                      networks: Iterable[AttachRequest] = (AttachRequest("bridge"),),
+                      hostname: str | None = None,
+                      command: list[str] | None = None) -> Container:
+        with self._lock:
+            return self._containers.run(name, networks, hostname, command)
+
+    def create_container(self, name: str | None, networks: list[AttachRequest],
+                         hostname: str | None = None, command: list[str] | None = None,
+                         image: str = "", labels: Mapping[str, str] | None = None,
+                         env: list[str] | None = None) -> Container:
+        with self._lock:
+            return self._containers.create(name, networks, hostname, command, image, labels,
+                                           env)
+
+    def start_container(self, ref: str) -> Container:
+        with self._lock:
+            return self._containers.start(ref)
+
+    def stop_container(self, ref: str) -> Container:
+        with self._lock:
+            return self._containers.stop(ref)
+
+    def remove_container(self, ref: str, force: bool = False) -> None:
+        self.remove_containers([ref], force)
+
+    def remove_containers(self, refs: Iterable[str], force: bool = False) -> None:
+        """`docker rm [-f] A B ...`: all refused unless every one may go; torn down as a batch."""
+        with self._lock:
+            self._containers.remove(refs, force)
+
+    def get_container(self, ref: str) -> Container:
+        with self._lock:
+            return self._containers.get(ref)
+
+    def list_containers(self, all: bool = False) -> list[Container]:
+        with self._lock:
+            return self._containers.list(all)
+
+    def reap_exited(self) -> None:
+        """Containers whose process ended by itself are exited: endpoints released."""
+        with self._lock:
+            self._containers.reap_exited()
+
+    def connect(self, net_ref: str, container_ref: str, ip: str | None = None,
+                aliases: Iterable[str] = ()) -> None:
+        with self._lock:
+            self._containers.connect(net_ref, container_ref, ip, aliases)
+
+    def disconnect(self, net_ref: str, container_ref: str, force: bool = False) -> None:
+        with self._lock:
+            self._containers.disconnect(net_ref, container_ref, force)
+
+    def exec(self, ref: str, argv: list[str], timeout: float = 30.0) -> ExecResult:
+        with self._lock:
+            sandbox = self._containers.exec_target(ref)
+        return self._containers.exec(sandbox, argv, timeout)
+
+    # -- swarm ---------------------------------------------------------------
+
+    def swarm_init(self, advertise_addr: str | None = None, data_path_port: int = 0,
+                   default_addr_pool: list[str] | None = None, subnet_size: int = 24) -> str:
+        """`docker swarm init`: this node becomes the swarm's first manager; its node ID."""
+        with self._lock:
+            return self._swarm.init(advertise_addr, data_path_port, default_addr_pool,
+                                    subnet_size)
+
+    def swarm_join(self, remote_addrs: list[str], join_token: str,
+                   advertise_addr: str | None = None) -> SwarmNode:
+        """`docker swarm join --token T MANAGER:2377`."""
+        with self._lock:
+            return self._swarm.join(remote_addrs, join_token, advertise_addr)
+
+    def swarm_leave(self, force: bool = False) -> None:
+        with self._lock:
+            self._swarm.leave(force)
+
+    def swarm_info(self) -> dict[str, object]:
+        return self._swarm.info()
+
+    def swarm_inspect(self) -> dict[str, object]:
+        return self._swarm.inspect()
+
+    def swarm_nodes(self) -> list[dict[str, object]]:
+        return self._swarm.nodes()
+
+    # -- ScopeMember: what the other engines of a shared scope call ---------------
+
+    def adopt_shared(self, definition: SharedNetwork, scope: SharedScope) -> Network:
+        with self._lock:
+            return self._networks.adopt(definition, scope)
+
+    def drop_shared(self, network_id: str) -> None:
+        with self._lock:
+            self._networks.drop(network_id)
+
+    def serves_driver(self, name: str) -> bool:
+        with self._lock:
+            return self.drivers.available(name)
+
+    # -- the whole host --------------------------------------------------------
 
     def check(self) -> list[str]:
         """CNI-style CHECK of every endpoint: what drifted from the CNM state."""
@@ -115,8 +262,6 @@ class Engine(NetworkOps, ContainerOps, EndpointOps, SwarmOps, GlobalOps):
     def close(self) -> None:
         """Remove every container and network, predefined ones included."""
         with self._lock:
-            self.remove_containers(list(self.containers), force=True)
+            self._containers.remove(list(self.containers), force=True)
             for network in list(self.networks.values()):
-                self._delete(network)
-
-
+                self._networks.delete(network)

@@ -1,22 +1,35 @@
-"""Network operations of the engine: `docker network create/ls/inspect/rm/prune`.
+"""Networks of one engine: `docker network create/ls/inspect/rm/prune`.
 
 dockerd's order of checks is kept: IPAM syntax, then the name, then the driver,
-then the address pool, then the driver's own validation; a failure at any step
-leaves nothing behind.
+then the address pool, then the driver's own validation; each step that takes
+something registers its undo, so a failure at any step leaves nothing behind.
+Networks of a shared scope (swarm, global) take the one create and removal path
+of `sharedscope`; this host's copy of one is made by `adopt`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 from emulator import errdefs as err
 from emulator.cnm.filters import match_network, validate_network_filters
 from emulator.cnm.lookup import find
 from emulator.cnm.model import Network
-from emulator.drivers.base import IPAMData, NetworkSpec
+from emulator.cnm.sharedscope import (
+    SharedScope,
+    check_request,
+    create_shared,
+    refuse_if_in_use,
+    remove_shared,
+)
+from emulator.cnm.state import HostState
+from emulator.drivers import registry
+from emulator.drivers.base import GLOBAL, LOCAL, SWARM, IPAMData, NetworkSpec
 from emulator.ids import docker_timestamp, new_id
-from emulator.ipam import check_ipam_config
+from emulator.swarm.cluster import GWBRIDGE
+from emulator.swarm.shared import SharedNetwork
 
 PREDEFINED = ("bridge", "host", "none", "default")
 DEFAULT_BRIDGE_OPTIONS = {
@@ -45,158 +58,165 @@ class NetworkRequest:
     labels: Mapping[str, str] | None = None
 
 
+class Networks:
+    """The networks of one host, local ones and this host's copies of shared ones."""
 
-class NetworkOps:
-    """Mixed into Engine: everything about networks."""
+    def __init__(self, state: HostState, scope_for: Callable[..., SharedScope],
+                 in_swarm: Callable[[], bool],
+                 leave: Callable[[Network], None]) -> None:
+        """`scope_for(name, creating)` gives the shared scope "swarm" or "global" (raising
+        Docker's error when this host cannot use it); `leave(network)` takes every container
+        off a network that goes away."""
+        self._state = state
+        self._scope_for = scope_for
+        self._in_swarm = in_swarm
+        self._leave_all = leave
 
-    def _create_predefined(self) -> None:
-        self._create(NetworkRequest("none", driver="null"), predefined=True)
-        self._create(NetworkRequest("host", driver="host"), predefined=True)
-        self._create(
+    @property
+    def _all(self) -> dict[str, Network]:
+        return self._state.networks
+
+    def create_predefined(self) -> None:
+        self._create_local(NetworkRequest("none", driver="null"), predefined=True)
+        self._create_local(NetworkRequest("host", driver="host"), predefined=True)
+        self._create_local(
             NetworkRequest("bridge", driver="bridge", options=DEFAULT_BRIDGE_OPTIONS,
                            subnet="172.17.0.0/16"),
             predefined=True,
         )
 
-    def create_network(self, request: NetworkRequest) -> Network:
-        with self._lock:
-            if request.name in PREDEFINED:
-                raise err.Forbidden(
-                    f"operation is not permitted on predefined {request.name} network "
-                )
-            if request.driver == "overlay":
-                return self._create_swarm_network(request)
-            return self._create(request, predefined=False)
+    def create(self, request: NetworkRequest, creator) -> Network:
+        if request.name in PREDEFINED:
+            raise err.Forbidden(f"operation is not permitted on predefined {request.name} network ")
+        builtin = registry.builtin().get(request.driver)
+        if builtin is not None and builtin.capability.scope == SWARM:
+            scope = self._scope_for(SWARM, True)
+            check_request(request)
+            return create_shared(creator, scope, request)
+        return self._create_local(request, predefined=False, creator=creator)
 
-    def _create(self, request: NetworkRequest, predefined: bool) -> Network:
-        """dockerd's order: IPAM syntax, name, driver, address pool, then the driver."""
-        if request.subnet is not None or request.ip_range or request.gateway:
-            check_ipam_config(request.subnet, request.ip_range, request.gateway,
-                              dict(request.aux_addresses or {}))
-        if not request.name:
-            raise err.InvalidParameter("invalid name: name is empty")
-        if any(n.name == request.name for n in self.networks.values()):
+    def create_internal(self, request: NetworkRequest) -> Network:
+        """A network the engine itself makes (docker_gwbridge), not a user's request."""
+        return self._create_local(request, predefined=False)
+
+    def _create_local(self, request: NetworkRequest, predefined: bool, creator=None) -> Network:
+        check_request(request)
+        if any(n.name == request.name for n in self._all.values()):
             raise err.Conflict(f"network with name {request.name} already exists")
-        driver = self.driver(request.driver)
-        if getattr(driver, "scope", "local") == "global" and not predefined:
-            return self._create_global_network(request, driver)
+        state = self._state
+        driver = state.drivers.get(request.driver)
+        capability = state.drivers.capability(request.driver)
+        if capability.scope == GLOBAL and not predefined:
+            return create_shared(creator, self._scope_for(GLOBAL), request)
         options = {k: str(v) for k, v in (request.options or {}).items()}
-        net_id = new_id()
-        spec = NetworkSpec(net_id, request.name, options, request.internal, request.attachable)
-        pool = None
-        ipam = IPAMData()
-        if driver.uses_ipam:
-            pool = self.addresses.request_pool(
-                subnet=request.subnet, ip_range=request.ip_range, gateway=request.gateway,
-                aux_addresses=dict(request.aux_addresses or {}), reserved=self.reserved,
-            )
-            ipam = IPAMData(pool.subnet, pool.gateway)
-        try:
+        spec = NetworkSpec(new_id(), request.name, options, request.internal, request.attachable)
+        with ExitStack() as undo:
+            pool = None
+            ipam = IPAMData()
+            if capability.uses_ipam:
+                pool = state.addresses.request_pool(
+                    subnet=request.subnet, ip_range=request.ip_range, gateway=request.gateway,
+                    aux_addresses=dict(request.aux_addresses or {}), reserved=state.reserved,
+                )
+                undo.callback(state.addresses.release_pool, pool.id)
+                ipam = IPAMData(pool.subnet, pool.gateway)
             driver.validate_network(spec, ipam)
             driver.create_network(spec, ipam)
-        except Exception:
-            if pool is not None:
-                self.addresses.release_pool(pool.id)
-            raise
-        network = Network(
-            id=net_id, name=request.name, driver=driver.name, scope=driver.scope,
-            created=docker_timestamp(), options=options, labels=dict(request.labels or {}),
-            internal=request.internal, attachable=request.attachable, predefined=predefined,
-            pool_id=pool.id if pool else None,
-            ipam_config=[_ipam_config(pool, request)] if pool else [],
-        )
-        self.networks[net_id] = network
-        self._refresh_plugin_isolation()
+            undo.callback(driver.delete_network, spec.id)
+            network = Network(
+                id=spec.id, name=request.name, driver=driver.name, scope=capability.scope,
+                created=docker_timestamp(), options=options, labels=dict(request.labels or {}),
+                internal=request.internal, attachable=request.attachable,
+                predefined=predefined, pool_id=pool.id if pool else None,
+                ipam_config=[_ipam_config(pool, request)] if pool else [],
+            )
+            self._all[network.id] = network
+            undo.callback(self._all.pop, network.id, None)
+            self._state.networks_changed()
+            undo.pop_all()
         return network
 
-    def _copy_shared_network(self, shared, driver_name: str, scope: str, space,
-                             ingress: bool = False) -> Network:
+    def adopt(self, shared: SharedNetwork, scope: SharedScope) -> Network:
         """This host's copy of a network defined for many hosts (a swarm or global one):
-        same ID, its pool in the shared address space, the driver's state made here."""
-        if shared.id in self.networks:
-            return self.networks[shared.id]
-        pool = space.pool(shared.pool_id)
+        same ID, its pool in the scope's address space, the driver's state made here."""
+        if shared.id in self._all:
+            return self._all[shared.id]
+        pool = scope.addresses.pool(shared.pool_id)
         spec = NetworkSpec(shared.id, shared.name, shared.options, shared.internal,
                            shared.attachable)
-        self.driver(driver_name).create_network(spec, IPAMData(pool.subnet, pool.gateway))
+        self._state.drivers.get(shared.driver).create_network(
+            spec, IPAMData(pool.subnet, pool.gateway))
         config: dict[str, object] = {"Subnet": str(pool.subnet), "Gateway": str(pool.gateway),
                                      "_user_subnet": True}
         if pool.ip_range is not None:
             config["IPRange"] = str(pool.ip_range)
         network = Network(
-            id=shared.id, name=shared.name, driver=driver_name, scope=scope,
+            id=shared.id, name=shared.name, driver=shared.driver, scope=scope.name,
             created=shared.created, options=dict(shared.options), labels=dict(shared.labels),
             internal=shared.internal, attachable=shared.attachable, pool_id=shared.pool_id,
-            ipam_config=[config], ingress=ingress, address_space=space)
-        self.networks[network.id] = network
-        self._refresh_plugin_isolation()
+            ipam_config=[config], ingress=shared.ingress, address_space=scope.addresses)
+        self._add(network)
         return network
 
-    def get_network(self, ref: str) -> Network:
-        with self._lock:
-            return find(self.networks.values(), ref, lambda n: n.id, lambda n: n.name,
-                        f"network {ref} not found", "network")
+    def drop(self, network_id: str) -> None:
+        """Remove this host's copy of a network, taking its containers off it first."""
+        network = self._all.get(network_id)
+        if network is None:
+            return
+        self._leave_all(network)
+        self._state.driver_of(network).delete_network(network.id)
+        self._remove(network)
 
-    def list_networks(self, filters: Mapping[str, list[str]] | None = None) -> list[Network]:
-        with self._lock:
-            filters = filters or {}
-            validate_network_filters(filters)
-            return [n for n in self.networks.values() if match_network(n, filters)]
+    def get(self, ref: str) -> Network:
+        return find(self._all.values(), ref, lambda n: n.id, lambda n: n.name,
+                    f"network {ref} not found", "network")
 
-    def remove_network(self, ref: str) -> None:
-        with self._lock:
-            network = self.get_network(ref)
-            if network.predefined:
-                raise err.Forbidden(
-                    f"{network.name} is a pre-defined network and cannot be removed"
-                )
-            if network.scope == "swarm":
-                self._remove_swarm_network(network)
-                return
-            if network.scope == "global":
-                self._remove_global_network(network)
-                return
-            refuse_if_in_use(network)
-            self._delete(network)
+    def list(self, filters: Mapping[str, list[str]] | None = None) -> list[Network]:
+        filters = filters or {}
+        validate_network_filters(filters)
+        return [n for n in self._all.values() if match_network(n, filters)]
 
-    def _delete(self, network: Network) -> None:
-        self.driver_of(network).delete_network(network.id)
+    def remove(self, ref: str, member) -> None:
+        network = self.get(ref)
+        if network.predefined:
+            raise err.Forbidden(f"{network.name} is a pre-defined network and cannot be removed")
+        if network.scope != LOCAL:
+            remove_shared(member, self._scope_for(network.scope), network)
+            return
+        refuse_if_in_use(network)
+        self.delete(network)
+
+    def delete(self, network: Network) -> None:
+        self._state.driver_of(network).delete_network(network.id)
         if network.pool_id is not None and network.address_space is None:
-            self.addresses.release_pool(network.pool_id)
-        del self.networks[network.id]
-        self._refresh_plugin_isolation()
+            self._state.addresses.release_pool(network.pool_id)
+        self._remove(network)
 
-    def prune_networks(self, filters: Mapping[str, list[str]] | None = None) -> list[str]:
-        with self._lock:
-            filters = dict(filters or {})
-            unknown = sorted(set(filters) - {"label", "label!", "until"})
-            if unknown:
-                raise err.InvalidParameter(f"invalid filter '{unknown[0]}'")
-            label_filters = {k: v for k, v in filters.items() if k in ("label", "label!")}
-            pruned = []
-            for network in list(self.networks.values()):
-                if network.predefined or network.endpoints or network.scope != "local":
-                    continue
-                if network.name == "docker_gwbridge" and self.swarm is not None:
-                    continue  # in swarm mode Docker's gwbridge always holds ingress-sbox
-                if not match_network(network, label_filters):
-                    continue
-                self._delete(network)
-                pruned.append(network.name)
-            return pruned
+    def prune(self, filters: Mapping[str, list[str]] | None = None) -> list[str]:
+        filters = dict(filters or {})
+        unknown = sorted(set(filters) - {"label", "label!", "until"})
+        if unknown:
+            raise err.InvalidParameter(f"invalid filter '{unknown[0]}'")
+        label_filters = {k: v for k, v in filters.items() if k in ("label", "label!")}
+        pruned = []
+        for network in list(self._all.values()):
+            if network.predefined or network.endpoints or network.scope != LOCAL:
+                continue
+            if network.name == GWBRIDGE and self._in_swarm():
+                continue  # in swarm mode Docker's gwbridge always holds ingress-sbox
+            if not match_network(network, label_filters):
+                continue
+            self.delete(network)
+            pruned.append(network.name)
+        return pruned
 
-    # -- containers ----------------------------------------------------------
+    def _add(self, network: Network) -> None:
+        self._all[network.id] = network
+        self._state.networks_changed()
 
-
-
-def refuse_if_in_use(network: Network) -> None:
-    """Docker's refusal to remove a network that still has endpoints (here, or on the
-    given host's copy of a swarm or global network)."""
-    if network.endpoints:
-        names = ", ".join(f'name:"{ep.name}" id:"{ep.id[:12]}"'
-                          for ep in network.endpoints.values())
-        raise err.Forbidden(f"error while removing network: network {network.name} has "
-                            f"active endpoints ({names})")
+    def _remove(self, network: Network) -> None:
+        self._all.pop(network.id, None)
+        self._state.networks_changed()
 
 
 def _ipam_config(pool, request: NetworkRequest) -> dict[str, object]:
@@ -207,5 +227,3 @@ def _ipam_config(pool, request: NetworkRequest) -> dict[str, object]:
         config["AuxiliaryAddresses"] = dict(request.aux_addresses)
     config["_user_subnet"] = request.subnet is not None
     return config
-
-

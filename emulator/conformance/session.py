@@ -9,13 +9,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulator.cnm.swarm import GWBRIDGE, GWBRIDGE_OPTIONS
 from emulator.conformance.context import MANAGER, CheckContext
 from emulator.conformance.plugins import PluginProcesses
 from emulator.conformance.registry import Check
 from emulator.conformance.targets import LAN_TOPOLOGY, Capabilities, Target
 from emulator.errdefs import DockerError, NotFound
 from emulator.lab.lab import Lab, LabError
+from emulator.swarm.cluster import GWBRIDGE, GWBRIDGE_OPTIONS
 from emulator.topology import default_topology, load_topology_text
 
 WINDOW_S = 0.4
@@ -83,12 +83,11 @@ class KitSession:
     def _plugin_capabilities(self) -> Capabilities:
         """Scope and connectivity scope as the plugin's GetCapabilities answers them."""
         assert self.lab is not None
-        driver = self.lab.host(MANAGER).engine.driver(self.target.driver)
+        capability = self.lab.host(MANAGER).engine.drivers.capability(self.target.driver)
         for host in list(self.lab.hosts)[1:]:
-            self.lab.host(host).engine.driver(self.target.driver)
-        scope = getattr(driver, "scope", "local")
-        connectivity = getattr(driver, "connectivity_scope", scope)
-        return Capabilities(scope=scope, connectivity=connectivity,
+            self.lab.host(host).engine.drivers.get(self.target.driver)
+        return Capabilities(scope=capability.scope,
+                            connectivity=capability.connectivity_scope,
                             lacks=dict(self.target.caps.lacks))
 
     def stop(self) -> list[str]:

@@ -1,9 +1,21 @@
-"""The driver contract, modelled on libnetwork's driverapi plus CNI's CHECK.
+"""The driver contract: everything the engine uses of a network driver, in one file.
 
-A driver turns CNM operations into fabric operations for one Docker host. It
-receives the fabric it works through, holds no globals and imports no Mininet.
-Every call validates first and touches the kernel only once the request is
-known to be good.
+Modelled on libnetwork's driverapi plus CNI's CHECK. A new driver's author reads
+this file and `null.py` (the smallest complete driver):
+
+- `Driver` is the one core interface every driver implements.
+- `Capability` is what a driver declares about itself once, at registration
+  (`register(registrar)` in the driver's module): the engine reads it instead of
+  asking the driver's class or name.
+- The optional protocols below (`SwarmBound`, `GlobalAllocator`, `OptionChecker`,
+  `Describer`) are small extras the engine tests for with isinstance, as libnetwork
+  tests for `driverapi.GwAllocChecker` or `ExtConner`.
+- `DriverContext` is what a driver is built with: the host's fabric, and the host
+  firewall the engine owns, to which a driver contributes its part of the ruleset.
+
+A driver receives the fabric it works through (and the host firewall it adds its
+rules to), holds no globals and imports no Mininet. Every call validates first and
+touches the kernel only once the request is known to be good.
 """
 
 from __future__ import annotations
@@ -11,13 +23,63 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from emulator.errdefs import InvalidParameter
-from emulator.fabric.base import HostFabric, SandboxHandle
+from emulator.fabric.base import SandboxHandle
+
+if TYPE_CHECKING:
+    from emulator.drivers.hostfirewall import HostFirewall
+    from emulator.fabric.base import HostFabric
 
 GENERIC_OPTION_NAMES = ("com.docker.network.enable_ipv6", "com.docker.network.enable_ipv4")
 GENERIC_OPTIONS = frozenset(GENERIC_OPTION_NAMES)
+
+
+LOCAL, SWARM, GLOBAL = "local", "swarm", "global"
+
+
+@dataclass(frozen=True)
+class Capability:
+    """What a driver declares at registration; the engine asks nothing else of it.
+
+    `scope` is libnetwork's data scope: where its networks are defined (one host;
+    the swarm's managers; a datastore shared by every host). `connectivity_scope`
+    is how far its endpoints reach each other (libnetwork's ConnectivityScope).
+    """
+
+    scope: str = LOCAL
+    connectivity_scope: str = LOCAL
+    uses_ipam: bool = True
+    """Its networks take a pool, and its endpoints addresses, from the IPAM."""
+    shares_host_namespace: bool = False
+    """A container on it runs in the Docker host's own network namespace (host)."""
+    creates_interface: bool = True
+    """Joining gives the container an interface (ethN); false for host and null."""
+    provides_gateway: bool = True
+    """Its networks offer containers a default gateway (bridge, macvlan)."""
+    released_before_sandbox: bool = False
+    """Its endpoints are left before the container's namespace goes (links with no
+    host end, whose parent must be free when the container is gone)."""
+    reaches_outside_via_gwbridge: bool = False
+    """A container on one of its non-internal networks reaches the outside through
+    docker_gwbridge (Docker's `gateway_<id>` endpoint), as on overlay networks."""
+    isolated_by_host_firewall: bool = False
+    """Traffic the host routes between its networks and others is dropped by the
+    host firewall (dockerd's FORWARD policy DROP), as for plugins' networks."""
+    only_network: str | None = None
+    """The driver serves only this predefined network ("host", "none")."""
+    limits: Mapping[str, str] = field(default_factory=dict)
+    """What the driver by design does not do, as the conformance kit should know it:
+    feature name (`MTU_OPTION`, `L2_SEGMENT`) -> the reason, in one line."""
+
+    @property
+    def multi_host(self) -> bool:
+        return self.scope in (SWARM, GLOBAL)
+
+
+MTU_OPTION = "mtu"
+L2_SEGMENT = "l2-segment"
 
 
 def refuse_unknown_options(options: Mapping[str, str], allowed: tuple[str, ...],
@@ -75,10 +137,10 @@ class JoinInfo:
 
 
 class Driver(Protocol):
-    name: ClassVar[str]
-    scope: ClassVar[str]
-    uses_ipam: ClassVar[bool]
-    shares_host_namespace: ClassVar[bool]
+    """The core interface. `delete_endpoint` and `delete_network` succeed when the thing
+    is already gone (CNI's DEL); `check` returns what drifted ([] = healthy)."""
+
+    name: str
 
     def validate_network(self, net: NetworkSpec, ipam: IPAMData) -> None: ...
 
@@ -99,5 +161,53 @@ class Driver(Protocol):
     def check(self, net_id: str, ep_id: str) -> list[str]: ...
 
 
+# -- optional protocols: the engine tests for them with isinstance -----------------
+
+@runtime_checkable
+class SwarmBound(Protocol):
+    """A swarm-scoped driver told which swarm this host is in (None: it left)."""
+
+    def bind(self, swarm: object | None) -> None: ...
+
+
+@runtime_checkable
+class GlobalAllocator(Protocol):
+    """A global-scope driver told once, cluster-wide, that a network comes or goes
+    (the remote protocol's AllocateNetwork/FreeNetwork)."""
+
+    def allocate(self, net: NetworkSpec, ipam: IPAMData) -> None: ...
+
+    def free(self, net_id: str) -> None: ...
+
+
+@runtime_checkable
+class OptionChecker(Protocol):
+    """A driver that refuses bad options before anything is allocated (a swarm
+    network's options are checked on the manager before its subnet and VNI are taken)."""
+
+    def check_options(self, options: Mapping[str, str]) -> None: ...
+
+
+@runtime_checkable
+class Describer(Protocol):
+    """A driver whose networks have a device on the Docker host, by name."""
+
+    def bridge_name(self, net_id: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class DriverContext:
+    """What a driver is built with: the host's fabric and its firewall."""
+
+    fabric: HostFabric
+    firewall: HostFirewall
+
+
 class DriverFactory(Protocol):
-    def __call__(self, fabric: HostFabric) -> Driver: ...
+    def __call__(self, context: DriverContext) -> Driver: ...
+
+
+class Registrar(Protocol):
+    """What a driver module's `register(registrar)` is given (libnetwork's Registerer)."""
+
+    def register(self, name: str, factory: DriverFactory, capability: Capability) -> None: ...

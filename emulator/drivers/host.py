@@ -8,9 +8,17 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from emulator.drivers.base import Capability, Registrar
 from emulator.drivers.null import NullDriver
+
+CAPABILITY = Capability(
+    uses_ipam=False, shares_host_namespace=True, creates_interface=False,
+    provides_gateway=False, only_network="host")
+
+
+def register(registrar: Registrar) -> None:
+    registrar.register("host", lambda ctx: HostDriver(ctx.fabric), CAPABILITY)
 
 
 class HostDriver(NullDriver):
     name: ClassVar[str] = "host"
-    shares_host_namespace: ClassVar[bool] = True

@@ -9,22 +9,28 @@ from __future__ import annotations
 from typing import ClassVar
 
 from emulator.drivers.base import (
+    Capability,
     EndpointInfo,
     EndpointSpec,
     IPAMData,
     JoinInfo,
     NetworkSpec,
+    Registrar,
     SandboxRef,
 )
 from emulator.errdefs import Forbidden
 from emulator.fabric.base import HostFabric
 
+CAPABILITY = Capability(
+    uses_ipam=False, creates_interface=False, provides_gateway=False, only_network="none")
+
+
+def register(registrar: Registrar) -> None:
+    registrar.register("null", lambda ctx: NullDriver(ctx.fabric), CAPABILITY)
+
 
 class NullDriver:
     name: ClassVar[str] = "null"
-    scope: ClassVar[str] = "local"
-    uses_ipam: ClassVar[bool] = False
-    shares_host_namespace: ClassVar[bool] = False
 
     def __init__(self, fabric: HostFabric) -> None:
         self._fabric = fabric

@@ -24,13 +24,13 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from importlib.resources import files
 
-from emulator.cnm.swarm import GWBRIDGE, GWBRIDGE_OPTIONS
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
 from emulator.lab import Lab
 from emulator.probes import ALL_PROTOCOLS, ProbeEngine
 from emulator.probes.expected import Expectations, lab_nodes, lab_sources
 from emulator.probes.matrix import Cell, axes, compare, truth_table
+from emulator.swarm.cluster import GWBRIDGE, GWBRIDGE_OPTIONS
 
 WINDOW_S = 0.5
 MANAGER, WORKER = "h1", "h2"

@@ -13,6 +13,7 @@ from ipaddress import IPv4Address
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
 from emulator.cnm.inspect import network_json
 from emulator.cnm.model import Container, Network
+from emulator.drivers.base import Describer
 from emulator.fabric.base import ExecResult
 
 
@@ -32,8 +33,7 @@ class NetworkHandle:
     @property
     def bridge(self) -> str | None:
         driver = self._engine.driver_of(self._network)
-        bridge_name = getattr(driver, "bridge_name", None)
-        return bridge_name(self._network.id) if bridge_name else None
+        return driver.bridge_name(self._network.id) if isinstance(driver, Describer) else None
 
     def inspect(self) -> dict[str, object]:
         return network_json(self._network)

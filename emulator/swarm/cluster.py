@@ -17,17 +17,27 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from emulator import errdefs as err
-from emulator.drivers.overlay.options import FIRST_SWARM_VNI, MAX_VNI, VNI_LIST, parse_vni_list
 from emulator.ids import base36_id, docker_timestamp
 from emulator.ipam import AddressSpace
 from emulator.ipam.pools import PoolSpec
 from emulator.swarm.controlplane import ControlPlane
+from emulator.swarm.shared import SharedNetwork
+from emulator.swarm.vni import FIRST_SWARM_VNI, MAX_VNI, VNI_LIST, parse_vni_list
 
 DEFAULT_ADDR_POOL = "10.0.0.0/8"
 DEFAULT_SUBNET_SIZE = 24
 DEFAULT_DATA_PATH_PORT = 4789
 MIN_DATA_PATH_PORT, MAX_DATA_PATH_PORT = 1024, 49151
 MANAGER_PORT = 2377
+GWBRIDGE = "docker_gwbridge"
+GWBRIDGE_OPTIONS = {
+    "com.docker.network.bridge.name": GWBRIDGE,
+    "com.docker.network.bridge.enable_icc": "false",
+    "com.docker.network.bridge.enable_ip_masquerade": "true",
+}
+INGRESS = "ingress"
+NOT_IN_SWARM = ("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm "
+                "join\" to connect this node to swarm and try again.")
 
 
 @dataclass
@@ -39,17 +49,14 @@ class SwarmNode:
     created: str = field(default_factory=docker_timestamp)
 
 
-@dataclass
-class SwarmNetwork:
-    id: str
-    name: str
-    options: dict[str, str]
-    labels: dict[str, str]
-    internal: bool
-    attachable: bool
-    ingress: bool
-    pool_id: str
-    created: str = field(default_factory=docker_timestamp)
+@dataclass(frozen=True)
+class SwarmBinding:
+    """What a swarm-scoped driver is told of the swarm its host is in."""
+
+    host: str
+    vtep: IPv4Address
+    data_path_port: int
+    control: ControlPlane
 
 
 class Swarm:
@@ -65,7 +72,7 @@ class Swarm:
         self.tokens = {role: f"SWMTKN-1-{ca_digest}-{base36_id(25)}"
                        for role in ("worker", "manager")}
         self.nodes: dict[str, SwarmNode] = {}
-        self.networks: dict[str, SwarmNetwork] = {}
+        self.networks: dict[str, SharedNetwork] = {}
         self.addresses = AddressSpace(
             "GlobalDefault", [PoolSpec.parse(p, subnet_size) for p in default_addr_pool],
             serial=True)
@@ -91,10 +98,10 @@ class Swarm:
 
     # -- networks ------------------------------------------------------------
 
-    def allocate_network(self, name: str, options: Mapping[str, str],
+    def allocate_network(self, name: str, driver: str, options: Mapping[str, str],
                          labels: Mapping[str, str], internal: bool, attachable: bool,
                          subnet: str | None, ip_range: str | None, gateway: str | None,
-                         aux: Mapping[str, str], ingress: bool = False) -> SwarmNetwork:
+                         aux: Mapping[str, str], ingress: bool = False) -> SharedNetwork:
         """Subnet and VNI for a new swarm-scoped network; nothing is made on a host yet."""
         options = dict(options)
         if options.get(VNI_LIST):
@@ -106,8 +113,8 @@ class Swarm:
             options[VNI_LIST] = str(vni)
         pool = self.addresses.request_pool(subnet=subnet, ip_range=ip_range, gateway=gateway,
                                            aux_addresses=dict(aux))
-        network = SwarmNetwork(base36_id(25), name, options, dict(labels), internal,
-                               attachable, ingress, pool.id)
+        network = SharedNetwork(base36_id(25), name, driver, options, dict(labels), internal,
+                                attachable, pool.id, ingress)
         self.networks[network.id] = network
         return network
 
@@ -120,7 +127,7 @@ class Swarm:
     def _vnis(self) -> set[int]:
         return {parse_vni_list(n.options[VNI_LIST])[0] for n in self.networks.values()}
 
-    def subnet_of(self, network: SwarmNetwork) -> IPv4Network:
+    def subnet_of(self, network: SharedNetwork) -> IPv4Network:
         return self.addresses.pool(network.pool_id).subnet
 
 
@@ -148,3 +155,10 @@ class SwarmDirectory:
 
     def find(self, addr: IPv4Address) -> Swarm | None:
         return self._by_addr.get(addr)
+
+
+def not_attachable(name: str) -> err.DockerError:
+    """What a swarm manager answers to attaching a container to a network that is not
+    manually attachable (or is the ingress network)."""
+    return err.DockerError(f"Could not attach to network {name}: rpc error: code = "
+                       f"PermissionDenied desc = network {name} not manually attachable")

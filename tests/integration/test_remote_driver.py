@@ -57,8 +57,9 @@ def plugin(rlab):
                     engine.remove_network(network.id)
                 except DockerError:
                     engine.networks.pop(network.id, None)
-        for name in [n for n in engine.drivers if n not in ("bridge", "host", "null")]:
-            del engine.drivers[name]
+        for name, _, _ in engine.drivers.loaded():
+            if name not in ("bridge", "host", "null"):
+                engine.drivers.forget(name)
     for proc in started:
         proc.terminate()
         proc.wait()

@@ -17,9 +17,10 @@ from emulator import errdefs as err
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
 from emulator.cnm.inspect import network_json
 from emulator.drivers import registry
-from emulator.drivers.base import EndpointSpec, IPAMData, NetworkSpec, SandboxRef
+from emulator.drivers.base import DriverContext, EndpointSpec, IPAMData, NetworkSpec, SandboxRef
 from emulator.drivers.bridge import BridgeDriver
 from emulator.drivers.bridge.options import ALLOWED, parse_options
+from emulator.drivers.hostfirewall import HostFirewall
 from emulator.errdefs import DockerError
 from emulator.fabric.fake import FakeFabric
 
@@ -270,9 +271,12 @@ IPAM = IPAMData(IPv4Network("10.50.0.0/24"), IPv4Address("10.50.0.1"))
 
 def test_registry_knows_the_builtin_drivers(fabric: FakeFabric) -> None:
     assert registry.names() == ["bridge", "host", "macvlan", "null", "overlay"]
-    assert isinstance(registry.lookup("bridge")(fabric), BridgeDriver)
+    drivers = registry.DriverRegistry(DriverContext(fabric, HostFirewall(fabric)))
+    assert isinstance(drivers.get("bridge"), BridgeDriver)
+    assert drivers.capability("bridge").provides_gateway
+    assert registry.capability("overlay").scope == "swarm"
     with docker_error(err.NotFound, 404, 'plugin "weave" not found'):
-        registry.lookup("weave")
+        drivers.get("weave")
 
 
 def test_driver_create_and_delete(fabric: FakeFabric) -> None:

@@ -8,15 +8,18 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import ClassVar
 
 from emulator.drivers.base import (
+    LOCAL,
+    Capability,
     EndpointInfo,
     EndpointSpec,
     IPAMData,
     JoinInfo,
     NetworkSpec,
+    Registrar,
     SandboxRef,
 )
-from emulator.drivers.bridge.firewall import BridgeRules, render
 from emulator.drivers.bridge.options import BridgeOptions, parse_options
+from emulator.drivers.hostfirewall import BridgeRules, FirewallPart, HostFirewall
 from emulator.errdefs import Forbidden, NotFound, NotImplementedByEmulator
 from emulator.fabric.base import HostFabric, Plug, SandboxHandle
 from emulator.ids import random_mac
@@ -45,16 +48,20 @@ class _Network:
                            self.options.enable_icc, self.options.enable_masquerade)
 
 
+CAPABILITY = Capability(scope=LOCAL, connectivity_scope=LOCAL)
+
+
+def register(registrar: Registrar) -> None:
+    registrar.register("bridge", lambda ctx: BridgeDriver(ctx.fabric, ctx.firewall), CAPABILITY)
+
+
 class BridgeDriver:
     name: ClassVar[str] = "bridge"
-    scope: ClassVar[str] = "local"
-    uses_ipam: ClassVar[bool] = True
-    shares_host_namespace: ClassVar[bool] = False
 
-    def __init__(self, fabric: HostFabric) -> None:
+    def __init__(self, fabric: HostFabric, firewall: HostFirewall | None = None) -> None:
         self._fabric = fabric
+        self._firewall = firewall or HostFirewall(fabric)
         self._networks: dict[str, _Network] = {}
-        self._foreign: list[IPv4Network] = []
 
     def _net(self, net_id: str) -> _Network:
         try:
@@ -113,15 +120,8 @@ class BridgeDriver:
         return self._net(net_id).options.bridge_name
 
     def _apply_firewall(self) -> None:
-        self._fabric.set_firewall(render([n.rules() for n in self._networks.values()],
-                                         self._foreign))
-
-    def isolate_foreign(self, subnets: list[IPv4Network]) -> None:
-        """Subnets of other drivers' networks on this host (plugins): routed traffic
-        between them and any other network is dropped."""
-        if sorted(subnets) != sorted(self._foreign):
-            self._foreign = list(subnets)
-            self._apply_firewall()
+        self._firewall.contribute(self.name, FirewallPart(
+            tuple(n.rules() for n in self._networks.values())))
 
     def create_endpoint(self, net_id: str, ep: EndpointSpec) -> EndpointInfo:
         network = self._net(net_id)

@@ -14,11 +14,17 @@ from ipaddress import IPv4Address, IPv4Interface
 from typing import ClassVar
 
 from emulator.drivers.base import (
+    GLOBAL,
+    L2_SEGMENT,
+    LOCAL,
+    MTU_OPTION,
+    Capability,
     EndpointInfo,
     EndpointSpec,
     IPAMData,
     JoinInfo,
     NetworkSpec,
+    Registrar,
     SandboxRef,
 )
 from emulator.drivers.macvlan.options import (
@@ -50,12 +56,23 @@ class _Network:
     endpoints: dict[str, _Endpoint] = field(default_factory=dict)
 
 
+CAPABILITY = Capability(
+    scope=LOCAL, connectivity_scope=GLOBAL, released_before_sandbox=True,
+    limits={
+        MTU_OPTION: "Docker's macvlan takes its parent's MTU: com.docker.network.driver.mtu "
+                    "is accepted and not honoured",
+        L2_SEGMENT: "macvlan networks on one parent share the parent's LAN segment; Docker "
+                    "separates them by subnet only (802.1q sub-interfaces are missing on "
+                    "this kernel)",
+    })
+
+
+def register(registrar: Registrar) -> None:
+    registrar.register("macvlan", lambda ctx: MacvlanDriver(ctx.fabric), CAPABILITY)
+
+
 class MacvlanDriver:
     name: ClassVar[str] = "macvlan"
-    scope: ClassVar[str] = "local"
-    uses_ipam: ClassVar[bool] = True
-    shares_host_namespace: ClassVar[bool] = False
-    release_before_sandbox: ClassVar[bool] = True
 
     def __init__(self, fabric: HostFabric) -> None:
         self._fabric = fabric

@@ -1,5 +1,5 @@
 """The overlay driver: swarm-scoped networks spanning hosts over VXLAN."""
 
-from emulator.drivers.overlay.driver import OverlayDriver
+from emulator.drivers.overlay.driver import OverlayDriver, register
 
-__all__ = ["OverlayDriver"]
+__all__ = ["OverlayDriver", "register"]

@@ -12,39 +12,34 @@ them: nothing is learnt from flooding.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from emulator.drivers.base import (
+    GLOBAL,
+    SWARM,
+    Capability,
     EndpointInfo,
     EndpointSpec,
     IPAMData,
     JoinInfo,
     NetworkSpec,
+    Registrar,
     SandboxRef,
 )
 from emulator.drivers.overlay.options import parse_options
 from emulator.errdefs import DockerError, NotFound
 from emulator.fabric.base import HostFabric, Plug, SandboxHandle
 from emulator.ids import mac_from_ip, random_mac
-from emulator.swarm.controlplane import ControlPlane, Peer
+from emulator.swarm.cluster import NOT_IN_SWARM, SwarmBinding
+from emulator.swarm.controlplane import Peer
 
 BRIDGE = "br0"
 VXLAN = "vxlan0"
 IPSEC_MISSING = ("cannot join secure network: required modules to install IPSEC rules are "
                  "missing on host")
-NOT_IN_SWARM = ("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm "
-                "join\" to connect this node to swarm and try again.")
-
-
-class SwarmBinding(Protocol):
-    """What the overlay driver needs of the swarm this host belongs to."""
-
-    host: str
-    vtep: IPv4Address
-    data_path_port: int
-    control: ControlPlane
 
 
 @dataclass
@@ -69,13 +64,17 @@ class _Network:
     vxlan: str = VXLAN
 
 
+CAPABILITY = Capability(
+    scope=SWARM, connectivity_scope=GLOBAL, provides_gateway=False,
+    released_before_sandbox=True, reaches_outside_via_gwbridge=True)
+
+
+def register(registrar: Registrar) -> None:
+    registrar.register("overlay", lambda ctx: OverlayDriver(ctx.fabric), CAPABILITY)
+
+
 class OverlayDriver:
     name: ClassVar[str] = "overlay"
-    scope: ClassVar[str] = "swarm"
-    uses_ipam: ClassVar[bool] = True
-    shares_host_namespace: ClassVar[bool] = False
-    provides_gateway: ClassVar[bool] = False
-    release_before_sandbox: ClassVar[bool] = True
 
     def __init__(self, fabric: HostFabric) -> None:
         self._fabric = fabric
@@ -91,6 +90,9 @@ class OverlayDriver:
             return self._networks[net_id]
         except KeyError:
             raise NotFound(f"network {net_id} not found") from None
+
+    def check_options(self, options: Mapping[str, str]) -> None:
+        parse_options(options)
 
     def validate_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
         if self._swarm is None:

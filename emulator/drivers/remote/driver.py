@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
-from typing import ClassVar
 
 from emulator.drivers.base import (
+    Capability,
     EndpointInfo,
     EndpointSpec,
     IPAMData,
@@ -66,16 +66,12 @@ class _Network:
 
 
 class RemoteDriver:
-    uses_ipam: ClassVar[bool] = True
-    shares_host_namespace: ClassVar[bool] = False
-    provides_gateway: ClassVar[bool] = False
-    release_before_sandbox: ClassVar[bool] = True
-
     def __init__(self, name: str, client: PluginClient, fabric: HostFabric, scope: str,
                  connectivity_scope: str) -> None:
         self.name = name
-        self.scope = scope
-        self.connectivity_scope = connectivity_scope
+        self.capability = Capability(
+            scope=scope, connectivity_scope=connectivity_scope, provides_gateway=False,
+            released_before_sandbox=True, isolated_by_host_firewall=True)
         self._client = client
         self._fabric = fabric
         self._networks: dict[str, _Network] = {}

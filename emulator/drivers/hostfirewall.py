@@ -1,7 +1,14 @@
-"""The host's bridge rules, rendered whole from the bridge networks it has.
+"""The host firewall: one nftables ruleset per Docker host, owned by the engine.
 
-What Docker's DOCKER-ISOLATION chains, internal-network rules, ICC setting and
-MASQUERADE rule do, expressed as one nftables ruleset per Docker host:
+dockerd keeps one set of iptables chains per host, to which the bridge driver
+adds its networks' rules and in which its FORWARD policy drops what nothing
+accepted. Here each contributor (the bridge driver for its networks, the engine
+for the subnets of plugins' networks) hands in its part; the firewall renders
+the whole ruleset from every part and loads it. A part that fails to load is
+taken back, so the kernel keeps the last ruleset that was good.
+
+What the ruleset does, as Docker's DOCKER-ISOLATION chains, internal-network
+rules, ICC setting and MASQUERADE rule do:
 - traffic routed from one bridge network to another is dropped, both ways;
 - an internal network's traffic never leaves its bridge;
 - with ICC off, IP traffic between two ports of the bridge is dropped: as on
@@ -14,8 +21,11 @@ MASQUERADE rule do, expressed as one nftables ruleset per Docker host:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from ipaddress import IPv4Network
+
+from emulator.fabric.base import HostFabric
 
 
 @dataclass(frozen=True)
@@ -66,3 +76,41 @@ def render(networks: list[BridgeRules], foreign: list[IPv4Network] | None = None
         "}",
     ]
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class FirewallPart:
+    bridges: tuple[BridgeRules, ...] = ()
+    """Bridge networks: isolation from each other, internal, ICC, masquerade."""
+    isolated_subnets: tuple[IPv4Network, ...] = ()
+    """Subnets between which (and the bridges') routed traffic is dropped."""
+
+
+@dataclass
+class HostFirewall:
+    fabric: HostFabric
+    _parts: dict[str, FirewallPart] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def contribute(self, source: str, part: FirewallPart) -> None:
+        """Replace `source`'s part and load the whole ruleset; on failure the
+        previous part is restored and the error raised."""
+        with self._lock:
+            previous = self._parts.get(source)
+            self._parts[source] = part
+            try:
+                self.fabric.set_firewall(self.ruleset())
+            except Exception:
+                if previous is None:
+                    del self._parts[source]
+                else:
+                    self._parts[source] = previous
+                raise
+
+    def part(self, source: str) -> FirewallPart:
+        return self._parts.get(source, FirewallPart())
+
+    def ruleset(self) -> str:
+        bridges = [b for p in self._parts.values() for b in p.bridges]
+        isolated = [s for p in self._parts.values() for s in p.isolated_subnets]
+        return render(bridges, isolated)

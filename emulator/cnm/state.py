@@ -1,0 +1,60 @@
+"""What one engine's parts share: the host's CNM state, drivers, addresses, one lock.
+
+Declared once here, so that the engine's parts (networks, endpoints, containers,
+swarm membership) are given it explicitly instead of sharing undeclared
+attributes of one object.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network
+
+from emulator.cnm.model import Container, Network
+from emulator.drivers.base import Capability, Driver
+from emulator.drivers.hostfirewall import FirewallPart, HostFirewall
+from emulator.drivers.registry import DriverRegistry
+from emulator.fabric.base import HostFabric
+from emulator.ipam import AddressSpace
+
+PLUGIN_ISOLATION = "plugin networks"
+
+
+@dataclass
+class HostState:
+    host: str
+    fabric: HostFabric
+    drivers: DriverRegistry
+    firewall: HostFirewall
+    reserved: list[IPv4Network]
+    addresses: AddressSpace = field(default_factory=AddressSpace)
+    networks: dict[str, Network] = field(default_factory=dict)
+    containers: dict[str, Container] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def driver_of(self, network: Network) -> Driver:
+        return self.drivers.get(network.driver)
+
+    def capability_of(self, network: Network) -> Capability:
+        return self.drivers.capability(network.driver)
+
+    def space(self, network: Network) -> AddressSpace:
+        """The address space a network's pool lives in: a shared scope's, or the host's."""
+        return network.address_space or self.addresses  # type: ignore[return-value]
+
+    def offers_gateway(self, network: Network) -> bool:
+        capability = self.capability_of(network)
+        return (not network.internal and capability.uses_ipam and capability.provides_gateway
+                and network.pool_id is not None)
+
+    def networks_changed(self) -> None:
+        """Keep the host firewall dropping routed traffic between the networks of drivers
+        that ask for it (plugins), as dockerd's FORWARD policy DROP does."""
+        loaded = {name: capability for name, _, capability in self.drivers.loaded()}
+        subnets = tuple(
+            self.space(n).pool(n.pool_id).subnet for n in self.networks.values()
+            if n.pool_id is not None and n.driver in loaded
+            and loaded[n.driver].isolated_by_host_firewall)
+        if sorted(subnets) != sorted(self.firewall.part(PLUGIN_ISOLATION).isolated_subnets):
+            self.firewall.contribute(PLUGIN_ISOLATION, FirewallPart(isolated_subnets=subnets))

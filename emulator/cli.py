@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from collections.abc import Callable
 
@@ -98,6 +99,8 @@ def _env(args: argparse.Namespace) -> int:
     print(f"export DOCKER_HOST=unix://{RunDir(state.name).socket(args.host)}")
     print(f"# Run this command to point the docker CLI at {args.host} of lab {state.name}:")
     print(f"# eval $(cnm env {args.host})")
+    if shutil.which("docker") is None:
+        print("cnm: no docker CLI on PATH; scripts/install.sh installs one", file=sys.stderr)
     return 0
 
 
@@ -190,15 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("topology")
     chk.set_defaults(func=_check)
 
-    _add_client_commands(sub)
     return parser
-
-
-def _add_client_commands(sub) -> None:
-    """`cnm network ...` and `cnm container ...`: the docker CLI's, over the Engine API."""
-    from emulator.client import add_parsers
-
-    add_parsers(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,13 @@ from emulator.errdefs import DockerError
 from emulator.lab.lab import LabError
 from emulator.topology import TopologyError
 
+# The topology files shipped in the package (package, path inside it), by the name
+# `cnm topology show NAME` takes: the embedded default and the isolation experiment's.
+PACKAGED_TOPOLOGIES = {
+    "default": ("emulator.topology", "default.yaml"),
+    "isolation": ("emulator.experiments", "topologies/isolation.yaml"),
+}
+
 
 def _lab_up(args: argparse.Namespace) -> int:
     from emulator.lab import control
@@ -134,6 +141,14 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show(args: argparse.Namespace) -> int:
+    from importlib.resources import files
+
+    package, path = PACKAGED_TOPOLOGIES[args.name]
+    sys.stdout.write(files(package).joinpath(path).read_text(encoding="utf-8"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnm", description="Docker container networking, "
                                      "emulated on real network namespaces.")
@@ -192,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     chk = topo.add_parser("check", help="validate a topology file without building it")
     chk.add_argument("topology")
     chk.set_defaults(func=_check)
+    show = topo.add_parser("show", help="print a topology shipped in the package, to copy")
+    show.add_argument("name", choices=sorted(PACKAGED_TOPOLOGIES))
+    show.set_defaults(func=_show)
 
     return parser
 

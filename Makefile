@@ -8,8 +8,8 @@ run: install
 	.venv/bin/cnm run
 
 test: install
-	.venv/bin/ruff check emulator tests experiments
+	.venv/bin/ruff check emulator tests
 	.venv/bin/python -m pytest -q tests
 
 lint: install
-	.venv/bin/ruff check emulator tests experiments
+	.venv/bin/ruff check emulator tests

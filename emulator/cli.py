@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from collections.abc import Callable
 
 from emulator.errdefs import DockerError
 from emulator.lab.lab import LabError
 from emulator.topology import TopologyError
+
+# The topology files shipped in the package (package, path inside it), by the name
+# `cnm topology show NAME` takes: the embedded default and the isolation experiment's.
+PACKAGED_TOPOLOGIES = {
+    "default": ("emulator.topology", "default.yaml"),
+    "isolation": ("emulator.experiments", "topologies/isolation.yaml"),
+}
 
 
 def _lab_up(args: argparse.Namespace) -> int:
@@ -98,6 +106,8 @@ def _env(args: argparse.Namespace) -> int:
     print(f"export DOCKER_HOST=unix://{RunDir(state.name).socket(args.host)}")
     print(f"# Run this command to point the docker CLI at {args.host} of lab {state.name}:")
     print(f"# eval $(cnm env {args.host})")
+    if shutil.which("docker") is None:
+        print("cnm: no docker CLI on PATH; scripts/install.sh installs one", file=sys.stderr)
     return 0
 
 
@@ -128,6 +138,14 @@ def _check(args: argparse.Namespace) -> int:
 
     check_topology(read_topology(args.topology))
     print(f"{args.topology}: ok")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from importlib.resources import files
+
+    package, path = PACKAGED_TOPOLOGIES[args.name]
+    sys.stdout.write(files(package).joinpath(path).read_text(encoding="utf-8"))
     return 0
 
 
@@ -189,16 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     chk = topo.add_parser("check", help="validate a topology file without building it")
     chk.add_argument("topology")
     chk.set_defaults(func=_check)
+    show = topo.add_parser("show", help="print a topology shipped in the package, to copy")
+    show.add_argument("name", choices=sorted(PACKAGED_TOPOLOGIES))
+    show.set_defaults(func=_show)
 
-    _add_client_commands(sub)
     return parser
-
-
-def _add_client_commands(sub) -> None:
-    """`cnm network ...` and `cnm container ...`: the docker CLI's, over the Engine API."""
-    from emulator.client import add_parsers
-
-    add_parsers(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

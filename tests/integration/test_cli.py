@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from conftest import lab_name, run_cnm
 
+from emulator.experiments import isolation
 from emulator.lab.cleanup import clean, marked_processes
 from emulator.lab.state import RUN_ROOT, RunDir
+from emulator.topology import default_topology, load_topology
 
 UP_TIMEOUT = 60.0
 
@@ -351,6 +353,29 @@ def test_topology_check_of_a_missing_file_fails_cleanly(tmp_path):
     done = run_cnm("topology", "check", str(tmp_path / "absent.yaml"))
     assert done.returncode != 0
     assert "absent.yaml" in done.stderr and "Traceback" not in done.stderr
+
+
+SHOWN = {  # what `cnm topology show NAME` must print: the topology that is used
+    "default": default_topology,
+    "isolation": lambda: load_topology(isolation.default_topology_path()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHOWN))
+def test_topology_show_prints_the_packaged_topology(tmp_path, name):
+    done = run_cnm("topology", "show", name)
+    assert done.returncode == 0, done.stderr
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(done.stdout)
+    assert load_topology(path) == SHOWN[name]()
+    checked = run_cnm("topology", "check", str(path))
+    assert (checked.returncode, checked.stdout) == (0, f"{path}: ok\n"), checked.stderr
+
+
+def test_topology_show_of_an_unknown_name_lists_the_names():
+    done = run_cnm("topology", "show", "nope")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert "invalid choice: 'nope' (choose from 'default', 'isolation')" in done.stderr
 
 
 def test_topology_schema_is_json():

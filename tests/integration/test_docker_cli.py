@@ -13,11 +13,13 @@ import re
 import secrets
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
-from conftest import run_cnm
+from conftest import CNM, run_cnm
 
 DOCKER = shutil.which("docker") or "docker"
+REPO = Path(__file__).resolve().parents[2]
 HEADER = "NETWORK ID     NAME      DRIVER    SCOPE"
 
 pytestmark = pytest.mark.skipif(shutil.which(DOCKER) is None, reason="no docker CLI")
@@ -72,6 +74,16 @@ def test_cnm_env_points_the_cli_at_the_host(lab, h1, docker_env):
     listed = subprocess.run([DOCKER, "network", "ls", "--format", "{{.Name}}"], env=env,
                             capture_output=True, text=True, timeout=60)
     assert listed.stdout.split() == ["bridge", "host", "none"], listed.stderr
+    assert done.stderr == ""
+
+
+def test_cnm_env_without_the_docker_cli_says_where_to_get_it(lab, tmp_path):
+    env = {**os.environ, "PATH": str(tmp_path)}  # an empty directory: no docker
+    done = subprocess.run([*CNM, "env", "h1", "--lab", lab.name], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == f"export DOCKER_HOST={lab.docker_host_url('h1')}"
+    assert done.stderr == "cnm: no docker CLI on PATH; scripts/install.sh installs one\n"
 
 
 # -- networks ------------------------------------------------------------------
@@ -100,6 +112,20 @@ def test_network_ls_filters_and_format(docker):
     formatted = ok(docker("network", "ls", "--format", "{{.Name}} {{.Driver}}")).splitlines()
     assert formatted == ["bridge bridge", f"{name} bridge", "host host", "none null"]
     ok(docker("network", "rm", name))
+
+
+def test_network_ls_by_label_and_a_bad_filter(docker):
+    tagged, flagged = f"lbl-{uid()}", f"flg-{uid()}"
+    ok(docker("network", "create", "--label", "x=y", tagged))
+    ok(docker("network", "create", "--internal", "--label", "z", flagged))
+    shape = "{{.Name}} {{.Labels}} {{.Internal}}"
+    assert ok(docker("network", "ls", "-f", "label=x=y", "--format", shape)) == \
+        f"{tagged} x=y false\n"
+    assert ok(docker("network", "ls", "-f", "label=z", "--format", shape)) == \
+        f"{flagged} z= true\n"
+    bogus = docker("network", "ls", "-f", "bogus=1")
+    assert (bogus.returncode, bogus.stdout, bogus.stderr) == (
+        1, "", "Error response from daemon: invalid filter 'bogus'\n")
 
 
 def test_network_create_with_every_option_then_inspect(docker):
@@ -172,6 +198,34 @@ def test_network_prune(docker):
     left = ok(docker("network", "ls", "--format", "{{.Name}}")).split()
     assert left == sorted(["bridge", "host", "none", kept])
     assert ok(docker("network", "prune", "-f")) == ""
+
+
+def test_network_commands_go_on_past_a_missing_name(docker):
+    first, second = f"on1-{uid()}", f"on2-{uid()}"
+    ok(docker("network", "create", first))
+    ok(docker("network", "create", second))
+    shown = docker("network", "inspect", "-f", "{{.Name}}", first, "nope", "bridge")
+    assert (shown.returncode, shown.stdout) == (1, f"{first}\nbridge\n")
+    assert shown.stderr == "Error response from daemon: network nope not found\n"
+    removed = docker("network", "rm", first, "nope", second)
+    assert (removed.returncode, removed.stdout) == (1, f"{first}\n{second}\n")
+    assert "Error response from daemon: network nope not found" in removed.stderr
+    assert ok(docker("network", "ls", "--format", "{{.Name}}")).split() == [
+        "bridge", "host", "none"]
+
+
+def test_network_connect_of_a_missing_container_or_network(docker):
+    name = f"cn-{uid()}"
+    ok(docker("network", "create", name))
+    ok(docker("run", "-d", "--name", "box", "alpine", "sleep", "infinity"))
+    no_box = docker("network", "connect", name, "nobox")
+    assert (no_box.returncode, no_box.stderr) == (
+        1, "Error response from daemon: No such container: nobox\n")
+    no_net = docker("network", "connect", "nope", "box")
+    assert (no_net.returncode, no_net.stderr) == (
+        1, "Error response from daemon: network nope not found\n")
+    assert ok(docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} "
+                     "{{end}}", "box")).split() == ["bridge"]
 
 
 # -- the walkthrough -----------------------------------------------------------
@@ -294,6 +348,36 @@ def test_run_in_the_foreground(docker):
     assert ok(docker("container", "ls", "-a", "-q")) == ""
 
 
+def test_run_sets_the_hostname_and_the_static_address_inside(docker):
+    assert ok(docker("run", "--rm", "-h", "myhost", "alpine", "hostname")) == "myhost\n"
+    ok(docker("network", "create", "--subnet", "10.4.0.0/24", "fixed"))
+    shown = ok(docker("run", "--rm", "--network", "fixed", "--ip", "10.4.0.44", "alpine",
+                      "ip", "-4", "-o", "addr", "show", "eth0"))
+    assert shown.split()[3] == "10.4.0.44/24"
+
+
+def test_run_detached_of_a_missing_binary_fails_with_127(docker):
+    name = f"nobin-{uid()}"
+    failed = docker("run", "-d", "--name", name, "alpine", "no-such-binary")
+    assert failed.returncode == 127
+    assert re.fullmatch(r"[0-9a-f]{64}\n", failed.stdout)  # created, then the start failed
+    assert ('Error response from daemon: failed to create task for container: OCI runtime '
+            'create failed: unable to start container process: exec: "no-such-binary": '
+            "executable file not found in $PATH: unknown") in failed.stderr
+    assert ok(docker("inspect", "-f", "{{.State.Running}}", name)) == "false\n"
+
+
+def test_exec_in_a_created_or_missing_container(docker):
+    name = f"idle-{uid()}"
+    created = ok(docker("create", "--name", name, "alpine", "true")).strip()
+    idle = docker("exec", name, "true")
+    assert (idle.returncode, idle.stderr) == (
+        1, f"Error response from daemon: container {created} is not running\n")
+    missing = docker("exec", "nope", "true")
+    assert (missing.returncode, missing.stderr) == (
+        1, "Error response from daemon: No such container: nope\n")
+
+
 def test_logs_of_detached_and_attached_runs(docker):
     detached, attached = f"det-{uid()}", f"att-{uid()}"
     ok(docker("run", "-d", "--name", detached, "alpine", "sh", "-c", "echo from-detached"))
@@ -339,6 +423,24 @@ def test_container_ls_inspect_stop_rm(docker):
     assert gone.returncode == 1 and f"No such container: {first}" in gone.stderr
 
 
+def test_stop_and_rm_go_on_past_a_missing_or_running_container(docker):
+    first, second = f"sr1-{uid()}", f"sr2-{uid()}"
+    ok(docker("run", "-d", "--name", first, "alpine", "sleep", "infinity"))
+    ok(docker("run", "-d", "--name", second, "alpine", "sleep", "infinity"))
+    stopped = docker("stop", first, "nope")
+    assert (stopped.returncode, stopped.stdout) == (1, f"{first}\n")
+    assert stopped.stderr == "Error response from daemon: No such container: nope\n"
+    removed = docker("rm", first, second, "nope")
+    assert (removed.returncode, removed.stdout) == (1, f"{first}\n")
+    assert removed.stderr.splitlines() == [
+        f'Error response from daemon: cannot remove container "/{second}": container is '
+        "running: stop the container before removing or force remove",
+        "Error response from daemon: No such container: nope"]
+    forced = docker("rm", "-f", second, "nope")  # -f: a missing container is no failure
+    assert (forced.returncode, forced.stdout) == (0, f"{second}\n")
+    assert ok(docker("container", "ls", "-a", "-q")) == ""
+
+
 def test_inspect_of_a_missing_object(docker):
     """`docker inspect` tries a container, then an image: both must answer 404."""
     missing = f"missing-{uid()}"
@@ -354,6 +456,11 @@ def test_container_ls_filters(docker):
     assert ok(docker("ps", "--filter", f"name={keep}", "--format", "{{.Names}}")).split() == [
         keep]
     assert ok(docker("ps", "--filter", "name=no-such-name", "-q")) == ""
+    idle = f"idle-{uid()}"
+    ok(docker("create", "--name", idle, "alpine", "true"))
+    assert ok(docker("ps", "-a", "-f", "status=created", "--format", "{{.Names}} {{.State}}")
+              ) == f"{idle} created\n"
+    assert ok(docker("ps", "-f", f"name={keep}", "--format", "{{.Networks}}")) == "bridge\n"
 
 
 def test_version_and_info(docker):

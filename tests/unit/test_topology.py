@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from importlib import resources
 from ipaddress import IPv4Address, IPv4Network
-from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
 
+from emulator.cli import PACKAGED_TOPOLOGIES
 from emulator.topology import (
     Attachment,
     ContainerSpec,
@@ -18,12 +18,9 @@ from emulator.topology import (
     TopologyError,
     default_topology,
     export_json_schema,
-    load_topology,
     load_topology_text,
     read_topology_text,
 )
-
-REPO = Path(__file__).resolve().parents[2]
 
 FULL_EXAMPLE = """\
 name: default
@@ -80,10 +77,11 @@ def test_default_topology_resolves_addresses() -> None:
     assert all(not h.networks and not h.containers for h in topology.hosts)
 
 
-def test_example_file_is_the_embedded_default() -> None:
-    embedded = resources.files("emulator.topology").joinpath("default.yaml").read_text()
-    assert (REPO / "topologies" / "default.yaml").read_text() == embedded
-    assert load_topology(REPO / "topologies" / "default.yaml") == default_topology()
+@pytest.mark.parametrize("name", sorted(PACKAGED_TOPOLOGIES))
+def test_packaged_topologies_load(name: str) -> None:
+    package, path = PACKAGED_TOPOLOGIES[name]
+    topology = load_topology_text(resources.files(package).joinpath(path).read_text())
+    assert [h.name for h in topology.hosts] == ["h1", "h2"]
 
 
 def test_default_outside_is_last_usable_address() -> None:
@@ -202,8 +200,9 @@ def test_exported_schema_is_valid_and_accepts_the_examples() -> None:
     schema = json.loads(export_json_schema())
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
-    default_text = (REPO / "topologies" / "default.yaml").read_text()
-    for text in (default_text, FULL_EXAMPLE):
+    packaged = [resources.files(package).joinpath(path).read_text()
+                for package, path in PACKAGED_TOPOLOGIES.values()]
+    for text in (*packaged, FULL_EXAMPLE):
         validator.validate(yaml.safe_load(text))
 
 

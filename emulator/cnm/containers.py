@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterable, Mapping
 from emulator import errdefs as err
 from emulator.cnm.endpoints import AttachRequest, Endpoints
 from emulator.cnm.lookup import find
-from emulator.cnm.model import Attachment, Container
+from emulator.cnm.model import Attachment, Container, Network
 from emulator.cnm.names import random_name
 from emulator.cnm.networks import Networks
 from emulator.cnm.state import HostState
-from emulator.fabric.base import ExecResult
+from emulator.fabric.base import ExecResult, SandboxHandle
 from emulator.ids import docker_timestamp, new_id
 
 CONTAINER_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -28,7 +28,7 @@ class Containers:
     """The containers of one host and their sandboxes."""
 
     def __init__(self, state: HostState, networks: Networks, endpoints: Endpoints,
-                 network_for_attach: Callable[[str], object],
+                 network_for_attach: Callable[[str], Network],
                  notify: Callable[[list[Container]], None]) -> None:
         """`network_for_attach(ref)` finds a network to attach to (making this host's copy
         of a shared one on first use); `notify` hears of processes started or ended."""
@@ -232,11 +232,11 @@ class Containers:
         self._endpoints.leave(container, network)
         del container.attachments[network.id]
 
-    def exec_target(self, ref: str):
+    def exec_target(self, ref: str) -> SandboxHandle:
         container = self.get(ref)
         if not container.running or container.sandbox is None:
             raise err.Conflict(f"container {container.id} is not running")
         return container.sandbox
 
-    def exec(self, sandbox, argv: list[str], timeout: float) -> ExecResult:
+    def exec(self, sandbox: SandboxHandle, argv: list[str], timeout: float) -> ExecResult:
         return self._state.fabric.exec(sandbox, argv, timeout)

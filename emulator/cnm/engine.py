@@ -90,6 +90,15 @@ class Engine:
     def swarm_node(self) -> SwarmNode | None:
         return self._swarm.node
 
+    @property
+    def plugin_timeout(self) -> float:
+        """Seconds a plugin has to answer one call."""
+        return self.drivers.plugin_timeout
+
+    @plugin_timeout.setter
+    def plugin_timeout(self, seconds: float) -> None:
+        self.drivers.plugin_timeout = seconds
+
     def driver(self, name: str) -> Driver:
         """A built-in driver, or a plugin found in this host's plugin directory."""
         with self._lock:

@@ -18,6 +18,7 @@ from emulator.cnm.filters import match_network, validate_network_filters
 from emulator.cnm.lookup import find
 from emulator.cnm.model import Network
 from emulator.cnm.sharedscope import (
+    ScopeMember,
     SharedScope,
     check_request,
     create_shared,
@@ -85,7 +86,7 @@ class Networks:
             predefined=True,
         )
 
-    def create(self, request: NetworkRequest, creator) -> Network:
+    def create(self, request: NetworkRequest, creator: ScopeMember) -> Network:
         if request.name in PREDEFINED:
             raise err.Forbidden(f"operation is not permitted on predefined {request.name} network ")
         builtin = registry.builtin().get(request.driver)
@@ -99,7 +100,8 @@ class Networks:
         """A network the engine itself makes (docker_gwbridge), not a user's request."""
         return self._create_local(request, predefined=False)
 
-    def _create_local(self, request: NetworkRequest, predefined: bool, creator=None) -> Network:
+    def _create_local(self, request: NetworkRequest, predefined: bool,
+                      creator: ScopeMember | None = None) -> Network:
         check_request(request)
         if any(n.name == request.name for n in self._all.values()):
             raise err.Conflict(f"network with name {request.name} already exists")
@@ -107,6 +109,7 @@ class Networks:
         driver = state.drivers.get(request.driver)
         capability = state.drivers.capability(request.driver)
         if capability.scope == GLOBAL and not predefined:
+            assert creator is not None, "a predefined network is never global"
             return create_shared(creator, self._scope_for(GLOBAL), request)
         options = {k: str(v) for k, v in (request.options or {}).items()}
         spec = NetworkSpec(new_id(), request.name, options, request.internal, request.attachable)
@@ -176,7 +179,7 @@ class Networks:
         validate_network_filters(filters)
         return [n for n in self._all.values() if match_network(n, filters)]
 
-    def remove(self, ref: str, member) -> None:
+    def remove(self, ref: str, member: ScopeMember) -> None:
         network = self.get(ref)
         if network.predefined:
             raise err.Forbidden(f"{network.name} is a pre-defined network and cannot be removed")

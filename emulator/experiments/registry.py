@@ -7,6 +7,8 @@ when named (it measures speed and needs the machine to itself).
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -37,18 +39,11 @@ def register(name: str, summary: str, kind: Kind = "experiment"):
 
 
 def _load_builtin() -> None:
-    from emulator.experiments import (  # noqa: F401
-        bench_api,
-        bench_bringup,
-        bench_conflicts,
-        bench_probes,
-        conformance,
-        host_ports,
-        isolation,
-        macvlan_conflicts,
-        overlay_overhead,
-        tour,
-    )
+    """Import every module of this package: the experiments among them register."""
+    import emulator.experiments as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
 
 
 def experiments() -> dict[str, Experiment]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from emulator.cnm.containers import ContainerOps
 from emulator.cnm.endpoints import AttachRequest, EndpointOps
 from emulator.cnm.globalscope import GlobalOps, GlobalStore
+from emulator.cnm.lifecycle import ContainerLifecycle
 from emulator.cnm.model import Container, Network
 from emulator.cnm.networks import NetworkOps, NetworkRequest
 from emulator.cnm.swarm import SwarmOps
@@ -58,6 +59,7 @@ class Engine(NetworkOps, ContainerOps, EndpointOps, SwarmOps, GlobalOps):
         self._lock = threading.RLock()
         self.on_change: Callable[[list[Container]], None] | None = None
         self._create_predefined()
+        self.lifecycle = ContainerLifecycle(self)
 
     def _notify(self, containers: list[Container]) -> None:
         """Tell the owner that these containers' processes started or ended."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-from dataclasses import dataclass, field
 
 from emulator import errdefs as err
-from emulator.api.router import Request, Response, Router
+from emulator.api.context import ExecInstance, HostContext
+from emulator.api.router import Request, Response, Route
 from emulator.api.streams import (
     MULTIPLEXED_STREAM,
     RAW_STREAM,
@@ -19,36 +19,6 @@ from emulator.api.streams import (
     pump,
 )
 from emulator.cnm.engine import Engine
-
-
-@dataclass
-class ExecInstance:
-    id: str
-    container_id: str
-    argv: list[str]
-    tty: bool
-    attach_stdin: bool
-    env: list[str] = field(default_factory=list)
-    running: bool = False
-    exit_code: int | None = None
-    pid: int = 0
-
-
-class ExecRegistry:
-    def __init__(self) -> None:
-        self._items: dict[str, ExecInstance] = {}
-        self._lock = threading.Lock()
-
-    def add(self, item: ExecInstance) -> None:
-        with self._lock:
-            self._items[item.id] = item
-
-    def get(self, exec_id: str) -> ExecInstance:
-        with self._lock:
-            item = self._items.get(exec_id)
-        if item is None:
-            raise err.NotFound(f"No such exec instance: {exec_id}")
-        return item
 
 
 def _run(engine: Engine, item: ExecInstance, request: Request, detach: bool) -> Response | None:
@@ -115,45 +85,51 @@ def _finish(item: ExecInstance, proc) -> None:
             stream.close()
 
 
-def register(router: Router, engine: Engine) -> ExecRegistry:
-    registry = ExecRegistry()
+def create_exec(host: HostContext, request: Request) -> Response:
+    body = request.json()
+    engine = host.engine
+    engine.reap_exited()
+    container = engine.get_container(request.params["id"])
+    if not container.running:
+        raise err.Conflict(f"container {container.id} is not running")
+    argv = body.get("Cmd") or []
+    if not argv:
+        raise err.InvalidParameter("No exec command specified")
+    item = ExecInstance(secrets.token_hex(32), container.id, list(argv),
+                        tty=bool(body.get("Tty")), attach_stdin=bool(body.get("AttachStdin")),
+                        env=list(body.get("Env") or []))
+    host.execs.add(item)
+    return Response(201, {"Id": item.id})
 
-    def create(request: Request) -> Response:
-        body = request.json()
-        engine.reap_exited()
-        container = engine.get_container(request.params["id"])
-        if not container.running:
-            raise err.Conflict(f"container {container.id} is not running")
-        argv = body.get("Cmd") or []
-        if not argv:
-            raise err.InvalidParameter("No exec command specified")
-        item = ExecInstance(secrets.token_hex(32), container.id, list(argv),
-                            tty=bool(body.get("Tty")), attach_stdin=bool(body.get("AttachStdin")),
-                            env=list(body.get("Env") or []))
-        registry.add(item)
-        return Response(201, {"Id": item.id})
 
-    def start(request: Request) -> Response | None:
-        item = registry.get(request.params["id"])
-        body = request.json()
-        if item.running or item.exit_code is not None:
-            raise err.Conflict(f"exec {item.id} has already been started")
-        if "Tty" in body:
-            item.tty = bool(body["Tty"])
-        return _run(engine, item, request, detach=bool(body.get("Detach")))
+def start_exec(host: HostContext, request: Request) -> Response | None:
+    item = host.execs.get(request.params["id"])
+    body = request.json()
+    if item.running or item.exit_code is not None:
+        raise err.Conflict(f"exec {item.id} has already been started")
+    if "Tty" in body:
+        item.tty = bool(body["Tty"])
+    return _run(host.engine, item, request, detach=bool(body.get("Detach")))
 
-    def inspect(request: Request) -> Response:
-        item = registry.get(request.params["id"])
-        return Response(200, {
-            "CanRemove": False, "ContainerID": item.container_id, "DetachKeys": "",
-            "ExitCode": item.exit_code, "ID": item.id, "OpenStderr": True, "OpenStdin":
-            item.attach_stdin, "OpenStdout": True, "Running": item.running, "Pid": item.pid,
-            "ProcessConfig": {"arguments": item.argv[1:], "entrypoint": item.argv[0],
-                              "privileged": False, "tty": item.tty, "user": ""},
-        })
 
-    router.add("POST", "/containers/{id}/exec", create)
-    router.add("POST", "/exec/{id}/start", start)
-    router.add("POST", "/exec/{id}/resize", lambda r: Response(200))
-    router.add("GET", "/exec/{id}/json", inspect)
-    return registry
+def resize_exec(host: HostContext, request: Request) -> Response:
+    return Response(200)
+
+
+def inspect_exec(host: HostContext, request: Request) -> Response:
+    item = host.execs.get(request.params["id"])
+    return Response(200, {
+        "CanRemove": False, "ContainerID": item.container_id, "DetachKeys": "",
+        "ExitCode": item.exit_code, "ID": item.id, "OpenStderr": True, "OpenStdin":
+        item.attach_stdin, "OpenStdout": True, "Running": item.running, "Pid": item.pid,
+        "ProcessConfig": {"arguments": item.argv[1:], "entrypoint": item.argv[0],
+                          "privileged": False, "tty": item.tty, "user": ""},
+    })
+
+
+ROUTES = [
+    Route("POST", "/containers/{id}/exec", create_exec),
+    Route("POST", "/exec/{id}/start", start_exec),
+    Route("POST", "/exec/{id}/resize", resize_exec),
+    Route("GET", "/exec/{id}/json", inspect_exec),
+]

@@ -5,16 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from emulator.api import containers, execs, networks, swarm, system
+from emulator.api.context import HostContext
 from emulator.api.router import Router
 from emulator.api.server import ApiServer
 from emulator.cnm.engine import Engine
 
+ROUTES = [*system.ROUTES, *networks.ROUTES, *containers.ROUTES, *execs.ROUTES, *swarm.ROUTES]
 
-def engine_api(engine: Engine, socket_path: Path, log_dir: Path | None) -> ApiServer:
-    router = Router()
-    system.register(router, engine)
-    networks.register(router, engine)
-    containers.register(router, engine, log_dir)
-    execs.register(router, engine)
-    swarm.register(router, engine)
-    return ApiServer(router, socket_path)
+
+def engine_api(engine: Engine, socket_path: Path) -> ApiServer:
+    """The engine's API server; its containers' logs are `engine.lifecycle.log_dir`."""
+    return ApiServer(Router(ROUTES, HostContext(engine)), socket_path)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from emulator.api.router import Request, Response, Router
+from emulator.api.context import HostContext
+from emulator.api.router import Request, Response, Route
+from emulator.api.shapes.networks import network_json
 from emulator.cnm.engine import Engine, NetworkRequest
-from emulator.cnm.inspect import network_json
 from emulator.errdefs import Conflict, InvalidParameter, NotImplementedByEmulator
 
 
@@ -49,47 +50,55 @@ def _refuse_ingress(engine: Engine) -> None:
                                    "emulator: swarm init makes the one ingress network")
 
 
-def register(router: Router, engine: Engine) -> None:
-    def listing(request: Request) -> Response:
-        return Response(200, [network_json(n, verbose_containers=False)
-                              for n in engine.list_networks(request.filters())])
+def list_networks(host: HostContext, request: Request) -> Response:
+    return Response(200, [network_json(n, verbose_containers=False)
+                          for n in host.engine.list_networks(request.filters())])
 
-    def inspect(request: Request) -> Response:
-        return Response(200, network_json(engine.get_network(request.params["id"])))
 
-    def create(request: Request) -> Response:
-        body = request.json()
-        if isinstance(body, dict) and body.get("Ingress"):
-            _refuse_ingress(engine)
-        network = engine.create_network(_create_request(body))
-        return Response(201, {"Id": network.id, "Warning": ""})
+def inspect_network(host: HostContext, request: Request) -> Response:
+    return Response(200, network_json(host.engine.get_network(request.params["id"])))
 
-    def remove(request: Request) -> Response:
-        engine.remove_network(request.params["id"])
-        return Response(204)
 
-    def prune(request: Request) -> Response:
-        return Response(200, {"NetworksDeleted": engine.prune_networks(request.filters())})
+def create_network(host: HostContext, request: Request) -> Response:
+    body = request.json()
+    if isinstance(body, dict) and body.get("Ingress"):
+        _refuse_ingress(host.engine)
+    network = host.engine.create_network(_create_request(body))
+    return Response(201, {"Id": network.id, "Warning": ""})
 
-    def connect(request: Request) -> Response:
-        body = request.json()
-        config = body.get("EndpointConfig") or {}
-        ipam = config.get("IPAMConfig") or {}
-        engine.connect(request.params["id"], body.get("Container", ""),
-                       ip=ipam.get("IPv4Address") or None,
-                       aliases=config.get("Aliases") or ())
-        return Response(200)
 
-    def disconnect(request: Request) -> Response:
-        body = request.json()
-        engine.disconnect(request.params["id"], body.get("Container", ""),
-                          force=bool(body.get("Force")))
-        return Response(200)
+def remove_network(host: HostContext, request: Request) -> Response:
+    host.engine.remove_network(request.params["id"])
+    return Response(204)
 
-    router.add("GET", "/networks", listing)
-    router.add("POST", "/networks/create", create)
-    router.add("POST", "/networks/prune", prune)
-    router.add("GET", "/networks/{id}", inspect)
-    router.add("DELETE", "/networks/{id}", remove)
-    router.add("POST", "/networks/{id}/connect", connect)
-    router.add("POST", "/networks/{id}/disconnect", disconnect)
+
+def prune_networks(host: HostContext, request: Request) -> Response:
+    return Response(200, {"NetworksDeleted": host.engine.prune_networks(request.filters())})
+
+
+def connect_container(host: HostContext, request: Request) -> Response:
+    body = request.json()
+    config = body.get("EndpointConfig") or {}
+    ipam = config.get("IPAMConfig") or {}
+    host.engine.connect(request.params["id"], body.get("Container", ""),
+                        ip=ipam.get("IPv4Address") or None,
+                        aliases=config.get("Aliases") or ())
+    return Response(200)
+
+
+def disconnect_container(host: HostContext, request: Request) -> Response:
+    body = request.json()
+    host.engine.disconnect(request.params["id"], body.get("Container", ""),
+                           force=bool(body.get("Force")))
+    return Response(200)
+
+
+ROUTES = [
+    Route("GET", "/networks", list_networks),
+    Route("POST", "/networks/create", create_network),
+    Route("POST", "/networks/prune", prune_networks),
+    Route("GET", "/networks/{id}", inspect_network),
+    Route("DELETE", "/networks/{id}", remove_network),
+    Route("POST", "/networks/{id}/connect", connect_container),
+    Route("POST", "/networks/{id}/disconnect", disconnect_container),
+]

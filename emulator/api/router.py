@@ -1,15 +1,17 @@
 """Requests, responses and the route table of the Engine API.
 
 Paths may carry Docker's version prefix (`/v1.45/networks`); it is stripped
-before matching. A handler returns a `Response` or raises a DockerError, which
-becomes dockerd's `{"message": ...}` with dockerd's status.
+before matching. A handler is a plain function of the host it serves and the
+request; it returns a `Response` (None once it has streamed over a hijacked
+connection) or raises a DockerError, which becomes dockerd's `{"message": ...}`
+with dockerd's status.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -80,27 +82,39 @@ class Response:
         return (json.dumps(self.body) + "\n").encode()
 
 
-Handler = Callable[[Request], Response]
+Handler = Callable[[Any, Request], Response | None]
+"""handler(context, request): the context is what the routes act on (one host)."""
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: str
+    """A path with `{name}` placeholders, each matching one path segment."""
+    handler: Handler
+
+    def regex(self) -> re.Pattern[str]:
+        return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.pattern) + "$")
 
 
 class Router:
-    def __init__(self) -> None:
-        self._routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
+    """Finds a request's route (the first that matches) and calls its handler."""
 
-    def add(self, method: str, pattern: str, handler: Handler) -> None:
-        regex = "^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$"
-        self._routes.append((method, re.compile(regex), pattern, handler))
+    def __init__(self, routes: Iterable[Route], context: Any) -> None:
+        self._routes = [(route, route.regex()) for route in routes]
+        self._context = context
 
-    def route(self, request: Request) -> Response:
+    def route(self, request: Request) -> Response | None:
         path = request.path
         match = VERSION_PREFIX.match(path)
         if match:
             request.api_version, path = match.group(1), match.group(2)
-        for method, regex, _, handler in self._routes:
+        for route, regex in self._routes:
             found = regex.match(path)
-            if found and (method == request.method or (method, request.method) == ("GET", "HEAD")):
+            if found and (route.method == request.method
+                          or (route.method, request.method) == ("GET", "HEAD")):
                 request.params = found.groupdict()
-                return handler(request)
+                return route.handler(self._context, request)
         raise NotImplementedEndpoint(f"{request.method} {path}")
 
 

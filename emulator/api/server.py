@@ -52,6 +52,10 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     allow_reuse_address = True
     request_queue_size = socket.SOMAXCONN
 
+    def __init__(self, socket_path: str, router: Router) -> None:
+        self.router = router
+        super().__init__(socket_path, DockerApiHandler)
+
     def handle_error(self, request: object, client_address: object) -> None:
         """A client that hung up (a `docker run -d` leaves its /wait behind) is no error."""
         error = sys.exc_info()[1]
@@ -105,111 +109,112 @@ class Hijack:
             pass
 
 
-def _make_handler(router: Router):
-    class DockerApiHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = f"Docker/{ENGINE_VERSION} (linux)"
+class DockerApiHandler(BaseHTTPRequestHandler):
+    """One connection's requests, each routed by the server's router."""
 
-        def log_message(self, format: str, *args: object) -> None:
-            return None
+    server: _Server
 
-        def _body(self) -> bytes:
-            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                chunks = []
-                while True:
-                    size = int(self.rfile.readline().strip().split(b";")[0], 16)
-                    if size == 0:
-                        self.rfile.readline()
-                        return b"".join(chunks)
-                    chunks.append(self.rfile.read(size))
+    protocol_version = "HTTP/1.1"
+    server_version = f"Docker/{ENGINE_VERSION} (linux)"
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+    def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().strip().split(b";")[0], 16)
+                if size == 0:
                     self.rfile.readline()
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
 
-        def _handle(self) -> None:
-            path, _, query = self.path.partition("?")
-            request = Request(self.command, path, parse_query(query),
-                              {k.lower(): v for k, v in self.headers.items()}, b"")
-            try:
-                request.body = self._body()
-                if request.headers.get("upgrade"):
-                    request.hijack = Hijack(self)
-                response = router.route(request)
-            except DockerError as exc:
-                response = Response(exc.status, {"message": exc.message})
-            except (ValueError, KeyError, TypeError) as exc:
-                response = Response(400, {"message": f"malformed request: {exc}"})
-            except Exception as exc:  # noqa: BLE001 - the server must outlive any request
-                response = Response(500, {"message": f"internal error: {type(exc).__name__}: "
-                                                     f"{exc}"})
-            if _RECORD:
-                _record(request, response)
-            if response is None or (request.hijack is not None and request.hijack.upgraded):
-                if request.hijack is not None:
-                    request.hijack.close()
-                return
-            self._send(response)
+    def _handle(self) -> None:
+        path, _, query = self.path.partition("?")
+        request = Request(self.command, path, parse_query(query),
+                          {k.lower(): v for k, v in self.headers.items()}, b"")
+        try:
+            request.body = self._body()
+            if request.headers.get("upgrade"):
+                request.hijack = Hijack(self)
+            response = self.server.router.route(request)
+        except DockerError as exc:
+            response = Response(exc.status, {"message": exc.message})
+        except (ValueError, KeyError, TypeError) as exc:
+            response = Response(400, {"message": f"malformed request: {exc}"})
+        except Exception as exc:  # noqa: BLE001 - the server must outlive any request
+            response = Response(500, {"message": f"internal error: {type(exc).__name__}: "
+                                                 f"{exc}"})
+        if _RECORD:
+            _record(request, response)
+        if response is None or (request.hijack is not None and request.hijack.upgraded):
+            if request.hijack is not None:
+                request.hijack.close()
+            return
+        self._send(response)
 
-        def _start_chunked(self, status: int) -> None:
-            self.send_response(status)
-            self.send_header("Api-Version", API_VERSION)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            self.wfile.flush()
+    def _start_chunked(self, status: int) -> None:
+        self.send_response(status)
+        self.send_header("Api-Version", API_VERSION)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.flush()
 
-        def _write_chunk(self, data: bytes) -> None:
-            """One HTTP chunk; an empty one ends the body."""
-            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+    def _write_chunk(self, data: bytes) -> None:
+        """One HTTP chunk; an empty one ends the body."""
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
 
-        def _send_later(self, response: Response) -> None:
-            self._start_chunked(response.status)
-            try:
-                body = response.later()
-            except DockerError as exc:
-                body = {"StatusCode": -1, "Error": {"Message": exc.message}}
-            if _RECORD:
-                later = Request(self.command, self.path.partition("?")[0], {}, {}, b"")
-                later.api_version = request_version(self.path)
-                _record(later, Response(response.status, body))
-            self._write_chunk((json.dumps(body) + "\n").encode())
-            self._write_chunk(b"")
+    def _send_later(self, response: Response) -> None:
+        self._start_chunked(response.status)
+        try:
+            body = response.later()
+        except DockerError as exc:
+            body = {"StatusCode": -1, "Error": {"Message": exc.message}}
+        if _RECORD:
+            later = Request(self.command, self.path.partition("?")[0], {}, {}, b"")
+            later.api_version = request_version(self.path)
+            _record(later, Response(response.status, body))
+        self._write_chunk((json.dumps(body) + "\n").encode())
+        self._write_chunk(b"")
 
-        def _send_chunks(self, response: Response) -> None:
-            self._start_chunked(response.status)
-            for chunk in response.chunks or []:
-                self._write_chunk(chunk)
-            self._write_chunk(b"")
+    def _send_chunks(self, response: Response) -> None:
+        self._start_chunked(response.status)
+        for chunk in response.chunks or []:
+            self._write_chunk(chunk)
+        self._write_chunk(b"")
 
-        def _send(self, response: Response) -> None:
-            if response.later is not None:
-                self._send_later(response)
-                return
-            if response.chunks is not None:
-                self._send_chunks(response)
-                return
-            payload = response.encoded()
-            self.send_response(response.status)
-            self.send_header("Api-Version", API_VERSION)
-            self.send_header("Ostype", "linux")
-            self.send_header("Docker-Experimental", "false")
-            self.send_header("Server", self.server_version)
-            headers = dict(response.headers)
-            if response.raw is None and response.body is not None:
-                headers.setdefault("Content-Type", "application/json")
-            for key, value in headers.items():
-                self.send_header(key, value)
-            if response.status not in (204, 304) and self.command != "HEAD":
-                self.send_header("Content-Length", str(len(payload)))
-            elif self.command == "HEAD":
-                self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            if self.command != "HEAD" and response.status not in (204, 304):
-                self.wfile.write(payload)
+    def _send(self, response: Response) -> None:
+        if response.later is not None:
+            self._send_later(response)
+            return
+        if response.chunks is not None:
+            self._send_chunks(response)
+            return
+        payload = response.encoded()
+        self.send_response(response.status)
+        self.send_header("Api-Version", API_VERSION)
+        self.send_header("Ostype", "linux")
+        self.send_header("Docker-Experimental", "false")
+        self.send_header("Server", self.server_version)
+        headers = dict(response.headers)
+        if response.raw is None and response.body is not None:
+            headers.setdefault("Content-Type", "application/json")
+        for key, value in headers.items():
+            self.send_header(key, value)
+        if response.status not in (204, 304) and self.command != "HEAD":
+            self.send_header("Content-Length", str(len(payload)))
+        elif self.command == "HEAD":
+            self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD" and response.status not in (204, 304):
+            self.wfile.write(payload)
 
-        do_GET = do_POST = do_DELETE = do_PUT = do_HEAD = _handle
-
-    return DockerApiHandler
+    do_GET = do_POST = do_DELETE = do_PUT = do_HEAD = _handle
 
 
 class ApiServer:
@@ -225,7 +230,7 @@ class ApiServer:
         self.socket_path.unlink(missing_ok=True)
         old_umask = os.umask(0o177)
         try:
-            self._server = _Server(str(self.socket_path), _make_handler(self._router))
+            self._server = _Server(str(self.socket_path), self._router)
         finally:
             os.umask(old_umask)
         os.chmod(self.socket_path, 0o600)

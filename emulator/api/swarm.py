@@ -11,9 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from emulator.api.router import Request, Response, Router
+from emulator.api.context import HostContext
+from emulator.api.router import Request, Response, Route
+from emulator.api.shapes import swarm as shapes
 from emulator.cnm.engine import Engine
-from emulator.errdefs import InvalidParameter, NotFound, NotImplementedByEmulator
+from emulator.cnm.swarm import WORKER_NOT_MANAGER
+from emulator.drivers.overlay.driver import NOT_IN_SWARM
+from emulator.errdefs import (
+    InvalidParameter,
+    NotFound,
+    NotImplementedByEmulator,
+    Unavailable,
+)
+from emulator.swarm.cluster import Swarm
 
 NODE_FILTERS = ("id", "label", "membership", "name", "node.label", "role")
 
@@ -105,60 +115,88 @@ def _find_node(nodes: list[dict[str, Any]], ref: str) -> dict[str, Any]:
     return found[0]
 
 
-def register(router: Router, engine: Engine) -> None:
-    def init(request: Request) -> Response:
-        body = _body(request, "swarm init")
-        _unsupported(body)
-        if body.get("ForceNewCluster") and engine.swarm_info()["LocalNodeState"] != "inactive":
-            raise NotImplementedByEmulator("--force-new-cluster is not supported by the emulator")
-        node_id = engine.swarm_init(
-            advertise_addr=_text(body, "AdvertiseAddr") or None,
-            data_path_port=_uint32(body, "DataPathPort"),
-            default_addr_pool=_strings(body, "DefaultAddrPool") or None,
-            subnet_size=_uint32(body, "SubnetSize") or 24)
-        return Response(200, node_id)
+def manager_swarm(engine: Engine) -> Swarm:
+    """The swarm, if this node is one of its managers: the others answer dockerd's 503."""
+    if engine.swarm is None or engine.swarm_node is None:
+        raise Unavailable(NOT_IN_SWARM)
+    if engine.swarm_node.role != "manager":
+        raise Unavailable(WORKER_NOT_MANAGER)
+    return engine.swarm
 
-    def join(request: Request) -> Response:
-        body = _body(request, "swarm join")
-        remotes = _strings(body, "RemoteAddrs")
-        if not remotes:
-            raise InvalidParameter("at least 1 RemoteAddr is required to join")
-        _unsupported(body)
-        engine.swarm_join(remotes, _text(body, "JoinToken"),
-                          advertise_addr=_text(body, "AdvertiseAddr") or None)
-        return Response(200)
 
-    def leave(request: Request) -> Response:
-        engine.swarm_leave(force=request.flag("force"))
-        return Response(200)
+def init_swarm(host: HostContext, request: Request) -> Response:
+    engine = host.engine
+    body = _body(request, "swarm init")
+    _unsupported(body)
+    if body.get("ForceNewCluster") and engine.swarm is not None:
+        raise NotImplementedByEmulator("--force-new-cluster is not supported by the emulator")
+    node_id = engine.swarm_init(
+        advertise_addr=_text(body, "AdvertiseAddr") or None,
+        data_path_port=_uint32(body, "DataPathPort"),
+        default_addr_pool=_strings(body, "DefaultAddrPool") or None,
+        subnet_size=_uint32(body, "SubnetSize") or 24)
+    return Response(200, node_id)
 
-    def nodes(request: Request) -> Response:
-        filters = request.filters()
-        for key in filters:
-            if key not in NODE_FILTERS:
-                raise InvalidParameter(f"invalid filter '{key}'")
-        return Response(200, [n for n in engine.swarm_nodes() if _node_matches(n, filters)])
 
-    def node(request: Request) -> Response:
-        return Response(200, _find_node(engine.swarm_nodes(), request.params["id"]))
+def join_swarm(host: HostContext, request: Request) -> Response:
+    body = _body(request, "swarm join")
+    remotes = _strings(body, "RemoteAddrs")
+    if not remotes:
+        raise InvalidParameter("at least 1 RemoteAddr is required to join")
+    _unsupported(body)
+    host.engine.swarm_join(remotes, _text(body, "JoinToken"),
+                           advertise_addr=_text(body, "AdvertiseAddr") or None)
+    return Response(200)
 
-    def empty_listing(request: Request) -> Response:
-        engine.swarm_inspect()  # a manager's question: elsewhere dockerd's 503
-        return Response(200, [])
 
-    def no_such(kind: str):
-        def handler(request: Request) -> Response:
-            engine.swarm_inspect()
-            raise NotFound(f"{kind} {request.params['id']} not found")
-        return handler
+def leave_swarm(host: HostContext, request: Request) -> Response:
+    host.engine.swarm_leave(force=request.flag("force"))
+    return Response(200)
 
-    router.add("POST", "/swarm/init", init)
-    router.add("POST", "/swarm/join", join)
-    router.add("POST", "/swarm/leave", leave)
-    router.add("GET", "/swarm", lambda r: Response(200, engine.swarm_inspect()))
-    router.add("GET", "/nodes", nodes)
-    router.add("GET", "/nodes/{id}", node)
-    router.add("GET", "/services", empty_listing)
-    router.add("GET", "/services/{id}", no_such("service"))
-    router.add("GET", "/tasks", empty_listing)
-    router.add("GET", "/tasks/{id}", no_such("task"))
+
+def inspect_swarm(host: HostContext, request: Request) -> Response:
+    return Response(200, shapes.swarm_inspect(manager_swarm(host.engine)))
+
+
+def list_nodes(host: HostContext, request: Request) -> Response:
+    filters = request.filters()
+    for key in filters:
+        if key not in NODE_FILTERS:
+            raise InvalidParameter(f"invalid filter '{key}'")
+    nodes = shapes.swarm_nodes(manager_swarm(host.engine))
+    return Response(200, [n for n in nodes if _node_matches(n, filters)])
+
+
+def inspect_node(host: HostContext, request: Request) -> Response:
+    nodes = shapes.swarm_nodes(manager_swarm(host.engine))
+    return Response(200, _find_node(nodes, request.params["id"]))
+
+
+def empty_listing(host: HostContext, request: Request) -> Response:
+    """Services and tasks: there are none, but only a manager may say so."""
+    manager_swarm(host.engine)
+    return Response(200, [])
+
+
+def no_such_service(host: HostContext, request: Request) -> Response:
+    manager_swarm(host.engine)
+    raise NotFound(f"service {request.params['id']} not found")
+
+
+def no_such_task(host: HostContext, request: Request) -> Response:
+    manager_swarm(host.engine)
+    raise NotFound(f"task {request.params['id']} not found")
+
+
+ROUTES = [
+    Route("POST", "/swarm/init", init_swarm),
+    Route("POST", "/swarm/join", join_swarm),
+    Route("POST", "/swarm/leave", leave_swarm),
+    Route("GET", "/swarm", inspect_swarm),
+    Route("GET", "/nodes", list_nodes),
+    Route("GET", "/nodes/{id}", inspect_node),
+    Route("GET", "/services", empty_listing),
+    Route("GET", "/services/{id}", no_such_service),
+    Route("GET", "/tasks", empty_listing),
+    Route("GET", "/tasks/{id}", no_such_task),
+]

@@ -6,8 +6,10 @@ import json
 import os
 import platform
 
-from emulator.api.router import Request, Response, Router
+from emulator.api.context import HostContext
+from emulator.api.router import Request, Response, Route
 from emulator.api.server import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
+from emulator.api.shapes import swarm as shapes
 from emulator.cnm.engine import Engine
 from emulator.drivers import registry
 from emulator.errdefs import NotFound
@@ -16,18 +18,18 @@ from emulator.errdefs import NotFound
 def swarm_status(engine: Engine) -> str:
     """The `Swarm` header of /_ping: dockerd's "inactive", "active/manager" or
     "active/worker" (cluster.Status)."""
-    info = engine.swarm_info()
+    info = shapes.swarm_info(engine)
     state = str(info["LocalNodeState"])
     if state != "active":
         return state
     return "active/manager" if info["ControlAvailable"] else "active/worker"
 
 
-def _ping(engine: Engine) -> Response:
+def ping(host: HostContext, request: Request) -> Response:
     return Response(200, raw=b"OK", headers={
         "Content-Type": "text/plain; charset=utf-8", "Builder-Version": "1",
         "Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache",
-        "Swarm": swarm_status(engine)})
+        "Swarm": swarm_status(host.engine)})
 
 
 def version_body() -> dict[str, object]:
@@ -76,13 +78,13 @@ def info_body(engine: Engine) -> dict[str, object]:
         "IndexServerAddress": "", "RegistryConfig": None, "GenericResources": None,
         "HttpProxy": "", "HttpsProxy": "", "NoProxy": "", "Name": engine.host, "Labels": [],
         "ExperimentalBuild": False, "ServerVersion": ENGINE_VERSION, "Runtimes": {},
-        "DefaultRuntime": "runc", "Swarm": engine.swarm_info(),
+        "DefaultRuntime": "runc", "Swarm": shapes.swarm_info(engine),
         "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "",
         "SecurityOptions": [], "Warnings": [],
     }
 
 
-def _pull(request: Request) -> Response:
+def pull(host: HostContext, request: Request) -> Response:
     """Nothing to pull: containers run the emulated host's binaries whatever the image."""
     image = request.arg("fromImage", "") or ""
     tag = request.arg("tag", "latest") or "latest"
@@ -92,27 +94,48 @@ def _pull(request: Request) -> Response:
     return Response(200, chunks=[json.dumps(line).encode() + b"\r\n" for line in lines])
 
 
-def _no_image(request: Request) -> Response:
+def no_image(host: HostContext, request: Request) -> Response:
     """There are no images to inspect: the emulated host's binaries stand in for them."""
     raise NotFound(f"No such image: {request.params['name']}")
 
 
-def _no_volume(request: Request) -> Response:
+def no_volume(host: HostContext, request: Request) -> Response:
     raise NotFound(f"get {request.params['name']}: no such volume")
 
 
-def _no_plugin(request: Request) -> Response:
+def no_plugin(host: HostContext, request: Request) -> Response:
     raise NotFound(f"plugin \"{request.params['name']}\" not found")
 
 
-def register(router: Router, engine: Engine) -> None:
-    router.add("GET", "/_ping", lambda r: _ping(engine))
-    router.add("POST", "/images/create", _pull)
-    router.add("GET", "/images/json", lambda r: Response(200, []))
-    router.add("GET", "/images/{name}/json", _no_image)
-    router.add("GET", "/volumes", lambda r: Response(200, {"Volumes": [], "Warnings": []}))
-    router.add("GET", "/volumes/{name}", _no_volume)
-    router.add("GET", "/plugins", lambda r: Response(200, []))
-    router.add("GET", "/plugins/{name}/json", _no_plugin)
-    router.add("GET", "/version", lambda r: Response(200, version_body()))
-    router.add("GET", "/info", lambda r: Response(200, info_body(engine)))
+def no_images(host: HostContext, request: Request) -> Response:
+    return Response(200, [])
+
+
+def no_volumes(host: HostContext, request: Request) -> Response:
+    return Response(200, {"Volumes": [], "Warnings": []})
+
+
+def no_plugins(host: HostContext, request: Request) -> Response:
+    return Response(200, [])
+
+
+def get_version(host: HostContext, request: Request) -> Response:
+    return Response(200, version_body())
+
+
+def get_info(host: HostContext, request: Request) -> Response:
+    return Response(200, info_body(host.engine))
+
+
+ROUTES = [
+    Route("GET", "/_ping", ping),
+    Route("POST", "/images/create", pull),
+    Route("GET", "/images/json", no_images),
+    Route("GET", "/images/{name}/json", no_image),
+    Route("GET", "/volumes", no_volumes),
+    Route("GET", "/volumes/{name}", no_volume),
+    Route("GET", "/plugins", no_plugins),
+    Route("GET", "/plugins/{name}/json", no_plugin),
+    Route("GET", "/version", get_version),
+    Route("GET", "/info", get_info),
+]

@@ -26,6 +26,7 @@ from emulator import errdefs as err
 from emulator.cnm.containers import Containers
 from emulator.cnm.endpoints import AttachRequest, Endpoints
 from emulator.cnm.globalscope import GlobalScope, GlobalStore
+from emulator.cnm.lifecycle import ContainerLifecycle
 from emulator.cnm.model import Container, Network
 from emulator.cnm.networks import NetworkRequest, Networks
 from emulator.cnm.sharedscope import SharedScope
@@ -67,6 +68,7 @@ class Engine:
         self._containers = Containers(self._state, self._networks, self._endpoints,
                                       self._network_for_attach, self._notify)
         self._networks.create_predefined()
+        self.lifecycle = ContainerLifecycle(self)
 
     # -- the declared state, as dockerd's API and the lab read it ----------------
 

@@ -135,8 +135,9 @@ class Lab:
                             swarm_directory=self.swarm_directory, plugin_dir=plugins,
                             global_store=self.global_store, plugin_timeout=self.plugin_timeout)
             engine.on_change = partial(self._record_containers, spec.name)
+            engine.lifecycle.log_dir = log_dir
             self.hosts[spec.name] = DockerHost(spec.name, engine, spec.address)
-            server = engine_api(engine, self.run_dir.socket(spec.name), log_dir)
+            server = engine_api(engine, self.run_dir.socket(spec.name))
             server.start()
             self._api_servers.append(server)
         for spec in self.topology.hosts:

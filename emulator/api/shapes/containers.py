@@ -5,11 +5,10 @@ from __future__ import annotations
 import shlex
 from datetime import datetime
 
+from emulator.api.shapes.networks import container_networks_json
 from emulator.cnm.engine import Engine
-from emulator.cnm.inspect import container_networks_json
+from emulator.cnm.lifecycle import never_started
 from emulator.cnm.model import Container
-
-ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 def _epoch(stamp: str) -> int:
@@ -32,7 +31,7 @@ def _since(stamp: str) -> str:
 def status_text(container: Container) -> str:
     if container.running:
         return f"Up {_since(container.started_at)}"
-    if container.started_at == ZERO_TIME:
+    if never_started(container):
         return "Created"
     return f"Exited ({container.exit_code}) {_since(container.finished_at)} ago"
 
@@ -40,7 +39,7 @@ def status_text(container: Container) -> str:
 def state(container: Container) -> str:
     if container.running:
         return "running"
-    return "created" if container.started_at == ZERO_TIME else "exited"
+    return "created" if never_started(container) else "exited"
 
 
 def network_mode(engine: Engine, container: Container) -> str:

@@ -15,13 +15,10 @@ from emulator.api.context import HostContext
 from emulator.api.router import Request, Response, Route
 from emulator.api.shapes import swarm as shapes
 from emulator.cnm.engine import Engine
-from emulator.cnm.swarm import WORKER_NOT_MANAGER
-from emulator.drivers.overlay.driver import NOT_IN_SWARM
 from emulator.errdefs import (
     InvalidParameter,
     NotFound,
     NotImplementedByEmulator,
-    Unavailable,
 )
 from emulator.swarm.cluster import Swarm
 
@@ -117,11 +114,7 @@ def _find_node(nodes: list[dict[str, Any]], ref: str) -> dict[str, Any]:
 
 def manager_swarm(engine: Engine) -> Swarm:
     """The swarm, if this node is one of its managers: the others answer dockerd's 503."""
-    if engine.swarm is None or engine.swarm_node is None:
-        raise Unavailable(NOT_IN_SWARM)
-    if engine.swarm_node.role != "manager":
-        raise Unavailable(WORKER_NOT_MANAGER)
-    return engine.swarm
+    return engine.swarm_manager()
 
 
 def init_swarm(host: HostContext, request: Request) -> Response:

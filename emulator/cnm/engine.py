@@ -93,6 +93,11 @@ class Engine:
         return self._swarm.node
 
     @property
+    def swarm_directory(self) -> SwarmDirectory | None:
+        """Where this host finds swarms to join (one per lab; made on first use)."""
+        return self._swarm.directory
+
+    @property
     def plugin_timeout(self) -> float:
         """Seconds a plugin has to answer one call."""
         return self.drivers.plugin_timeout
@@ -163,7 +168,9 @@ class Engine:
                       hostname: str | None = None,
                       command: list[str] | None = None) -> Container:
         with self._lock:
-            return self._containers.run(name, networks, hostname, command)
+            container = self._containers.run(name, networks, hostname, command)
+        self.lifecycle.started(container.id).set()
+        return container
 
     def create_container(self, name: str | None, networks: list[AttachRequest],
                          hostname: str | None = None, command: list[str] | None = None,
@@ -175,7 +182,9 @@ class Engine:
 
     def start_container(self, ref: str) -> Container:
         with self._lock:
-            return self._containers.start(ref)
+            container = self._containers.start(ref)
+        self.lifecycle.started(container.id).set()
+        return container
 
     def stop_container(self, ref: str) -> Container:
         with self._lock:
@@ -187,7 +196,10 @@ class Engine:
     def remove_containers(self, refs: Iterable[str], force: bool = False) -> None:
         """`docker rm [-f] A B ...`: all refused unless every one may go; torn down as a batch."""
         with self._lock:
-            self._containers.remove(refs, force)
+            removed = [self._containers.get(ref).id for ref in refs]
+            self._containers.remove(removed, force)
+        for cid in removed:
+            self.lifecycle.started(cid).set()  # waiters of a never-started one are done too
 
     def get_container(self, ref: str) -> Container:
         with self._lock:
@@ -235,14 +247,15 @@ class Engine:
         with self._lock:
             self._swarm.leave(force)
 
-    def swarm_info(self) -> dict[str, object]:
-        return self._swarm.info()
+    def swarm_manager(self) -> Swarm:
+        """The swarm, if this node is one of its managers (dockerd's 503 otherwise)."""
+        with self._lock:
+            return self._swarm.require_manager()
 
-    def swarm_inspect(self) -> dict[str, object]:
-        return self._swarm.inspect()
-
-    def swarm_nodes(self) -> list[dict[str, object]]:
-        return self._swarm.nodes()
+    def swarm_join_token(self, role: str = "worker") -> str:
+        """`docker swarm join-token ROLE -q`: on a manager only."""
+        with self._lock:
+            return self._swarm.join_token(role)
 
     # -- ScopeMember: what the other engines of a shared scope call ---------------
 

@@ -26,7 +26,6 @@ from emulator.swarm.cluster import (
     GWBRIDGE,
     GWBRIDGE_OPTIONS,
     INGRESS,
-    MANAGER_PORT,
     NOT_IN_SWARM,
     Swarm,
     SwarmBinding,
@@ -257,71 +256,16 @@ class SwarmMembership:
                 raise not_attachable(found.name) from None
             return self._networks.adopt(found, self.scope())
 
-    # -- what the Engine API shows ---------------------------------------------
+    # -- what only a manager may be asked -----------------------------------------
 
-    def info(self) -> dict[str, object]:
-        """The Swarm section of GET /info."""
-        swarm, node = self.swarm, self.node
-        if swarm is None or node is None:
-            return {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
-                    "ControlAvailable": False, "Error": "", "RemoteManagers": None}
-        info: dict[str, object] = {
-            "NodeID": node.node_id, "NodeAddr": str(node.addr), "LocalNodeState": "active",
-            "ControlAvailable": node.role == "manager", "Error": "",
-            "RemoteManagers": [{"NodeID": m.node_id, "Addr": f"{m.addr}:{MANAGER_PORT}"}
-                               for m in swarm.managers()],
-        }
-        if node.role == "manager":
-            cluster = {k: v for k, v in self.inspect().items() if k != "JoinTokens"}
-            info.update({"Nodes": len(swarm.nodes), "Managers": len(swarm.managers()),
-                         "Cluster": cluster})
-        return info
-
-    def _require_manager(self) -> Swarm:
+    def require_manager(self) -> Swarm:
+        """The swarm, if this node is one of its managers; the others get dockerd's 503."""
         if self.swarm is None or self.node is None:
             raise err.Unavailable(NOT_IN_SWARM)
         if self.node.role != "manager":
             raise err.Unavailable(WORKER_NOT_MANAGER)
         return self.swarm
 
-    def inspect(self) -> dict[str, object]:
-        """GET /swarm."""
-        swarm = self._require_manager()
-        return {
-            "ID": swarm.id, "Version": {"Index": 10}, "CreatedAt": swarm.created,
-            "UpdatedAt": swarm.created,
-            "Spec": {"Name": "default", "Labels": {}, "Orchestration": {},
-                     "Raft": {"SnapshotInterval": 10000, "KeepOldSnapshots": 0,
-                              "LogEntriesForSlowFollowers": 500, "ElectionTick": 10,
-                              "HeartbeatTick": 1},
-                     "Dispatcher": {"HeartbeatPeriod": 5000000000},
-                     "CAConfig": {"NodeCertExpiry": 7776000000000000},
-                     "TaskDefaults": {}, "EncryptionConfig": {"AutoLockManagers": False}},
-            "TLSInfo": {"TrustRoot": "", "CertIssuerSubject": "", "CertIssuerPublicKey": ""},
-            "RootRotationInProgress": False, "DataPathPort": swarm.data_path_port,
-            "DefaultAddrPool": list(swarm.default_addr_pool), "SubnetSize": swarm.subnet_size,
-            "JoinTokens": {"Worker": swarm.tokens["worker"], "Manager": swarm.tokens["manager"]},
-        }
-
-    def nodes(self) -> list[dict[str, object]]:
-        """GET /nodes."""
-        swarm = self._require_manager()
-        leader = swarm.managers()[0].node_id if swarm.managers() else ""
-        nodes = []
-        for node in swarm.nodes.values():
-            entry: dict[str, object] = {
-                "ID": node.node_id, "Version": {"Index": 10}, "CreatedAt": node.created,
-                "UpdatedAt": node.created,
-                "Spec": {"Labels": {}, "Role": node.role, "Availability": "active"},
-                "Description": {"Hostname": node.host, "Platform": {"Architecture": "x86_64",
-                                                                    "OS": "linux"},
-                                "Engine": {"EngineVersion": "28.2.2"}},
-                "Status": {"State": "ready", "Addr": str(node.addr)},
-            }
-            if node.role == "manager":
-                entry["ManagerStatus"] = {"Leader": node.node_id == leader,
-                                          "Reachability": "reachable",
-                                          "Addr": f"{node.addr}:{MANAGER_PORT}"}
-            nodes.append(entry)
-        return nodes
-
+    def join_token(self, role: str) -> str:
+        """`docker swarm join-token ROLE -q`."""
+        return self.require_manager().tokens[role]

@@ -76,7 +76,7 @@ class KitSession:
             host.networks.create(GWBRIDGE, "bridge", subnet=subnet, options=GWBRIDGE_OPTIONS)
         manager = hosts[0].engine
         manager.swarm_init()
-        token = manager.swarm_inspect()["JoinTokens"]["Worker"]  # type: ignore[index]
+        token = manager.swarm_join_token("worker")
         for host in hosts[1:]:
             host.engine.swarm_join([f"{hosts[0].address}:2377"], token)
 

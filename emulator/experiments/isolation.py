@@ -76,7 +76,7 @@ def overlay_section(lab: Lab) -> Iterator[list[str]]:
                                  options=GWBRIDGE_OPTIONS)
         manager.networks.create(LOCAL_BRIDGE[0], "bridge", subnet=LOCAL_BRIDGE[1])
         manager.engine.swarm_init()
-        token = manager.engine.swarm_inspect()["JoinTokens"]["Worker"]  # type: ignore[index]
+        token = manager.engine.swarm_join_token("worker")
         worker.engine.swarm_join([f"{manager.address}:2377"], token)
         for name in OVERLAYS:
             manager.networks.create(name, "overlay", attachable=True)

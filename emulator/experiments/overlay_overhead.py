@@ -61,7 +61,7 @@ def _lab(ctx: RunContext, mtu: int, index: int) -> Lab:
 def _setup(lab: Lab, underlay_mtu: int) -> Setup:
     h1, h2 = lab.host("h1"), lab.host("h2")
     h1.engine.swarm_init()
-    token = h1.engine.swarm_inspect()["JoinTokens"]["Worker"]
+    token = h1.engine.swarm_join_token("worker")
     h2.engine.swarm_join([f"{h1.address}:2377"], token)
     overlay_mtu = underlay_mtu - HEADER_OVERHEAD
     options = {} if overlay_mtu == 1450 else {MTU_OPTION: str(overlay_mtu)}

@@ -10,8 +10,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from ipaddress import IPv4Address
 
+from emulator.api.shapes.networks import network_json
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
-from emulator.cnm.inspect import network_json
 from emulator.cnm.model import Container, Network
 from emulator.drivers.base import Describer
 from emulator.fabric.base import ExecResult
@@ -94,13 +94,21 @@ class ContainerHandle:
         return self._engine.exec(self._container.id, argv, timeout)
 
     def stop(self) -> None:
-        self._engine.stop_container(self._container.id)
+        self._engine.lifecycle.stop(self._container.id)
 
     def start(self) -> None:
-        self._engine.start_container(self._container.id)
+        self._engine.lifecycle.start(self._container.id)
 
     def remove(self, force: bool = False) -> None:
-        self._engine.remove_container(self._container.id, force=force)
+        self._engine.lifecycle.remove(self._container.id, force=force)
+
+    def wait(self, condition: str = "not-running") -> int:
+        """`docker wait`: the exit code once the container is not running."""
+        return self._engine.lifecycle.wait(self._container.id, condition)
+
+    def logs(self) -> bytes:
+        """What the container's process wrote, as `docker logs` shows it."""
+        return self._engine.lifecycle.logs(self._container.id)
 
     def __repr__(self) -> str:
         return f"<Container {self.name} ({self.id[:12]})>"

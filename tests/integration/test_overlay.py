@@ -18,6 +18,7 @@ import pytest
 from conftest import ping, tcp_reaches
 
 from emulator import errdefs as err
+from emulator.api.shapes import swarm as swarm_shapes
 
 VNI_LIST = "com.docker.network.driver.overlay.vxlanid_list"
 MTU = "com.docker.network.driver.mtu"
@@ -31,7 +32,7 @@ def swarm_lab(lab):
     manager, worker = lab.host("h1").engine, lab.host("h2").engine
     manager.swarm_init()
     worker.swarm_join([f"{lab.host('h1').address}:2377"],
-                      manager.swarm_inspect()["JoinTokens"]["Worker"])
+                      manager.swarm_join_token("worker"))
     yield lab
     for engine, force in ((worker, False), (manager, True)):
         if engine.swarm is not None:
@@ -317,7 +318,7 @@ def test_leaving_the_swarm_removes_ingress(swarm_lab):
     assert "ingress" in {n.name for n in h2.networks.list()}
     h2.engine.swarm_leave()
     assert "ingress" not in {n.name for n in h2.networks.list()}
-    assert h2.engine.swarm_info()["LocalNodeState"] == "inactive"
+    assert swarm_shapes.swarm_info(h2.engine)["LocalNodeState"] == "inactive"
     h1.engine.swarm_leave(force=True)
     assert "ingress" not in {n.name for n in h1.networks.list()}
     assert "docker_gwbridge" in {n.name for n in h1.networks.list()}

@@ -24,6 +24,7 @@ import pytest
 from api_schema import check_all, operations_of, read_entries
 
 import emulator.api.server as api_server
+from emulator.api.shapes import swarm as swarm_shapes
 
 DOCKER = shutil.which("docker") or "docker"
 MANAGER_ADDR = "192.0.2.11"
@@ -54,7 +55,7 @@ def _reset(lab) -> None:
     for engine in engines:
         engine.remove_containers(list(engine.containers), force=True)
     for engine in engines:
-        if engine.swarm_info()["LocalNodeState"] != "inactive":
+        if swarm_shapes.swarm_info(engine)["LocalNodeState"] != "inactive":
             engine.swarm_leave(force=True)
     for engine in engines:
         for network in list(engine.networks.values()):

@@ -14,8 +14,8 @@ import pytest
 from engine_helpers import docker_error, engine_state
 
 from emulator import errdefs as err
+from emulator.api.shapes.networks import network_json
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
-from emulator.cnm.inspect import network_json
 from emulator.drivers import registry
 from emulator.drivers.base import DriverContext, EndpointSpec, IPAMData, NetworkSpec, SandboxRef
 from emulator.drivers.bridge import BridgeDriver

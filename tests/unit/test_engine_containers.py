@@ -17,8 +17,8 @@ from engine_helpers import docker_error, engine_state
 
 import emulator.cnm.containers as engine_module
 from emulator import errdefs as err
+from emulator.api.shapes.networks import network_json
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
-from emulator.cnm.inspect import network_json
 from emulator.fabric.fake import FakeFabric
 from emulator.ids import new_id
 

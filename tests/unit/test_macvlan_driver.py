@@ -15,8 +15,8 @@ import pytest
 from engine_helpers import docker_error, engine_state
 
 from emulator import errdefs as err
+from emulator.api.shapes.networks import container_networks_json, network_json
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
-from emulator.cnm.inspect import container_networks_json, network_json
 from emulator.drivers.base import EndpointSpec, IPAMData, NetworkSpec, SandboxRef
 from emulator.drivers.macvlan import MacvlanDriver
 from emulator.fabric.base import MacvlanPlug

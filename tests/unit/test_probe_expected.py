@@ -104,7 +104,7 @@ def overlay_verdicts():
     lab = FakeLab()
     h1, h2 = lab.host("h1"), lab.host("h2")
     h1.engine.swarm_init()
-    h2.engine.swarm_join(["192.0.2.11:2377"], h1.engine.swarm_inspect()["JoinTokens"]["Worker"])
+    h2.engine.swarm_join(["192.0.2.11:2377"], h1.engine.swarm_join_token("worker"))
     for name, internal in (("ov1", False), ("ov2", False), ("ovi", True)):
         h1.networks.create(name, "overlay", attachable=True, internal=internal)
     for host in (h1, h2):

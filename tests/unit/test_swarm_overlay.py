@@ -16,8 +16,9 @@ import pytest
 from engine_helpers import docker_error, engine_state
 
 from emulator import errdefs as err
+from emulator.api.shapes import swarm as swarm_shapes
+from emulator.api.shapes.networks import container_networks_json, network_json
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
-from emulator.cnm.inspect import container_networks_json, network_json
 from emulator.fabric.fake import FakeFabric
 from emulator.swarm.cluster import SwarmDirectory
 
@@ -74,7 +75,7 @@ def h3(directory: SwarmDirectory) -> Engine:
 
 
 def token(manager: Engine, role: str = "Worker") -> str:
-    return manager.swarm_inspect()["JoinTokens"][role]  # type: ignore[index]
+    return manager.swarm_join_token(role.lower())
 
 
 @pytest.fixture
@@ -119,7 +120,7 @@ def test_overlay_before_swarm_is_forbidden_and_leaves_nothing(h1: Engine) -> Non
         overlay(h1)
     assert engine_state(h1) == before
     assert "docker_gwbridge" not in names(h1)
-    assert h1.swarm_info()["LocalNodeState"] == "inactive"
+    assert swarm_shapes.swarm_info(h1)["LocalNodeState"] == "inactive"
 
 
 def test_leave_when_not_in_a_swarm(h1: Engine) -> None:
@@ -150,7 +151,7 @@ def test_init_creates_ingress_and_docker_gwbridge(h1: Engine) -> None:
                                      "Gateway": "172.18.0.1"}]
     assert gw["Ingress"] is False
     assert "docker_gwbridge" in fabric(h1).links
-    info = h1.swarm_info()
+    info = swarm_shapes.swarm_info(h1)
     assert info["LocalNodeState"] == "active" and info["ControlAvailable"] is True
     assert info["NodeID"] == node_id and info["NodeAddr"] == "192.0.2.11"
 
@@ -176,9 +177,9 @@ def test_worker_joins_with_the_worker_token(swarm) -> None:
     assert network_json(gwbridge(h2))["Options"] == GWBRIDGE_OPTIONS
     assert "docker_gwbridge" in fabric(h2).links
     roles = {n["Description"]["Hostname"]: n["Spec"]["Role"]  # type: ignore[index]
-             for n in h1.swarm_nodes()}
+             for n in swarm_shapes.swarm_nodes(h1.swarm_manager())}
     assert roles == {"h1": "manager", "h2": "worker"}
-    info = h2.swarm_info()
+    info = swarm_shapes.swarm_info(h2)
     assert info["LocalNodeState"] == "active" and info["ControlAvailable"] is False
 
 
@@ -186,7 +187,7 @@ def test_manager_token_makes_a_manager(swarm, h3: Engine) -> None:
     h1, _ = swarm
     node = h3.swarm_join([MANAGER_ADDR], token(h1, "Manager"))
     assert node.role == "manager"
-    assert h3.swarm_info()["ControlAvailable"] is True
+    assert swarm_shapes.swarm_info(h3)["ControlAvailable"] is True
 
 
 def test_malformed_join_token_is_refused_and_leaves_nothing(swarm, h3: Engine) -> None:
@@ -194,7 +195,7 @@ def test_malformed_join_token_is_refused_and_leaves_nothing(swarm, h3: Engine) -
     with docker_error(err.InvalidParameter, 400, "invalid join token"):
         h3.swarm_join([MANAGER_ADDR], "not-a-token")
     assert engine_state(h3) == before
-    assert h3.swarm_info()["LocalNodeState"] == "inactive"
+    assert swarm_shapes.swarm_info(h3)["LocalNodeState"] == "inactive"
 
 
 def test_wrong_join_token_is_refused_and_leaves_nothing(swarm, h3: Engine) -> None:
@@ -206,7 +207,7 @@ def test_wrong_join_token_is_refused_and_leaves_nothing(swarm, h3: Engine) -> No
                                             "join token is necessary to join this cluster"):
         h3.swarm_join([MANAGER_ADDR], wrong)
     assert engine_state(h3) == before
-    assert len(h1.swarm_nodes()) == 2
+    assert len(swarm_shapes.swarm_nodes(h1.swarm_manager())) == 2
 
 
 @pytest.mark.parametrize("port", [80, 1023, 49152])
@@ -216,12 +217,12 @@ def test_data_path_port_out_of_range(h1: Engine, port: int) -> None:
                       f"Datapath port number is not in valid range (1024-49151) : {port}"):
         h1.swarm_init(data_path_port=port)
     assert engine_state(h1) == before
-    assert h1.swarm_info()["LocalNodeState"] == "inactive"
+    assert swarm_shapes.swarm_info(h1)["LocalNodeState"] == "inactive"
 
 
 def test_data_path_port_reaches_the_vxlan_device(h1: Engine) -> None:
     h1.swarm_init(data_path_port=7789)
-    assert h1.swarm_inspect()["DataPathPort"] == 7789
+    assert h1.swarm_manager().data_path_port == 7789
     overlay(h1)
     run(h1, "c1", "ov")
     assert ("add_vxlan", "vxlan0 vni 4097 port 7789") in fabric(h1).log
@@ -229,7 +230,7 @@ def test_data_path_port_reaches_the_vxlan_device(h1: Engine) -> None:
 
 def test_default_data_path_port_is_4789(h1: Engine) -> None:
     h1.swarm_init()
-    assert h1.swarm_inspect()["DataPathPort"] == 4789
+    assert h1.swarm_manager().data_path_port == 4789
 
 
 # -- creating overlays ----------------------------------------------------------
@@ -635,7 +636,7 @@ def test_last_manager_cannot_leave_without_force(swarm) -> None:
     with docker_error(err.Unavailable, 503, LAST_MANAGER):
         h1.swarm_leave()
     assert engine_state(h1) == before
-    assert h1.swarm_info()["LocalNodeState"] == "active"
+    assert swarm_shapes.swarm_info(h1)["LocalNodeState"] == "active"
 
 
 def test_worker_leaves_and_loses_swarm_networks(swarm) -> None:
@@ -645,8 +646,9 @@ def test_worker_leaves_and_loses_swarm_networks(swarm) -> None:
     h2.remove_container("c2", force=True)
     h2.swarm_leave()
     assert names(h2) == {"none", "host", "bridge", "docker_gwbridge"}
-    assert h2.swarm_info()["LocalNodeState"] == "inactive"
-    assert [n["Description"]["Hostname"] for n in h1.swarm_nodes()] == ["h1"]  # type: ignore
+    assert swarm_shapes.swarm_info(h2)["LocalNodeState"] == "inactive"
+    nodes = swarm_shapes.swarm_nodes(h1.swarm_manager())
+    assert [n["Description"]["Hostname"] for n in nodes] == ["h1"]  # type: ignore
     assert h1.get_network("ov").id == net.id
     with docker_error(err.Forbidden, 403, NOT_A_MANAGER):
         overlay(h2, "again")
@@ -673,4 +675,4 @@ def test_a_second_manager_may_leave_without_force(swarm, h3: Engine) -> None:
     h3.swarm_join([MANAGER_ADDR], token(h1, "Manager"))
     h3.swarm_leave()
     assert "ingress" not in names(h3)
-    assert len(h1.swarm_nodes()) == 2
+    assert len(swarm_shapes.swarm_nodes(h1.swarm_manager())) == 2

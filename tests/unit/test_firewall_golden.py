@@ -3,7 +3,7 @@
 As libnetwork's iptabler testdata/*.golden: each option combination is rendered and
 compared with tests/unit/golden/bridge/NAME.nft. After a deliberate change to the
 rules, `CNM_UPDATE_GOLDEN=1 pytest tests/unit/test_firewall_golden.py` rewrites the
-files; review their diff. (tests/integration/test_firewall_golden.py has nft check
+files; review their diff. (tests/integration/test_golden_rulesets_load.py has nft check
 each file.)
 """
 

@@ -24,7 +24,7 @@ from emulator.fabric.linkwait import (
     wait_links_up,
     wait_ports_forwarding,
 )
-from emulator.fabric.netlink import Netlink
+from emulator.fabric.namespace_links import NamespaceLinks
 from emulator.fabric.netns import Namespace, new_namespace, sethostname
 from emulator.fabric.processes import NotOurChild, exit_status, kill, spawn, terminate
 from emulator.fabric.rtnl import BR_STATE_FORWARDING
@@ -42,14 +42,14 @@ def _enable_bridge_netfilter() -> bool:
     return True
 
 
-def _await_up(inside: Netlink, ifname: str) -> None:
+def _await_up(inside: NamespaceLinks, ifname: str) -> None:
     """Return once the interface carries frames (usually at once: one request)."""
     link = inside.link(ifname)
     if link is None or not link.up or link.operstate not in ("UP", "UNKNOWN"):
         wait_links_up([ifname])
 
 
-def _await_forwarding(there: Netlink, port: str) -> None:
+def _await_forwarding(there: NamespaceLinks, port: str) -> None:
     """Return once a bridge port forwards: the kernel moves it there a moment after
     its carrier comes up, and frames sent before that are dropped."""
     link = there.link(port)
@@ -69,7 +69,7 @@ class KernelFabric:
         self._vanishing: set[str] = set()
         self.output_fifos: dict[str, tuple[Path, Path]] = {}
         with self._ns.entered():
-            self._netlink = Netlink()
+            self._netlink = NamespaceLinks()
             apply_lab_defaults()
             write_sysctl("net.ipv4.ip_forward", "1")
             self.bridge_netfilter = _enable_bridge_netfilter()
@@ -100,7 +100,7 @@ class KernelFabric:
             try:
                 sethostname(hostname)
                 apply_lab_defaults(CONTAINER_SYSCTLS)
-                with Netlink() as inside:
+                with NamespaceLinks() as inside:
                     inside.set_up("lo")
             except BaseException:
                 created.close()
@@ -183,7 +183,7 @@ class KernelFabric:
         with self._ns.entered():
             self._plug_veth(self._netlink, sandbox, plug)
 
-    def _plug_veth(self, there: Netlink, sandbox: SandboxHandle, plug: Plug) -> None:
+    def _plug_veth(self, there: NamespaceLinks, sandbox: SandboxHandle, plug: Plug) -> None:
         """A veth from the bridge `there` holds (the calling thread is in that
         namespace) into the sandbox, configured, carrying frames and forwarding."""
         master = there.require_index(plug.bridge)
@@ -205,7 +205,7 @@ class KernelFabric:
                    gateway: IPv4Address | None, mac: str | None = None) -> None:
         """Give a sandbox's new interface its MAC and address, bring it up, route through
         the gateway, and return once it carries frames."""
-        with self._entered(sandbox), Netlink() as inside:
+        with self._entered(sandbox), NamespaceLinks() as inside:
             if mac:
                 inside.set_mac(ifname, mac)
             if address is not None:
@@ -222,7 +222,7 @@ class KernelFabric:
         """A namespace holding an overlay network's bridge (with the gateway address)."""
         sandbox = self.create_sandbox(key, key[:63], shares_host=False)
         try:
-            with self._entered(sandbox), Netlink() as inside:
+            with self._entered(sandbox), NamespaceLinks() as inside:
                 inside.add_bridge(bridge, mtu)
                 inside.add_address(bridge, address)
         except BaseException:
@@ -239,7 +239,7 @@ class KernelFabric:
             self._netlink.add_vxlan_into(name, vni, port, mtu, target)
         finally:
             os.close(target)
-        with self._entered(sandbox), Netlink() as inside:
+        with self._entered(sandbox), NamespaceLinks() as inside:
             inside.set_master(name, bridge)
 
     def program_peer(self, sandbox: SandboxHandle, vxlan: str, address: IPv4Address,
@@ -247,7 +247,7 @@ class KernelFabric:
         """Program (or remove) a remote endpoint on a VXLAN: MAC -> VTEP, IP -> MAC."""
         if not self.sandbox_alive(sandbox):
             return
-        with self._entered(sandbox), Netlink() as inside:
+        with self._entered(sandbox), NamespaceLinks() as inside:
             inside.fdb(vxlan, mac, vtep, add)
             if add:
                 inside.pin_neighbour(inside.require_index(vxlan), address, mac)
@@ -256,7 +256,7 @@ class KernelFabric:
 
     def plug_from(self, outer: SandboxHandle, sandbox: SandboxHandle, plug: Plug) -> None:
         """Like plug, with the bridge inside another sandbox (an overlay namespace)."""
-        with self._entered(outer), Netlink() as there:
+        with self._entered(outer), NamespaceLinks() as there:
             self._plug_veth(there, sandbox, plug)
 
     def plug_macvlan(self, sandbox: SandboxHandle, plug: MacvlanPlug) -> None:
@@ -285,7 +285,7 @@ class KernelFabric:
         finally:
             os.close(target)
         try:
-            with self._entered(sandbox), Netlink() as inside:
+            with self._entered(sandbox), NamespaceLinks() as inside:
                 inside.rename(adoption.src_name, adoption.ifname)
                 if adoption.mac:
                     inside.set_mac(adoption.ifname, adoption.mac)
@@ -302,7 +302,7 @@ class KernelFabric:
                 link = inside.link(adoption.ifname)
                 return (link.mac if link else None) or ""
         except BaseException:
-            with self._entered(sandbox), Netlink() as inside:
+            with self._entered(sandbox), NamespaceLinks() as inside:
                 for name in (adoption.ifname, adoption.src_name):
                     inside.delete_link(name)
             raise
@@ -315,11 +315,11 @@ class KernelFabric:
         """Delete an interface of a sandbox (one that has no end on the host to delete)."""
         if not self.sandbox_alive(sandbox):
             return
-        with self._entered(sandbox), Netlink() as inside:
+        with self._entered(sandbox), NamespaceLinks() as inside:
             inside.delete_link(ifname)
 
     def set_default_route(self, sandbox: SandboxHandle, gateway: IPv4Address) -> None:
-        with self._entered(sandbox), Netlink() as inside:
+        with self._entered(sandbox), NamespaceLinks() as inside:
             inside.set_default_route(gateway)
 
     def popen(self, sandbox: SandboxHandle | None, argv: list[str], tty: bool = False,
@@ -347,7 +347,7 @@ class KernelFabric:
             return proc, master
 
     def sandbox_links(self, sandbox: SandboxHandle) -> list[str]:
-        with self._entered(sandbox), Netlink() as inside:
+        with self._entered(sandbox), NamespaceLinks() as inside:
             return inside.link_names()
 
     def sweep(self, targets: list[str], timeout: float = 1.0) -> dict[str, float | None]:
@@ -366,7 +366,7 @@ class KernelFabric:
         for sandbox in sandboxes:
             if sandbox.shares_host or not self.sandbox_alive(sandbox):
                 continue
-            with self._entered(sandbox), Netlink() as inside:
+            with self._entered(sandbox), NamespaceLinks() as inside:
                 inside.flush_neighbours()
 
     def pin_neighbours(self, sandbox: SandboxHandle,
@@ -377,7 +377,7 @@ class KernelFabric:
         machine; permanent ones do not count. Benchmarks that make every container
         talk to dozens of peers pin them instead of raising a machine-wide limit.
         """
-        with self._entered(sandbox), Netlink() as inside:
+        with self._entered(sandbox), NamespaceLinks() as inside:
             indexes: dict[str, int] = {}
             for ifname, address, mac in entries:
                 if ifname not in indexes:

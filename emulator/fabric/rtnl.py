@@ -138,10 +138,14 @@ def _link_from(payload: bytes) -> Link:
 class Rtnl:
     """One rtnetlink socket, bound to the namespace of the thread that opened it."""
 
-    def __init__(self) -> None:
-        self._sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                                   socket.NETLINK_ROUTE)
-        self._sock.bind((0, 0))
+    def __init__(self, sock: socket.socket | None = None) -> None:
+        """`sock`: a bound NETLINK_ROUTE socket to use instead of a new one (the unit
+        tests pass a stand-in that records requests and plays replies)."""
+        if sock is None:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                                 socket.NETLINK_ROUTE)
+            sock.bind((0, 0))
+        self._sock = sock
         self._seq = 0
 
     def close(self) -> None:

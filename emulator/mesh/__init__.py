@@ -2,7 +2,8 @@
 
 A separate program: it talks to the emulator only through Docker's remote network
 driver protocol on $CNM_PLUGIN_DIR/mesh.sock, and to the kernel only through
-iproute2 (`ip`, `bridge`). It imports nothing from the rest of `emulator`.
+iproute2 (`ip`, `bridge`). It imports nothing from the rest of `emulator` but
+emulator.pluginhttp, the plugin protocol's server (standard library only).
 
 Per host, one daemon (`mesh launch`) runs
 

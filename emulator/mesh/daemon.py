@@ -29,7 +29,8 @@ from emulator.mesh.control import (
 )
 from emulator.mesh.driver import MeshDriver
 from emulator.mesh.gossip import PORT, Router
-from emulator.mesh.plugin import PluginServer
+from emulator.mesh.plugin import MeshPlugin
+from emulator.pluginhttp import PluginServer
 
 log = logging.getLogger("mesh.daemon")
 
@@ -75,7 +76,7 @@ class Daemon:
             log.warning("removed devices a previous mesh daemon left: %s", " ".join(left))
         loc.plugin_dir.mkdir(parents=True, exist_ok=True)
         loc.state_dir.mkdir(parents=True, exist_ok=True)
-        self.plugin = PluginServer(str(loc.plugin_socket), self.driver.routes())
+        self.plugin = PluginServer(str(loc.plugin_socket), MeshPlugin(self.driver.routes()))
         self.control = ControlServer(loc.control_socket, self.handle_control)
         for server, name in ((self.plugin, "mesh-plugin"), (self.control, "mesh-control")):
             threading.Thread(target=server.serve_forever, name=name, daemon=True).start()

@@ -34,6 +34,7 @@ from emulator.mesh.dataplane import (
     vxlan_name,
 )
 from emulator.mesh.gossip import Router
+from emulator.pluginhttp import CallFailed
 
 GENERIC = "com.docker.network.generic"
 MTU_OPTIONS = ("com.docker.network.driver.mtu", "mtu")
@@ -43,7 +44,7 @@ MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 log = logging.getLogger("mesh.driver")
 
 
-class PluginError(RuntimeError):
+class PluginError(CallFailed):
     """Answered to the engine as {"Err": message}."""
 
 

@@ -16,15 +16,12 @@ Usage: python -m emulator.plugins.bridgeplugin SOCKET [--name NAME] [--break FAU
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import socketserver
 import subprocess
 import sys
-from http.server import BaseHTTPRequestHandler
 from ipaddress import ip_interface
 
-CONTENT_TYPE = "application/vnd.docker.plugins.v1.2+json"
+from emulator.pluginhttp import CallFailed, Handler, Method, serve
+
 FAULTS = ("leak", "dup", "mtu", "leftover", "halfway")
 MTU_OPTION = "com.docker.network.driver.mtu"
 
@@ -33,7 +30,21 @@ def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
 
 
-class Plugin:
+def _failing_cleanly(method: Method) -> Method:
+    """A failed `ip` or a missing key answered as {"Err": ...}."""
+    def call(body: dict):
+        try:
+            return method(body)
+        except subprocess.CalledProcessError as exc:
+            raise CallFailed(f"bridgeplugin: {exc.stderr.strip()}") from None
+        except KeyError as exc:
+            raise CallFailed(f"bridgeplugin: missing {exc}") from None
+    return call
+
+
+class Plugin(Handler):
+    name = "bridgeplugin"
+
     def __init__(self, fault: str | None) -> None:
         self.fault = fault
         self.networks: dict[str, dict] = {}
@@ -42,17 +53,17 @@ class Plugin:
     def bridge(self, net_id: str) -> str:
         return "pb-shared" if self.fault == "leak" else f"pb-{net_id[:8]}"
 
-    def handle(self, call: str, body: dict) -> dict | None:
-        method = getattr(self, "call_" + call.replace(".", "_"), None)
-        return None if method is None else method(body)
+    def method(self, call: str) -> Method | None:
+        method = super().method(call)
+        return None if method is None else _failing_cleanly(method)
 
-    def call_Plugin_Activate(self, body: dict) -> dict:
+    def activate(self, body: dict) -> dict:
         return {"Implements": ["NetworkDriver"]}
 
-    def call_NetworkDriver_GetCapabilities(self, body: dict) -> dict:
+    def get_capabilities(self, body: dict) -> dict:
         return {"Scope": "local", "ConnectivityScope": "local"}
 
-    def call_NetworkDriver_CreateNetwork(self, body: dict) -> dict:
+    def create_network(self, body: dict) -> dict:
         net_id = body["NetworkID"]
         generic = (body.get("Options") or {}).get("com.docker.network.generic") or {}
         mtu = "1500" if self.fault == "mtu" else str(generic.get(MTU_OPTION) or 1500)
@@ -66,26 +77,26 @@ class Plugin:
         self.networks[net_id] = {"bridge": bridge, "mtu": mtu, "gateway": ipv4.get("Gateway")}
         return {}
 
-    def call_NetworkDriver_DeleteNetwork(self, body: dict) -> dict:
+    def delete_network(self, body: dict) -> dict:
         network = self.networks.pop(body["NetworkID"], None)
         if network and self.fault != "leftover" and not any(
                 n["bridge"] == network["bridge"] for n in self.networks.values()):
             ip("link", "del", network["bridge"], check=False)
         return {}
 
-    def call_NetworkDriver_CreateEndpoint(self, body: dict) -> dict:
+    def create_endpoint(self, body: dict) -> dict:
         self.endpoints[body["EndpointID"]] = {
             "network": body["NetworkID"], "address": (body.get("Interface") or {}).get("Address")}
         return {"Interface": {}}
 
-    def call_NetworkDriver_EndpointOperInfo(self, body: dict) -> dict:
+    def endpoint_oper_info(self, body: dict) -> dict:
         return {"Value": {}}
 
-    def call_NetworkDriver_DeleteEndpoint(self, body: dict) -> dict:
+    def delete_endpoint(self, body: dict) -> dict:
         self.endpoints.pop(body["EndpointID"], None)
         return {}
 
-    def call_NetworkDriver_Join(self, body: dict) -> dict:
+    def join(self, body: dict) -> dict:
         ep_id, net_id = body["EndpointID"], body["NetworkID"]
         network = self.networks[net_id]
         host, peer = f"pv{ep_id[:8]}", f"pc{ep_id[:8]}"
@@ -103,44 +114,10 @@ class Plugin:
             reply["Gateway"] = str(ip_interface(network["gateway"]).ip)
         return reply
 
-    def call_NetworkDriver_Leave(self, body: dict) -> dict:
+    def leave(self, body: dict) -> dict:
         if self.fault != "leftover":
             ip("link", "del", f"pv{body['EndpointID'][:8]}", check=False)
         return {}
-
-
-def serve(path: str, plugin: Plugin) -> None:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"{}")
-            try:
-                reply = plugin.handle(self.path.lstrip("/"), body)
-            except (subprocess.CalledProcessError, KeyError) as exc:
-                detail = exc.stderr.strip() if isinstance(exc, subprocess.CalledProcessError) \
-                    else f"missing {exc}"
-                reply = {"Err": f"bridgeplugin: {detail}"}
-            status = 404 if reply is None else 200
-            data = json.dumps(reply or {}).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", CONTENT_TYPE)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            return None
-
-    class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-        daemon_threads = True
-
-    if os.path.exists(path):
-        os.unlink(path)
-    with Server(path, Handler) as server:
-        try:
-            server.serve_forever()
-        finally:
-            os.unlink(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,9 +125,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("socket")
     parser.add_argument("--break", dest="fault", choices=FAULTS)
     args = parser.parse_args(argv)
-    import signal
-
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     serve(args.socket, Plugin(args.fault))
     return 0
 

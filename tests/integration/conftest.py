@@ -19,16 +19,19 @@ from emulator import Lab
 from emulator.lab.cleanup import marked_processes
 from emulator.lab.state import RunDir, all_run_dirs, owner_of_marker
 
-pytestmark = pytest.mark.kernel
-
 CNM = [sys.executable, "-m", "emulator.cli"]
+HERE = Path(__file__).resolve().parent
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
 def pytest_collection_modifyitems(config, items):
-    if os.geteuid() != 0:
-        skip = pytest.mark.skip(reason="integration tests need root")
-        for item in items:
-            if "integration" in str(item.fspath):
+    """Every test here is marked `kernel` (and skipped without root). A conftest's
+    `pytestmark` would mark nothing: pytest reads it from test modules only."""
+    skip = pytest.mark.skip(reason="integration tests need root")
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.kernel)
+            if os.geteuid() != 0:
                 item.add_marker(skip)
 
 

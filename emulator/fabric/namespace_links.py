@@ -1,7 +1,9 @@
-"""Links, addresses and routes of one namespace, by name, through rtnetlink.
+"""Links, addresses and routes of one namespace, by interface name.
 
-A `Netlink` is opened while the thread is inside a namespace and keeps acting
-on that namespace after the thread leaves it.
+The fabric's view of one namespace: it names interfaces where rtnl.Rtnl (the raw
+rtnetlink client, one request per message) mostly wants their indexes, and looks
+them up. A `NamespaceLinks` is opened while the thread is inside a namespace and
+keeps acting on that namespace after the thread leaves it.
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ from ipaddress import IPv4Address, IPv4Interface
 from emulator.fabric.rtnl import Link, Rtnl
 
 
-class Netlink:
+class NamespaceLinks:
     def __init__(self) -> None:
         self._rtnl = Rtnl()
 
     def close(self) -> None:
         self._rtnl.close()
 
-    def __enter__(self) -> Netlink:
+    def __enter__(self) -> NamespaceLinks:
         return self
 
     def __exit__(self, *exc: object) -> None:

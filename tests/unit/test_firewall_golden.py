@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.drivers.bridge.firewall import BridgeRules, render
+from emulator.drivers.hostfirewall import BridgeRules, render
 
 GOLDEN = Path(__file__).parent / "golden" / "bridge"
 DOCKER0 = BridgeRules("docker0", IPv4Network("172.17.0.0/16"), internal=False, icc=True,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from dataclasses import dataclass
+from ipaddress import IPv4Interface, IPv4Network
 from typing import ClassVar
 
 from emulator.drivers.base import (
     LOCAL,
     Capability,
-    EndpointInfo,
     EndpointSpec,
     IPAMData,
     JoinInfo,
@@ -18,30 +17,23 @@ from emulator.drivers.base import (
     Registrar,
     SandboxRef,
 )
+from emulator.drivers.bookkeeping import Endpoint, Network, NetworkBookkeeping
 from emulator.drivers.bridge.options import BridgeOptions, parse_options
 from emulator.drivers.hostfirewall import BridgeRules, FirewallPart, HostFirewall
-from emulator.errdefs import Forbidden, NotFound, NotImplementedByEmulator
-from emulator.fabric.base import HostFabric, Plug, SandboxHandle
+from emulator.errdefs import Forbidden, NotImplementedByEmulator
+from emulator.fabric.base import HostFabric, Plug
 from emulator.ids import random_mac
 
 
-@dataclass
-class _Endpoint:
-    id: str
+@dataclass(kw_only=True)
+class _Endpoint(Endpoint):
     host_ifname: str
-    mac: str
-    address: IPv4Interface | None
-    sandbox: SandboxHandle | None = None
-    ifname: str | None = None
 
 
-@dataclass
-class _Network:
-    spec: NetworkSpec
+@dataclass(kw_only=True)
+class _Network(Network[_Endpoint]):
     options: BridgeOptions
     subnet: IPv4Network | None
-    gateway: IPv4Address | None
-    endpoints: dict[str, _Endpoint] = field(default_factory=dict)
 
     def rules(self) -> BridgeRules:
         return BridgeRules(self.options.bridge_name, self.subnet, self.spec.internal,
@@ -55,19 +47,12 @@ def register(registrar: Registrar) -> None:
     registrar.register("bridge", lambda ctx: BridgeDriver(ctx.fabric, ctx.firewall), CAPABILITY)
 
 
-class BridgeDriver:
+class BridgeDriver(NetworkBookkeeping[_Network, _Endpoint]):
     name: ClassVar[str] = "bridge"
 
     def __init__(self, fabric: HostFabric, firewall: HostFirewall | None = None) -> None:
-        self._fabric = fabric
+        super().__init__(fabric)
         self._firewall = firewall or HostFirewall(fabric)
-        self._networks: dict[str, _Network] = {}
-
-    def _net(self, net_id: str) -> _Network:
-        try:
-            return self._networks[net_id]
-        except KeyError:
-            raise NotFound(f"network {net_id} not found") from None
 
     def validate_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
         options = parse_options(net.options, "br-" + net.id[:12])
@@ -91,7 +76,7 @@ class BridgeDriver:
     def create_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
         self.validate_network(net, ipam)
         options = parse_options(net.options, "br-" + net.id[:12])
-        network = _Network(net, options, ipam.subnet, ipam.gateway)
+        network = _Network(net, ipam.gateway, options=options, subnet=ipam.subnet)
         address = None
         if ipam.gateway is not None and ipam.subnet is not None and not options.inhibit_ipv4:
             address = IPv4Interface(f"{ipam.gateway}/{ipam.subnet.prefixlen}")
@@ -104,17 +89,9 @@ class BridgeDriver:
             self._fabric.delete_link(options.bridge_name)
             raise
 
-    def delete_network(self, net_id: str) -> None:
-        network = self._networks.pop(net_id, None)
-        if network is None:
-            return
-        for ep in list(network.endpoints.values()):
-            self._release_veth(ep)
+    def _retire(self, network: _Network) -> None:
         self._fabric.delete_link(network.options.bridge_name)
         self._apply_firewall()
-
-    def network_options(self, net_id: str) -> dict[str, str]:
-        return dict(self._net(net_id).spec.options)
 
     def bridge_name(self, net_id: str) -> str:
         return self._net(net_id).options.bridge_name
@@ -123,27 +100,14 @@ class BridgeDriver:
         self._firewall.contribute(self.name, FirewallPart(
             tuple(n.rules() for n in self._networks.values())))
 
-    def create_endpoint(self, net_id: str, ep: EndpointSpec) -> EndpointInfo:
-        network = self._net(net_id)
+    def _new_endpoint(self, network: _Network, ep: EndpointSpec) -> _Endpoint:
         host_ifname = "veth" + secrets.token_hex(4)[:7]
-        mac = ep.mac or random_mac()
-        network.endpoints[ep.id] = _Endpoint(ep.id, host_ifname, mac, ep.address)
-        return EndpointInfo(mac=mac, address=ep.address)
-
-    def delete_endpoint(self, net_id: str, ep_id: str) -> None:
-        network = self._networks.get(net_id)
-        if network is None:
-            return
-        ep = network.endpoints.pop(ep_id, None)
-        if ep is not None:
-            self._release_veth(ep)
+        return _Endpoint(ep.id, ep.mac or random_mac(), ep.address, host_ifname=host_ifname)
 
     def join(self, net_id: str, ep_id: str, sandbox: SandboxRef) -> JoinInfo:
         network = self._net(net_id)
         ep = network.endpoints[ep_id]
-        gateway = None
-        if sandbox.wants_gateway and not network.spec.internal:
-            gateway = network.gateway
+        gateway = self._gateway(network, sandbox)
         try:
             self._fabric.plug(
                 sandbox.handle,
@@ -157,12 +121,7 @@ class BridgeDriver:
         ep.ifname = sandbox.ifname
         return JoinInfo(ifname=sandbox.ifname, gateway=gateway)
 
-    def leave(self, net_id: str, ep_id: str) -> None:
-        network = self._networks.get(net_id)
-        if network is not None and ep_id in network.endpoints:
-            self._release_veth(network.endpoints[ep_id])
-
-    def _release_veth(self, ep: _Endpoint) -> None:
+    def _release(self, network: _Network, ep: _Endpoint) -> None:
         """Delete the endpoint's veth, or await it when its sandbox already died with it."""
         if ep.sandbox is None:
             return
@@ -174,25 +133,21 @@ class BridgeDriver:
         ep.ifname = None
 
     def check(self, net_id: str, ep_id: str) -> list[str]:
-        problems: list[str] = []
+        """Without its bridge a network has nothing else to check; the veth of a
+        joined endpoint must be a port of the bridge."""
         network = self._networks.get(net_id)
         if network is None:
-            return [f"network {net_id} is unknown to the bridge driver"]
-        bridge = self._fabric.link_info(network.options.bridge_name)
+            return super().check(net_id, ep_id)
+        name = network.options.bridge_name
+        bridge = self._fabric.link_info(name)
         if bridge is None:
-            return [f"bridge {network.options.bridge_name} is missing"]
-        if not bridge["up"]:
-            problems.append(f"bridge {network.options.bridge_name} is down")
+            return [f"bridge {name} is missing"]
+        problems = [] if bridge["up"] else [f"bridge {name} is down"]
         ep = network.endpoints.get(ep_id)
-        if ep is None:
-            return problems + [f"endpoint {ep_id} is unknown to the bridge driver"]
-        if ep.sandbox is None:
-            return problems
-        veth = self._fabric.link_info(ep.host_ifname)
-        if veth is None:
-            problems.append(f"veth {ep.host_ifname} is missing")
-        elif veth["master"] != bridge["index"]:
-            problems.append(f"veth {ep.host_ifname} is not a port of {network.options.bridge_name}")
-        if ep.ifname not in self._fabric.sandbox_links(ep.sandbox):
-            problems.append(f"interface {ep.ifname} is missing from the sandbox")
-        return problems
+        if ep is not None and ep.sandbox is not None:
+            veth = self._fabric.link_info(ep.host_ifname)
+            if veth is None:
+                problems.append(f"veth {ep.host_ifname} is missing")
+            elif veth["master"] != bridge["index"]:
+                problems.append(f"veth {ep.host_ifname} is not a port of {name}")
+        return problems + super().check(net_id, ep_id)

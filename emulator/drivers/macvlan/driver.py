@@ -9,8 +9,7 @@ parents, 802.1q sub-interfaces) is refused with a message naming what is missing
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface
+from dataclasses import dataclass
 from typing import ClassVar
 
 from emulator.drivers.base import (
@@ -19,7 +18,6 @@ from emulator.drivers.base import (
     LOCAL,
     MTU_OPTION,
     Capability,
-    EndpointInfo,
     EndpointSpec,
     IPAMData,
     JoinInfo,
@@ -27,6 +25,7 @@ from emulator.drivers.base import (
     Registrar,
     SandboxRef,
 )
+from emulator.drivers.bookkeeping import Endpoint, Network, NetworkBookkeeping
 from emulator.drivers.macvlan.options import (
     MAX_VLAN,
     MIN_VLAN,
@@ -34,26 +33,14 @@ from emulator.drivers.macvlan.options import (
     parse_options,
     parse_vlan,
 )
-from emulator.errdefs import DockerError, NotFound, NotImplementedByEmulator
-from emulator.fabric.base import HostFabric, MacvlanPlug, SandboxHandle
+from emulator.errdefs import DockerError, NotImplementedByEmulator
+from emulator.fabric.base import MacvlanPlug
 from emulator.ids import random_mac
 
 
-@dataclass
-class _Endpoint:
-    id: str
-    mac: str
-    address: IPv4Interface | None
-    sandbox: SandboxHandle | None = None
-    ifname: str | None = None
-
-
-@dataclass
-class _Network:
-    spec: NetworkSpec
+@dataclass(kw_only=True)
+class _Network(Network[Endpoint]):
     options: MacvlanOptions
-    gateway: IPv4Address | None
-    endpoints: dict[str, _Endpoint] = field(default_factory=dict)
 
 
 CAPABILITY = Capability(
@@ -71,18 +58,8 @@ def register(registrar: Registrar) -> None:
     registrar.register("macvlan", lambda ctx: MacvlanDriver(ctx.fabric), CAPABILITY)
 
 
-class MacvlanDriver:
+class MacvlanDriver(NetworkBookkeeping[_Network, Endpoint]):
     name: ClassVar[str] = "macvlan"
-
-    def __init__(self, fabric: HostFabric) -> None:
-        self._fabric = fabric
-        self._networks: dict[str, _Network] = {}
-
-    def _net(self, net_id: str) -> _Network:
-        try:
-            return self._networks[net_id]
-        except KeyError:
-            raise NotFound(f"network {net_id} not found") from None
 
     def validate_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
         options = parse_options(net.options)
@@ -120,31 +97,10 @@ class MacvlanDriver:
 
     def create_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
         self.validate_network(net, ipam)
-        self._networks[net.id] = _Network(net, parse_options(net.options), ipam.gateway)
+        self._networks[net.id] = _Network(net, ipam.gateway, options=parse_options(net.options))
 
-    def delete_network(self, net_id: str) -> None:
-        network = self._networks.pop(net_id, None)
-        if network is None:
-            return
-        for ep in network.endpoints.values():
-            self._release(ep)
-
-    def network_options(self, net_id: str) -> dict[str, str]:
-        return dict(self._net(net_id).spec.options)
-
-    def create_endpoint(self, net_id: str, ep: EndpointSpec) -> EndpointInfo:
-        network = self._net(net_id)
-        mac = ep.mac or random_mac()
-        network.endpoints[ep.id] = _Endpoint(ep.id, mac, ep.address)
-        return EndpointInfo(mac=mac, address=ep.address)
-
-    def delete_endpoint(self, net_id: str, ep_id: str) -> None:
-        network = self._networks.get(net_id)
-        if network is None:
-            return
-        ep = network.endpoints.pop(ep_id, None)
-        if ep is not None:
-            self._release(ep)
+    def _new_endpoint(self, network: _Network, ep: EndpointSpec) -> Endpoint:
+        return Endpoint(ep.id, ep.mac or random_mac(), ep.address)
 
     def join(self, net_id: str, ep_id: str, sandbox: SandboxRef) -> JoinInfo:
         network = self._net(net_id)
@@ -153,9 +109,7 @@ class MacvlanDriver:
         if self._fabric.link_info(parent) is None:
             raise DockerError(
                 f"the requested parent interface {parent} was not found on the Docker host")
-        gateway = None
-        if sandbox.wants_gateway and not network.spec.internal:
-            gateway = network.gateway
+        gateway = self._gateway(network, sandbox)
         plug = MacvlanPlug(parent, network.options.mode, sandbox.ifname, ep.address, ep.mac,
                            gateway=gateway)
         try:
@@ -169,28 +123,14 @@ class MacvlanDriver:
         ep.ifname = sandbox.ifname
         return JoinInfo(ifname=sandbox.ifname, gateway=gateway)
 
-    def leave(self, net_id: str, ep_id: str) -> None:
-        network = self._networks.get(net_id)
-        if network is not None and ep_id in network.endpoints:
-            self._release(network.endpoints[ep_id])
-
-    def _release(self, ep: _Endpoint) -> None:
+    def _release(self, network: _Network, ep: Endpoint) -> None:
         """Delete the endpoint's MACVLAN; one whose sandbox died went with it."""
         if ep.sandbox is not None and ep.ifname is not None:
             self._fabric.unplug(ep.sandbox, ep.ifname)
         ep.sandbox = None
         ep.ifname = None
 
-    def check(self, net_id: str, ep_id: str) -> list[str]:
-        network = self._networks.get(net_id)
-        if network is None:
-            return [f"network {net_id} is unknown to the macvlan driver"]
-        problems = []
+    def _check_network(self, network: _Network) -> list[str]:
         if self._fabric.link_info(network.options.parent) is None:
-            problems.append(f"parent interface {network.options.parent} is missing")
-        ep = network.endpoints.get(ep_id)
-        if ep is None:
-            return problems + [f"endpoint {ep_id} is unknown to the macvlan driver"]
-        if ep.sandbox is not None and ep.ifname not in self._fabric.sandbox_links(ep.sandbox):
-            problems.append(f"interface {ep.ifname} is missing from the sandbox")
-        return problems
+            return [f"parent interface {network.options.parent} is missing"]
+        return []

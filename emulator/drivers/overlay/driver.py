@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from dataclasses import dataclass
+from ipaddress import IPv4Interface, IPv4Network
 from typing import ClassVar
 
 from emulator.drivers.base import (
     GLOBAL,
     SWARM,
     Capability,
-    EndpointInfo,
     EndpointSpec,
     IPAMData,
     JoinInfo,
@@ -29,8 +28,9 @@ from emulator.drivers.base import (
     Registrar,
     SandboxRef,
 )
+from emulator.drivers.bookkeeping import Endpoint, Network, NetworkBookkeeping
 from emulator.drivers.overlay.options import parse_options
-from emulator.errdefs import DockerError, NotFound
+from emulator.errdefs import DockerError
 from emulator.fabric.base import HostFabric, Plug, SandboxHandle
 from emulator.ids import mac_from_ip, random_mac
 from emulator.swarm.cluster import NOT_IN_SWARM, SwarmBinding
@@ -42,25 +42,18 @@ IPSEC_MISSING = ("cannot join secure network: required modules to install IPSEC 
                  "missing on host")
 
 
-@dataclass
-class _Endpoint:
-    id: str
+@dataclass(kw_only=True)
+class _Endpoint(Endpoint):
     host_ifname: str
-    mac: str
-    address: IPv4Interface | None
-    sandbox: SandboxHandle | None = None
 
 
-@dataclass
-class _Network:
-    spec: NetworkSpec
+@dataclass(kw_only=True)
+class _Network(Network[_Endpoint]):
     subnet: IPv4Network | None
-    gateway: IPv4Address | None
     vni: int
     mtu: int
     encrypted: bool = False
     namespace: SandboxHandle | None = None
-    endpoints: dict[str, _Endpoint] = field(default_factory=dict)
     vxlan: str = VXLAN
 
 
@@ -73,23 +66,16 @@ def register(registrar: Registrar) -> None:
     registrar.register("overlay", lambda ctx: OverlayDriver(ctx.fabric), CAPABILITY)
 
 
-class OverlayDriver:
+class OverlayDriver(NetworkBookkeeping[_Network, _Endpoint]):
     name: ClassVar[str] = "overlay"
 
     def __init__(self, fabric: HostFabric) -> None:
-        self._fabric = fabric
+        super().__init__(fabric)
         self._swarm: SwarmBinding | None = None
-        self._networks: dict[str, _Network] = {}
 
     def bind(self, swarm: SwarmBinding | None) -> None:
         """The swarm this host joined (None when it left)."""
         self._swarm = swarm
-
-    def _net(self, net_id: str) -> _Network:
-        try:
-            return self._networks[net_id]
-        except KeyError:
-            raise NotFound(f"network {net_id} not found") from None
 
     def check_options(self, options: Mapping[str, str]) -> None:
         parse_options(options)
@@ -105,36 +91,19 @@ class OverlayDriver:
         self.validate_network(net, ipam)
         options = parse_options(net.options)
         assert options.vni is not None
-        self._networks[net.id] = _Network(net, ipam.subnet, ipam.gateway, options.vni,
-                                          options.mtu, options.encrypted)
+        self._networks[net.id] = _Network(net, ipam.gateway, subnet=ipam.subnet, vni=options.vni,
+                                          mtu=options.mtu, encrypted=options.encrypted)
 
-    def delete_network(self, net_id: str) -> None:
-        network = self._networks.pop(net_id, None)
-        if network is None:
-            return
-        for ep in list(network.endpoints.values()):
-            self._release(network, ep)
-        self._retire_namespace(network)
-
-    def network_options(self, net_id: str) -> dict[str, str]:
-        return dict(self._net(net_id).spec.options)
-
-    def create_endpoint(self, net_id: str, ep: EndpointSpec) -> EndpointInfo:
-        network = self._net(net_id)
+    def _new_endpoint(self, network: _Network, ep: EndpointSpec) -> _Endpoint:
         mac = ep.mac or (mac_from_ip(ep.address.ip) if ep.address else random_mac())
         host_ifname = "veth" + secrets.token_hex(4)[:7]
-        network.endpoints[ep.id] = _Endpoint(ep.id, host_ifname, mac, ep.address)
-        return EndpointInfo(mac=mac, address=ep.address)
+        return _Endpoint(ep.id, mac, ep.address, host_ifname=host_ifname)
 
     def delete_endpoint(self, net_id: str, ep_id: str) -> None:
+        self._forget_endpoint(net_id, ep_id)
         network = self._networks.get(net_id)
-        if network is None:
-            return
-        ep = network.endpoints.pop(ep_id, None)
-        if ep is not None:
-            self._release(network, ep)
-        if not any(e.sandbox for e in network.endpoints.values()):
-            self._retire_namespace(network)
+        if network is not None and not any(e.sandbox for e in network.endpoints.values()):
+            self._retire(network)
 
     def join(self, net_id: str, ep_id: str, sandbox: SandboxRef) -> JoinInfo:
         network = self._net(net_id)
@@ -146,7 +115,7 @@ class OverlayDriver:
         namespace = self._namespace(network)
         self._fabric.plug_from(namespace, sandbox.handle, Plug(
             ep.host_ifname, BRIDGE, sandbox.ifname, ep.address, ep.mac, network.mtu))
-        ep.sandbox = sandbox.handle
+        ep.sandbox, ep.ifname = sandbox.handle, sandbox.ifname
         if ep.address is not None:
             self._swarm.control.publish(Peer(net_id, ep_id, self._swarm.host, self._swarm.vtep,
                                              ep.address.ip, ep.mac))
@@ -180,7 +149,8 @@ class OverlayDriver:
             self._fabric.program_peer(network.namespace, network.vxlan, peer.address,
                                       peer.mac, peer.vtep, add)
 
-    def _retire_namespace(self, network: _Network) -> None:
+    def _retire(self, network: _Network) -> None:
+        """Remove the network's namespace from this host, with its VXLAN device."""
         if network.namespace is None:
             return
         if self._swarm is not None:
@@ -191,11 +161,6 @@ class OverlayDriver:
         self._fabric.destroy_sandbox(network.namespace)
         network.namespace = None
 
-    def leave(self, net_id: str, ep_id: str) -> None:
-        network = self._networks.get(net_id)
-        if network is not None and ep_id in network.endpoints:
-            self._release(network, network.endpoints[ep_id])
-
     def _release(self, network: _Network, ep: _Endpoint) -> None:
         if ep.sandbox is None:
             return
@@ -203,15 +168,9 @@ class OverlayDriver:
             self._swarm.control.withdraw(network.spec.id, ep.id)
         if network.namespace is not None:
             self._fabric.unplug(network.namespace, ep.host_ifname)
-        ep.sandbox = None
+        ep.sandbox = ep.ifname = None
 
-    def check(self, net_id: str, ep_id: str) -> list[str]:
-        network = self._networks.get(net_id)
-        if network is None:
-            return [f"network {net_id} is unknown to the overlay driver"]
-        ep = network.endpoints.get(ep_id)
-        if ep is None:
-            return [f"endpoint {ep_id} is unknown to the overlay driver"]
+    def _check_endpoint(self, network: _Network, ep: _Endpoint) -> list[str]:
         if ep.sandbox is None or network.namespace is None:
             return []
         links = self._fabric.sandbox_links(network.namespace)

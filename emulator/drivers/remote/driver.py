@@ -11,18 +11,18 @@ half-made; the user sees the plugin's error as Docker reports it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface
+from dataclasses import dataclass
+from ipaddress import IPv4Address
 
 from emulator.drivers.base import (
     Capability,
-    EndpointInfo,
     EndpointSpec,
     IPAMData,
     JoinInfo,
     NetworkSpec,
     SandboxRef,
 )
+from emulator.drivers.bookkeeping import Endpoint, Network, NetworkBookkeeping
 from emulator.drivers.remote.client import (
     NotImplementedByPlugin,
     PluginAddress,
@@ -30,8 +30,8 @@ from emulator.drivers.remote.client import (
     PluginClient,
     PluginError,
 )
-from emulator.errdefs import DockerError, NotFound
-from emulator.fabric.base import Adoption, HostFabric, SandboxHandle
+from emulator.errdefs import DockerError
+from emulator.fabric.base import Adoption, HostFabric
 
 NETWORK_DRIVER = "NetworkDriver"
 GENERIC = "com.docker.network.generic"
@@ -49,32 +49,22 @@ def _failed(exc: Exception) -> DockerError:
 
 
 @dataclass
-class _Endpoint:
-    id: str
-    address: IPv4Interface | None
-    mac: str
-    sandbox: SandboxHandle | None = None
-    ifname: str | None = None
+class _Endpoint(Endpoint):
     external: bool = False
 
 
-@dataclass
-class _Network:
-    spec: NetworkSpec
-    gateway: IPv4Address | None
-    endpoints: dict[str, _Endpoint] = field(default_factory=dict)
+_Network = Network[_Endpoint]
 
 
-class RemoteDriver:
+class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
     def __init__(self, name: str, client: PluginClient, fabric: HostFabric, scope: str,
                  connectivity_scope: str) -> None:
+        super().__init__(fabric)
         self.name = name
         self.capability = Capability(
             scope=scope, connectivity_scope=connectivity_scope, provides_gateway=False,
             released_before_sandbox=True, isolated_by_host_firewall=True)
         self._client = client
-        self._fabric = fabric
-        self._networks: dict[str, _Network] = {}
         self.implemented: dict[str, bool] = {}
 
     @classmethod
@@ -130,12 +120,6 @@ class RemoteDriver:
         except (PluginError, PluginCallFailed, NotImplementedByPlugin):
             pass
 
-    def _net(self, net_id: str) -> _Network:
-        try:
-            return self._networks[net_id]
-        except KeyError:
-            raise NotFound(f"network {net_id} not found") from None
-
     # -- networks -------------------------------------------------------------
 
     def validate_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
@@ -150,7 +134,7 @@ class RemoteDriver:
         options = {GENERIC: dict(net.options), "com.docker.network.enable_ipv6": False}
         self._call("CreateNetwork", {"NetworkID": net.id, "Options": options,
                                      "IPv4Data": ipv4, "IPv6Data": []})
-        self._networks[net.id] = _Network(net, ipam.gateway)
+        self._networks[net.id] = Network(net, ipam.gateway)
 
     def allocate(self, net: NetworkSpec, ipam: IPAMData) -> None:
         """AllocateNetwork, once per global network, on the node that creates it."""
@@ -160,55 +144,43 @@ class RemoteDriver:
     def free(self, net_id: str) -> None:
         self._optional("FreeNetwork", {"NetworkID": net_id})
 
-    def delete_network(self, net_id: str) -> None:
-        network = self._networks.pop(net_id, None)
-        if network is None:
-            return
-        for ep in list(network.endpoints.values()):
-            self._release(network, ep)
-            self._undo("DeleteEndpoint", {"NetworkID": net_id, "EndpointID": ep.id})
-        self._call("DeleteNetwork", {"NetworkID": net_id})
+    def _discard(self, network: _Network, ep: _Endpoint) -> None:
+        self._release(network, ep)
+        self._undo("DeleteEndpoint", {"NetworkID": network.spec.id, "EndpointID": ep.id})
 
-    def network_options(self, net_id: str) -> dict[str, str]:
-        return dict(self._net(net_id).spec.options)
+    def _retire(self, network: _Network) -> None:
+        self._call("DeleteNetwork", {"NetworkID": network.spec.id})
 
     # -- endpoints ------------------------------------------------------------
 
-    def create_endpoint(self, net_id: str, ep: EndpointSpec) -> EndpointInfo:
-        network = self._net(net_id)
+    def _new_endpoint(self, network: _Network, ep: EndpointSpec) -> _Endpoint:
+        ids = {"NetworkID": network.spec.id, "EndpointID": ep.id}
         reply = self._call("CreateEndpoint", {
-            "NetworkID": net_id, "EndpointID": ep.id,
+            **ids,
             "Interface": {"Address": str(ep.address) if ep.address else "", "AddressIPv6": "",
                           "MacAddress": ep.mac or ""},
             "Options": {}})
         given = reply.get("Interface") or {}
         if not isinstance(given, dict):
-            self._undo("DeleteEndpoint", {"NetworkID": net_id, "EndpointID": ep.id})
+            self._undo("DeleteEndpoint", ids)
             raise DockerError(f"plugin {self.name}: CreateEndpoint answered an Interface that "
                               "is not an object")
         if given.get("Address") and ep.address and given["Address"] != str(ep.address):
-            self._undo("DeleteEndpoint", {"NetworkID": net_id, "EndpointID": ep.id})
+            self._undo("DeleteEndpoint", ids)
             raise DockerError(
                 "driver modified interface address: endpoint interface IP present "
                 f"({ep.address}). Cannot be modified with ({given['Address']}).")
         if given.get("MacAddress") and ep.mac and given["MacAddress"] != ep.mac:
-            self._undo("DeleteEndpoint", {"NetworkID": net_id, "EndpointID": ep.id})
+            self._undo("DeleteEndpoint", ids)
             raise DockerError(
                 "driver modified interface MAC address: endpoint interface MAC address present "
                 f"({ep.mac}). Cannot be modified with {given['MacAddress']}.")
         mac = ep.mac or str(given.get("MacAddress") or "")
-        network.endpoints[ep.id] = _Endpoint(ep.id, ep.address, mac)
-        return EndpointInfo(mac=mac, address=ep.address)
+        return _Endpoint(ep.id, mac, ep.address)
 
     def delete_endpoint(self, net_id: str, ep_id: str) -> None:
-        network = self._networks.get(net_id)
-        if network is None:
-            return
-        ep = network.endpoints.pop(ep_id, None)
-        if ep is None:
-            return
-        self._release(network, ep)
-        self._call("DeleteEndpoint", {"NetworkID": net_id, "EndpointID": ep_id})
+        if self._forget_endpoint(net_id, ep_id) is not None:
+            self._call("DeleteEndpoint", {"NetworkID": net_id, "EndpointID": ep_id})
 
     def join(self, net_id: str, ep_id: str, sandbox: SandboxRef) -> JoinInfo:
         network = self._net(net_id)
@@ -260,11 +232,6 @@ class RemoteDriver:
         return Adoption(str(names["SrcName"]), f"{prefix}{index}", ep.address, ep.mac or None,
                         gateway, tuple(routes))
 
-    def leave(self, net_id: str, ep_id: str) -> None:
-        network = self._networks.get(net_id)
-        if network is not None and ep_id in network.endpoints:
-            self._release(network, network.endpoints[ep_id])
-
     def _release(self, network: _Network, ep: _Endpoint) -> None:
         if ep.sandbox is None:
             return
@@ -278,14 +245,6 @@ class RemoteDriver:
         if ifname and self._fabric.sandbox_alive(sandbox):
             self._fabric.unplug(sandbox, ifname)
 
-    def check(self, net_id: str, ep_id: str) -> list[str]:
-        network = self._networks.get(net_id)
-        if network is None:
-            return [f"network {net_id} is unknown to the {self.name} plugin driver"]
-        ep = network.endpoints.get(ep_id)
-        if ep is None:
-            return [f"endpoint {ep_id} is unknown to the {self.name} plugin driver"]
-        if ep.sandbox is not None and ep.ifname not in self._fabric.sandbox_links(ep.sandbox):
-            return [f"interface {ep.ifname} is missing from the sandbox"]
-        return []
+    def _unknown(self, what: str) -> str:
+        return f"{what} is unknown to the {self.name} plugin driver"
 

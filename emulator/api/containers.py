@@ -9,12 +9,15 @@ import os
 
 from emulator import errdefs as err
 from emulator.api.context import HostContext
-from emulator.api.router import Request, Response, Route
+from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes import containers as shapes
 from emulator.api.streams import MULTIPLEXED_STREAM, STDERR, STDOUT, drain, frame, pump
 from emulator.cnm.engine import AttachRequest, Engine
 from emulator.cnm.filters import docker_match
 from emulator.cnm.lifecycle import CapturedOutput
+
+ROUTES = RouteTable()
+"""This module's routes, declared on their handlers."""
 
 
 def attach_requests(body: dict) -> list[AttachRequest]:
@@ -72,6 +75,7 @@ class LoggedStream:
         self._output.record(data[8:])
 
 
+@ROUTES.add("POST", "/containers/create")
 def create_container(host: HostContext, request: Request) -> Response:
     body = request.json()
     if not isinstance(body, dict):
@@ -86,31 +90,37 @@ def create_container(host: HostContext, request: Request) -> Response:
     return Response(201, {"Id": container.id, "Warnings": []})
 
 
+@ROUTES.add("POST", "/containers/{id}/start")
 def start_container(host: HostContext, request: Request) -> Response:
     started = host.engine.lifecycle.start(request.params["id"])
     return Response(204 if started else 304)
 
 
+@ROUTES.add("POST", "/containers/{id}/stop")
 def stop_container(host: HostContext, request: Request) -> Response:
     stopped = host.engine.lifecycle.stop(request.params["id"])
     return Response(204 if stopped else 304)
 
 
+@ROUTES.add("POST", "/containers/{id}/kill")
 def kill_container(host: HostContext, request: Request) -> Response:
     host.engine.lifecycle.kill(request.params["id"])
     return Response(204)
 
 
+@ROUTES.add("POST", "/containers/{id}/restart")
 def restart_container(host: HostContext, request: Request) -> Response:
     host.engine.lifecycle.restart(request.params["id"])
     return Response(204)
 
 
+@ROUTES.add("DELETE", "/containers/{id}")
 def remove_container(host: HostContext, request: Request) -> Response:
     host.engine.lifecycle.remove(request.params["id"], force=request.flag("force"))
     return Response(204)
 
 
+@ROUTES.add("GET", "/containers/json")
 def list_containers(host: HostContext, request: Request) -> Response:
     engine = host.engine
     engine.reap_exited()
@@ -124,6 +134,7 @@ def list_containers(host: HostContext, request: Request) -> Response:
     return Response(200, [shapes.summary(engine, c) for c in containers])
 
 
+@ROUTES.add("GET", "/containers/{id}/json")
 def inspect_container(host: HostContext, request: Request) -> Response:
     engine = host.engine
     engine.reap_exited()
@@ -132,6 +143,7 @@ def inspect_container(host: HostContext, request: Request) -> Response:
     return Response(200, shapes.inspect(engine, container, str(log) if log else ""))
 
 
+@ROUTES.add("POST", "/containers/{id}/wait")
 def wait_container(host: HostContext, request: Request) -> Response:
     """dockerd sends the headers at once and the exit code when there is one."""
     cid = host.engine.get_container(request.params["id"]).id
@@ -140,6 +152,7 @@ def wait_container(host: HostContext, request: Request) -> Response:
     return Response(200, later=lambda: {"StatusCode": lifecycle.wait(cid, condition)})
 
 
+@ROUTES.add("GET", "/containers/{id}/logs")
 def container_logs(host: HostContext, request: Request) -> Response:
     container = host.engine.get_container(request.params["id"])
     data = host.engine.lifecycle.logs(container.id)
@@ -147,6 +160,7 @@ def container_logs(host: HostContext, request: Request) -> Response:
                     headers={"Content-Type": MULTIPLEXED_STREAM})
 
 
+@ROUTES.add("POST", "/containers/{id}/attach")
 def attach_container(host: HostContext, request: Request) -> None:
     """`docker run` attached: upgrade the connection, then stream the container's
     output from its start until its process ends."""
@@ -174,18 +188,3 @@ def attach_container(host: HostContext, request: Request) -> None:
     finally:
         output.close()
         hijack.close()
-
-
-ROUTES = [
-    Route("POST", "/containers/create", create_container),
-    Route("GET", "/containers/json", list_containers),
-    Route("GET", "/containers/{id}/json", inspect_container),
-    Route("POST", "/containers/{id}/start", start_container),
-    Route("POST", "/containers/{id}/stop", stop_container),
-    Route("POST", "/containers/{id}/kill", kill_container),
-    Route("POST", "/containers/{id}/restart", restart_container),
-    Route("POST", "/containers/{id}/wait", wait_container),
-    Route("GET", "/containers/{id}/logs", container_logs),
-    Route("POST", "/containers/{id}/attach", attach_container),
-    Route("DELETE", "/containers/{id}", remove_container),
-]

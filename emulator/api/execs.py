@@ -8,7 +8,7 @@ import threading
 
 from emulator import errdefs as err
 from emulator.api.context import ExecInstance, HostContext
-from emulator.api.router import Request, Response, Route
+from emulator.api.router import Request, Response, RouteTable
 from emulator.api.streams import (
     MULTIPLEXED_STREAM,
     RAW_STREAM,
@@ -19,6 +19,9 @@ from emulator.api.streams import (
     pump,
 )
 from emulator.cnm.engine import Engine
+
+ROUTES = RouteTable()
+"""This module's routes, declared on their handlers."""
 
 
 def _run(engine: Engine, item: ExecInstance, request: Request, detach: bool) -> Response | None:
@@ -85,6 +88,7 @@ def _finish(item: ExecInstance, proc) -> None:
             stream.close()
 
 
+@ROUTES.add("POST", "/containers/{id}/exec")
 def create_exec(host: HostContext, request: Request) -> Response:
     body = request.json()
     engine = host.engine
@@ -102,6 +106,7 @@ def create_exec(host: HostContext, request: Request) -> Response:
     return Response(201, {"Id": item.id})
 
 
+@ROUTES.add("POST", "/exec/{id}/start")
 def start_exec(host: HostContext, request: Request) -> Response | None:
     item = host.execs.get(request.params["id"])
     body = request.json()
@@ -112,10 +117,12 @@ def start_exec(host: HostContext, request: Request) -> Response | None:
     return _run(host.engine, item, request, detach=bool(body.get("Detach")))
 
 
+@ROUTES.add("POST", "/exec/{id}/resize")
 def resize_exec(host: HostContext, request: Request) -> Response:
     return Response(200)
 
 
+@ROUTES.add("GET", "/exec/{id}/json")
 def inspect_exec(host: HostContext, request: Request) -> Response:
     item = host.execs.get(request.params["id"])
     return Response(200, {
@@ -125,11 +132,3 @@ def inspect_exec(host: HostContext, request: Request) -> Response:
         "ProcessConfig": {"arguments": item.argv[1:], "entrypoint": item.argv[0],
                           "privileged": False, "tty": item.tty, "user": ""},
     })
-
-
-ROUTES = [
-    Route("POST", "/containers/{id}/exec", create_exec),
-    Route("POST", "/exec/{id}/start", start_exec),
-    Route("POST", "/exec/{id}/resize", resize_exec),
-    Route("GET", "/exec/{id}/json", inspect_exec),
-]

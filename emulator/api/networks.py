@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from emulator.api.context import HostContext
-from emulator.api.router import Request, Response, Route
+from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes.networks import network_json
 from emulator.cnm.engine import Engine, NetworkRequest
 from emulator.errdefs import Conflict, InvalidParameter, NotImplementedByEmulator
+
+ROUTES = RouteTable()
+"""This module's routes, declared on their handlers."""
 
 
 def _create_request(body: dict) -> NetworkRequest:
@@ -50,15 +53,18 @@ def _refuse_ingress(engine: Engine) -> None:
                                    "emulator: swarm init makes the one ingress network")
 
 
+@ROUTES.add("GET", "/networks")
 def list_networks(host: HostContext, request: Request) -> Response:
     return Response(200, [network_json(n, verbose_containers=False)
                           for n in host.engine.list_networks(request.filters())])
 
 
+@ROUTES.add("GET", "/networks/{id}")
 def inspect_network(host: HostContext, request: Request) -> Response:
     return Response(200, network_json(host.engine.get_network(request.params["id"])))
 
 
+@ROUTES.add("POST", "/networks/create")
 def create_network(host: HostContext, request: Request) -> Response:
     body = request.json()
     if isinstance(body, dict) and body.get("Ingress"):
@@ -67,15 +73,18 @@ def create_network(host: HostContext, request: Request) -> Response:
     return Response(201, {"Id": network.id, "Warning": ""})
 
 
+@ROUTES.add("DELETE", "/networks/{id}")
 def remove_network(host: HostContext, request: Request) -> Response:
     host.engine.remove_network(request.params["id"])
     return Response(204)
 
 
+@ROUTES.add("POST", "/networks/prune")
 def prune_networks(host: HostContext, request: Request) -> Response:
     return Response(200, {"NetworksDeleted": host.engine.prune_networks(request.filters())})
 
 
+@ROUTES.add("POST", "/networks/{id}/connect")
 def connect_container(host: HostContext, request: Request) -> Response:
     body = request.json()
     config = body.get("EndpointConfig") or {}
@@ -86,19 +95,9 @@ def connect_container(host: HostContext, request: Request) -> Response:
     return Response(200)
 
 
+@ROUTES.add("POST", "/networks/{id}/disconnect")
 def disconnect_container(host: HostContext, request: Request) -> Response:
     body = request.json()
     host.engine.disconnect(request.params["id"], body.get("Container", ""),
                            force=bool(body.get("Force")))
     return Response(200)
-
-
-ROUTES = [
-    Route("GET", "/networks", list_networks),
-    Route("POST", "/networks/create", create_network),
-    Route("POST", "/networks/prune", prune_networks),
-    Route("GET", "/networks/{id}", inspect_network),
-    Route("DELETE", "/networks/{id}", remove_network),
-    Route("POST", "/networks/{id}/connect", connect_container),
-    Route("POST", "/networks/{id}/disconnect", disconnect_container),
-]

@@ -97,6 +97,17 @@ class Route:
         return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.pattern) + "$")
 
 
+class RouteTable(list[Route]):
+    """A module's routes, declared on the handlers: `@ROUTES.add("GET", "/networks")`."""
+
+    def add(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
+        def declare(handler: Handler) -> Handler:
+            self.append(Route(method, pattern, handler))
+            return handler
+
+        return declare
+
+
 class Router:
     """Finds a request's route (the first that matches) and calls its handler."""
 

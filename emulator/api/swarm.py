@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from emulator.api.context import HostContext
-from emulator.api.router import Request, Response, Route
+from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes import swarm as shapes
 from emulator.cnm.engine import Engine
 from emulator.errdefs import (
@@ -21,6 +21,9 @@ from emulator.errdefs import (
     NotImplementedByEmulator,
 )
 from emulator.swarm.cluster import Swarm
+
+ROUTES = RouteTable()
+"""This module's routes, declared on their handlers."""
 
 NODE_FILTERS = ("id", "label", "membership", "name", "node.label", "role")
 
@@ -117,6 +120,7 @@ def manager_swarm(engine: Engine) -> Swarm:
     return engine.swarm_manager()
 
 
+@ROUTES.add("POST", "/swarm/init")
 def init_swarm(host: HostContext, request: Request) -> Response:
     engine = host.engine
     body = _body(request, "swarm init")
@@ -131,6 +135,7 @@ def init_swarm(host: HostContext, request: Request) -> Response:
     return Response(200, node_id)
 
 
+@ROUTES.add("POST", "/swarm/join")
 def join_swarm(host: HostContext, request: Request) -> Response:
     body = _body(request, "swarm join")
     remotes = _strings(body, "RemoteAddrs")
@@ -142,15 +147,18 @@ def join_swarm(host: HostContext, request: Request) -> Response:
     return Response(200)
 
 
+@ROUTES.add("POST", "/swarm/leave")
 def leave_swarm(host: HostContext, request: Request) -> Response:
     host.engine.swarm_leave(force=request.flag("force"))
     return Response(200)
 
 
+@ROUTES.add("GET", "/swarm")
 def inspect_swarm(host: HostContext, request: Request) -> Response:
     return Response(200, shapes.swarm_inspect(manager_swarm(host.engine)))
 
 
+@ROUTES.add("GET", "/nodes")
 def list_nodes(host: HostContext, request: Request) -> Response:
     filters = request.filters()
     for key in filters:
@@ -160,36 +168,27 @@ def list_nodes(host: HostContext, request: Request) -> Response:
     return Response(200, [n for n in nodes if _node_matches(n, filters)])
 
 
+@ROUTES.add("GET", "/nodes/{id}")
 def inspect_node(host: HostContext, request: Request) -> Response:
     nodes = shapes.swarm_nodes(manager_swarm(host.engine))
     return Response(200, _find_node(nodes, request.params["id"]))
 
 
+@ROUTES.add("GET", "/services")
+@ROUTES.add("GET", "/tasks")
 def empty_listing(host: HostContext, request: Request) -> Response:
     """Services and tasks: there are none, but only a manager may say so."""
     manager_swarm(host.engine)
     return Response(200, [])
 
 
+@ROUTES.add("GET", "/services/{id}")
 def no_such_service(host: HostContext, request: Request) -> Response:
     manager_swarm(host.engine)
     raise NotFound(f"service {request.params['id']} not found")
 
 
+@ROUTES.add("GET", "/tasks/{id}")
 def no_such_task(host: HostContext, request: Request) -> Response:
     manager_swarm(host.engine)
     raise NotFound(f"task {request.params['id']} not found")
-
-
-ROUTES = [
-    Route("POST", "/swarm/init", init_swarm),
-    Route("POST", "/swarm/join", join_swarm),
-    Route("POST", "/swarm/leave", leave_swarm),
-    Route("GET", "/swarm", inspect_swarm),
-    Route("GET", "/nodes", list_nodes),
-    Route("GET", "/nodes/{id}", inspect_node),
-    Route("GET", "/services", empty_listing),
-    Route("GET", "/services/{id}", no_such_service),
-    Route("GET", "/tasks", empty_listing),
-    Route("GET", "/tasks/{id}", no_such_task),
-]

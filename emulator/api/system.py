@@ -7,12 +7,15 @@ import os
 import platform
 
 from emulator.api.context import HostContext
-from emulator.api.router import Request, Response, Route
+from emulator.api.router import Request, Response, RouteTable
 from emulator.api.server import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 from emulator.api.shapes import swarm as shapes
 from emulator.cnm.engine import Engine
 from emulator.drivers import registry
 from emulator.errdefs import NotFound
+
+ROUTES = RouteTable()
+"""This module's routes, declared on their handlers."""
 
 
 def swarm_status(engine: Engine) -> str:
@@ -25,6 +28,7 @@ def swarm_status(engine: Engine) -> str:
     return "active/manager" if info["ControlAvailable"] else "active/worker"
 
 
+@ROUTES.add("GET", "/_ping")
 def ping(host: HostContext, request: Request) -> Response:
     return Response(200, raw=b"OK", headers={
         "Content-Type": "text/plain; charset=utf-8", "Builder-Version": "1",
@@ -84,6 +88,7 @@ def info_body(engine: Engine) -> dict[str, object]:
     }
 
 
+@ROUTES.add("POST", "/images/create")
 def pull(host: HostContext, request: Request) -> Response:
     """Nothing to pull: containers run the emulated host's binaries whatever the image."""
     image = request.arg("fromImage", "") or ""
@@ -94,48 +99,42 @@ def pull(host: HostContext, request: Request) -> Response:
     return Response(200, chunks=[json.dumps(line).encode() + b"\r\n" for line in lines])
 
 
+@ROUTES.add("GET", "/images/{name}/json")
 def no_image(host: HostContext, request: Request) -> Response:
     """There are no images to inspect: the emulated host's binaries stand in for them."""
     raise NotFound(f"No such image: {request.params['name']}")
 
 
+@ROUTES.add("GET", "/volumes/{name}")
 def no_volume(host: HostContext, request: Request) -> Response:
     raise NotFound(f"get {request.params['name']}: no such volume")
 
 
+@ROUTES.add("GET", "/plugins/{name}/json")
 def no_plugin(host: HostContext, request: Request) -> Response:
     raise NotFound(f"plugin \"{request.params['name']}\" not found")
 
 
+@ROUTES.add("GET", "/images/json")
 def no_images(host: HostContext, request: Request) -> Response:
     return Response(200, [])
 
 
+@ROUTES.add("GET", "/volumes")
 def no_volumes(host: HostContext, request: Request) -> Response:
     return Response(200, {"Volumes": [], "Warnings": []})
 
 
+@ROUTES.add("GET", "/plugins")
 def no_plugins(host: HostContext, request: Request) -> Response:
     return Response(200, [])
 
 
+@ROUTES.add("GET", "/version")
 def get_version(host: HostContext, request: Request) -> Response:
     return Response(200, version_body())
 
 
+@ROUTES.add("GET", "/info")
 def get_info(host: HostContext, request: Request) -> Response:
     return Response(200, info_body(host.engine))
-
-
-ROUTES = [
-    Route("GET", "/_ping", ping),
-    Route("POST", "/images/create", pull),
-    Route("GET", "/images/json", no_images),
-    Route("GET", "/images/{name}/json", no_image),
-    Route("GET", "/volumes", no_volumes),
-    Route("GET", "/volumes/{name}", no_volume),
-    Route("GET", "/plugins", no_plugins),
-    Route("GET", "/plugins/{name}/json", no_plugin),
-    Route("GET", "/version", get_version),
-    Route("GET", "/info", get_info),
-]

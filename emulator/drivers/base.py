@@ -15,7 +15,9 @@ this file and `null.py` (the smallest complete driver):
 
 A driver receives the fabric it works through (and the host firewall it adds its
 rules to), holds no globals and imports no Mininet. Every call validates first and
-touches the kernel only once the request is known to be good.
+touches the kernel only once the request is known to be good. Drivers import this
+module as `driverapi`; the bookkeeping most drivers share (their networks and
+endpoints by id, idempotent deletes, CHECK's first questions) is `bookkeeping.py`.
 """
 
 from __future__ import annotations

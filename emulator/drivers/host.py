@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from emulator.drivers.base import Capability, Registrar
+from emulator.drivers import base as driverapi
 from emulator.drivers.null import NullDriver
 
-CAPABILITY = Capability(
+CAPABILITY = driverapi.Capability(
     uses_ipam=False, shares_host_namespace=True, creates_interface=False,
     provides_gateway=False, only_network="host")
 
 
-def register(registrar: Registrar) -> None:
+def register(registrar: driverapi.Registrar) -> None:
     registrar.register("host", lambda ctx: HostDriver(ctx.fabric), CAPABILITY)
 
 

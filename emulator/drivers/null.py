@@ -8,24 +8,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from emulator.drivers.base import (
-    Capability,
-    EndpointInfo,
-    EndpointSpec,
-    IPAMData,
-    JoinInfo,
-    NetworkSpec,
-    Registrar,
-    SandboxRef,
-)
+from emulator.drivers import base as driverapi
 from emulator.errdefs import Forbidden
 from emulator.fabric.base import HostFabric
 
-CAPABILITY = Capability(
+CAPABILITY = driverapi.Capability(
     uses_ipam=False, creates_interface=False, provides_gateway=False, only_network="none")
 
 
-def register(registrar: Registrar) -> None:
+def register(registrar: driverapi.Registrar) -> None:
     registrar.register("null", lambda ctx: NullDriver(ctx.fabric), CAPABILITY)
 
 
@@ -36,11 +27,11 @@ class NullDriver:
         self._fabric = fabric
         self._network: str | None = None
 
-    def validate_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
+    def validate_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
         if self._network is not None:
             raise Forbidden(f'only one instance of "{self.name}" network is allowed')
 
-    def create_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
+    def create_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
         self.validate_network(net, ipam)
         self._network = net.id
 
@@ -51,14 +42,14 @@ class NullDriver:
     def network_options(self, net_id: str) -> dict[str, str]:
         return {}
 
-    def create_endpoint(self, net_id: str, ep: EndpointSpec) -> EndpointInfo:
-        return EndpointInfo(mac="", address=None)
+    def create_endpoint(self, net_id: str, ep: driverapi.EndpointSpec) -> driverapi.EndpointInfo:
+        return driverapi.EndpointInfo(mac="", address=None)
 
     def delete_endpoint(self, net_id: str, ep_id: str) -> None:
         return None
 
-    def join(self, net_id: str, ep_id: str, sandbox: SandboxRef) -> JoinInfo:
-        return JoinInfo(ifname=None)
+    def join(self, net_id: str, ep_id: str, sandbox: driverapi.SandboxRef) -> driverapi.JoinInfo:
+        return driverapi.JoinInfo(ifname=None)
 
     def leave(self, net_id: str, ep_id: str) -> None:
         return None

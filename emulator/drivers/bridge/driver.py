@@ -7,16 +7,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv4Network
 from typing import ClassVar
 
-from emulator.drivers.base import (
-    LOCAL,
-    Capability,
-    EndpointSpec,
-    IPAMData,
-    JoinInfo,
-    NetworkSpec,
-    Registrar,
-    SandboxRef,
-)
+from emulator.drivers import base as driverapi
 from emulator.drivers.bookkeeping import Endpoint, Network, NetworkBookkeeping
 from emulator.drivers.bridge.options import BridgeOptions, parse_options
 from emulator.drivers.hostfirewall import BridgeRules, FirewallPart, HostFirewall
@@ -40,10 +31,10 @@ class _Network(Network[_Endpoint]):
                            self.options.enable_icc, self.options.enable_masquerade)
 
 
-CAPABILITY = Capability(scope=LOCAL, connectivity_scope=LOCAL)
+CAPABILITY = driverapi.Capability(scope=driverapi.LOCAL, connectivity_scope=driverapi.LOCAL)
 
 
-def register(registrar: Registrar) -> None:
+def register(registrar: driverapi.Registrar) -> None:
     registrar.register("bridge", lambda ctx: BridgeDriver(ctx.fabric, ctx.firewall), CAPABILITY)
 
 
@@ -54,7 +45,7 @@ class BridgeDriver(NetworkBookkeeping[_Network, _Endpoint]):
         super().__init__(fabric)
         self._firewall = firewall or HostFirewall(fabric)
 
-    def validate_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
+    def validate_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
         options = parse_options(net.options, "br-" + net.id[:12])
         if not options.enable_icc and not self._fabric.bridge_netfilter:
             raise NotImplementedByEmulator(
@@ -73,7 +64,7 @@ class BridgeDriver(NetworkBookkeeping[_Network, _Endpoint]):
                     f"network {other.spec.id} ({other.options.bridge_name}): {reason}"
                 )
 
-    def create_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
+    def create_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
         self.validate_network(net, ipam)
         options = parse_options(net.options, "br-" + net.id[:12])
         network = _Network(net, ipam.gateway, options=options, subnet=ipam.subnet)
@@ -100,11 +91,11 @@ class BridgeDriver(NetworkBookkeeping[_Network, _Endpoint]):
         self._firewall.contribute(self.name, FirewallPart(
             tuple(n.rules() for n in self._networks.values())))
 
-    def _new_endpoint(self, network: _Network, ep: EndpointSpec) -> _Endpoint:
+    def _new_endpoint(self, network: _Network, ep: driverapi.EndpointSpec) -> _Endpoint:
         host_ifname = "veth" + secrets.token_hex(4)[:7]
         return _Endpoint(ep.id, ep.mac or random_mac(), ep.address, host_ifname=host_ifname)
 
-    def join(self, net_id: str, ep_id: str, sandbox: SandboxRef) -> JoinInfo:
+    def join(self, net_id: str, ep_id: str, sandbox: driverapi.SandboxRef) -> driverapi.JoinInfo:
         network = self._net(net_id)
         ep = network.endpoints[ep_id]
         gateway = self._gateway(network, sandbox)
@@ -119,7 +110,7 @@ class BridgeDriver(NetworkBookkeeping[_Network, _Endpoint]):
             raise
         ep.sandbox = sandbox.handle
         ep.ifname = sandbox.ifname
-        return JoinInfo(ifname=sandbox.ifname, gateway=gateway)
+        return driverapi.JoinInfo(ifname=sandbox.ifname, gateway=gateway)
 
     def _release(self, network: _Network, ep: _Endpoint) -> None:
         """Delete the endpoint's veth, or await it when its sandbox already died with it."""

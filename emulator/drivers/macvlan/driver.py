@@ -12,19 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from emulator.drivers.base import (
-    GLOBAL,
-    L2_SEGMENT,
-    LOCAL,
-    MTU_OPTION,
-    Capability,
-    EndpointSpec,
-    IPAMData,
-    JoinInfo,
-    NetworkSpec,
-    Registrar,
-    SandboxRef,
-)
+from emulator.drivers import base as driverapi
 from emulator.drivers.bookkeeping import Endpoint, Network, NetworkBookkeeping
 from emulator.drivers.macvlan.options import (
     MAX_VLAN,
@@ -43,25 +31,25 @@ class _Network(Network[Endpoint]):
     options: MacvlanOptions
 
 
-CAPABILITY = Capability(
-    scope=LOCAL, connectivity_scope=GLOBAL, released_before_sandbox=True,
+CAPABILITY = driverapi.Capability(
+    scope=driverapi.LOCAL, connectivity_scope=driverapi.GLOBAL, released_before_sandbox=True,
     limits={
-        MTU_OPTION: "Docker's macvlan takes its parent's MTU: com.docker.network.driver.mtu "
-                    "is accepted and not honoured",
-        L2_SEGMENT: "macvlan networks on one parent share the parent's LAN segment; Docker "
-                    "separates them by subnet only (802.1q sub-interfaces are missing on "
-                    "this kernel)",
+        driverapi.MTU_OPTION: "Docker's macvlan takes its parent's MTU: "
+                              "com.docker.network.driver.mtu is accepted and not honoured",
+        driverapi.L2_SEGMENT: "macvlan networks on one parent share the parent's LAN segment; "
+                              "Docker separates them by subnet only (802.1q sub-interfaces are "
+                              "missing on this kernel)",
     })
 
 
-def register(registrar: Registrar) -> None:
+def register(registrar: driverapi.Registrar) -> None:
     registrar.register("macvlan", lambda ctx: MacvlanDriver(ctx.fabric), CAPABILITY)
 
 
 class MacvlanDriver(NetworkBookkeeping[_Network, Endpoint]):
     name: ClassVar[str] = "macvlan"
 
-    def validate_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
+    def validate_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
         options = parse_options(net.options)
         parent = options.parent
         if not parent:
@@ -95,14 +83,14 @@ class MacvlanDriver(NetworkBookkeeping[_Network, Endpoint]):
             f"failed to create {parent} vlan link: 802.1q VLAN sub-interfaces need the "
             "kernel's 8021q support, which this kernel lacks")
 
-    def create_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
+    def create_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
         self.validate_network(net, ipam)
         self._networks[net.id] = _Network(net, ipam.gateway, options=parse_options(net.options))
 
-    def _new_endpoint(self, network: _Network, ep: EndpointSpec) -> Endpoint:
+    def _new_endpoint(self, network: _Network, ep: driverapi.EndpointSpec) -> Endpoint:
         return Endpoint(ep.id, ep.mac or random_mac(), ep.address)
 
-    def join(self, net_id: str, ep_id: str, sandbox: SandboxRef) -> JoinInfo:
+    def join(self, net_id: str, ep_id: str, sandbox: driverapi.SandboxRef) -> driverapi.JoinInfo:
         network = self._net(net_id)
         ep = network.endpoints[ep_id]
         parent = network.options.parent
@@ -121,7 +109,7 @@ class MacvlanDriver(NetworkBookkeeping[_Network, Endpoint]):
             ) from None
         ep.sandbox = sandbox.handle
         ep.ifname = sandbox.ifname
-        return JoinInfo(ifname=sandbox.ifname, gateway=gateway)
+        return driverapi.JoinInfo(ifname=sandbox.ifname, gateway=gateway)
 
     def _release(self, network: _Network, ep: Endpoint) -> None:
         """Delete the endpoint's MACVLAN; one whose sandbox died went with it."""

@@ -17,17 +17,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv4Network
 from typing import ClassVar
 
-from emulator.drivers.base import (
-    GLOBAL,
-    SWARM,
-    Capability,
-    EndpointSpec,
-    IPAMData,
-    JoinInfo,
-    NetworkSpec,
-    Registrar,
-    SandboxRef,
-)
+from emulator.drivers import base as driverapi
 from emulator.drivers.bookkeeping import Endpoint, Network, NetworkBookkeeping
 from emulator.drivers.overlay.options import parse_options
 from emulator.errdefs import DockerError
@@ -57,12 +47,12 @@ class _Network(Network[_Endpoint]):
     vxlan: str = VXLAN
 
 
-CAPABILITY = Capability(
-    scope=SWARM, connectivity_scope=GLOBAL, provides_gateway=False,
+CAPABILITY = driverapi.Capability(
+    scope=driverapi.SWARM, connectivity_scope=driverapi.GLOBAL, provides_gateway=False,
     released_before_sandbox=True, reaches_outside_via_gwbridge=True)
 
 
-def register(registrar: Registrar) -> None:
+def register(registrar: driverapi.Registrar) -> None:
     registrar.register("overlay", lambda ctx: OverlayDriver(ctx.fabric), CAPABILITY)
 
 
@@ -80,21 +70,21 @@ class OverlayDriver(NetworkBookkeeping[_Network, _Endpoint]):
     def check_options(self, options: Mapping[str, str]) -> None:
         parse_options(options)
 
-    def validate_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
+    def validate_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
         if self._swarm is None:
             raise DockerError(NOT_IN_SWARM)
         options = parse_options(net.options)
         if options.vni is None:
             raise DockerError(f"network {net.id}: no VXLAN ID allocated by the swarm")
 
-    def create_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
+    def create_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
         self.validate_network(net, ipam)
         options = parse_options(net.options)
         assert options.vni is not None
         self._networks[net.id] = _Network(net, ipam.gateway, subnet=ipam.subnet, vni=options.vni,
                                           mtu=options.mtu, encrypted=options.encrypted)
 
-    def _new_endpoint(self, network: _Network, ep: EndpointSpec) -> _Endpoint:
+    def _new_endpoint(self, network: _Network, ep: driverapi.EndpointSpec) -> _Endpoint:
         mac = ep.mac or (mac_from_ip(ep.address.ip) if ep.address else random_mac())
         host_ifname = "veth" + secrets.token_hex(4)[:7]
         return _Endpoint(ep.id, mac, ep.address, host_ifname=host_ifname)
@@ -105,7 +95,7 @@ class OverlayDriver(NetworkBookkeeping[_Network, _Endpoint]):
         if network is not None and not any(e.sandbox for e in network.endpoints.values()):
             self._retire(network)
 
-    def join(self, net_id: str, ep_id: str, sandbox: SandboxRef) -> JoinInfo:
+    def join(self, net_id: str, ep_id: str, sandbox: driverapi.SandboxRef) -> driverapi.JoinInfo:
         network = self._net(net_id)
         if self._swarm is None:
             raise DockerError(NOT_IN_SWARM)
@@ -119,7 +109,7 @@ class OverlayDriver(NetworkBookkeeping[_Network, _Endpoint]):
         if ep.address is not None:
             self._swarm.control.publish(Peer(net_id, ep_id, self._swarm.host, self._swarm.vtep,
                                              ep.address.ip, ep.mac))
-        return JoinInfo(ifname=sandbox.ifname)
+        return driverapi.JoinInfo(ifname=sandbox.ifname)
 
     def _namespace(self, network: _Network) -> SandboxHandle:
         """The network's namespace on this host, made (and told its peers) on first use."""

@@ -14,14 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from emulator.drivers.base import (
-    Capability,
-    EndpointSpec,
-    IPAMData,
-    JoinInfo,
-    NetworkSpec,
-    SandboxRef,
-)
+from emulator.drivers import base as driverapi
 from emulator.drivers.bookkeeping import Endpoint, Network, NetworkBookkeeping
 from emulator.drivers.remote.client import (
     NotImplementedByPlugin,
@@ -61,7 +54,7 @@ class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
                  connectivity_scope: str) -> None:
         super().__init__(fabric)
         self.name = name
-        self.capability = Capability(
+        self.capability = driverapi.Capability(
             scope=scope, connectivity_scope=connectivity_scope, provides_gateway=False,
             released_before_sandbox=True, isolated_by_host_firewall=True)
         self._client = client
@@ -122,10 +115,10 @@ class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
 
     # -- networks -------------------------------------------------------------
 
-    def validate_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
+    def validate_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
         return None
 
-    def create_network(self, net: NetworkSpec, ipam: IPAMData) -> None:
+    def create_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
         ipv4 = []
         if ipam.subnet is not None:
             ipv4.append({"AddressSpace": "", "Pool": str(ipam.subnet),
@@ -136,7 +129,7 @@ class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
                                      "IPv4Data": ipv4, "IPv6Data": []})
         self._networks[net.id] = Network(net, ipam.gateway)
 
-    def allocate(self, net: NetworkSpec, ipam: IPAMData) -> None:
+    def allocate(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
         """AllocateNetwork, once per global network, on the node that creates it."""
         self._optional("AllocateNetwork", {"NetworkID": net.id, "Options": dict(net.options),
                                            "IPv4Data": [], "IPv6Data": []})
@@ -153,7 +146,7 @@ class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
 
     # -- endpoints ------------------------------------------------------------
 
-    def _new_endpoint(self, network: _Network, ep: EndpointSpec) -> _Endpoint:
+    def _new_endpoint(self, network: _Network, ep: driverapi.EndpointSpec) -> _Endpoint:
         ids = {"NetworkID": network.spec.id, "EndpointID": ep.id}
         reply = self._call("CreateEndpoint", {
             **ids,
@@ -182,7 +175,7 @@ class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
         if self._forget_endpoint(net_id, ep_id) is not None:
             self._call("DeleteEndpoint", {"NetworkID": net_id, "EndpointID": ep_id})
 
-    def join(self, net_id: str, ep_id: str, sandbox: SandboxRef) -> JoinInfo:
+    def join(self, net_id: str, ep_id: str, sandbox: driverapi.SandboxRef) -> driverapi.JoinInfo:
         network = self._net(net_id)
         ep = network.endpoints[ep_id]
         ids = {"NetworkID": net_id, "EndpointID": ep_id}
@@ -205,9 +198,9 @@ class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
         if adoption.gateway is not None:
             reply = self._optional("ProgramExternalConnectivity", {**ids, "Options": {}})
             ep.external = reply is not None
-        return JoinInfo(ifname=adoption.ifname, gateway=adoption.gateway, mac=ep.mac)
+        return driverapi.JoinInfo(ifname=adoption.ifname, gateway=adoption.gateway, mac=ep.mac)
 
-    def _adoption(self, reply: dict, sandbox: SandboxRef, ep: _Endpoint) -> Adoption:
+    def _adoption(self, reply: dict, sandbox: driverapi.SandboxRef, ep: _Endpoint) -> Adoption:
         names = reply.get("InterfaceName")
         if not isinstance(names, dict) or not names.get("SrcName"):
             raise DockerError(f"plugin {self.name}: Join answered no InterfaceName.SrcName")

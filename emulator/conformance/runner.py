@@ -22,7 +22,7 @@ from emulator.conformance.registry import all_checks
 from emulator.conformance.targets import mesh_available
 
 SUITE = Path(__file__).with_name("suite.py")
-PLUGIN_NAME = "emulator.conformance.plugin"
+PLUGIN_NAME = "emulator.conformance.pytest_plugin"
 BUILTIN_DRIVERS = ("bridge", "host", "null", "macvlan", "overlay")
 EVERY_DRIVER = (*BUILTIN_DRIVERS, "mesh")
 MESH_MISSING = "the mesh plugin (emulator.mesh) is not installed"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator.conformance.context import MANAGER, CheckContext
-from emulator.conformance.plugins import PluginProcesses
+from emulator.conformance.plugin_processes import PluginProcesses
 from emulator.conformance.registry import Check
 from emulator.conformance.targets import LAN_TOPOLOGY, Capabilities, Target
 from emulator.errdefs import DockerError, NotFound

@@ -129,7 +129,7 @@ def test_each_fault_breaks_exactly_its_checks(tmp_path, fault):
 
 def test_pytest_with_cnm_driver_runs_the_kit_by_itself(tmp_path):
     started = time.monotonic()
-    done = run_pytest("-p", "emulator.conformance.plugin", "--cnm-driver=host",
+    done = run_pytest("-p", "emulator.conformance.pytest_plugin", "--cnm-driver=host",
                       f"--cnm-results={tmp_path}")
     took = time.monotonic() - started
     print(f"\npytest --cnm-driver=host: {took:.1f} s")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from emulator.conformance.plugins import (
+from emulator.conformance.plugin_processes import (
     PluginStartError,
     check_plugin_namespace,
     command_argv,
@@ -20,7 +20,7 @@ from emulator.conformance.plugins import (
 from emulator.conformance.registry import all_checks
 
 ROOT = Path(__file__).resolve().parents[2]
-PLUGIN = ["-p", "emulator.conformance.plugin"]
+PLUGIN = ["-p", "emulator.conformance.pytest_plugin"]
 
 
 def pytest_run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:

@@ -17,9 +17,9 @@ from emulator.conformance.targets import (
     MTU_OPTION,
     NETWORKS,
 )
-from emulator.experiments.overlay_wire import Endpoint, Sender, find_mtu
 from emulator.probes import ALL_PROTOCOLS, PROTOCOLS, ProbeTarget
 from emulator.probes.conflicts import scan_conflicts
+from emulator.probes.datagrams import Endpoint, Sender, find_mtu
 
 CONFIGURED_MTU = 1400
 

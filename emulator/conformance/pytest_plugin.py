@@ -25,6 +25,7 @@ from emulator.conformance.registry import Check, CheckFailed
 from emulator.conformance.runner import SUITE
 from emulator.conformance.session import WINDOW_S, KitSession
 from emulator.conformance.targets import Target, TargetError, resolve
+from emulator.results import run_dir as new_run_dir
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -59,8 +60,8 @@ def pytest_configure(config: pytest.Config) -> None:
     elif not any(Path(a.split("::")[0]).resolve() == SUITE for a in config.args):
         config.args.append(str(SUITE))
     run_dir = config.getoption("cnm_run_dir")
-    run_dir = Path(run_dir) if run_dir else reports.run_dir_under(
-        Path(config.getoption("cnm_results")))
+    run_dir = Path(run_dir) if run_dir else new_run_dir(
+        Path(config.getoption("cnm_results")), reports.KIND)
     recorder = Recorder(config, target, run_dir)
     config.stash[RECORDER] = recorder
     config.pluginmanager.register(recorder, "cnm-conformance-run")

@@ -10,24 +10,14 @@ from __future__ import annotations
 
 import html
 import json
-import secrets
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
 from pathlib import Path
 
+KIND = "conformance"  # results/conformance/<run-id>/ (see emulator.results)
 OUTCOMES = ("passed", "failed", "error", "skipped")
 SYMBOL = {"passed": "pass", "failed": "**FAIL**", "error": "**ERROR**", "skipped": "skip",
           None: "-"}
 RESULTS = "results.json"
-
-
-def new_run_id() -> str:
-    return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
-
-
-def run_dir_under(results_root: Path, run_id: str | None = None) -> Path:
-    """results/conformance/<run-id>/ (made when the first results are written)."""
-    return results_root / "conformance" / (run_id or new_run_id())
 
 
 def write_driver_results(run_dir: Path, result: dict) -> Path:

@@ -20,6 +20,7 @@ from pathlib import Path
 from emulator.conformance import reports
 from emulator.conformance.registry import all_checks
 from emulator.conformance.targets import mesh_available
+from emulator.results import run_dir as new_run_dir
 
 SUITE = Path(__file__).with_name("suite.py")
 PLUGIN_NAME = "emulator.conformance.pytest_plugin"
@@ -137,7 +138,7 @@ def run_cli(drivers: list[str], plugin_socket: str | None, plugin_command: str |
                                                                      or plugin_command)
         runs.append(DriverRun(driver, plugin_socket if plugin else None,
                               plugin_command if plugin else None))
-    run_dir = reports.run_dir_under(Path(results))
+    run_dir = new_run_dir(Path(results), reports.KIND)
     extra = ["-k", keyword] if keyword else []
     summary = run_kit(runs, run_dir, extra)
     print_summary(summary)

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from emulator.conformance import reports
 from emulator.conformance.registry import all_checks
-from emulator.conformance.targets import mesh_available
+from emulator.conformance.targets import builtin_drivers, mesh_available
 from emulator.results import run_dir as new_run_dir
 
 SUITE = Path(__file__).with_name("suite.py")
 PLUGIN_NAME = "emulator.conformance.pytest_plugin"
-BUILTIN_DRIVERS = ("bridge", "host", "null", "macvlan", "overlay")
+BUILTIN_DRIVERS = tuple(builtin_drivers())
 EVERY_DRIVER = (*BUILTIN_DRIVERS, "mesh")
 MESH_MISSING = "the mesh plugin (emulator.mesh) is not installed"
 

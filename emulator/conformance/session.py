@@ -12,7 +12,7 @@ from pathlib import Path
 from emulator.conformance.context import MANAGER, CheckContext
 from emulator.conformance.plugin_processes import PluginProcesses
 from emulator.conformance.registry import Check
-from emulator.conformance.targets import LAN_TOPOLOGY, Capabilities, Target
+from emulator.conformance.targets import LAN_TOPOLOGY, Capabilities, Target, capabilities
 from emulator.errdefs import DockerError, NotFound
 from emulator.lab.lab import Lab, LabError
 from emulator.swarm.cluster import GWBRIDGE, GWBRIDGE_OPTIONS
@@ -81,14 +81,13 @@ class KitSession:
             host.engine.swarm_join([f"{hosts[0].address}:2377"], token)
 
     def _plugin_capabilities(self) -> Capabilities:
-        """Scope and connectivity scope as the plugin's GetCapabilities answers them."""
+        """What the plugin can do, from the capability it declared on activation (its
+        GetCapabilities answer); it is activated on every host."""
         assert self.lab is not None
         capability = self.lab.host(MANAGER).engine.drivers.capability(self.target.driver)
         for host in list(self.lab.hosts)[1:]:
             self.lab.host(host).engine.drivers.get(self.target.driver)
-        return Capabilities(scope=capability.scope,
-                            connectivity=capability.connectivity_scope,
-                            lacks=dict(self.target.caps.lacks))
+        return capabilities(self.target.driver, capability)
 
     def stop(self) -> list[str]:
         """Remove everything: containers and networks, the plugin, the swarm, the lab.

@@ -32,6 +32,7 @@ FEATURES = (NETWORKS, IPAM, CONNECTIVITY, INTERFACES, MTU, INTERNAL, L2_SEGMENT,
 
 ONE_INSTANCE = ('the driver has only its predefined network "{name}" (Docker refuses another: '
                 'CNM-NET-03)')
+MESH_MISSING = "the mesh plugin (emulator.mesh) is not installed"
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class Target:
     plugin_command: str | None = None  # started on every host; {socket} {host} {python}
     plugin_socket: str | None = None   # where it listens; {host}
     bad_option: tuple[str, str] | None = (DOCKER_MTU_OPTION, "not-a-number")
+    unavailable: str | None = None     # why it cannot be run here (every check is skipped)
 
     @property
     def is_plugin(self) -> bool:
@@ -174,7 +176,8 @@ def resolve(driver: str, plugin_socket: str | None = None,
     if driver in builtins:
         return _builtin(driver)
     if driver == "mesh":
-        return Target(driver, "mesh", Capabilities(scope="global", connectivity="global"))
+        return Target(driver, "mesh", Capabilities(scope="global", connectivity="global"),
+                      unavailable=None if mesh_available() else MESH_MISSING)
     raise TargetError(
         f"unknown driver {driver!r}: a built-in ({', '.join(builtins)}), mesh, or "
         "a plugin named with --cnm-plugin-socket PATH or --cnm-plugin-command 'CMD {socket}'")

@@ -3,7 +3,7 @@
 Each check has an id (CNM-AREA-NN), a one-line statement of its rule, the features it
 needs (a check a driver cannot apply is skipped with the reason) and a verdict taken
 from packets and error text. Run it as `cnm conformance --driver NAME`, as
-`pytest --cnm-driver NAME` (plugin `emulator.conformance.plugin`), or from Python:
+`pytest --cnm-driver NAME` (plugin `emulator.conformance.pytest_plugin`), or from Python:
 
     from emulator.conformance import DriverRun, run_kit
 """

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import TYPE_CHECKING
 
-from emulator.conformance import kernel, links
+from emulator.conformance import host_snapshot, links
+from emulator.conformance.host_snapshot import Snapshot
 from emulator.conformance.registry import Check, CheckFailed
 from emulator.errdefs import DockerError, NotFound
 from emulator.probes import ALL_PROTOCOLS, ProbeEngine, ProbeResult, ProbeTarget, Verdict
@@ -169,11 +170,11 @@ class CheckContext:
 
     # -- kernel ------------------------------------------------------------------------
 
-    def snapshots(self, hosts: Iterable[str] | None = None) -> dict[str, kernel.Snapshot]:
-        return kernel.snapshots(self.host(h) for h in (hosts or self.hosts))
+    def snapshots(self, hosts: Iterable[str] | None = None) -> dict[str, Snapshot]:
+        return host_snapshot.snapshots(self.host(h) for h in (hosts or self.hosts))
 
-    def unchanged(self, before: dict[str, kernel.Snapshot], timeout: float = 3.0) -> list[str]:
-        return kernel.wait_until_same([self.host(h) for h in before], before, timeout)
+    def unchanged(self, before: dict[str, Snapshot], timeout: float = 3.0) -> list[str]:
+        return host_snapshot.wait_until_same([self.host(h) for h in before], before, timeout)
 
     # -- clean-up ----------------------------------------------------------------------
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator.conformance.context import MANAGER, CheckContext
-from emulator.conformance.plugins import PluginProcesses
+from emulator.conformance.plugin_processes import PluginProcesses
 from emulator.conformance.registry import Check
-from emulator.conformance.targets import LAN_TOPOLOGY, Capabilities, Target
+from emulator.conformance.targets import LAN_TOPOLOGY, Capabilities, Target, capabilities
 from emulator.errdefs import DockerError, NotFound
 from emulator.lab.lab import Lab, LabError
 from emulator.swarm.cluster import GWBRIDGE, GWBRIDGE_OPTIONS
@@ -22,16 +21,6 @@ WINDOW_S = 0.4
 # docker_gwbridge of each host, chosen apart (left to the default pool, both hosts
 # would take 172.18.0.0/16 and hand out the same addresses).
 GWBRIDGE_SUBNETS = ("172.30.1.0/24", "172.30.2.0/24")
-
-
-@dataclass
-class CheckOutcome:
-    id: str
-    statement: str
-    outcome: str            # passed, failed, skipped, error
-    time_s: float
-    reason: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
 class KitSession:
@@ -81,14 +70,13 @@ class KitSession:
             host.engine.swarm_join([f"{hosts[0].address}:2377"], token)
 
     def _plugin_capabilities(self) -> Capabilities:
-        """Scope and connectivity scope as the plugin's GetCapabilities answers them."""
+        """What the plugin can do, from the capability it declared on activation (its
+        GetCapabilities answer); it is activated on every host."""
         assert self.lab is not None
         capability = self.lab.host(MANAGER).engine.drivers.capability(self.target.driver)
         for host in list(self.lab.hosts)[1:]:
             self.lab.host(host).engine.drivers.get(self.target.driver)
-        return Capabilities(scope=capability.scope,
-                            connectivity=capability.connectivity_scope,
-                            lacks=dict(self.target.caps.lacks))
+        return capabilities(self.target.driver, capability)
 
     def stop(self) -> list[str]:
         """Remove everything: containers and networks, the plugin, the swarm, the lab.
@@ -156,24 +144,3 @@ class KitSession:
     def context(self, check: Check) -> CheckContext:
         self._index += 1
         return CheckContext(self, check, self._index)
-
-    def run_check(self, check: Check) -> CheckOutcome:
-        """Run one check outside pytest (the same steps the pytest item takes)."""
-        from emulator.conformance.registry import CheckFailed
-
-        reason = check.applies(self.target)
-        if reason:
-            return CheckOutcome(check.id, check.statement, "skipped", 0.0, reason)
-        ctx = self.context(check)
-        started = time.monotonic()
-        outcome, text = "passed", ""
-        try:
-            check.run(ctx)
-        except CheckFailed as exc:
-            outcome, text = "failed", str(exc)
-        except Exception as exc:  # noqa: BLE001 - reported as the check's error
-            outcome, text = "error", f"{type(exc).__name__}: {exc}"
-        finally:
-            ctx.notes += [f"clean-up: {p}" for p in ctx.cleanup()]
-        return CheckOutcome(check.id, check.statement, outcome,
-                            time.monotonic() - started, text, ctx.notes)

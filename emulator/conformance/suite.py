@@ -1,6 +1,6 @@
 """The conformance checks as pytest items: one per check, named by id and statement.
 
-Collected by itself when pytest runs with `--cnm-driver NAME` (see plugin.py); it is
+Collected by itself when pytest runs with `--cnm-driver NAME` (see pytest_plugin.py); it is
 not a test module of this repository (its name does not start with test_).
 """
 

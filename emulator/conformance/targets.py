@@ -3,8 +3,10 @@
 A target is a driver name plus how to make it available on a lab: a built-in
 driver needs only the right topology (macvlan needs the emulated LAN) or a swarm
 (overlay); a third-party plugin is started on every Docker host by a command, or
-reached at a socket; `mesh` is launched and peered by the run itself. A feature a
-driver lacks carries the reason the checks that need it are skipped.
+reached at a socket; `mesh` is launched and peered by the run itself. What a
+driver can do is read from the `Capability` it declares (a plugin's, once it is
+activated); a feature it lacks carries the reason the checks that need it are
+skipped.
 """
 
 from __future__ import annotations
@@ -12,21 +14,25 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field, replace
 
-MTU_OPTION = "com.docker.network.driver.mtu"
+from emulator.drivers import base, registry
+from emulator.topology import BUILTIN_DRIVERS
+
+DOCKER_MTU_OPTION = "com.docker.network.driver.mtu"
 
 # Features a check may need. A driver that lacks one says why.
 NETWORKS = "networks"          # user-defined networks (more than one, removable)
 IPAM = "ipam"                  # addresses from the IPAM
 CONNECTIVITY = "connectivity"  # containers of one network exchange packets
 INTERFACES = "interfaces"      # an endpoint is an interface in the container's sandbox
-MTU = "mtu"                    # com.docker.network.driver.mtu is honoured
+MTU = base.MTU_OPTION          # com.docker.network.driver.mtu is honoured
 INTERNAL = "internal"          # --internal networks
-L2_SEGMENT = "l2-segment"      # each network is a layer-2 segment of its own
+L2_SEGMENT = base.L2_SEGMENT   # each network is a layer-2 segment of its own
 KERNEL = "kernel"              # the driver makes kernel objects of its own
 FEATURES = (NETWORKS, IPAM, CONNECTIVITY, INTERFACES, MTU, INTERNAL, L2_SEGMENT, KERNEL)
 
 ONE_INSTANCE = ('the driver has only its predefined network "{name}" (Docker refuses another: '
                 'CNM-NET-03)')
+MESH_MISSING = "the mesh plugin (emulator.mesh) is not installed"
 
 
 @dataclass(frozen=True)
@@ -47,31 +53,41 @@ class Capabilities:
         return self.scope in ("global", "swarm")
 
 
-def _single(driver: str, network: str, connectivity: str) -> dict[str, str]:
-    one = ONE_INSTANCE.format(name=network)
-    name = driver
-    return {NETWORKS: one, IPAM: f"the {name} driver takes no addresses from the IPAM",
-            CONNECTIVITY: connectivity, INTERFACES: connectivity,
-            MTU: "the driver has no MTU option", INTERNAL: one, L2_SEGMENT: connectivity,
-            KERNEL: f"the {name} driver makes no kernel objects of its own"}
+def _lacks(driver: str, capability: base.Capability) -> dict[str, str]:
+    """Why the driver cannot do each feature it lacks, by what it declares."""
+    why: dict[str, str] = {}
+    if capability.only_network:
+        why[NETWORKS] = why[INTERNAL] = ONE_INSTANCE.format(name=capability.only_network)
+    if not capability.uses_ipam:
+        why[IPAM] = f"the {driver} driver takes no addresses from the IPAM"
+    if not capability.creates_interface:
+        if capability.shares_host_namespace:
+            network = capability.only_network or driver
+            no_link = (f"containers on the {network} network share the Docker host's "
+                       "namespace: no link lies between them")
+        else:
+            no_link = f"a container on the {driver} driver's network has only lo"
+        why[CONNECTIVITY] = why[INTERFACES] = why[L2_SEGMENT] = no_link
+        why[MTU] = "the driver has no MTU option"
+        why[KERNEL] = f"the {driver} driver makes no kernel objects of its own"
+    why.update(capability.limits)
+    return {feature: why[feature] for feature in FEATURES if feature in why}
 
 
-BUILTIN_CAPABILITIES: dict[str, Capabilities] = {
-    "bridge": Capabilities(),
-    "host": Capabilities(lacks=_single(
-        "host", "host", "containers on the host network share the Docker host's namespace: no "
-                "link lies between them")),
-    "null": Capabilities(lacks=_single(
-        "null", "none", "a container on the null driver's network has only lo")),
-    "macvlan": Capabilities(connectivity="global", lacks={
-        MTU: "Docker's macvlan takes its parent's MTU: com.docker.network.driver.mtu is "
-             "accepted and not honoured",
-        L2_SEGMENT: "macvlan networks on one parent share the parent's LAN segment; Docker "
-                    "separates them by subnet only (802.1q sub-interfaces are missing on "
-                    "this kernel)",
-    }),
-    "overlay": Capabilities(scope="swarm", connectivity="global"),
-}
+def capabilities(driver: str, capability: base.Capability) -> Capabilities:
+    """What the kit knows of a driver from the capability it declares."""
+    return Capabilities(scope=capability.scope, connectivity=capability.connectivity_scope,
+                        lacks=_lacks(driver, capability))
+
+
+def builtin_drivers() -> list[str]:
+    """The built-in drivers the registry finds, in the order the project lists them."""
+    def order(name: str) -> tuple[int, str]:
+        known = name in BUILTIN_DRIVERS
+        return (BUILTIN_DRIVERS.index(name) if known else len(BUILTIN_DRIVERS), name)
+
+    return sorted(registry.names(), key=order)
+
 
 LAN_TOPOLOGY = """
 name: ckit
@@ -95,7 +111,8 @@ class Target:
     attachable: bool = False
     plugin_command: str | None = None  # started on every host; {socket} {host} {python}
     plugin_socket: str | None = None   # where it listens; {host}
-    bad_option: tuple[str, str] | None = (MTU_OPTION, "not-a-number")
+    bad_option: tuple[str, str] | None = (DOCKER_MTU_OPTION, "not-a-number")
+    unavailable: str | None = None     # why it cannot be run here (every check is skipped)
 
     @property
     def is_plugin(self) -> bool:
@@ -124,32 +141,43 @@ def mesh_available() -> bool:
     return importlib.util.find_spec("emulator.mesh") is not None
 
 
+# What a built-in needs beyond what its capability tells: macvlan networks hang off
+# the emulated LAN's interface, and a bad mode is what they refuse.
+SETUP: dict[str, dict[str, object]] = {
+    "macvlan": {"topology": "lan", "network_options": {"parent": "eth1"},
+                "bad_option": ("macvlan_mode", "not-a-mode")},
+}
+
+
+def _builtin(driver: str) -> Target:
+    capability = registry.capability(driver)
+    swarm = capability.scope == base.SWARM  # h1 makes a swarm; containers need attachable
+    target = Target(driver, "builtin", capabilities(driver, capability), swarm=swarm,
+                    attachable=swarm)
+    if capability.only_network:  # no network of its own to refuse an option for
+        target = replace(target, bad_option=None)
+    return replace(target, **SETUP.get(driver, {}))
+
+
 def resolve(driver: str, plugin_socket: str | None = None,
             plugin_command: str | None = None) -> Target:
     """The target for `--cnm-driver NAME` (and how a plugin is reached or started)."""
     if not driver or "/" in driver or driver.startswith("."):
         raise TargetError(f"invalid driver name {driver!r}")
+    builtins = builtin_drivers()
     if plugin_socket or plugin_command:
-        if driver in BUILTIN_CAPABILITIES:
+        if driver in builtins:
             raise TargetError(f"{driver} is a built-in driver: a plugin of that name would "
                               "never be asked (drop --cnm-plugin-socket/--cnm-plugin-command)")
         if plugin_command is not None and not plugin_command.strip():
             raise TargetError("--cnm-plugin-command is empty")
         return Target(driver, "plugin", Capabilities(), plugin_command=plugin_command,
                       plugin_socket=plugin_socket)
-    if driver in BUILTIN_CAPABILITIES:
-        caps = BUILTIN_CAPABILITIES[driver]
-        if driver == "macvlan":
-            return Target(driver, "builtin", caps, topology="lan",
-                          network_options={"parent": "eth1"},
-                          bad_option=("macvlan_mode", "not-a-mode"))
-        if driver == "overlay":
-            return Target(driver, "builtin", caps, swarm=True, attachable=True)
-        if driver in ("host", "null"):
-            return Target(driver, "builtin", caps, bad_option=None)
-        return Target(driver, "builtin", caps)
+    if driver in builtins:
+        return _builtin(driver)
     if driver == "mesh":
-        return Target(driver, "mesh", Capabilities(scope="global", connectivity="global"))
+        return Target(driver, "mesh", Capabilities(scope="global", connectivity="global"),
+                      unavailable=None if mesh_available() else MESH_MISSING)
     raise TargetError(
-        f"unknown driver {driver!r}: a built-in ({', '.join(BUILTIN_CAPABILITIES)}), mesh, or "
+        f"unknown driver {driver!r}: a built-in ({', '.join(builtins)}), mesh, or "
         "a plugin named with --cnm-plugin-socket PATH or --cnm-plugin-command 'CMD {socket}'")

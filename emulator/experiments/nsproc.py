@@ -1,59 +1,19 @@
-"""Programs and sockets inside lab namespaces, for experiments that measure traffic.
+"""iperf3 between two lab namespaces, for experiments that measure throughput.
 
-A thread steps into the namespace of a process (a container's, a Docker host's),
-starts the program or opens the socket there, and steps back; both keep that
-namespace. Nothing is ever started or opened in the machine's own namespace.
+The server and the client run inside the namespaces of the given processes (see
+`emulator.probes.namespaced`), never in the machine's own.
 """
 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 from pathlib import Path
 
-from emulator.fabric.netns import Namespace
-from emulator.probes.engine import refuse_machine_namespace
+from emulator.probes.namespaced import popen_in, run_in
 
-PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 IPERF_PORT = 5201
-
-
-def _ns(pid: int) -> Namespace:
-    ns = Namespace.of_pid(pid)
-    refuse_machine_namespace(ns)
-    return ns
-
-
-def popen_in(pid: int, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
-    ns = _ns(pid)
-    try:
-        with ns.entered():
-            return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    text=True, env={"PATH": PATH, **env})
-    finally:
-        ns.close()
-
-
-def run_in(pid: int, argv: list[str], env: dict[str, str],
-           timeout: float = 60) -> subprocess.CompletedProcess:
-    ns = _ns(pid)
-    try:
-        with ns.entered():
-            return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                                  env={"PATH": PATH, **env})
-    finally:
-        ns.close()
-
-
-def socket_in(pid: int, kind: int = socket.SOCK_DGRAM) -> socket.socket:
-    ns = _ns(pid)
-    try:
-        with ns.entered():
-            return socket.socket(socket.AF_INET, kind)
-    finally:
-        ns.close()
 
 
 def _tcp_listening(pid: int, port: int) -> bool:

@@ -22,6 +22,7 @@ from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext, checks_table_md
 from emulator.experiments.stats import Estimate, estimate, ratio
 from emulator.lab import Lab
+from emulator.probes import datagrams
 from emulator.probes.capture import Capture
 from emulator.probes.engine import ProbeEngine
 from emulator.probes.model import ProbeTarget, Verdict
@@ -29,7 +30,7 @@ from emulator.probes.pcap import LINKTYPE_ETHERNET, write_pcap
 from emulator.topology import topology_from_data
 
 UNDERLAY_MTUS = (1500, 9000)
-HEADER_OVERHEAD = wire.ETH + wire.IPV4 + wire.UDP + wire.VXLAN  # outer headers: 50
+HEADER_OVERHEAD = wire.ETH + datagrams.IPV4 + datagrams.UDP + wire.VXLAN  # outer headers: 50
 MTU_OPTION = "com.docker.network.driver.mtu"
 REPEATS = 5
 SECONDS = 1
@@ -37,7 +38,7 @@ RTT_PROBES = 20
 
 
 def payloads(overlay_mtu: int) -> list[int]:
-    top = overlay_mtu - wire.IPV4 - wire.UDP
+    top = overlay_mtu - datagrams.IPV4 - datagrams.UDP
     sizes = [s for s in (18, 64, 128, 256, 512, 1024, 1400, 2048, 4096, 8192) if s < top]
     return [*sizes, top]
 
@@ -76,16 +77,16 @@ def _setup(lab: Lab, underlay_mtu: int) -> Setup:
     return setup
 
 
-def _endpoint(container) -> wire.Endpoint:
-    return wire.Endpoint(container.pid, str(container.ip()))
+def _endpoint(container) -> datagrams.Endpoint:
+    return datagrams.Endpoint(container.pid, str(container.ip()))
 
 
 def measure_sizes(setup: Setup, underlay_mtu: int, ctx: RunContext) -> list[dict]:
     """Per payload: the bridge frame, the overlay's inner and outer frames, captured."""
     rows = []
     h1 = setup.lab.node_pid("h1")
-    ov = wire.Sender(_endpoint(setup.ov_a), _endpoint(setup.ov_b))
-    br = wire.Sender(_endpoint(setup.br_a), _endpoint(setup.br_b))
+    ov = datagrams.Sender(_endpoint(setup.ov_a), _endpoint(setup.ov_b))
+    br = datagrams.Sender(_endpoint(setup.br_a), _endpoint(setup.br_b))
     with Capture(setup.ov_a.pid, "eth0") as inner, Capture(h1, "eth0") as outer, \
             Capture(setup.br_a.pid, "eth0") as bridge:
         for payload in payloads(setup.overlay_mtu):
@@ -94,11 +95,11 @@ def measure_sizes(setup: Setup, underlay_mtu: int, ctx: RunContext) -> list[dict
             ov_outcome, _ = ov.send(payload, dont_fragment=True)
             br_outcome, _ = br.send(payload, dont_fragment=True)
             inner_f = [f for f in wire.frames_after(inner)
-                       if f.outgoing and wire.udp_dport(f.data) == wire.PORT]
+                       if f.outgoing and wire.udp_dport(f.data) == datagrams.PORT]
             outer_f = [f for f in outer.drain()
                        if f.outgoing and wire.udp_dport(f.data) == wire.VXLAN_PORT]
             bridge_f = [f for f in bridge.drain()
-                        if f.outgoing and wire.udp_dport(f.data) == wire.PORT]
+                        if f.outgoing and wire.udp_dport(f.data) == datagrams.PORT]
             if payload == payloads(setup.overlay_mtu)[1] and outer_f:
                 write_pcap(ctx.path(f"vxlan-mtu{underlay_mtu}.pcap"),
                            [(f.at, f.data) for f in outer_f[:1]], LINKTYPE_ETHERNET)
@@ -126,12 +127,12 @@ def measure_sizes(setup: Setup, underlay_mtu: int, ctx: RunContext) -> list[dict
 def measure_mtu_and_oversize(setup: Setup, underlay_mtu: int) -> tuple[dict, list[dict]]:
     """The MTU found by DF probing, then the fate of packets one byte too big."""
     h1 = setup.lab.node_pid("h1")
-    sender = wire.Sender(_endpoint(setup.ov_a), _endpoint(setup.ov_b))
-    found = wire.find_mtu(sender, high=underlay_mtu)
+    sender = datagrams.Sender(_endpoint(setup.ov_a), _endpoint(setup.ov_b))
+    found = datagrams.find_mtu(sender, high=underlay_mtu)
     mtu_row = {"underlay_mtu": underlay_mtu, "configured_mtu": setup.overlay_mtu,
                "found_mtu": found}
     fates = []
-    too_big = setup.overlay_mtu - wire.IPV4 - wire.UDP + 1
+    too_big = setup.overlay_mtu - datagrams.IPV4 - datagrams.UDP + 1
     with Capture(h1, "eth0") as outer, Capture(setup.ov_a.pid, "eth0") as inner:
         for df in (True, False):
             outer.clear()
@@ -140,7 +141,7 @@ def measure_mtu_and_oversize(setup: Setup, underlay_mtu: int) -> tuple[dict, lis
             wire_frames = [f for f in wire.frames_after(outer)
                            if f.outgoing and wire.udp_dport(f.data) == wire.VXLAN_PORT]
             inner_frames = [f for f in inner.drain() if f.outgoing and (
-                wire.udp_dport(f.data) == wire.PORT or wire.is_fragment(f.data))]
+                wire.udp_dport(f.data) == datagrams.PORT or wire.is_fragment(f.data))]
             fates.append({
                 "underlay_mtu": underlay_mtu, "case": "container MTU as configured",
                 "payload": too_big, "dont_fragment": df, "outcome": outcome,
@@ -160,8 +161,8 @@ def _misconfigured(setup: Setup, underlay_mtu: int) -> dict:
                        options={MTU_OPTION: str(underlay_mtu)})
     a, b = h1.containers.run("biga", "big"), h2.containers.run("bigb", "big")
     a.exec(["ping", "-c", "1", "-W", "2", str(b.ip())])
-    sender = wire.Sender(_endpoint(a), _endpoint(b))
-    payload = underlay_mtu - wire.IPV4 - wire.UDP
+    sender = datagrams.Sender(_endpoint(a), _endpoint(b))
+    payload = underlay_mtu - datagrams.IPV4 - datagrams.UDP
     with Capture(lab.node_pid("h1"), "eth0") as outer, Capture(a.pid, "eth0") as inner:
         outcome, received = sender.send(payload, dont_fragment=True, wait=0.5)
         frames = wire.frames_after(outer)

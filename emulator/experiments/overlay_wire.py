@@ -8,28 +8,15 @@ frame), so the overhead is a difference of captured byte counts, not a formula.
 
 from __future__ import annotations
 
-import errno
-import select
 import socket
 import struct
 import time
-from dataclasses import dataclass
 
-from emulator.experiments.nsproc import socket_in
 from emulator.probes.capture import Capture, Frame
+from emulator.probes.datagrams import IPV4, UDP
 
-PORT = 9999
 VXLAN_PORT = 4789
-IP_MTU_DISCOVER, IP_PMTUDISC_DONT, IP_PMTUDISC_DO = 10, 0, 2
-ETH, IPV4, UDP, VXLAN = 14, 20, 8, 8
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where a datagram is sent from or to: a process in the namespace, an address."""
-
-    pid: int
-    address: str
+ETH, VXLAN = 14, 8  # header bytes
 
 
 def _ipv4(frame: bytes) -> tuple[int, int, int] | None:
@@ -78,35 +65,6 @@ def is_frag_needed(frame: bytes) -> int | None:
     return None
 
 
-class Sender:
-    """A UDP socket in the sending namespace, and a receiver in the target's."""
-
-    def __init__(self, src: Endpoint, dst: Endpoint) -> None:
-        self.dst = dst
-        self.tx = socket_in(src.pid)
-        self.rx = socket_in(dst.pid)
-        self.rx.bind(("0.0.0.0", PORT))
-        self.rx.setblocking(False)
-
-    def send(self, payload: int, dont_fragment: bool, wait: float = 0.3) -> tuple[str, int]:
-        """('delivered'|'lost'|'refused: ...', bytes received) for one datagram."""
-        self.tx.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER,
-                           IP_PMTUDISC_DO if dont_fragment else IP_PMTUDISC_DONT)
-        try:
-            self.tx.sendto(b"\xa5" * payload, (self.dst.address, PORT))
-        except OSError as exc:
-            if exc.errno == errno.EMSGSIZE:
-                return f"refused by the sender: {exc.strerror}", 0
-            raise
-        if select.select([self.rx], [], [], wait)[0]:
-            return "delivered", len(self.rx.recv(65535))
-        return "lost", 0
-
-    def close(self) -> None:
-        self.tx.close()
-        self.rx.close()
-
-
 def frames_after(capture: Capture, settle: float = 0.05) -> list[Frame]:
     """The frames captured so far (waiting `settle` for any still in flight)."""
     deadline = time.monotonic() + settle
@@ -115,16 +73,3 @@ def frames_after(capture: Capture, settle: float = 0.05) -> list[Frame]:
         time.sleep(0.005)
         frames += capture.drain()
     return frames
-
-
-def find_mtu(sender: Sender, high: int = 65507) -> int:
-    """The largest IP packet that is delivered with don't-fragment set (binary search)."""
-    low, best = 0, -1
-    while low <= high:
-        mid = (low + high) // 2
-        outcome, _ = sender.send(mid, dont_fragment=True, wait=0.2)
-        if outcome == "delivered":
-            best, low = mid, mid + 1
-        else:
-            high = mid - 1
-    return best + IPV4 + UDP

@@ -1,21 +1,20 @@
-"""Where an experiment's run writes: results/<experiment>/<run-id>/.
+"""What an experiment's run writes: results/<experiment>/<run-id>/.
 
 `meta.json` (parameters, versions, timestamps), tidy CSV (one row per
-observation), plots and `summary.md`. A check records what was expected next to
-what was observed, so a run's verdict is the conjunction of its checks.
+observation), plots and `summary.md`; the layout and meta.json are those of every
+run (`emulator.results`). A check records what was expected next to what was
+observed, so a run's verdict is the conjunction of its checks.
 """
 
 from __future__ import annotations
 
 import csv
-import json
-import platform
-import secrets
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+from emulator.results import new_run_id, run_dir, write_meta
 
 
 @dataclass
@@ -36,40 +35,13 @@ class Outcome:
     figures: dict[str, float] = field(default_factory=dict)
 
 
-def _versions() -> dict[str, str]:
-    def out(argv: list[str]) -> str:
-        try:
-            return subprocess.run(argv, capture_output=True, text=True).stdout.strip()
-        except FileNotFoundError:
-            return "missing"
-
-    from importlib.metadata import PackageNotFoundError, version
-
-    def pkg(name: str) -> str:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return "missing"
-
-    return {
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-        "cnm-emulator": pkg("cnm-emulator"),
-        "scapy": pkg("scapy"),
-        "iproute2": out(["ip", "-V"]),
-        "nftables": out(["nft", "--version"]),
-        "mininet": out(["dpkg-query", "-W", "-f=${Version}", "mininet"]),
-    }
-
-
 class RunContext:
     """One run of one experiment: its output directory and its parameters."""
 
     def __init__(self, experiment: str, root: Path, params: dict[str, object]) -> None:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        self.run_id = f"{stamp}-{secrets.token_hex(2)}"
+        self.run_id = new_run_id()
         self.experiment = experiment
-        self.dir = root / experiment / self.run_id
+        self.dir = run_dir(root, experiment, self.run_id)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.params = dict(params)
         self.seed = int(params.get("seed", 0) or 0)
@@ -94,7 +66,7 @@ class RunContext:
         return self.write_rows(name, [asdict(c) for c in checks])
 
     def finish(self, outcome: Outcome, summary_md: str) -> None:
-        meta = {
+        write_meta(self.dir, {
             "experiment": self.experiment,
             "run_id": self.run_id,
             "parameters": self.params,
@@ -104,9 +76,7 @@ class RunContext:
             "duration_s": round(time.time() - self.started, 3),
             "ok": outcome.ok,
             "figures": outcome.figures,
-            "versions": _versions(),
-        }
-        self.path("meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        })
         self.path("summary.md").write_text(summary_md)
 
 

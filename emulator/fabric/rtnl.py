@@ -40,7 +40,7 @@ IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE = 1, 5
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY = 1, 4, 5
 NDA_DST, NDA_LLADDR = 1, 2
-IFF_UP = 0x1
+IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
 NLA_F_NESTED = 0x8000
 OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
 
@@ -103,6 +103,7 @@ class Link:
     mtu: int | None
     mac: str | None
     port_state: int | None = None  # a bridge port's STP state (3: forwarding)
+    lower_up: bool = False  # carrier (IFF_LOWER_UP)
 
 
 def _port_state(linkinfo: bytes | None) -> int | None:
@@ -132,6 +133,7 @@ def _link_from(payload: bytes) -> Link:
         mtu=struct.unpack("=I", mtu)[0] if mtu else None,
         mac=":".join(f"{b:02x}" for b in mac) if mac else None,
         port_state=_port_state(attrs.get(IFLA_LINKINFO)),
+        lower_up=bool(flags & IFF_LOWER_UP),
     )
 
 

@@ -99,9 +99,13 @@ def test_bridge_passes_every_check_or_skips_it_with_a_reason(tmp_path):
     assert set(skipped) == {"CNM-SCOPE-02", "CNM-NET-03"}
     assert "local scope" in skipped["CNM-SCOPE-02"]
     junit = ET.parse(run_dir / "junit.xml").getroot()
-    cases = junit.findall("testsuite/testcase")
-    assert len(cases) == len(all_checks())
-    assert all(c.get("name").startswith("CNM-") for c in cases)
+    (suite,) = junit.findall("testsuite")
+    assert suite.get("name") == "cnm-conformance.bridge"
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == [c.label for c in all_checks()]
+    assert {c.get("classname") for c in cases} == {"cnm_conformance.bridge"}
+    assert {c.find("skipped").get("message") for c in cases if c.find("skipped") is not None} \
+        == set(skipped.values())
     assert junit.get("failures") == "0" and junit.get("skipped") == "2"
     report = (run_dir / "report.md").read_text()
     assert "| check | statement | bridge |" in report
@@ -129,7 +133,7 @@ def test_each_fault_breaks_exactly_its_checks(tmp_path, fault):
 
 def test_pytest_with_cnm_driver_runs_the_kit_by_itself(tmp_path):
     started = time.monotonic()
-    done = run_pytest("-p", "emulator.conformance.plugin", "--cnm-driver=host",
+    done = run_pytest("-p", "emulator.conformance.pytest_plugin", "--cnm-driver=host",
                       f"--cnm-results={tmp_path}")
     took = time.monotonic() - started
     print(f"\npytest --cnm-driver=host: {took:.1f} s")

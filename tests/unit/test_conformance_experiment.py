@@ -50,13 +50,20 @@ def test_the_run_fails_exactly_when_a_check_fails(tmp_path, monkeypatch, outcome
     assert "bridge 1 passed" in outcome.headline
 
 
-def test_mesh_is_reported_skipped_while_it_is_not_installed(tmp_path, monkeypatch):
+def test_a_driver_pytest_skipped_whole_is_reported_skipped_without_a_time(
+        tmp_path, monkeypatch, capsys):
     from emulator.conformance import runner
+    from emulator.conformance.targets import MESH_MISSING
 
-    monkeypatch.setattr(runner, "mesh_available", lambda: False)
-    monkeypatch.setattr(runner.subprocess, "run", lambda *a, **k: pytest.fail("ran pytest"))
+    def pytest_run(argv, **kwargs):  # what the kit's pytest writes when mesh is missing
+        assert "--cnm-driver" in argv and "junit_suite_name=cnm-conformance.mesh" in argv
+        result = reports.skipped_driver("mesh", MESH_MISSING, all_checks())
+        result["started"] = "2025-01-01T00:00:00"
+        reports.write_driver_results(tmp_path / "run", result)
+
+    monkeypatch.setattr(runner.subprocess, "run", pytest_run)
     summary = runner.run_kit([runner.DriverRun("mesh")], tmp_path / "run")
     (result,) = summary.results
-    assert result["status"] == "skipped" and summary.ok
-    assert {c["reason"] for c in result["checks"]} == {runner.MESH_MISSING}
-    assert "not run: " + runner.MESH_MISSING in summary.paths["markdown"].read_text()
+    assert result["status"] == "skipped" and summary.ok and summary.wall_s == {}
+    assert f"==> mesh: skipped ({MESH_MISSING})" in capsys.readouterr().out
+    assert "not run: " + MESH_MISSING in summary.paths["markdown"].read_text()

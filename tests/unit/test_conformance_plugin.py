@@ -3,24 +3,27 @@ the way it is told. No root, no lab: collection only."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 import threading
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from emulator.conformance.plugins import (
+from emulator.conformance.plugin_processes import (
     PluginStartError,
     check_plugin_namespace,
     command_argv,
     socket_path,
 )
 from emulator.conformance.registry import all_checks
+from emulator.conformance.targets import MESH_MISSING
 
 ROOT = Path(__file__).resolve().parents[2]
-PLUGIN = ["-p", "emulator.conformance.plugin"]
+PLUGIN = ["-p", "emulator.conformance.pytest_plugin"]
 
 
 def pytest_run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -58,6 +61,35 @@ def test_cnm_driver_works_from_any_directory(tmp_path):
                       "--collect-only", "-q", "-k", "CNM-EP-01", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(collected(done)) == 1 and "CNM-EP-01" in collected(done)[0]
+
+
+# pytest, in a process where the mesh plugin is not installed (as in a package without it)
+WITHOUT_MESH = ("import sys, pytest; from emulator.conformance import targets; "
+                "targets.mesh_available = lambda: False; sys.exit(pytest.main(sys.argv[1:]))")
+
+
+def test_a_driver_missing_here_is_skipped_by_pytest_and_reported(tmp_path):
+    done = subprocess.run([sys.executable, "-c", WITHOUT_MESH, "-p", "no:cacheprovider", *PLUGIN,
+                           "--cnm-driver=mesh", f"--cnm-results={tmp_path}",
+                           "-o", "junit_suite_name=cnm-conformance.mesh"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{len(all_checks())} skipped" in done.stdout
+    assert "record_xml_attribute" not in done.stdout  # naming test cases warns nobody
+    (run_dir,) = (tmp_path / "conformance").iterdir()
+    result = json.loads((run_dir / "mesh" / "results.json").read_text())
+    assert (result["status"], result["reason"]) == ("skipped", MESH_MISSING)
+    assert [c["id"] for c in result["checks"]] == [c.id for c in all_checks()]
+    assert {c["reason"] for c in result["checks"]} == {MESH_MISSING}
+    assert "not run: " + MESH_MISSING in (run_dir / "report.md").read_text()
+    junit = ET.parse(run_dir / "junit.xml").getroot()
+    (suite,) = junit.findall("testsuite")
+    assert suite.get("name") == "cnm-conformance.mesh"
+    assert junit.get("skipped") == junit.get("tests") == str(len(all_checks()))
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == [c.label for c in all_checks()]
+    assert {c.get("classname") for c in cases} == {"cnm_conformance.mesh"}
+    assert {c.find("skipped").get("message") for c in cases} == {MESH_MISSING}
 
 
 def test_an_unknown_driver_is_a_usage_error():

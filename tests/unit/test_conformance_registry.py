@@ -7,11 +7,14 @@ import pytest
 from emulator.conformance import registry
 from emulator.conformance.registry import CHECK_ID, Check, all_checks, check, get
 from emulator.conformance.targets import (
-    BUILTIN_CAPABILITIES,
     Capabilities,
     TargetError,
+    builtin_drivers,
+    capabilities,
     resolve,
 )
+from emulator.drivers import registry as drivers
+from emulator.drivers.base import GLOBAL, Capability
 
 REQUIRED = {  # the rules the issue asks for, by the id that checks each
     "CNM-NET-01": "create/delete round trip",
@@ -135,7 +138,68 @@ def test_capabilities_name_the_first_missing_feature():
     caps = Capabilities(lacks={"mtu": "no MTU", "ipam": "no IPAM"})
     assert caps.missing("networks") is None
     assert caps.missing("ipam", "mtu") == "no IPAM"
-    assert set(BUILTIN_CAPABILITIES) == {"bridge", "host", "null", "macvlan", "overlay"}
+
+
+def test_the_built_ins_are_the_registrys_in_the_projects_order():
+    assert builtin_drivers() == ["bridge", "host", "null", "macvlan", "overlay"]
+    assert set(builtin_drivers()) == set(drivers.names())
+
+
+def _single(driver: str, network: str, no_link: str) -> dict[str, str]:
+    one = (f'the driver has only its predefined network "{network}" (Docker refuses another: '
+           "CNM-NET-03)")
+    return {"networks": one, "ipam": f"the {driver} driver takes no addresses from the IPAM",
+            "connectivity": no_link, "interfaces": no_link, "mtu": "the driver has no MTU option",
+            "internal": one, "l2-segment": no_link,
+            "kernel": f"the {driver} driver makes no kernel objects of its own"}
+
+
+BUILTIN_CAPABILITIES = {  # what each built-in lacks, and why, in the words the reports use
+    "bridge": Capabilities(),
+    "host": Capabilities(lacks=_single(
+        "host", "host", "containers on the host network share the Docker host's namespace: no "
+                        "link lies between them")),
+    "null": Capabilities(lacks=_single(
+        "null", "none", "a container on the null driver's network has only lo")),
+    "macvlan": Capabilities(connectivity="global", lacks={
+        "mtu": "Docker's macvlan takes its parent's MTU: com.docker.network.driver.mtu is "
+               "accepted and not honoured",
+        "l2-segment": "macvlan networks on one parent share the parent's LAN segment; Docker "
+                      "separates them by subnet only (802.1q sub-interfaces are missing on "
+                      "this kernel)",
+    }),
+    "overlay": Capabilities(scope="swarm", connectivity="global"),
+}
+
+
+@pytest.mark.parametrize("driver", sorted(BUILTIN_CAPABILITIES))
+def test_a_builtins_capabilities_come_from_what_it_declares(driver):
+    caps = resolve(driver).caps
+    assert caps == BUILTIN_CAPABILITIES[driver]
+    assert list(caps.lacks) == list(BUILTIN_CAPABILITIES[driver].lacks)  # report order
+
+
+def test_a_plugins_capabilities_come_from_its_activation():
+    declared = Capability(scope=GLOBAL, connectivity_scope=GLOBAL, provides_gateway=False)
+    assert capabilities("weave", declared) == Capabilities("global", "global", {})
+    limited = Capability(uses_ipam=False, limits={"mtu": "the MTU is the underlay's"})
+    assert capabilities("p", limited).lacks == {
+        "ipam": "the p driver takes no addresses from the IPAM",
+        "mtu": "the MTU is the underlay's"}
+
+
+def test_how_a_builtin_is_made_available_follows_its_capability():
+    assert resolve("overlay").swarm and resolve("overlay").attachable
+    assert not resolve("bridge").swarm and resolve("bridge").bad_option is not None
+    assert resolve("host").bad_option is None and resolve("null").bad_option is None
+    macvlan = resolve("macvlan")
+    assert (macvlan.topology, macvlan.network_options) == ("lan", {"parent": "eth1"})
+
+
+def test_an_unknown_driver_is_told_the_builtins_in_order():
+    with pytest.raises(TargetError, match=r"a built-in \(bridge, host, null, macvlan, "
+                                          r"overlay\), mesh, or a plugin"):
+        resolve("nope")
 
 
 def test_a_check_that_does_not_apply_says_why():

@@ -16,13 +16,33 @@ def _result(driver: str, outcomes: dict[str, str], started: str) -> dict:
                        for cid, outcome in outcomes.items()]}
 
 
+_VERDICT = {"passed": "", "failed": '<failure message="why">why</failure>',
+            "error": '<error message="why">why</error>',
+            "skipped": '<skipped type="pytest.skip" message="why">suite.py:1: why</skipped>'}
+
+
+def _pytest_junit(run_dir, driver: str, outcomes: dict[str, str]) -> None:
+    """`<driver>/junit.xml` as pytest writes it for the kit's items (one line, xunit2)."""
+    n = {o: sum(v == o for v in outcomes.values()) for o in ("failed", "error", "skipped")}
+    cases = "".join(f'<testcase classname="cnm_conformance.{driver}" name="{cid} rule {cid}" '
+                    f'time="0.250">{_VERDICT[outcome]}</testcase>'
+                    for cid, outcome in outcomes.items())
+    (run_dir / driver / reports.JUNIT).write_text(
+        '<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests">'
+        f'<testsuite name="cnm-conformance.{driver}" errors="{n["error"]}" '
+        f'failures="{n["failed"]}" skipped="{n["skipped"]}" tests="{len(outcomes)}" '
+        f'time="12.500" timestamp="2025-01-01T00:00:01" hostname="h">{cases}</testsuite>'
+        "</testsuites>")
+
+
 def _run(tmp_path):
     run_dir = tmp_path / "conformance" / "20250101T000000Z-abcd"
-    reports.write_driver_results(run_dir, _result(
-        "bridge", {"CNM-NET-01": "passed", "CNM-ISO-01": "failed", "CNM-MTU-01": "skipped"},
-        "2025-01-01T00:00:01"))
-    reports.write_driver_results(run_dir, _result(
-        "bp", {"CNM-NET-01": "error", "CNM-ISO-01": "passed"}, "2025-01-01T00:00:02"))
+    for driver, outcomes, started in (
+            ("bridge", {"CNM-NET-01": "passed", "CNM-ISO-01": "failed",
+                        "CNM-MTU-01": "skipped"}, "2025-01-01T00:00:01"),
+            ("bp", {"CNM-NET-01": "error", "CNM-ISO-01": "passed"}, "2025-01-01T00:00:02")):
+        reports.write_driver_results(run_dir, _result(driver, outcomes, started))
+        _pytest_junit(run_dir, driver, outcomes)
     return run_dir
 
 
@@ -39,22 +59,42 @@ def test_failed_ids_count_failures_and_errors(tmp_path):
     assert not reports.run_ok([bridge, bp])
 
 
-def test_junit_has_a_suite_per_driver_and_a_case_per_check(tmp_path):
-    paths = reports.write_reports(_run(tmp_path))
+def _shape(element: ET.Element) -> tuple:
+    """An element as data, whitespace between elements aside."""
+    return (element.tag, element.attrib, (element.text or "").strip(),
+            [_shape(child) for child in element])
+
+
+def test_junit_holds_each_drivers_suite_as_pytest_wrote_it_and_adds_them_up(tmp_path):
+    run_dir = _run(tmp_path)
+    paths = reports.write_reports(run_dir)
     root = ET.parse(paths["junit"]).getroot()
-    assert root.tag == "testsuites"
+    assert root.tag == "testsuites" and root.get("name") == "cnm-conformance"
     assert (root.get("tests"), root.get("failures"), root.get("errors"),
-            root.get("skipped")) == ("5", "1", "1", "1")
+            root.get("skipped"), root.get("time")) == ("5", "1", "1", "1", "25.000")
     suites = {s.get("name"): s for s in root.findall("testsuite")}
-    assert set(suites) == {"cnm-conformance.bridge", "cnm-conformance.bp"}
+    assert list(suites) == ["cnm-conformance.bridge", "cnm-conformance.bp"]
+    for suite in suites.values():
+        driver = suite.get("name").rsplit(".", 1)[1]
+        written = ET.parse(run_dir / driver / "junit.xml").getroot().find("testsuite")
+        assert _shape(suite) == _shape(written)
     cases = {c.get("name"): c for c in suites["cnm-conformance.bridge"].findall("testcase")}
-    assert cases["CNM-ISO-01 rule CNM-ISO-01"].find("failure").get("message") == \
-        "why CNM-ISO-01 | failed"
+    assert cases["CNM-ISO-01 rule CNM-ISO-01"].find("failure") is not None
     assert cases["CNM-MTU-01 rule CNM-MTU-01"].find("skipped") is not None
-    assert cases["CNM-NET-01 rule CNM-NET-01"].find("failure") is None
-    bp_cases = suites["cnm-conformance.bp"].findall("testcase")
-    assert bp_cases[0].find("error") is not None
-    assert cases["CNM-NET-01 rule CNM-NET-01"].get("time") == "0.250"
+    assert suites["cnm-conformance.bp"].findall("testcase")[0].find("error") is not None
+
+
+def test_a_driver_pytest_never_ran_for_is_left_out_of_junit_only(tmp_path):
+    run_dir = _run(tmp_path)
+    broken = _result("gone", {}, "2025-01-01T00:00:03")
+    broken.update(status="error", reason="pytest exited with status 3 before recording results")
+    reports.write_driver_results(run_dir, broken)
+    paths = reports.write_reports(run_dir)
+    root = ET.parse(paths["junit"]).getroot()
+    assert [s.get("name") for s in root.findall("testsuite")] == [
+        "cnm-conformance.bridge", "cnm-conformance.bp"]
+    assert "| gone | builtin | local | 0 | 0 | 0 | 0 | run failed: pytest exited with " \
+        "status 3 before recording results |" in paths["markdown"].read_text()
 
 
 def test_markdown_tables_checks_by_driver_with_time_and_reason(tmp_path):

@@ -10,16 +10,16 @@ from emulator.conformance.context import CheckContext, cells, not_reached, reach
 from emulator.conformance.registry import CheckFailed, check
 from emulator.conformance.targets import (
     CONNECTIVITY,
+    DOCKER_MTU_OPTION,
     INTERFACES,
     INTERNAL,
     L2_SEGMENT,
     MTU,
-    MTU_OPTION,
     NETWORKS,
 )
-from emulator.experiments.overlay_wire import Endpoint, Sender, find_mtu
 from emulator.probes import ALL_PROTOCOLS, PROTOCOLS, ProbeTarget
 from emulator.probes.conflicts import scan_conflicts
+from emulator.probes.datagrams import Endpoint, Sender, find_mtu
 
 CONFIGURED_MTU = 1400
 
@@ -163,11 +163,11 @@ def internal_network(ctx: CheckContext) -> None:
            + cells(control))
 
 
-@check("CNM-MTU-01", f"the MTU set with {MTU_OPTION} ({CONFIGURED_MTU}) is the largest IP "
-       "packet that crosses the network with don't-fragment set",
+@check("CNM-MTU-01", f"the MTU set with {DOCKER_MTU_OPTION} ({CONFIGURED_MTU}) is the "
+       "largest IP packet that crosses the network with don't-fragment set",
        needs(NETWORKS, CONNECTIVITY, MTU))
 def configured_mtu(ctx: CheckContext) -> None:
-    net = ctx.network("n", options={MTU_OPTION: str(CONFIGURED_MTU)})
+    net = ctx.network("n", options={DOCKER_MTU_OPTION: str(CONFIGURED_MTU)})
     a = ctx.run("a", net.name)
     b = ctx.run("b", net.name, host=ctx.spread)
     ctx.ready([(a.name, a.pid), (b.name, b.pid)])

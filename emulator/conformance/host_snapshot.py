@@ -1,4 +1,4 @@
-"""What a Docker host's kernel holds, to tell what a network left behind.
+"""A snapshot of what a Docker host's kernel holds, to tell what a network left behind.
 
 A snapshot of one host's own namespace: link names, IPv4 addresses, IPv4 routes
 and rules, the nftables ruleset and the listening sockets (a VXLAN device's UDP

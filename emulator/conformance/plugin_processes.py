@@ -28,9 +28,8 @@ from emulator.drivers.remote.client import (
     PluginError,
 )
 from emulator.drivers.remote.discovery import discover
-from emulator.experiments.nsproc import PATH
-from emulator.fabric.netns import Namespace, machine_net_inode
-from emulator.probes.engine import refuse_machine_namespace
+from emulator.fabric.netns import machine_net_inode
+from emulator.probes.namespaced import PATH, inside
 
 READY_TIMEOUT = 15.0
 
@@ -55,15 +54,9 @@ def popen_in(pid: int, argv: list[str], env: dict[str, str], log: Path) -> subpr
     """Start argv in the network namespace of `pid` (never the machine's own), its output
     to `log`."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    ns = Namespace.of_pid(pid)
-    try:
-        refuse_machine_namespace(ns)
-        with ns.entered(), log.open("ab") as out:
-            return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, env=env,
-                                    start_new_session=True)
-    finally:
-        ns.close()
+    with inside(pid), log.open("ab") as out:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
 def run_in(pid: int, argv: list[str], env: dict[str, str], log: Path,

@@ -10,11 +10,18 @@ Without --cnm-driver the plugin only adds its options: a normal test run is unto
 Options: --cnm-driver NAME, --cnm-plugin-socket PATH ({host} is replaced by the
 Docker host's name), --cnm-plugin-command 'CMD {socket}' ({socket}, {host} and
 {python} are replaced), --cnm-results DIR (default: results).
+
+JUnit XML is pytest's own (`--junitxml`, by default <run-dir>/<driver>/junit.xml),
+each test case named by the check's id and statement; `-o junit_suite_name=NAME`
+names the suite (`cnm conformance` names it cnm-conformance.<driver>).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +32,15 @@ from emulator.conformance.registry import Check, CheckFailed
 from emulator.conformance.runner import SUITE
 from emulator.conformance.session import WINDOW_S, KitSession
 from emulator.conformance.targets import Target, TargetError, resolve
+from emulator.results import run_dir as new_run_dir
+
+# record_xml_attribute names a test case: "name" and "classname" are attributes every
+# JUnit family keeps, so pytest's warnings about the fixture do not apply here.
+JUNIT_NAMING_WARNINGS = (
+    "ignore:record_xml_attribute is an experimental feature:"
+    "pytest.PytestExperimentalApiWarning",
+    "ignore:record_xml_attribute is incompatible with junit_family:pytest.PytestWarning",
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,10 +61,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"probe reply window in seconds (default {WINDOW_S})")
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml's, which reads --junitxml
 def pytest_configure(config: pytest.Config) -> None:
     driver = config.getoption("cnm_driver")
     if not driver:
         return
+    if not config.pluginmanager.has_plugin("junitxml"):
+        raise pytest.UsageError("--cnm-driver: the kit writes junit.xml with pytest's junitxml "
+                                "plugin; do not disable it (-p no:junitxml)")
     try:
         target = resolve(driver, config.getoption("cnm_plugin_socket"),
                          config.getoption("cnm_plugin_command"))
@@ -59,8 +79,12 @@ def pytest_configure(config: pytest.Config) -> None:
     elif not any(Path(a.split("::")[0]).resolve() == SUITE for a in config.args):
         config.args.append(str(SUITE))
     run_dir = config.getoption("cnm_run_dir")
-    run_dir = Path(run_dir) if run_dir else reports.run_dir_under(
-        Path(config.getoption("cnm_results")))
+    run_dir = Path(run_dir) if run_dir else new_run_dir(
+        Path(config.getoption("cnm_results")), reports.KIND)
+    if not config.option.xmlpath and not config.option.collectonly:
+        config.option.xmlpath = str(run_dir / target.driver / reports.JUNIT)
+    for line in JUNIT_NAMING_WARNINGS:
+        config.addinivalue_line("filterwarnings", line)
     recorder = Recorder(config, target, run_dir)
     config.stash[RECORDER] = recorder
     config.pluginmanager.register(recorder, "cnm-conformance-run")
@@ -70,12 +94,31 @@ RECORDER = pytest.StashKey["Recorder"]()
 
 
 @pytest.fixture(scope="session")
-def cnm_kit(request: pytest.FixtureRequest):
-    """The conformance session of `--cnm-driver` (skips without it)."""
+def cnm_session(request: pytest.FixtureRequest, record_testsuite_property):
+    """The lab of `--cnm-driver` with the driver made available on it, made when the
+    first check needs it and removed at the end (None when it could not be made)."""
     recorder = request.config.stash.get(RECORDER, None)
     if recorder is None:
         pytest.skip("no --cnm-driver given")
-    yield from recorder.kit()
+    yield from recorder.kit(record_testsuite_property)
+
+
+@pytest.fixture
+def cnm_kit(request: pytest.FixtureRequest, record_xml_attribute, cnm_session) -> Kit:
+    """What one check's test item gets; its JUnit test case is named by the check's id
+    and statement, under the driver's name."""
+    recorder = request.config.stash[RECORDER]
+    callspec = getattr(request.node, "callspec", None)
+    check = callspec.params.get("check") if callspec else None
+    if isinstance(check, Check):
+        record_xml_attribute("name", check.label)
+        record_xml_attribute("classname", f"cnm_conformance.{recorder.target.driver}")
+    if recorder.target.unavailable:
+        pytest.skip(recorder.target.unavailable)
+    if cnm_session is None:
+        pytest.fail(f"the lab for {recorder.target.driver} could not be set up: "
+                    f"{recorder.start_error}", pytrace=False)
+    return Kit(cnm_session, recorder)
 
 
 class Kit:
@@ -118,25 +161,32 @@ class Recorder:
         self.start_error: str | None = None
         self.paths: dict[str, Path] = {}
 
-    def kit(self):
-        """The session's lab, made when the first check needs it, removed at the end."""
-        if self.start_error is not None:
-            pytest.fail(f"the lab for {self.target.driver} could not be set up: "
-                        f"{self.start_error}", pytrace=False)
+    def kit(self, record_property) -> Iterator[KitSession | None]:
+        """The session's lab, its description recorded as the JUnit suite's properties."""
+        if self.target.unavailable:
+            self._describe(self.target, record_property)
+            yield None
+            return
         session = KitSession(self.target, self.run_dir / self.target.driver,
                              window=self.config.getoption("cnm_window"))
         try:
             session.start()
         except Exception as exc:  # noqa: BLE001 - every check reports it, in one line
             self.start_error = f"{type(exc).__name__}: {exc}"
+        self._describe(session.target, record_property)
         if self.start_error is not None:
-            pytest.fail(f"the lab for {self.target.driver} could not be set up: "
-                        f"{self.start_error}", pytrace=False)
+            yield None
+            return
         self.session = session
         try:
-            yield Kit(session, self)
+            yield session
         finally:
             session.stop()
+
+    @staticmethod
+    def _describe(target: Target, record_property) -> None:
+        for key, value in sorted(target.describe().items()):
+            record_property(key, value if isinstance(value, str) else json.dumps(value))
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         for item in session.items:  # what runs, after -k and --deselect
@@ -163,6 +213,11 @@ class Recorder:
             entry["outcome"], entry["reason"] = "error", _failure_text(report)
 
     def result(self) -> dict:
+        if self.target.unavailable:  # no lab was made: every check skipped, for this reason
+            result = reports.skipped_driver(self.target.driver, self.target.unavailable,
+                                            list(self.by_nodeid.values()))
+            result["started"] = self.started_at
+            return result
         checks = []
         for check in self.by_nodeid.values():
             entry = dict(self.outcomes.get(check.id) or {
@@ -187,10 +242,15 @@ class Recorder:
             "checks": checks,
         }
 
+    @pytest.hookimpl(trylast=True)  # after junitxml has written this driver's junit.xml
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.outcomes:  # nothing ran (--collect-only, or every check deselected)
             return
         reports.write_driver_results(self.run_dir, self.result())
+        junit = self.run_dir / self.target.driver / reports.JUNIT
+        written = Path(self.config.option.xmlpath).resolve()
+        if written != junit.resolve() and written.exists():  # --junitxml put it elsewhere
+            shutil.copyfile(written, junit)
         self.paths = reports.write_reports(self.run_dir)
 
     def pytest_terminal_summary(self, terminalreporter) -> None:

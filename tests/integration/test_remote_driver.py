@@ -13,7 +13,7 @@ from conftest import lab_name, ping
 
 from emulator import Lab
 from emulator.errdefs import DockerError
-from emulator.experiments.nsproc import popen_in
+from emulator.probes.namespaced import popen_in
 
 HERE = Path(__file__).parent
 

@@ -247,7 +247,7 @@ def test_link_decodes_name_state_master_mtu_mac_and_bridge_port_state() -> None:
     client, kernel = rtnl(message(RTM_NEWLINK, veth1_on_bridge()))
     assert client.link("veth1") == Link(index=5, name="veth1", up=True, operstate="UP",
                                         master=4, mtu=1500, mac="02:42:ac:11:00:02",
-                                        port_state=3)
+                                        port_state=3, lower_up=True)
     assert kernel.sent == [hexbytes("""
         2c000000 1200 0100 01000000 00000000
         00 00 0000 00000000 00000000 00000000

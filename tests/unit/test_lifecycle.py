@@ -148,3 +148,24 @@ def test_output_cannot_be_captured_from_a_running_container(
                       "not supported by the emulator yet"):
         lifecycle.capture_output("web")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_next_exit_wait_sees_a_start_through_the_engine_itself(
+        engine: Engine, lifecycle: ContainerLifecycle, processes: FakeProcesses,
+        waiter) -> None:
+    """Python API callers may start a container with engine.start_container; a waiter
+    for its next exit must hear of that start as it would of one through the API."""
+    container = engine.create_container("web", BRIDGE)
+    answer = waiter.submit(lifecycle.wait, container.id, "next-exit")
+    engine.start_container(container.id)
+    assert processes.awaited(container)
+    processes.end(container, 3)
+    assert answer.result(TIMEOUT_S) == 3
+
+
+def test_removing_a_never_started_container_through_the_engine_ends_its_waiters(
+        engine: Engine, lifecycle: ContainerLifecycle, waiter) -> None:
+    container = engine.create_container("web", BRIDGE)
+    answer = waiter.submit(lifecycle.wait, container.id, "removed")
+    engine.remove_container(container.id)
+    assert answer.result(TIMEOUT_S) == 0

@@ -7,11 +7,11 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 
-from .errors import FieldPath, Problem, ProblemLog, TopologyError
+from .errors import FieldPath, Problem, ProblemLog
 from .model import Topology
 from .resolve import resolve
+from .textfile import read_topology_file
 from .yaml_source import read_yaml
 
 DEFAULT_FILE = "default.yaml"
@@ -31,14 +31,9 @@ class SourcedTopology:
 
 
 def read_topology(path: str | os.PathLike[str]) -> SourcedTopology:
-    """Loads a topology file, keeping its line numbers; raises TopologyError."""
-    data = Path(path).read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        problem = f"not UTF-8 text (byte {error.start}: {error.reason})"
-        raise TopologyError([Problem(str(path), None, None, problem)]) from None
-    return read_topology_text(text, source=str(path))
+    """Loads a topology file, keeping its line numbers; raises TopologyError, also for a
+    path that is not a regular file of at most 1 MiB of UTF-8 text."""
+    return read_topology_text(read_topology_file(path), source=os.fspath(path))
 
 
 def read_topology_text(text: str, source: str = "<string>") -> SourcedTopology:

@@ -4,10 +4,15 @@ PyYAML's constructed objects carry no position, so the reader walks the composed
 tree itself and records the line of each path for the error messages. Keys are taken
 as written (`on:` is the name "on", not a boolean), because every key in a topology is
 a name or a field; dates are not recognised, so a date-like value stays a string.
+
+Input is bounded: at most MAX_VALUES values, nested at most MAX_DEPTH deep (also through
+aliases), so that no text can exhaust memory or the interpreter's stack; text holding
+characters YAML does not allow (a binary file) is refused before it is parsed.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -18,6 +23,7 @@ from .errors import FieldPath, ProblemLog, TopologyError
 MERGE_TAG = "tag:yaml.org,2002:merge"
 TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 MAX_VALUES = 100_000
+MAX_DEPTH = 32
 
 _UNREADABLE: Any = object()
 
@@ -39,8 +45,18 @@ class DuplicateKey:
         return f"duplicate key {self.key_node.value!r} (first at line {self.first_line})"
 
 
+class TooLarge(yaml.YAMLError):
+    """The document is nested deeper or holds more values than a topology may."""
+
+    def __init__(self, message: str, mark: yaml.Mark) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = mark.line + 1
+
+
 class StrictLoader(yaml.SafeLoader):
-    """A SafeLoader that rejects duplicate mapping keys and leaves dates as strings."""
+    """A SafeLoader that rejects duplicate mapping keys, leaves dates as strings and stops
+    at MAX_DEPTH levels of nesting or MAX_VALUES values."""
 
     yaml_implicit_resolvers: ClassVar[dict[str, list[tuple[str, Any]]]] = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag != TIMESTAMP_TAG]
@@ -50,6 +66,22 @@ class StrictLoader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.duplicate_keys: list[DuplicateKey] = []
+        self._depth = 0
+        self._values = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        # The composer recurses once per level: stop before the interpreter's stack does.
+        mark = self.peek_event().start_mark
+        self._depth += 1
+        self._values += 1
+        if self._depth > MAX_DEPTH:
+            raise TooLarge(f"nested more than {MAX_DEPTH} levels deep", mark)
+        if self._values > MAX_VALUES:
+            raise TooLarge(f"more than {MAX_VALUES} values", mark)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def compose_mapping_node(self, anchor: str | None) -> yaml.MappingNode:
         node = super().compose_mapping_node(anchor)
@@ -76,6 +108,7 @@ def read_yaml(text: str, log: ProblemLog) -> Any:
 
     Raises TopologyError at once when the text is not YAML at all.
     """
+    _refuse_binary(text, log)
     loader = StrictLoader(text)
     try:
         node = loader.get_single_node()
@@ -89,6 +122,8 @@ def read_yaml(text: str, log: ProblemLog) -> Any:
             path = None if mapping_path is None else (*mapping_path, duplicate.key_node.value)
             log.report(path, duplicate.message, line=_line(duplicate.key_node))
         return None if data is _UNREADABLE else data
+    except TooLarge as error:
+        log.report(None, error.message, line=error.line)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         log.report(None, _syntax_message(error), line=None if mark is None else mark.line + 1)
@@ -96,6 +131,21 @@ def read_yaml(text: str, log: ProblemLog) -> Any:
         log.report(None, f"invalid YAML: {error}")
     finally:
         loader.dispose()
+    raise TopologyError(log.problems)
+
+
+def _refuse_binary(text: str, log: ProblemLog) -> None:
+    """YAML allows no control characters but tab and newlines: such text is not a topology
+    (a NUL byte usually means a binary file)."""
+    found = yaml.reader.Reader.NON_PRINTABLE.search(text)
+    if found is None:
+        return
+    line = text.count("\n", 0, found.start()) + 1
+    column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+    kind = "control character" if unicodedata.category(found.group()) == "Cc" else "character"
+    hint = " (a binary file?)" if found.group() == "\0" else ""
+    log.report(None, f"not YAML text: {kind} U+{ord(found.group()):04X} at column {column}"
+               f"{hint}", line=line)
     raise TopologyError(log.problems)
 
 
@@ -119,6 +169,10 @@ class _Walker:
         self._budget -= 1
         if self._budget < 0:
             self.log.report(path, f"more than {MAX_VALUES} values: are aliases nested too deep?")
+            raise TopologyError(self.log.problems)
+        if len(path) >= MAX_DEPTH:
+            self.log.report(None, f"nested more than {MAX_DEPTH} levels deep through aliases",
+                            line=_line(node))
             raise TopologyError(self.log.problems)
         if id(node) in self._open:
             self.log.report(path, "an alias refers to a value that contains it")

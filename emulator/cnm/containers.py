@@ -20,7 +20,8 @@ from emulator.cnm.state import HostState
 from emulator.fabric.base import ExecResult, SandboxHandle
 from emulator.ids import docker_timestamp, new_id
 
-CONTAINER_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+# dockerd's names.RestrictedNamePattern; Go's `$` is the end of the text, hence fullmatch.
+CONTAINER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 DEFAULT_COMMAND = ["sleep", "infinity"]
 
 
@@ -78,11 +79,11 @@ class Containers:
         cid = new_id()
         if name is None:
             name = random_name(cid, {c.name for c in self._all.values()})
-        name = name.lstrip("/")
-        if not CONTAINER_NAME.match("/" + name):
+        if not CONTAINER_NAME.fullmatch(name.removeprefix("/")):
             raise err.InvalidParameter(
                 f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
             )
+        name = name.removeprefix("/")
         for other in self._all.values():
             if other.name == name:
                 raise err.Conflict(

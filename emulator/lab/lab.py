@@ -48,7 +48,7 @@ class Lab:
         topology = topology.topology if isinstance(topology, SourcedTopology) else topology
         self.topology = topology
         self.name = name or topology.name
-        if not LAB_NAME.match(self.name):
+        if not LAB_NAME.fullmatch(self.name):
             raise LabError(
                 f"invalid lab name {self.name!r}: 1 to 8 characters, a lowercase letter "
                 "followed by lowercase letters or digits"
@@ -218,9 +218,9 @@ class Lab:
         for container in containers:
             process = container.sandbox.process if container.sandbox else None
             if container.running and process is not None:
-                self.run_dir.record_container(host, container.name, process)
+                self.run_dir.record_container(host, container.id, container.name, process)
             else:
-                self.run_dir.forget_container(host, container.name)
+                self.run_dir.forget_container(host, container.id)
 
     # -- signals -------------------------------------------------------------
 

@@ -126,31 +126,32 @@ class RunDir:
     def _containers_dir(self) -> Path:
         return self.path / "containers"
 
-    def record_container(self, host: str, name: str, process: ProcessId) -> None:
+    def record_container(self, host: str, cid: str, name: str, process: ProcessId) -> None:
+        """The file is named by the container's ID: a name can be longer than a file name."""
         folder = self._containers_dir / host
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(folder / cid, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, f"{process.pid} {process.started}\n".encode())
+            os.write(fd, f"{process.pid} {process.started} {name}\n".encode())
         finally:
             os.close(fd)
 
-    def forget_container(self, host: str, name: str) -> None:
-        (self._containers_dir / host / name).unlink(missing_ok=True)
+    def forget_container(self, host: str, cid: str) -> None:
+        (self._containers_dir / host / cid).unlink(missing_ok=True)
 
     def containers(self) -> dict[str, ProcessId]:
         """HOST/NAME -> process of every running container the lab recorded."""
         found: dict[str, ProcessId] = {}
         if not self._containers_dir.is_dir():
             return found
-        for entry in sorted(self._containers_dir.glob("*/*")):
+        for entry in self._containers_dir.glob("*/*"):
             try:
-                pid, started = entry.read_text().split()
+                pid, started, name = entry.read_text().split()
             except (OSError, ValueError):
                 continue
-            found[f"{entry.parent.name}/{entry.name}"] = ProcessId(int(pid), int(started))
-        return found
+            found[f"{entry.parent.name}/{name}"] = ProcessId(int(pid), int(started))
+        return dict(sorted(found.items()))
 
     def age(self) -> float:
         """Seconds since the directory was made (infinite if it is gone)."""

@@ -24,6 +24,11 @@ PACKAGED_TOPOLOGIES = {
 }
 
 
+def _print_warnings(warnings: list[object]) -> None:
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+
+
 def _lab_up(args: argparse.Namespace) -> int:
     from emulator.lab import control
     from emulator.lab.dryrun import check_topology
@@ -31,7 +36,7 @@ def _lab_up(args: argparse.Namespace) -> int:
 
     sourced = read_topology(args.topology) if args.topology else None
     topology = sourced.topology if sourced else default_topology()
-    check_topology(sourced or topology)
+    _print_warnings(check_topology(sourced or topology))
     name = control.start_background(args.topology, args.name or topology.name)
     hosts = ", ".join(h.name for h in topology.hosts)
     print(f"lab {name} is up: Docker hosts {hosts}; outside {topology.outside.address}")
@@ -136,7 +141,7 @@ def _check(args: argparse.Namespace) -> int:
     from emulator.lab.dryrun import check_topology
     from emulator.topology import read_topology
 
-    check_topology(read_topology(args.topology))
+    _print_warnings(check_topology(read_topology(args.topology)))
     print(f"{args.topology}: ok")
     return 0
 

@@ -70,7 +70,7 @@ def create_network(host: HostContext, request: Request) -> Response:
     if isinstance(body, dict) and body.get("Ingress"):
         _refuse_ingress(host.engine)
     network = host.engine.create_network(_create_request(body))
-    return Response(201, {"Id": network.id, "Warning": ""})
+    return Response(201, {"Id": network.id, "Warning": "\n".join(network.warnings)})
 
 
 @ROUTES.add("DELETE", "/networks/{id}")

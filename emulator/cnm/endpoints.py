@@ -10,16 +10,18 @@ through docker_gwbridge (overlay) gets Docker's `gateway_<id>` endpoint there.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, ip_address
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address
 
 from emulator import errdefs as err
 from emulator.cnm.model import Attachment, Container, Endpoint, Network
 from emulator.cnm.state import HostState
 from emulator.drivers.base import SWARM, EndpointSpec, SandboxRef
 from emulator.ids import new_id
+from emulator.ipam import subnet_warnings
 from emulator.swarm.cluster import GWBRIDGE, not_attachable
 
 
@@ -28,6 +30,13 @@ class AttachRequest:
     network: str
     ip: str | None = None
     aliases: tuple[str, ...] = ()
+
+
+def unroutable_gateway(network: Network, subnet: IPv4Network) -> err.DockerError:
+    """The kernel refused the default route: say which subnet it cannot route, and why."""
+    why = "; ".join(subnet_warnings(subnet)) or f"the kernel cannot route {subnet}"
+    return err.DockerError("failed to set gateway: network is unreachable "
+                           f"(network {network.name}: {why})")
 
 
 class Endpoints:
@@ -128,8 +137,13 @@ class Endpoints:
                 container.next_ifindex += 1
             holder = self.gateway_holder(container, extra=network)
             wants = holder is network or (holder is None and not network.internal)
-            joined = driver.join(network.id, ep.id, SandboxRef(
-                container.sandbox, ifname or "", wants_gateway=wants))
+            try:
+                joined = driver.join(network.id, ep.id, SandboxRef(
+                    container.sandbox, ifname or "", wants_gateway=wants))
+            except OSError as exc:
+                if exc.errno != errno.ENETUNREACH or address is None:
+                    raise
+                raise unroutable_gateway(network, address.network) from None
             ep.ifname = joined.ifname
             ep.mac = joined.mac or ep.mac
             if state.offers_gateway(network):

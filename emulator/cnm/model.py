@@ -29,6 +29,7 @@ class Network:
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
     ingress: bool = False
     address_space: object | None = None  # the swarm's, for swarm-scoped networks
+    warnings: tuple[str, ...] = ()  # what the create answered (NetworkCreateResponse.Warning)
 
 
 @dataclass

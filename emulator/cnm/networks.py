@@ -29,6 +29,7 @@ from emulator.cnm.state import HostState
 from emulator.drivers import registry
 from emulator.drivers.base import GLOBAL, LOCAL, SWARM, IPAMData, NetworkSpec
 from emulator.ids import docker_timestamp, new_id
+from emulator.ipam import subnet_warnings
 from emulator.swarm.cluster import GWBRIDGE
 from emulator.swarm.shared import SharedNetwork
 
@@ -87,6 +88,20 @@ class Networks:
         )
 
     def create(self, request: NetworkRequest, creator: ScopeMember) -> Network:
+        network = self._create(request, creator)
+        network.warnings = self._warnings(network)
+        return network
+
+    def _warnings(self, network: Network) -> tuple[str, ...]:
+        """Docker accepts the subnet; say what will go wrong with it. A network on a host
+        link (macvlan's parent) shares that link's subnet by design."""
+        if network.pool_id is None:
+            return ()
+        hosts = () if "parent" in network.options else self._state.reserved
+        return tuple(subnet_warnings(self._state.space(network).pool(network.pool_id).subnet,
+                                     hosts))
+
+    def _create(self, request: NetworkRequest, creator: ScopeMember) -> Network:
         if request.name in PREDEFINED:
             raise err.Forbidden(f"operation is not permitted on predefined {request.name} network ")
         builtin = registry.builtin().get(request.driver)

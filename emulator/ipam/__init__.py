@@ -2,7 +2,8 @@
 
 Predefined pools (pools), validation of user IPAM configs (validate), pool and
 address allocation within an address space (allocator), and Docker's error
-texts (messages). IPv4 only.
+texts (messages); warnings for subnets Docker accepts that will not work as
+expected (overlaps). IPv4 only.
 """
 
 from emulator.ipam.addrset import AddressSet
@@ -13,6 +14,7 @@ from emulator.ipam.allocator import (
     global_address_space,
     local_address_space,
 )
+from emulator.ipam.overlaps import subnet_warnings
 from emulator.ipam.pool import Pool, PoolKey, format_pool_id, parse_pool_id, pool_overlap
 from emulator.ipam.pools import (
     GLOBAL_DEFAULT_POOLS,
@@ -53,6 +55,7 @@ __all__ = [
     "normalize_specs",
     "parse_pool_id",
     "pool_overlap",
+    "subnet_warnings",
     "validate_ipam",
     "validate_ipam_config",
 ]

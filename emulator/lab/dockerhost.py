@@ -31,6 +31,12 @@ class NetworkHandle:
         return self._network.name
 
     @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the create answered besides the network: a subnet that will not work as
+        expected (the Engine API's NetworkCreateResponse.Warning)."""
+        return self._network.warnings
+
+    @property
     def bridge(self) -> str | None:
         driver = self._engine.driver_of(self._network)
         return driver.bridge_name(self._network.id) if isinstance(driver, Describer) else None

@@ -1,7 +1,8 @@
 """Check a topology's Docker requests before any kernel object exists.
 
 Each host's networks and containers are replayed through a real Engine over a
-FakeFabric, so the user gets Docker's own messages, all of them at once.
+FakeFabric, so the user gets Docker's own messages, all of them at once, and the
+warnings its network create answers with.
 """
 
 from __future__ import annotations
@@ -26,15 +27,21 @@ def attach_requests(container) -> list[AttachRequest]:
 
 
 def host_problems(host: HostSpec, reserved, sourced: SourcedTopology,
-                  nics: tuple[str, ...] = ("eth0",)) -> list[Problem]:
+                  nics: tuple[str, ...] = ("eth0",),
+                  warnings: list[Problem] | None = None) -> list[Problem]:
+    """What Docker would refuse on this host; its warnings are added to `warnings`."""
     engine = Engine(host.name, FakeFabric(host.name, nics=nics), reserved=reserved)
     problems = []
     for net in host.networks:
+        where = ("hosts", host.name, "networks", net.name)
         try:
-            engine.create_network(network_request(net))
+            network = engine.create_network(network_request(net))
         except DockerError as exc:
-            where = ("hosts", host.name, "networks", net.name)
             problems.append(sourced.problem(where, exc.message))
+        else:
+            if warnings is not None:
+                warnings += [sourced.problem(where, f"warning: {text}")
+                             for text in network.warnings]
     for container in host.containers:
         try:
             engine.run_container(container.name, attach_requests(container),
@@ -45,16 +52,19 @@ def host_problems(host: HostSpec, reserved, sourced: SourcedTopology,
     return problems
 
 
-def check_topology(topology: Topology | SourcedTopology) -> None:
+def check_topology(topology: Topology | SourcedTopology) -> list[Problem]:
     """Raise TopologyError listing every request Docker would refuse, with file lines
-    when the topology was read from a file."""
+    when the topology was read from a file; else return the warnings (subnets Docker
+    accepts that will not work as expected)."""
     if isinstance(topology, Topology):
         topology = SourcedTopology(topology, "topology", {})
     problems: list[Problem] = []
+    warnings: list[Problem] = []
     lan = topology.topology.lan
     reserved = [topology.topology.underlay.subnet, *([lan.subnet] if lan else [])]
     nics = ("eth0", "eth1") if lan else ("eth0",)
     for host in topology.topology.hosts:
-        problems.extend(host_problems(host, reserved, topology, nics))
+        problems.extend(host_problems(host, reserved, topology, nics, warnings))
     if problems:
         raise TopologyError(problems)
+    return warnings

@@ -118,7 +118,10 @@ def _env(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from emulator.experiments.runner import run_cli
+    from emulator.topology import read_topology
 
+    if args.topology and not args.list:
+        read_topology(args.topology)  # a bad file is refused before any experiment starts
     return run_cli(args.experiments, topology=args.topology, results=args.results,
                    list_only=args.list)
 
@@ -219,9 +222,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _root_refusal(args: argparse.Namespace) -> str | None:
+    """Why this command cannot run as this user, or None: everything but reading topology
+    files and listing experiments or checks builds or reads labs, which only root can."""
+    if os.geteuid() == 0 or args.func in (_schema, _check, _show) or getattr(args, "list", False):
+        return None
+    command = args.func.__name__.strip("_").replace("_", " ")  # _lab_up: "lab up"
+    return (f"cnm {command} needs root: labs are network namespaces, with their state in "
+            "/run/cnm (run it with sudo)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
+    refusal = _root_refusal(args)
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        return 77  # sysexits EX_NOPERM
     try:
         return func(args)
     except TopologyError as exc:

@@ -1,5 +1,6 @@
 """Topology input is bounded: only a regular file of at most 1 MiB of YAML text, nested at
-most MAX_DEPTH deep, holding at most MAX_VALUES values; anything else is one clear line."""
+most MAX_DEPTH deep, holding at most MAX_VALUES values; anything else is one clear line.
+A fuzz of texts and bytes checks that nothing else (an internal error) can come out."""
 
 from __future__ import annotations
 
@@ -8,8 +9,16 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from emulator.topology import TopologyError, load_topology, load_topology_text, read_topology
+from emulator.topology import (
+    Topology,
+    TopologyError,
+    load_topology,
+    load_topology_text,
+    read_topology,
+)
 from emulator.topology.textfile import MAX_FILE_BYTES
 from emulator.topology.yaml_source import MAX_DEPTH, MAX_VALUES
 
@@ -128,3 +137,46 @@ def test_the_depth_limit_counts_the_top_level_mapping(lists: int, expected: str)
 def test_too_many_values_stop_the_reader_early() -> None:
     lines = problems_of_text(GOOD + "x: [" + "1, " * MAX_VALUES + "1]\n")
     assert lines == [f"t.yaml:4: more than {MAX_VALUES} values"]
+
+
+# -- any text, any bytes: a Topology or a TopologyError, nothing else ---------------------
+
+YAML_PIECES = st.sampled_from([
+    "name: lab\n", "hosts:\n", "  h1: {}\n", "  h1:\n", "    networks:\n", "      a: ", "[", "]",
+    "{", "}", ", ", ": ", "- ", "&x ", "*x", "!!str ", "<<: ", "\n", "  ", "'", '"', "\x00",
+    "\t", "#", "---\n", "192.0.2.0/24", "1", "true", "\u2028", "\ufeff",
+])
+
+
+def _assert_topology_or_one_error(outcome: object, source: str) -> None:
+    assert isinstance(outcome, TopologyError | Topology)
+    if isinstance(outcome, TopologyError):
+        lines = str(outcome).splitlines()
+        assert lines and all(line.startswith(source) for line in lines)
+
+
+def _load(text: str) -> object:
+    try:
+        return load_topology_text(text, source="t.yaml")
+    except TopologyError as error:
+        return error
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(YAML_PIECES, max_size=60).map("".join) | st.text(max_size=300))
+def test_any_text_gives_a_topology_or_a_topology_error(text: str) -> None:
+    _assert_topology_or_one_error(_load(text), "t.yaml")
+
+
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=300))
+def test_any_bytes_in_a_file_give_a_topology_or_a_topology_error(tmp_path: Path,
+                                                                   data: bytes) -> None:
+    path = tmp_path / "fuzz.yaml"
+    path.write_bytes(data)
+    try:
+        outcome: object = read_topology(path).topology
+    except TopologyError as error:
+        outcome = error
+    _assert_topology_or_one_error(outcome, str(path))

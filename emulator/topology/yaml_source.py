@@ -83,6 +83,26 @@ class StrictLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        # Merge keys copy whole mappings, recursively: bound how deep and how much.
+        merged = [item for key, value in node.value if key.tag == MERGE_TAG
+                  for item in (value.value if isinstance(value, yaml.SequenceNode) else [value])
+                  if isinstance(item, yaml.MappingNode)]
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise TooLarge(f"merge keys nested more than {MAX_DEPTH} levels deep",
+                               node.start_mark)
+            for item in merged:
+                self.flatten_mapping(item)
+        finally:
+            self._depth -= 1
+        self._values += sum(len(item.value) for item in merged)
+        if self._values > MAX_VALUES:
+            raise TooLarge(f"more than {MAX_VALUES} values (counting what merge keys copy)",
+                           node.start_mark)
+        super().flatten_mapping(node)
+
     def compose_mapping_node(self, anchor: str | None) -> yaml.MappingNode:
         node = super().compose_mapping_node(anchor)
         first_seen: dict[str, yaml.Node] = {}

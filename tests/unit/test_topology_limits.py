@@ -134,6 +134,21 @@ def test_the_depth_limit_counts_the_top_level_mapping(lists: int, expected: str)
     assert problems_of_text(GOOD + f"x: {'[' * lists}{']' * lists}\n") == [expected]
 
 
+def test_a_chain_of_merge_keys_is_bounded_in_depth() -> None:
+    # Anchored under repeated keys, which the reader skips, so the last merge flattens
+    # the whole chain at once.
+    chain = "".join(f"k: &a{i} {{<<: *a{i - 1}}}\n" for i in range(1, 3000))
+    lines = problems_of_text("name: lab\nk: 0\nk: &a0 {x: 1}\n" + chain + "use: *a2999\n")
+    assert len(lines) == 1
+    assert lines[0].endswith(f": merge keys nested more than {MAX_DEPTH} levels deep")
+
+
+def test_merge_keys_that_double_at_each_step_are_bounded_in_size() -> None:
+    doubling = "".join(f"a{i}: &a{i} {{<<: [*a{i - 1}, *a{i - 1}]}}\n" for i in range(1, 40))
+    lines = problems_of_text("name: lab\na0: &a0 {x: 1, y: 2}\n" + doubling)
+    assert lines == [f"t.yaml:17: more than {MAX_VALUES} values (counting what merge keys copy)"]
+
+
 def test_too_many_values_stop_the_reader_early() -> None:
     lines = problems_of_text(GOOD + "x: [" + "1, " * MAX_VALUES + "1]\n")
     assert lines == [f"t.yaml:4: more than {MAX_VALUES} values"]

@@ -18,7 +18,8 @@ from emulator.drivers.registry import DriverRegistry
 from emulator.fabric.base import HostFabric
 from emulator.ipam import AddressSpace
 
-PLUGIN_ISOLATION = "plugin networks"
+PLUGIN_ISOLATION = "plugin network "
+"""The host firewall's key of a plugin network's part, followed by the network's ID."""
 
 
 @dataclass
@@ -32,6 +33,8 @@ class HostState:
     networks: dict[str, Network] = field(default_factory=dict)
     containers: dict[str, Container] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    _seen: set[str] = field(default_factory=set, init=False, repr=False)
+    """The networks networks_changed last saw."""
 
     def driver_of(self, network: Network) -> Driver:
         return self.drivers.get(network.driver)
@@ -50,11 +53,17 @@ class HostState:
 
     def networks_changed(self) -> None:
         """Keep the host firewall dropping routed traffic between the networks of drivers
-        that ask for it (plugins), as dockerd's FORWARD policy DROP does."""
-        loaded = {name: capability for name, _, capability in self.drivers.loaded()}
-        subnets = tuple(
-            self.space(n).pool(n.pool_id).subnet for n in self.networks.values()
-            if n.pool_id is not None and n.driver in loaded
-            and loaded[n.driver].isolated_by_host_firewall)
-        if sorted(subnets) != sorted(self.firewall.part(PLUGIN_ISOLATION).isolated_subnets):
-            self.firewall.contribute(PLUGIN_ISOLATION, FirewallPart(isolated_subnets=subnets))
+        that ask for it (plugins), as dockerd's FORWARD policy DROP does: one part per
+        such network, so that a change touches only the networks that came or went."""
+        current = self.networks.keys()
+        for net_id in self._seen - current:
+            self.firewall.withdraw(PLUGIN_ISOLATION + net_id)
+            self._seen.discard(net_id)
+        for net_id in current - self._seen:
+            network = self.networks[net_id]
+            isolated = self.capability_of(network).isolated_by_host_firewall
+            if isolated and network.pool_id is not None:
+                subnet = self.space(network).pool(network.pool_id).subnet
+                self.firewall.contribute(PLUGIN_ISOLATION + net_id,
+                                         FirewallPart(isolated_subnets=(subnet,)))
+            self._seen.add(net_id)

@@ -31,6 +31,10 @@ class _Network(Network[_Endpoint]):
                            self.options.enable_icc, self.options.enable_masquerade)
 
 
+def _firewall_key(net_id: str) -> str:
+    return f"bridge network {net_id}"
+
+
 CAPABILITY = driverapi.Capability(scope=driverapi.LOCAL, connectivity_scope=driverapi.LOCAL)
 
 
@@ -74,7 +78,7 @@ class BridgeDriver(NetworkBookkeeping[_Network, _Endpoint]):
         self._fabric.create_bridge(options.bridge_name, address, options.mtu)
         self._networks[net.id] = network
         try:
-            self._apply_firewall()
+            self._firewall.contribute(_firewall_key(net.id), FirewallPart((network.rules(),)))
         except Exception:
             del self._networks[net.id]
             self._fabric.delete_link(options.bridge_name)
@@ -82,14 +86,10 @@ class BridgeDriver(NetworkBookkeeping[_Network, _Endpoint]):
 
     def _retire(self, network: _Network) -> None:
         self._fabric.delete_link(network.options.bridge_name)
-        self._apply_firewall()
+        self._firewall.withdraw(_firewall_key(network.spec.id))
 
     def bridge_name(self, net_id: str) -> str:
         return self._net(net_id).options.bridge_name
-
-    def _apply_firewall(self) -> None:
-        self._firewall.contribute(self.name, FirewallPart(
-            tuple(n.rules() for n in self._networks.values())))
 
     def _new_endpoint(self, network: _Network, ep: driverapi.EndpointSpec) -> _Endpoint:
         host_ifname = "veth" + secrets.token_hex(4)[:7]

@@ -4,10 +4,10 @@ dockerd keeps one set of iptables chains per host, to which the bridge driver
 adds its networks' rules and in which its FORWARD policy drops what nothing
 accepted. Here each contributor hands in its part under a key (the bridge
 driver one per network, the engine one per plugin network's subnet), and each
-change is one small nft transaction: the table's rules are fixed, and what a
-network brings are elements of named sets, added with it and deleted with it.
-A transaction's size does not depend on how many networks exist; one that
-fails to load is taken back, so the kernel keeps the last state that was good.
+change is one small nft transaction: what a network brings are elements of
+named sets, added with it and deleted with it. A transaction's size does not
+depend on how many networks exist; one that fails to load is taken back, so the
+kernel keeps the last state that was good.
 
 What the rules do, as Docker's DOCKER-ISOLATION chains, internal-network
 rules, ICC setting and MASQUERADE rule do:
@@ -23,12 +23,13 @@ rules, ICC setting and MASQUERADE rule do:
 
 Bridges are matched by name in hash sets (`bridge_pairs` holds "b" . "b", so
 that one lookup tells whether a packet stays on its bridge). Subnets are matched
-as `ip saddr & MASK` in hash sets, one family of sets and rules per prefix
-length, declared with the first subnet of that length and kept: interval sets
-would do with one set, but nft reads every element of every interval set of
-the table before each change, which would make a change cost more the more
-networks exist. Subnets nested in one another (possible only between a
-plugin's network and another) are told apart by prefix length alone.
+as `ip saddr & MASK` in hash sets, one family of sets per prefix length in
+use: the first subnet of a length declares its sets and rewrites the few
+chains that match that family (a rule per length), the last one removes them.
+Interval sets would do with one set per purpose, but nft reads every element of
+every interval set of the table before each change, which would make a change
+cost more the more networks exist. Subnets nested in one another (possible only
+between a plugin's network and another) are told apart by prefix length alone.
 
 The whole state renders as the table followed by the statements that fill it;
 that is what a full load sends, and what golden files hold.

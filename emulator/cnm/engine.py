@@ -6,7 +6,9 @@ request is validated completely before the first driver call, and a failure
 part-way is rolled back, so a rejected request leaves nothing behind.
 
 `Engine` is a facade: it composes its parts, each given the declared `HostState`
-they share, and holds the one lock every operation takes:
+they share, and holds the one lock every write takes. Reads (list, inspect, the
+container an exec runs in) take no lock and hand out copies (`cnm/copies.py`), so
+they never wait behind a slow write, and an exec holds no lock while it runs:
 - `Networks`: create, list, inspect, remove, prune; copies of shared networks;
 - `Endpoints`: joining and leaving networks, gateways, docker_gwbridge;
 - `Containers`: sandboxes and their processes;
@@ -24,7 +26,9 @@ from pathlib import Path
 
 from emulator import errdefs as err
 from emulator.cnm.containers import Containers
+from emulator.cnm.copies import container_copy, network_copy, present
 from emulator.cnm.endpoints import AttachRequest, Endpoints
+from emulator.cnm.filters import match_network, validate_network_filters
 from emulator.cnm.globalscope import GlobalScope, GlobalStore
 from emulator.cnm.lifecycle import ContainerLifecycle
 from emulator.cnm.model import Container, Network
@@ -146,12 +150,20 @@ class Engine:
             return self._networks.create(request, self)
 
     def get_network(self, ref: str) -> Network:
-        with self._lock:
-            return self._networks.get(ref)
+        """The network itself, found without waiting for a write (lookup.find looks
+        through a list of the networks made at one instant)."""
+        return self._networks.get(ref)
+
+    def network_copy(self, ref: str) -> Network:
+        """A copy of the network, for rendering while writes go on."""
+        return network_copy(self.get_network(ref))
 
     def list_networks(self, filters: Mapping[str, list[str]] | None = None) -> list[Network]:
-        with self._lock:
-            return self._networks.list(filters)
+        """Copies of the networks, found without waiting for a write."""
+        filters = filters or {}
+        validate_network_filters(filters)
+        return [copy for copy in map(network_copy, present(self.networks))
+                if match_network(copy, filters)]
 
     def remove_network(self, ref: str) -> None:
         with self._lock:
@@ -202,17 +214,25 @@ class Engine:
             self.lifecycle.started(cid).set()  # waiters of a never-started one are done too
 
     def get_container(self, ref: str) -> Container:
-        with self._lock:
-            return self._containers.get(ref)
+        """The container itself, found without waiting for a write (as get_network)."""
+        return self._containers.get(ref)
+
+    def container_copy(self, ref: str) -> Container:
+        """A copy of the container, for rendering while writes go on."""
+        return container_copy(self.get_container(ref))
 
     def list_containers(self, all: bool = False) -> list[Container]:
-        with self._lock:
-            return self._containers.list(all)
+        """Copies of the containers, found without waiting for a write."""
+        return [copy for copy in map(container_copy, present(self.containers))
+                if all or copy.running]
 
     def reap_exited(self) -> None:
-        """Containers whose process ended by itself are exited: endpoints released."""
-        with self._lock:
-            self._containers.reap_exited()
+        """Containers whose process ended by itself are exited: endpoints released.
+        Nothing to wait for when none has ended."""
+        if any(c.running and c.sandbox is not None and self.fabric.sandbox_ended(c.sandbox)
+               for c in present(self.containers)):
+            with self._lock:
+                self._containers.reap_exited()
 
     def connect(self, net_ref: str, container_ref: str, ip: str | None = None,
                 aliases: Iterable[str] = ()) -> None:
@@ -224,8 +244,7 @@ class Engine:
             self._containers.disconnect(net_ref, container_ref, force)
 
     def exec(self, ref: str, argv: list[str], timeout: float = 30.0) -> ExecResult:
-        with self._lock:
-            sandbox = self._containers.exec_target(ref)
+        sandbox = self._containers.exec_target(ref)  # no lock: as get_container
         return self._containers.exec(sandbox, argv, timeout)
 
     # -- swarm ---------------------------------------------------------------
@@ -283,9 +302,15 @@ class Engine:
                         problems.append(f"{network.name}/{ep.name}: {problem}")
             return problems
 
-    def close(self) -> None:
-        """Remove every container and network, predefined ones included."""
+    def close(self, namespace_ends: bool = False) -> None:
+        """Remove every container and network, predefined ones included. The firewall
+        goes first, in one command, once no container is left to send through it.
+        With `namespace_ends` the host's namespace is about to go and takes its links
+        and rules with it, in one batch of the kernel's: they are left to it."""
         with self._lock:
+            if namespace_ends:
+                self.fabric.abandon()
             self._containers.remove(list(self.containers), force=True)
+            self._state.firewall.clear()
             for network in list(self.networks.values()):
                 self._networks.delete(network)

@@ -87,6 +87,41 @@ def test_exec_runs_while_a_write_holds_the_lock(host: HostContext, engine: Engin
     assert done.exit_code == 0
 
 
+def test_a_container_half_started_is_not_seen_half_started(
+        host: HostContext, engine: Engine, fabric: FakeFabric,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A start marks the container running before its networks are joined and its
+    process started; a `ps` meanwhile shows it as it was before the start."""
+    engine.create_container("late", [AttachRequest("front")])
+    inside, release = threading.Event(), threading.Event()
+    start_process = fabric.start_process
+
+    def slow_start(*args, **kwargs) -> None:
+        inside.set()
+        release.wait(TIMEOUT_S)
+        start_process(*args, **kwargs)
+
+    monkeypatch.setattr(fabric, "start_process", slow_start)
+    starter = threading.Thread(target=engine.start_container, args=("late",))
+    starter.start()
+    try:
+        assert inside.wait(TIMEOUT_S)
+        assert engine.get_container("late").running  # the write is half done
+        listed = answered_while_held(
+            lambda: call(containers.list_containers, host, query={"all": "1"}), starter)
+        late = next(c for c in listed.body if c["Names"] == ["/late"])
+        assert (late["State"], late["Status"]) == ("created", "Created")
+        inspected = call(containers.inspect_container, host, id="late").body
+        assert inspected["State"]["Running"] is False
+        assert inspected["State"]["StartedAt"] == "0001-01-01T00:00:00Z"
+    finally:
+        release.set()
+        starter.join(TIMEOUT_S)
+    late = next(c for c in call(containers.list_containers, host).body
+                if c["Names"] == ["/late"])
+    assert late["State"] == "running"
+
+
 def test_a_container_that_ended_is_reaped_by_the_next_read(host: HostContext, engine: Engine,
                                                           fabric: FakeFabric) -> None:
     fabric.exited[engine.get_container("web").id] = 3

@@ -49,7 +49,7 @@ def test_a_create_at_300_networks_sends_what_a_create_at_10_does(engine: Engine,
     transactions = {i: create(engine, i) for i in range(1, 301)}
     assert shape(transactions[300], engine, 300) == shape(transactions[10], engine, 10)
     assert len(shape(transactions[300], engine, 300)) == 5
-    assert fabric.ruleset == engine._state.firewall.ruleset()
+    assert fabric.ruleset == engine.firewall.ruleset()
 
 
 def test_a_remove_at_300_networks_sends_what_a_remove_at_10_does(engine: Engine,
@@ -72,7 +72,7 @@ def test_a_remove_at_300_networks_sends_what_a_remove_at_10_does(engine: Engine,
         "delete element ip cnm masq_24 { SUBNET }",
         'delete element ip cnm masq_own_24 { SUBNET . "BRIDGE" }',
     ]
-    assert fabric.ruleset == engine._state.firewall.ruleset()
+    assert fabric.ruleset == engine.firewall.ruleset()
 
 
 def test_creating_and_removing_a_network_leaves_the_firewall_as_it_was(
@@ -87,7 +87,7 @@ def test_creating_and_removing_a_network_leaves_the_firewall_as_it_was(
 def test_a_refused_transaction_leaves_firewall_and_kernel_as_they_were(
         engine: Engine, fabric: FakeFabric, monkeypatch: pytest.MonkeyPatch) -> None:
     engine.create_network(NetworkRequest("front", subnet="10.9.0.0/24"))
-    firewall = engine._state.firewall
+    firewall = engine.firewall
     before = firewall.ruleset()
 
     def refused(transaction: str) -> None:
@@ -149,7 +149,7 @@ def test_plugin_networks_are_isolated_one_part_each(engine: Engine,
         "delete element ip cnm isolated_24 { 10.50.0.0 }",
         "delete element ip cnm isolated_pairs_24 { 10.50.0.0 . 10.50.0.0 }",
     ]
-    assert fabric.ruleset == engine._state.firewall.ruleset()
+    assert fabric.ruleset == engine.firewall.ruleset()
 
 
 # -- teardown -------------------------------------------------------------------------

@@ -138,7 +138,9 @@ class Engine:
             finally:
                 self._depth -= 1
                 if self._depth == 0:
-                    self._view = self._view.after(self._state.networks, self._state.containers)
+                    networks = self._state.networks
+                    self._view = self._view.after(networks, networks.take_changes(),
+                                                  self._state.containers)
 
     def view(self) -> View:
         """The networks and containers as of the last write: copies no one changes."""

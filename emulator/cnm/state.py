@@ -18,6 +18,49 @@ from emulator.drivers.registry import DriverRegistry
 from emulator.fabric.base import HostFabric
 from emulator.ipam import AddressSpace
 
+
+class Registry(dict):
+    """A dict that remembers which keys were set or removed, in the order they first
+    were, until `take_changes`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._changed: dict = {}
+
+    def take_changes(self) -> list:
+        changed, self._changed = self._changed, {}
+        return list(changed)
+
+    def __setitem__(self, key, value) -> None:
+        self._changed[key] = None
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key) -> None:
+        self._changed[key] = None
+        super().__delitem__(key)
+
+    def pop(self, key, *default):
+        self._changed[key] = None
+        return super().pop(key, *default)
+
+    def setdefault(self, key, default=None):
+        self._changed[key] = None
+        return super().setdefault(key, default)
+
+    def update(self, *args, **kwargs) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def popitem(self):
+        key, value = super().popitem()
+        self._changed[key] = None
+        return key, value
+
+    def clear(self) -> None:
+        self._changed.update(dict.fromkeys(self))
+        super().clear()
+
+
 PLUGIN_ISOLATION = "plugin network "
 """The host firewall's key of a plugin network's part, followed by the network's ID."""
 
@@ -30,7 +73,8 @@ class HostState:
     firewall: HostFirewall
     reserved: list[IPv4Network]
     addresses: AddressSpace = field(default_factory=AddressSpace)
-    networks: dict[str, Network] = field(default_factory=dict)
+    networks: Registry = field(default_factory=Registry)
+    """By ID; which were added or removed is told to the engine's view."""
     containers: dict[str, Container] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _seen: set[str] = field(default_factory=set, init=False, repr=False)

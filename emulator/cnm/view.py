@@ -9,10 +9,11 @@ render it. So each write, before it lets go of the lock, publishes a `View`:
 copies of the networks and containers, consistent with one another, that no one
 changes afterwards. Readers take the latest view without a lock.
 
-Publishing costs little: a network's copy is kept from one view to the next
-while the network keeps its endpoints (all that changes of a network once it
-is made), so a write copies what it touched, not every network; containers are
-copied whole (a few hundred per host at most).
+Publishing costs little: all that changes of a network once it is made are its
+endpoints, which come and go with its containers' endpoints; so a write copies
+the networks it added and those whose endpoints it changed (told by comparing
+each container with its previous copy), and keeps the other copies; containers
+are copied whole (a few hundred per host at most).
 """
 
 from __future__ import annotations
@@ -44,25 +45,32 @@ def _container_copy(container: Container) -> Container:
 class View:
     networks: Mapping[str, Network] = field(default_factory=dict)
     containers: Mapping[str, Container] = field(default_factory=dict)
-    _sources: Mapping[str, tuple[Network, tuple[str, ...]]] = field(default_factory=dict)
-    """Per network: the live object and the endpoint IDs its copy was made from."""
 
-    def after(self, networks: Mapping[str, Network],
+    def after(self, networks: Mapping[str, Network], changed: list[str],
               containers: Mapping[str, Container]) -> View:
-        """The view of the live state now; call it with the engine's lock held."""
-        copies: dict[str, Network] = {}
-        sources: dict[str, tuple[Network, tuple[str, ...]]] = {}
-        for net_id, network in networks.items():
-            endpoints = tuple(network.endpoints)
-            source = self._sources.get(net_id)
-            if source is not None and source[0] is network and source[1] == endpoints:
-                copies[net_id] = self.networks[net_id]
+        """The view of the live state now, `changed` naming the networks added or
+        removed since this view, in that order; call it with the engine's lock held."""
+        touched = dict.fromkeys(changed)
+        copies: dict[str, Container] = {}
+        for cid, container in containers.items():
+            copies[cid] = copied = _container_copy(container)
+            before = self.containers.get(cid)
+            old = before.endpoints if before is not None else {}
+            touched.update(dict.fromkeys(
+                net_id for net_id in old.keys() | copied.endpoints.keys()
+                if old.get(net_id) is not copied.endpoints.get(net_id)))
+        for cid in self.containers.keys() - containers.keys():
+            touched.update(dict.fromkeys(self.containers[cid].endpoints))
+        nets = dict(self.networks)
+        for net_id in touched:
+            live = networks.get(net_id)
+            if live is None:
+                nets.pop(net_id, None)
             else:
-                copies[net_id] = _network_copy(network)
-            sources[net_id] = (network, endpoints)
-        return View(MappingProxyType(copies),
-                    MappingProxyType({cid: _container_copy(c) for cid, c in containers.items()}),
-                    MappingProxyType(sources))
+                nets[net_id] = _network_copy(live)
+        if any(net_id in self.networks and net_id in networks for net_id in changed):
+            nets = {net_id: nets[net_id] for net_id in networks}  # a network replaced: order
+        return View(MappingProxyType(nets), MappingProxyType(copies))
 
     def network(self, ref: str) -> Network:
         return find(self.networks.values(), ref, lambda n: n.id, lambda n: n.name,

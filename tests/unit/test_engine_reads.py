@@ -159,3 +159,31 @@ def test_a_listed_network_does_not_change_while_it_is_rendered(engine: Engine,
     engine.remove_container("db", force=True)
     assert len(list(walk)) == 1
     assert len(engine.network_copy("front").endpoints) == 1
+
+
+def test_the_view_after_each_write_is_the_state_it_ended_with(engine: Engine) -> None:
+    def same() -> None:
+        view = engine.view()
+        assert list(view.networks.values()) == list(engine.networks.values())
+        assert list(view.containers.values()) == list(engine.containers.values())
+        assert all(view.networks[i] is not n for i, n in engine.networks.items())
+
+    steps = [
+        lambda: engine.create_network(NetworkRequest("a", subnet="10.1.0.0/24")),
+        lambda: engine.create_network(NetworkRequest("b", subnet="10.2.0.0/24")),
+        lambda: engine.run_container("one", [AttachRequest("a")]),
+        lambda: engine.connect("b", "one"),
+        lambda: engine.run_container("two", [AttachRequest("a"), AttachRequest("b")]),
+        lambda: engine.disconnect("a", "one"),
+        lambda: engine.stop_container("two"),
+        lambda: engine.start_container("two"),
+        lambda: engine.remove_container("one", force=True),
+        lambda: engine.remove_containers(["two"], force=True),
+        lambda: engine.remove_network("a"),
+        lambda: engine.prune_networks(),
+        lambda: engine.close(),
+    ]
+    same()
+    for step in steps:
+        step()
+        same()

@@ -12,7 +12,6 @@ order, rules chain by chain), so that the two can be compared as text.
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass, field
 
@@ -58,15 +57,16 @@ class FakeTable:
         """Apply one transaction to the loaded table, all or nothing."""
         if not self.skeleton:
             raise NftRefused("No such file or directory: table ip cnm is not loaded")
-        changed = copy.deepcopy(self)
+        changed = FakeTable(self.skeleton, dict(self.declarations),
+                            {chain: list(rules) for chain, rules in self.rules.items()},
+                            dict(self.elements))  # a set is replaced, never changed in place
         changed._run(transaction.splitlines())
         self.__dict__.update(changed.__dict__)
 
     def _run(self, lines: list[str]) -> None:
         for line in filter(None, lines):
             if (match := _ELEMENTS.fullmatch(line)) is not None:
-                self._elements(match.group(1), self._set(match.group(2)),
-                               match.group(3).split(", "))
+                self._elements(match.group(1), match.group(2), set(match.group(3).split(", ")))
             elif (match := _ADD_SET.fullmatch(line)) is not None:
                 self.declarations.setdefault(match.group(1), line)
                 self.elements.setdefault(match.group(1), set())
@@ -92,15 +92,14 @@ class FakeTable:
             raise NftRefused(f"No such file or directory: chain {name} does not exist")
         return self.rules[name]
 
-    @staticmethod
-    def _elements(verb: str, present: set[str], items: list[str]) -> None:
+    def _elements(self, verb: str, name: str, items: set[str]) -> None:
+        present = self._set(name)
         if verb == "add":
-            present.update(items)
+            self.elements[name] = present | items
             return
-        for item in items:
-            if item not in present:
-                raise NftRefused(f"element does not exist: {item}")
-            present.remove(item)
+        if not items <= present:
+            raise NftRefused(f"element does not exist: {sorted(items - present)[0]}")
+        self.elements[name] = present - items
 
     def render(self) -> str:
         if not self.skeleton:

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(mininet iproute2 nftables iptables iputils-ping iputils-arping iperf3 dnsmasq-base
-          tcpdump bridge-utils net-tools procps psmisc python3 python3-venv python3-pip
+          tcpdump bridge-utils net-tools procps psmisc python3 python3-venv python3-pip python3-nftables
           util-linux conntrack udhcpc tshark)
 
 if [ "$(id -u)" -ne 0 ]; then

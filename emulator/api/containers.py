@@ -138,7 +138,7 @@ def list_containers(host: HostContext, request: Request) -> Response:
 def inspect_container(host: HostContext, request: Request) -> Response:
     engine = host.engine
     engine.reap_exited()
-    container = engine.get_container(request.params["id"])
+    container = engine.container_copy(request.params["id"])
     log = engine.lifecycle.log_path(container.id)
     return Response(200, shapes.inspect(engine, container, str(log) if log else ""))
 

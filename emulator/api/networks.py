@@ -61,7 +61,7 @@ def list_networks(host: HostContext, request: Request) -> Response:
 
 @ROUTES.add("GET", "/networks/{id}")
 def inspect_network(host: HostContext, request: Request) -> Response:
-    return Response(200, network_json(host.engine.get_network(request.params["id"])))
+    return Response(200, network_json(host.engine.network_copy(request.params["id"])))
 
 
 @ROUTES.add("POST", "/networks/create")

@@ -6,7 +6,10 @@ request is validated completely before the first driver call, and a failure
 part-way is rolled back, so a rejected request leaves nothing behind.
 
 `Engine` is a facade: it composes its parts, each given the declared `HostState`
-they share, and holds the one lock every operation takes:
+they share, and holds the one lock every write takes. Before letting go of it a
+write publishes a `View` (`cnm/view.py`): reads (list, inspect, the container an
+exec runs in) answer from it without the lock, so they never wait behind a slow
+write nor see half of one, and an exec holds no lock while it runs:
 - `Networks`: create, list, inspect, remove, prune; copies of shared networks;
 - `Endpoints`: joining and leaving networks, gateways, docker_gwbridge;
 - `Containers`: sandboxes and their processes;
@@ -18,13 +21,15 @@ drop_shared, serves_driver).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 from emulator import errdefs as err
 from emulator.cnm.containers import Containers
 from emulator.cnm.endpoints import AttachRequest, Endpoints
+from emulator.cnm.filters import match_network, validate_network_filters
 from emulator.cnm.globalscope import GlobalScope, GlobalStore
 from emulator.cnm.lifecycle import ContainerLifecycle
 from emulator.cnm.model import Container, Network
@@ -32,6 +37,7 @@ from emulator.cnm.networks import NetworkRequest, Networks
 from emulator.cnm.sharedscope import SharedScope
 from emulator.cnm.state import HostState
 from emulator.cnm.swarmnode import SwarmMembership
+from emulator.cnm.view import View
 from emulator.drivers.base import GLOBAL, Driver, DriverContext
 from emulator.drivers.hostfirewall import HostFirewall
 from emulator.drivers.registry import DriverRegistry
@@ -56,6 +62,8 @@ class Engine:
                                       plugin_timeout, advertise)
         self._state = HostState(host, fabric, self.drivers, firewall, list(reserved))
         self._lock = self._state.lock
+        self._depth = 0
+        self._view = View()
         self.global_store = global_store or GlobalStore()
         self.global_store.engines[host] = self
         self._global = GlobalScope(self.global_store, self.drivers, self._state.reserved)
@@ -67,7 +75,8 @@ class Engine:
                                       swarm_directory)
         self._containers = Containers(self._state, self._networks, self._endpoints,
                                       self._network_for_attach, self._notify)
-        self._networks.create_predefined()
+        with self._write():
+            self._networks.create_predefined()
         self.lifecycle = ContainerLifecycle(self)
 
     # -- the declared state, as dockerd's API and the lab read it ----------------
@@ -83,6 +92,11 @@ class Engine:
     @property
     def addresses(self) -> AddressSpace:
         return self._state.addresses
+
+    @property
+    def firewall(self) -> HostFirewall:
+        """The host firewall, to which drivers and the engine hand their parts."""
+        return self._state.firewall
 
     @property
     def swarm(self) -> Swarm | None:
@@ -108,11 +122,29 @@ class Engine:
 
     def driver(self, name: str) -> Driver:
         """A built-in driver, or a plugin found in this host's plugin directory."""
-        with self._lock:
+        with self._write():
             return self.drivers.get(name)
 
     def driver_of(self, network: Network) -> Driver:
         return self.driver(network.driver)
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """Hold the lock; the outermost write publishes the view as it ends, failed or not."""
+        with self._lock:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    networks = self._state.networks
+                    self._view = self._view.after(networks, networks.take_changes(),
+                                                  self._state.containers)
+
+    def view(self) -> View:
+        """The networks and containers as of the last write: copies no one changes."""
+        return self._view
 
     def _notify(self, containers: list[Container]) -> None:
         """Tell the owner that these containers' processes started or ended."""
@@ -142,23 +174,30 @@ class Engine:
     # -- networks ------------------------------------------------------------
 
     def create_network(self, request: NetworkRequest) -> Network:
-        with self._lock:
+        with self._write():
             return self._networks.create(request, self)
 
     def get_network(self, ref: str) -> Network:
-        with self._lock:
-            return self._networks.get(ref)
+        """The network itself, found in the view without waiting for a write."""
+        found = self._view.network(ref)
+        return self._state.networks.get(found.id, found)
+
+    def network_copy(self, ref: str) -> Network:
+        """The network as of the last write, to render while writes go on."""
+        return self._view.network(ref)
 
     def list_networks(self, filters: Mapping[str, list[str]] | None = None) -> list[Network]:
-        with self._lock:
-            return self._networks.list(filters)
+        """The networks as of the last write."""
+        filters = filters or {}
+        validate_network_filters(filters)
+        return [n for n in self._view.networks.values() if match_network(n, filters)]
 
     def remove_network(self, ref: str) -> None:
-        with self._lock:
+        with self._write():
             self._networks.remove(ref, self)
 
     def prune_networks(self, filters: Mapping[str, list[str]] | None = None) -> list[str]:
-        with self._lock:
+        with self._write():
             return self._networks.prune(filters)
 
     # -- containers ----------------------------------------------------------
@@ -167,7 +206,7 @@ class Engine:
                       networks: Iterable[AttachRequest] = (AttachRequest("bridge"),),
                       hostname: str | None = None,
                       command: list[str] | None = None) -> Container:
-        with self._lock:
+        with self._write():
             container = self._containers.run(name, networks, hostname, command)
         self.lifecycle.started(container.id).set()
         return container
@@ -176,18 +215,18 @@ class Engine:
                          hostname: str | None = None, command: list[str] | None = None,
                          image: str = "", labels: Mapping[str, str] | None = None,
                          env: list[str] | None = None) -> Container:
-        with self._lock:
+        with self._write():
             return self._containers.create(name, networks, hostname, command, image, labels,
                                            env)
 
     def start_container(self, ref: str) -> Container:
-        with self._lock:
+        with self._write():
             container = self._containers.start(ref)
         self.lifecycle.started(container.id).set()
         return container
 
     def stop_container(self, ref: str) -> Container:
-        with self._lock:
+        with self._write():
             return self._containers.stop(ref)
 
     def remove_container(self, ref: str, force: bool = False) -> None:
@@ -195,87 +234,103 @@ class Engine:
 
     def remove_containers(self, refs: Iterable[str], force: bool = False) -> None:
         """`docker rm [-f] A B ...`: all refused unless every one may go; torn down as a batch."""
-        with self._lock:
+        with self._write():
             removed = [self._containers.get(ref).id for ref in refs]
             self._containers.remove(removed, force)
         for cid in removed:
             self.lifecycle.started(cid).set()  # waiters of a never-started one are done too
 
     def get_container(self, ref: str) -> Container:
-        with self._lock:
-            return self._containers.get(ref)
+        """The container itself, found in the view without waiting for a write."""
+        found = self._view.container(ref)
+        return self._state.containers.get(found.id, found)
+
+    def container_copy(self, ref: str) -> Container:
+        """The container as of the last write, to render while writes go on."""
+        return self._view.container(ref)
 
     def list_containers(self, all: bool = False) -> list[Container]:
-        with self._lock:
-            return self._containers.list(all)
+        """The containers as of the last write."""
+        return [c for c in self._view.containers.values() if all or c.running]
 
     def reap_exited(self) -> None:
-        """Containers whose process ended by itself are exited: endpoints released."""
-        with self._lock:
-            self._containers.reap_exited()
+        """Containers whose process ended by itself are exited: endpoints released.
+        Nothing to wait for when none has ended."""
+        if any(c.running and c.sandbox is not None and self.fabric.sandbox_ended(c.sandbox)
+               for c in self._view.containers.values()):
+            with self._write():
+                self._containers.reap_exited()
+
+    def record_exit_code(self, cid: str, code: int) -> None:
+        """Set the exit code dockerd reports for a container (a kill's, a failed start's)."""
+        with self._write():
+            container = self._state.containers.get(cid)
+            if container is not None:
+                container.exit_code = code
 
     def connect(self, net_ref: str, container_ref: str, ip: str | None = None,
                 aliases: Iterable[str] = ()) -> None:
-        with self._lock:
+        with self._write():
             self._containers.connect(net_ref, container_ref, ip, aliases)
 
     def disconnect(self, net_ref: str, container_ref: str, force: bool = False) -> None:
-        with self._lock:
+        with self._write():
             self._containers.disconnect(net_ref, container_ref, force)
 
     def exec(self, ref: str, argv: list[str], timeout: float = 30.0) -> ExecResult:
-        with self._lock:
-            sandbox = self._containers.exec_target(ref)
-        return self._containers.exec(sandbox, argv, timeout)
+        container = self._view.container(ref)
+        if not container.running or container.sandbox is None:
+            raise err.Conflict(f"container {container.id} is not running")
+        return self._containers.exec(container.sandbox, argv, timeout)
 
     # -- swarm ---------------------------------------------------------------
 
     def swarm_init(self, advertise_addr: str | None = None, data_path_port: int = 0,
                    default_addr_pool: list[str] | None = None, subnet_size: int = 24) -> str:
         """`docker swarm init`: this node becomes the swarm's first manager; its node ID."""
-        with self._lock:
+        with self._write():
             return self._swarm.init(advertise_addr, data_path_port, default_addr_pool,
                                     subnet_size)
 
     def swarm_join(self, remote_addrs: list[str], join_token: str,
                    advertise_addr: str | None = None) -> SwarmNode:
         """`docker swarm join --token T MANAGER:2377`."""
-        with self._lock:
+        with self._write():
             return self._swarm.join(remote_addrs, join_token, advertise_addr)
 
     def swarm_leave(self, force: bool = False) -> None:
-        with self._lock:
+        with self._write():
             self._swarm.leave(force)
 
     def swarm_manager(self) -> Swarm:
         """The swarm, if this node is one of its managers (dockerd's 503 otherwise)."""
-        with self._lock:
+        with self._write():
             return self._swarm.require_manager()
 
     def swarm_join_token(self, role: str = "worker") -> str:
         """`docker swarm join-token ROLE -q`: on a manager only."""
-        with self._lock:
+        with self._write():
             return self._swarm.join_token(role)
 
     # -- ScopeMember: what the other engines of a shared scope call ---------------
 
     def adopt_shared(self, definition: SharedNetwork, scope: SharedScope) -> Network:
-        with self._lock:
+        with self._write():
             return self._networks.adopt(definition, scope)
 
     def drop_shared(self, network_id: str) -> None:
-        with self._lock:
+        with self._write():
             self._networks.drop(network_id)
 
     def serves_driver(self, name: str) -> bool:
-        with self._lock:
+        with self._write():
             return self.drivers.available(name)
 
     # -- the whole host --------------------------------------------------------
 
     def check(self) -> list[str]:
         """CNI-style CHECK of every endpoint: what drifted from the CNM state."""
-        with self._lock:
+        with self._write():
             problems = []
             for network in self.networks.values():
                 for ep in network.endpoints.values():
@@ -283,9 +338,15 @@ class Engine:
                         problems.append(f"{network.name}/{ep.name}: {problem}")
             return problems
 
-    def close(self) -> None:
-        """Remove every container and network, predefined ones included."""
-        with self._lock:
+    def close(self, namespace_ends: bool = False) -> None:
+        """Remove every container and network, predefined ones included. The firewall
+        goes first, in one command, once no container is left to send through it.
+        With `namespace_ends` the host's namespace is about to go and takes its links
+        and rules with it, in one batch of the kernel's: they are left to it."""
+        with self._write():
+            if namespace_ends:
+                self.fabric.abandon()
             self._containers.remove(list(self.containers), force=True)
+            self._state.firewall.clear()
             for network in list(self.networks.values()):
                 self._networks.delete(network)

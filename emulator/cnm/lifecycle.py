@@ -127,7 +127,7 @@ class ContainerLifecycle:
         try:
             engine.start_container(container.id)
         except Exception:
-            container.exit_code = NOT_STARTED
+            engine.record_exit_code(container.id, NOT_STARTED)
             self.started(container.id).set()  # waiters and attachers must not hang
             self._remove_if_wished(container.id)
             raise
@@ -152,7 +152,7 @@ class ContainerLifecycle:
             raise err.Conflict(f"cannot kill container: {container.name}: container "
                                f"{container.id} is not running")
         engine.stop_container(container.id)
-        container.exit_code = KILLED
+        engine.record_exit_code(container.id, KILLED)
         self._remove_if_wished(container.id)
 
     def restart(self, ref: str) -> None:

@@ -18,7 +18,51 @@ from emulator.drivers.registry import DriverRegistry
 from emulator.fabric.base import HostFabric
 from emulator.ipam import AddressSpace
 
-PLUGIN_ISOLATION = "plugin networks"
+
+class Registry(dict):
+    """A dict that remembers which keys were set or removed, in the order they first
+    were, until `take_changes`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._changed: dict = {}
+
+    def take_changes(self) -> list:
+        changed, self._changed = self._changed, {}
+        return list(changed)
+
+    def __setitem__(self, key, value) -> None:
+        self._changed[key] = None
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key) -> None:
+        self._changed[key] = None
+        super().__delitem__(key)
+
+    def pop(self, key, *default):
+        self._changed[key] = None
+        return super().pop(key, *default)
+
+    def setdefault(self, key, default=None):
+        self._changed[key] = None
+        return super().setdefault(key, default)
+
+    def update(self, *args, **kwargs) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def popitem(self):
+        key, value = super().popitem()
+        self._changed[key] = None
+        return key, value
+
+    def clear(self) -> None:
+        self._changed.update(dict.fromkeys(self))
+        super().clear()
+
+
+PLUGIN_ISOLATION = "plugin network "
+"""The host firewall's key of a plugin network's part, followed by the network's ID."""
 
 
 @dataclass
@@ -29,9 +73,12 @@ class HostState:
     firewall: HostFirewall
     reserved: list[IPv4Network]
     addresses: AddressSpace = field(default_factory=AddressSpace)
-    networks: dict[str, Network] = field(default_factory=dict)
+    networks: Registry = field(default_factory=Registry)
+    """By ID; which were added or removed is told to the engine's view."""
     containers: dict[str, Container] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    _seen: set[str] = field(default_factory=set, init=False, repr=False)
+    """The networks networks_changed last saw."""
 
     def driver_of(self, network: Network) -> Driver:
         return self.drivers.get(network.driver)
@@ -50,11 +97,17 @@ class HostState:
 
     def networks_changed(self) -> None:
         """Keep the host firewall dropping routed traffic between the networks of drivers
-        that ask for it (plugins), as dockerd's FORWARD policy DROP does."""
-        loaded = {name: capability for name, _, capability in self.drivers.loaded()}
-        subnets = tuple(
-            self.space(n).pool(n.pool_id).subnet for n in self.networks.values()
-            if n.pool_id is not None and n.driver in loaded
-            and loaded[n.driver].isolated_by_host_firewall)
-        if sorted(subnets) != sorted(self.firewall.part(PLUGIN_ISOLATION).isolated_subnets):
-            self.firewall.contribute(PLUGIN_ISOLATION, FirewallPart(isolated_subnets=subnets))
+        that ask for it (plugins), as dockerd's FORWARD policy DROP does: one part per
+        such network, so that a change touches only the networks that came or went."""
+        current = self.networks.keys()
+        for net_id in self._seen - current:
+            self.firewall.withdraw(PLUGIN_ISOLATION + net_id)
+            self._seen.discard(net_id)
+        for net_id in current - self._seen:
+            network = self.networks[net_id]
+            isolated = self.capability_of(network).isolated_by_host_firewall
+            if isolated and network.pool_id is not None:
+                subnet = self.space(network).pool(network.pool_id).subnet
+                self.firewall.contribute(PLUGIN_ISOLATION + net_id,
+                                         FirewallPart(isolated_subnets=(subnet,)))
+            self._seen.add(net_id)

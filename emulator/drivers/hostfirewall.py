@@ -1,13 +1,15 @@
-"""The host firewall: one nftables ruleset per Docker host, owned by the engine.
+"""The host firewall: one nftables table per Docker host, owned by the engine.
 
 dockerd keeps one set of iptables chains per host, to which the bridge driver
 adds its networks' rules and in which its FORWARD policy drops what nothing
-accepted. Here each contributor (the bridge driver for its networks, the engine
-for the subnets of plugins' networks) hands in its part; the firewall renders
-the whole ruleset from every part and loads it. A part that fails to load is
-taken back, so the kernel keeps the last ruleset that was good.
+accepted. Here each contributor hands in its part under a key (the bridge
+driver one per network, the engine one per plugin network's subnet), and each
+change is one small nft transaction: what a network brings are elements of
+named sets, added with it and deleted with it. A transaction's size does not
+depend on how many networks exist; one that fails to load is taken back, so the
+kernel keeps the last state that was good.
 
-What the ruleset does, as Docker's DOCKER-ISOLATION chains, internal-network
+What the rules do, as Docker's DOCKER-ISOLATION chains, internal-network
 rules, ICC setting and MASQUERADE rule do:
 - traffic routed from one bridge network to another is dropped, both ways;
 - an internal network's traffic never leaves its bridge;
@@ -15,17 +17,96 @@ rules, ICC setting and MASQUERADE rule do:
   Docker, bridge netfilter hands bridged IPv4 to the forward hook;
 - traffic from a network to anywhere beyond its bridge is masqueraded;
 - traffic routed between the subnets of other drivers' networks on the host (a
-  plugin's bridges, say) is dropped too, as dockerd's FORWARD policy DROP does, while
-  what a plugin bridges inside one network is left alone.
+  plugin's bridges, say) and any other network's subnet is dropped too, as
+  dockerd's FORWARD policy DROP does, while what a plugin bridges inside one
+  network is left alone.
+
+Bridges are matched by name in hash sets (`bridge_pairs` holds "b" . "b", so
+that one lookup tells whether a packet stays on its bridge). Subnets are matched
+as `ip saddr & MASK` in hash sets, one family of sets per prefix length in
+use: the first subnet of a length declares its sets and rewrites the few
+chains that match that family (a rule per length), the last one removes them.
+Interval sets would do with one set per purpose, but nft reads every element of
+every interval set of the table before each change, which would make a change
+cost more the more networks exist. Subnets nested in one another (possible only
+between a plugin's network and another) are told apart by prefix length alone.
+
+The whole state renders as the table followed by the statements that fill it;
+that is what a full load sends, and what golden files hold.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass
 from ipaddress import IPv4Network
 
 from emulator.fabric.base import HostFabric
+
+SKELETON = """table ip cnm {
+  set bridges {
+    type ifname
+  }
+  set bridge_pairs {
+    type ifname . ifname
+  }
+  set internal_bridges {
+    type ifname
+  }
+  set icc_off {
+    type ifname
+  }
+  chain isolation {
+  }
+  chain from_isolated {
+  }
+  chain to_isolated {
+  }
+  chain drop_to_subnets {
+  }
+  chain drop_from_subnets {
+  }
+  chain masq {
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname @bridges oifname @bridges iifname . oifname != @bridge_pairs drop
+    iifname @internal_bridges iifname . oifname != @bridge_pairs drop
+    oifname @internal_bridges iifname . oifname != @bridge_pairs drop
+    iifname @icc_off iifname . oifname @bridge_pairs drop
+    jump isolation
+  }
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    jump masq
+  }
+}
+"""
+
+FAMILY_SETS: dict[str, tuple[str, ...]] = {
+    "subnets": ("subnets_{p} {{ type ipv4_addr; }}",),
+    "isolated": ("isolated_{p} {{ type ipv4_addr; }}",
+                 "isolated_pairs_{p} {{ type ipv4_addr . ipv4_addr; }}"),
+    "masq": ("masq_{p} {{ type ipv4_addr; }}", "masq_own_{p} {{ type ipv4_addr . ifname; }}"),
+}
+"""Per prefix length {p}: the sets of each family of subnets."""
+
+CHAIN_RULES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "isolation": ("isolated", ("ip saddr & {m} @isolated_{p} jump from_isolated",
+                               "ip daddr & {m} @isolated_{p} jump to_isolated"), ()),
+    "from_isolated": ("isolated",
+                      ("ip saddr & {m} . ip daddr & {m} @isolated_pairs_{p} return",),
+                      ("jump drop_to_subnets",)),
+    "to_isolated": ("isolated", ("ip saddr & {m} . ip daddr & {m} @isolated_pairs_{p} return",),
+                    ("jump drop_from_subnets",)),
+    "drop_to_subnets": ("subnets", ("ip daddr & {m} @subnets_{p} drop",), ()),
+    "drop_from_subnets": ("subnets", ("ip saddr & {m} @subnets_{p} drop",), ()),
+    "masq": ("masq", ("ip saddr & {m} @masq_{p} ip saddr & {m} . oifname != @masq_own_{p} "
+                      "masquerade",), ()),
+}
+"""The chains that depend on which prefix lengths are in use: their family, the rules
+for each length (netmask {m}) in increasing order, and the rules that end them."""
 
 
 @dataclass(frozen=True)
@@ -37,80 +118,175 @@ class BridgeRules:
     masquerade: bool
 
 
-def _quoted(names: list[str]) -> str:
-    return "{ " + ", ".join(f'"{n}"' for n in names) + " }"
-
-
-def render(networks: list[BridgeRules], foreign: list[IPv4Network] | None = None) -> str:
-    bridges = [n.bridge for n in networks]
-    forward: list[str] = []
-    known = [n.subnet for n in networks if n.subnet is not None]
-    for subnet in foreign or []:
-        for other in [*known, *(f for f in foreign or [] if f != subnet)]:
-            if other != subnet:
-                forward.append(f"ip saddr {subnet} ip daddr {other} drop")
-                forward.append(f"ip saddr {other} ip daddr {subnet} drop")
-    nat: list[str] = []
-    for net in networks:
-        quoted = f'"{net.bridge}"'
-        if net.internal:
-            forward.append(f"iifname {quoted} oifname != {quoted} drop")
-            forward.append(f"oifname {quoted} iifname != {quoted} drop")
-        others = [b for b in bridges if b != net.bridge]
-        if others:
-            forward.append(f"iifname {quoted} oifname {_quoted(others)} drop")
-        if not net.icc:
-            forward.append(f"iifname {quoted} oifname {quoted} drop")
-        if net.masquerade and not net.internal and net.subnet is not None:
-            nat.append(f"ip saddr {net.subnet} oifname != {quoted} masquerade")
-    lines = [
-        "table ip cnm {",
-        "  chain forward {",
-        "    type filter hook forward priority filter; policy accept;",
-        *(f"    {rule}" for rule in forward),
-        "  }",
-        "  chain postrouting {",
-        "    type nat hook postrouting priority srcnat; policy accept;",
-        *(f"    {rule}" for rule in nat),
-        "  }",
-        "}",
-    ]
-    return "\n".join(lines) + "\n"
-
-
 @dataclass(frozen=True)
 class FirewallPart:
     bridges: tuple[BridgeRules, ...] = ()
     """Bridge networks: isolation from each other, internal, ICC, masquerade."""
     isolated_subnets: tuple[IPv4Network, ...] = ()
-    """Subnets between which (and the bridges') routed traffic is dropped."""
+    """Subnets between which (and any other network's) routed traffic is dropped."""
 
 
-@dataclass
+Element = tuple[str, str]
+"""(set name, element as nft writes it)"""
+Family = tuple[str, int]
+"""(family name, prefix length)"""
+
+
+def _set_lines(family: Family) -> list[str]:
+    name, length = family
+    return [line.format(p=length) for line in FAMILY_SETS[name]]
+
+
+def _chain_rules(chain: str, families: set[Family]) -> list[str]:
+    """The whole content of a chain that depends on the prefix lengths in use."""
+    name, per_length, ending = CHAIN_RULES[chain]
+    lengths = sorted(length for family, length in families if family == name)
+    rules = [line.format(p=length, m=IPv4Network(f"0.0.0.0/{length}").netmask)
+             for length in lengths for line in per_length]
+    return rules + list(ending) if rules else []
+
+
+def elements(part: FirewallPart) -> list[Element]:
+    """What a part puts in the table."""
+    out: list[Element] = []
+    for net in part.bridges:
+        name = f'"{net.bridge}"'
+        out += [("bridges", name), ("bridge_pairs", f"{name} . {name}")]
+        if net.internal:
+            out.append(("internal_bridges", name))
+        if not net.icc:
+            out.append(("icc_off", name))
+        if net.subnet is not None:
+            length, address = net.subnet.prefixlen, net.subnet.network_address
+            out.append((f"subnets_{length}", str(address)))
+            if net.masquerade and not net.internal:
+                out += [(f"masq_{length}", str(address)),
+                        (f"masq_own_{length}", f"{address} . {name}")]
+    for subnet in part.isolated_subnets:
+        length, address = subnet.prefixlen, subnet.network_address
+        out += [(f"subnets_{length}", str(address)), (f"isolated_{length}", str(address)),
+                (f"isolated_pairs_{length}", f"{address} . {address}")]
+    return out
+
+
+def _family(set_name: str) -> Family | None:
+    """The family a set belongs to (None for the table's own sets)."""
+    kind, _, length = set_name.rpartition("_")
+    family = {"subnets": "subnets", "isolated": "isolated", "isolated_pairs": "isolated",
+              "masq": "masq", "masq_own": "masq"}.get(kind)
+    return (family, int(length)) if family else None
+
+
 class HostFirewall:
-    fabric: HostFabric
-    _parts: dict[str, FirewallPart] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, fabric: HostFabric) -> None:
+        self.fabric = fabric
+        self._parts: dict[str, FirewallPart] = {}
+        self._held: Counter[Element] = Counter()
+        """How many parts hold each element: it is in the kernel while one does."""
+        self._in_use: Counter[Family] = Counter()
+        """How many elements each family's sets hold: declared while they hold one."""
+        self._loaded = False
+        self._lock = threading.Lock()
 
-    def contribute(self, source: str, part: FirewallPart) -> None:
-        """Replace `source`'s part and load the whole ruleset; on failure the
-        previous part is restored and the error raised."""
+    def contribute(self, key: str, part: FirewallPart) -> None:
+        """Add `key`'s part, or replace it, in one transaction; on failure nothing
+        changes and the error is raised."""
         with self._lock:
-            previous = self._parts.get(source)
-            self._parts[source] = part
-            try:
-                self.fabric.set_firewall(self.ruleset())
-            except Exception:
-                if previous is None:
-                    del self._parts[source]
-                else:
-                    self._parts[source] = previous
-                raise
+            self._change(key, part)
 
-    def part(self, source: str) -> FirewallPart:
-        return self._parts.get(source, FirewallPart())
+    def withdraw(self, key: str) -> None:
+        """Take `key`'s part out, in one transaction; nothing if there is none."""
+        with self._lock:
+            if key in self._parts:
+                self._change(key, None)
+
+    def part(self, key: str) -> FirewallPart:
+        return self._parts.get(key, FirewallPart())
+
+    def clear(self) -> None:
+        """Remove the whole table in one command, and forget every part."""
+        with self._lock:
+            if self._loaded:
+                self.fabric.set_firewall("")
+            self._parts.clear()
+            self._held.clear()
+            self._in_use.clear()
+            self._loaded = False
 
     def ruleset(self) -> str:
-        bridges = [b for p in self._parts.values() for b in p.bridges]
-        isolated = [s for p in self._parts.values() for s in p.isolated_subnets]
-        return render(bridges, isolated)
+        """The whole state: the table, then the statements that fill it."""
+        families = set(self._in_use)
+        lines = sorted(f"add set ip cnm {line}" for family in families
+                       for line in _set_lines(family))
+        lines += [f"add rule ip cnm {chain} {rule}" for chain in CHAIN_RULES
+                  for rule in _chain_rules(chain, families)]
+        by_set: dict[str, list[str]] = {}
+        for name, element in self._held:
+            by_set.setdefault(name, []).append(element)
+        lines += [f"add element ip cnm {name} {{ {', '.join(sorted(by_set[name]))} }}"
+                  for name in sorted(by_set)]
+        return SKELETON + "".join(line + "\n" for line in lines)
+
+    def _change(self, key: str, part: FirewallPart | None) -> None:
+        before = self._parts.get(key)
+        delta: Counter[Element] = Counter()
+        for element in elements(part or FirewallPart()):
+            delta[element] += 1
+        for element in elements(before or FirewallPart()):
+            delta[element] -= 1
+        added = [e for e, d in delta.items() if d > 0 and self._held[e] == 0]
+        deleted = [e for e, d in delta.items() if d < 0 and self._held[e] + d == 0]
+        in_use = self._in_use.copy()
+        families_before = set(in_use)
+        self._commit(key, part, delta, added, deleted)
+        if not self._loaded and not added:
+            return
+        try:
+            if self._loaded:
+                self._send(families_before, added, deleted)
+            else:
+                self.fabric.set_firewall(self.ruleset())
+                self._loaded = True
+        except Exception:
+            self._commit(key, before, Counter({e: -d for e, d in delta.items()}), [], [])
+            self._in_use = in_use
+            raise
+
+    def _commit(self, key: str, part: FirewallPart | None, delta: Counter[Element],
+                added: list[Element], deleted: list[Element]) -> None:
+        for element, change in delta.items():
+            self._held[element] += change
+            if self._held[element] <= 0:
+                del self._held[element]
+        for change, changed in ((1, added), (-1, deleted)):
+            for name, _ in changed:
+                family = _family(name)
+                if family is not None:
+                    self._in_use[family] += change
+                    if self._in_use[family] <= 0:
+                        del self._in_use[family]
+        if part is None:
+            self._parts.pop(key, None)
+        else:
+            self._parts[key] = part
+
+    def _send(self, families_before: set[Family], added: list[Element],
+              deleted: list[Element]) -> None:
+        """One transaction from the kernel's state (families_before and the elements
+        before this change) to the state now."""
+        families = set(self._in_use)
+        declared, dropped = families - families_before, families_before - families
+        kinds = {name for name, _ in declared | dropped}
+        lines = sorted(f"add set ip cnm {line}" for family in declared
+                       for line in _set_lines(family))
+        for chain, (kind, _, _) in CHAIN_RULES.items():
+            if kind in kinds:
+                lines.append(f"flush chain ip cnm {chain}")
+                lines += [f"add rule ip cnm {chain} {rule}"
+                          for rule in _chain_rules(chain, families)]
+        lines += [f"add element ip cnm {name} {{ {element} }}" for name, element in added]
+        lines += [f"delete element ip cnm {name} {{ {element} }}" for name, element in deleted]
+        lines += sorted(f"delete set ip cnm {line.split()[0]}" for family in dropped
+                        for line in _set_lines(family))
+        if lines:
+            self.fabric.update_firewall("".join(line + "\n" for line in lines))

@@ -12,6 +12,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from emulator.fabric.base import ExecResult, MacvlanPlug, Plug, SandboxHandle
+from emulator.fabric.fakenft import FakeTable
 from emulator.fabric.processes import ProcessId
 
 
@@ -30,7 +31,10 @@ class FakeFabric:
     links: dict[str, FakeLink] = field(default_factory=dict)
     sandboxes: dict[str, SandboxHandle] = field(default_factory=dict)
     sandbox_ifaces: dict[str, dict[str, Plug]] = field(default_factory=dict)
-    ruleset: str = ""
+    firewall: FakeTable = field(default_factory=FakeTable)
+    firewall_transactions: list[str] = field(default_factory=list)
+    """Every transaction given to update_firewall, in order."""
+    abandoned: bool = False
     bridge_netfilter: bool = True
     default_routes: dict[str, object] = field(default_factory=dict)
     exited: dict[str, int] = field(default_factory=dict)
@@ -47,7 +51,14 @@ class FakeFabric:
         self.links[name] = FakeLink(name, mtu=mtu, address=address)
         self.log.append(("create_bridge", name))
 
+    @property
+    def ruleset(self) -> str:
+        """The firewall the kernel would hold now, as the host firewall renders a whole one."""
+        return self.firewall.render()
+
     def delete_link(self, name: str) -> None:
+        if self.abandoned:
+            return
         if self.links.pop(name, None) is not None:
             self.log.append(("delete_link", name))
         for ifaces in self.sandbox_ifaces.values():
@@ -106,6 +117,9 @@ class FakeFabric:
 
     def sandbox_exit_code(self, sandbox: SandboxHandle) -> int | None:
         return self.exited.get(sandbox.key)
+
+    def sandbox_ended(self, sandbox: SandboxHandle) -> bool:
+        return sandbox.key in self.exited
 
     def plug(self, sandbox: SandboxHandle, plug: Plug) -> None:
         if plug.bridge not in self.links:
@@ -182,8 +196,21 @@ class FakeFabric:
         return ["lo", *self.sandbox_ifaces.get(sandbox.key, {})]
 
     def set_firewall(self, ruleset: str) -> None:
-        self.ruleset = ruleset
+        if self.abandoned:
+            return
+        self.firewall.load(ruleset)
         self.log.append(("set_firewall", ""))
+
+    def update_firewall(self, transaction: str) -> None:
+        if self.abandoned:
+            return
+        self.firewall.apply(transaction)
+        self.firewall_transactions.append(transaction)
+        self.log.append(("update_firewall", ""))
+
+    def abandon(self) -> None:
+        """Links and rules stay, as in a namespace about to end; nothing is deleted."""
+        self.abandoned = True
 
     def exec(self, sandbox: SandboxHandle | None, argv: list[str],
              timeout: float = 30.0) -> ExecResult:

@@ -38,6 +38,7 @@ from emulator.ipam.pools import (
     first_free_subnet,
     normalize_specs,
 )
+from emulator.ipam.prefixindex import PrefixIndex
 from emulator.ipam.validate import check_ipam_config
 
 LOCAL_ADDRESS_SPACE = "LocalDefault"
@@ -75,6 +76,8 @@ class AddressSpace:
         self.predefined = normalize_specs(predefined)
         self.serial = serial
         self._subnets: dict[IPv4Network, _Subnet] = {}
+        self._taken = PrefixIndex()
+        """The keys of _subnets, for overlap checks that do not scan them all."""
         self._pools: dict[str, Pool] = {}
 
     # Pools
@@ -118,6 +121,7 @@ class AddressSpace:
             state.ip_ranges.discard(pool.ip_range)
         if not state.in_use:
             del self._subnets[pool.subnet]
+            self._taken.remove(pool.subnet)
 
     def pools(self) -> list[Pool]:
         """Allocated pools, oldest first."""
@@ -189,7 +193,7 @@ class AddressSpace:
     def _check_static(self, network: IPv4Network, child: IPv4Network | None) -> None:
         existing = self._subnets.get(network)
         duplicate = existing is not None and (child is None or child in existing.ip_ranges)
-        overlapping = child is None and any(network.overlaps(s) for s in self._subnets)
+        overlapping = child is None and self._taken.overlaps(network)
         if duplicate or overlapping:
             overlap = messages.POOL_OVERLAP
             raise Forbidden(messages.POOL_REQUEST_INVALID.format(error=overlap))
@@ -228,6 +232,8 @@ class AddressSpace:
         aux: dict[str, IPv4Address],
     ) -> Pool:
         network = state.addresses.subnet
+        if network not in self._subnets:
+            self._taken.add(network)
         self._subnets[network] = state
         if child is None:
             state.has_master = True

@@ -182,7 +182,7 @@ class Lab:
         for host in reversed(list(self.hosts.values())):
             try:
                 host.engine.on_change = None
-                host.engine.close()
+                host.engine.close(namespace_ends=True)
             except (DockerError, OSError) as exc:
                 errors.append(f"{host.name}: {exc}")
         self.hosts.clear()

@@ -57,11 +57,12 @@ def assert_refused_cleanly(engine: Engine, request: NetworkRequest,
 
 def golden_ruleset(name: str, bridges: dict[str, str] | None = None) -> str:
     """The whole ruleset of golden/bridge/NAME.nft (see test_firewall_golden.py), its
-    bridges renamed as `bridges` maps them."""
+    bridges renamed as `bridges` maps them (and each set's elements in order again)."""
     text = (GOLDEN / f"{name}.nft").read_text()
     for golden_name, actual in (bridges or {}).items():
         text = text.replace(f'"{golden_name}"', f'"{actual}"')
-    return text
+    return re.sub(r"(?m)^(add element .* \{ )(.*)( \})$",
+                  lambda m: m[1] + ", ".join(sorted(m[2].split(", "))) + m[3], text)
 
 
 # -- defaults and options ----------------------------------------------------------
@@ -340,7 +341,7 @@ def test_engine_rolls_back_pool_when_bridge_setup_fails(engine: Engine, fabric: 
     def broken_firewall(ruleset: str) -> None:
         raise OSError("nft failed")
 
-    monkeypatch.setattr(fabric, "set_firewall", broken_firewall)
+    monkeypatch.setattr(fabric, "update_firewall", broken_firewall)
     with pytest.raises(OSError):
         engine.create_network(NetworkRequest("front"))
     monkeypatch.undo()

@@ -1,10 +1,16 @@
-"""The bridge driver's nftables rulesets, whole, against golden files.
+"""The host firewall's nftables state and transactions, against golden files.
 
-As libnetwork's iptabler testdata/*.golden: each option combination is rendered and
-compared with tests/unit/golden/bridge/NAME.nft. After a deliberate change to the
-rules, `CNM_UPDATE_GOLDEN=1 pytest tests/unit/test_firewall_golden.py` rewrites the
-files; review their diff. (tests/integration/test_golden_rulesets_load.py has nft check
-each file.)
+As libnetwork's iptabler testdata/*.golden: each option combination is contributed
+to a host firewall on the fake fabric, and the whole state it renders is compared
+with tests/unit/golden/bridge/NAME.nft; the transactions that create and delete a
+network are compared with tests/unit/golden/bridge/transactions/NAME.nft, whose
+first line names the state they apply to. The fake fabric keeps what the kernel
+would hold after each load and transaction, so every case also checks that the
+transactions leave the kernel with exactly the state the firewall renders.
+
+After a deliberate change to the rules, `CNM_UPDATE_GOLDEN=1 pytest
+tests/unit/test_firewall_golden.py` rewrites the files; review their diff.
+(tests/integration/test_golden_rulesets_load.py has nft check each file.)
 """
 
 from __future__ import annotations
@@ -16,18 +22,21 @@ from pathlib import Path
 
 import pytest
 
-from emulator.drivers.hostfirewall import BridgeRules, render
+from emulator.drivers.hostfirewall import BridgeRules, FirewallPart, HostFirewall
+from emulator.fabric.fake import FakeFabric
 
 GOLDEN = Path(__file__).parent / "golden" / "bridge"
+TRANSACTIONS = GOLDEN / "transactions"
 DOCKER0 = BridgeRules("docker0", IPv4Network("172.17.0.0/16"), internal=False, icc=True,
                       masquerade=True)
 USER = BridgeRules("br-user", IPv4Network("172.18.0.0/16"), internal=False, icc=True,
                    masquerade=True)
 A = replace(USER, bridge="br-a")
 B = replace(USER, bridge="br-b", subnet=IPv4Network("172.19.0.0/16"))
+LONE = replace(USER, bridge="br-ffffffffffff", subnet=IPv4Network("10.50.0.0/24"))
 PLUGIN_SUBNETS = [IPv4Network("10.50.0.0/24"), IPv4Network("10.51.0.0/24")]
 
-CASES: dict[str, tuple[list[BridgeRules], list[IPv4Network]]] = {
+STATES: dict[str, tuple[list[BridgeRules], list[IPv4Network]]] = {
     "no_networks": ([], []),
     "default_bridge": ([DOCKER0], []),
     "user_bridge": ([DOCKER0, USER], []),
@@ -36,8 +45,7 @@ CASES: dict[str, tuple[list[BridgeRules], list[IPv4Network]]] = {
     "internal": ([DOCKER0, replace(USER, internal=True)], []),
     "internal_icc_off": ([DOCKER0, replace(USER, internal=True, icc=False)], []),
     "no_subnet": ([DOCKER0, replace(USER, subnet=None)], []),
-    "lone_network": ([replace(USER, bridge="br-ffffffffffff",
-                              subnet=IPv4Network("10.50.0.0/24"))], []),
+    "lone_network": ([LONE], []),
     "two_user_bridges": ([DOCKER0, A, B], []),
     "mixed_networks": ([DOCKER0, A, replace(B, icc=False),
                         BridgeRules("br-c", IPv4Network("172.20.0.0/16"), internal=True,
@@ -47,22 +55,73 @@ CASES: dict[str, tuple[list[BridgeRules], list[IPv4Network]]] = {
     "plugin_subnets": ([DOCKER0, USER], PLUGIN_SUBNETS),
     "plugin_subnets_only": ([], PLUGIN_SUBNETS),
     "one_plugin_subnet": ([DOCKER0], PLUGIN_SUBNETS[:1]),
+    "mixed_prefix_lengths": ([DOCKER0, LONE, replace(B, subnet=IPv4Network("192.168.0.0/20"))],
+                             [IPv4Network("10.60.0.0/23")]),
+}
+
+Change = tuple[str, str, FirewallPart | None]
+"""(state it applies to, key of the part, the part contributed, or None: withdrawn)"""
+CHANGES: dict[str, Change] = {
+    "create_user_bridge": ("default_bridge", "bridge br-user", FirewallPart((USER,))),
+    "delete_user_bridge": ("user_bridge", "bridge br-user", None),
+    "create_internal_icc_off": ("default_bridge", "bridge br-user",
+                                FirewallPart((replace(USER, internal=True, icc=False),))),
+    "delete_internal_icc_off": ("internal_icc_off", "bridge br-user", None),
+    "create_masquerade_off": ("default_bridge", "bridge br-user",
+                              FirewallPart((replace(USER, masquerade=False),))),
+    "create_new_prefix_length": ("default_bridge", "bridge br-ffffffffffff",
+                                 FirewallPart((LONE,))),
+    "create_plugin_subnet": ("user_bridge", "plugin 10.50.0.0/24",
+                             FirewallPart(isolated_subnets=(PLUGIN_SUBNETS[0],))),
+    "delete_plugin_subnet": ("plugin_subnets", "plugin 10.51.0.0/24", None),
+    "delete_last_of_prefix_length": ("mixed_prefix_lengths", "bridge br-ffffffffffff", None),
+    "delete_last_plugin_subnet": ("one_plugin_subnet", "plugin 10.50.0.0/24", None),
 }
 
 
-def golden_ruleset(name: str) -> str:
-    return (GOLDEN / f"{name}.nft").read_text()
+def firewall_in(state: str) -> tuple[HostFirewall, FakeFabric]:
+    """A host firewall on the fake fabric, given the parts of STATES[state] one by one."""
+    fabric = FakeFabric()
+    firewall = HostFirewall(fabric)
+    networks, foreign = STATES[state]
+    for net in networks:
+        firewall.contribute(f"bridge {net.bridge}", FirewallPart((net,)))
+    for subnet in foreign:
+        firewall.contribute(f"plugin {subnet}", FirewallPart(isolated_subnets=(subnet,)))
+    return firewall, fabric
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_the_rendered_ruleset_is_the_golden_one(name: str) -> None:
-    networks, foreign = CASES[name]
-    rendered = render(networks, foreign)
+def golden(path: Path, rendered: str) -> str:
     if os.environ.get("CNM_UPDATE_GOLDEN") == "1":
-        GOLDEN.mkdir(parents=True, exist_ok=True)
-        (GOLDEN / f"{name}.nft").write_text(rendered)
-    assert rendered == golden_ruleset(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(rendered)
+    return path.read_text()
+
+
+@pytest.mark.parametrize("name", sorted(STATES))
+def test_the_whole_state_is_the_golden_one(name: str) -> None:
+    firewall, fabric = firewall_in(name)
+    rendered = firewall.ruleset()
+    assert rendered == golden(GOLDEN / f"{name}.nft", rendered)
+    if STATES[name] != ([], []):
+        assert fabric.ruleset == rendered  # what the transactions left in the kernel
+
+
+@pytest.mark.parametrize("name", sorted(CHANGES))
+def test_a_change_is_the_golden_transaction(name: str) -> None:
+    state, key, part = CHANGES[name]
+    firewall, fabric = firewall_in(state)
+    sent = len(fabric.firewall_transactions)
+    if part is None:
+        firewall.withdraw(key)
+    else:
+        firewall.contribute(key, part)
+    assert len(fabric.firewall_transactions) == sent + 1
+    rendered = f"# on: {state}\n" + fabric.firewall_transactions[-1]
+    assert rendered == golden(TRANSACTIONS / f"{name}.nft", rendered)
+    assert fabric.ruleset == firewall.ruleset()
 
 
 def test_every_golden_file_has_its_case() -> None:
-    assert sorted(path.stem for path in GOLDEN.glob("*.nft")) == sorted(CASES)
+    assert sorted(path.stem for path in GOLDEN.glob("*.nft")) == sorted(STATES)
+    assert sorted(path.stem for path in TRANSACTIONS.glob("*.nft")) == sorted(CHANGES)

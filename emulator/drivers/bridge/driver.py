@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv4Network
 from typing import ClassVar
@@ -14,6 +15,7 @@ from emulator.drivers.hostfirewall import BridgeRules, FirewallPart, HostFirewal
 from emulator.errdefs import Forbidden, NotImplementedByEmulator
 from emulator.fabric.base import HostFabric, Plug
 from emulator.ids import random_mac
+from emulator.ipam.prefixindex import PrefixIndex
 
 
 @dataclass(kw_only=True)
@@ -31,6 +33,10 @@ class _Network(Network[_Endpoint]):
                            self.options.enable_icc, self.options.enable_masquerade)
 
 
+def _firewall_key(net_id: str) -> str:
+    return f"bridge network {net_id}"
+
+
 CAPABILITY = driverapi.Capability(scope=driverapi.LOCAL, connectivity_scope=driverapi.LOCAL)
 
 
@@ -44,6 +50,9 @@ class BridgeDriver(NetworkBookkeeping[_Network, _Endpoint]):
     def __init__(self, fabric: HostFabric, firewall: HostFirewall | None = None) -> None:
         super().__init__(fabric)
         self._firewall = firewall or HostFirewall(fabric)
+        self._bridge_names: Counter[str] = Counter()
+        self._subnets = PrefixIndex()
+        """Of the networks: what a new one may conflict with, known without a scan."""
 
     def validate_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
         options = parse_options(net.options, "br-" + net.id[:12])
@@ -52,6 +61,9 @@ class BridgeDriver(NetworkBookkeeping[_Network, _Endpoint]):
                 "com.docker.network.bridge.enable_icc=false needs bridge netfilter "
                 "(br_netfilter), which this kernel lacks"
             )
+        if not (self._bridge_names[options.bridge_name]
+                or (ipam.subnet is not None and self._subnets.overlaps(ipam.subnet))):
+            return
         for other in self._networks.values():
             reason = None
             if other.options.bridge_name == options.bridge_name:
@@ -73,23 +85,27 @@ class BridgeDriver(NetworkBookkeeping[_Network, _Endpoint]):
             address = IPv4Interface(f"{ipam.gateway}/{ipam.subnet.prefixlen}")
         self._fabric.create_bridge(options.bridge_name, address, options.mtu)
         self._networks[net.id] = network
+        self._index(network, 1)
         try:
-            self._apply_firewall()
+            self._firewall.contribute(_firewall_key(net.id), FirewallPart((network.rules(),)))
         except Exception:
             del self._networks[net.id]
+            self._index(network, -1)
             self._fabric.delete_link(options.bridge_name)
             raise
 
+    def _index(self, network: _Network, change: int) -> None:
+        self._bridge_names[network.options.bridge_name] += change
+        if network.subnet is not None:
+            (self._subnets.add if change > 0 else self._subnets.remove)(network.subnet)
+
     def _retire(self, network: _Network) -> None:
+        self._index(network, -1)
         self._fabric.delete_link(network.options.bridge_name)
-        self._apply_firewall()
+        self._firewall.withdraw(_firewall_key(network.spec.id))
 
     def bridge_name(self, net_id: str) -> str:
         return self._net(net_id).options.bridge_name
-
-    def _apply_firewall(self) -> None:
-        self._firewall.contribute(self.name, FirewallPart(
-            tuple(n.rules() for n in self._networks.values())))
 
     def _new_endpoint(self, network: _Network, ep: driverapi.EndpointSpec) -> _Endpoint:
         host_ifname = "veth" + secrets.token_hex(4)[:7]

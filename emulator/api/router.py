@@ -7,11 +7,14 @@ not serve. Path parameters are URL-decoded, as dockerd's router decodes them
 of the host it serves and the request; it returns a `Response` (None once it has
 streamed over a hijacked connection) or raises a DockerError, which becomes
 dockerd's `{"message": ...}` with dockerd's status. Handlers read a body with
-`emulator.api.bodies.decode`.
+`emulator.api.bodies.decode`. A request no route takes is refused as dockerd
+would (404 `page not found`), or, for an operation of Docker's API the emulator
+lacks, with 501.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -19,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from emulator.api import apispec
 from emulator.api.version import VERSION_PREFIX, check_client_version
-from emulator.errdefs import DockerError, InvalidParameter
+from emulator.errdefs import DockerError, InvalidParameter, NotFound
 
 
 @dataclass
@@ -134,7 +138,9 @@ class Router:
             request.api_version, path = match.group(1), match.group(2)
         found = self._find(request.method, path)
         if found is None:
-            raise NotImplementedEndpoint(f"{request.method} {path}")
+            if in_spec(request.method, path):
+                raise NotImplementedEndpoint(f"{request.method} {path}")
+            raise NotFound("page not found")
         route, params = found
         check_client_version(request.api_version)
         request.params = {name: unquote(value) for name, value in params.items()}
@@ -146,6 +152,18 @@ class NotImplementedEndpoint(DockerError):
 
     def __init__(self, what: str) -> None:
         super().__init__(f"{what} is not implemented by the cnm-emulator Engine API")
+
+
+@functools.cache
+def _spec_operations() -> list[tuple[str, re.Pattern[str]]]:
+    paths = apispec.load()["paths"]
+    return [(method.upper(), re.compile("^" + re.sub(r"\{\w+\}", "[^/]+", template) + "$"))
+            for template, operations in paths.items() for method in operations]
+
+
+def in_spec(method: str, path: str) -> bool:
+    """Whether Docker's API has `method path` (else dockerd answers 404 page not found)."""
+    return any(method == m and regex.match(path) for m, regex in _spec_operations())
 
 
 def parse_query(raw: str) -> dict[str, list[str]]:

@@ -305,6 +305,12 @@ class ApiServer:
                 if conn.deadline is None:
                     conn.deadline = time.monotonic() + self._limits.read_timeout
                 conn.head, conn.body = event, bytearray()
+                head = len(event.method) + len(event.target) + sum(
+                    len(name) + len(value) + 4 for name, value in event.headers)
+                if head > self._limits.max_head:
+                    self._refuse(conn, 431, f"request head too large: {head} bytes, the limit "
+                                            f"is {self._limits.max_head} bytes")
+                    return
                 length = _content_length(event)
                 if length is not None and length > self._limits.max_body:
                     self._too_large(conn, length)

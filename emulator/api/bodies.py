@@ -47,7 +47,7 @@ def decode(request: Request, body: Body) -> dict[str, Any]:
     """The request's body as dockerd decodes it for `body`'s endpoint."""
     if not request.body and body.empty_is_empty_struct:
         return {}
-    text = request.body.decode("utf-8", errors="replace")
+    text = request.body.decode("utf-8", errors="surrogateescape")
     try:
         value, rest = gojson.read_value(text)
     except gojson.NoValue:

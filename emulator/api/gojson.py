@@ -88,8 +88,12 @@ def _constant_error(name: str) -> str:
 
 
 def quote_char(char: str) -> str:
-    """Go's quoteChar: the offending byte, quoted as Go quotes it."""
-    byte = char.encode("utf-8", "surrogatepass")[0]
+    """Go's quoteChar: the offending byte (the first of the character's UTF-8, or the
+    invalid byte itself), quoted as Go quotes it."""
+    try:
+        byte = char.encode("utf-8", "surrogateescape")[0]
+    except UnicodeEncodeError:
+        byte = char.encode("utf-8", "surrogatepass")[0]
     if char == "'":
         return "'\\''"
     if char == '"':

@@ -15,7 +15,7 @@ cases of keys), as the docker CLI or a hostile client would; after each one:
 - the target's own check of the CNM state against the (fake or real) kernel.
 
 tests/unit/test_api_properties.py runs it on the fake fabric,
-tests/integration/test_api_properties.py on a host of a real lab.
+tests/integration/test_api_random_sequences.py on a host of a real lab.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from emulator import errdefs as err
+from emulator.api import apispec, bodies
 from emulator.api.context import HostContext
 from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes import containers as shapes
@@ -75,11 +76,17 @@ class LoggedStream:
         self._output.record(data[8:])
 
 
+def _has_config(body: dict) -> bool:
+    """Whether the body sets a field of container.Config: dockerd's wrapper embeds
+    *container.Config, which Go leaves nil unless one of its fields is present."""
+    return not body.keys().isdisjoint(apispec.definition("ContainerConfig")["properties"])
+
+
 @ROUTES.add("POST", "/containers/create")
 def create_container(host: HostContext, request: Request) -> Response:
-    body = request.json()
-    if not isinstance(body, dict):
-        raise err.InvalidParameter("container create: the body must be a JSON object")
+    body = bodies.decode(request, bodies.CONTAINER_CREATE)
+    if not _has_config(body):
+        raise err.InvalidParameter("config cannot be empty in order to create a container")
     command = list(body.get("Entrypoint") or []) + list(body.get("Cmd") or [])
     container = host.engine.lifecycle.create(
         request.arg("name"), attach_requests(body), body.get("Hostname") or None,
@@ -143,7 +150,7 @@ def inspect_container(host: HostContext, request: Request) -> Response:
     return Response(200, shapes.inspect(engine, container, str(log) if log else ""))
 
 
-@ROUTES.add("POST", "/containers/{id}/wait")
+@ROUTES.add("POST", "/containers/{id}/wait", streams=True)
 def wait_container(host: HostContext, request: Request) -> Response:
     """dockerd sends the headers at once and the exit code when there is one."""
     cid = host.engine.get_container(request.params["id"]).id
@@ -160,7 +167,7 @@ def container_logs(host: HostContext, request: Request) -> Response:
                     headers={"Content-Type": MULTIPLEXED_STREAM})
 
 
-@ROUTES.add("POST", "/containers/{id}/attach")
+@ROUTES.add("POST", "/containers/{id}/attach", streams=True)
 def attach_container(host: HostContext, request: Request) -> None:
     """`docker run` attached: upgrade the connection, then stream the container's
     output from its start until its process ends."""

@@ -7,6 +7,7 @@ import secrets
 import threading
 
 from emulator import errdefs as err
+from emulator.api import bodies
 from emulator.api.context import ExecInstance, HostContext
 from emulator.api.router import Request, Response, RouteTable
 from emulator.api.streams import (
@@ -90,7 +91,7 @@ def _finish(item: ExecInstance, proc) -> None:
 
 @ROUTES.add("POST", "/containers/{id}/exec")
 def create_exec(host: HostContext, request: Request) -> Response:
-    body = request.json()
+    body = bodies.decode(request, bodies.EXEC_CREATE)
     engine = host.engine
     engine.reap_exited()
     container = engine.get_container(request.params["id"])
@@ -106,10 +107,10 @@ def create_exec(host: HostContext, request: Request) -> Response:
     return Response(201, {"Id": item.id})
 
 
-@ROUTES.add("POST", "/exec/{id}/start")
+@ROUTES.add("POST", "/exec/{id}/start", streams=True)
 def start_exec(host: HostContext, request: Request) -> Response | None:
+    body = bodies.decode(request, bodies.EXEC_START)
     item = host.execs.get(request.params["id"])
-    body = request.json()
     if item.running or item.exit_code is not None:
         raise err.Conflict(f"exec {item.id} has already been started")
     if "Tty" in body:

@@ -13,6 +13,7 @@ from emulator.cnm.engine import Engine
 ROUTES = [*system.ROUTES, *networks.ROUTES, *containers.ROUTES, *execs.ROUTES, *swarm.ROUTES]
 
 
-def engine_api(engine: Engine, socket_path: Path) -> ApiServer:
-    """The engine's API server; its containers' logs are `engine.lifecycle.log_dir`."""
-    return ApiServer(Router(ROUTES, HostContext(engine)), socket_path)
+def engine_api(engine: Engine, socket_path: Path, log_hint: str | None = None) -> ApiServer:
+    """The engine's API server; its containers' logs are `engine.lifecycle.log_dir`.
+    `log_hint` (e.g. "see `cnm lab logs NAME`") ends the text of every 500 answer."""
+    return ApiServer(Router(ROUTES, HostContext(engine)), socket_path, log_hint=log_hint)

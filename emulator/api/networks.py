@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+from emulator.api import bodies
 from emulator.api.context import HostContext
 from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes.networks import network_json
 from emulator.cnm.engine import Engine, NetworkRequest
-from emulator.errdefs import Conflict, InvalidParameter, NotImplementedByEmulator
+from emulator.errdefs import Conflict, NotImplementedByEmulator
 
 ROUTES = RouteTable()
 """This module's routes, declared on their handlers."""
 
 
 def _create_request(body: dict) -> NetworkRequest:
-    if not isinstance(body, dict):
-        raise InvalidParameter("network create: the body must be a JSON object")
+    """What a decoded create body asks for (bodies.decode checked every type)."""
     if body.get("EnableIPv6"):
         raise NotImplementedByEmulator("IPv6 networks are not supported by the emulator yet")
     ipam = body.get("IPAM") or {}
@@ -66,8 +66,8 @@ def inspect_network(host: HostContext, request: Request) -> Response:
 
 @ROUTES.add("POST", "/networks/create")
 def create_network(host: HostContext, request: Request) -> Response:
-    body = request.json()
-    if isinstance(body, dict) and body.get("Ingress"):
+    body = bodies.decode(request, bodies.NETWORK_CREATE)
+    if body.get("Ingress"):
         _refuse_ingress(host.engine)
     network = host.engine.create_network(_create_request(body))
     return Response(201, {"Id": network.id, "Warning": "\n".join(network.warnings)})
@@ -86,7 +86,7 @@ def prune_networks(host: HostContext, request: Request) -> Response:
 
 @ROUTES.add("POST", "/networks/{id}/connect")
 def connect_container(host: HostContext, request: Request) -> Response:
-    body = request.json()
+    body = bodies.decode(request, bodies.NETWORK_CONNECT)
     config = body.get("EndpointConfig") or {}
     ipam = config.get("IPAMConfig") or {}
     host.engine.connect(request.params["id"], body.get("Container", ""),
@@ -97,7 +97,7 @@ def connect_container(host: HostContext, request: Request) -> Response:
 
 @ROUTES.add("POST", "/networks/{id}/disconnect")
 def disconnect_container(host: HostContext, request: Request) -> Response:
-    body = request.json()
+    body = bodies.decode(request, bodies.NETWORK_DISCONNECT)
     host.engine.disconnect(request.params["id"], body.get("Container", ""),
                            force=bool(body.get("Force")))
     return Response(200)

@@ -1,24 +1,30 @@
 """Requests, responses and the route table of the Engine API.
 
 Paths may carry Docker's version prefix (`/v1.45/networks`); it is stripped
-before matching. A handler is a plain function of the host it serves and the
-request; it returns a `Response` (None once it has streamed over a hijacked
-connection) or raises a DockerError, which becomes dockerd's `{"message": ...}`
-with dockerd's status.
+before matching, and a route found answers dockerd's 400 to a version it does
+not serve. Path parameters are URL-decoded, as dockerd's router decodes them
+(`/networks/my%20net` is the network `my net`). A handler is a plain function
+of the host it serves and the request; it returns a `Response` (None once it has
+streamed over a hijacked connection) or raises a DockerError, which becomes
+dockerd's `{"message": ...}` with dockerd's status. Handlers read a body with
+`emulator.api.bodies.decode`. A request no route takes is refused as dockerd
+would (404 `page not found`), or, for an operation of Docker's API the emulator
+lacks, with 501.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
-from emulator.errdefs import DockerError, InvalidParameter
-
-VERSION_PREFIX = re.compile(r"^/v(\d+\.\d+)(/.*)$")
+from emulator.api import apispec
+from emulator.api.version import VERSION_PREFIX, check_client_version
+from emulator.errdefs import DockerError, InvalidParameter, NotFound
 
 
 @dataclass
@@ -38,14 +44,6 @@ class Request:
 
     def flag(self, name: str) -> bool:
         return (self.arg(name) or "").lower() in ("1", "true", "yes")
-
-    def json(self) -> Any:
-        if not self.body.strip():
-            return {}
-        try:
-            return json.loads(self.body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidParameter(f"invalid JSON in request body: {exc}") from None
 
     def filters(self) -> dict[str, list[str]]:
         """Docker's `filters` query: {"key": ["v"]} or the old {"key": {"v": true}}."""
@@ -92,6 +90,9 @@ class Route:
     pattern: str
     """A path with `{name}` placeholders, each matching one path segment."""
     handler: Handler
+    streams: bool = False
+    """Its answer may take as long as a container runs (the server gives it a thread
+    of its own rather than one of its workers)."""
 
     def regex(self) -> re.Pattern[str]:
         return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.pattern) + "$")
@@ -100,9 +101,10 @@ class Route:
 class RouteTable(list[Route]):
     """A module's routes, declared on the handlers: `@ROUTES.add("GET", "/networks")`."""
 
-    def add(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
+    def add(self, method: str, pattern: str,
+            streams: bool = False) -> Callable[[Handler], Handler]:
         def declare(handler: Handler) -> Handler:
-            self.append(Route(method, pattern, handler))
+            self.append(Route(method, pattern, handler, streams))
             return handler
 
         return declare
@@ -115,18 +117,34 @@ class Router:
         self._routes = [(route, route.regex()) for route in routes]
         self._context = context
 
+    def _find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route, regex in self._routes:
+            found = regex.match(path)
+            if found and (route.method == method
+                          or (route.method, method) == ("GET", "HEAD")):
+                return route, found.groupdict()
+        return None
+
+    def streams(self, method: str, path: str) -> bool:
+        """Whether the route of `method path` (version prefix and all) streams."""
+        match = VERSION_PREFIX.match(path)
+        found = self._find(method, match.group(2) if match else path)
+        return found is not None and found[0].streams
+
     def route(self, request: Request) -> Response | None:
         path = request.path
         match = VERSION_PREFIX.match(path)
         if match:
             request.api_version, path = match.group(1), match.group(2)
-        for route, regex in self._routes:
-            found = regex.match(path)
-            if found and (route.method == request.method
-                          or (route.method, request.method) == ("GET", "HEAD")):
-                request.params = found.groupdict()
-                return route.handler(self._context, request)
-        raise NotImplementedEndpoint(f"{request.method} {path}")
+        found = self._find(request.method, path)
+        if found is None:
+            if in_spec(request.method, path):
+                raise NotImplementedEndpoint(f"{request.method} {path}")
+            raise NotFound("page not found")
+        route, params = found
+        check_client_version(request.api_version)
+        request.params = {name: unquote(value) for name, value in params.items()}
+        return route.handler(self._context, request)
 
 
 class NotImplementedEndpoint(DockerError):
@@ -134,6 +152,18 @@ class NotImplementedEndpoint(DockerError):
 
     def __init__(self, what: str) -> None:
         super().__init__(f"{what} is not implemented by the cnm-emulator Engine API")
+
+
+@functools.cache
+def _spec_operations() -> list[tuple[str, re.Pattern[str]]]:
+    paths = apispec.load()["paths"]
+    return [(method.upper(), re.compile("^" + re.sub(r"\{\w+\}", "[^/]+", template) + "$"))
+            for template, operations in paths.items() for method in operations]
+
+
+def in_spec(method: str, path: str) -> bool:
+    """Whether Docker's API has `method path` (else dockerd answers 404 page not found)."""
+    return any(method == m and regex.match(path) for m, regex in _spec_operations())
 
 
 def parse_query(raw: str) -> dict[str, list[str]]:

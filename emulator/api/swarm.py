@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from emulator.api import bodies
 from emulator.api.context import HostContext
 from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes import swarm as shapes
@@ -28,52 +29,13 @@ ROUTES = RouteTable()
 NODE_FILTERS = ("id", "label", "membership", "name", "node.label", "role")
 
 
-def _body(request: Request, what: str) -> dict[str, Any]:
-    body = request.json()
-    if not isinstance(body, dict):
-        raise InvalidParameter(f"{what}: the body must be a JSON object")
-    return body
-
-
-def _text(body: dict[str, Any], key: str) -> str:
-    value = body.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidParameter(f"json: cannot unmarshal {type(value).__name__} into Go struct "
-                               f"field {key} of type string")
-    return value
-
-
-def _uint32(body: dict[str, Any], key: str) -> int:
-    value = body.get(key)
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2 ** 32:
-        raise InvalidParameter(f"json: cannot unmarshal {value!r} into Go struct field {key} "
-                               "of type uint32")
-    return value
-
-
-def _strings(body: dict[str, Any], key: str) -> list[str]:
-    value = body.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidParameter(f"json: cannot unmarshal {value!r} into Go struct field {key} "
-                               "of type []string")
-    return value
-
-
 def _unsupported(body: dict[str, Any]) -> None:
     """What the emulator cannot honour is refused before anything changes."""
-    if _text(body, "DataPathAddr"):
+    if body.get("DataPathAddr"):
         raise NotImplementedByEmulator(
             "DataPathAddr is not supported by the emulator: VXLAN traffic uses the "
             "advertised address")
-    spec = body.get("Spec") if isinstance(body.get("Spec"), dict) else {}
-    encryption = spec.get("EncryptionConfig") if isinstance(spec.get("EncryptionConfig"),
-                                                            dict) else {}
+    encryption = (body.get("Spec") or {}).get("EncryptionConfig") or {}
     if body.get("AutoLockManagers") or encryption.get("AutoLockManagers"):
         raise NotImplementedByEmulator("autolock (--autolock) is not supported by the emulator")
 
@@ -123,27 +85,27 @@ def manager_swarm(engine: Engine) -> Swarm:
 @ROUTES.add("POST", "/swarm/init")
 def init_swarm(host: HostContext, request: Request) -> Response:
     engine = host.engine
-    body = _body(request, "swarm init")
+    body = bodies.decode(request, bodies.SWARM_INIT)
     _unsupported(body)
     if body.get("ForceNewCluster") and engine.swarm is not None:
         raise NotImplementedByEmulator("--force-new-cluster is not supported by the emulator")
     node_id = engine.swarm_init(
-        advertise_addr=_text(body, "AdvertiseAddr") or None,
-        data_path_port=_uint32(body, "DataPathPort"),
-        default_addr_pool=_strings(body, "DefaultAddrPool") or None,
-        subnet_size=_uint32(body, "SubnetSize") or 24)
+        advertise_addr=body.get("AdvertiseAddr") or None,
+        data_path_port=body.get("DataPathPort", 0),
+        default_addr_pool=body.get("DefaultAddrPool") or None,
+        subnet_size=body.get("SubnetSize") or 24)
     return Response(200, node_id)
 
 
 @ROUTES.add("POST", "/swarm/join")
 def join_swarm(host: HostContext, request: Request) -> Response:
-    body = _body(request, "swarm join")
-    remotes = _strings(body, "RemoteAddrs")
+    body = bodies.decode(request, bodies.SWARM_JOIN)
+    remotes = body.get("RemoteAddrs") or []
     if not remotes:
         raise InvalidParameter("at least 1 RemoteAddr is required to join")
     _unsupported(body)
-    host.engine.swarm_join(remotes, _text(body, "JoinToken"),
-                           advertise_addr=_text(body, "AdvertiseAddr") or None)
+    host.engine.swarm_join(remotes, body.get("JoinToken", ""),
+                           advertise_addr=body.get("AdvertiseAddr") or None)
     return Response(200)
 
 

@@ -8,8 +8,8 @@ import platform
 
 from emulator.api.context import HostContext
 from emulator.api.router import Request, Response, RouteTable
-from emulator.api.server import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 from emulator.api.shapes import swarm as shapes
+from emulator.api.version import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 from emulator.cnm.engine import Engine
 from emulator.drivers import registry
 from emulator.errdefs import NotFound

@@ -40,6 +40,13 @@ EXERCISED = [
     ("POST", "/images/create"),
 ]
 ERROR_STATUSES = {400, 403, 404, 409}
+WRONG_TYPES = [
+    ("/networks/create", {"Name": 5}, "invalid JSON: json: cannot unmarshal number into Go "
+     "struct field NetworkCreateRequest.Name of type string"),
+    ("/containers/create", {"Image": "alpine", "Cmd": [5]}, "invalid JSON: json: cannot "
+     "unmarshal array into Go struct field ContainerConfigWrapper.Cmd of type string"),
+]
+"""Bodies dockerd refuses for a type (issue 12): the answer is Docker's ErrorResponse."""
 
 
 class Driver:
@@ -165,6 +172,12 @@ def drive(client: docker.DockerClient, tag: str, driver: Driver) -> None:
     expect_error("invalid JSON", lambda: api._raise_for_status(api._post(
         api._url("/networks/create"), data="{not json",
         headers={"Content-Type": "application/json"})), 400, "invalid JSON")
+    for path, body, message in WRONG_TYPES:
+        expect_error(f"wrong type {path}", lambda path=path, body=body: api._raise_for_status(
+            api._post(api._url(path), data=json.dumps(body),
+                      headers={"Content-Type": "application/json"})), 400, message)
+    expect_error("client too new", lambda: api._raise_for_status(api.get(
+        f"{api.base_url}/v9.99/networks")), 400, "client version 9.99 is too new")
 
     step("stop", lambda: client.containers.get(f"one-{tag}").stop(timeout=1))
     step("stop again (304)", lambda: api.stop(f"one-{tag}"))

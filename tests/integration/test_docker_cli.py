@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import docker as docker_py
 import pytest
 from conftest import CNM, run_cnm
 
@@ -507,3 +508,53 @@ def test_attached_run_keeps_stderr_apart(lab):
                            "echo out; echo err >&2; exit 3"],
                           env=env, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (3, "out\n", "err\n")
+
+
+# -- hostile requests (issue 12) ---------------------------------------------------
+
+
+def test_a_network_name_with_a_space_can_be_inspected_and_removed(docker):
+    """The CLI URL-encodes the name (`/networks/my%20net`); dockerd decodes it."""
+    name = f"my net {uid()}"
+    network_id = ok(docker("network", "create", name)).strip()
+    assert ok(docker("network", "inspect", "-f", "{{.Id}}", name)).strip() == network_id
+    assert ok(docker("network", "rm", name)).strip() == name
+
+
+def test_a_wrong_typed_request_breaks_no_listing(lab, docker):
+    """Finding 2: `{"Name": 5}` was accepted, after which `docker network ls` failed for
+    every client (json: cannot unmarshal number into Go struct field Inspect.Name of type
+    string); `Cmd: [5]` broke `docker ps -a`. Both are now refused as dockerd refuses them."""
+    api = docker_py.APIClient(base_url=lab.docker_host_url("h1"), version="1.45")
+    try:
+        for path, body, message in [
+            ("/networks/create", {"Name": 5}, "invalid JSON: json: cannot unmarshal number "
+             "into Go struct field NetworkCreateRequest.Name of type string"),
+            ("/containers/create", {"Image": "alpine", "Cmd": [5]}, "invalid JSON: json: "
+             "cannot unmarshal array into Go struct field ContainerConfigWrapper.Cmd of type "
+             "string"),
+        ]:
+            answer = api._post(api._url(path), data=json.dumps(body),
+                               headers={"Content-Type": "application/json"})
+            assert (answer.status_code, answer.json()) == (400, {"message": message})
+    finally:
+        api.close()
+    assert ok(docker("network", "ls", "--format", "{{.Name}}")).split() == [
+        "bridge", "host", "none"]
+    assert ok(docker("ps", "-a", "--format", "{{.Names}}")) == ""
+
+
+def test_a_client_version_dockerd_does_not_serve_is_refused(docker_env, h1):
+    for version, message in [
+        ("9.99", "client version 9.99 is too new. Maximum supported API version is 1.45"),
+        ("1.23", "client version 1.23 is too old. Minimum supported API version is 1.24, "
+                 "please upgrade your client to a newer version"),
+    ]:
+        refused = subprocess.run([DOCKER, "network", "ls"], capture_output=True, text=True,
+                                 env={**docker_env, "DOCKER_API_VERSION": version}, timeout=60)
+        assert refused.returncode == 1
+        assert refused.stderr == f"Error response from daemon: {message}\n"
+    oldest = subprocess.run([DOCKER, "network", "ls", "--format", "{{.Name}}"],
+                            capture_output=True, text=True, timeout=60,
+                            env={**docker_env, "DOCKER_API_VERSION": "1.24"})
+    assert (oldest.returncode, oldest.stdout.split()) == (0, ["bridge", "host", "none"])

@@ -400,3 +400,42 @@ def test_wait_on_a_created_container_returns_at_once(client):
 def test_pull_streams_one_json_message_per_chunk(client):
     messages = list(client.api.pull("alpine", stream=True, decode=True))
     assert messages and all("status" in m for m in messages)
+
+
+def test_api_versions_are_answered_as_dockerd_answers_them(lab, h1):
+    url = lab.docker_host_url("h1")
+    for version in ("1.24", "1.44", "1.45"):
+        api = docker.APIClient(base_url=url, version=version)
+        try:
+            assert "bridge" in [n["Name"] for n in api.networks()]
+        finally:
+            api.close()
+    for version, message in [  # docker-py itself refuses versions below 1.24
+        ("9.99", "client version 9.99 is too new. Maximum supported API version is 1.45"),
+        ("1.46", "client version 1.46 is too new. Maximum supported API version is 1.45"),
+    ]:
+        api = docker.APIClient(base_url=url, version=version)
+        try:
+            with pytest.raises(docker.errors.APIError) as refused:
+                api.networks()
+        finally:
+            api.close()
+        assert (refused.value.status_code, refused.value.explanation) == (400, message)
+
+
+def test_wrong_types_are_refused_with_the_go_decoders_text(client):
+    """docker-py passes options and commands on as given: a caller's mistake reaches
+    the daemon, which refuses it before anything is made."""
+    with pytest.raises(docker.errors.APIError) as refused:
+        client.networks.create(f"mtu-{uid()}", options={"com.docker.network.driver.mtu": 1400})
+    assert refused.value.status_code == 400
+    assert refused.value.explanation == (
+        "invalid JSON: json: cannot unmarshal number into Go struct field "
+        "NetworkCreateRequest.Options of type string")
+    with pytest.raises(docker.errors.APIError) as bad_command:
+        client.containers.create("alpine", [5], name=f"five-{uid()}")
+    assert bad_command.value.explanation == (
+        "invalid JSON: json: cannot unmarshal array into Go struct field "
+        "ContainerConfigWrapper.Cmd of type string")
+    assert [n.name for n in client.networks.list()] == ["none", "host", "bridge"]
+    assert client.containers.list(all=True) == []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import docker
 import pytest
 
 from emulator import DockerError
@@ -128,3 +131,33 @@ def test_host_and_none_connect_rules(h1):
     with pytest.raises(DockerError, match="^cannot disconnect container from host network - "
                        "container was created in host network mode$"):
         h1.networks.get("host").disconnect(on_host)
+
+
+# -- wrong types through the Engine API (issue 12) ------------------------------------
+
+WRONG_TYPES = [
+    ({"Name": "lbl", "Labels": [1]},
+     "NetworkCreateRequest.Labels of type map[string]string", "array"),
+    ({"Name": "int", "Internal": "no"}, "NetworkCreateRequest.Internal of type bool", "string"),
+    ({"Name": 5}, "NetworkCreateRequest.Name of type string", "number"),
+]
+
+
+@pytest.mark.parametrize(("body", "field", "kind"), WRONG_TYPES,
+                         ids=[f for _, f, _ in WRONG_TYPES])
+def test_a_wrong_typed_network_create_leaves_no_bridge_rules_or_pool(lab, h1, body, field, kind):
+    """Finding 3: `{"Name":"lbl","Labels":[1]}` was refused but left a bridge, its nft
+    rules and 172.18.0.0/16 allocated."""
+    api = docker.APIClient(base_url=lab.docker_host_url("h1"), version="1.45")
+    try:
+        before = kernel_state(h1)
+        refused = api._post(api._url("/networks/create"), data=json.dumps(body),
+                            headers={"Content-Type": "application/json"})
+        assert (refused.status_code, refused.json()) == (400, {
+            "message": f"invalid JSON: json: cannot unmarshal {kind} into Go struct field "
+                       f"{field}"})
+        assert kernel_state(h1) == before
+        assert [n.name for n in h1.networks.list()] == ["none", "host", "bridge"]
+    finally:
+        api.close()
+    assert h1.networks.create("after").inspect()["IPAM"]["Config"][0]["Subnet"] == "172.18.0.0/16"

@@ -103,7 +103,8 @@ def _endpoint(host: HostContext, cid: str) -> str:
 
 
 @pytest.mark.parametrize(("body", "cls", "status", "message"), [
-    ([], err.InvalidParameter, 400, "network create: the body must be a JSON object"),
+    ([], err.InvalidParameter, 400, "invalid JSON: json: cannot unmarshal array into Go value "
+                                    "of type types.NetworkCreateRequest"),
     ({"Name": "v6", "EnableIPv6": True}, err.NotImplementedByEmulator, 501,
      "IPv6 networks are not supported by the emulator yet"),
     ({"Name": "n", "IPAM": {"Driver": "other"}}, err.NotImplementedByEmulator, 501,
@@ -187,7 +188,7 @@ def test_container_refusals(host: HostContext) -> None:
     with docker_error(err.NotImplementedByEmulator, 501,
                       "--network container:NAME is not supported by the emulator yet"):
         call(containers.create_container, host, "POST",
-             {"HostConfig": {"NetworkMode": "container:web"}})
+             {"Image": "alpine", "HostConfig": {"NetworkMode": "container:web"}})
     call(containers.start_container, host, "POST", id="web")
     with docker_error(err.Conflict, 409, 'cannot remove container "/web": container is running: '
                       "stop the container before removing or force remove"):

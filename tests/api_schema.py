@@ -23,14 +23,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft4Validator
 
-SPEC_NAME = "docker-engine-api-v1.45.yaml"
-SPEC_CANDIDATES = (
-    Path(__file__).resolve().parents[3] / "shared" / "reference" / SPEC_NAME,
-    Path("/work/shared/reference") / SPEC_NAME,
-)
+from emulator.api import apispec
+
 VERSION_PREFIX = re.compile(r"^/v\d+\.\d+(?=/)")
 STREAMING = frozenset({
     "/exec/{id}/start", "/containers/{id}/attach", "/containers/{id}/logs", "/images/create",
@@ -64,18 +60,9 @@ DOCKERD_NULLS: dict[tuple[str | int, ...], str] = {
 of the real daemon must; `strict=True` checks the spec's letter."""
 
 
-def spec_path() -> Path:
-    for candidate in SPEC_CANDIDATES:
-        if candidate.exists():
-            return candidate
-    raise FileNotFoundError(f"{SPEC_NAME} not found in: "
-                            + ", ".join(str(c) for c in SPEC_CANDIDATES))
-
-
-@functools.cache
 def load_spec() -> dict[str, Any]:
-    with spec_path().open() as handle:
-        return yaml.safe_load(handle)
+    """The spec shipped with the emulator (emulator/api/spec/)."""
+    return apispec.load()
 
 
 def nullable(schema: Any) -> Any:

@@ -137,7 +137,8 @@ class Lab:
             engine.on_change = partial(self._record_containers, spec.name)
             engine.lifecycle.log_dir = log_dir
             self.hosts[spec.name] = DockerHost(spec.name, engine, spec.address)
-            server = engine_api(engine, self.run_dir.socket(spec.name))
+            server = engine_api(engine, self.run_dir.socket(spec.name),
+                                log_hint=f"see `cnm lab logs {self.name}`")
             server.start()
             self._api_servers.append(server)
         for spec in self.topology.hosts:

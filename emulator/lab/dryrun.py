@@ -6,6 +6,7 @@ FakeFabric, so the user gets Docker's own messages, all of them at once.
 
 from __future__ import annotations
 
+from emulator import faults
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
 from emulator.errdefs import DockerError
 from emulator.fabric.fake import FakeFabric
@@ -54,7 +55,8 @@ def check_topology(topology: Topology | SourcedTopology) -> None:
     lan = topology.topology.lan
     reserved = [topology.topology.underlay.subnet, *([lan.subnet] if lan else [])]
     nics = ("eth0", "eth1") if lan else ("eth0",)
-    for host in topology.topology.hosts:
-        problems.extend(host_problems(host, reserved, topology, nics))
+    with faults.suppressed():  # a dry run makes nothing: no fault step may stop it
+        for host in topology.topology.hosts:
+            problems.extend(host_problems(host, reserved, topology, nics))
     if problems:
         raise TopologyError(problems)

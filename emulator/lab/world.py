@@ -10,6 +10,7 @@ except this object's file descriptor and the processes of the lab.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,6 +71,10 @@ class World:
         from mininet.nodelib import LinuxBridge
 
         setLogLevel("error")
+        if logging.getLoggerClass().__module__ == "mininet.log":
+            # Mininet makes every logger created after its import a Mininet logger, with
+            # its own level and console handler: the emulator's loggers stay plain
+            logging.setLoggerClass(logging.Logger)
         Mininet.inited = True  # skip Mininet's fixLimits: it changes machine-wide sysctls
         assert self.ns is not None
         with self.ns.entered(), _lab_environment(self.marker):

@@ -36,6 +36,19 @@ def nic_mac(node: str, nic: str) -> str:
     return ":".join(f"{b:02x}" for b in (0x02, 0x4c, *digest[:4]))
 
 
+def prepare_mininet() -> None:
+    """Mininet at error level, without its machine-wide sysctl changes, and without
+    making every logger created after its import a Mininet logger (with a level and a
+    console handler of its own): the emulator's loggers stay plain."""
+    from mininet.log import setLogLevel
+    from mininet.net import Mininet
+
+    setLogLevel("error")
+    Mininet.inited = True  # skip Mininet's fixLimits: it changes machine-wide sysctls
+    if logging.getLoggerClass().__module__ == "mininet.log":
+        logging.setLoggerClass(logging.Logger)
+
+
 @contextmanager
 def _lab_environment(marker: str) -> Iterator[None]:
     """Mininet starts its shells with os.environ: mark them as this lab's."""
@@ -66,16 +79,10 @@ class World:
 
     def build(self) -> None:
         """Build the underlay, Docker hosts and outside host with Mininet."""
-        from mininet.log import setLogLevel
         from mininet.net import Mininet
         from mininet.nodelib import LinuxBridge
 
-        setLogLevel("error")
-        if logging.getLoggerClass().__module__ == "mininet.log":
-            # Mininet makes every logger created after its import a Mininet logger, with
-            # its own level and console handler: the emulator's loggers stay plain
-            logging.setLoggerClass(logging.Logger)
-        Mininet.inited = True  # skip Mininet's fixLimits: it changes machine-wide sysctls
+        prepare_mininet()
         assert self.ns is not None
         with self.ns.entered(), _lab_environment(self.marker):
             net = Mininet(topo=None, switch=LinuxBridge, controller=None, build=False,

@@ -154,3 +154,15 @@ def test_the_lab_log_gets_output_children_and_emulator_records(tmp_path: Path) -
     assert "not at INFO" not in text
     assert "from a child\n" in text
     assert log.stat().st_mode & 0o777 == 0o600
+
+
+def test_loggers_made_after_mininet_is_imported_stay_plain() -> None:
+    """Mininet makes later loggers its own (a level and a console handler): an Engine
+    API logger created after a lab was built would never reach the lab's log."""
+    script = ("import logging\n"
+              "from emulator.lab.world import prepare_mininet\n"
+              "prepare_mininet()\n"
+              "print(type(logging.getLogger('emulator.api')).__name__)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert (done.returncode, done.stdout) == (0, "Logger\n"), done.stderr

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 
 from emulator.errdefs import DockerError
+from emulator.lab.control import Interrupted
 from emulator.lab.lab import LabError
 from emulator.topology import TopologyError
 
@@ -66,10 +67,18 @@ def _lab_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lab_logs(args: argparse.Namespace) -> int:
+    from emulator.lab import control
+
+    sys.stdout.buffer.write(control.log_of(args.name))
+    sys.stdout.flush()
+    return 0
+
+
 def _clean(args: argparse.Namespace) -> int:
     from emulator.lab.cleanup import clean
 
-    report = clean()
+    report = clean(only=args.name)
     for name in report.skipped_running:
         print(f"lab {name} is running; left alone (use `cnm lab down {name}`)")
     if report.labs:
@@ -172,9 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     down = lab.add_parser("down", help="remove a running lab completely")
     down.add_argument("name", nargs="?")
     down.set_defaults(func=_lab_down)
+    logs = lab.add_parser("logs", help="print the log of a lab started by `cnm lab up`")
+    logs.add_argument("name", nargs="?", help="lab name (default: the only running lab)")
+    logs.set_defaults(func=_lab_logs)
 
-    sub.add_parser("clean", help="remove what labs whose process is gone left behind"
-                   ).set_defaults(func=_clean)
+    clean = sub.add_parser("clean", help="remove what labs whose process is gone left behind")
+    clean.add_argument("name", nargs="?", help="only this lab (default: every dead lab)")
+    clean.set_defaults(func=_clean)
 
     ex = sub.add_parser("exec", help="run a command in a host's or container's namespace")
     ex.add_argument("target", help="HOST, HOST/CONTAINER or outside")
@@ -247,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     except DockerError as exc:
         print(f"Error response from daemon: {exc.message}", file=sys.stderr)
         return 1
+    except Interrupted as exc:
+        print(f"cnm: {exc}", file=sys.stderr)
+        return 128 + exc.signum
     except (LabError, OSError) as exc:
         print(f"cnm: {exc}", file=sys.stderr)
         return 1

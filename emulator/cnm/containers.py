@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 
 from emulator import errdefs as err
+from emulator import faults
 from emulator.cnm.endpoints import AttachRequest, Endpoints
 from emulator.cnm.lookup import find
 from emulator.cnm.model import Attachment, Container, Network
@@ -128,10 +129,13 @@ class Containers:
         container.running = True
         container.next_ifindex = 0
         try:
+            faults.step("container.sandbox-made")
             for attachment in order:
                 self._endpoints.join(container, state.networks[attachment.network_id],
                                      attachment)
+                faults.step("container.joined")
             self._start_process(container)
+            faults.step("container.process-started")
         except Exception:
             self._teardown(container, graceful=False)
             state.fabric.settle()

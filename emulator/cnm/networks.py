@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 from emulator import errdefs as err
+from emulator import faults
 from emulator.cnm.filters import match_network, validate_network_filters
 from emulator.cnm.lookup import find
 from emulator.cnm.model import Network
@@ -137,10 +138,12 @@ class Networks:
                     aux_addresses=dict(request.aux_addresses or {}), reserved=state.reserved,
                 )
                 undo.callback(state.addresses.release_pool, pool.id)
+                faults.step("network.pool-allocated")
                 ipam = IPAMData(pool.subnet, pool.gateway)
             driver.validate_network(spec, ipam)
             driver.create_network(spec, ipam)
             undo.callback(driver.delete_network, spec.id)
+            faults.step("network.driver-created")
             network = Network(
                 id=spec.id, name=request.name, driver=driver.name, scope=capability.scope,
                 created=docker_timestamp(), options=options, labels=dict(request.labels or {}),

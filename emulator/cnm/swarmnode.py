@@ -13,6 +13,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address, ip_network
 
 from emulator import errdefs as err
+from emulator import faults
 from emulator.cnm.lookup import find
 from emulator.cnm.model import Network
 from emulator.cnm.networks import NetworkRequest, Networks
@@ -169,6 +170,7 @@ class SwarmMembership:
             if role == "manager":
                 self._directory().register(swarm, addr)
             self._enter(swarm, node)
+            faults.step("swarm.joined")
             scope = self.scope()
             for network in list(swarm.networks.values()):
                 if role == "manager" or network.ingress:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from emulator.fabric.icmpsweep import sweep
 from emulator.fabric.netns import Namespace, new_namespace
+from emulator.lab.world import prepare_mininet
 
 
 @dataclass(frozen=True)
@@ -23,12 +24,10 @@ class BaselineTimes:
 
 
 def plain_mininet(groups: int, per_group: int) -> BaselineTimes:
-    from mininet.log import setLogLevel
     from mininet.net import Mininet
     from mininet.nodelib import LinuxBridge
 
-    setLogLevel("error")
-    Mininet.inited = True  # skip fixLimits: it changes machine-wide sysctls
+    prepare_mininet()
     with new_namespace() as world:
         pass
     try:

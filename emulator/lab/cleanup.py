@@ -4,7 +4,8 @@ A dead lab can leave only processes (Docker host shells, container processes,
 anything else it started) and its run directory: every link, address and rule
 lives in a namespace that exists only while one of those processes does. The
 processes are found by the state file and by the CNM_LAB mark in their
-environment; only those whose owner is verifiably gone are ended.
+environment; only those whose owner is verifiably gone are ended. `only` limits
+all of this to one lab (`cnm clean NAME`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator.fabric.processes import LAB_ENV, ProcessId, kill
-from emulator.lab.state import all_run_dirs, owner_of_marker
+from emulator.lab.state import RUN_ROOT, RunDir, all_run_dirs, owner_of_marker
 
 CLAIM_GRACE_S = 10.0
 
@@ -77,4 +78,19 @@ def clean(root: Path | None = None, only: str | None = None) -> CleanReport:
         report.processes += 1
         if lab not in report.labs:
             report.labs.append(lab)
+    _remove_start_logs(root or RUN_ROOT, only)
     return report
+
+
+def _remove_start_logs(root: Path, only: str | None) -> None:
+    """`.<lab>.log` beside the run directories: earlier versions' start logs, which an
+    interrupted `cnm lab up` left behind."""
+    if not root.is_dir():
+        return
+    for path in root.glob(".*.log"):
+        lab = path.name[1:-len(".log")]
+        if only is not None and lab != only:
+            continue
+        state = RunDir(lab, root).read()
+        if state is None or not state.owner.alive():
+            path.unlink(missing_ok=True)

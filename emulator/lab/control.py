@@ -1,11 +1,14 @@
-"""What the CLI does with labs it does not own: start one in the background,
-list them, stop one, and run a command inside one of their namespaces."""
+"""What the CLI does with labs it does not own: start one in the background (and
+let it go if interrupted before it is ready), list them, stop one, read one's log,
+and run a command inside one of their namespaces."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,27 +28,128 @@ class LabSummary:
     containers: int
 
 
+STOP_GRACE_S = 60.0
+"""How long a lab has to remove itself before it is killed (`lab down`) or given up
+on (an interrupted `lab up`)."""
+
+
+class Interrupted(LabError):
+    """`cnm lab up` was interrupted (Ctrl-C, SIGTERM) before its lab was ready."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+class _Signalled(BaseException):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_signalled(signum: int, frame: object) -> None:
+    raise _Signalled(signum)
+
+
 def start_background(topology: str | None, name: str) -> str:
-    """Start a lab daemon and return once it is ready; raise LabError with its error."""
+    """Start a lab process and return once its lab is ready; raise LabError with its
+    error. Interrupted (SIGINT, SIGTERM) before that, it lets the lab go, waits until
+    the lab has removed itself, and raises Interrupted."""
     read_fd, write_fd = os.pipe()
     args = [sys.executable, "-m", "emulator.lab.daemon", "--ready-fd", str(write_fd),
             "--name", name]
     if topology:
         args += ["--topology", str(Path(topology).resolve())]
-    log = RunDir(name).path.parent / f".{name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(log, "wb") as out:
-        subprocess.Popen(args, pass_fds=(write_fd,), stdin=subprocess.DEVNULL, stdout=out,
-                         stderr=out, start_new_session=True, close_fds=True)
-    os.close(write_fd)
     try:
-        with os.fdopen(read_fd) as ready:
-            answer = ready.read().strip()
+        process = subprocess.Popen(args, pass_fds=(write_fd,), stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True, close_fds=True)
+    except BaseException:
+        os.close(read_fd)
+        raise
     finally:
-        log.unlink(missing_ok=True)
-    if answer.startswith("ready"):
-        return answer.split()[1]
-    raise LabError(answer.removeprefix("error: ") or "the lab process died while starting")
+        os.close(write_fd)
+    answer = _Answer(read_fd)
+    try:
+        answer.read()
+    except _Signalled as sig:
+        answer.read_available()
+        answer.close()  # the lab process sees its starter go and removes the lab
+        if answer.text.startswith("ready "):
+            stop(name)  # it was ready a moment before: it goes too
+        raise Interrupted(_interrupted(name, sig.signum, process), sig.signum) from None
+    finally:
+        answer.close()
+    if answer.text.startswith("ready "):
+        return answer.text.split()[1]
+    _wait_exit(process)
+    if answer.text:
+        raise LabError(answer.text.removeprefix("error: "))
+    hint = ""
+    if RunDir(name).exists():
+        hint = (f"; `cnm lab logs {name}` shows its log, `cnm clean {name}` removes what it "
+                "left")
+    raise LabError(f"the lab process died while starting{hint}")
+
+
+class _Answer:
+    """What the lab process says on the pipe until it closes it: `ready NAME` or
+    `error: MESSAGE`. SIGINT and SIGTERM while it is read raise _Signalled, and what
+    was read by then is kept."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._data = b""
+
+    @property
+    def text(self) -> str:
+        return self._data.decode(errors="replace").strip()
+
+    def read(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            self._read_to_end()
+            return
+        previous = {sig: signal.signal(sig, _raise_signalled)
+                    for sig in (signal.SIGINT, signal.SIGTERM)
+                    if signal.getsignal(sig) is not signal.SIG_IGN}
+        try:
+            self._read_to_end()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _read_to_end(self) -> None:
+        while chunk := os.read(self._fd, 4096):
+            self._data += chunk
+
+    def read_available(self) -> None:
+        if self._fd < 0:
+            return
+        os.set_blocking(self._fd, False)
+        try:
+            self._read_to_end()
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _interrupted(name: str, signum: int, process: subprocess.Popen) -> str:
+    what = f"interrupted by {signal.Signals(signum).name} before lab {name} was ready"
+    if _wait_exit(process):
+        return f"{what}; nothing of it is left"
+    return f"{what}; it is still being removed by process {process.pid}"
+
+
+def _wait_exit(process: subprocess.Popen, timeout: float = STOP_GRACE_S) -> bool:
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def summaries() -> list[LabSummary]:
@@ -85,11 +189,22 @@ def read_state(name: str | None) -> LabState:
 def stop(name: str | None) -> str:
     state = read_state(name)
     if state.owner.alive():
-        terminate(state.owner, grace=60.0)
+        terminate(state.owner, grace=STOP_GRACE_S)
     if state.owner.alive():
         raise LabError(f"lab {state.name} did not stop (process {state.owner.pid})")
     clean(only=state.name)
     return state.name
+
+
+def log_of(name: str | None) -> bytes:
+    """The log of a lab started by `cnm lab up` (running, or dead and not cleaned yet)."""
+    state = read_state(name)
+    try:
+        return RunDir(state.name).log_file.read_bytes()
+    except FileNotFoundError:
+        raise LabError(f"lab {state.name} has no log file: it runs inside process "
+                       f"{state.owner.pid} (started from Python, not by `cnm lab up`)"
+                       ) from None
 
 
 def resolve_target(state: LabState, target: str) -> tuple[ProcessId, bool]:

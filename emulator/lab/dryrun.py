@@ -7,6 +7,7 @@ warnings its network create answers with.
 
 from __future__ import annotations
 
+from emulator import faults
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
 from emulator.errdefs import DockerError
 from emulator.fabric.fake import FakeFabric
@@ -63,8 +64,9 @@ def check_topology(topology: Topology | SourcedTopology) -> list[Problem]:
     lan = topology.topology.lan
     reserved = [topology.topology.underlay.subnet, *([lan.subnet] if lan else [])]
     nics = ("eth0", "eth1") if lan else ("eth0",)
-    for host in topology.topology.hosts:
-        problems.extend(host_problems(host, reserved, topology, nics, warnings))
+    with faults.suppressed():  # a dry run makes nothing: no fault step may stop it
+        for host in topology.topology.hosts:
+            problems.extend(host_problems(host, reserved, topology, nics, warnings))
     if problems:
         raise TopologyError(problems)
     return warnings

@@ -13,9 +13,11 @@ import os
 import re
 import signal
 import threading
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from emulator import faults
 from emulator.api.host_api import engine_api
 from emulator.api.server import ApiServer
 from emulator.cnm.engine import Engine
@@ -61,6 +63,7 @@ class Lab:
         self._state: LabState | None = None
         self._state_lock = threading.Lock()
         self._previous_handlers: dict[int, object] = {}
+        self.stopping = False  # set once `stop` has begun
         self.dhcp: DhcpServer | None = None
         self.swarm_directory = SwarmDirectory()
         self.global_store = GlobalStore()
@@ -82,11 +85,16 @@ class Lab:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self) -> Lab:
+    def start(self, claimed: Callable[[RunDir], None] | None = None) -> Lab:
+        """Build the lab. `claimed(run_dir)` runs as soon as the run directory is this
+        lab's, before anything is built (the background process moves its output into
+        the lab's log file there)."""
         check_topology(self._source or self.topology)
         self._claim_run_dir()
         self._install_signal_handlers()
         try:
+            if claimed is not None:
+                claimed(self.run_dir)
             self._build()
         except BaseException:
             self.stop()
@@ -114,13 +122,16 @@ class Lab:
         assert self._state is not None
         self._world = World(self.topology, self._state.marker)
         self._world.create()
+        faults.step("lab.world-made")
         self._world.build()
         for spec in self.topology.hosts:
             self._state.hosts[spec.name] = ProcessId.of(self._world.pid_of(spec.name))
         self._state.outside = ProcessId.of(self._world.pid_of("outside"))
         self._save()
+        faults.step("lab.hosts-made")
         if self.topology.lan is not None:
             self._start_lan()
+            faults.step("lab.lan-up")
         reserved = [self.topology.underlay.subnet]
         if self.topology.lan is not None:
             reserved.append(self.topology.lan.subnet)
@@ -137,10 +148,12 @@ class Lab:
             engine.on_change = partial(self._record_containers, spec.name)
             engine.lifecycle.log_dir = log_dir
             self.hosts[spec.name] = DockerHost(spec.name, engine, spec.address)
+            faults.step(f"lab.engine-made:{spec.name}")
             server = engine_api(engine, self.run_dir.socket(spec.name),
                                 log_hint=f"see `cnm lab logs {self.name}`")
             server.start()
             self._api_servers.append(server)
+            faults.step(f"lab.api-up:{spec.name}")
         for spec in self.topology.hosts:
             engine = self.hosts[spec.name].engine
             for net in spec.networks:
@@ -176,10 +189,14 @@ class Lab:
 
     def stop(self) -> None:
         """Remove everything the lab made. Safe to call twice, or after a failed start."""
+        self.stopping = True
         errors: list[str] = []
+        owned = self._state is not None  # fault steps only where there is something to stop
         for server in self._api_servers:
             server.stop()
         self._api_servers.clear()
+        if owned:
+            faults.step("teardown.api-stopped")
         for host in reversed(list(self.hosts.values())):
             try:
                 host.engine.on_change = None
@@ -190,12 +207,15 @@ class Lab:
         for fabric in self._fabrics:
             fabric.close()
         self._fabrics.clear()
+        if owned:
+            faults.step("teardown.engines-closed")
         if self.dhcp is not None and self.dhcp.process is not None:
             terminate(self.dhcp.process)
             self.dhcp = None
         if self._world is not None:
             self._world.stop()
             self._world = None
+            faults.step("teardown.world-stopped")
         if self._state is not None:
             for proc in self._state.all_processes():
                 kill(proc)

@@ -3,7 +3,9 @@
 `/run/cnm/<lab>/state.json` (owner, hosts) is rewritten atomically when the lab
 changes, and `containers/<host>/<name>` holds each running container's process,
 so that `cnm exec` can find namespaces, `cnm lab ls` can tell running labs from
-dead ones, and `cnm clean` knows what a killed lab left.
+dead ones, and `cnm clean` knows what a killed lab left. A lab started by `cnm lab
+up` keeps its log there too (`lab.log`). Every file of a lab is in its directory,
+so removing the directory removes them all.
 """
 
 from __future__ import annotations
@@ -100,6 +102,11 @@ class RunDir:
     @property
     def state_file(self) -> Path:
         return self.path / "state.json"
+
+    @property
+    def log_file(self) -> Path:
+        """The lab process's output and log records (`cnm lab logs`): it goes with the lab."""
+        return self.path / "lab.log"
 
     def exists(self) -> bool:
         return self.path.exists()

@@ -10,6 +10,7 @@ except this object's file descriptor and the processes of the lab.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,19 @@ def nic_mac(node: str, nic: str) -> str:
     rules come out the same in every run."""
     digest = hashlib.sha256(f"{node}/{nic}".encode()).digest()
     return ":".join(f"{b:02x}" for b in (0x02, 0x4c, *digest[:4]))
+
+
+def prepare_mininet() -> None:
+    """Mininet at error level, without its machine-wide sysctl changes, and without
+    making every logger created after its import a Mininet logger (with a level and a
+    console handler of its own): the emulator's loggers stay plain."""
+    from mininet.log import setLogLevel
+    from mininet.net import Mininet
+
+    setLogLevel("error")
+    Mininet.inited = True  # skip Mininet's fixLimits: it changes machine-wide sysctls
+    if logging.getLoggerClass().__module__ == "mininet.log":
+        logging.setLoggerClass(logging.Logger)
 
 
 @contextmanager
@@ -65,12 +79,10 @@ class World:
 
     def build(self) -> None:
         """Build the underlay, Docker hosts and outside host with Mininet."""
-        from mininet.log import setLogLevel
         from mininet.net import Mininet
         from mininet.nodelib import LinuxBridge
 
-        setLogLevel("error")
-        Mininet.inited = True  # skip Mininet's fixLimits: it changes machine-wide sysctls
+        prepare_mininet()
         assert self.ns is not None
         with self.ns.entered(), _lab_environment(self.marker):
             net = Mininet(topo=None, switch=LinuxBridge, controller=None, build=False,

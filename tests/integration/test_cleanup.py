@@ -1,9 +1,5 @@
-"""Nothing outlives a lab: killed mid-build, signalled, or left by an exception.
-
-A lab's links, addresses and rules live only in namespaces its processes hold, so
-"nothing left" is checked as: no run directory, no process marked CNM_LAB=<lab>.,
-and none of the network namespaces the lab's processes were in still held by any
-process (as its namespace, a thread's, or an open file descriptor).
+"""Nothing outlives a lab: killed mid-build, signalled, interrupted while `cnm lab up`
+waits for it, or left by an exception. What "nothing left" means is leftovers.py's.
 """
 
 from __future__ import annotations
@@ -19,75 +15,25 @@ from pathlib import Path
 
 import pytest
 from conftest import CNM, lab_name, machine_snapshot, run_cnm
+from leftovers import (
+    LabNamespaces,
+    assert_nothing_left,
+    backstop,
+    lab_net_namespaces,
+    marked,
+    wait_gone,
+)
 
 from emulator import Lab, LabError
 from emulator.fabric.processes import ProcessId, start_time
 from emulator.lab import control
-from emulator.lab.cleanup import clean, marked_processes
-from emulator.lab.state import RUN_ROOT, LabState, RunDir, owner_of_marker
+from emulator.lab.cleanup import marked_processes
+from emulator.lab.state import LabState, RunDir, owner_of_marker
 
 REPO = Path(__file__).resolve().parents[2]
 MANY = 150
 
 # -- helpers -------------------------------------------------------------------
-
-
-def marked(name: str) -> list[ProcessId]:
-    """Live processes that carry CNM_LAB=<name>.<owner pid>.<owner start>."""
-    return [proc for _, proc in marked_processes(f"CNM_LAB={name}.".encode())]
-
-
-def net_inode_of(path: str) -> str | None:
-    """'net:[4026532...]' for a /proc .../ns/net or fd link, or None."""
-    try:
-        target = os.readlink(path)
-    except OSError:
-        return None
-    return target if target.startswith("net:[") else None
-
-
-def lab_net_namespaces(name: str, state: LabState | None) -> set[str]:
-    """The network namespaces of every process of the lab that is alive now."""
-    procs = set(marked(name))
-    if state is not None:
-        procs.update(state.all_processes())
-    own = net_inode_of("/proc/self/ns/net")
-    machine = net_inode_of("/proc/1/ns/net")
-    found = set()
-    for proc in procs:
-        inode = net_inode_of(f"/proc/{proc.pid}/ns/net")
-        if inode is not None and proc.alive():
-            found.add(inode)
-    assert own not in found and machine not in found, "a lab process is in the machine's netns"
-    return found
-
-
-def net_namespaces_in_use() -> set[str]:
-    """Every network namespace some process holds: its own, a thread's, or an open fd."""
-    used = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        used.add(net_inode_of(f"/proc/{entry}/ns/net"))
-        for sub in ("task", "fd"):
-            try:
-                names = os.listdir(f"/proc/{entry}/{sub}")
-            except OSError:
-                continue
-            for item in names:
-                link = (f"/proc/{entry}/task/{item}/ns/net" if sub == "task"
-                        else f"/proc/{entry}/fd/{item}")
-                used.add(net_inode_of(link))
-    used.discard(None)
-    return used
-
-
-def assert_nothing_left(name: str, namespaces: set[str] = frozenset()) -> None:
-    assert not RunDir(name).exists(), f"run directory of {name} left behind"
-    assert not (RUN_ROOT / f".{name}.log").exists(), f"start log of {name} left behind"
-    assert not marked(name), f"processes of {name} left behind"
-    held = namespaces & net_namespaces_in_use()
-    assert not held, f"network namespaces of {name} still in use: {sorted(held)}"
 
 
 def foreign_debris(mine: str) -> list[str]:
@@ -105,28 +51,6 @@ def skip_if_clean_would_touch_others(mine: str) -> None:
     others = foreign_debris(mine)
     if others:
         pytest.skip(f"`cnm clean` would also remove other labs' leftovers: {others}")
-
-
-def wait_gone(pid: int, timeout: float) -> bool:
-    """Block until process `pid` has exited (zombie or reaped), at most `timeout` seconds."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        return bool(select.select([fd], [], [], timeout)[0])
-    finally:
-        os.close(fd)
-
-
-def backstop(name: str) -> None:
-    """Remove lab `name` whatever state a failed test left it in; only this lab."""
-    if RunDir(name).exists():
-        state = RunDir(name).read()
-        if state is not None and state.owner.alive():
-            run_cnm("lab", "down", name)
-    clean(only=name)
-    (RUN_ROOT / f".{name}.log").unlink(missing_ok=True)
 
 
 def many_containers_topology(count: int) -> str:
@@ -159,6 +83,21 @@ def is_lab_daemon(proc: ProcessId, name: str) -> bool:
         return False
     return (start_time(proc.pid) == proc.started and b"emulator.lab.daemon" in argv
             and name.encode() in argv)
+
+
+def start_many(tmp_path: Path, name: str) -> subprocess.Popen:
+    """`cnm lab up` of a lab of MANY containers, as from a terminal (SIGINT not ignored)."""
+    topology = tmp_path / "many.yaml"
+    topology.write_text(many_containers_topology(MANY))
+    return subprocess.Popen([*CNM, "lab", "up", str(topology), "--name", name], cwd=REPO,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def building(name: str, cli: subprocess.Popen) -> LabState:
+    """The lab's state once it is well into making its containers."""
+    return state_when(name, cli, lambda s: len(s.containers) >= 10, timeout=120)
 
 
 # -- a lab killed while it builds ------------------------------------------------
@@ -256,6 +195,121 @@ def test_clean_leaves_a_running_lab_alone():
         assert_nothing_left(name, namespaces)
     finally:
         backstop(name)
+
+
+# -- `cnm lab up` interrupted, or its lab process stopped, while it builds ---------
+
+
+SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGKILL]
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=[s.name for s in SIGNALS])
+def test_interrupting_lab_up_while_it_builds_leaves_nothing(tmp_path, sig):
+    """Ctrl-C, SIGTERM or SIGKILL of `cnm lab up`: the lab goes as soon as its starter
+    does, instead of finishing the build and dying with nothing removed."""
+    name = lab_name()
+    cli = start_many(tmp_path, name)
+    try:
+        state = building(name, cli)
+        namespaces = lab_net_namespaces(name, state, state.owner.pid)
+        cli.send_signal(sig)
+        out, err = cli.communicate(timeout=90)
+        assert wait_gone(state.owner.pid, 90), "the lab process outlived its starter"
+        assert out == "", "an interrupted `lab up` said the lab was up"
+        if sig == signal.SIGKILL:
+            assert cli.returncode == -signal.SIGKILL
+        else:
+            assert cli.returncode == 128 + sig
+            assert err == (f"cnm: interrupted by {sig.name} before lab {name} was ready; "
+                           "nothing of it is left\n")
+        finished = RunDir(name).read()
+        assert finished is None or not finished.ready
+        assert_nothing_left(name, namespaces)
+        assert name not in {s.name for s in control.summaries()}
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+        cli.communicate()
+        backstop(name)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_lab_process_stopped_while_it_builds_fails_lab_up(tmp_path, sig):
+    """The lab process stops at once, not after the build, and `lab up` says so."""
+    name = lab_name()
+    cli = start_many(tmp_path, name)
+    try:
+        state = building(name, cli)
+        namespaces = lab_net_namespaces(name, state, state.owner.pid)
+        os.kill(state.owner.pid, sig)
+        out, err = cli.communicate(timeout=90)
+        assert (cli.returncode, out) == (1, "")
+        assert err == (f"cnm: lab {name} was stopped by {sig.name} before it was ready; "
+                       "nothing of it is left\n")
+        assert wait_gone(state.owner.pid, 30)
+        assert_nothing_left(name, namespaces)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+        cli.communicate()
+        backstop(name)
+
+
+# -- `cnm clean NAME` ----------------------------------------------------------------
+
+
+ONE_CONTAINER = "name: one\nhosts:\n  h1:\n    containers:\n      web: {}\n"
+
+
+def killed_lab(name: str, topology: Path) -> LabNamespaces:
+    """Start a lab, SIGKILL its process; the namespaces it had. Its container's process
+    outlives it (the Mininet shells end with the terminal they hang on)."""
+    up = run_cnm("lab", "up", str(topology), "--name", name, timeout=60)
+    assert up.returncode == 0, up.stderr
+    state = RunDir(name).read()
+    assert state is not None
+    namespaces = lab_net_namespaces(name, state, state.owner.pid)
+    os.kill(state.owner.pid, signal.SIGKILL)
+    assert wait_gone(state.owner.pid, 30)
+    assert marked(name)
+    return namespaces
+
+
+def test_clean_of_one_lab_leaves_the_others_alone(tmp_path):
+    dead, other, running = lab_name(), lab_name(), lab_name()
+    topology = tmp_path / "one.yaml"
+    topology.write_text(ONE_CONTAINER)
+    try:
+        dead_namespaces = killed_lab(dead, topology)
+        other_namespaces = killed_lab(other, topology)
+        assert run_cnm("lab", "up", "--name", running, timeout=60).returncode == 0
+
+        logs = run_cnm("lab", "logs", dead)
+        assert logs.returncode == 0, logs.stderr
+        assert f"building lab {dead}" in logs.stdout, "a dead lab's log is kept until clean"
+
+        cleaned = run_cnm("clean", dead)
+        assert cleaned.returncode == 0, cleaned.stderr
+        assert cleaned.stdout.startswith(f"removed 1 dead lab(s): {dead} (")
+        assert_nothing_left(dead, dead_namespaces)
+        rows = {s.name: s.status for s in control.summaries()}
+        assert rows[other].startswith("dead") and rows[running] == "running"
+        assert marked(other), "`cnm clean NAME` ended another lab's processes"
+
+        alone = run_cnm("clean", running)
+        assert alone.stdout == (f"lab {running} is running; left alone (use `cnm lab down "
+                                f"{running}`)\nnothing to clean\n")
+        assert run_cnm("exec", "--lab", running, "h1", "--", "true").returncode == 0
+        assert run_cnm("clean", dead).stdout == "nothing to clean\n"
+
+        cleaned = run_cnm("clean", other)
+        assert cleaned.stdout.startswith(f"removed 1 dead lab(s): {other} (")
+        assert_nothing_left(other, other_namespaces)
+        assert run_cnm("lab", "down", running).returncode == 0
+        assert_nothing_left(running)
+    finally:
+        for name in (dead, other, running):
+            backstop(name)
 
 
 # -- in-process labs ---------------------------------------------------------------

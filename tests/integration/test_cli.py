@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 from conftest import lab_name, run_cnm
+from leftovers import assert_nothing_left, marked
 
 from emulator.experiments import isolation
-from emulator.lab.cleanup import clean, marked_processes
-from emulator.lab.state import RUN_ROOT, RunDir
+from emulator.lab.cleanup import clean
+from emulator.lab.state import RunDir
 from emulator.topology import default_topology, load_topology
 
 UP_TIMEOUT = 60.0
@@ -36,25 +37,12 @@ hosts:
 # -- helpers -------------------------------------------------------------------
 
 
-def marked(name: str) -> list[str]:
-    """Markers of live processes that belong to lab `name` (CNM_LAB=<name>.<pid>.<start>)."""
-    return [marker for marker, _ in marked_processes(f"CNM_LAB={name}.".encode())]
-
-
-def assert_nothing_left(name: str) -> None:
-    assert not RunDir(name).exists(), f"run directory of {name} left behind"
-    assert not (RUN_ROOT / f".{name}.log").exists(), f"start log of {name} left behind"
-    assert not marked(name), f"processes of {name} left behind: {marked(name)}"
-
-
 def lab_down(name: str) -> subprocess.CompletedProcess | None:
     """Remove lab `name` if anything of it exists; a backstop for failed tests too."""
     done = None
     if RunDir(name).exists():
         done = run_cnm("lab", "down", name)
     clean(only=name)  # only this lab's leftovers, and only if its owner is gone
-    # A `lab up` killed while waiting (e.g. by our timeout) leaves its start log.
-    (RUN_ROOT / f".{name}.log").unlink(missing_ok=True)
     return done
 
 
@@ -184,6 +172,17 @@ def test_exec_on_an_unknown_lab_fails_cleanly():
     assert done.returncode != 0
     assert "no lab named" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_lab_logs_of_the_running_lab(running):
+    name, _ = running
+    shown = run_cnm("lab", "logs", name)
+    assert shown.returncode == 0, shown.stderr
+    assert f"INFO emulator.lab: lab {name} is ready\n" in shown.stdout
+    unknown = lab_name()
+    missing = run_cnm("lab", "logs", unknown)
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert missing.stderr.startswith(f"cnm: no lab named {unknown}; running labs: ")
 
 
 def test_lab_down_removes_everything():

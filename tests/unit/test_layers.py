@@ -15,7 +15,7 @@ import emulator
 
 # Bottom first. Names within one layer may not import each other.
 LAYERS: list[set[str]] = [
-    {"errdefs", "ids"},
+    {"errdefs", "ids", "faults"},
     {"fabric", "ipam", "topology", "pluginhttp"},
     {"swarm"},
     {"drivers"},

@@ -169,3 +169,28 @@ def test_removing_a_never_started_container_through_the_engine_ends_its_waiters(
     answer = waiter.submit(lifecycle.wait, container.id, "removed")
     engine.remove_container(container.id)
     assert answer.result(TIMEOUT_S) == 0
+
+
+def test_a_containers_log_goes_when_it_is_removed(engine: Engine, tmp_path,
+                                                  processes: FakeProcesses) -> None:
+    lifecycle = ContainerLifecycle(engine, tmp_path, process_end=processes.wait_end)
+    kept = lifecycle.create("kept", BRIDGE)
+    gone = lifecycle.create("gone", BRIDGE)
+    for container in (kept, gone):
+        lifecycle.start(container.id)
+        lifecycle.log_path(container.id).write_bytes(b"out\n")
+    lifecycle.remove("gone", force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{kept.id}.log"]
+    assert lifecycle.logs(gone.id) == b""
+
+
+def test_an_auto_removed_containers_log_goes_with_it(engine: Engine, tmp_path,
+                                                     processes: FakeProcesses) -> None:
+    lifecycle = ContainerLifecycle(engine, tmp_path, process_end=processes.wait_end)
+    container = lifecycle.create("job", BRIDGE, auto_remove=True)
+    lifecycle.start("job")
+    lifecycle.log_path(container.id).write_bytes(b"done\n")
+    processes.end(container, 0)
+    assert lifecycle.wait(container.id) == 0
+    assert engine.containers == {}
+    assert list(tmp_path.iterdir()) == []

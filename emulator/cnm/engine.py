@@ -238,7 +238,7 @@ class Engine:
             removed = [self._containers.get(ref).id for ref in refs]
             self._containers.remove(removed, force)
         for cid in removed:
-            self.lifecycle.started(cid).set()  # waiters of a never-started one are done too
+            self.lifecycle.forget(cid)
 
     def get_container(self, ref: str) -> Container:
         """The container itself, found in the view without waiting for a write."""

@@ -166,8 +166,6 @@ class ContainerLifecycle:
     def remove(self, ref: str, force: bool = False) -> None:
         cid = self._engine.get_container(ref).id
         self._engine.remove_container(cid, force=force)
-        self._remove_log(cid)
-        self.started(cid).set()  # waiters of a never-started container are done too
 
     def wait(self, cid: str, condition: str = "not-running") -> int:
         """dockerd's wait: the exit code once the container is not running.
@@ -200,15 +198,16 @@ class ContainerLifecycle:
             self._auto_remove.discard(cid)
         if wished and cid in self._engine.containers:
             self._engine.remove_container(cid, force=True)
-            self._remove_log(cid)
 
     # -- output ----------------------------------------------------------------
 
     def log_path(self, cid: str) -> Path | None:
         return self.log_dir / f"{cid}.log" if self.log_dir else None
 
-    def _remove_log(self, cid: str) -> None:
-        """A container's log goes with the container, as dockerd's does."""
+    def forget(self, cid: str) -> None:
+        """The container is gone (the engine removed it, by any path): its waiters are
+        done, and its log goes with it, as dockerd's does."""
+        self.started(cid).set()
         path = self.log_path(cid)
         if path is not None:
             path.unlink(missing_ok=True)

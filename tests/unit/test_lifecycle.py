@@ -173,7 +173,8 @@ def test_removing_a_never_started_container_through_the_engine_ends_its_waiters(
 
 def test_a_containers_log_goes_when_it_is_removed(engine: Engine, tmp_path,
                                                   processes: FakeProcesses) -> None:
-    lifecycle = ContainerLifecycle(engine, tmp_path, process_end=processes.wait_end)
+    lifecycle = engine.lifecycle = ContainerLifecycle(engine, tmp_path,
+                                                      process_end=processes.wait_end)
     kept = lifecycle.create("kept", BRIDGE)
     gone = lifecycle.create("gone", BRIDGE)
     for container in (kept, gone):
@@ -186,11 +187,22 @@ def test_a_containers_log_goes_when_it_is_removed(engine: Engine, tmp_path,
 
 def test_an_auto_removed_containers_log_goes_with_it(engine: Engine, tmp_path,
                                                      processes: FakeProcesses) -> None:
-    lifecycle = ContainerLifecycle(engine, tmp_path, process_end=processes.wait_end)
+    lifecycle = engine.lifecycle = ContainerLifecycle(engine, tmp_path,
+                                                      process_end=processes.wait_end)
     container = lifecycle.create("job", BRIDGE, auto_remove=True)
     lifecycle.start("job")
     lifecycle.log_path(container.id).write_bytes(b"done\n")
     processes.end(container, 0)
     assert lifecycle.wait(container.id) == 0
     assert engine.containers == {}
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_log_goes_with_a_container_removed_through_the_engine_itself(
+        engine: Engine, tmp_path, processes: FakeProcesses) -> None:
+    lifecycle = engine.lifecycle = ContainerLifecycle(engine, tmp_path,
+                                                      process_end=processes.wait_end)
+    container = engine.run_container("web", BRIDGE)
+    lifecycle.log_path(container.id).write_bytes(b"out\n")
+    engine.remove_containers([container.id], force=True)
     assert list(tmp_path.iterdir()) == []

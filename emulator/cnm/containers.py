@@ -237,11 +237,5 @@ class Containers:
         self._endpoints.leave(container, network)
         del container.attachments[network.id]
 
-    def exec_target(self, ref: str) -> SandboxHandle:
-        container = self.get(ref)
-        if not container.running or container.sandbox is None:
-            raise err.Conflict(f"container {container.id} is not running")
-        return container.sandbox
-
     def exec(self, sandbox: SandboxHandle, argv: list[str], timeout: float) -> ExecResult:
         return self._state.fabric.exec(sandbox, argv, timeout)

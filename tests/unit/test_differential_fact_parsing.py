@@ -134,7 +134,8 @@ def test_flatten_gives_one_string_per_fact() -> None:
     assert flat["eth0 mac kind"] == MAC_FROM_IP and flat["eth1 mac kind"] == MAC_RANDOM
     assert flat["eth1 mtu"] == "1400" and flat["eth1 ipv4"] == "172.18.0.2/16"
     assert flat["route default"] == "via 10.79.0.1 dev eth0"
-    assert flat["route 172.18.0.0/16"] == "dev eth1"
+    assert flat["routes on eth1"] == "172.18.0.0/16"
+    assert flat["routes on eth0"] == "10.79.0.0/24"
     assert flat["inspect back Gateway"] == "" and flat["inspect back IPPrefixLen"] == "16"
     assert flat["inspect front MacAddress kind"] == MAC_FROM_IP
 
@@ -186,6 +187,6 @@ def test_scenarios_cover_the_issue_and_macvlan_only_with_a_lan() -> None:
     assert any(facts.MTU_OPTION in n.options for s in without for n in s.networks)
     assert any(n.subnet is None and not n.internal for s in without for n in s.networks)
     names = [c.name for s in with_lan for c in s.containers]
-    names += [n.name for s in with_lan for n in s.networks]
+    names += [n.name for s in with_lan for n in (*s.networks, *s.gone)]
     assert all(name.startswith("fx") for name in names)
     assert len(names) == len(set(names))

@@ -75,6 +75,16 @@ def test_routes_are_the_main_tables_with_gateway_and_device() -> None:
     assert kind == 26 and flags & 0x300 == 0x300  # RTM_GETROUTE, a dump
 
 
+def test_a_bridge_made_with_a_mac_carries_it_in_the_request() -> None:
+    ack = message(2, struct.pack("=i", 0) + bytes(16))
+    with_mac, plain = FakeKernel(ack), FakeKernel(ack)
+    Rtnl(with_mac).add_bridge("docker0", 1500, "02:42:ac:11:00:01")  # type: ignore[arg-type]
+    Rtnl(plain).add_bridge("docker0", 1500)  # type: ignore[arg-type]
+    address = rta(1, bytes.fromhex("0242ac110001"))  # IFLA_ADDRESS
+    assert address in with_mac.sent[0] and address not in plain.sent[0]
+    assert len(with_mac.sent[0]) == len(plain.sent[0]) + len(address)
+
+
 def test_kernel_facts_name_each_routes_device_and_sort_interfaces_by_name() -> None:
     links = [Link(9, "eth0", True, "UP", None, 1450, "02:42:0a:00:01:02"),
              Link(1, "lo", True, "UNKNOWN", None, 65536, "00:00:00:00:00:00")]

@@ -75,7 +75,7 @@ def measure(lab: Lab, capture: bool = False, containers: Collection[str] | None 
 def real_hosts(lab: Lab) -> list[str]:
     """The hosts of the lab that run a real dockerd rather than the emulated engine."""
     return [name for name, host in lab.hosts.items()
-            if getattr(host, "kind", "emulated") != "emulated"]
+            if host.kind != "emulated"]
 
 
 def overlay_refusal(lab: Lab) -> str | None:

@@ -4,8 +4,9 @@ Nodes are the things probes go between: every address of every container, each
 Docker host (its underlay address) and the outside host. The rules are Docker's:
 containers on a shared bridge network reach each other unless ICC is off; a
 routed hop between two bridge networks is dropped; an internal network has no
-way out; a container reaches its own Docker host, and beyond it only through a
-default route with masquerading; a Docker host reaches every container of its
+way out; a container reaches its own Docker host through its default route (the
+one its namespace has), and beyond it only through one on a network that is not
+internal and masquerades; a Docker host reaches every container of its
 own (except on an overlay); nothing outside a Docker host reaches its containers;
 `none` reaches nothing; a `host`-mode container is its Docker host.
 
@@ -197,4 +198,6 @@ class Expectations:
         gateway = self._gateway_network.get(src.container.id)
         if _is_host_like(dst) and dst.host == src.host:
             return gateway is not None
-        return gateway is not None and _masquerades(gateway)
+        # Docker 20.10 gives a container on an internal network a default route too
+        # (28 gives none): it reaches its own host by it, and the host drops the rest.
+        return gateway is not None and not gateway.internal and _masquerades(gateway)

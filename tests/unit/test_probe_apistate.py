@@ -2,8 +2,9 @@
 
 tests/unit/data/apistate/emulated/ holds what the emulated API of the isolation lab
 answered (with the isolation experiment's overlay section up) to the reads of
-`read_host`, and each container's /proc/PID/net/route; `RecordedAPI` plays them
-back. A last test reads an engine on the fake fabric through a real socket with
+`read_host`, and each container's /proc/PID/net/route; .../docker/ the same from
+the lab's main part on real dockerd 20.10 (`engine: docker`). `RecordedAPI` plays
+them back. A last test reads an engine on the fake fabric through a real socket with
 docker-py at API 1.41 (what Debian's dockerd 20.10 speaks).
 """
 
@@ -221,3 +222,39 @@ def test_docker_py_at_api_1_41_reads_an_emulated_host_over_its_socket(tmp_path):
     assert c["c5"].gateway_network == front
     assert [ep.network_id for ep in c["c5"].endpoints] == [front, inside]
     assert c["c4"].shares_host and c["c3"].network_mode == "none"
+
+
+@pytest.fixture(scope="module")
+def real() -> dict[str, HostState]:
+    """The isolation lab's main part on real dockerd 20.10 (`engine: docker`)."""
+    return {name: recorded_host("docker", name)[0] for name in ("h1", "h2")}
+
+
+def test_real_dockerd_answers_parse_the_same_way(real):
+    h1 = real["h1"]
+    c = containers_of(h1)
+    assert [x.name for x in h1.containers] == ["d1", "d2", "f1", "f2", "b1", "s1", "s2", "q1",
+                                               "q2", "m1", "n1", "x1"]
+    assert network_named(h1, "front").gateways == ()  # 20.10 keeps no IPAM gateway here
+    # dockerd sorts a container's networks by name; the route goes via back's gateway
+    assert [ep.network_name for ep in c["m1"].endpoints] == ["back", "front"]
+    assert c["m1"].gateway_network == network_named(h1, "back").id
+    assert c["m1"].endpoints[0].mac == "02:42:0a:0c:00:03"  # 20.10: the MAC from the IP
+    assert c["x1"].shares_host and c["n1"].network_mode == "none"
+
+
+def test_real_dockerd_routes_an_internal_network_to_its_host_and_no_further(real):
+    """Docker 20.10 gives a container on an internal network a default route (28 does
+    not): by it the container reaches its own host's addresses, nothing beyond."""
+    h1 = real["h1"]
+    s1 = containers_of(h1)["s1"]
+    assert s1.gateway_network == network_named(h1, "secret").id
+    state = LabState((h1, real["h2"]), PIDS["outside"], IPv4Address("192.0.2.254"))
+    sources = {n.name: n for n in lab_sources(state)}
+    targets = {n.name: n for n in lab_nodes(state) if n.address is not None}
+    expect = Expectations(state)
+    assert expect.reaches(sources["h1/s1"], targets["h1"]) is True
+    assert expect.reaches(sources["h1/s1"], targets["h1/x1"]) is True
+    for dst in ("h2", "outside", "h1/f1"):
+        assert expect.reaches(sources["h1/s1"], targets[dst]) is False, dst
+    assert expect.reaches(sources["h1/s1"], targets["h1/s2"]) is True

@@ -254,15 +254,18 @@ def summary_section(result: EngineComparison) -> str:
         "until every container runs and has its address (inspected through the Engine "
         "API), then teardown (containers and network).\n",
         "| interface | containers | emulated s | real dockerd s | real / emulated | "
-        "emulated teardown s | real teardown s | teardown real / emulated |",
-        "|---|---|---|---|---|---|---|---|",
+        "emulated ms each | real ms each | emulated teardown s | real teardown s | "
+        "teardown real / emulated |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for interface in INTERFACES:
         emulated, real = result.get(interface, "emulated"), result.get(interface, "docker")
         lines.append(
             f"| {interface} | {emulated.containers} | {emulated.ready_s:.3f} | "
             f"{real.ready_s:.3f} | {result.ratio(interface):.1f}x | "
-            f"{emulated.teardown_s:.3f} | {real.teardown_s:.3f} | "
+            f"{1000 * emulated.ready_s / emulated.containers:.0f} | "
+            f"{1000 * real.ready_s / real.containers:.0f} | {emulated.teardown_s:.3f} | "
+            f"{real.teardown_s:.3f} | "
             f"{real.teardown_s / emulated.teardown_s:.1f}x |")
     lines += ["", "| interface | engine | containers | running | addressed | reachable |",
               "|---|---|---|---|---|---|"]

@@ -61,8 +61,8 @@ def test_csv_rows_share_one_set_of_columns():
 
 def test_the_summary_sets_real_beside_emulated_with_the_ratio():
     text = summary_section(COMPARISON)
-    assert "| engine-api | 10 | 0.500 | 2.000 | 4.0x |" in text
-    assert "| docker-cli | 10 | 1.000 | 3.000 | 3.0x |" in text
+    assert "| engine-api | 10 | 0.500 | 2.000 | 4.0x | 50 | 200 |" in text
+    assert "| docker-cli | 10 | 1.000 | 3.000 | 3.0x | 100 | 300 |" in text
     figures = bench_bringup.engine_figures(COMPARISON)
     assert figures["real_over_emulated_api"] == 4.0
     assert figures["docker_docker_cli_s"] == 3.0

@@ -16,6 +16,7 @@ from emulator.errdefs import DockerError
 from emulator.lab.control import Interrupted
 from emulator.lab.lab import LabError
 from emulator.topology import TopologyError
+from emulator.topology.model import ENGINES
 
 # The topology files shipped in the package (package, path inside it), by the name
 # `cnm topology show NAME` takes: the embedded default and the isolation experiment's.
@@ -38,8 +39,11 @@ def _lab_up(args: argparse.Namespace) -> int:
     sourced = read_topology(args.topology) if args.topology else None
     topology = sourced.topology if sourced else default_topology()
     _print_warnings(check_topology(sourced or topology))
-    name = control.start_background(args.topology, args.name or topology.name)
-    hosts = ", ".join(h.name for h in topology.hosts)
+    if args.engine:
+        topology = topology.with_engine(args.engine)
+    name = control.start_background(args.topology, args.name or topology.name, args.engine)
+    hosts = ", ".join(h.name if h.engine == "emulated" else f"{h.name} (real dockerd)"
+                      for h in topology.hosts)
     print(f"lab {name} is up: Docker hosts {hosts}; outside {topology.outside.address}")
     if topology.lan is not None:
         lan = topology.lan
@@ -176,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = lab.add_parser("up", help="build a lab and leave it running in the background")
     up.add_argument("topology", nargs="?", help="topology YAML (default: the embedded one)")
     up.add_argument("--name", help="lab name (default: the topology's)")
+    up.add_argument("--engine", choices=ENGINES,
+                    help="run every Docker host with this engine: emulated, or docker (a "
+                    "real dockerd inside the host); default: what the topology says")
     up.set_defaults(func=_lab_up)
     lab.add_parser("ls", help="list labs").set_defaults(func=_lab_ls)
     down = lab.add_parser("down", help="remove a running lab completely")

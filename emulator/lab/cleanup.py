@@ -1,10 +1,12 @@
 """`cnm clean`: remove what labs whose owning process is gone left behind.
 
 A dead lab can leave only processes (Docker host shells, container processes,
-anything else it started) and its run directory: every link, address and rule
-lives in a namespace that exists only while one of those processes does. The
-processes are found by the state file and by the CNM_LAB mark in their
-environment; only those whose owner is verifiably gone are ended. `only` limits
+anything else it started), its run directory, and the cgroups of its real Docker
+hosts' containers: every link, address, rule and mount lives in a namespace that
+exists only while one of those processes does. The processes are found by the
+state file, by the CNM_LAB mark in their environment, and (a real dockerd's
+containers, which carry no mark) by their cgroups; only those whose owner is
+verifiably gone are ended. `only` limits
 all of this to one lab (`cnm clean NAME`).
 """
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator.fabric.processes import LAB_ENV, ProcessId, kill
+from emulator.lab.cgroups import cgroup_labs, remove_lab_cgroups
 from emulator.lab.state import RUN_ROOT, RunDir, all_run_dirs, owner_of_marker
 
 CLAIM_GRACE_S = 10.0
@@ -49,6 +52,7 @@ def marked_processes(prefix: bytes) -> list[tuple[str, ProcessId]]:
 
 def clean(root: Path | None = None, only: str | None = None) -> CleanReport:
     report = CleanReport()
+    dead: list[RunDir] = []
     for run_dir in all_run_dirs(root):
         if only is not None and run_dir.name != only:
             continue
@@ -63,7 +67,7 @@ def clean(root: Path | None = None, only: str | None = None) -> CleanReport:
                 if proc.alive():
                     kill(proc)
                     report.processes += 1
-        run_dir.remove()
+        dead.append(run_dir)
         report.labs.append(run_dir.name)
     for marker, proc in marked_processes(f"{LAB_ENV}=".encode()):
         parsed = owner_of_marker(marker)
@@ -78,6 +82,17 @@ def clean(root: Path | None = None, only: str | None = None) -> CleanReport:
         report.processes += 1
         if lab not in report.labs:
             report.labs.append(lab)
+    for lab in sorted(cgroup_labs()):
+        if only is not None and lab != only:
+            continue
+        state = RunDir(lab, root).read()
+        if state is not None and state.owner.alive():
+            continue
+        report.processes += remove_lab_cgroups(lab)
+        if lab not in report.labs:
+            report.labs.append(lab)
+    for run_dir in dead:  # last: a real dockerd writes under it until it is ended
+        run_dir.remove()
     _remove_start_logs(root or RUN_ROOT, only)
     return report
 

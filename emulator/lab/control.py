@@ -12,10 +12,15 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
+import docker.errors
+import requests
+
 from emulator.fabric.netns import CLONE_NEWNET, CLONE_NEWUTS, setns
 from emulator.fabric.processes import LAB_ENV, ProcessId, terminate
 from emulator.lab.cleanup import clean
 from emulator.lab.lab import LabError
+from emulator.lab.realdocker import API_VERSION
 from emulator.lab.state import LabState, RunDir, all_run_dirs
 
 
@@ -51,7 +56,7 @@ def _raise_signalled(signum: int, frame: object) -> None:
     raise _Signalled(signum)
 
 
-def start_background(topology: str | None, name: str) -> str:
+def start_background(topology: str | None, name: str, engine: str | None = None) -> str:
     """Start a lab process and return once its lab is ready; raise LabError with its
     error. Interrupted (SIGINT, SIGTERM) before that, it lets the lab go, waits until
     the lab has removed itself, and raises Interrupted."""
@@ -60,6 +65,8 @@ def start_background(topology: str | None, name: str) -> str:
             "--name", name]
     if topology:
         args += ["--topology", str(Path(topology).resolve())]
+    if engine:
+        args += ["--engine", engine]
     try:
         process = subprocess.Popen(args, pass_fds=(write_fd,), stdin=subprocess.DEVNULL,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -163,8 +170,15 @@ def summaries() -> list[LabSummary]:
             status = "dead (run `cnm clean`)"
         else:
             status = "running" if state.ready else "starting"
-        result.append(LabSummary(state.name, status, state.owner.pid, list(state.hosts),
-                                 len(state.containers)))
+        containers = len(state.containers)
+        if status == "running":
+            try:
+                containers = len(containers_of(state))
+            except LabError:
+                pass
+        hosts = [h if state.engine_of(h) == "emulated" else f"{h}:{state.engine_of(h)}"
+                 for h in state.hosts]
+        result.append(LabSummary(state.name, status, state.owner.pid, hosts, containers))
     return result
 
 
@@ -207,14 +221,46 @@ def log_of(name: str | None) -> bytes:
                        ) from None
 
 
+def real_containers(state: LabState, host: str) -> dict[str, ProcessId]:
+    """HOST/NAME -> process of each running container of a host run by a real dockerd,
+    from its Engine API (inspect State.Pid)."""
+    client = docker.DockerClient(base_url=f"unix://{RunDir(state.name).socket(host)}",
+                                 version=API_VERSION, timeout=30)
+    found: dict[str, ProcessId] = {}
+    try:
+        for summary in client.api.containers():
+            pid = client.api.inspect_container(summary["Id"])["State"]["Pid"]
+            if pid:
+                try:
+                    found[f"{host}/{summary['Names'][0].lstrip('/')}"] = ProcessId.of(pid)
+                except ProcessLookupError:
+                    pass
+    except (requests.RequestException, docker.errors.APIError) as exc:
+        raise LabError(f"cannot reach the Docker Engine of {host}: {exc}") from None
+    finally:
+        client.close()
+    return found
+
+
+def containers_of(state: LabState) -> dict[str, ProcessId]:
+    """Every running container of the lab, emulated hosts' and real hosts' alike."""
+    found = dict(state.containers)
+    for host in state.hosts:
+        if state.engine_of(host) == "docker" and state.ready:
+            found.update(real_containers(state, host))
+    return dict(sorted(found.items()))
+
+
 def resolve_target(state: LabState, target: str) -> tuple[ProcessId, bool]:
     """The process whose namespaces `target` (HOST, HOST/CONTAINER, outside, or a LAN
     node: router or a LAN host) names."""
     if "/" in target:
-        proc = state.containers.get(target)
+        host = target.split("/", 1)[0]
+        running = (real_containers(state, host) if state.engine_of(host) == "docker"
+                   and host in state.hosts else state.containers)
+        proc = running.get(target)
         if proc is None:
-            host = target.split("/", 1)[0]
-            known = ", ".join(k for k in state.containers if k.startswith(host + "/")) or "none"
+            known = ", ".join(k for k in running if k.startswith(host + "/")) or "none"
             raise LabError(f"no running container {target} in lab {state.name}; "
                            f"containers on {host}: {known}")
         return proc, True

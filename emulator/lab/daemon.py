@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cnm-lab-daemon")
     parser.add_argument("--topology")
     parser.add_argument("--name")
+    parser.add_argument("--engine")
     parser.add_argument("--ready-fd", type=int, required=True)
     args = parser.parse_args(argv)
     os.set_inheritable(args.ready_fd, False)  # or every container would hold the CLI's pipe
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     lab: Lab | None = None
     try:
         topology = read_topology(args.topology) if args.topology else default_topology()
-        lab = supervisor.lab = Lab(topology, args.name)
+        lab = supervisor.lab = Lab(topology, args.name, engine=args.engine)
         lab.start(claimed=_claimed)
         faults.step("lab.ready")
         supervisor.ready()

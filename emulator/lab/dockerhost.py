@@ -10,6 +10,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from ipaddress import IPv4Address
 
+import docker
+
 from emulator.api.shapes.networks import network_json
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
 from emulator.cnm.model import Container, Network
@@ -173,12 +175,35 @@ class ContainerCollection:
 
 
 class DockerHost:
-    def __init__(self, name: str, engine: Engine, address: IPv4Address) -> None:
+    """A Docker host run by the emulator's engine (`engine: emulated`)."""
+
+    kind = "emulated"
+
+    def __init__(self, name: str, engine: Engine, address: IPv4Address,
+                 url: str | None = None) -> None:
         self.name = name
         self.engine = engine
         self.address = address
+        self.url = url
         self.networks = NetworkCollection(engine)
         self.containers = ContainerCollection(engine)
+        self._client: docker.DockerClient | None = None
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """docker-py's client for this host's Engine API (as for a real host)."""
+        if self.url is None:
+            raise RuntimeError(f"{self.name} serves no Engine API")
+        if self._client is None:
+            self._client = docker.DockerClient(base_url=self.url, version="1.41", timeout=120)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        self.engine.on_change = None
+        self.engine.close(namespace_ends=True)
 
     def exec(self, argv: list[str], timeout: float = 30.0) -> ExecResult:
         """Run a command in the Docker host's own namespace."""

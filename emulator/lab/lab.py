@@ -26,10 +26,13 @@ from emulator.cnm.model import Container
 from emulator.errdefs import DockerError
 from emulator.fabric.kernel import KernelFabric
 from emulator.fabric.processes import LAB_ENV, ProcessId, kill, terminate
+from emulator.lab import realdocker
+from emulator.lab.cgroups import remove_lab_cgroups
 from emulator.lab.cleanup import marked_processes
 from emulator.lab.dhcp import DhcpServer, Lease, take_leases
 from emulator.lab.dockerhost import DockerHost
 from emulator.lab.dryrun import attach_requests, check_topology, network_request
+from emulator.lab.realhost import RealDockerHost
 from emulator.lab.state import LabState, RunDir
 from emulator.lab.world import World
 from emulator.swarm.cluster import SwarmDirectory
@@ -45,9 +48,16 @@ class LabError(RuntimeError):
 
 class Lab:
     def __init__(self, topology: Topology | SourcedTopology, name: str | None = None,
-                 run_root: Path | None = None) -> None:
+                 run_root: Path | None = None, engine: str | None = None) -> None:
+        """`engine` (emulated or docker) overrides what the topology says for every host."""
         self._source = topology if isinstance(topology, SourcedTopology) else None
         topology = topology.topology if isinstance(topology, SourcedTopology) else topology
+        if engine is not None:
+            try:
+                topology = topology.with_engine(engine)
+            except ValueError as exc:
+                raise LabError(str(exc)) from None
+            self._source = None
         self.topology = topology
         self.name = name or topology.name
         if not LAB_NAME.fullmatch(self.name):
@@ -56,7 +66,7 @@ class Lab:
                 "followed by lowercase letters or digits"
             )
         self.run_dir = RunDir(self.name, run_root)
-        self.hosts: dict[str, DockerHost] = {}
+        self.hosts: dict[str, DockerHost | RealDockerHost] = {}
         self._fabrics: list[KernelFabric] = []
         self._api_servers: list[ApiServer] = []
         self._world: World | None = None
@@ -90,6 +100,8 @@ class Lab:
         lab's, before anything is built (the background process moves its output into
         the lab's log file there)."""
         check_topology(self._source or self.topology)
+        if any(h.engine == "docker" for h in self.topology.hosts) and realdocker.available():
+            raise LabError(str(realdocker.available()))
         self._claim_run_dir()
         self._install_signal_handlers()
         try:
@@ -115,7 +127,8 @@ class Lab:
                 f"a lab named {self.name} was left behind by a process that is gone; "
                 "run `cnm clean` first"
             ) from None
-        self._state = LabState(self.name, ProcessId.of(os.getpid()), self.topology.name)
+        self._state = LabState(self.name, ProcessId.of(os.getpid()), self.topology.name,
+                               engines={h.name: h.engine for h in self.topology.hosts})
         self._save()
 
     def _build(self) -> None:
@@ -136,33 +149,75 @@ class Lab:
         if self.topology.lan is not None:
             reserved.append(self.topology.lan.subnet)
         for spec in self.topology.hosts:
-            log_dir = self.run_dir.path / "logs" / spec.name
-            fabric = KernelFabric(spec.name, self._world.pid_of(spec.name), self._state.env,
-                                  log_dir)
-            self._fabrics.append(fabric)
-            plugins = self.plugin_dir(spec.name)
-            plugins.mkdir(parents=True, exist_ok=True, mode=0o700)
-            engine = Engine(spec.name, fabric, reserved=reserved, advertise=spec.address,
-                            swarm_directory=self.swarm_directory, plugin_dir=plugins,
-                            global_store=self.global_store, plugin_timeout=self.plugin_timeout)
-            engine.on_change = partial(self._record_containers, spec.name)
-            engine.lifecycle.log_dir = log_dir
-            self.hosts[spec.name] = DockerHost(spec.name, engine, spec.address)
-            faults.step(f"lab.engine-made:{spec.name}")
-            server = engine_api(engine, self.run_dir.socket(spec.name),
-                                log_hint=f"see `cnm lab logs {self.name}`")
-            server.start()
-            self._api_servers.append(server)
-            faults.step(f"lab.api-up:{spec.name}")
+            if spec.engine == "docker":
+                self._start_real_host(spec)
+            else:
+                self._start_emulated_host(spec, reserved)
         for spec in self.topology.hosts:
-            engine = self.hosts[spec.name].engine
+            host = self.hosts[spec.name]
             for net in spec.networks:
-                engine.create_network(network_request(net))
+                if isinstance(host, DockerHost):
+                    host.engine.create_network(network_request(net))
+                else:
+                    host.networks.create(
+                        net.name, net.driver, subnet=net.subnet, gateway=net.gateway,
+                        ip_range=net.ip_range, aux_addresses=net.aux_addresses,
+                        internal=net.internal, attachable=net.attachable,
+                        options=net.options, labels=net.labels)
             for container in spec.containers:
-                engine.run_container(container.name, attach_requests(container),
-                                     container.hostname, list(container.command or []) or None)
+                if isinstance(host, DockerHost):
+                    host.engine.run_container(container.name, attach_requests(container),
+                                              container.hostname,
+                                              list(container.command or []) or None)
+                else:
+                    host.containers.run(container.name, networks=attach_requests(container),
+                                        hostname=container.hostname,
+                                        command=list(container.command or []) or None)
         self._state.ready = True
         self._save()
+
+    def _start_emulated_host(self, spec, reserved: list) -> None:
+        assert self._world is not None and self._state is not None
+        log_dir = self.run_dir.path / "logs" / spec.name
+        fabric = KernelFabric(spec.name, self._world.pid_of(spec.name), self._state.env,
+                              log_dir)
+        self._fabrics.append(fabric)
+        plugins = self.plugin_dir(spec.name)
+        plugins.mkdir(parents=True, exist_ok=True, mode=0o700)
+        engine = Engine(spec.name, fabric, reserved=reserved, advertise=spec.address,
+                        swarm_directory=self.swarm_directory, plugin_dir=plugins,
+                        global_store=self.global_store, plugin_timeout=self.plugin_timeout)
+        engine.on_change = partial(self._record_containers, spec.name)
+        engine.lifecycle.log_dir = log_dir
+        socket = self.run_dir.socket(spec.name)
+        self.hosts[spec.name] = DockerHost(spec.name, engine, spec.address, f"unix://{socket}")
+        faults.step(f"lab.engine-made:{spec.name}")
+        server = engine_api(engine, socket, log_hint=f"see `cnm lab logs {self.name}`")
+        server.start()
+        self._api_servers.append(server)
+        faults.step(f"lab.api-up:{spec.name}")
+
+    def _start_real_host(self, spec) -> None:
+        """A real dockerd in the host's namespace, its API where an emulated host's is."""
+        assert self._world is not None and self._state is not None
+        plugins = self.plugin_dir(spec.name)
+        plugins.mkdir(parents=True, exist_ok=True, mode=0o700)
+        dockerd = realdocker.RealDockerd(
+            self.name, spec.name, self._world.pid_of(spec.name),
+            root=self.run_dir.path / "docker" / spec.name,
+            socket=self.run_dir.socket(spec.name), plugin_dir=plugins,
+            log_file=self.run_dir.path / "logs" / spec.name / "dockerd.log",
+            env=self._state.env, run_root=self.run_dir.path.parent)
+        self.hosts[spec.name] = RealDockerHost(spec.name, dockerd, spec.address)
+        try:
+            dockerd.start()
+        except realdocker.DockerdError as exc:
+            raise LabError(str(exc)) from None
+        finally:
+            if dockerd.pid is not None:
+                self._state.extra.append(ProcessId.of(dockerd.pid))
+                self._save()
+        faults.step(f"lab.dockerd-up:{spec.name}")
 
     def _start_lan(self) -> None:
         """The router's DHCP server, then a lease for every LAN host without an address."""
@@ -199,8 +254,7 @@ class Lab:
             faults.step("teardown.api-stopped")
         for host in reversed(list(self.hosts.values())):
             try:
-                host.engine.on_change = None
-                host.engine.close(namespace_ends=True)
+                host.close()
             except (DockerError, OSError) as exc:
                 errors.append(f"{host.name}: {exc}")
         self.hosts.clear()
@@ -223,6 +277,7 @@ class Lab:
             for marker, proc in marked_processes(f"{LAB_ENV}={self._state.marker}".encode()):
                 if marker == "":
                     kill(proc)
+            remove_lab_cgroups(self.name)
             self._state = None
             self.run_dir.remove()
         self._restore_signal_handlers()

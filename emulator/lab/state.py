@@ -46,6 +46,11 @@ class LabState:
     containers: dict[str, ProcessId] = field(default_factory=dict)
     extra: list[ProcessId] = field(default_factory=list)
     lan_nodes: dict[str, ProcessId] = field(default_factory=dict)
+    engines: dict[str, str] = field(default_factory=dict)
+    """What runs each Docker host: emulated, or docker (a real dockerd)."""
+
+    def engine_of(self, host: str) -> str:
+        return self.engines.get(host, "emulated")
 
     @property
     def marker(self) -> str:
@@ -72,6 +77,7 @@ class LabState:
             "outside": self.outside.to_json() if self.outside else None,
             "extra": [p.to_json() for p in self.extra],
             "lan_nodes": {k: v.to_json() for k, v in self.lan_nodes.items()},
+            "engines": self.engines,
         }
 
     @classmethod
@@ -85,6 +91,7 @@ class LabState:
             outside=ProcessId.from_json(raw["outside"]) if raw.get("outside") else None,
             extra=[ProcessId.from_json(p) for p in raw.get("extra", [])],
             lan_nodes={k: ProcessId.from_json(v) for k, v in raw.get("lan_nodes", {}).items()},
+            engines=dict(raw.get("engines", {})),
         )
 
 

@@ -9,7 +9,7 @@ because the engine parses them and answers with Docker's own messages.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 from typing import NamedTuple
 
@@ -18,6 +18,8 @@ from .frozenmap import FrozenMap
 PREDEFINED_NETWORKS = ("bridge", "host", "none")
 BUILTIN_DRIVERS = ("bridge", "host", "null", "macvlan", "overlay")
 OUTSIDE_HOST_NAME = "outside"
+ENGINES = ("emulated", "docker")
+"""What runs a Docker host: the emulator's engine, or a real dockerd inside the host."""
 
 
 def _freeze(obj: object, **values: object) -> None:
@@ -96,12 +98,14 @@ class ContainerSpec:
 
 @dataclass(frozen=True)
 class HostSpec:
-    """An emulated Docker host: its underlay address, networks and containers."""
+    """A Docker host: its underlay address, networks and containers, and which engine
+    runs it (`emulated`, or `docker`: a real dockerd inside the host's namespace)."""
 
     name: str
     address: IPv4Address
     networks: tuple[NetworkSpec, ...] = ()
     containers: tuple[ContainerSpec, ...] = ()
+    engine: str = "emulated"
 
     def __post_init__(self) -> None:
         _freeze(self, networks=tuple(self.networks), containers=tuple(self.containers))
@@ -164,3 +168,9 @@ class Topology:
 
     def __post_init__(self) -> None:
         _freeze(self, hosts=tuple(self.hosts))
+
+    def with_engine(self, engine: str) -> Topology:
+        """The same lab with every Docker host run by `engine` (`cnm lab up --engine`)."""
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+        return replace(self, hosts=tuple(replace(h, engine=engine) for h in self.hosts))

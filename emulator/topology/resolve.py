@@ -13,7 +13,7 @@ from typing import Any
 from .containers import build_containers
 from .errors import ProblemLog
 from .lan import plan_lan
-from .model import OUTSIDE_HOST_NAME, HostSpec, Topology
+from .model import ENGINES, OUTSIDE_HOST_NAME, HostSpec, Topology
 from .networks import build_networks
 from .structure import check_structure
 from .underlay import UnderlayPlan, plan_underlay
@@ -34,7 +34,8 @@ def resolve(data: object, log: ProblemLog) -> Topology:
 
 def _topology(raw: Mapping[str, Any], log: ProblemLog) -> Topology | None:
     plan = plan_underlay(raw, log)
-    hosts = [_host(name, spec, plan, log) for name, spec in raw.get("hosts", {}).items()]
+    engine = raw.get("engine", ENGINES[0])
+    hosts = [_host(name, spec, plan, engine, log) for name, spec in raw.get("hosts", {}).items()]
     underlay = None if plan is None else plan.underlay.subnet
     lan = plan_lan(raw, raw.get("hosts", {}), underlay, log)
     if plan is None or "name" not in raw or None in hosts or ("lan" in raw and lan is None):
@@ -43,7 +44,8 @@ def _topology(raw: Mapping[str, Any], log: ProblemLog) -> Topology | None:
 
 
 def _host(
-    name: str, raw: Mapping[str, Any], plan: UnderlayPlan | None, log: ProblemLog
+    name: str, raw: Mapping[str, Any], plan: UnderlayPlan | None, engine: str,
+    log: ProblemLog,
 ) -> HostSpec | None:
     path = ("hosts", name)
     if name == OUTSIDE_HOST_NAME:
@@ -52,4 +54,6 @@ def _host(
     declared = [network.name for network in networks]
     containers = build_containers(raw.get("containers", {}), declared, (*path, "containers"), log)
     address = None if plan is None else plan.host_addresses.get(name)
-    return None if address is None else HostSpec(name, address, networks, containers)
+    if address is None:
+        return None
+    return HostSpec(name, address, networks, containers, raw.get("engine", engine))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .model import BUILTIN_DRIVERS, LAN_MODES
+from .model import BUILTIN_DRIVERS, ENGINES, LAN_MODES
 
 SHORT_NAME = r"^[a-z][a-z0-9]{0,7}$"
 NETWORK_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
@@ -43,6 +43,11 @@ def _text(description: str, **more: Any) -> dict[str, Any]:
 
 
 _DEFS: dict[str, Any] = {
+    "engine": _text(
+        "emulated (the emulator's engine) or docker (a real dockerd inside the host's "
+        "namespace)",
+        pattern="^(" + "|".join(ENGINES) + ")$",
+    ),
     "shortName": _text(
         "1 to 8 characters: a lowercase letter, then lowercase letters or digits",
         pattern=SHORT_NAME,
@@ -135,8 +140,9 @@ _DEFS: dict[str, Any] = {
     )
     | {"not": {"required": ["network", "networks"]}},
     "host": _mapping(
-        "an emulated Docker host",
+        "a Docker host",
         {
+            "engine": _ref("engine", "what runs this host (default: the lab's `engine`)"),
             "address": _ref(
                 "ipv4Address", "underlay address (default: the next free one from .11 up)"
             ),
@@ -228,6 +234,8 @@ TOPOLOGY_SCHEMA: dict[str, Any] = {
                 "additionalProperties": _ref("host"),
             },
             "lan": _ref("lan"),
+            "engine": _ref("engine", "what runs every Docker host unless the host says "
+                           "otherwise (default: emulated)"),
         },
         required=["name", "hosts"],
     ),

@@ -127,7 +127,8 @@ def test_nesting_through_a_chain_of_aliases_is_bounded_too() -> None:
 
 
 @pytest.mark.parametrize(("lists", "expected"), [
-    (MAX_DEPTH - 1, "t.yaml:4: x: unknown field; allowed: name, underlay, outside, hosts, lan"),
+    (MAX_DEPTH - 1,
+     "t.yaml:4: x: unknown field; allowed: name, underlay, outside, hosts, lan, engine"),
     (MAX_DEPTH, f"t.yaml:4: nested more than {MAX_DEPTH} levels deep"),
 ])
 def test_the_depth_limit_counts_the_top_level_mapping(lists: int, expected: str) -> None:

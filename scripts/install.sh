@@ -24,18 +24,31 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# The docker CLI drives the emulated hosts' Engine API. Where it is missing, take the
-# client from Debian's docker.io and never let its daemon start: a real dockerd would
-# make docker0 and iptables rules in the machine's own namespace.
-if ! command -v docker >/dev/null; then
-  echo "==> installing the docker CLI (Debian's docker.io, daemon kept stopped)"
+# A real Docker Engine for `engine: docker` hosts: Debian's docker.io (dockerd 20.10,
+# containerd, runc) and busybox-static for its images. Their services must never start
+# or be enabled: a dockerd in the machine's own namespace would make docker0 and
+# iptables rules there. Labs start dockerd themselves, inside a lab host's namespace.
+# The docker CLI already on PATH (/usr/local/bin, newer) stays first; docker.io's
+# client goes to /usr/bin.
+real_docker=()
+for pkg in docker.io busybox-static; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || real_docker+=("$pkg")
+done
+if [ ${#real_docker[@]} -gt 0 ]; then
+  echo "==> installing ${real_docker[*]} (services kept stopped and disabled)"
   policy=/usr/sbin/policy-rc.d
   had_policy=0; [ -e "$policy" ] && had_policy=1
   [ $had_policy -eq 1 ] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; }
   apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker.io
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${real_docker[@]}"
   [ $had_policy -eq 1 ] || rm -f "$policy"
-  systemctl disable --now docker.service docker.socket >/dev/null 2>&1 || true
+fi
+for unit in docker.service docker.socket containerd.service; do
+  systemctl disable "$unit" >/dev/null 2>&1 || true
+  rm -f "/etc/systemd/system/multi-user.target.wants/$unit" "/etc/systemd/system/sockets.target.wants/$unit"
+done
+if pgrep -x dockerd >/dev/null && ! grep -qs CNM_LAB= "/proc/$(pgrep -x dockerd | head -1)/environ"; then
+  echo "install.sh: a dockerd that is not a lab's runs on this machine; labs' real hosts still work, but check it" >&2
 fi
 
 # Debian's python3 is the one that sees Debian's Mininet (with mnexec).

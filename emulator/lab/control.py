@@ -239,7 +239,7 @@ def real_containers(state: LabState, host: str) -> dict[str, ProcessId]:
         raise LabError(f"cannot reach the Docker Engine of {host}: {exc}") from None
     finally:
         client.close()
-    return found
+    return dict(sorted(found.items()))
 
 
 def containers_of(state: LabState) -> dict[str, ProcessId]:

@@ -2,7 +2,8 @@
 
 A lab's links, addresses and rules live only in namespaces its processes hold, so
 "nothing left" is checked as: no file of the lab under the run root (its run
-directory, its log, a start log), no process marked CNM_LAB=<lab>., none of the
+directory, its log, a start log), no process marked CNM_LAB=<lab>., no cgroup of
+its real Docker hosts' containers (which hold any process left in them), none of the
 network namespaces the lab was seen to use still held by any process (as its
 namespace, a thread's, or an open file descriptor), and the machine's own
 namespace (links, addresses, routes, nft rules) and mounts as they were.
@@ -20,6 +21,7 @@ from conftest import machine_snapshot, run_cnm
 
 from emulator.fabric.netns import CLONE_NEWNET, setns
 from emulator.fabric.processes import ProcessId
+from emulator.lab.cgroups import lab_cgroups
 from emulator.lab.cleanup import clean, marked_processes
 from emulator.lab.state import RUN_ROOT, LabState, RunDir
 
@@ -144,6 +146,8 @@ def lab_files(name: str) -> list[Path]:
 def assert_nothing_left(name: str, namespaces: LabNamespaces | None = None) -> None:
     assert not lab_files(name), f"files of {name} left behind: {lab_files(name)}"
     assert not marked(name), f"processes of {name} left behind: {marked(name)}"
+    groups = lab_cgroups(name)  # a real dockerd's containers (no mark of their own)
+    assert not groups, f"cgroups of {name} left behind: {groups}"
     if namespaces is not None:
         held = namespaces.still_used()
         assert not held, f"network namespaces of {name} still in use: {sorted(held)}"

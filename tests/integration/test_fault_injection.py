@@ -15,7 +15,9 @@ twice, with the CLI and with the lab process killed where both apply; on
 bring-up every (target, signal) pair on three or more steps; swarm join (a step
 in an Engine API thread of a running lab, so only the lab process is a target)
 with all three signals; teardown with the lab process killed (SIGTERM, SIGINT,
-SIGKILL) and with `cnm lab down` killed (SIGKILL, SIGINT).
+SIGKILL) and with `cnm lab down` killed (SIGKILL, SIGINT). Six more trials
+(about 40 s) put a real dockerd on h1 (`engine: docker`) and kill around it: while
+it has just started, once its containers run, and while the lab is removed.
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ lan:
     vm1: {}
 """
 
+REAL = WEB.replace("name: faults\nhosts:\n  h1:\n",
+                   "name: realflt\nhosts:\n  h1:\n    engine: docker\n")
+assert "engine: docker" in REAL
+
 KILL, TERM, INT = signal.SIGKILL, signal.SIGTERM, signal.SIGINT
 
 
@@ -80,7 +86,8 @@ class Trial:
     topology: str = WEB
 
     def __str__(self) -> str:
-        return f"{self.step}-{self.target}-{self.sig.name}"
+        real = "-realdocker" if "engine: docker" in self.topology else ""
+        return f"{self.step}-{self.target}-{self.sig.name}{real}"
 
 
 TRIALS = [
@@ -116,6 +123,14 @@ TRIALS = [
     Trial("teardown.engines-closed", "cli", KILL, phase="down"),
     Trial("teardown.world-stopped", "cli", INT, phase="down"),
     Trial("teardown.world-stopped", "lab", INT, phase="down"),
+    # h1 runs a real dockerd: its containerd, shims, containers (in the lab's cgroups),
+    # mounts (in its own mount namespace) and data root must go too
+    Trial("lab.dockerd-up:h1", "lab", KILL, topology=REAL),
+    Trial("lab.dockerd-up:h1", "lab", TERM, topology=REAL),
+    Trial("lab.dockerd-up:h1", "cli", INT, topology=REAL),
+    Trial("lab.ready", "lab", KILL, topology=REAL),
+    Trial("teardown.api-stopped", "lab", KILL, phase="down", topology=REAL),
+    Trial("teardown.engines-closed", "lab", INT, phase="down", topology=REAL),
 ]
 
 

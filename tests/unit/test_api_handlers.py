@@ -81,7 +81,8 @@ def test_network_create_inspect_list_remove(host: HostContext) -> None:
     shown = call(networks.inspect_network, host, id="front")
     assert shown.status == 200
     assert shown.body["Id"] == net_id and shown.body["Driver"] == "bridge"
-    assert shown.body["IPAM"]["Config"] == [{"Subnet": "10.9.0.0/24", "Gateway": "10.9.0.1"}]
+    # Docker shows the subnet as it was asked for: no gateway unless one was given.
+    assert shown.body["IPAM"]["Config"] == [{"Subnet": "10.9.0.0/24"}]
     assert shown.body["Labels"] == {"a": "b"}
     assert shown.body["Containers"][cid]["IPv4Address"] == "10.9.0.2/24"
 
@@ -380,3 +381,13 @@ def test_routes_reach_their_handlers(host: HostContext) -> None:
 def test_every_route_is_routed_once() -> None:
     routes = [(r.method, r.pattern) for r in ROUTES]
     assert len(routes) == len(set(routes))
+
+
+def test_a_swarm_scoped_network_needs_an_active_swarm(manager: HostContext) -> None:
+    body = {"Name": "sw", "Driver": "bridge", "Scope": "swarm"}
+    with docker_error(err.Forbidden, 403,
+                      "cannot create a swarm scoped network when swarm is not active"):
+        call(networks.create_network, manager, "POST", body)
+    call(swarm.init_swarm, manager, "POST", {})
+    with pytest.raises(err.NotImplementedByEmulator, match="swarm-scoped networks other than"):
+        call(networks.create_network, manager, "POST", body)

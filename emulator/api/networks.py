@@ -7,13 +7,13 @@ from emulator.api.context import HostContext
 from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes.networks import network_json
 from emulator.cnm.engine import Engine, NetworkRequest
-from emulator.errdefs import Conflict, NotImplementedByEmulator
+from emulator.errdefs import Conflict, Forbidden, NotImplementedByEmulator
 
 ROUTES = RouteTable()
 """This module's routes, declared on their handlers."""
 
 
-def _create_request(body: dict) -> NetworkRequest:
+def _create_request(body: dict, in_swarm: bool) -> NetworkRequest:
     """What a decoded create body asks for (bodies.decode checked every type)."""
     if body.get("EnableIPv6"):
         raise NotImplementedByEmulator("IPv6 networks are not supported by the emulator yet")
@@ -27,6 +27,8 @@ def _create_request(body: dict) -> NetworkRequest:
                                        "subnet per network")
     config = configs[0] if configs else {}
     if body.get("Scope") == "swarm" and (body.get("Driver") or "bridge") != "overlay":
+        if not in_swarm:
+            raise Forbidden("cannot create a swarm scoped network when swarm is not active")
         raise NotImplementedByEmulator(
             "swarm-scoped networks other than overlay are not supported by the emulator")
     return NetworkRequest(
@@ -69,7 +71,8 @@ def create_network(host: HostContext, request: Request) -> Response:
     body = bodies.decode(request, bodies.NETWORK_CREATE)
     if body.get("Ingress"):
         _refuse_ingress(host.engine)
-    network = host.engine.create_network(_create_request(body))
+    network = host.engine.create_network(
+        _create_request(body, in_swarm=host.engine.swarm_node is not None))
     return Response(201, {"Id": network.id, "Warning": "\n".join(network.warnings)})
 
 

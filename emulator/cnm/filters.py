@@ -60,6 +60,8 @@ def match_network(network: Network, filters: Mapping[str, list[str]]) -> bool:
         and any_of("type", lambda v: (v == "builtin") == builtin)
         and all(_label_matches(network.labels, v) for v in filters.get("label", []))
         and not any(_label_matches(network.labels, v) for v in filters.get("label!", []))
-        and any_of("dangling", lambda v: (v in ("true", "1")) == (
-            not network.endpoints and not builtin))
+        # dockerd filters the list before it fills in each network's containers
+        # (GetNetworks, then FilterNetworks on summaries whose Containers are empty),
+        # so `dangling` only tells the predefined networks from the others.
+        and any_of("dangling", lambda v: (v in ("true", "1")) == (not builtin))
     )

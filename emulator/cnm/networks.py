@@ -149,7 +149,7 @@ class Networks:
                 created=docker_timestamp(), options=options, labels=dict(request.labels or {}),
                 internal=request.internal, attachable=request.attachable,
                 predefined=predefined, pool_id=pool.id if pool else None,
-                ipam_config=[_ipam_config(pool, request)] if pool else [],
+                ipam_config=[_ipam_config(pool, request, predefined)] if pool else [],
             )
             self._all[network.id] = network
             undo.callback(self._all.pop, network.id, None)
@@ -240,8 +240,14 @@ class Networks:
         self._state.networks_changed()
 
 
-def _ipam_config(pool, request: NetworkRequest) -> dict[str, object]:
-    config: dict[str, object] = {"Subnet": str(pool.subnet), "Gateway": str(pool.gateway)}
+def _ipam_config(pool, request: NetworkRequest, predefined: bool) -> dict[str, object]:
+    """What `network inspect` shows under IPAM.Config. Like dockerd's
+    buildIPAMResources: a user's subnet is shown as the user gave it, so without a
+    gateway unless one was asked for; a pool the IPAM chose (and the default bridge,
+    whose gateway the daemon configures) is shown with the gateway it got."""
+    config: dict[str, object] = {"Subnet": str(pool.subnet)}
+    if request.subnet is None or request.gateway or predefined:
+        config["Gateway"] = str(pool.gateway)
     if request.ip_range:
         config["IPRange"] = str(pool.ip_range)
     if request.aux_addresses:

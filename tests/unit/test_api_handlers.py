@@ -81,7 +81,8 @@ def test_network_create_inspect_list_remove(host: HostContext) -> None:
     shown = call(networks.inspect_network, host, id="front")
     assert shown.status == 200
     assert shown.body["Id"] == net_id and shown.body["Driver"] == "bridge"
-    assert shown.body["IPAM"]["Config"] == [{"Subnet": "10.9.0.0/24", "Gateway": "10.9.0.1"}]
+    # Docker shows the subnet as it was asked for: no gateway unless one was given.
+    assert shown.body["IPAM"]["Config"] == [{"Subnet": "10.9.0.0/24"}]
     assert shown.body["Labels"] == {"a": "b"}
     assert shown.body["Containers"][cid]["IPv4Address"] == "10.9.0.2/24"
 
@@ -123,6 +124,19 @@ def test_network_create_refusals(host: HostContext, body, cls, status, message) 
     with docker_error(cls, status, message):
         call(networks.create_network, host, "POST", body)
     assert sorted(host.engine.networks) == before
+
+
+@pytest.mark.parametrize("host_config", [
+    {"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}},
+    {"PublishAllPorts": True},
+])
+def test_publishing_ports_is_refused_by_name(host: HostContext, host_config) -> None:
+    """An option the emulator does not implement is refused, never silently ignored."""
+    with docker_error(err.NotImplementedByEmulator, 501, "publishing ports (-p, --publish, -P) "
+                      "is not supported by the emulator yet"):
+        call(containers.create_container, host, "POST",
+             {"Cmd": ["sleep", "9"], "HostConfig": host_config}, query={"name": "web"})
+    assert not host.engine.containers
 
 
 def test_network_create_twice_is_a_conflict(host: HostContext) -> None:
@@ -367,3 +381,13 @@ def test_routes_reach_their_handlers(host: HostContext) -> None:
 def test_every_route_is_routed_once() -> None:
     routes = [(r.method, r.pattern) for r in ROUTES]
     assert len(routes) == len(set(routes))
+
+
+def test_a_swarm_scoped_network_needs_an_active_swarm(manager: HostContext) -> None:
+    body = {"Name": "sw", "Driver": "bridge", "Scope": "swarm"}
+    with docker_error(err.Forbidden, 403,
+                      "cannot create a swarm scoped network when swarm is not active"):
+        call(networks.create_network, manager, "POST", body)
+    call(swarm.init_swarm, manager, "POST", {})
+    with pytest.raises(err.NotImplementedByEmulator, match="swarm-scoped networks other than"):
+        call(networks.create_network, manager, "POST", body)

@@ -140,7 +140,7 @@ class Kit:
         self.recorder = recorder
 
     def run_item(self, check: Check) -> None:
-        reason = check.applies(self.session.target)
+        reason = self.session.not_applicable or check.applies(self.session.target)
         if reason:
             pytest.skip(reason)
         ctx = self.session.context(check)

@@ -50,6 +50,7 @@ class KitSession:
         self.hosts: dict[str, KitHost] = {}
         self.engine_version: str | None = None  # the real engine's; None when emulated
         self.extra_parents: list[str] = []
+        self.not_applicable: str | None = None  # why no check applies to this engine
         self.plugins: PluginProcesses | None = None
         self.setup_s = 0.0
         self.teardown_s = 0.0
@@ -77,6 +78,8 @@ class KitSession:
                 self.plugins = PluginProcesses(self.lab, self.target, self.log_dir)
                 self.plugins.start()
                 self.target = self.target.with_caps(self._plugin_capabilities())
+                if self.engine_version is not None and self.target.caps.scope == "global":
+                    self.not_applicable = versions.NO_SHARED_STORE
         except BaseException:
             self.stop()
             raise

@@ -74,3 +74,10 @@ def release(version: str) -> tuple[int, ...]:
 def before(version: str | None, difference: Difference) -> bool:
     """Whether a real engine of `version` predates the difference (None: emulated)."""
     return version is not None and release(version) < release(difference.since)
+
+
+NO_SHARED_STORE = (
+    "a global-scope plugin's networks need a datastore the Docker hosts share; a real "
+    "dockerd has none here (Docker 20.10 and 28 alike answer \"This node is not a swarm "
+    "manager\": the classic --cluster-store was deprecated in moby 1470697b67 and removed "
+    "in ff2a5301b8, v23.0.0); the emulator's lab datastore has no real counterpart")

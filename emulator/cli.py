@@ -149,7 +149,7 @@ def _conformance(args: argparse.Namespace) -> int:
     from emulator.conformance.runner import run_cli
 
     return run_cli(args.driver, args.plugin_socket, args.plugin_command, args.results,
-                   keyword=args.k, list_only=args.list)
+                   keyword=args.k, list_only=args.list, engine=args.engine)
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -234,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "{host}, {python} are filled in)")
     conf.add_argument("--results", default="results",
                       help="results directory (reports in RESULTS/conformance/<run-id>/)")
+    conf.add_argument("--engine", choices=("emulated", "docker"), default="emulated",
+                      help="what runs the lab's Docker hosts: emulated (default) or docker "
+                           "(a real dockerd inside each host)")
     conf.add_argument("-k", metavar="EXPR", help="only the checks matching EXPR (pytest -k)")
     conf.add_argument("--list", action="store_true", help="list the checks and exit")
     conf.set_defaults(func=_conformance)

@@ -13,15 +13,16 @@ from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import TYPE_CHECKING
 
-from emulator.conformance import host_snapshot, links
+from emulator.conformance import host_snapshot, links, versions
 from emulator.conformance.host_snapshot import Snapshot
+from emulator.conformance.hosts import EndpointView, KitContainer, KitHost, KitNetwork
+from emulator.conformance.hosts import endpoint as endpoint_of
 from emulator.conformance.registry import Check, CheckFailed
 from emulator.errdefs import DockerError, NotFound
 from emulator.probes import ALL_PROTOCOLS, ProbeEngine, ProbeResult, ProbeTarget, Verdict
 
 if TYPE_CHECKING:
     from emulator.conformance.session import KitSession
-    from emulator.lab.dockerhost import ContainerHandle, NetworkHandle
 
 MANAGER = "h1"
 
@@ -36,6 +37,7 @@ class CheckContext:
         self.window = session.window
         self.slug = check.id.split("-", 1)[1].replace("-", "").lower()  # NET-01 -> net01
         self.notes: list[str] = []
+        self.differences: list[str] = []  # ids of the version differences accepted
         self._containers: list[tuple[str, str]] = []
         self._networks: list[tuple[str, str]] = []
 
@@ -45,8 +47,24 @@ class CheckContext:
     def hosts(self) -> list[str]:
         return list(self.lab.hosts)
 
-    def host(self, name: str = MANAGER):
-        return self.lab.host(name)
+    def host(self, name: str = MANAGER) -> KitHost:
+        return self.session.hosts[name]
+
+    @property
+    def real(self) -> bool:
+        """Whether the Docker hosts run a real Docker Engine (not the emulator)."""
+        return self.session.engine_version is not None
+
+    def predates(self, difference: versions.Difference) -> bool:
+        """Whether the real engine under test is older than `difference`: its older
+        answer is then Docker's too."""
+        return versions.before(self.session.engine_version, difference)
+
+    def accept(self, difference: versions.Difference, observed: str) -> None:
+        """Record that the engine answered as its (older) version does."""
+        if difference.id not in self.differences:
+            self.differences.append(difference.id)
+            self.notes.append(f"{difference.note()}; observed: {observed}")
 
     @property
     def second(self) -> str:
@@ -75,12 +93,17 @@ class CheckContext:
                 subnet: str | None = None, gateway: str | None = None,
                 ip_range: str | None = None, internal: bool = False,
                 options: dict[str, str] | None = None, name: str | None = None,
-                default_subnet: bool = False) -> NetworkHandle:
+                default_subnet: bool = False) -> KitNetwork:
         """A network of the target's driver made on `host` (the manager for swarm
         networks), with this check's k-th subnet unless told otherwise."""
         if self.target.caps.scope == "swarm":
             host = MANAGER
         merged = {**self.target.network_options, **(options or {})}
+        parent = merged.get("parent")
+        if k and parent and self.session.extra_parents:
+            merged["parent"] = self.session.extra_parents[k - 1]
+            self.accept(versions.MACVLAN_SHARED_PARENT,
+                        f"the check's network {k} has parent {merged['parent']}, not {parent}")
         if subnet is None and not default_subnet:
             subnet = str(self.subnet(k))
         handle = self.host(host).networks.create(
@@ -90,13 +113,13 @@ class CheckContext:
         self._networks.append((host, handle.id))
         return handle
 
-    def predefined(self, host: str = MANAGER) -> NetworkHandle:
+    def predefined(self, host: str = MANAGER) -> KitNetwork:
         """The predefined network of a driver that has only that one (host, none)."""
         name = "none" if self.target.driver == "null" else self.target.driver
         return self.host(host).networks.get(name)
 
     def run(self, suffix: str, network: str | None = None, host: str = MANAGER,
-            ip: str | None = None, networks: Sequence[object] | None = None) -> ContainerHandle:
+            ip: str | None = None, networks: Sequence[object] | None = None) -> KitContainer:
         name = self.name(suffix)
         self._containers.append((host, name))
         try:
@@ -108,7 +131,7 @@ class CheckContext:
 
     def try_run(self, suffix: str, network: str | None = None, host: str = MANAGER,
                 ip: str | None = None, networks: Sequence[object] | None = None,
-                ) -> tuple[ContainerHandle | None, DockerError | None]:
+                ) -> tuple[KitContainer | None, DockerError | None]:
         """Run a container that may be refused: (handle, None) or (None, the error)."""
         name = self.name(suffix)
         self._containers.append((host, name))
@@ -121,17 +144,19 @@ class CheckContext:
     def forget_container(self, host: str, name: str) -> None:
         self._containers = [c for c in self._containers if c != (host, name)]
 
-    def remove_network(self, handle: NetworkHandle, host: str = MANAGER) -> None:
+    def remove_network(self, handle: KitNetwork, host: str = MANAGER) -> None:
         if self.target.caps.scope == "swarm":
             host = MANAGER
         self.host(host).networks.remove(handle.id)
         self._networks = [n for n in self._networks if n[1] != handle.id]
 
-    def endpoint(self, container: ContainerHandle, network: NetworkHandle):
-        """The CNM endpoint of `container` on `network` (None if it has none)."""
-        return container._container.endpoints.get(network.id)
+    def endpoint(self, container: KitContainer, network: KitNetwork
+                 ) -> EndpointView | None:
+        """The endpoint of `container` on `network` (None if it has none), as the
+        container's inspect data and its namespace show it."""
+        return endpoint_of(container, network.name)
 
-    def ifname(self, container: ContainerHandle, network: NetworkHandle) -> str:
+    def ifname(self, container: KitContainer, network: KitNetwork) -> str:
         ep = self.endpoint(container, network)
         if ep is None or not ep.ifname:
             raise CheckFailed(f"{container.name} has no interface on {network.name}")
@@ -139,8 +164,8 @@ class CheckContext:
 
     # -- packets ---------------------------------------------------------------------
 
-    def probe_target(self, container: ContainerHandle,
-                     network: NetworkHandle | None = None) -> ProbeTarget:
+    def probe_target(self, container: KitContainer,
+                     network: KitNetwork | None = None) -> ProbeTarget:
         address = container.ip(network.name if network else None)
         if container.pid is None:
             raise CheckFailed(f"{container.name} is not running")
@@ -183,15 +208,8 @@ class CheckContext:
         problems = []
         for host in dict.fromkeys(h for h, _ in self._containers):
             wanted = {n for h, n in self._containers if h == host}
-            handle = self.host(host)
-            engine = handle.engine
-            doomed = [c.id for c in engine.list_containers(all=True) if c.name in wanted]
             try:
-                # A probe to an address nobody answers leaves an incomplete neighbour
-                # entry holding the probe; until it times out (about 3 s) the kernel
-                # cannot free the container's interfaces, and removal waits for them.
-                handle.flush_neighbours([handle.containers.get(i) for i in doomed])
-                engine.remove_containers(doomed, force=True)  # one batch: one settle
+                self.host(host).remove_containers(wanted)
             except DockerError as exc:
                 problems.append(f"removing containers on {host}: {exc.message}")
         for host, net_id in reversed(self._networks):
@@ -221,7 +239,7 @@ def cells(results: Iterable[ProbeResult], limit: int = 8) -> str:
     return "; ".join(rows[:limit]) + more
 
 
-def sandbox_addresses(container: ContainerHandle) -> dict[str, list[IPv4Interface]]:
+def sandbox_addresses(container: KitContainer) -> dict[str, list[IPv4Interface]]:
     """The IPv4 addresses the kernel shows in a container's namespace, per interface."""
     done = container.exec(["ip", "-o", "-4", "addr", "show"])
     if done.exit_code != 0:
@@ -234,7 +252,7 @@ def sandbox_addresses(container: ContainerHandle) -> dict[str, list[IPv4Interfac
     return out
 
 
-def sandbox_links(container: ContainerHandle) -> dict[str, tuple[str, int]]:
+def sandbox_links(container: KitContainer) -> dict[str, tuple[str, int]]:
     """Interface name -> (MAC, MTU) in a container's namespace."""
     done = container.exec(["ip", "-o", "link", "show"])
     out: dict[str, tuple[str, int]] = {}
@@ -249,7 +267,7 @@ def sandbox_links(container: ContainerHandle) -> dict[str, tuple[str, int]]:
     return out
 
 
-def default_route(container: ContainerHandle) -> tuple[str, str] | None:
+def default_route(container: KitContainer) -> tuple[str, str] | None:
     """(next hop, interface) of the container's default route, or None."""
     done = container.exec(["ip", "-4", "route", "show", "default"])
     fields = done.stdout.split()

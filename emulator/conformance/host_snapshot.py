@@ -1,13 +1,19 @@
 """A snapshot of what a Docker host's kernel holds, to tell what a network left behind.
 
 A snapshot of one host's own namespace: link names, IPv4 addresses, IPv4 routes
-and rules, the nftables ruleset and the listening sockets (a VXLAN device's UDP
+and rules, the firewall rules and the listening sockets (a VXLAN device's UDP
 socket lives there). Taken with one command per host. Objects that come and go
-by themselves (neighbour entries, carrier flags) are left out.
+by themselves (neighbour entries, carrier flags, rule counters) are left out.
+
+Firewall rules are read from `nft list ruleset`, one item per table, chain and
+rule: the emulator writes nftables, and a real dockerd 20.10 writes iptables
+rules, which Debian's iptables (1.8, nf_tables backend) keeps as nftables too;
+their `counter` statements count packets, so the counts are dropped.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -60,6 +66,34 @@ def _routes(text: str) -> set[str]:
             for line in text.splitlines() if line.strip()}
 
 
+COUNTER = re.compile(r"counter packets \d+ bytes \d+")
+NFT_BLOCKS = ("chain ", "set ", "map ", "flowtable ")
+
+
+def _nft(text: str) -> set[str]:
+    """One item per table, per chain (with its hook and policy) and per rule."""
+    out: set[str] = set()
+    table = block = ""
+    for raw in text.splitlines():
+        line = COUNTER.sub("counter", raw.strip())
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("table "):
+            table, block = line.removesuffix("{").strip(), ""
+            out.add(table)
+        elif line.startswith(NFT_BLOCKS):
+            block = line.removesuffix("{").strip()
+            out.add(f"{table} {block}")
+        elif line == "}":
+            if block:
+                block = ""
+            else:
+                table = ""
+        else:
+            out.add(f"{table} {block}: {line}" if block else f"{table}: {line}")
+    return out
+
+
 def _sockets(text: str) -> set[str]:
     out = set()
     for line in text.splitlines():
@@ -79,8 +113,7 @@ def parse(host: str, output: str) -> Snapshot:
     items |= {("address", a) for a in _addresses(address)}
     items |= {("route", r) for r in _routes(route)}
     items |= {("rule", r) for r in _routes(rule)}
-    if nft.strip():
-        items.add(("nft", nft.strip()))
+    items |= {("nft", r) for r in _nft(nft)}
     items |= {("socket", s) for s in _sockets(sock)}
     return Snapshot(host, frozenset(items))
 
@@ -101,16 +134,10 @@ def describe(before: Snapshot, after: Snapshot) -> str:
     added, removed = before.diff(after)
     parts = []
     if added:
-        parts.append("left behind: " + "; ".join(_short(a) for a in added))
+        parts.append("left behind: " + "; ".join(added))
     if removed:
-        parts.append("gone: " + "; ".join(_short(r) for r in removed))
+        parts.append("gone: " + "; ".join(removed))
     return f"{before.host}: " + " / ".join(parts)
-
-
-def _short(item: str) -> str:
-    if item.startswith("nft "):
-        return "nftables ruleset changed"
-    return item
 
 
 def wait_until_same(hosts: Iterable, before: dict[str, Snapshot],

@@ -7,9 +7,10 @@ the plugin started on every Docker host for a third-party plugin, `mesh` launche
 peered), runs one test item per check and writes results/conformance/<run-id>/.
 Without --cnm-driver the plugin only adds its options: a normal test run is untouched.
 
-Options: --cnm-driver NAME, --cnm-plugin-socket PATH ({host} is replaced by the
-Docker host's name), --cnm-plugin-command 'CMD {socket}' ({socket}, {host} and
-{python} are replaced), --cnm-results DIR (default: results).
+Options: --cnm-driver NAME, --cnm-engine emulated|docker (what runs the lab's Docker
+hosts: the emulator, or a real dockerd inside each), --cnm-plugin-socket PATH
+({host} is replaced by the Docker host's name), --cnm-plugin-command 'CMD {socket}'
+({socket}, {host} and {python} are replaced), --cnm-results DIR (default: results).
 
 JUnit XML is pytest's own (`--junitxml`, by default <run-dir>/<driver>/junit.xml),
 each test case named by the check's id and statement; `-o junit_suite_name=NAME`
@@ -22,6 +23,7 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,7 +34,9 @@ from emulator.conformance.registry import Check, CheckFailed
 from emulator.conformance.runner import SUITE
 from emulator.conformance.session import WINDOW_S, KitSession
 from emulator.conformance.targets import Target, TargetError, resolve
+from emulator.lab import realdocker
 from emulator.results import run_dir as new_run_dir
+from emulator.topology.model import ENGINES
 
 # record_xml_attribute names a test case: "name" and "classname" are attributes every
 # JUnit family keeps, so pytest's warnings about the fixture do not apply here.
@@ -48,6 +52,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--cnm-driver", metavar="NAME", default=None,
                     help="run the driver conformance checks against NAME (a built-in "
                          "driver, mesh, or a plugin named with the options below)")
+    group.addoption("--cnm-engine", metavar="ENGINE", default="emulated",
+                    choices=ENGINES,
+                    help="what runs the lab's Docker hosts: emulated (default) or docker "
+                         "(a real dockerd inside each host)")
     group.addoption("--cnm-plugin-socket", metavar="PATH", default=None,
                     help="the plugin's Unix socket ({host}: the Docker host's name)")
     group.addoption("--cnm-plugin-command", metavar="CMD", default=None,
@@ -74,6 +82,9 @@ def pytest_configure(config: pytest.Config) -> None:
                          config.getoption("cnm_plugin_command"))
     except TargetError as exc:
         raise pytest.UsageError(f"--cnm-driver: {exc}") from None
+    target = replace(target, engine=config.getoption("cnm_engine"))
+    if target.engine == "docker" and not target.unavailable:
+        target = replace(target, unavailable=realdocker.available())
     if config.args_source != pytest.Config.ArgsSource.ARGS:
         config.args = [str(SUITE)]  # the shipped checks, and nothing else
     elif not any(Path(a.split("::")[0]).resolve() == SUITE for a in config.args):
@@ -129,7 +140,7 @@ class Kit:
         self.recorder = recorder
 
     def run_item(self, check: Check) -> None:
-        reason = check.applies(self.session.target)
+        reason = self.session.not_applicable or check.applies(self.session.target)
         if reason:
             pytest.skip(reason)
         ctx = self.session.context(check)
@@ -141,6 +152,7 @@ class Kit:
         finally:
             problems = ctx.cleanup()
             self.recorder.notes[check.id] = ctx.notes + [f"clean-up: {p}" for p in problems]
+            self.recorder.differences[check.id] = list(ctx.differences)
         if failure is not None:
             pytest.fail(f"{check.id}: {failure}", pytrace=False)
 
@@ -157,6 +169,7 @@ class Recorder:
         self.by_nodeid: dict[str, Check] = {}
         self.outcomes: dict[str, dict] = {}
         self.notes: dict[str, list[str]] = {}
+        self.differences: dict[str, list[str]] = {}  # check id -> version differences
         self.session: KitSession | None = None
         self.start_error: str | None = None
         self.paths: dict[str, Path] = {}
@@ -225,6 +238,7 @@ class Recorder:
                 "time_s": 0.0, "reason": "not run (deselected)"})
             entry["time_s"] = round(entry["time_s"], 3)
             entry["notes"] = self.notes.get(check.id, [])
+            entry["differences"] = self.differences.get(check.id, [])
             checks.append(entry)
         session = self.session
         target = session.target if session is not None else self.target
@@ -237,6 +251,8 @@ class Recorder:
             "setup_s": round(session.setup_s, 3) if session else None,
             "teardown_s": round(session.teardown_s, 3) if session else None,
             "lab": session.lab_name if session else None,
+            "engine": target.engine,
+            "engine_version": session.engine_version if session else None,
             "target": target.describe(),
             "teardown_problems": session.teardown_problems if session else [],
             "checks": checks,

@@ -107,6 +107,7 @@ def markdown(results: list[dict], run_id: str) -> str:
     for check_id, statement in _rows(results):
         cells_ = [SYMBOL[(_outcome(r, check_id) or {}).get("outcome")] for r in results]
         lines.append(f"| {check_id} | {statement} | " + " | ".join(cells_) + " |")
+    lines += _differences(results)
     lines += ["", "## Every check", "",
               "| driver | check | outcome | time | reason |", "|---|---|---|---|---|"]
     for r in results:
@@ -115,6 +116,21 @@ def markdown(results: list[dict], run_id: str) -> str:
             lines.append(f"| {r['driver']} | {c['id']} | {SYMBOL[c['outcome']]} | "
                          f"{c['time_s']:.2f} s | {reason} |")
     return "\n".join(lines) + "\n"
+
+
+def _differences(results: list[dict]) -> list[str]:
+    """The engine each driver ran on, and the version differences its checks accepted
+    (a real engine older than the Docker the checks follow)."""
+    real = [r for r in results if r.get("engine") == "docker"]
+    if not real:
+        return []
+    lines = ["", "## Engine and version differences", ""]
+    for r in real:
+        accepted = [(c["id"], d) for c in r["checks"] for d in c.get("differences") or []]
+        lines.append(f"- {r['driver']}: real Docker Engine {r.get('engine_version') or '?'}; "
+                     + (", ".join(f"{d} in {cid}" for cid, d in accepted) if accepted
+                        else "no version difference met"))
+    return lines
 
 
 _CSS = """

@@ -1,6 +1,7 @@
 """Running the kit: one pytest process per driver, one report for all of them.
 
-`cnm conformance --driver NAME ...` and the `conformance` experiment both come here.
+`cnm conformance --driver NAME [--engine docker] ...` and the `conformance` experiment
+both come here.
 Each driver runs in a pytest process of its own (a lab per driver, so one driver's
 crash cannot spoil another's verdicts), writing into one run directory; the reports
 cover every driver of the run.
@@ -121,7 +122,10 @@ def print_summary(summary: RunSummary) -> None:
 
 
 def run_cli(drivers: list[str], plugin_socket: str | None, plugin_command: str | None,
-            results: str, keyword: str | None = None, list_only: bool = False) -> int:
+            results: str, keyword: str | None = None, list_only: bool = False,
+            engine: str = "emulated") -> int:
+    """`cnm conformance`: `engine` says what runs the lab's Docker hosts (emulated, or
+    docker: a real dockerd inside each)."""
     if list_only:
         for item in all_checks():
             print(f"{item.id:<14}{item.statement}")
@@ -138,7 +142,7 @@ def run_cli(drivers: list[str], plugin_socket: str | None, plugin_command: str |
         runs.append(DriverRun(driver, plugin_socket if plugin else None,
                               plugin_command if plugin else None))
     run_dir = new_run_dir(Path(results), reports.KIND)
-    extra = ["-k", keyword] if keyword else []
+    extra = ["--cnm-engine", engine] + (["-k", keyword] if keyword else [])
     summary = run_kit(runs, run_dir, extra)
     print_summary(summary)
     return 0 if summary.ok else 1

@@ -113,6 +113,7 @@ class Target:
     plugin_socket: str | None = None   # where it listens; {host}
     bad_option: tuple[str, str] | None = (DOCKER_MTU_OPTION, "not-a-number")
     unavailable: str | None = None     # why it cannot be run here (every check is skipped)
+    engine: str = "emulated"           # what runs the Docker hosts: emulated or docker
 
     @property
     def is_plugin(self) -> bool:
@@ -123,6 +124,7 @@ class Target:
 
     def describe(self) -> dict[str, object]:
         out: dict[str, object] = {"driver": self.driver, "kind": self.kind,
+                                  "engine": self.engine,
                                   "scope": self.caps.scope,
                                   "connectivity": self.caps.connectivity,
                                   "lacks": dict(self.caps.lacks)}

@@ -1,7 +1,10 @@
 """`bridgeplugin`: a minimal local-scope remote network driver, and its broken twins.
 
 Per network a Linux bridge `pb-<id8>` in the host's namespace (with the gateway
-address), per endpoint a veth pair whose free end Join hands to Docker. With --break
+address), per endpoint a veth pair whose free end Join hands to Docker. Under a real
+dockerd, whose FORWARD policy is DROP and whose bridged frames pass iptables
+(br_netfilter), each bridge's own traffic is accepted in Docker's DOCKER-USER chain,
+as third-party bridge plugins do. With --break
 it misbehaves on purpose, so the conformance kit can be shown to catch each fault:
 
   leak      every network shares one bridge: traffic crosses networks
@@ -28,6 +31,14 @@ MTU_OPTION = "com.docker.network.driver.mtu"
 
 def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
+
+
+def accept_bridged(bridge: str, add: bool) -> None:
+    """Let frames between ports of `bridge` through a real dockerd's firewall (no-op
+    where there is no DOCKER-USER chain, as on an emulated host)."""
+    rule = ["DOCKER-USER", "-i", bridge, "-o", bridge, "-j", "ACCEPT"]
+    if subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True).returncode == 0:
+        subprocess.run(["iptables", "-I" if add else "-D", *rule], capture_output=True)
 
 
 def _failing_cleanly(method: Method) -> Method:
@@ -72,6 +83,7 @@ class Plugin(Handler):
         if ip("link", "show", bridge, check=False).returncode != 0:
             ip("link", "add", bridge, "mtu", mtu, "type", "bridge", "forward_delay", "0")
             ip("link", "set", bridge, "up")
+            accept_bridged(bridge, add=True)
         if ipv4.get("Gateway"):
             ip("addr", "add", ipv4["Gateway"], "dev", bridge, check=False)
         self.networks[net_id] = {"bridge": bridge, "mtu": mtu, "gateway": ipv4.get("Gateway")}
@@ -82,6 +94,7 @@ class Plugin(Handler):
         if network and self.fault != "leftover" and not any(
                 n["bridge"] == network["bridge"] for n in self.networks.values()):
             ip("link", "del", network["bridge"], check=False)
+            accept_bridged(network["bridge"], add=False)
         return {}
 
     def create_endpoint(self, body: dict) -> dict:

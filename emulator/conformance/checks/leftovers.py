@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from emulator.cnm.endpoints import AttachRequest
-from emulator.conformance.checks.common import expect, needs
+from emulator.conformance.checks.common import expect, needs, refused_container_gone
 from emulator.conformance.context import CheckContext
 from emulator.conformance.registry import CheckFailed, check
 from emulator.conformance.targets import INTERNAL, KERNEL, NETWORKS
@@ -31,11 +31,6 @@ def nothing_remains(ctx: CheckContext) -> None:
         ctx.remove_network(net)
     left = ctx.unchanged(before)
     expect(not left, "the deleted networks left kernel state behind: " + " | ".join(left))
-
-
-def _gone(ctx: CheckContext, name: str, host: str = "h1") -> None:
-    names = {c.name for c in ctx.host(host).containers.list(all=True)}
-    expect(name not in names, f"the refused container {name} was left behind")
 
 
 @check("CNM-RB-01", "a request that fails part-way leaves nothing behind: the error is "
@@ -74,7 +69,7 @@ def rollback(ctx: CheckContext) -> None:
     if holder is None:
         # The driver failed the join itself: that failure must be undone completely.
         expect(bool(error.message.strip()), "the failed join gave no error text")
-        _gone(ctx, ctx.name("h"))
+        refused_container_gone(ctx, ctx.name("h"))
         expect(not n2.inspect()["Containers"], "the failed join left an endpoint in "
                f"{n2.name}")
         left = ctx.unchanged(before)
@@ -90,7 +85,7 @@ def rollback(ctx: CheckContext) -> None:
     if made is not None:
         raise CheckFailed(f"a container was run with {s1[10]}, which {holder.name} holds")
     expect(TAKEN in error.message, f"the refusal was {error.message!r}, not Docker's {TAKEN!r}")
-    _gone(ctx, ctx.name("x"))
+    refused_container_gone(ctx, ctx.name("x"))
     expect(not n1.inspect()["Containers"], f"the refused container left an endpoint in "
            f"{n1.name}")
     left = ctx.unchanged(before)

@@ -6,6 +6,7 @@ from emulator.conformance.checks.common import expect, needs
 from emulator.conformance.context import CheckContext, cells, not_reached, sandbox_links
 from emulator.conformance.registry import CheckFailed, check
 from emulator.conformance.targets import CONNECTIVITY, INTERFACES, IPAM, NETWORKS
+from emulator.conformance.versions import ACTIVE_ENDPOINTS
 from emulator.drivers.remote.client import (
     NotImplementedByPlugin,
     PluginCallFailed,
@@ -89,10 +90,15 @@ def removal_refused(ctx: CheckContext) -> None:
         ctx.remove_network(net)
     except DockerError as exc:
         prefix = (f"error while removing network: network {net.name} has active endpoints (")
-        expect(exc.status == 403 and exc.message.startswith(prefix),
-               f"the refusal was {exc.status} {exc.message!r}, not 403 {prefix}...)")
-        expect(any(f'name:"{c.name}"' in exc.message for c in (a, b)),
-               f"the refusal names neither {a.name} nor {b.name}: {exc.message!r}")
+        older = (f"error while removing network: network {net.name} id {net.id} has active "
+                 "endpoints")
+        if exc.status == 403 and exc.message == older and ctx.predates(ACTIVE_ENDPOINTS):
+            ctx.accept(ACTIVE_ENDPOINTS, f"{exc.status} {exc.message!r}")
+        else:
+            expect(exc.status == 403 and exc.message.startswith(prefix),
+                   f"the refusal was {exc.status} {exc.message!r}, not 403 {prefix}...)")
+            expect(any(f'name:"{c.name}"' in exc.message for c in (a, b)),
+                   f"the refusal names neither {a.name} nor {b.name}: {exc.message!r}")
     else:
         raise CheckFailed(f"{net.name} was removed although {a.name} and {b.name} are on it")
     expect(net.name in {n.name for n in ctx.host().networks.list()},
@@ -125,7 +131,11 @@ def _delete_again(ctx: CheckContext, net_id: str, ep_id: str) -> None:
         except (PluginError, NotImplementedByPlugin) as exc:
             raise CheckFailed(f"DeleteEndpoint of an endpoint already deleted: {exc}") from None
         return
-    driver = ctx.host().engine.driver(ctx.target.driver)
+    driver = ctx.host().engine_driver(ctx.target.driver)
+    if driver is None:
+        ctx.notes.append("not checked on a real engine: Leave and DeleteEndpoint of an endpoint "
+                         "already deleted (a built-in driver is not reachable outside dockerd)")
+        return
     for call in (driver.leave, driver.delete_endpoint):
         try:
             call(net_id, ep_id)
@@ -145,9 +155,13 @@ def endpoint_lifecycle(ctx: CheckContext) -> None:
     shown = net.inspect()["Containers"].get(a.id)  # type: ignore[union-attr]
     expect(shown is not None and shown["EndpointID"] == ep.id,
            f"inspect of {net.name} does not list the endpoint of {a.name}: {shown}")
-    driver = ctx.host().engine.driver(ctx.target.driver)
-    drift = driver.check(net.id, ep.id)
-    expect(not drift, f"the driver's CHECK of the new endpoint reports: {drift}")
+    driver = ctx.host().engine_driver(ctx.target.driver)
+    if driver is not None:
+        drift = driver.check(net.id, ep.id)
+        expect(not drift, f"the driver's CHECK of the new endpoint reports: {drift}")
+    else:
+        ctx.notes.append("not checked on a real engine: the emulated driver's CHECK of the "
+                         "kernel state it made for the new endpoint (dockerd has none)")
     if not caps.missing(INTERFACES):
         links = sandbox_links(a)
         expect(ep.ifname in links, f"no interface {ep.ifname} in {a.name}'s namespace "

@@ -6,7 +6,14 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from emulator.conformance.checks.common import expect, needs
-from emulator.conformance.context import CheckContext, cells, not_reached, reached
+from emulator.conformance.context import (
+    MANAGER,
+    CheckContext,
+    cells,
+    default_route,
+    not_reached,
+    reached,
+)
 from emulator.conformance.registry import CheckFailed, check
 from emulator.conformance.targets import (
     CONNECTIVITY,
@@ -17,6 +24,7 @@ from emulator.conformance.targets import (
     MTU,
     NETWORKS,
 )
+from emulator.conformance.versions import INTERNAL_GATEWAY
 from emulator.probes import ALL_PROTOCOLS, PROTOCOLS, ProbeTarget
 from emulator.probes.conflicts import scan_conflicts
 from emulator.probes.datagrams import Endpoint, Sender, find_mtu
@@ -157,10 +165,26 @@ def internal_network(ctx: CheckContext) -> None:
     results = ctx.probe(sources, [*sources, *outside], ALL_PROTOCOLS)
     inside = {m.name for m in members}
     escaped = [r for r in reached(results) if r.target not in inside]
+    if escaped and ctx.predates(INTERNAL_GATEWAY):
+        own = {members[0].name: MANAGER, members[1].name: ctx.spread}
+        to_own_host = [r for r in escaped if own[r.source] == r.target
+                       and _routes_via_gateway(members[0] if own[r.source] == MANAGER
+                                               else members[1], net)]
+        if to_own_host:
+            ctx.accept(INTERNAL_GATEWAY, cells(to_own_host))
+            escaped = [r for r in escaped if r not in to_own_host]
     expect(not escaped, "an internal network reaches outside itself: " + cells(escaped))
     control = [r for r in not_reached(results) if r.target in inside]
     expect(not control, "the control failed (its containers do not reach each other): "
            + cells(control))
+
+
+def _routes_via_gateway(container, net) -> bool:
+    """Whether the container's default route goes via its network's gateway (the
+    bridge's address on its Docker host), as Docker before 25.0 set it up."""
+    route = default_route(container)
+    gateway = container.inspect()["NetworkSettings"]["Networks"][net.name].get("Gateway")
+    return route is not None and bool(gateway) and route[0] == gateway
 
 
 @check("CNM-MTU-01", f"the MTU set with {DOCKER_MTU_OPTION} ({CONFIGURED_MTU}) is the "

@@ -135,8 +135,14 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.topology and not args.list:
         read_topology(args.topology)  # a bad file is refused before any experiment starts
+    params = {}
+    for item in args.param:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            raise SystemExit(f"cnm: --param {item!r}: expected NAME=VALUE")
+        params[name] = value
     return run_cli(args.experiments, topology=args.topology, results=args.results,
-                   list_only=args.list)
+                   list_only=args.list, params=params)
 
 
 def _conformance(args: argparse.Namespace) -> int:
@@ -212,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--topology", help="topology YAML for experiments that take one")
     run.add_argument("--results", default="results", help="results directory")
     run.add_argument("--list", action="store_true", help="list the registered experiments")
+    run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                     help="a parameter of the experiments (repeat for several), e.g. "
+                          "bench-bringup's api_count=100 or cli_count=50")
     run.set_defaults(func=_run)
 
     conf = sub.add_parser("conformance", help="run the driver conformance kit against drivers")

@@ -1,9 +1,13 @@
 """Benchmark `bench-bringup`: containers brought up on emulated Docker hosts vs
-the same built the plain Mininet way, measured side by side in one run.
+the same built the plain Mininet way, and vs a real dockerd, measured side by
+side in one run.
 
 Figures: time until N containers are addressed and answer their gateway,
 teardown time, and the helper processes the build started besides the
-containers' own (counted from Python's audit events for every spawn).
+containers' own (counted from Python's audit events for every spawn). Then
+(bringup_engines.py) N containers through the Engine API and through the docker
+CLI on a real dockerd vs on an emulated host, with the ratios; parameters
+`api_count` and `cli_count` (`cnm run bench-bringup --param api_count=100`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address, IPv4Network
 
+from emulator.experiments.bringup_engines import EngineComparison, compare_engines, summary_section
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
 from emulator.lab import Lab
@@ -24,6 +29,8 @@ TARGET_SPEEDUP = 5.0
 TARGET_1000_S = 15.0
 TARGET_TEARDOWN_S = 0.5
 WAVE = 200
+API_COUNT = 100  # containers through the Engine API, real dockerd vs emulated host
+CLI_COUNT = 50  # `docker run -d` each; ~0.3-0.5 s apiece on a real dockerd here
 
 
 _SPAWN_EVENTS = {"subprocess.Popen", "os.posix_spawn", "os.fork", "os.forkpty", "os.system"}
@@ -111,6 +118,32 @@ def measure_lab(name: str, hosts: int, containers: int, ctx: RunContext) -> dict
     }
 
 
+def count_param(params: dict[str, object], name: str, default: int) -> int:
+    """A container count from the run's parameters (`--param NAME=N`), at least 1."""
+    raw = params.get(name, default)
+    try:
+        count = int(str(raw))
+    except ValueError:
+        raise ValueError(f"bench-bringup: {name}={raw!r} is not a number") from None
+    if count < 1:
+        raise ValueError(f"bench-bringup: {name}={count}: at least 1 container")
+    return count
+
+
+def engine_checks(engines: EngineComparison) -> list[Check]:
+    """Every container of every pass ran in a namespace of its own and answered a ping."""
+    return [Check(p.interface, f"{p.engine}: running and reachable", str(p.containers),
+                  f"{min(p.running, p.reachable)}",
+                  p.running == p.reachable == p.addressed == p.containers)
+            for p in engines.passes]
+
+
+def tidy(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The same columns in every row (blank where a method has no such figure)."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    return [{key: row.get(key, "") for key in columns} for row in rows]
+
+
 def _plot(ctx: RunContext, rows: list[dict[str, object]]) -> None:
     import matplotlib
 
@@ -133,6 +166,9 @@ def _plot(ctx: RunContext, rows: list[dict[str, object]]) -> None:
           kind="benchmark")
 def run(ctx: RunContext) -> Outcome:
     tag = ctx.run_id[-4:]
+    api_count = count_param(ctx.params, "api_count", API_COUNT)
+    cli_count = count_param(ctx.params, "cli_count", CLI_COUNT)
+    ctx.params.update({"api_count": api_count, "cli_count": cli_count})
     ctx.progress("emulator: 100 containers over 4 Docker hosts")
     small = measure_lab(f"bb{tag}", 4, 100, ctx)
     ctx.progress("plain Mininet: 100 hosts over 4 LinuxBridge switches")
@@ -141,6 +177,9 @@ def run(ctx: RunContext) -> Outcome:
                  f"{base.verified_s:.3f} s, teardown {base.teardown_s:.3f} s")
     ctx.progress("emulator: 1,000 containers over 10 Docker hosts")
     large = measure_lab(f"bl{tag}", 10, 1000, ctx)
+    ctx.progress(f"real dockerd vs emulated host: {api_count} containers through the Engine "
+                 f"API, {cli_count} through the docker CLI")
+    engines = compare_engines(f"bb{tag}d", api_count, cli_count, ctx)
     speedup = base.verified_s / small["verified_s"]
     rows = [
         {"method": "emulator", **small},
@@ -149,7 +188,7 @@ def run(ctx: RunContext) -> Outcome:
          "reachable": base.reachable, "helper_processes": ""},
         {"method": "emulator", **large},
     ]
-    ctx.write_rows("bringup.csv", rows)
+    ctx.write_rows("bringup.csv", tidy(rows + [p.row() for p in engines.passes]))
     _plot(ctx, rows)
     checks = [
         Check("100", "seconds until 100 answer their gateway", f"<= {TARGET_100_S}",
@@ -168,6 +207,7 @@ def run(ctx: RunContext) -> Outcome:
               "the same (no growth with containers)",
               f"{small['helper_processes'] / 4:g} vs {large['helper_processes'] / 10:g}",
               large["helper_processes"] / 10 <= small["helper_processes"] / 4),
+        *engine_checks(engines),
     ]
     ok = all(c.ok for c in checks)
     ctx.write_checks(checks, "targets.csv")
@@ -177,19 +217,43 @@ def run(ctx: RunContext) -> Outcome:
         f"{r['helper_processes']} |" for r in rows)
     headline = (f"100 up in {small['verified_s']:.2f} s ({speedup:.1f}x plain Mininet's "
                 f"{base.verified_s:.2f} s); 1,000 in {large['verified_s']:.2f} s; teardown of 100 "
-                f"{small['teardown_s']:.2f} s")
+                f"{small['teardown_s']:.2f} s; " + engines_headline(engines))
     summary = (
         "# bench-bringup\n\n" + headline + ".\n\n"
         "| method | containers | hosts | build s | until all answer s | teardown s | reachable |"
         " helper processes |\n|---|---|---|---|---|---|---|---|\n" + table + "\n\n"
         + "\n".join(f"- {c.what}: expected {c.expected}, observed {c.observed} — "
                     f"{'ok' if c.ok else 'MISSED'}" for c in checks)
-        + "\n\n![bring-up](bringup.png)\n"
+        + "\n\n![bring-up](bringup.png)\n\n" + summary_section(engines)
     )
     outcome = Outcome(ok, headline, checks, {
         "emulator_100_s": small["verified_s"], "mininet_100_s": base.verified_s,
         "speedup": speedup, "emulator_1000_s": large["verified_s"],
         "teardown_100_s": small["teardown_s"],
+        **engine_figures(engines),
     })
     ctx.finish(outcome, summary)
     return outcome
+
+
+def engines_headline(engines: EngineComparison) -> str:
+    if engines.skipped is not None:
+        return f"real Docker skipped ({engines.skipped})"
+    api, cli = engines.get("engine-api", "docker"), engines.get("docker-cli", "docker")
+    return (f"real dockerd {engines.ratio('engine-api'):.1f}x slower through the Engine API "
+            f"({api.containers}: {api.ready_s:.1f} s vs "
+            f"{engines.get('engine-api', 'emulated').ready_s:.1f} s), "
+            f"{engines.ratio('docker-cli'):.1f}x through the docker CLI ({cli.containers}: "
+            f"{cli.ready_s:.1f} s vs {engines.get('docker-cli', 'emulated').ready_s:.1f} s)")
+
+
+def engine_figures(engines: EngineComparison) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    for p in engines.passes:
+        key = f"{p.engine}_{p.interface.replace('-', '_')}"
+        figures[f"{key}_s"] = p.ready_s
+        figures[f"{key}_teardown_s"] = p.teardown_s
+    if engines.passes:
+        figures["real_over_emulated_api"] = engines.ratio("engine-api")
+        figures["real_over_emulated_cli"] = engines.ratio("docker-cli")
+    return figures

@@ -23,7 +23,8 @@ def _select(names: list[str]) -> list[Experiment]:
     return [known[n] for n in names]
 
 
-def run_cli(names: list[str], topology: str | None, results: str, list_only: bool) -> int:
+def run_cli(names: list[str], topology: str | None, results: str, list_only: bool,
+            params: dict[str, str] | None = None) -> int:
     if list_only:
         for exp in sorted(experiments().values(), key=lambda e: (e.kind, e.name)):
             print(f"{exp.name:<19}{exp.kind:<12}{exp.summary}")
@@ -33,7 +34,7 @@ def run_cli(names: list[str], topology: str | None, results: str, list_only: boo
     rows = []
     for exp in selected:
         print(f"==> {exp.name}: {exp.summary}", flush=True)
-        ctx = RunContext(exp.name, root, {"topology": topology or "<default>"})
+        ctx = RunContext(exp.name, root, {"topology": topology or "<default>", **(params or {})})
         started = time.monotonic()
         try:
             outcome = exp.run(ctx)

@@ -1,0 +1,1 @@
+"""`cnm run differential`: the same scenarios on emulated and real Docker hosts, side by side."""

@@ -15,18 +15,22 @@ would pick 172.18.0.0/16 and hand out the same addresses, so a gwbridge address
 would not name one container. The section is undone afterwards (containers,
 overlays, swarm membership, bridges), leaving the lab as it was.
 
-The main matrix reads each host through its Engine API, so it runs as well on hosts
-running a real dockerd (`engine: docker`). The overlay section drives the emulated
-engines' swarm directly and is left out, with the reason, where a host is real.
+Both parts go through each host's Engine API only (the matrix reads it, the overlay
+section drives it with docker-py), so they run alike on hosts running the emulated
+engine and on hosts running a real dockerd 20.10 (`engine: docker`), in any mix.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict
 from importlib.resources import files
+
+import docker
+import docker.errors
+import docker.types
 
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
@@ -35,9 +39,17 @@ from emulator.probes import ALL_PROTOCOLS, ProbeEngine
 from emulator.probes.apistate import LabState, read_lab
 from emulator.probes.expected import Expectations, lab_nodes, lab_sources
 from emulator.probes.matrix import Cell, axes, compare, truth_table
-from emulator.swarm.cluster import GWBRIDGE, GWBRIDGE_OPTIONS
+from emulator.swarm.cluster import GWBRIDGE, GWBRIDGE_OPTIONS, MANAGER_PORT
 
 WINDOW_S = 0.5
+CONVERGE_TIMEOUT_S = 60.0  # for a real dockerd's gossip and deferred cleanup
+IMAGE, COMMAND = "alpine", ["sleep", "infinity"]
+# A Docker host's own probe reusing the tag (ICMP identifier, source port) of a probe
+# its containers sent through its masquerading moments before clashes with that
+# conntrack entry: on a real dockerd the kernel then rewrites the identifier or port,
+# and the reply, captured before it is translated back, names no probe. The overlay
+# section's sources are tagged apart from the main matrix's (fewer than this many).
+OVERLAY_FIRST_TAG = 0x2000
 MANAGER, WORKER = "h1", "h2"
 OVERLAYS = ("ov1", "ov2")
 LOCAL_BRIDGE = ("obr", "10.15.0.0/24")  # on the manager, for the dual-homed container
@@ -55,37 +67,19 @@ def default_topology_path() -> str:
     return str(files("emulator.experiments") / "topologies" / "isolation.yaml")
 
 
-class OverlaySectionRefused(RuntimeError):
-    pass
-
-
 def measure(lab: Lab, capture: bool = False, containers: Collection[str] | None = None,
-            state: LabState | None = None) -> tuple[list[Cell], ProbeEngine]:
+            state: LabState | None = None, first_tag: int = 0) -> tuple[list[Cell], ProbeEngine]:
     """Probe every source namespace to every address (of the `host/name` containers
     given, with the Docker hosts and the outside host); compare with what the hosts'
-    Engine APIs say (`state`, read now unless given)."""
+    Engine APIs say (`state`, read now unless given). Sources are tagged from
+    `first_tag` on (their ICMP identifiers and source ports)."""
     state = state or read_lab(lab)
     sources = lab_sources(state, containers=containers)
     targets = [n for n in lab_nodes(state, containers=containers) if n.address is not None]
     engine = ProbeEngine(window=WINDOW_S, capture=capture)
-    results = engine.run([n.target for n in sources], [n.target for n in targets], ALL_PROTOCOLS)
+    results = engine.run([n.target for n in sources], [n.target for n in targets], ALL_PROTOCOLS,
+                         first_tag)
     return compare(sources + targets, results, Expectations(state)), engine
-
-
-def real_hosts(lab: Lab) -> list[str]:
-    """The hosts of the lab that run a real dockerd rather than the emulated engine."""
-    return [name for name, host in lab.hosts.items()
-            if host.kind != "emulated"]
-
-
-def overlay_refusal(lab: Lab) -> str | None:
-    """Why the overlay section cannot run on this lab, if it cannot."""
-    real = [name for name in real_hosts(lab) if name in (MANAGER, WORKER)]
-    if real:
-        return (f"the overlay section drives the emulated engine's swarm directly, and "
-                f"{', '.join(real)} run{'s' if len(real) == 1 else ''} a real dockerd "
-                "(engine: docker)")
-    return None
 
 
 def has_overlay_section(lab: Lab) -> bool:
@@ -95,51 +89,136 @@ def has_overlay_section(lab: Lab) -> bool:
 @contextmanager
 def overlay_section(lab: Lab) -> Iterator[list[str]]:
     """A two-host swarm with two overlays and their containers, for as long as the
-    block runs; yields the containers' `host/name`s. Undone on the way out."""
-    if reason := overlay_refusal(lab):
-        raise OverlaySectionRefused(f"no overlay section on lab {lab.name}: {reason}")
+    block runs; yields the containers' `host/name`s. Undone on the way out.
+
+    Everything goes through the hosts' Engine APIs (docker-py), so the hosts may run
+    the emulated engine or a real dockerd, in any mix."""
     manager, worker = lab.host(MANAGER), lab.host(WORKER)
     try:
         for host in (manager, worker):
-            host.networks.create(GWBRIDGE, "bridge", subnet=GWBRIDGE_SUBNETS[host.name],
-                                 options=GWBRIDGE_OPTIONS)
-        manager.networks.create(LOCAL_BRIDGE[0], "bridge", subnet=LOCAL_BRIDGE[1])
-        manager.engine.swarm_init()
-        token = manager.engine.swarm_join_token("worker")
-        worker.engine.swarm_join([f"{manager.address}:2377"], token)
+            _create_bridge(host.client, GWBRIDGE, GWBRIDGE_SUBNETS[host.name], GWBRIDGE_OPTIONS)
+        _create_bridge(manager.client, *LOCAL_BRIDGE)
+        # The advertise address is the host's underlay one: a real dockerd would
+        # otherwise refuse to choose among its host's addresses.
+        manager.client.swarm.init(advertise_addr=str(manager.address),
+                                  listen_addr=f"{manager.address}:{MANAGER_PORT}")
+        token = manager.client.swarm.attrs["JoinTokens"]["Worker"]
+        worker.client.swarm.join(remote_addrs=[f"{manager.address}:{MANAGER_PORT}"],
+                                 join_token=token, advertise_addr=str(worker.address),
+                                 listen_addr=f"{worker.address}:{MANAGER_PORT}")
         for name in OVERLAYS:
-            manager.networks.create(name, "overlay", attachable=True)
+            manager.client.networks.create(name, driver="overlay", attachable=True)
         for host, name, networks in OVERLAY_CONTAINERS:
-            lab.host(host).containers.run(name, networks=list(networks))
+            _run_container(lab.host(host).client, name, networks)
+        wait_overlays_known(lab)
         yield [f"{host}/{name}" for host, name, _ in OVERLAY_CONTAINERS]
     finally:
         undo_overlay_section(lab)
 
 
+def _create_bridge(client: docker.DockerClient, name: str, subnet: str,
+                   options: Mapping[str, str] | None = None) -> None:
+    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+    client.networks.create(name, driver="bridge", ipam=ipam, options=dict(options or {}),
+                           check_duplicate=True)
+
+
+def _run_container(client: docker.DockerClient, name: str, networks: tuple[str, ...]) -> None:
+    """`docker run -d --name NAME --network A [--network B] alpine sleep infinity`: the
+    first network at create, the others connected before start. On a swarm worker an
+    attachable overlay it has never seen is found through the manager."""
+    api = client.api
+    first, *others = networks
+    created = api.create_container(
+        IMAGE, COMMAND, name=name, detach=True,
+        host_config=api.create_host_config(network_mode=first),
+        networking_config=api.create_networking_config({first: api.create_endpoint_config()}))
+    for network in others:
+        api.connect_container_to_network(created["Id"], network)
+    api.start(created["Id"])
+
+
+def _section_tasks(overlay: str) -> set[str]:
+    return {name for _, name, networks in OVERLAY_CONTAINERS if overlay in networks}
+
+
+def wait_overlays_known(lab: Lab, timeout: float = CONVERGE_TIMEOUT_S) -> None:
+    """Until every host with a container on an overlay knows all the section's
+    containers on it, wherever they run. A real swarm spreads endpoints between nodes
+    by gossip, a moment after each start; its verbose network inspect lists those
+    known (`Services[""].Tasks`). The emulated swarm's state is one object, known to
+    every node at once: its inspect has no `Services`, and nothing is waited for."""
+    pending = {(host, overlay) for host, _, networks in OVERLAY_CONTAINERS
+               for overlay in networks if overlay in OVERLAYS}
+
+    def known(host: str, overlay: str) -> bool:
+        doc = lab.host(host).client.api.inspect_network(overlay, verbose=True)
+        if "Services" not in doc:
+            return True
+        tasks = {t.get("Name") for s in (doc["Services"] or {}).values()
+                 for t in s.get("Tasks") or []}
+        return _section_tasks(overlay) <= tasks
+
+    def all_known() -> bool:
+        pending.difference_update({p for p in pending if known(*p)})
+        return not pending
+
+    _until(all_known, timeout,
+           lambda: f"overlay endpoints not yet known by gossip on {sorted(pending)}")
+
+
 def undo_overlay_section(lab: Lab) -> None:
     """Remove what overlay_section made, whatever part of it exists: containers,
-    overlays, swarm membership (worker first), then the local bridges."""
-    manager, worker = lab.host(MANAGER).engine, lab.host(WORKER).engine
+    overlays, swarm membership (worker first), then the local bridges. Where a real
+    dockerd lets go of something a moment later (an overlay attachment released on
+    the worker, the ingress sandbox's `docker_gwbridge` endpoint after a leave), the
+    removal is tried again until it goes or the time is up."""
+    manager, worker = lab.host(MANAGER).client, lab.host(WORKER).client
     for host, name, _ in OVERLAY_CONTAINERS:
-        engine = lab.host(host).engine
-        if any(c.name == name for c in engine.containers.values()):
-            engine.remove_container(name, force=True)
+        _remove(lambda h=host, n=name: lab.host(h).client.api.remove_container(n, force=True))
     for name in OVERLAYS:
-        if any(n.name == name for n in manager.networks.values()):
-            manager.remove_network(name)
-    for engine, force in ((worker, False), (manager, True)):
-        if engine.swarm is not None:
-            engine.swarm_leave(force=force)
-    for engine, names in ((manager, (GWBRIDGE, LOCAL_BRIDGE[0])), (worker, (GWBRIDGE,))):
+        _remove(lambda n=name: manager.api.remove_network(n))
+    for client, force in ((worker, False), (manager, True)):
+        if client.info()["Swarm"]["LocalNodeState"] != "inactive":
+            client.swarm.leave(force=force)
+    for client, names in ((manager, (GWBRIDGE, LOCAL_BRIDGE[0])), (worker, (GWBRIDGE,))):
         for name in names:
-            if any(n.name == name for n in engine.networks.values()):
-                engine.remove_network(name)
+            _remove(lambda c=client, n=name: c.api.remove_network(n))
+
+
+def _remove(remove: Callable[[], object], timeout: float = CONVERGE_TIMEOUT_S) -> None:
+    """Call `remove` until it succeeds or says the thing is not there."""
+    last: list[docker.errors.APIError] = []
+
+    def attempt() -> bool | None:
+        try:
+            remove()
+        except docker.errors.NotFound:
+            return True
+        except docker.errors.APIError as error:
+            last[:] = [error]
+            return None
+        return True
+
+    _until(attempt, timeout, lambda: str(last[0]) if last else "")
+
+
+def _until(condition: Callable[[], object], timeout: float, why: Callable[[], str]) -> None:
+    """Poll `condition` until it is truthy; past `timeout` seconds, fail with `why()`."""
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"after {timeout:.0f} s: {why()}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
 
 
 def measure_overlays(lab: Lab, capture: bool = False) -> tuple[list[Cell], ProbeEngine]:
-    """Set up the overlay section, probe it, undo it."""
+    """Set up the overlay section, probe it, undo it. Its probes carry tags of their
+    own (OVERLAY_FIRST_TAG on), never those of the main matrix just before."""
     with overlay_section(lab) as containers:
-        return measure(lab, capture, containers)
+        return measure(lab, capture, containers, first_tag=OVERLAY_FIRST_TAG)
 
 
 def heatmap(cells: list[Cell], path) -> None:
@@ -190,19 +269,17 @@ def run(ctx: RunContext) -> Outcome:
     path = topology if topology and topology != "<default>" else default_topology_path()
     ctx.params["topology"] = str(path)
     overlay: list[Cell] = []
-    ov_sent, overlay_s = 0, 0.0
-    skipped = None
+    ov_sent, overlay_s, engines = 0, 0.0, ""
     with Lab.load(path, f"is{ctx.run_id[-4:]}") as lab:
         state = read_lab(lab)
         ctx.progress(f"probing {len(lab_nodes(state))} nodes with {', '.join(ALL_PROTOCOLS)}")
         cells, engine = measure(lab, capture=True, state=state)
         pcaps = engine.write_pcaps(ctx.dir)
         sent = engine.sent
-        if has_overlay_section(lab) and (skipped := overlay_refusal(lab)):
-            ctx.progress(f"overlay section left out: {skipped}")
-        elif has_overlay_section(lab):
-            ctx.progress(f"overlay section: swarm {MANAGER}+{WORKER}, {', '.join(OVERLAYS)}, "
-                         f"{len(OVERLAY_CONTAINERS)} containers")
+        if has_overlay_section(lab):
+            engines = ", ".join(f"{h} engine: {lab.host(h).kind}" for h in (MANAGER, WORKER))
+            ctx.progress(f"overlay section: swarm {MANAGER}+{WORKER} ({engines}), "
+                         f"{', '.join(OVERLAYS)}, {len(OVERLAY_CONTAINERS)} containers")
             started = time.monotonic()
             overlay, ov_engine = measure_overlays(lab, capture=True)
             overlay_s = time.monotonic() - started
@@ -225,8 +302,6 @@ def run(ctx: RunContext) -> Outcome:
                "heatmap: ![heatmap](heatmap.png)\n\n```\n" + tables + "\n```\n")
     if wrong:
         summary += "\n## Cells that differ\n\n" + _differ_md(cells) + "\n"
-    if skipped:
-        summary += f"\n## Overlay section\n\nLeft out: {skipped}.\n"
     if overlay:
         ctx.write_rows("overlay_matrix.csv", _rows(overlay))
         heatmap(overlay, ctx.path("overlay_heatmap.png"))
@@ -238,7 +313,8 @@ def run(ctx: RunContext) -> Outcome:
         summary += (
             f"\n## Overlay section\n\n{len(overlay) - len(ov_wrong)}/{len(overlay)} cells as "
             f"Docker; {len(ov_wrong)} wrong; {ov_sent} probes; {overlay_s:.1f} s with "
-            f"setup and teardown. Swarm: {MANAGER} manager, {WORKER} worker; attachable "
+            f"setup and teardown. Swarm: {MANAGER} manager, {WORKER} worker ({engines}); "
+            "attachable "
             f"overlays {', '.join(OVERLAYS)}; containers "
             + ", ".join(f"{h}/{n} on {'+'.join(nets)}" for h, n, nets in OVERLAY_CONTAINERS)
             + "; docker_gwbridge subnets "

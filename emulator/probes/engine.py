@@ -98,14 +98,15 @@ class ProbeEngine:
             template(protocol)
 
     def run(self, sources: Iterable[ProbeTarget], targets: Iterable[ProbeTarget],
-            protocols: Iterable[str] = PROTOCOLS) -> list[ProbeResult]:
+            protocols: Iterable[str] = PROTOCOLS, first_tag: int = 0) -> list[ProbeResult]:
+        """Probe from each source to each target; sources are tagged from `first_tag` on."""
         targets = list(targets)
         protocols = [p for p in protocols if p in ALL_PROTOCOLS]
         self.prepare([p for p in protocols if p in PROTOCOLS])
         opened: list[_Source] = []
         try:
             inodes = {t.pid: _net_inode(t.pid) for t in targets}
-            for tag, src in enumerate(sources):
+            for tag, src in enumerate(sources, first_tag):
                 if tag > MAX_TAGS:
                     raise ValueError(f"at most {MAX_TAGS + 1} probe sources in one run")
                 source = _Source(src.name, src.pid, tag)

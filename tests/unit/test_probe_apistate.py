@@ -3,7 +3,8 @@
 tests/unit/data/apistate/emulated/ holds what the emulated API of the isolation lab
 answered (with the isolation experiment's overlay section up) to the reads of
 `read_host`, and each container's /proc/PID/net/route; .../docker/ the same from
-the lab's main part on real dockerd 20.10 (`engine: docker`). `RecordedAPI` plays
+the lab's main part on real dockerd 20.10 (`engine: docker`), .../docker-overlay/
+with the overlay section up there too (a real two-node swarm). `RecordedAPI` plays
 them back. A last test reads an engine on the fake fabric through a real socket with
 docker-py at API 1.41 (what Debian's dockerd 20.10 speaks).
 """
@@ -258,3 +259,54 @@ def test_real_dockerd_routes_an_internal_network_to_its_host_and_no_further(real
     for dst in ("h2", "outside", "h1/f1"):
         assert expect.reaches(sources["h1/s1"], targets[dst]) is False, dst
     assert expect.reaches(sources["h1/s1"], targets["h1/s2"]) is True
+
+
+@pytest.fixture(scope="module")
+def real_overlay() -> dict[str, HostState]:
+    """The isolation lab on real dockerd 20.10 with the overlay section up."""
+    return {name: recorded_host("docker-overlay", name)[0] for name in ("h1", "h2")}
+
+
+def test_real_dockerd_gives_gwbridge_endpoints_by_container_id_in_the_network(real_overlay):
+    """20.10 leaves the `docker_gwbridge` endpoint out of the container's inspect; the
+    network's inspect lists it under the container's ID (named gateway_<sandbox>),
+    beside the ingress sandbox's, which is no container."""
+    h1 = real_overlay["h1"]
+    c = containers_of(h1)
+    gwbridge = network_named(h1, "docker_gwbridge")
+    o1a = c["o1a"]
+    assert [ep.network_name for ep in o1a.endpoints] == ["ov1", "docker_gwbridge"]
+    assert o1a.endpoints[1].address.network == IPv4Network("10.18.0.0/24")
+    assert o1a.gateway_network == gwbridge.id
+    o1l = c["o1l"]  # a bridge of its own gives it its way out: no gwbridge endpoint
+    assert {ep.network_name for ep in o1l.endpoints} == {"ov1", "obr"}
+    assert o1l.gateway_network == network_named(h1, "obr").id
+    o1b = containers_of(real_overlay["h2"])["o1b"]
+    assert o1b.endpoints[1].address.network == IPv4Network("10.28.0.0/24")
+    assert all(c.name != "ingress-sbox" for host in real_overlay.values()
+               for c in host.containers)
+
+
+def test_real_swarm_networks_have_one_id_on_both_nodes(real_overlay):
+    h1, h2 = real_overlay["h1"], real_overlay["h2"]
+    for name in ("ov1", "ov2", "ingress"):
+        assert network_named(h1, name).scope == "swarm"
+        assert network_named(h1, name).id == network_named(h2, name).id
+
+
+def test_the_real_overlay_recording_gives_the_isolation_rules(real_overlay):
+    state = LabState((real_overlay["h1"], real_overlay["h2"]), PIDS["outside"],
+                     IPv4Address("192.0.2.254"))
+    sources = {n.name: n for n in lab_sources(state)}
+    targets = {n.name: n for n in lab_nodes(state) if n.address is not None}
+    expect = Expectations(state)
+    verdicts = {
+        ("h1/o1a", "h2/o1b@ov1"): True, ("h1/o1a", "h2/o2b@ov2"): False,
+        ("h1/o1a", "h1/o2a@docker_gwbridge"): False, ("h1/o1a", "outside"): True,
+        ("h1/o1a", "h2"): True, ("h1", "h1/o1a@ov1"): False,
+        ("h2", "h2/o1b@docker_gwbridge"): True, ("h1", "h2/o1b@docker_gwbridge"): False,
+        ("outside", "h1/o1a@docker_gwbridge"): False, ("h1/o1l", "h1/f1"): False,
+    }
+    for (src, dst), expected in verdicts.items():
+        assert expect.reaches(sources[src], targets[dst]) is expected, (src, dst)
+    assert expect.reaches(sources["h1/o1a"], targets["h1/o2a@docker_gwbridge"], "arp")

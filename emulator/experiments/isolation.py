@@ -14,6 +14,10 @@ of its own, as Docker's documentation shows: left to the default pool both hosts
 would pick 172.18.0.0/16 and hand out the same addresses, so a gwbridge address
 would not name one container. The section is undone afterwards (containers,
 overlays, swarm membership, bridges), leaving the lab as it was.
+
+The main matrix reads each host through its Engine API, so it runs as well on hosts
+running a real dockerd (`engine: docker`). The overlay section drives the emulated
+engines' swarm directly and is left out, with the reason, where a host is real.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
 from emulator.lab import Lab
 from emulator.probes import ALL_PROTOCOLS, ProbeEngine
+from emulator.probes.apistate import LabState, read_lab
 from emulator.probes.expected import Expectations, lab_nodes, lab_sources
 from emulator.probes.matrix import Cell, axes, compare, truth_table
 from emulator.swarm.cluster import GWBRIDGE, GWBRIDGE_OPTIONS
@@ -50,15 +55,37 @@ def default_topology_path() -> str:
     return str(files("emulator.experiments") / "topologies" / "isolation.yaml")
 
 
-def measure(lab: Lab, capture: bool = False,
-            containers: Collection[str] | None = None) -> tuple[list[Cell], ProbeEngine]:
+class OverlaySectionRefused(RuntimeError):
+    pass
+
+
+def measure(lab: Lab, capture: bool = False, containers: Collection[str] | None = None,
+            state: LabState | None = None) -> tuple[list[Cell], ProbeEngine]:
     """Probe every source namespace to every address (of the `host/name` containers
-    given, with the Docker hosts and the outside host); compare with the CNM state."""
-    sources = lab_sources(lab, containers=containers)
-    targets = [n for n in lab_nodes(lab, containers=containers) if n.address is not None]
+    given, with the Docker hosts and the outside host); compare with what the hosts'
+    Engine APIs say (`state`, read now unless given)."""
+    state = state or read_lab(lab)
+    sources = lab_sources(state, containers=containers)
+    targets = [n for n in lab_nodes(state, containers=containers) if n.address is not None]
     engine = ProbeEngine(window=WINDOW_S, capture=capture)
     results = engine.run([n.target for n in sources], [n.target for n in targets], ALL_PROTOCOLS)
-    return compare(sources + targets, results, Expectations(lab)), engine
+    return compare(sources + targets, results, Expectations(state)), engine
+
+
+def real_hosts(lab: Lab) -> list[str]:
+    """The hosts of the lab that run a real dockerd rather than the emulated engine."""
+    return [name for name, host in lab.hosts.items()
+            if host.kind != "emulated"]
+
+
+def overlay_refusal(lab: Lab) -> str | None:
+    """Why the overlay section cannot run on this lab, if it cannot."""
+    real = [name for name in real_hosts(lab) if name in (MANAGER, WORKER)]
+    if real:
+        return (f"the overlay section drives the emulated engine's swarm directly, and "
+                f"{', '.join(real)} run{'s' if len(real) == 1 else ''} a real dockerd "
+                "(engine: docker)")
+    return None
 
 
 def has_overlay_section(lab: Lab) -> bool:
@@ -69,6 +96,8 @@ def has_overlay_section(lab: Lab) -> bool:
 def overlay_section(lab: Lab) -> Iterator[list[str]]:
     """A two-host swarm with two overlays and their containers, for as long as the
     block runs; yields the containers' `host/name`s. Undone on the way out."""
+    if reason := overlay_refusal(lab):
+        raise OverlaySectionRefused(f"no overlay section on lab {lab.name}: {reason}")
     manager, worker = lab.host(MANAGER), lab.host(WORKER)
     try:
         for host in (manager, worker):
@@ -162,12 +191,16 @@ def run(ctx: RunContext) -> Outcome:
     ctx.params["topology"] = str(path)
     overlay: list[Cell] = []
     ov_sent, overlay_s = 0, 0.0
+    skipped = None
     with Lab.load(path, f"is{ctx.run_id[-4:]}") as lab:
-        ctx.progress(f"probing {len(lab_nodes(lab))} nodes with {', '.join(ALL_PROTOCOLS)}")
-        cells, engine = measure(lab, capture=True)
+        state = read_lab(lab)
+        ctx.progress(f"probing {len(lab_nodes(state))} nodes with {', '.join(ALL_PROTOCOLS)}")
+        cells, engine = measure(lab, capture=True, state=state)
         pcaps = engine.write_pcaps(ctx.dir)
         sent = engine.sent
-        if has_overlay_section(lab):
+        if has_overlay_section(lab) and (skipped := overlay_refusal(lab)):
+            ctx.progress(f"overlay section left out: {skipped}")
+        elif has_overlay_section(lab):
             ctx.progress(f"overlay section: swarm {MANAGER}+{WORKER}, {', '.join(OVERLAYS)}, "
                          f"{len(OVERLAY_CONTAINERS)} containers")
             started = time.monotonic()
@@ -192,6 +225,8 @@ def run(ctx: RunContext) -> Outcome:
                "heatmap: ![heatmap](heatmap.png)\n\n```\n" + tables + "\n```\n")
     if wrong:
         summary += "\n## Cells that differ\n\n" + _differ_md(cells) + "\n"
+    if skipped:
+        summary += f"\n## Overlay section\n\nLeft out: {skipped}.\n"
     if overlay:
         ctx.write_rows("overlay_matrix.csv", _rows(overlay))
         heatmap(overlay, ctx.path("overlay_heatmap.png"))

@@ -1,11 +1,12 @@
-"""Who should reach whom, derived from the lab's CNM state, never written by hand.
+"""Who should reach whom, derived from the lab's Engine API state, never written by hand.
 
 Nodes are the things probes go between: every address of every container, each
 Docker host (its underlay address) and the outside host. The rules are Docker's:
 containers on a shared bridge network reach each other unless ICC is off; a
 routed hop between two bridge networks is dropped; an internal network has no
-way out; a container reaches its own Docker host, and beyond it only through a
-default route with masquerading; a Docker host reaches every container of its
+way out; a container reaches its own Docker host through its default route (the
+one its namespace has), and beyond it only through one on a network that is not
+internal and masquerades; a Docker host reaches every container of its
 own (except on an overlay); nothing outside a Docker host reaches its containers;
 `none` reaches nothing; a `host`-mode container is its Docker host.
 
@@ -15,6 +16,9 @@ has an address on an overlay, so a host never reaches a container at its overlay
 address, only at a bridge address such as its `docker_gwbridge` one (the bridge
 where overlay containers get their way out, with ICC off and masquerading, read
 from its options like any bridge).
+
+The state is what each host's Engine API answers (`apistate`), so the same rules
+judge a host running the emulated engine and one running a real dockerd.
 """
 
 from __future__ import annotations
@@ -23,8 +27,12 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from emulator.cnm.model import Container, Network
+from emulator.probes.apistate import ContainerState, LabState, NetworkState, read_lab
 from emulator.probes.model import ProbeTarget
+
+INHIBIT_IPV4 = "com.docker.network.bridge.inhibit_ipv4"
+ENABLE_ICC = "com.docker.network.bridge.enable_icc"
+ENABLE_MASQUERADE = "com.docker.network.bridge.enable_ip_masquerade"
 
 
 @dataclass(frozen=True)
@@ -34,15 +42,21 @@ class Node:
     host: str | None
     pid: int
     address: IPv4Address | None
-    container: Container | None = None
-    network: Network | None = None
+    container: ContainerState | None = None
+    network: NetworkState | None = None
 
     @property
     def target(self) -> ProbeTarget:
         return ProbeTarget(self.name, self.pid, self.address)
 
 
-def lab_sources(lab, include_hosts: bool = True, include_outside: bool = True,
+def _state(lab: LabState | object) -> LabState:
+    """A lab's state as its Engine APIs tell it now, unless one is given."""
+    return lab if isinstance(lab, LabState) else read_lab(lab)
+
+
+def lab_sources(lab: LabState | object, include_hosts: bool = True,
+                include_outside: bool = True,
                 containers: Collection[str] | None = None) -> list[Node]:
     """One node per namespace that sends probes: each container, Docker host, outside."""
     sources: list[Node] = []
@@ -57,52 +71,50 @@ def lab_sources(lab, include_hosts: bool = True, include_outside: bool = True,
     return sources
 
 
-def lab_nodes(lab, include_hosts: bool = True, include_outside: bool = True,
+def lab_nodes(lab: LabState | object, include_hosts: bool = True,
+              include_outside: bool = True,
               containers: Collection[str] | None = None) -> list[Node]:
     """Every probe-able address of a running lab (a node per container address),
-    containers first; only the containers named `host/name` in `containers` if given."""
+    containers first; only the containers named `host/name` in `containers` if given.
+    `lab`: a LabState, or a running lab to read one from."""
+    state = _state(lab)
     nodes: list[Node] = []
-    for host in lab.hosts.values():
-        engine = host.engine
-        for container in engine.containers.values():
-            if not container.running or container.sandbox is None:
+    for host in state.hosts:
+        for container in host.containers:
+            if not container.running:
                 continue
-            if containers is not None and f"{host.name}/{container.name}" not in containers:
+            name = f"{host.name}/{container.name}"
+            if containers is not None and name not in containers:
                 continue
-            if container.sandbox.shares_host:
-                nodes.append(Node(f"{host.name}/{container.name}", "container", host.name,
-                                  container.pid, host.address, container))
+            if container.shares_host:
+                nodes.append(Node(name, "container", host.name, container.pid, host.address,
+                                  container))
                 continue
-            addressed = [(engine.networks[n], ep) for n, ep in container.endpoints.items()
-                         if ep.address is not None]
+            addressed = [(host.networks[ep.network_id], ep) for ep in container.endpoints
+                         if ep.address is not None and ep.network_id in host.networks]
             if not addressed:
-                nodes.append(Node(f"{host.name}/{container.name}", "container", host.name,
-                                  container.pid, None, container))
+                nodes.append(Node(name, "container", host.name, container.pid, None, container))
             for network, ep in addressed:
                 suffix = f"@{network.name}" if len(addressed) > 1 else ""
-                nodes.append(Node(f"{host.name}/{container.name}{suffix}", "container",
-                                  host.name, container.pid, ep.address.ip, container, network))
+                nodes.append(Node(name + suffix, "container", host.name, container.pid,
+                                  ep.address.ip, container, network))
     if include_hosts:
-        for host in lab.hosts.values():
-            nodes.append(Node(host.name, "dockerhost", host.name, lab.node_pid(host.name),
-                              host.address))
+        for host in state.hosts:
+            nodes.append(Node(host.name, "dockerhost", host.name, host.pid, host.address))
     if include_outside:
-        nodes.append(Node("outside", "outside", None, lab.node_pid("outside"),
-                          lab.outside_address))
+        nodes.append(Node("outside", "outside", None, state.outside_pid, state.outside_address))
     return nodes
 
 
-def _icc(network: Network) -> bool:
-    return network.driver != "bridge" or network.options.get(
-        "com.docker.network.bridge.enable_icc", "true") in ("true", "1", "t", "T", "TRUE", "True")
+def _icc(network: NetworkState) -> bool:
+    return network.driver != "bridge" or network.flag(ENABLE_ICC, True)
 
 
-def _masquerades(network: Network) -> bool:
-    return network.options.get("com.docker.network.bridge.enable_ip_masquerade", "true") in (
-        "true", "1", "t", "T", "TRUE", "True")
+def _masquerades(network: NetworkState) -> bool:
+    return network.flag(ENABLE_MASQUERADE, True)
 
 
-def _segment_of(host: str | None, network: Network) -> object:
+def _segment_of(host: str | None, network: NetworkState) -> object:
     """A local network is a segment of its host; a swarm network is one segment
     across the swarm (its ID is the same on every host)."""
     return ("swarm", network.id) if network.scope == "swarm" else (host, network.id)
@@ -110,30 +122,30 @@ def _segment_of(host: str | None, network: Network) -> object:
 
 def _is_host_like(node: Node) -> bool:
     return node.kind == "dockerhost" or (
-        node.container is not None and node.container.sandbox is not None
-        and node.container.sandbox.shares_host)
+        node.container is not None and node.container.shares_host)
 
 
 class Expectations:
-    """expected(src, dst) for the nodes of one lab."""
+    """expected(src, dst) for the nodes of one lab (a LabState, or a running lab to
+    read one from)."""
 
-    def __init__(self, lab) -> None:
+    def __init__(self, lab: LabState | object) -> None:
+        state = _state(lab)
         self._bridges = {
-            host.name: {n.id for n in host.engine.networks.values()
-                        if n.driver == "bridge" and n.pool_id is not None
-                        and n.options.get("com.docker.network.bridge.inhibit_ipv4") != "true"}
-            for host in lab.hosts.values()
+            host.name: {n.id for n in host.networks.values()
+                        if n.driver == "bridge" and n.subnets
+                        and n.options.get(INHIBIT_IPV4) != "true"}
+            for host in state.hosts
         }
-        self._networks: dict[str, list[Network]] = {}
-        self._gateway_network: dict[str, Network | None] = {}
-        for host in lab.hosts.values():
-            engine = host.engine
-            for container in engine.containers.values():
-                nets = [engine.networks[n] for n, ep in container.endpoints.items()
-                        if ep.address is not None]
-                self._networks[container.id] = nets
+        self._networks: dict[str, list[NetworkState]] = {}
+        self._gateway_network: dict[str, NetworkState | None] = {}
+        for host in state.hosts:
+            for container in host.containers:
+                self._networks[container.id] = [
+                    host.networks[ep.network_id] for ep in container.endpoints
+                    if ep.address is not None and ep.network_id in host.networks]
                 gw = container.gateway_network
-                self._gateway_network[container.id] = engine.networks.get(gw) if gw else None
+                self._gateway_network[container.id] = host.networks.get(gw) if gw else None
 
     def reaches(self, src: Node, dst: Node, protocol: str = "icmp") -> bool:
         if dst.address is None or src.pid == dst.pid and src.address == dst.address:
@@ -168,8 +180,8 @@ class Expectations:
         # Not on an overlay: its bridge lives in a namespace of its own, and the host
         # has no address on it.
         return (dst.host == src.host and dst.network is not None
-                and dst.network.scope != "swarm" and dst.network.options.get(
-                    "com.docker.network.bridge.inhibit_ipv4") != "true")
+                and dst.network.scope != "swarm"
+                and dst.network.options.get(INHIBIT_IPV4) != "true")
 
     def _from_container(self, src: Node, dst: Node) -> bool:
         assert src.container is not None
@@ -186,4 +198,6 @@ class Expectations:
         gateway = self._gateway_network.get(src.container.id)
         if _is_host_like(dst) and dst.host == src.host:
             return gateway is not None
-        return gateway is not None and _masquerades(gateway)
+        # Docker 20.10 gives a container on an internal network a default route too
+        # (28 gives none): it reaches its own host by it, and the host drops the rest.
+        return gateway is not None and not gateway.internal and _masquerades(gateway)

@@ -1,4 +1,5 @@
-"""The expected matrix follows Docker's rules, derived from CNM state (fake fabric).
+"""The expected matrix follows Docker's rules, derived from what the hosts' Engine API
+says (emulated engines on the fake fabric, their API answered in process).
 
 The overlay cases put two engines in one swarm (a SwarmDirectory shared as in a
 lab): a swarm network has the same ID on both hosts, so its endpoints share one
@@ -10,6 +11,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 
 import pytest
+from apistate_helpers import fake_lab_state
 
 from emulator.cnm.engine import Engine, NetworkRequest
 from emulator.fabric.fake import FakeFabric
@@ -37,9 +39,11 @@ class FakeLab:
 
 
 def judge(lab: FakeLab, containers: list[str] | None = None):
-    sources = {n.name: n for n in lab_sources(lab, containers=containers)}
-    targets = {n.name: n for n in lab_nodes(lab, containers=containers) if n.address is not None}
-    expectations = Expectations(lab)
+    state = fake_lab_state(lab)
+    sources = {n.name: n for n in lab_sources(state, containers=containers)}
+    targets = {n.name: n for n in lab_nodes(state, containers=containers)
+               if n.address is not None}
+    expectations = Expectations(state)
 
     def reaches(src: str, dst: str, protocol: str = "icmp") -> bool:
         return expectations.reaches(sources[src], targets[dst], protocol)

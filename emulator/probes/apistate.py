@@ -1,0 +1,298 @@
+"""What one Docker host's Engine API says about its networks and containers, frozen.
+
+The probe machinery decides who should reach whom from this record, never from an
+engine's Python objects, so that it judges a host running the emulated engine and
+one running a real dockerd alike: both answer the same Engine API on the host's
+socket. Per host that is one network list, one container list and one inspect per
+running container (for `State.Pid` and the network mode), plus an inspect of
+`docker_gwbridge` where it exists: a container's own inspect leaves out its
+endpoint there (libnetwork's `gateway_<id>`), the network's inspect lists it.
+
+Which network holds a container's default route is read from the kernel, not
+inferred: the default route of the container's namespace (`/proc/PID/net/route`,
+no namespace switch) and the endpoint whose gateway it goes through.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Any, Protocol
+
+import docker
+import docker.errors
+
+from emulator.fabric.netns import Namespace
+from emulator.fabric.rtnl import Rtnl
+from emulator.probes.engine import refuse_machine_namespace
+from emulator.topology.frozenmap import FrozenMap
+
+# Debian's dockerd 20.10 speaks at most API 1.41; the emulated hosts accept it too.
+API_VERSION = "1.41"
+GWBRIDGE = "docker_gwbridge"  # the bridge Docker gives overlay containers a way out on
+TIMEOUT_S = 30
+RTF_UP, RTF_GATEWAY = 0x1, 0x2
+
+
+@dataclass(frozen=True)
+class NetworkState:
+    id: str
+    name: str
+    driver: str
+    scope: str
+    internal: bool
+    options: FrozenMap[str, str]
+    subnets: tuple[IPv4Network, ...]  # IPv4 IPAM subnets; none for host, none, null IPAM
+    gateways: tuple[IPv4Address, ...]
+
+    def flag(self, option: str, default: bool) -> bool:
+        """A boolean driver option as dockerd reads it (Go's strconv.ParseBool)."""
+        value = self.options.get(option)
+        if value is None:
+            return default
+        return value in ("1", "t", "T", "TRUE", "true", "True")
+
+
+@dataclass(frozen=True)
+class EndpointState:
+    network_id: str
+    network_name: str
+    address: IPv4Interface | None
+    mac: str
+    gateway: IPv4Address | None  # what the engine gives this endpoint as its gateway
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    id: str
+    name: str
+    running: bool
+    pid: int
+    network_mode: str  # HostConfig.NetworkMode: "host", "none", "default", a network name
+    endpoints: tuple[EndpointState, ...]  # in the engine's order, docker_gwbridge last
+    gateway_network: str | None  # the id of the network the default route goes through
+
+    @property
+    def shares_host(self) -> bool:
+        return self.network_mode == "host"
+
+
+@dataclass(frozen=True)
+class HostState:
+    name: str
+    address: IPv4Address  # on the underlay
+    pid: int  # a process in the host's own network namespace
+    networks: FrozenMap[str, NetworkState]  # by id
+    containers: tuple[ContainerState, ...]  # the running ones, oldest first
+
+
+@dataclass(frozen=True)
+class LabState:
+    hosts: tuple[HostState, ...]
+    outside_pid: int
+    outside_address: IPv4Address
+
+
+@dataclass(frozen=True)
+class DefaultRoute:
+    """A namespace's IPv4 default route: via a gateway, or straight out of a device
+    (then matched to an endpoint by the device's MAC, which the Engine API gives)."""
+
+    gateway: IPv4Address | None
+    device: str = ""
+    device_mac: str | None = None
+
+
+class EngineAPI(Protocol):
+    """The part of docker-py's low-level APIClient read here."""
+
+    def containers(self) -> list[dict[str, Any]]: ...
+    def inspect_container(self, container: str) -> dict[str, Any]: ...
+    def networks(self) -> list[dict[str, Any]]: ...
+    def inspect_network(self, net_id: str) -> dict[str, Any]: ...
+
+
+RouteReader = Callable[[int], DefaultRoute | None]
+
+
+# -- parsing the Engine API's JSON --------------------------------------------------
+
+
+def _ipv4(text: object) -> IPv4Address | None:
+    try:
+        return IPv4Address(str(text)) if text else None
+    except ValueError:
+        return None
+
+
+def parse_network(doc: Mapping[str, Any]) -> NetworkState:
+    subnets, gateways = [], []
+    for config in (doc.get("IPAM") or {}).get("Config") or []:
+        try:
+            subnet = IPv4Network(config.get("Subnet") or "", strict=False)
+        except ValueError:
+            continue  # an IPv6 pool, or none
+        subnets.append(subnet)
+        if gateway := _ipv4(config.get("Gateway")):
+            gateways.append(gateway)
+    return NetworkState(
+        id=doc["Id"], name=doc["Name"], driver=doc.get("Driver") or "",
+        scope=doc.get("Scope") or "local", internal=bool(doc.get("Internal")),
+        options=FrozenMap({str(k): str(v) for k, v in (doc.get("Options") or {}).items()}),
+        subnets=tuple(subnets), gateways=tuple(gateways))
+
+
+def _endpoint(name: str, settings: Mapping[str, Any]) -> EndpointState:
+    address = None
+    if ip := _ipv4(settings.get("IPAddress")):
+        address = IPv4Interface(f"{ip}/{settings.get('IPPrefixLen') or 32}")
+    return EndpointState(settings.get("NetworkID") or "", name, address,
+                         (settings.get("MacAddress") or "").lower(),
+                         _ipv4(settings.get("Gateway")))
+
+
+def _hidden_endpoints(network: Mapping[str, Any]) -> dict[str, EndpointState]:
+    """A network inspect's endpoints by container id (`IPv4Address` is CIDR there)."""
+    found = {}
+    for container_id, ep in (network.get("Containers") or {}).items():
+        try:
+            address = IPv4Interface(ep["IPv4Address"]) if ep.get("IPv4Address") else None
+        except ValueError:
+            address = None
+        found[container_id] = EndpointState(network["Id"], network["Name"], address,
+                                            (ep.get("MacAddress") or "").lower(), None)
+    return found
+
+
+def parse_container(doc: Mapping[str, Any], extra: Iterable[EndpointState] = (),
+                    route: DefaultRoute | None = None) -> ContainerState:
+    """A container inspect, with endpoints it does not list (`extra`) and the default
+    route read in its namespace."""
+    state = doc.get("State") or {}
+    settings = (doc.get("NetworkSettings") or {}).get("Networks") or {}
+    endpoints = [_endpoint(name, s) for name, s in settings.items()]
+    listed = {ep.network_id for ep in endpoints}
+    endpoints += [ep for ep in extra if ep.network_id not in listed]
+    mode = (doc.get("HostConfig") or {}).get("NetworkMode") or ""
+    return ContainerState(
+        id=doc["Id"], name=doc["Name"].lstrip("/"), running=bool(state.get("Running")),
+        pid=int(state.get("Pid") or 0), network_mode=mode, endpoints=tuple(endpoints),
+        gateway_network=_route_network(endpoints, route))
+
+
+def _route_network(endpoints: list[EndpointState], route: DefaultRoute | None) -> str | None:
+    """The network whose endpoint the default route leaves by: the one whose gateway
+    it goes through, else the one whose subnet holds that gateway; or, for a route
+    with no gateway, the endpoint with the device's MAC."""
+    if route is None:
+        return None
+    if route.gateway is None:
+        return next((ep.network_id for ep in endpoints
+                     if route.device_mac and ep.mac == route.device_mac.lower()), None)
+    for ep in endpoints:
+        if ep.gateway == route.gateway:
+            return ep.network_id
+    return next((ep.network_id for ep in endpoints
+                 if ep.address is not None and route.gateway in ep.address.network), None)
+
+
+def parse_host(name: str, address: IPv4Address, pid: int,
+               networks: Iterable[Mapping[str, Any]], containers: Iterable[Mapping[str, Any]],
+               routes: Mapping[int, DefaultRoute | None]) -> HostState:
+    """One host from its network list (or inspects: their `Containers` are endpoints
+    the containers' inspects may leave out), its running containers' inspects (the
+    list's order: newest first, as dockerd answers) and their default routes by pid."""
+    docs = list(networks)
+    hidden: dict[str, list[EndpointState]] = {}
+    for doc in docs:
+        for container_id, ep in _hidden_endpoints(doc).items():
+            hidden.setdefault(container_id, []).append(ep)
+    parsed = [parse_container(doc, hidden.get(doc["Id"], ()),
+                              routes.get(int((doc.get("State") or {}).get("Pid") or 0)))
+              for doc in reversed(list(containers))]
+    return HostState(name, address, pid, FrozenMap((d["Id"], parse_network(d)) for d in docs),
+                     tuple(c for c in parsed if c.running))
+
+
+# -- reading a live host ------------------------------------------------------------
+
+
+def read_host(name: str, address: IPv4Address, pid: int, api: EngineAPI,
+              route_of: RouteReader | None = None) -> HostState:
+    """The state of one host through its Engine API (`api`: a docker-py APIClient or
+    anything with its four read calls); default routes by `route_of(pid)`, from the
+    kernel unless a test says otherwise."""
+    route_of = route_of or read_default_route
+    networks = api.networks()
+    docs = []
+    for summary in api.containers():
+        try:
+            docs.append(api.inspect_container(summary["Id"]))
+        except docker.errors.NotFound:
+            continue  # removed between the list and the inspect
+    networks = [api.inspect_network(n["Id"]) if n["Name"] == GWBRIDGE else n for n in networks]
+    routes = {}
+    for doc in docs:
+        state = doc.get("State") or {}
+        mode = (doc.get("HostConfig") or {}).get("NetworkMode")
+        if state.get("Running") and state.get("Pid") and mode not in ("host", "none"):
+            routes[int(state["Pid"])] = route_of(int(state["Pid"]))
+    return parse_host(name, address, pid, networks, docs, routes)
+
+
+def read_lab(lab) -> LabState:
+    """Every Docker host of a running lab through its Engine API socket, whatever
+    engine it runs, plus the outside host."""
+    hosts = []
+    for host in lab.hosts.values():
+        client = docker.APIClient(base_url=lab.docker_host_url(host.name), version=API_VERSION,
+                                  timeout=TIMEOUT_S)
+        try:
+            hosts.append(read_host(host.name, host.address, lab.node_pid(host.name), client))
+        finally:
+            client.close()
+    return LabState(tuple(hosts), lab.node_pid("outside"), lab.outside_address)
+
+
+def parse_route_table(text: str) -> DefaultRoute | None:
+    """The lowest-metric IPv4 default route of a `/proc/net/route` table (which names
+    the device, not its MAC)."""
+    best: tuple[int, IPv4Address | None, str] | None = None
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 8:
+            continue
+        iface, destination, gateway, flags, metric, mask = (
+            fields[0], fields[1], fields[2], int(fields[3], 16), int(fields[6]), fields[7])
+        if int(destination, 16) or int(mask, 16) or not flags & RTF_UP:
+            continue
+        via = (IPv4Address(int(gateway, 16).to_bytes(4, sys.byteorder))
+               if flags & RTF_GATEWAY else None)
+        if best is None or metric < best[0]:
+            best = (metric, via, iface)
+    if best is None:
+        return None
+    return DefaultRoute(best[1], best[2])
+
+
+def read_default_route(pid: int) -> DefaultRoute | None:
+    """The default route in the network namespace of `pid`. /proc/PID/net is that
+    namespace's view, so no switch is needed unless the route has no gateway: then
+    the device's MAC is read inside it, to match the endpoint the engine reports."""
+    try:
+        with open(f"/proc/{pid}/net/route") as handle:
+            route = parse_route_table(handle.read())
+    except (FileNotFoundError, ProcessLookupError):
+        return None  # the container ended meanwhile
+    if route is None or route.gateway is not None:
+        return route
+    ns = Namespace.of_pid(pid)
+    try:
+        refuse_machine_namespace(ns)
+        with ns.entered(), Rtnl() as rtnl:
+            link = rtnl.link(route.device)
+    finally:
+        ns.close()
+    return DefaultRoute(None, route.device, link.mac if link else None)

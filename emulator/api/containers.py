@@ -87,12 +87,16 @@ def create_container(host: HostContext, request: Request) -> Response:
     body = bodies.decode(request, bodies.CONTAINER_CREATE)
     if not _has_config(body):
         raise err.InvalidParameter("config cannot be empty in order to create a container")
+    host_config = body.get("HostConfig") or {}
+    if host_config.get("PortBindings") or host_config.get("PublishAllPorts"):
+        raise err.NotImplementedByEmulator("publishing ports (-p, --publish, -P) is not "
+                                           "supported by the emulator yet")
     command = list(body.get("Entrypoint") or []) + list(body.get("Cmd") or [])
     container = host.engine.lifecycle.create(
         request.arg("name"), attach_requests(body), body.get("Hostname") or None,
         command or None, image=body.get("Image") or "", labels=body.get("Labels") or {},
         env=body.get("Env") or [],
-        auto_remove=bool((body.get("HostConfig") or {}).get("AutoRemove")),
+        auto_remove=bool(host_config.get("AutoRemove")),
     )
     return Response(201, {"Id": container.id, "Warnings": []})
 

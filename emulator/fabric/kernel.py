@@ -29,6 +29,7 @@ from emulator.fabric.nftsession import NftSession
 from emulator.fabric.processes import NotOurChild, exit_status, kill, spawn, terminate
 from emulator.fabric.rtnl import BR_STATE_FORWARDING
 from emulator.fabric.sysctls import CONTAINER_SYSCTLS, apply_lab_defaults, write_sysctl
+from emulator.ids import random_mac
 
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -88,7 +89,9 @@ class KernelFabric:
         self._abandoned = True
 
     def create_bridge(self, name: str, address, mtu: int) -> None:
-        self._netlink.add_bridge(name, mtu)
+        # dockerd gives its bridges a random MAC of their own (libnetwork's setupDevice), so
+        # the gateway's MAC does not change as containers come and go
+        self._netlink.add_bridge(name, mtu, random_mac())
         if address is not None:
             self._netlink.add_address(name, address)
 

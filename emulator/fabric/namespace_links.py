@@ -35,8 +35,8 @@ class NamespaceLinks:
             raise LookupError(f"no interface {ifname}")
         return link.index
 
-    def add_bridge(self, name: str, mtu: int) -> None:
-        self._rtnl.add_bridge(name, mtu)
+    def add_bridge(self, name: str, mtu: int, mac: str | None = None) -> None:
+        self._rtnl.add_bridge(name, mtu, mac)
 
     def add_veth_into(self, host_ifname: str, master: int | None, peer_ns_fd: int,
                       peer_ifname: str, peer_mac: str | None, mtu: int) -> None:

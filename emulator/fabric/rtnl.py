@@ -18,7 +18,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_GETADDR = 20, 22
-RTM_NEWROUTE = 24
+RTM_NEWROUTE, RTM_GETROUTE = 24, 26
 RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
 NUD_PERMANENT, NUD_NOARP = 0x80, 0x40
 NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
@@ -38,7 +38,8 @@ NTF_SELF = 0x02
 MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
 IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE = 1, 5
 IFA_ADDRESS, IFA_LOCAL = 1, 2
-RTA_DST, RTA_OIF, RTA_GATEWAY = 1, 4, 5
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
+RT_TABLE_MAIN = 254
 NDA_DST, NDA_LLADDR = 1, 2
 IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
 NLA_F_NESTED = 0x8000
@@ -91,6 +92,15 @@ def _parse_attrs(data: bytes, offset: int) -> dict[int, bytes]:
         attrs[kind & ~NLA_F_NESTED] = data[offset + 4 : offset + length]
         offset += (length + 3) & ~3
     return attrs
+
+
+@dataclass(frozen=True)
+class Route:
+    """One IPv4 route of the main table: where to, through which gateway, out of which link."""
+
+    destination: IPv4Network
+    gateway: IPv4Address | None
+    index: int | None
 
 
 @dataclass(frozen=True)
@@ -200,11 +210,16 @@ class Rtnl:
             raise
         return _link_from(replies[0][1]) if replies else None
 
-    def add_bridge(self, name: str, mtu: int) -> None:
+    def add_bridge(self, name: str, mtu: int, mac: str | None = None) -> None:
+        """A bridge, up, STP off; with `mac` its address is set and stays (without one,
+        the kernel gives it its lowest port's, and all zeros when it has none)."""
         info = _nested(IFLA_LINKINFO, _str(IFLA_INFO_KIND, "bridge"),
                        _nested(IFLA_INFO_DATA, _u32(IFLA_BR_FORWARD_DELAY, 0),
                                _u32(IFLA_BR_STP_STATE, 0)))
-        body = _ifinfo(up=True) + _str(IFLA_IFNAME, name) + _u32(IFLA_MTU, mtu) + info
+        body = _ifinfo(up=True) + _str(IFLA_IFNAME, name) + _u32(IFLA_MTU, mtu)
+        if mac:
+            body += _mac(IFLA_ADDRESS, mac)
+        body += info
         self._request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, body)
 
     def add_veth(self, name: str, master: int | None, mtu: int, peer_name: str,
@@ -315,6 +330,26 @@ class Rtnl:
         if index is not None:
             body += _u32(RTA_OIF, index)
         self._request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE | NLM_F_ACK, body)
+
+    def routes(self) -> list[Route]:
+        """Every IPv4 route of the main table (what `ip route` shows), in dump order."""
+        found = []
+        for kind, payload in self._request(RTM_GETROUTE, NLM_F_DUMP,
+                                           _RTMSG.pack(socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)):
+            if kind != RTM_NEWROUTE:
+                continue
+            _, dst_len, _, _, table, _, _, _, _ = _RTMSG.unpack_from(payload, 0)
+            attrs = _parse_attrs(payload, _RTMSG.size)
+            if RTA_TABLE in attrs:
+                table = struct.unpack("=I", attrs[RTA_TABLE])[0]
+            if table != RT_TABLE_MAIN:
+                continue
+            dst = attrs.get(RTA_DST, b"\0\0\0\0")
+            gateway, oif = attrs.get(RTA_GATEWAY), attrs.get(RTA_OIF)
+            found.append(Route(IPv4Network(f"{IPv4Address(dst)}/{dst_len}"),
+                               IPv4Address(gateway) if gateway else None,
+                               struct.unpack("=I", oif)[0] if oif else None))
+        return found
 
     def move_link(self, name: str, ns_fd: int) -> None:
         self._request(RTM_NEWLINK, NLM_F_ACK,

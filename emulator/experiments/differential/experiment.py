@@ -24,8 +24,7 @@ from emulator.experiments.differential.classify import Classifier
 from emulator.experiments.isolation import default_topology_path, measure
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
-from emulator.lab import Lab
-from emulator.lab import realdocker
+from emulator.lab import Lab, realdocker
 from emulator.probes.matrix import Cell
 
 ISOLATION_TARGET = 0.99

@@ -75,6 +75,16 @@ def test_routes_are_the_main_tables_with_gateway_and_device() -> None:
     assert kind == 26 and flags & 0x300 == 0x300  # RTM_GETROUTE, a dump
 
 
+def test_a_bridge_made_with_a_mac_carries_it_in_the_request() -> None:
+    ack = message(2, struct.pack("=i", 0) + bytes(16))
+    with_mac, plain = FakeKernel(ack), FakeKernel(ack)
+    Rtnl(with_mac).add_bridge("docker0", 1500, "02:42:ac:11:00:01")  # type: ignore[arg-type]
+    Rtnl(plain).add_bridge("docker0", 1500)  # type: ignore[arg-type]
+    address = rta(1, bytes.fromhex("0242ac110001"))  # IFLA_ADDRESS
+    assert address in with_mac.sent[0] and address not in plain.sent[0]
+    assert len(with_mac.sent[0]) == len(plain.sent[0]) + len(address)
+
+
 def test_kernel_facts_name_each_routes_device_and_sort_interfaces_by_name() -> None:
     links = [Link(9, "eth0", True, "UP", None, 1450, "02:42:0a:00:01:02"),
              Link(1, "lo", True, "UNKNOWN", None, 65536, "00:00:00:00:00:00")]
@@ -134,7 +144,8 @@ def test_flatten_gives_one_string_per_fact() -> None:
     assert flat["eth0 mac kind"] == MAC_FROM_IP and flat["eth1 mac kind"] == MAC_RANDOM
     assert flat["eth1 mtu"] == "1400" and flat["eth1 ipv4"] == "172.18.0.2/16"
     assert flat["route default"] == "via 10.79.0.1 dev eth0"
-    assert flat["route 172.18.0.0/16"] == "dev eth1"
+    assert flat["routes on eth1"] == "172.18.0.0/16"
+    assert flat["routes on eth0"] == "10.79.0.0/24"
     assert flat["inspect back Gateway"] == "" and flat["inspect back IPPrefixLen"] == "16"
     assert flat["inspect front MacAddress kind"] == MAC_FROM_IP
 
@@ -186,6 +197,6 @@ def test_scenarios_cover_the_issue_and_macvlan_only_with_a_lan() -> None:
     assert any(facts.MTU_OPTION in n.options for s in without for n in s.networks)
     assert any(n.subnet is None and not n.internal for s in without for n in s.networks)
     names = [c.name for s in with_lan for c in s.containers]
-    names += [n.name for s in with_lan for n in s.networks]
+    names += [n.name for s in with_lan for n in (*s.networks, *s.gone)]
     assert all(name.startswith("fx") for name in names)
     assert len(names) == len(set(names))

@@ -73,3 +73,14 @@ def test_rows_line_up_metrics_from_both_sides() -> None:
     assert [r.as_dict() for r in rows] == [
         {"metric": "overhead per packet (bytes)", "emulated": "50", "real": "50", "agree": True},
         {"metric": "VXLAN ID on the wire", "emulated": "4097", "real": None, "agree": False}]
+
+
+def test_endpoints_are_listed_by_address_without_container_ids() -> None:
+    inspect = {"Containers": {
+        "dfe9e4c6": {"Name": "gateway_3b2846d9da2f", "IPv4Address": "172.18.0.3/16"},
+        "ingress-sbox": {"Name": "gateway_ingress-sbox", "IPv4Address": "172.18.0.2/16"},
+        "lb-fxov": {"Name": "fxov-endpoint", "IPv4Address": "172.18.0.10/16"}}}
+    assert overlay.endpoints_text(inspect) == (
+        "gateway_ingress-sbox 172.18.0.2/16, gateway_<id> 172.18.0.3/16, "
+        "fxov-endpoint 172.18.0.10/16")
+    assert overlay.endpoints_text({"Containers": None}) == "none"

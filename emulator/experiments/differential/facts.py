@@ -154,12 +154,18 @@ def flatten(facts: ContainerFacts) -> dict[str, str]:
         out[f"{iface.name} mac kind"] = mac_kind(iface.mac, iface.ipv4)
         out[f"{iface.name} mtu"] = str(iface.mtu)
         out[f"{iface.name} ipv4"] = " ".join(str(a) for a in iface.ipv4)
+    # the default route by itself; the others by device, so that a subnet picked
+    # differently is one row with two values, not two rows with one each
     routes: dict[str, list[str]] = {}
     for route in facts.routes:
-        destination = "default" if route.destination.prefixlen == 0 else str(route.destination)
-        routes.setdefault(destination, []).append(route.describe())
-    for destination, ways in routes.items():
-        out[f"route {destination}"] = "; ".join(sorted(ways))
+        if route.destination.prefixlen == 0:
+            routes.setdefault("route default", []).append(route.describe())
+        else:
+            via = f" via {route.gateway}" if route.gateway else ""
+            routes.setdefault(f"routes on {route.device or '?'}", []).append(
+                f"{route.destination}{via}")
+    for fact, ways in routes.items():
+        out[fact] = "; ".join(sorted(ways))
     for network, fields in facts.networks.items():
         for key in INSPECT_FIELDS:
             out[f"inspect {network} {key}"] = "" if fields.get(key) is None else str(fields[key])
@@ -195,9 +201,13 @@ class ContainerPlan:
 
 @dataclass(frozen=True)
 class Scenario:
+    """Networks made and removed first (`gone`: they move a pool allocator on), then
+    `networks`, then `containers` on them."""
+
     name: str
     networks: tuple[NetworkPlan, ...] = ()
     containers: tuple[ContainerPlan, ...] = ()
+    gone: tuple[NetworkPlan, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -233,6 +243,8 @@ def scenarios(prefix: str, lan: Lan | None) -> list[Scenario]:
         Scenario("default bridge", (), (ContainerPlan(f"{p}b1"), ContainerPlan(f"{p}b2"))),
         Scenario("user bridge", (NetworkPlan(f"{p}user"),),
                  (ContainerPlan(f"{p}u1", f"{p}user"), ContainerPlan(f"{p}u2", f"{p}user"))),
+        Scenario("automatic subnet after a removed network", (NetworkPlan(f"{p}next"),),
+                 (ContainerPlan(f"{p}a1", f"{p}next"),), gone=(NetworkPlan(f"{p}gone"),)),
         Scenario("user bridge with a subnet",
                  (NetworkPlan(f"{p}sub", subnet="10.77.0.0/24"),),
                  (ContainerPlan(f"{p}s1", f"{p}sub"),)),
@@ -240,21 +252,23 @@ def scenarios(prefix: str, lan: Lan | None) -> list[Scenario]:
                  (NetworkPlan(f"{p}fix", subnet="10.78.0.0/24", gateway="10.78.0.254"),),
                  (ContainerPlan(f"{p}f1", f"{p}fix", ip="10.78.0.50"),
                   ContainerPlan(f"{p}f2", f"{p}fix"))),
-        Scenario("internal network", (NetworkPlan(f"{p}int", internal=True),),
+        # from here on, subnets are given: how pools are picked is the scenarios above'
+        Scenario("internal network",
+                 (NetworkPlan(f"{p}int", subnet="10.80.0.0/24", internal=True),),
                  (ContainerPlan(f"{p}i1", f"{p}int"),)),
         Scenario("custom MTU option",
-                 (NetworkPlan(f"{p}mtu", options={MTU_OPTION: "1400"}),),
+                 (NetworkPlan(f"{p}mtu", subnet="10.81.0.0/24", options={MTU_OPTION: "1400"}),),
                  (ContainerPlan(f"{p}m1", f"{p}mtu"),)),
         Scenario("two networks",
                  (NetworkPlan(f"{p}front", subnet="10.79.0.0/24"),
-                  NetworkPlan(f"{p}back", internal=True)),
+                  NetworkPlan(f"{p}back", subnet="10.82.0.0/24", internal=True)),
                  (ContainerPlan(f"{p}t1", f"{p}front", also=(f"{p}back",)),
                   ContainerPlan(f"{p}t2", None, also=(f"{p}front",)))),
         Scenario("none network mode", (), (ContainerPlan(f"{p}n1", "none"),)),
         Scenario("host network mode", (), (ContainerPlan(f"{p}h1", "host"),)),
     ]
     if lan is not None:
-        plans.insert(6, Scenario(
+        plans.insert(7, Scenario(
             "macvlan on the LAN",
             (NetworkPlan(f"{p}mv", "macvlan", subnet=lan.subnet, gateway=lan.gateway,
                          ip_range=lan.ip_range, options={"parent": lan.parent}),),
@@ -288,6 +302,9 @@ def _run_container(client: docker.DockerClient, plan: ContainerPlan) -> None:
 @contextmanager
 def staged(client: docker.DockerClient, scenario: Scenario) -> Iterator[None]:
     """The scenario's networks and containers, removed afterwards whatever happened."""
+    for network in scenario.gone:
+        _create_network(client, network)
+        client.api.remove_network(network.name)
     try:
         for network in scenario.networks:
             _create_network(client, network)

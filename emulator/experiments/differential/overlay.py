@@ -14,6 +14,7 @@ No services: the kernel here has no IPVS, so real Docker's VIPs do not work.
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 import time
@@ -40,6 +41,8 @@ OUTER = wire.ETH + IPV4 + UDP + wire.VXLAN  # what VXLAN over IPv4 adds to a fra
 VNI_OPTION = "com.docker.network.driver.overlay.vxlanid_list"
 ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST = 0, 8
 PING_HEADERS = IPV4 + 8  # IPv4 + ICMP echo, around a ping's -s payload
+GWBRIDGE = "docker_gwbridge"
+GATEWAY_OF_ID = re.compile(r"^gateway_[0-9a-f]{12}$")
 FIRST_REPLY_WITHIN = 30.0  # real swarm peers can take seconds to learn each other
 
 
@@ -224,8 +227,25 @@ def measure(hosts: SwarmHosts, prefix: str = "fx",
         _first_reply(a, target)
         metrics.update(_interfaces(a.attrs["State"]["Pid"], "h1"))
         metrics.update(_interfaces(b.attrs["State"]["Pid"], "h2"))
+        for client, where in ((manager, "h1"), (worker, "h2")):
+            for name in (network, GWBRIDGE):
+                label = "overlay" if name == network else name
+                metrics[f"{label} endpoints on {where}"] = endpoints_text(
+                    client.api.inspect_network(name))
         metrics.update(_wire_metrics(hosts, a, target))
     return metrics
+
+
+def endpoints_text(inspect: Mapping[str, Any]) -> str:
+    """A network's endpoints on this host as `name address`, sorted by address; the
+    container id in a gateway endpoint's name (docker_gwbridge) is left out."""
+    found = []
+    for endpoint in (inspect.get("Containers") or {}).values():
+        name = GATEWAY_OF_ID.sub("gateway_<id>", endpoint.get("Name", ""))
+        address = endpoint.get("IPv4Address", "")
+        found.append((tuple(int(part) for part in address.split("/")[0].split(".")
+                            if part.isdigit()), f"{name} {address}"))
+    return ", ".join(text for _, text in sorted(found)) or "none"
 
 
 def _network_metrics(inspect: Mapping[str, Any]) -> dict[str, str]:

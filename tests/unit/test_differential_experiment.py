@@ -9,6 +9,7 @@ from emulator.experiments.differential.experiment import (
     compare_macs_by_kind,
     isolation_rows,
     section_agreement,
+    transcripts_total,
 )
 from emulator.probes.matrix import Cell
 from emulator.probes.model import Verdict
@@ -76,3 +77,17 @@ def test_agreement_counts_items_and_differences_by_class() -> None:
         "section": "x", "items": 4, "agree": 2, "agreement": 0.5, "differ_version": 1,
         "differ_kernel": 0, "differ_defect": 0, "differ_unclassified": 1}
     assert section_agreement("empty", [])["agreement"] == 1.0
+
+
+def test_the_corpus_is_counted_in_commands_each_under_its_most_severe_class() -> None:
+    def row(index: int, field: str, agree: bool, cls: str = "") -> dict[str, object]:
+        return {"section": "refusals", "index": index, "field": field, "agree": agree,
+                "class": cls}
+
+    rows = [row(0, "stdout", True), row(0, "stderr", True),
+            row(1, "stdout", False, "version"), row(1, "stderr", False, "defect"),
+            row(2, "exit_code", False, "version"), row(-1, "leftover", True)]
+    assert transcripts_total(rows) == {
+        "section": "transcripts", "items": 4, "agree": 2, "agreement": 0.5,
+        "differ_version": 1, "differ_kernel": 0, "differ_defect": 1,
+        "differ_unclassified": 0}

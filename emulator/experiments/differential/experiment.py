@@ -1,7 +1,8 @@
 """`cnm run differential`: the same scenarios on an emulated lab and on a real one.
 
-Two labs of the isolation topology come up side by side, one emulated, one whose
-Docker hosts each run a real dockerd 20.10 (`engine: docker`). Four parts run on
+Two labs of the isolation topology (plus an empty Docker host `cli` for the CLI
+transcripts) come up side by side, one emulated, one whose Docker hosts each run a
+real dockerd 20.10 (`engine: docker`). Four parts run on
 both, and every item is compared: (a) the isolation truth table, cell by cell
 (expected from each lab's Engine API state, observed on the wire); (b) per
 container facts from the kernel and inspect (facts.py); (c) a corpus of docker CLI
@@ -17,36 +18,45 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from contextlib import ExitStack
+from dataclasses import replace
 from typing import Any
 
 from emulator.experiments.differential import facts, overlay, transcripts
 from emulator.experiments.differential.classify import Classifier
-from emulator.experiments.isolation import default_topology_path, measure
+from emulator.experiments.isolation import (
+    default_topology_path,
+    has_overlay_section,
+    measure,
+    measure_overlays,
+)
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
 from emulator.lab import Lab, realdocker
 from emulator.probes.matrix import Cell
+from emulator.topology import HostSpec, Topology, read_topology
 
 ISOLATION_TARGET = 0.99
+TRANSCRIPT_HOST = "cli"
 SECTIONS = ("isolation", "facts", "transcripts", "overlay")
 
 
-def isolation_rows(emulated: Iterable[Cell], real: Iterable[Cell],
-                   classifier: Classifier) -> list[dict[str, Any]]:
+def isolation_rows(emulated: Iterable[Cell], real: Iterable[Cell], classifier: Classifier,
+                   part: str = "main") -> list[dict[str, Any]]:
     """A row per cell probed on both labs: expected (each lab's model), emulated and
-    real observations; a disagreement between the observations is classified."""
+    real observations; a disagreement between the observations is classified. `part`
+    names the matrix (the main one, or the overlay section's)."""
     theirs = {(c.source, c.target, c.protocol): c for c in real}
     rows = []
     for mine in emulated:
         key = (mine.source, mine.target, mine.protocol)
         other = theirs.pop(key, None)
-        rows.append(_isolation_row(classifier, mine, other))
+        rows.append(_isolation_row(classifier, part, mine, other))
     for other in theirs.values():
-        rows.append(_isolation_row(classifier, None, other))
+        rows.append(_isolation_row(classifier, part, None, other))
     return rows
 
 
-def _isolation_row(classifier: Classifier, mine: Cell | None,
+def _isolation_row(classifier: Classifier, part: str, mine: Cell | None,
                    other: Cell | None) -> dict[str, Any]:
     cell = mine or other
     assert cell is not None
@@ -58,7 +68,8 @@ def _isolation_row(classifier: Classifier, mine: Cell | None,
     key = f"{cell.source} -> {cell.target}"
     verdict = None if agree else classifier("isolation", key, cell.protocol, emulated, real,
                                             expected)
-    return {"source": cell.source, "target": cell.target, "protocol": cell.protocol,
+    return {"part": part, "source": cell.source, "target": cell.target,
+            "protocol": cell.protocol,
             "expected": expected, "expected_real": expected_real, "emulated": emulated,
             "real": real, "agree": agree, "class": verdict.cls if verdict else "",
             "reason": verdict.reason if verdict else "",
@@ -104,6 +115,19 @@ def section_agreement(section: str, rows: list[dict[str, Any]]) -> dict[str, Any
             **{f"differ_{cls}": n for cls, n in by_class.items()}}
 
 
+def with_transcript_host(topology: Topology) -> Topology:
+    """The topology plus an empty Docker host for the CLI transcripts: the corpus lists
+    containers and networks, which must be its own on both labs."""
+    if any(h.name == TRANSCRIPT_HOST for h in topology.hosts):
+        raise ValueError(f"the differential adds a Docker host named {TRANSCRIPT_HOST!r}; "
+                         "the topology has one already")
+    taken = {h.address for h in topology.hosts} | {topology.outside.address}
+    subnet = topology.underlay.subnet
+    address = next(a for a in subnet.hosts() if a not in taken and int(a) - int(
+        subnet.network_address) > 10)
+    return replace(topology, hosts=(*topology.hosts, HostSpec(TRANSCRIPT_HOST, address)))
+
+
 def _lab_names(run_id: str) -> tuple[str, str]:
     suffix = run_id[-4:]
     return f"de{suffix}", f"dr{suffix}"
@@ -122,21 +146,23 @@ def run(ctx: RunContext) -> Outcome:
     ctx.params["topology"] = str(path)
     classifier = Classifier.load()
     emulated_name, real_name = _lab_names(ctx.run_id)
+    lab_topology = with_transcript_host(read_topology(path).topology)
     timings: dict[str, float] = {}
     with ExitStack() as stack:
         ctx.progress(f"starting lab {emulated_name} (emulated) and {real_name} (real dockerd "
                      "on every host)")
         started = time.monotonic()
-        emulated = stack.enter_context(Lab.load(path, emulated_name))
-        real = stack.enter_context(Lab(Lab.load(path, real_name).topology, real_name,
-                                       engine="docker"))
+        emulated = stack.enter_context(Lab(lab_topology, emulated_name))
+        real = stack.enter_context(Lab(lab_topology, real_name, engine="docker"))
         timings["labs up"] = time.monotonic() - started
 
         ctx.progress("(a) isolation: probing both labs")
         started = time.monotonic()
-        cells_emulated, _ = measure(emulated)
-        cells_real, _ = measure(real)
-        iso = isolation_rows(cells_emulated, cells_real, classifier)
+        iso = isolation_rows(measure(emulated)[0], measure(real)[0], classifier)
+        if has_overlay_section(emulated):
+            ctx.progress("(a) isolation: the overlay section (a swarm of h1 and h2) on both")
+            iso += isolation_rows(measure_overlays(emulated)[0], measure_overlays(real)[0],
+                                  classifier, part="overlay section")
         timings["isolation"] = time.monotonic() - started
 
         ctx.progress("(b) per-container facts")
@@ -151,9 +177,10 @@ def run(ctx: RunContext) -> Outcome:
         ctx.progress("(c) docker CLI transcripts")
         started = time.monotonic()
         corpora = transcripts.run_corpora(
-            {"emulated": emulated.docker_host_url("h1"), "real": real.docker_host_url("h1")},
-            literals={"emulated": transcripts.host_literals(emulated.host("h1").address),
-                      "real": transcripts.host_literals(real.host("h1").address)})
+            {"emulated": emulated.docker_host_url(TRANSCRIPT_HOST),
+             "real": real.docker_host_url(TRANSCRIPT_HOST)},
+            literals={"emulated": transcripts.host_literals(emulated.host(TRANSCRIPT_HOST).address),
+                      "real": transcripts.host_literals(real.host(TRANSCRIPT_HOST).address)})
         transcript_rows = transcripts.compare(corpora["emulated"], corpora["real"], classifier)
         timings["transcripts"] = time.monotonic() - started
 
@@ -174,7 +201,7 @@ def run(ctx: RunContext) -> Outcome:
     per_section = [section_agreement("isolation", iso), section_agreement("facts", fact_rows),
                    section_agreement("overlay", overlay_rows)]
     transcript_sections = transcripts.agreement(transcript_rows)
-    per_section.insert(2, _transcripts_total(transcript_sections))
+    per_section.insert(2, transcripts_total(transcript_rows))
     ctx.write_rows("agreement.csv", per_section)
     ctx.write_rows("transcript_sections.csv", transcript_sections)
     differences = _differences(iso, fact_rows, transcript_rows, overlay_rows)
@@ -206,13 +233,26 @@ def run(ctx: RunContext) -> Outcome:
     return outcome
 
 
-def _transcripts_total(sections: list[dict[str, Any]]) -> dict[str, Any]:
-    items = sum(s["commands"] for s in sections)
-    agree = sum(s["agree"] for s in sections)
-    return {"section": "transcripts", "items": items, "agree": agree,
-            "agreement": round(agree / items, 4) if items else 1.0,
-            **{f"differ_{cls}": sum(s[f"differ_{cls}"] for s in sections)
-               for cls in ("version", "kernel", "defect", "unclassified")}}
+SEVERITY = ("version", "kernel", "defect", "unclassified")
+
+
+def transcripts_total(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The corpus as one section, counted in commands: a command differs if any of its
+    fields does, under the most severe class among them (so the counts add up)."""
+    commands: dict[tuple[str, int], str | None] = {}
+    for row in rows:
+        key = (row["section"], row["index"])
+        worst = commands.get(key)
+        if not row["agree"]:
+            cls = row["class"] if row["class"] in SEVERITY else "unclassified"
+            if worst is None or SEVERITY.index(cls) > SEVERITY.index(worst):
+                worst = cls
+        commands[key] = worst
+    agree = sum(1 for cls in commands.values() if cls is None)
+    return {"section": "transcripts", "items": len(commands), "agree": agree,
+            "agreement": round(agree / len(commands), 4) if commands else 1.0,
+            **{f"differ_{cls}": sum(1 for c in commands.values() if c == cls)
+               for cls in SEVERITY}}
 
 
 def _differences(iso: list[dict[str, Any]], fact_rows: list[dict[str, Any]],
@@ -222,7 +262,8 @@ def _differences(iso: list[dict[str, Any]], fact_rows: list[dict[str, Any]],
     out: list[dict[str, Any]] = []
     for r in iso:
         if not r["agree"]:
-            out.append({"section": "isolation", "item": f"{r['source']} -> {r['target']}",
+            out.append({"section": f"isolation ({r['part']})",
+                        "item": f"{r['source']} -> {r['target']}",
                         "field": r["protocol"], "expected": r["expected"],
                         "emulated": r["emulated"], "real": r["real"], "class": r["class"],
                         "reason": r["reason"], "source": r["source_of_change"]})

@@ -15,7 +15,15 @@ would pick 172.18.0.0/16 and hand out the same addresses, so a gwbridge address
 would not name one container. The section is undone afterwards (containers,
 overlays, swarm membership, bridges), leaving the lab as it was.
 
-Both parts go through each host's Engine API only (the matrix reads it, the overlay
+A `dns` section asks, from inside every container's namespace, the embedded DNS
+at 127.0.0.11:53 for every container name, alias and hostname of the lab
+(probes/dnstable.py): a name x source table, expected from the Engine API state.
+A `published` section runs a container publishing ports on h1 (TCP on 0.0.0.0 and
+on 127.0.0.1, UDP) and reaches them from the host itself, containers on the same
+and another network, another Docker host, a container there and the outside host
+(probes/published.py); it removes the container afterwards.
+
+All parts go through each host's Engine API only (the matrix reads it, the overlay
 section drives it with docker-py), so they run alike on hosts running the emulated
 engine and on hosts running a real dockerd 20.10 (`engine: docker`), in any mix.
 """
@@ -25,7 +33,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from importlib.resources import files
 
 import docker
@@ -35,13 +43,25 @@ import docker.types
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
 from emulator.lab import Lab
-from emulator.probes import ALL_PROTOCOLS, ProbeEngine
+from emulator.probes import ALL_PROTOCOLS, ProbeEngine, dnstable
+from emulator.probes import published as pub
 from emulator.probes.apistate import LabState, read_lab
 from emulator.probes.expected import Expectations, lab_nodes, lab_sources
 from emulator.probes.matrix import Cell, axes, compare, truth_table
 from emulator.swarm.cluster import GWBRIDGE, GWBRIDGE_OPTIONS, MANAGER_PORT
 
 WINDOW_S = 0.5
+DNS_WINDOW_S = 0.75
+PUBLISHED_WINDOW_S = 1.5
+# The published section: who publishes, and who tries (missing ones are skipped).
+PUBLISHER = ("h1", "pub", "front")  # (host, container, network)
+PUBLISHED_SOURCES = (  # (host, container or None for the host itself, relation)
+    ("h1", None, pub.THE_HOST),
+    ("h1", "f1", pub.SAME_NETWORK),
+    ("h1", "b1", pub.OTHER_NETWORK),
+    ("h2", None, pub.OTHER_HOST),
+    ("h2", "g1", pub.OTHER_HOST_CONTAINER),
+)
 CONVERGE_TIMEOUT_S = 60.0  # for a real dockerd's gossip and deferred cleanup
 IMAGE, COMMAND = "alpine", ["sleep", "infinity"]
 # A Docker host's own probe reusing the tag (ICMP identifier, source port) of a probe
@@ -221,6 +241,149 @@ def measure_overlays(lab: Lab, capture: bool = False) -> tuple[list[Cell], Probe
         return measure(lab, capture, containers, first_tag=OVERLAY_FIRST_TAG)
 
 
+def measure_dns(state: LabState) -> tuple[list[dnstable.DnsCell], dnstable.DnsProber]:
+    """The dns section: every container asks 127.0.0.11 for every name of the lab."""
+    return dnstable.measure(state, DNS_WINDOW_S)
+
+
+@dataclass(frozen=True)
+class PublishedCell:
+    source: str
+    relation: str
+    target: str  # "host address:8080/tcp", "127.0.0.1:8081/tcp", or "inspect 80/tcp"
+    binding: str  # the -p spec
+    expected: str  # reached / blocked, or the inspect's binding
+    observed: str
+    evidence: str
+    rtt_ms: float | None
+
+    @property
+    def wrong(self) -> bool:
+        return self.expected != self.observed
+
+
+def has_published_section(state: LabState) -> bool:
+    host, _, network = PUBLISHER
+    return any(h.name == host and any(n.name == network for n in h.networks.values())
+               for h in state.hosts)
+
+
+def published_sources(lab: Lab, state: LabState) -> list[pub.PortSource]:
+    """The section's sources that exist on this lab, and the outside host."""
+    pids = {f"{h.name}/{c.name}": c.pid for h in state.hosts for c in h.containers}
+    found = []
+    for host, container, relation in PUBLISHED_SOURCES:
+        if host not in lab.hosts:
+            continue
+        if container is None:
+            found.append(pub.PortSource(host, lab.node_pid(host), relation))
+        elif f"{host}/{container}" in pids:
+            found.append(pub.PortSource(f"{host}/{container}", pids[f"{host}/{container}"],
+                                        relation))
+    found.append(pub.PortSource("outside", lab.node_pid("outside"), pub.OUTSIDE))
+    return found
+
+
+def measure_published(lab: Lab, state: LabState | None = None) -> list[PublishedCell]:
+    """Run the publishing container, reach its ports from every source, remove it."""
+    state = state or read_lab(lab)
+    host_name, name, network = PUBLISHER
+    host = lab.host(host_name)
+    client = host.client
+    cells: list[PublishedCell] = []
+    try:
+        container = client.containers.run(IMAGE, COMMAND, name=name, detach=True,
+                                          network=network, ports=pub.docker_py_ports())
+    except docker.errors.APIError as error:
+        reason = f"docker run -p refused: {error.explanation or error}"
+        return [PublishedCell(p.source.name, p.source.relation, p.target, p.binding.spec,
+                              _reach(pub.expected_reach(p.source.relation, p.via, p.binding)),
+                              "error", reason, None)
+                for p in pub.probes(published_sources(lab, state), host.address)]
+    try:
+        doc = client.api.inspect_container(container.id)
+        cells += _inspect_cells(f"{host_name}/{name}", doc)
+        listeners = pub.Listeners(int(doc["State"]["Pid"]))
+        try:
+            plan = pub.probes(published_sources(lab, state), host.address)
+            for probe, verdict, note, rtt in pub.observe(listeners, plan, PUBLISHED_WINDOW_S):
+                expected = pub.expected_reach(probe.source.relation, probe.via, probe.binding)
+                cells.append(PublishedCell(
+                    probe.source.name, probe.source.relation, probe.target, probe.binding.spec,
+                    _reach(expected), _reach(verdict == "reached"),
+                    f"{verdict}; {note}" if note else verdict, rtt))
+        finally:
+            listeners.close()
+    finally:
+        _remove(lambda: client.api.remove_container(name, force=True))
+    return cells
+
+
+def _reach(reached: bool) -> str:
+    return "reached" if reached else "blocked"
+
+
+def _inspect_cells(container: str, doc: Mapping) -> list[PublishedCell]:
+    """`docker port`'s source: NetworkSettings.Ports holds each binding (a real 20.10
+    lists a `::` twin of a 0.0.0.0 one; only the IPv4 bindings are compared)."""
+    ports = (doc.get("NetworkSettings") or {}).get("Ports") or {}
+    cells = []
+    for b in pub.BINDINGS:
+        key = f"{b.container_port}/{b.protocol}"
+        shown = sorted(f"{x.get('HostIp')}:{x.get('HostPort')}" for x in ports.get(key) or []
+                       if ":" not in (x.get("HostIp") or ""))
+        cells.append(PublishedCell(container, "inspect", f"inspect {key}", b.spec,
+                                   f"{b.host_ip}:{b.host_port}", " ".join(shown) or "none",
+                                   "NetworkSettings.Ports", None))
+    return cells
+
+
+def dns_heatmap(cells: list[dnstable.DnsCell], path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    sources = list(dict.fromkeys(c.source for c in cells))
+    names = list(dict.fromkeys(c.name for c in cells))
+    grid = [[0.0] * len(names) for _ in sources]
+    for c in cells:
+        value = 1 if c.observed else 0
+        if c.wrong:
+            value = 2 if c.observed else 3
+        grid[sources.index(c.source)][names.index(c.name)] = value
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.28 * len(names) + 2), 0.3 * len(sources) + 2))
+    ax.imshow(grid, cmap=ListedColormap(["#d9d9d9", "#4c9a2a", "#d62728", "#ff7f0e"]),
+              vmin=0, vmax=3)
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(sources)), sources, fontsize=7)
+    ax.set_title("dns: green resolves, grey does not, red/orange differs")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def published_table(cells: list[PublishedCell]) -> str:
+    """Sources by targets: `.` reached, `X` blocked, `!` where it differs from Docker."""
+    probes_ = [c for c in cells if c.relation != "inspect"]
+    sources = list(dict.fromkeys(c.source for c in probes_))
+    targets = list(dict.fromkeys(c.target for c in probes_))
+    index = {(c.source, c.target): c for c in probes_}
+    width = max((len(s) for s in sources), default=1)
+    lines = ["published".ljust(width) + "  " + " ".join(f"{i:>2}" for i in range(len(targets)))]
+    for source in sources:
+        row = []
+        for target in targets:
+            cell = index.get((source, target))
+            symbol = "-" if cell is None else ("!" if cell.wrong else (
+                "." if cell.observed == "reached" else "X"))
+            row.append(f" {symbol}")
+        lines.append(source.ljust(width) + "  " + " ".join(row))
+    lines.append("columns: " + ", ".join(f"{i}={t}" for i, t in enumerate(targets)))
+    return "\n".join(lines)
+
+
 def heatmap(cells: list[Cell], path) -> None:
     import matplotlib
 
@@ -276,6 +439,14 @@ def run(ctx: RunContext) -> Outcome:
         cells, engine = measure(lab, capture=True, state=state)
         pcaps = engine.write_pcaps(ctx.dir)
         sent = engine.sent
+        ctx.progress(f"dns section: {len(dnstable.sources(state))} containers ask "
+                     f"{len(dnstable.lab_names(state))} names at 127.0.0.11")
+        dns_cells, dns_prober = measure_dns(state)
+        published: list[PublishedCell] = []
+        if has_published_section(state):
+            ctx.progress(f"published section: {PUBLISHER[0]}/{PUBLISHER[1]} publishes "
+                         + ", ".join(b.spec for b in pub.BINDINGS))
+            published = measure_published(lab, state)
         if has_overlay_section(lab):
             engines = ", ".join(f"{h} engine: {lab.host(h).kind}" for h in (MANAGER, WORKER))
             ctx.progress(f"overlay section: swarm {MANAGER}+{WORKER} ({engines}), "
@@ -298,7 +469,7 @@ def run(ctx: RunContext) -> Outcome:
     total = len(cells) + len(overlay)
     headline = (f"{total - len(wrong) - len(ov_wrong)}/{total} cells as Docker; "
                 f"{len(wrong) + len(ov_wrong)} wrong; {sent} probes")
-    summary = (f"# isolation\n\n{headline}.\n\nTopology: `{path}`; {len(pcaps)} captures; "
+    summary = (f"Topology: `{path}`; {len(pcaps)} captures; "
                "heatmap: ![heatmap](heatmap.png)\n\n```\n" + tables + "\n```\n")
     if wrong:
         summary += "\n## Cells that differ\n\n" + _differ_md(cells) + "\n"
@@ -323,8 +494,49 @@ def run(ctx: RunContext) -> Outcome:
             "\n\n```\n" + ov_tables + "\n```\n")
         if ov_wrong:
             summary += "\n### Overlay cells that differ\n\n" + _differ_md(overlay) + "\n"
+    dns_wrong = [c for c in dns_cells if c.wrong]
+    ctx.write_rows("dns.csv", [asdict(c) for c in dns_cells])
+    dns_heatmap(dns_cells, ctx.path("dns_heatmap.png"))
+    dns_tables = "\n\n".join(dnstable.truth_table(dns_cells, which)
+                              for which in ("expected", "observed", "diff"))
+    print("\ndns section\n\n" + dns_tables)
+    checks += [Check("dns", f"{c.source} asks {c.name}", c.expected or "no address",
+                     c.observed or "no address", c.ok, c.evidence) for c in dns_cells]
+    summary += (f"\n## DNS section\n\n{len(dns_cells) - len(dns_wrong)}/{len(dns_cells)} "
+                f"(source, name) pairs as Docker; {dns_prober.sent} queries to 127.0.0.11:53, "
+                f"{dns_prober.answered} answered, {dns_prober.seconds:.2f} s. Sources without "
+                "the embedded resolver (default bridge, host, none) are asked too: nothing "
+                "listens there, the query is refused. Heatmap: ![dns](dns_heatmap.png)\n\n"
+                "```\n" + dns_tables + "\n```\n")
+    if dns_wrong:
+        summary += "\n### DNS answers that differ\n\n" + "\n".join(
+            f"- {c.source} asks {c.name}: expected `{c.expected or 'no address'}`, observed "
+            f"`{c.observed or 'no address'}` ({c.evidence})" for c in dns_wrong) + "\n"
+    pub_wrong = [c for c in published if c.wrong]
+    if published:
+        ctx.write_rows("published.csv", [asdict(c) for c in published])
+        pub_table = published_table(published)
+        print("\npublished section\n\n" + pub_table)
+        checks += [Check("published", f"{c.source} -> {c.target} ({c.binding})", c.expected,
+                         c.observed, not c.wrong, c.evidence) for c in published]
+        summary += (f"\n## Published section\n\n{len(published) - len(pub_wrong)}/"
+                    f"{len(published)} as Docker. {PUBLISHER[0]}/{PUBLISHER[1]} on "
+                    f"{PUBLISHER[2]} publishes " + ", ".join(f"`-p {b.spec}`" for b in pub.BINDINGS)
+                    + "; reached by TCP connect or a UDP datagram answered by a listener in "
+                    "its namespace.\n\n```\n" + pub_table + "\n```\n")
+        if pub_wrong:
+            summary += "\n### Published cells that differ\n\n" + "\n".join(
+                f"- {c.source} ({c.relation}) -> {c.target} [{c.binding}]: expected "
+                f"{c.expected}, observed {c.observed} ({c.evidence})" for c in pub_wrong) + "\n"
+    headline += (f"; dns {len(dns_cells) - len(dns_wrong)}/{len(dns_cells)} as Docker"
+                 + (f"; published {len(published) - len(pub_wrong)}/{len(published)} as Docker"
+                    if published else ""))
     figures = {"cells": len(cells), "wrong": len(wrong), "overlay_cells": len(overlay),
-               "overlay_wrong": len(ov_wrong)}
-    outcome = Outcome(not wrong and not ov_wrong, headline, checks, figures)
+               "overlay_wrong": len(ov_wrong), "dns_cells": len(dns_cells),
+               "dns_wrong": len(dns_wrong), "dns_seconds": round(dns_prober.seconds, 3),
+               "published_cells": len(published), "published_wrong": len(pub_wrong)}
+    ok = not wrong and not ov_wrong and not dns_wrong and not pub_wrong
+    summary = f"# isolation\n\n{headline}.\n\n" + summary
+    outcome = Outcome(ok, headline, checks, figures)
     ctx.finish(outcome, summary)
     return outcome

@@ -62,6 +62,15 @@ class EndpointState:
     address: IPv4Interface | None
     mac: str
     gateway: IPv4Address | None  # what the engine gives this endpoint as its gateway
+    aliases: tuple[str, ...] = ()  # the endpoint's `Aliases` (20.10 adds the short id)
+    dns_names: tuple[str, ...] | None = None  # `DNSNames` (API 1.44 on), if the engine says
+
+    def names(self, container: str) -> tuple[str, ...]:
+        """The names the embedded DNS answers for this endpoint: `DNSNames` where the
+        engine gives them, else the container's name and the endpoint's aliases."""
+        if self.dns_names is not None:
+            return self.dns_names
+        return tuple(dict.fromkeys((container, *self.aliases)))
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,7 @@ class ContainerState:
     network_mode: str  # HostConfig.NetworkMode: "host", "none", "default", a network name
     endpoints: tuple[EndpointState, ...]  # in the engine's order, docker_gwbridge last
     gateway_network: str | None  # the id of the network the default route goes through
+    hostname: str = ""  # Config.Hostname
 
     @property
     def shares_host(self) -> bool:
@@ -148,9 +158,12 @@ def _endpoint(name: str, settings: Mapping[str, Any]) -> EndpointState:
     address = None
     if ip := _ipv4(settings.get("IPAddress")):
         address = IPv4Interface(f"{ip}/{settings.get('IPPrefixLen') or 32}")
+    dns_names = settings.get("DNSNames")
     return EndpointState(settings.get("NetworkID") or "", name, address,
                          (settings.get("MacAddress") or "").lower(),
-                         _ipv4(settings.get("Gateway")))
+                         _ipv4(settings.get("Gateway")),
+                         tuple(settings.get("Aliases") or ()),
+                         tuple(dns_names) if dns_names is not None else None)
 
 
 def _hidden_endpoints(network: Mapping[str, Any]) -> dict[str, EndpointState]:
@@ -179,7 +192,8 @@ def parse_container(doc: Mapping[str, Any], extra: Iterable[EndpointState] = (),
     return ContainerState(
         id=doc["Id"], name=doc["Name"].lstrip("/"), running=bool(state.get("Running")),
         pid=int(state.get("Pid") or 0), network_mode=mode, endpoints=tuple(endpoints),
-        gateway_network=_route_network(endpoints, route))
+        gateway_network=_route_network(endpoints, route),
+        hostname=(doc.get("Config") or {}).get("Hostname") or "")
 
 
 def _route_network(endpoints: list[EndpointState], route: DefaultRoute | None) -> str | None:

@@ -175,6 +175,7 @@ class LoadResult:
     answered: int
     seconds: float
     latencies_ms: list[float]
+    failed: int = 0  # answered without an address (an error rcode, or empty)
 
     @property
     def qps(self) -> float:
@@ -193,12 +194,13 @@ def _open(pid: int, server: tuple[str, int]) -> socket.socket:
 def load(pids: list[int], names: list[str], seconds: float = LOAD_SECONDS,
          depth: int = DEPTH, server: tuple[str, int] = RESOLVER) -> LoadResult:
     """From every namespace at once, keep `depth` queries in flight (a new one for
-    each answer) for `seconds`; answers that come later are not counted. A query
-    lost stays in flight: the stream runs with one fewer."""
+    each answer) for `seconds`; answers that come later are not counted, nor those
+    without an address (counted apart). A query lost stays in flight: the stream
+    runs with one fewer."""
     wires = _wires(names)
     streams = [_Stream(_open(pid, server)) for pid in pids]
     by_fd = {s.sock.fileno(): s for s in streams}
-    sent = answered = 0
+    sent = answered = failed = 0
     latencies: list[float] = []
 
     def send(stream: _Stream) -> None:
@@ -229,19 +231,23 @@ def load(pids: list[int], names: list[str], seconds: float = LOAD_SECONDS,
                         wire = stream.sock.recv(4096)
                     except (BlockingIOError, ConnectionRefusedError):
                         break
-                    if len(wire) < 2:
+                    if len(wire) < 12:
                         continue
-                    sent_at = stream.in_flight.pop(struct.unpack("!H", wire[:2])[0], None)
+                    qid, flags, _, answers = struct.unpack("!HHHH", wire[:8])
+                    sent_at = stream.in_flight.pop(qid, None)
                     if sent_at is None:
                         continue
-                    answered += 1
-                    latencies.append((time.perf_counter() - sent_at) * 1000)
+                    if flags & 0xF == 0 and answers:  # NOERROR with an address
+                        answered += 1
+                        latencies.append((time.perf_counter() - sent_at) * 1000)
+                    else:
+                        failed += 1
                     send(stream)
         took = time.perf_counter() - started
     finally:
         for stream in streams:
             stream.sock.close()
-    return LoadResult(sent, answered, took, latencies)
+    return LoadResult(sent, answered, took, latencies, failed)
 
 
 # -- 3. added latency ---------------------------------------------------------------------
@@ -378,6 +384,7 @@ def measure(lab: Lab, ctx: RunContext, n: int, start_n: int, rounds: int,
     ctx.progress(f"throughput: {n} namespaces, {DEPTH} queries in flight each, {seconds:.0f} s")
     result = load(pids, names, seconds)
     row.update({"queries_sent": result.sent, "answers": result.answered,
+                "answers_without_address": result.failed,
                 "load_seconds": round(result.seconds, 3), "qps": round(result.qps),
                 "load_median_ms": _median(result.latencies_ms),
                 "load_p99_ms": _quantile(result.latencies_ms, 0.99)})

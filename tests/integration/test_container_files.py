@@ -23,6 +23,7 @@ from leftovers import assert_nothing_left, machine_state
 from emulator import Lab
 
 DOCKER = shutil.which("docker") or "docker"
+BRIDGE_IP = "{{.NetworkSettings.Networks.bridge.IPAddress}}"
 pytestmark = pytest.mark.skipif(shutil.which(DOCKER) is None, reason="no docker CLI")
 
 
@@ -67,7 +68,7 @@ def test_default_bridge_gets_the_hosts_resolvers(lab, docker):
 
 def test_default_bridge_hosts_and_hostname(docker):
     cid = out(docker("run", "-d", "--name", "b1", "alpine", "sleep", "600")).strip()
-    ip = out(docker("inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", "b1")).strip()
+    ip = out(docker("inspect", "-f", BRIDGE_IP, "b1")).strip()
     hosts = out(docker("exec", "b1", "cat", "/etc/hosts"))
     assert hosts == ("127.0.0.1\tlocalhost\n"
                      "::1\tlocalhost ip6-localhost ip6-loopback\n"
@@ -145,7 +146,7 @@ def test_bad_add_host_is_refused_as_docker_does(docker):
 def test_connect_and_disconnect_change_the_hosts_file(docker):
     out(docker("network", "create", "dn"))
     out(docker("run", "-d", "--name", "c1", "alpine", "sleep", "600"))
-    bridge_ip = out(docker("inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", "c1")).strip()
+    bridge_ip = out(docker("inspect", "-f", BRIDGE_IP, "c1")).strip()
     resolv_before = out(docker("exec", "c1", "cat", "/etc/resolv.conf"))
     assert "nameserver 127.0.0.11" not in resolv_before
     out(docker("network", "connect", "dn", "c1"))

@@ -13,7 +13,7 @@ from emulator.api.context import HostContext
 from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes import containers as shapes
 from emulator.api.streams import MULTIPLEXED_STREAM, STDERR, STDOUT, drain, frame, pump
-from emulator.cnm.engine import AttachRequest, Engine
+from emulator.cnm.engine import AttachRequest, DnsConfig, Engine
 from emulator.cnm.filters import docker_match
 from emulator.cnm.lifecycle import CapturedOutput
 
@@ -40,6 +40,18 @@ def attach_requests(body: dict) -> list[AttachRequest]:
         requests.append(AttachRequest(name, ipam.get("IPv4Address") or None,
                                       tuple(config.get("Aliases") or ())))
     return requests
+
+
+def dns_config(body: dict) -> DnsConfig:
+    """--dns, --dns-search, --dns-option, --add-host and --domainname of a create request."""
+    host_config = body.get("HostConfig") or {}
+    return DnsConfig(
+        servers=tuple(host_config.get("Dns") or ()),
+        search=tuple(host_config.get("DnsSearch") or ()),
+        options=tuple(host_config.get("DnsOptions") or ()),
+        extra_hosts=tuple(host_config.get("ExtraHosts") or ()),
+        domainname=body.get("Domainname") or "",
+    )
 
 
 CONTAINER_FILTERS = ("id", "name", "label", "status", "network")
@@ -97,6 +109,7 @@ def create_container(host: HostContext, request: Request) -> Response:
         command or None, image=body.get("Image") or "", labels=body.get("Labels") or {},
         env=body.get("Env") or [],
         auto_remove=bool(host_config.get("AutoRemove")),
+        dns=dns_config(body),
     )
     return Response(201, {"Id": container.id, "Warnings": []})
 

@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterable, Mapping
 
 from emulator import errdefs as err
 from emulator import faults
+from emulator.cnm.containerfiles import ContainerFiles
 from emulator.cnm.endpoints import AttachRequest, Endpoints
+from emulator.cnm.etcfiles import DnsConfig, HostResolvConf, validate
 from emulator.cnm.lookup import find
 from emulator.cnm.model import Attachment, Container, Network
 from emulator.cnm.names import random_name
@@ -31,9 +33,12 @@ class Containers:
 
     def __init__(self, state: HostState, networks: Networks, endpoints: Endpoints,
                  network_for_attach: Callable[[str], Network],
-                 notify: Callable[[list[Container]], None]) -> None:
+                 notify: Callable[[list[Container]], None],
+                 files: ContainerFiles | None = None) -> None:
         """`network_for_attach(ref)` finds a network to attach to (making this host's copy
-        of a shared one on first use); `notify` hears of processes started or ended."""
+        of a shared one on first use); `notify` hears of processes started or ended;
+        `files` keeps the containers' /etc files."""
+        self._files = files or ContainerFiles(state, None, HostResolvConf())
         self._state = state
         self._networks = networks
         self._endpoints = endpoints
@@ -63,9 +68,9 @@ class Containers:
                     f"No such container: {ref}", "container")
 
     def run(self, name: str | None, networks: Iterable[AttachRequest], hostname: str | None,
-            command: list[str] | None) -> Container:
+            command: list[str] | None, dns: DnsConfig | None = None) -> Container:
         requests = list(networks) or [AttachRequest("bridge")]
-        container = self.create(name, requests, hostname, command)
+        container = self.create(name, requests, hostname, command, dns=dns)
         try:
             self.start(container.id)
         except Exception:
@@ -76,7 +81,9 @@ class Containers:
     def create(self, name: str | None, networks: list[AttachRequest],
                hostname: str | None = None, command: list[str] | None = None,
                image: str = "", labels: Mapping[str, str] | None = None,
-               env: list[str] | None = None) -> Container:
+               env: list[str] | None = None, dns: DnsConfig | None = None) -> Container:
+        dns = dns or DnsConfig()
+        validate(dns)
         cid = new_id()
         if name is None:
             name = random_name(cid, {c.name for c in self._all.values()})
@@ -104,11 +111,12 @@ class Containers:
                     ) from None
                 raise
             attachments[network.id] = Attachment(network.id, request.ip, request.aliases)
+        self._files.refuse_unsupported(dns, [self._state.networks[i] for i in attachments])
         container = Container(
             id=cid, name=name, hostname=hostname or cid[:12],
             command=list(command or DEFAULT_COMMAND), created=docker_timestamp(),
             attachments=attachments, image=image, labels=dict(labels or {}),
-            env=list(env or []),
+            env=list(env or []), dns=dns,
         )
         self._all[cid] = container
         return container
@@ -128,6 +136,7 @@ class Containers:
                                                         shares_host)
         container.running = True
         container.next_ifindex = 0
+        self._files.reserve(container)
         try:
             faults.step("container.sandbox-made")
             for attachment in order:
@@ -147,9 +156,10 @@ class Containers:
     def _start_process(self, container: Container) -> None:
         """The container's own process starts last, as runc's does: its networks are in."""
         env = dict(item.partition("=")[::2] for item in container.env)
+        files = self._files.prepare(container)
         try:
             self._state.fabric.start_process(container.sandbox, container.command,
-                                             container.hostname, env)
+                                             container.hostname, env, files=files)
         except FileNotFoundError:
             raise err.InvalidParameter(
                 "failed to create task for container: OCI runtime create failed: unable to "
@@ -200,6 +210,7 @@ class Containers:
             for container in doomed:
                 self._teardown(container, graceful=False)
                 self._all.pop(container.id, None)
+                self._files.removed(container.id)
         finally:
             self._state.fabric.settle()
             self._notify(doomed)
@@ -218,7 +229,8 @@ class Containers:
                                      creating=False)
         attachment = Attachment(network.id, ip, tuple(aliases))
         if container.running:
-            self._endpoints.join(container, network, attachment)
+            ep = self._endpoints.join(container, network, attachment)
+            self._files.joined(container, network, ep)
         container.attachments[network.id] = attachment
 
     def disconnect(self, net_ref: str, container_ref: str, force: bool = False) -> None:
@@ -234,7 +246,10 @@ class Containers:
                 "cannot disconnect container from host network - container was created in "
                 "host network mode"
             )
+        ep = container.endpoints.get(network.id)
         self._endpoints.leave(container, network)
+        if ep is not None and container.running:
+            self._files.left(container, network, ep)
         del container.attachments[network.id]
 
     def exec(self, sandbox: SandboxHandle, argv: list[str], timeout: float) -> ExecResult:

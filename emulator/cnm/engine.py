@@ -27,8 +27,10 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 from emulator import errdefs as err
+from emulator.cnm.containerfiles import ContainerFiles
 from emulator.cnm.containers import Containers
 from emulator.cnm.endpoints import AttachRequest, Endpoints
+from emulator.cnm.etcfiles import DnsConfig, HostResolvConf
 from emulator.cnm.filters import match_network, validate_network_filters
 from emulator.cnm.globalscope import GlobalScope, GlobalStore
 from emulator.cnm.lifecycle import ContainerLifecycle
@@ -46,7 +48,15 @@ from emulator.ipam import AddressSpace
 from emulator.swarm.cluster import Swarm, SwarmDirectory, SwarmNode
 from emulator.swarm.shared import SharedNetwork
 
-__all__ = ["AttachRequest", "Engine", "NetworkRequest"]
+__all__ = ["AttachRequest", "DnsConfig", "Engine", "NetworkRequest"]
+
+
+def host_resolv_conf(dns_servers: Iterable[str] | None) -> HostResolvConf:
+    """What the emulated host's /etc/resolv.conf says: these servers, or else the
+    machine's file without its loopback resolvers (unreachable from a lab namespace)."""
+    if dns_servers is not None:
+        return HostResolvConf.with_servers(dns_servers)
+    return HostResolvConf.load().without_loopback()
 
 
 class Engine:
@@ -54,7 +64,11 @@ class Engine:
                  reserved: Iterable[IPv4Network] = (), advertise: IPv4Address | None = None,
                  swarm_directory: SwarmDirectory | None = None,
                  plugin_dir: Path | None = None, global_store: GlobalStore | None = None,
-                 plugin_timeout: float = 10.0) -> None:
+                 plugin_timeout: float = 10.0, dns_servers: Iterable[str] | None = None,
+                 state_dir: Path | None = None) -> None:
+        """`dns_servers`: the host's resolvers (default: the machine's /etc/resolv.conf
+        without loopback addresses); `state_dir`: where containers' /etc files are kept
+        (none without it)."""
         self.host = host
         self.fabric = fabric
         firewall = HostFirewall(fabric)
@@ -73,8 +87,11 @@ class Engine:
                                   self._endpoints.leave_all)
         self._swarm = SwarmMembership(self._state, self._networks, self, advertise,
                                       swarm_directory)
+        self.container_files = ContainerFiles(self._state, state_dir,
+                                              host_resolv_conf(dns_servers))
         self._containers = Containers(self._state, self._networks, self._endpoints,
-                                      self._network_for_attach, self._notify)
+                                      self._network_for_attach, self._notify,
+                                      files=self.container_files)
         with self._write():
             self._networks.create_predefined()
         self.lifecycle = ContainerLifecycle(self)
@@ -205,19 +222,21 @@ class Engine:
     def run_container(self, name: str | None = None,
                       networks: Iterable[AttachRequest] = (AttachRequest("bridge"),),
                       hostname: str | None = None,
-                      command: list[str] | None = None) -> Container:
+                      command: list[str] | None = None,
+                      dns: DnsConfig | None = None) -> Container:
         with self._write():
-            container = self._containers.run(name, networks, hostname, command)
+            container = self._containers.run(name, networks, hostname, command, dns=dns)
         self.lifecycle.started(container.id).set()
         return container
 
     def create_container(self, name: str | None, networks: list[AttachRequest],
                          hostname: str | None = None, command: list[str] | None = None,
                          image: str = "", labels: Mapping[str, str] | None = None,
-                         env: list[str] | None = None) -> Container:
+                         env: list[str] | None = None,
+                         dns: DnsConfig | None = None) -> Container:
         with self._write():
             return self._containers.create(name, networks, hostname, command, image, labels,
-                                           env)
+                                           env, dns=dns)
 
     def start_container(self, ref: str) -> Container:
         with self._write():

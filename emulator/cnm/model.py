@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 
+from emulator.cnm.etcfiles import DnsConfig
 from emulator.fabric.base import SandboxHandle
 
 
@@ -75,6 +76,8 @@ class Container:
     started_at: str = "0001-01-01T00:00:00Z"
     finished_at: str = "0001-01-01T00:00:00Z"
     pid: int = 0
+    dns: DnsConfig = field(default_factory=DnsConfig)
+    """--dns, --dns-search, --dns-option, --add-host, --domainname (cnm/etcfiles)."""
 
     @property
     def short_id(self) -> str:

@@ -6,8 +6,10 @@ out on the real kernel; `FakeFabric` records it for unit tests.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
+from pathlib import Path
 from typing import Protocol
 
 from emulator.fabric.netns import Namespace
@@ -23,6 +25,8 @@ class SandboxHandle:
     shares_host: bool = False
     held: Namespace | None = None
     destroyed: bool = False
+    private_mounts: bool = False
+    """Its process runs in a mount namespace of its own (its /etc files bind-mounted)."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,11 @@ class HostFabric(Protocol):
     def create_sandbox(self, key: str, hostname: str, shares_host: bool) -> SandboxHandle: ...
 
     def start_process(self, sandbox: SandboxHandle, command: list[str], hostname: str,
-                      env: dict[str, str] | None = None) -> None: ...
+                      env: dict[str, str] | None = None,
+                      files: Mapping[str, Path] | None = None) -> None:
+        """Start the container's process; `files` (path in the container -> file) are
+        bind-mounted in a mount namespace of its own."""
+        ...
 
     def sandbox_exit_code(self, sandbox: SandboxHandle) -> int | None: ...
 

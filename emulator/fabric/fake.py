@@ -9,7 +9,9 @@ input is reported before any kernel object exists.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from emulator.fabric.base import ExecResult, MacvlanPlug, Plug, SandboxHandle
 from emulator.fabric.fakenft import FakeTable
@@ -43,6 +45,8 @@ class FakeFabric:
     peers: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
     host_links: set[str] = field(default_factory=set)  # made by plugins, for adopt_link
     macvlans: dict[str, list[str]] = field(default_factory=dict)
+    mounted: dict[str, dict[str, Path]] = field(default_factory=dict)
+    """Per sandbox key, the files start_process bind-mounted (path -> source)."""
     _pids: itertools.count = field(default_factory=lambda: itertools.count(100000))
 
     def create_bridge(self, name: str, address, mtu: int) -> None:
@@ -92,9 +96,13 @@ class FakeFabric:
         return handle
 
     def start_process(self, sandbox: SandboxHandle, command: list[str], hostname: str,
-                      env: dict[str, str] | None = None) -> None:
+                      env: dict[str, str] | None = None,
+                      files: Mapping[str, Path] | None = None) -> None:
         sandbox.process = ProcessId(next(self._pids), 0)
         self.log.append(("start_process", command[0]))
+        if files:
+            self.mounted[sandbox.key] = dict(files)
+            sandbox.private_mounts = True
 
     def destroy_sandbox(self, sandbox: SandboxHandle, graceful: bool = True) -> None:
         """Like the kernel: the sandbox's veths die with it, host ends included."""

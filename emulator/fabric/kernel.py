@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
+from typing import TypeVar
 
 from emulator.fabric.base import Adoption, ExecResult, MacvlanPlug, Plug, SandboxHandle
 from emulator.fabric.icmpsweep import sweep
@@ -23,6 +24,7 @@ from emulator.fabric.linkwait import (
     wait_links_up,
     wait_ports_forwarding,
 )
+from emulator.fabric.mountns import enter_mounts_of, in_own_thread, private_with_binds
 from emulator.fabric.namespace_links import NamespaceLinks
 from emulator.fabric.netns import Namespace, new_namespace, sethostname
 from emulator.fabric.nftsession import NftSession
@@ -31,6 +33,7 @@ from emulator.fabric.rtnl import BR_STATE_FORWARDING
 from emulator.fabric.sysctls import CONTAINER_SYSCTLS, apply_lab_defaults, write_sysctl
 from emulator.ids import random_mac
 
+T = TypeVar("T")
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -121,12 +124,25 @@ class KernelFabric:
         return SandboxHandle(key, None, held=created)
 
     def start_process(self, sandbox: SandboxHandle, command: list[str], hostname: str,
-                      env: dict[str, str] | None = None) -> None:
-        """Start the container's own process in its sandbox, once its networks are in."""
+                      env: dict[str, str] | None = None,
+                      files: Mapping[str, Path] | None = None) -> None:
+        """Start the container's own process in its sandbox, once its networks are in;
+        `files` (path in the container -> file) bind-mounted in its own mount namespace."""
         full_env = {"PATH": CONTAINER_PATH, "HOSTNAME": hostname, **(env or {}), **self._env}
         out, errors = self.output_fifos.pop(sandbox.key, (self.log_path(sandbox.key), None))
-        with self._entered(sandbox, with_uts=True):
-            sandbox.process = spawn(command, full_env, out, errors)
+        binds = {target: str(source) for target, source in (files or {}).items()}
+
+        def launch() -> None:
+            with self._entered(sandbox, with_uts=True):
+                if binds:
+                    private_with_binds(binds)
+                sandbox.process = spawn(command, full_env, out, errors)
+
+        if binds and not sandbox.shares_host:
+            in_own_thread(launch)
+            sandbox.private_mounts = True
+        else:
+            launch()
         if sandbox.held is not None:
             sandbox.held.close()
             sandbox.held = None
@@ -196,6 +212,22 @@ class KernelFabric:
                 yield
         finally:
             ns.close()
+
+    def _started_in(self, sandbox: SandboxHandle | None, start: Callable[[], T]) -> T:
+        """Run `start` (which starts a process) inside the sandbox's namespaces: network
+        and UTS, and its mount namespace when it has one of its own (then in a thread of
+        its own: see mountns)."""
+        if sandbox is None or not sandbox.private_mounts or sandbox.process is None:
+            with self._entered(sandbox, with_uts=True):
+                return start()
+        pid = sandbox.process.pid
+
+        def entered_and_started() -> T:
+            with self._entered(sandbox, with_uts=True):
+                enter_mounts_of(pid)
+                return start()
+
+        return in_own_thread(entered_and_started)
 
     def plug(self, sandbox: SandboxHandle, plug: Plug) -> None:
         with self._ns.entered():
@@ -348,7 +380,8 @@ class KernelFabric:
         Returns the process and, with a pty, the master side to read and write.
         """
         full_env = {"PATH": CONTAINER_PATH, **(env or {}), **self._env}
-        with self._entered(sandbox, with_uts=True):
+
+        def start() -> tuple[subprocess.Popen, int | None]:
             if not tty:
                 return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, env=full_env,
@@ -364,6 +397,8 @@ class KernelFabric:
             finally:
                 os.close(slave)
             return proc, master
+
+        return self._started_in(sandbox, start)
 
     def sandbox_links(self, sandbox: SandboxHandle) -> list[str]:
         with self._entered(sandbox), NamespaceLinks() as inside:
@@ -415,9 +450,9 @@ class KernelFabric:
              timeout: float = 30.0) -> ExecResult:
         env = {**self._env, "PATH": CONTAINER_PATH}
         try:
-            with self._entered(sandbox, with_uts=True):
-                done = subprocess.run(argv, capture_output=True, text=True, env=env,
-                                      timeout=timeout, stdin=subprocess.DEVNULL)
+            done = self._started_in(sandbox, lambda: subprocess.run(
+                argv, capture_output=True, text=True, env=env, timeout=timeout,
+                stdin=subprocess.DEVNULL))
         except FileNotFoundError:
             return ExecResult(127, "", f"exec: \"{argv[0]}\": executable file not found in $PATH")
         return ExecResult(done.returncode, done.stdout, done.stderr)

@@ -16,6 +16,7 @@ import docker
 import docker.errors
 import requests
 
+from emulator.fabric.mountns import enter_mounts_of, has_own_mounts
 from emulator.fabric.netns import CLONE_NEWNET, CLONE_NEWUTS, setns
 from emulator.fabric.processes import LAB_ENV, ProcessId, terminate
 from emulator.lab.cleanup import clean
@@ -287,6 +288,16 @@ def exec_in(state: LabState, target: str, argv: list[str]) -> None:
     if is_container:
         uts = os.open(f"/proc/{proc.pid}/ns/uts", os.O_RDONLY)
         setns(uts, CLONE_NEWUTS)
+        host = target.split("/", 1)[0]
+        if state.engine_of(host) == "emulated" and has_own_mounts(proc.pid):
+            # its /etc/{resolv.conf,hosts,hostname}; the rest is the host's filesystem
+            # (a real dockerd's container has its image's instead: not entered)
+            cwd = os.getcwd()
+            enter_mounts_of(proc.pid)
+            try:
+                os.chdir(cwd)
+            except OSError:
+                pass
     try:
         os.execvp(argv[0], argv)
     except FileNotFoundError:

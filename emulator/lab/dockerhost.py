@@ -13,7 +13,7 @@ from ipaddress import IPv4Address
 import docker
 
 from emulator.api.shapes.networks import network_json
-from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
+from emulator.cnm.engine import AttachRequest, DnsConfig, Engine, NetworkRequest
 from emulator.cnm.model import Container, Network
 from emulator.drivers.base import Describer
 from emulator.fabric.base import ExecResult
@@ -156,7 +156,9 @@ class ContainerCollection:
     def run(self, name: str | None = None, network: str | None = None, *,
             networks: Iterable[str | AttachRequest] | None = None, ip: str | None = None,
             aliases: Iterable[str] = (), hostname: str | None = None,
-            command: list[str] | None = None) -> ContainerHandle:
+            command: list[str] | None = None, dns: DnsConfig | None = None) -> ContainerHandle:
+        """`docker run -d`; `dns` carries --dns, --dns-search, --dns-option, --add-host
+        and --domainname."""
         requests: list[AttachRequest] = []
         if network is not None:
             requests.append(AttachRequest(network, ip, tuple(aliases)))
@@ -164,7 +166,7 @@ class ContainerCollection:
             requests.append(item if isinstance(item, AttachRequest) else AttachRequest(item))
         if not requests:
             requests.append(AttachRequest("bridge", ip, tuple(aliases)))
-        container = self._engine.run_container(name, requests, hostname, command)
+        container = self._engine.run_container(name, requests, hostname, command, dns=dns)
         return ContainerHandle(self._engine, container)
 
     def get(self, ref: str) -> ContainerHandle:

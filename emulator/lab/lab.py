@@ -78,6 +78,9 @@ class Lab:
         self.swarm_directory = SwarmDirectory()
         self.global_store = GlobalStore()
         self.plugin_timeout = 10.0
+        self.dns_servers: list[str] | None = None
+        """The emulated hosts' resolvers (their /etc/resolv.conf's nameservers, which
+        containers inherit); None: the outside host's address."""
 
     @classmethod
     def load(cls, path: str | Path, name: str | None = None) -> Lab:
@@ -186,7 +189,9 @@ class Lab:
         plugins.mkdir(parents=True, exist_ok=True, mode=0o700)
         engine = Engine(spec.name, fabric, reserved=reserved, advertise=spec.address,
                         swarm_directory=self.swarm_directory, plugin_dir=plugins,
-                        global_store=self.global_store, plugin_timeout=self.plugin_timeout)
+                        global_store=self.global_store, plugin_timeout=self.plugin_timeout,
+                        dns_servers=self.host_dns_servers(),
+                        state_dir=self.run_dir.path / "state" / spec.name)
         engine.on_change = partial(self._record_containers, spec.name)
         engine.lifecycle.log_dir = log_dir
         socket = self.run_dir.socket(spec.name)
@@ -338,6 +343,12 @@ class Lab:
         if self._world is None:
             raise LabError("the lab is not running")
         return self._world.exec("outside", argv)
+
+    def host_dns_servers(self) -> list[str]:
+        """What the emulated Docker hosts use as their resolvers."""
+        if self.dns_servers is not None:
+            return list(self.dns_servers)
+        return [str(self.topology.outside.address)]
 
     def plugin_dir(self, host: str) -> Path:
         """Where host's engine looks for network plugins (NAME.sock, NAME.spec, NAME.json)."""

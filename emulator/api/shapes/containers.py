@@ -68,6 +68,14 @@ def summary(engine: Engine, container: Container) -> dict[str, object]:
     }
 
 
+def dns_host_config(container: Container) -> dict[str, object]:
+    """HostConfig's name-resolution fields, as dockerd keeps them (lists; ExtraHosts
+    null when there are none)."""
+    dns = container.dns
+    return {"Dns": list(dns.servers), "DnsOptions": list(dns.options),
+            "DnsSearch": list(dns.search), "ExtraHosts": list(dns.extra_hosts) or None}
+
+
 def inspect(engine: Engine, container: Container, log_path: str = "") -> dict[str, object]:
     sandbox_key = f"/proc/{container.pid}/ns/net" if container.running else ""
     return {
@@ -82,16 +90,17 @@ def inspect(engine: Engine, container: Container, log_path: str = "") -> dict[st
             "FinishedAt": container.finished_at,
         },
         "Image": container.image or "cnm-emulator/host-binaries",
-        "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": log_path,
+        **engine.container_files.paths(container.id), "LogPath": log_path,
         "Name": "/" + container.name,
         "RestartCount": 0, "Driver": "cnm-emulator", "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
         "HostConfig": {"NetworkMode": network_mode(engine, container),
-                       "LogConfig": {"Type": "json-file", "Config": {}}},
+                       "LogConfig": {"Type": "json-file", "Config": {}},
+                       **dns_host_config(container)},
         "GraphDriver": {"Name": "cnm-emulator", "Data": {}},
         "Mounts": [],
         "Config": {
-            "Hostname": container.hostname, "Domainname": "", "User": "",
+            "Hostname": container.hostname, "Domainname": container.dns.domainname, "User": "",
             "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
             "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": list(container.env),
             "Cmd": list(container.command), "Image": container.image, "Volumes": None,

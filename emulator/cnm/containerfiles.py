@@ -1,0 +1,215 @@
+"""Each container's /etc/resolv.conf, /etc/hosts and /etc/hostname, kept on disk.
+
+dockerd keeps these per container (under /var/lib/docker) and bind-mounts them
+into it; one engine keeps them under its state directory, `<dir>/<id>/`. They are
+written when the container starts (its networks joined, before its process),
+changed as libnetwork changes them while it runs (a connect appends its address
+lines to the hosts file and, on a network with the embedded resolver, switches
+resolv.conf to 127.0.0.11; a disconnect deletes its lines), and removed with the
+container. A container in the host's network namespace gets none: it sees the
+host's own files. The text comes from `etcfiles`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+from emulator import errdefs as err
+from emulator.cnm import etcfiles
+from emulator.cnm.etcfiles import DnsConfig, ExtServer, HostResolvConf
+from emulator.cnm.model import Container, Endpoint, Network
+from emulator.cnm.state import HostState
+from emulator.swarm.cluster import GWBRIDGE
+
+RESOLV_CONF, HOSTS, HOSTNAME = "/etc/resolv.conf", "/etc/hosts", "/etc/hostname"
+FILE_NAMES = {RESOLV_CONF: "resolv.conf", HOSTS: "hosts", HOSTNAME: "hostname"}
+
+
+def has_resolver(network: Network) -> bool:
+    """libnetwork starts the embedded resolver for endpoints on user-defined networks:
+    not on the default bridge, host or none (dockerd's disableResolution)."""
+    return not network.predefined
+
+
+def in_hosts_file(network: Network) -> bool:
+    """Endpoint.getEtcHostsAddrs: no lines for ingress and docker_gwbridge endpoints."""
+    return not network.ingress and network.name != GWBRIDGE
+
+
+class ContainerFiles:
+    """The files of one engine's containers; without a directory there are none."""
+
+    def __init__(self, state: HostState, directory: Path | None,
+                 host_resolv: HostResolvConf) -> None:
+        self._state = state
+        self.directory = directory
+        self.host_resolv = host_resolv
+        self._internal: dict[str, bool] = {}
+        self._external: dict[str, tuple[ExtServer, ...]] = {}
+        self._creating: dict[str, _Creation] = {}
+
+    def refuse_unsupported(self, dns: DnsConfig, networks: list[Network]) -> None:
+        """Options this emulator cannot honour for a container in the host's namespace
+        (dockerd writes it private copies of the host's files; here it has none)."""
+        if dns.empty or not any(self._state.capability_of(n).shares_host_namespace
+                                for n in networks):
+            return
+        given = [flag for flag, value in (
+            ("--dns", dns.servers), ("--dns-search", dns.search),
+            ("--dns-option", dns.options), ("--add-host", dns.extra_hosts),
+            ("--domainname", dns.domainname)) if value]
+        raise err.NotImplementedByEmulator(
+            f"{', '.join(given)} with --network host is not supported by the emulator yet: "
+            "its containers see the Docker host's own /etc files")
+
+    def folder(self, cid: str) -> Path | None:
+        return self.directory / cid if self.directory is not None else None
+
+    def paths(self, cid: str) -> dict[str, str]:
+        """ResolvConfPath, HostsPath and HostnamePath, once the files exist."""
+        folder = self.folder(cid)
+        if folder is None or not (folder / "hosts").exists():
+            return {"ResolvConfPath": "", "HostnamePath": "", "HostsPath": ""}
+        return {"ResolvConfPath": str(folder / "resolv.conf"),
+                "HostnamePath": str(folder / "hostname"), "HostsPath": str(folder / "hosts")}
+
+    def external_servers(self, cid: str) -> tuple[ExtServer, ...]:
+        """The servers the embedded resolver forwards this container's other names to
+        (the host's, or --dns); empty for a container without the embedded resolver."""
+        return self._external.get(cid, ())
+
+    def uses_resolver(self, cid: str) -> bool:
+        return self._internal.get(cid, False)
+
+    # -- the container's life ------------------------------------------------------
+
+    def reserve(self, container: Container) -> None:
+        """Create the container's files, empty, in the background while its networks are
+        joined: making a file costs the filesystem ten times more than rewriting it."""
+        folder = self.folder(container.id)
+        networks = [self._state.networks[a] for a in container.attachments
+                    if a in self._state.networks]
+        if folder is None or container.id in self._creating or any(
+                self._state.capability_of(n).shares_host_namespace for n in networks):
+            return
+        self._creating[container.id] = _Creation(folder)
+
+    def prepare(self, container: Container) -> dict[str, Path] | None:
+        """Write the container's three files as it starts (networks joined): what to
+        bind-mount where, or None when it gets none (host mode, or no directory)."""
+        folder = self.folder(container.id)
+        creation = self._creating.pop(container.id, None)
+        if creation is not None:
+            creation.wait()
+        networks = self._networks_of(container)
+        if folder is None or any(self._state.capability_of(n).shares_host_namespace
+                                 for n in networks):
+            return None
+        if creation is None:
+            _create(folder)
+        _write(folder / "hostname", etcfiles.hostname_file(container.hostname))
+        addresses = [ep.address.ip for n in networks if in_hosts_file(n)
+                     for ep in [container.endpoints[n.id]] if ep.address is not None]
+        _write(folder / "hosts", etcfiles.hosts_file(
+            container.hostname, container.dns.domainname, container.dns.extra_hosts,
+            addresses, self._host_gateway()))
+        self._internal[container.id] = False
+        self._external.pop(container.id, None)
+        self._write_resolv_conf(container, any(has_resolver(n) for n in networks))
+        return {path: folder / name for path, name in FILE_NAMES.items()}
+
+    def joined(self, container: Container, network: Network, ep: Endpoint) -> None:
+        """A running container was connected: its address lines, and the embedded
+        resolver if the network has one (libnetwork's addHostsEntries, rebuildDNS)."""
+        folder = self.folder(container.id)
+        if folder is None or not (folder / "hosts").exists():
+            return
+        if in_hosts_file(network) and ep.address is not None:
+            records = etcfiles.own_records([ep.address.ip], container.hostname,
+                                           container.dns.domainname)
+            with open(folder / "hosts", "a") as hosts:
+                hosts.write("".join(etcfiles.record_line(ip, n) for ip, n in records))
+        if has_resolver(network) and not self._internal.get(container.id):
+            self._write_resolv_conf(container, True)
+
+    def left(self, container: Container, network: Network, ep: Endpoint) -> None:
+        """A running container was disconnected: its lines for that address go
+        (etchosts.Delete). The embedded resolver stays, as libnetwork's does."""
+        folder = self.folder(container.id)
+        if folder is None or ep.address is None or not (folder / "hosts").exists():
+            return
+        records = etcfiles.own_records([ep.address.ip], container.hostname,
+                                       container.dns.domainname)
+        path = folder / "hosts"
+        _write(path, etcfiles.hosts_without(path.read_text(), records))
+
+    def removed(self, cid: str) -> None:
+        creation = self._creating.pop(cid, None)
+        if creation is not None:
+            creation.wait(raising=False)
+        self._internal.pop(cid, None)
+        self._external.pop(cid, None)
+        folder = self.folder(cid)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _write_resolv_conf(self, container: Container, internal: bool) -> None:
+        folder = self.folder(container.id)
+        assert folder is not None
+        if internal:
+            text, external = etcfiles.resolv_conf_internal(self.host_resolv, container.dns)
+            self._external[container.id] = external
+        else:
+            text = etcfiles.resolv_conf_legacy(self.host_resolv, container.dns)
+        self._internal[container.id] = internal
+        _write(folder / "resolv.conf", text)
+
+    def _networks_of(self, container: Container) -> list[Network]:
+        return [self._state.networks[net_id] for net_id in container.endpoints
+                if net_id in self._state.networks]
+
+    def _host_gateway(self):
+        """dockerd's HostGatewayIP: the default bridge's gateway address."""
+        for network in self._state.networks.values():
+            if network.predefined and network.name == "bridge" and network.pool_id:
+                return self._state.space(network).pool(network.pool_id).gateway
+        return None
+
+
+class _Creation:
+    """A container's folder and empty files, being made by a thread of their own."""
+
+    def __init__(self, folder: Path) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(folder,), daemon=True,
+                                        name="cnm-etcfiles")
+        self._thread.start()
+
+    def _run(self, folder: Path) -> None:
+        try:
+            _create(folder)
+        except BaseException as exc:  # handed to wait()
+            self._error = exc
+
+    def wait(self, raising: bool = True) -> None:
+        self._thread.join()
+        if self._error is not None and raising:
+            raise self._error
+
+
+def _create(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True, mode=0o755)
+    for name in FILE_NAMES.values():
+        os.close(os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+
+
+def _write(path: Path, text: str) -> None:
+    """Truncate and write in place: a bind mount holds the file's inode, so a new
+    file renamed over it would not be seen in the container."""
+    with open(path, "w") as out:
+        out.write(text)

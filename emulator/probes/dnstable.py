@@ -54,6 +54,7 @@ class Expectation:
     name: str  # the name asked
     owners: tuple[str, ...]  # `host/container`s that carry this name somewhere on the lab
     answers: tuple[frozenset[str], ...]  # acceptable answers: endpoint sets, one per network
+    asked: str = ""  # the name, or what it is where it differs from lab to lab (name_kinds)
 
     @property
     def resolves(self) -> bool:
@@ -64,6 +65,7 @@ class Expectation:
 class DnsCell:
     source: str
     name: str
+    asked: str  # the name, or `<short id of h1/f1>` and the like (name_kinds)
     owners: str
     expected: str  # the first acceptable answer (endpoints `host/c@net`), "" for none
     observed: str  # the answer's endpoints, or the addresses not naming one; "" for none
@@ -99,26 +101,54 @@ def sources(state: LabState) -> list[Source]:
             for host in state.hosts for c in host.containers if c.pid]
 
 
+def name_kinds(state: LabState) -> dict[str, str]:
+    """What each name of the lab is to its first owner: `name`, `alias`, or, for the
+    names that differ from lab to lab, `<short id of h1/f1>` / `<hostname of h1/f1>`
+    (a label to compare two labs by)."""
+    kinds: dict[str, str] = {}
+    for host in state.hosts:
+        for c in host.containers:
+            owner = f"{host.name}/{c.name}"
+            for name in lab_names_of(host, c):
+                if name in kinds:
+                    continue
+                if name == c.name:
+                    kinds[name] = name
+                elif name == c.id[:12]:
+                    kinds[name] = f"<short id of {owner}>"
+                elif name == c.hostname:
+                    kinds[name] = f"<hostname of {owner}>"
+                else:
+                    kinds[name] = name
+    return kinds
+
+
+def lab_names_of(host: HostState, c: ContainerState) -> list[str]:
+    """The names a container carries: its name, its hostname (not a host-mode one's:
+    that is the Docker host's), the names of its endpoints."""
+    carried = [c.name]
+    if c.hostname and not c.shares_host:
+        carried.append(c.hostname)
+    for ep in _dns_endpoints(host, c):
+        carried += ep.names(c.name)
+    return list(dict.fromkeys(carried))
+
+
 def lab_names(state: LabState) -> dict[str, tuple[str, ...]]:
     """Every name a container of the lab carries (its name, hostname, and the names of
     its endpoints), each with the containers that carry it, in lab order."""
     names: dict[str, list[str]] = {}
     for host in state.hosts:
         for c in host.containers:
-            owner = f"{host.name}/{c.name}"
-            carried = [c.name]
-            if c.hostname and not c.shares_host:  # a host-mode one has the host's name
-                carried.append(c.hostname)
-            for ep in _dns_endpoints(host, c):
-                carried += ep.names(c.name)
-            for name in dict.fromkeys(carried):
-                names.setdefault(name, []).append(owner)
+            for name in lab_names_of(host, c):
+                names.setdefault(name, []).append(f"{host.name}/{c.name}")
     return {name: tuple(owners) for name, owners in names.items()}
 
 
 def expectations(state: LabState) -> list[Expectation]:
     """What Docker answers, for every container asking every name of the lab."""
     names = lab_names(state)
+    kinds = name_kinds(state)
     out = []
     for host in state.hosts:
         for source in host.containers:
@@ -126,7 +156,8 @@ def expectations(state: LabState) -> list[Expectation]:
                 continue
             label = f"{host.name}/{source.name}"
             for name, owners in names.items():
-                out.append(Expectation(label, name, owners, _answers(state, host, source, name)))
+                out.append(Expectation(label, name, owners, _answers(state, host, source, name),
+                                       kinds.get(name, name)))
     return out
 
 
@@ -171,7 +202,8 @@ def judge(expectation: Expectation, observed: frozenset[str], evidence: str,
     when no answer was expected and no address came."""
     ok = observed in expectation.answers if expectation.answers else not observed
     first = sorted(expectation.answers[0]) if expectation.answers else []
-    return DnsCell(expectation.source, expectation.name, " ".join(expectation.owners),
+    return DnsCell(expectation.source, expectation.name, expectation.asked or expectation.name,
+                   " ".join(expectation.owners),
                    " ".join(first), " ".join(sorted(observed)), ok, evidence, rtt_ms)
 
 

@@ -171,3 +171,11 @@ def test_truth_table_marks_differences():
     text = dnstable.truth_table(cells, "diff")
     rows = dict(line.split(None, 1) for line in text.splitlines()[1:-1])
     assert "!" in rows["h1/f1"] and "!" not in rows["h1/d1"]
+
+
+def test_names_that_differ_between_labs_are_labelled_by_what_they_are():
+    kinds = dnstable.name_kinds(lab())
+    assert kinds["f1"] == "f1" and kinds["web"] == "web"
+    assert kinds["f1" + "0" * 10] == "<short id of h1/f1>"
+    cells = [dnstable.judge(e, frozenset(), "", None) for e in dnstable.expectations(lab())]
+    assert {c.asked for c in cells if c.name == "f2" + "0" * 10} == {"<short id of h1/f2>"}

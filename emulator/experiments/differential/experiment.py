@@ -4,7 +4,10 @@ Two labs of the isolation topology (plus an empty Docker host `cli` for the CLI
 transcripts) come up side by side, one emulated, one whose Docker hosts each run a
 real dockerd 20.10 (`engine: docker`). Four parts run on
 both, and every item is compared: (a) the isolation truth table, cell by cell
-(expected from each lab's Engine API state, observed on the wire); (b) per
+(expected from each lab's Engine API state, observed on the wire), with its dns
+section (each container's answer from 127.0.0.11 for each name of the lab) and its
+published section (published ports reached from the host, containers, another
+host, outside; and `docker port`'s bindings); (b) per
 container facts from the kernel and inspect (facts.py); (c) a corpus of docker CLI
 transcripts (transcripts.py); (d) a two-host swarm's overlay on the wire
 (overlay.py). Each difference is classified (classify.py, known_differences.yaml):
@@ -24,20 +27,26 @@ from typing import Any
 from emulator.experiments.differential import facts, overlay, transcripts
 from emulator.experiments.differential.classify import Classifier
 from emulator.experiments.isolation import (
+    PublishedCell,
     default_topology_path,
     has_overlay_section,
+    has_published_section,
     measure,
+    measure_dns,
     measure_overlays,
+    measure_published,
 )
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
 from emulator.lab import Lab, realdocker
+from emulator.probes.apistate import read_lab
+from emulator.probes.dnstable import DnsCell
 from emulator.probes.matrix import Cell
 from emulator.topology import HostSpec, Topology, read_topology
 
 ISOLATION_TARGET = 0.99
 TRANSCRIPT_HOST = "cli"
-SECTIONS = ("isolation", "facts", "transcripts", "overlay")
+SECTIONS = ("isolation", "dns", "published", "facts", "transcripts", "overlay")
 
 
 def isolation_rows(emulated: Iterable[Cell], real: Iterable[Cell], classifier: Classifier,
@@ -72,6 +81,75 @@ def _isolation_row(classifier: Classifier, part: str, mine: Cell | None,
             "protocol": cell.protocol,
             "expected": expected, "expected_real": expected_real, "emulated": emulated,
             "real": real, "agree": agree, "class": verdict.cls if verdict else "",
+            "reason": verdict.reason if verdict else "",
+            "source_of_change": verdict.source if verdict else "",
+            "evidence_emulated": mine.evidence if mine else "",
+            "evidence_real": other.evidence if other else ""}
+
+
+def dns_rows(emulated: Iterable[DnsCell], real: Iterable[DnsCell],
+             classifier: Classifier) -> list[dict[str, Any]]:
+    """A row per (source, name asked) on both labs: each lab's expected answer and
+    observed one, as endpoints (`h1/f1@front`). Names that differ from lab to lab (short
+    ids, default hostnames) are matched by what they are (`<short id of h1/f1>`)."""
+    theirs = {(c.source, c.asked): c for c in real}
+    rows = []
+    for mine in emulated:
+        rows.append(_dns_row(classifier, mine, theirs.pop((mine.source, mine.asked), None)))
+    rows += [_dns_row(classifier, None, other) for other in theirs.values()]
+    return rows
+
+
+def _dns_row(classifier: Classifier, mine: DnsCell | None,
+             other: DnsCell | None) -> dict[str, Any]:
+    cell = mine or other
+    assert cell is not None
+    emulated = _answer(mine.observed) if mine else "absent"
+    real = _answer(other.observed) if other else "absent"
+    expected = _answer(mine.expected) if mine else "absent"
+    agree = emulated == real
+    key = f"{cell.source} asks {cell.asked}"
+    verdict = None if agree else classifier("dns", key, "answer", emulated, real, expected)
+    return {"source": cell.source, "asked": cell.asked, "expected": expected,
+            "expected_real": _answer(other.expected) if other else "absent",
+            "emulated": emulated, "real": real, "agree": agree,
+            "class": verdict.cls if verdict else "", "reason": verdict.reason if verdict else "",
+            "source_of_change": verdict.source if verdict else "",
+            "evidence_emulated": mine.evidence if mine else "",
+            "evidence_real": other.evidence if other else ""}
+
+
+def _answer(endpoints: str) -> str:
+    return endpoints or "no address"
+
+
+def published_rows(emulated: Iterable[PublishedCell], real: Iterable[PublishedCell],
+                   classifier: Classifier) -> list[dict[str, Any]]:
+    """A row per (source, target, binding) probed on both labs, and per binding as
+    `docker port` shows it; a disagreement is classified."""
+    theirs = {(c.source, c.target, c.binding): c for c in real}
+    rows = []
+    for mine in emulated:
+        rows.append(_published_row(classifier, mine,
+                                   theirs.pop((mine.source, mine.target, mine.binding), None)))
+    rows += [_published_row(classifier, None, other) for other in theirs.values()]
+    return rows
+
+
+def _published_row(classifier: Classifier, mine: PublishedCell | None,
+                   other: PublishedCell | None) -> dict[str, Any]:
+    cell = mine or other
+    assert cell is not None
+    emulated = mine.observed if mine else "absent"
+    real = other.observed if other else "absent"
+    expected = mine.expected if mine else (other.expected if other else "absent")
+    agree = emulated == real
+    key = f"{cell.source} -> {cell.target}"
+    verdict = None if agree else classifier("published", key, cell.binding, emulated, real,
+                                            expected)
+    return {"source": cell.source, "relation": cell.relation, "target": cell.target,
+            "binding": cell.binding, "expected": expected, "emulated": emulated, "real": real,
+            "agree": agree, "class": verdict.cls if verdict else "",
             "reason": verdict.reason if verdict else "",
             "source_of_change": verdict.source if verdict else "",
             "evidence_emulated": mine.evidence if mine else "",
@@ -165,6 +243,20 @@ def run(ctx: RunContext) -> Outcome:
                                   classifier, part="overlay section")
         timings["isolation"] = time.monotonic() - started
 
+        ctx.progress("(a) isolation: the dns section on both labs")
+        started = time.monotonic()
+        states = {"emulated": read_lab(emulated), "real": read_lab(real)}
+        dns = dns_rows(measure_dns(states["emulated"])[0], measure_dns(states["real"])[0],
+                       classifier)
+        timings["dns"] = time.monotonic() - started
+        published: list[dict[str, Any]] = []
+        if has_published_section(states["emulated"]):
+            ctx.progress("(a) isolation: the published section on both labs")
+            started = time.monotonic()
+            published = published_rows(measure_published(emulated, states["emulated"]),
+                                       measure_published(real, states["real"]), classifier)
+            timings["published"] = time.monotonic() - started
+
         ctx.progress("(b) per-container facts")
         started = time.monotonic()
         fact_rows = compare_macs_by_kind([r.as_dict() for r in facts.differential(
@@ -195,16 +287,21 @@ def run(ctx: RunContext) -> Outcome:
         ctx.progress("removing both labs")
 
     ctx.write_rows("isolation.csv", iso)
+    ctx.write_rows("dns.csv", dns)
+    ctx.write_rows("published.csv", published)
     ctx.write_rows("facts.csv", fact_rows)
     ctx.write_rows("transcripts.csv", transcript_rows)
     ctx.write_rows("overlay.csv", overlay_rows)
-    per_section = [section_agreement("isolation", iso), section_agreement("facts", fact_rows),
+    per_section = [section_agreement("isolation", iso), section_agreement("dns", dns),
+                   section_agreement("published", published),
+                   section_agreement("facts", fact_rows),
                    section_agreement("overlay", overlay_rows)]
     transcript_sections = transcripts.agreement(transcript_rows)
-    per_section.insert(2, transcripts_total(transcript_rows))
+    per_section.insert(4, transcripts_total(transcript_rows))
     ctx.write_rows("agreement.csv", per_section)
     ctx.write_rows("transcript_sections.csv", transcript_sections)
-    differences = _differences(iso, fact_rows, transcript_rows, overlay_rows)
+    differences = (_differences(iso, fact_rows, transcript_rows, overlay_rows)
+                   + dns_differences(dns) + published_differences(published))
     ctx.write_rows("differences.csv", differences)
     agreement_plot(per_section, ctx.path("agreement.png"))
 
@@ -286,6 +383,20 @@ def _differences(iso: list[dict[str, Any]], fact_rows: list[dict[str, Any]],
                         "class": r["class"], "reason": r["reason"],
                         "source": r["source_of_change"]})
     return out
+
+
+def dns_differences(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"section": "dns", "item": f"{r['source']} asks {r['asked']}", "field": "answer",
+             "expected": r["expected"], "emulated": r["emulated"], "real": r["real"],
+             "class": r["class"], "reason": r["reason"], "source": r["source_of_change"]}
+            for r in rows if not r["agree"]]
+
+
+def published_differences(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"section": "published", "item": f"{r['source']} -> {r['target']}",
+             "field": r["binding"], "expected": r["expected"], "emulated": r["emulated"],
+             "real": r["real"], "class": r["class"], "reason": r["reason"],
+             "source": r["source_of_change"]} for r in rows if not r["agree"]]
 
 
 def agreement_plot(per_section: list[dict[str, Any]], path) -> None:

@@ -433,7 +433,7 @@ def run(ctx: RunContext) -> Outcome:
     ctx.params["topology"] = str(path)
     overlay: list[Cell] = []
     ov_sent, overlay_s, engines = 0, 0.0, ""
-    with Lab.load(path, f"is{ctx.run_id[-4:]}") as lab:
+    with Lab.load(path, str(ctx.params.get("lab") or f"is{ctx.run_id[-4:]}")) as lab:
         state = read_lab(lab)
         ctx.progress(f"probing {len(lab_nodes(state))} nodes with {', '.join(ALL_PROTOCOLS)}")
         cells, engine = measure(lab, capture=True, state=state)

@@ -43,6 +43,8 @@ class FakeFabric:
     peers: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
     host_links: set[str] = field(default_factory=set)  # made by plugins, for adopt_link
     macvlans: dict[str, list[str]] = field(default_factory=dict)
+    sysctls: dict[str, str] = field(
+        default_factory=lambda: {"net.ipv4.ip_local_port_range": "32768\t60999"})
     _pids: itertools.count = field(default_factory=lambda: itertools.count(100000))
 
     def create_bridge(self, name: str, address, mtu: int) -> None:
@@ -207,6 +209,13 @@ class FakeFabric:
         self.firewall.apply(transaction)
         self.firewall_transactions.append(transaction)
         self.log.append(("update_firewall", ""))
+
+    def read_sysctl(self, name: str) -> str:
+        return self.sysctls[name]
+
+    def write_sysctl(self, name: str, value: str) -> None:
+        self.sysctls[name] = value
+        self.log.append(("write_sysctl", f"{name}={value}"))
 
     def abandon(self) -> None:
         """Links and rules stay, as in a namespace about to end; nothing is deleted."""

@@ -18,6 +18,7 @@ from emulator.cnm.model import Attachment, Container, Network
 from emulator.cnm.names import random_name
 from emulator.cnm.networks import Networks
 from emulator.cnm.state import HostState
+from emulator.drivers.portmapping import PortOptions
 from emulator.fabric.base import ExecResult, SandboxHandle
 from emulator.ids import docker_timestamp, new_id
 
@@ -76,7 +77,7 @@ class Containers:
     def create(self, name: str | None, networks: list[AttachRequest],
                hostname: str | None = None, command: list[str] | None = None,
                image: str = "", labels: Mapping[str, str] | None = None,
-               env: list[str] | None = None) -> Container:
+               env: list[str] | None = None, ports: PortOptions | None = None) -> Container:
         cid = new_id()
         if name is None:
             name = random_name(cid, {c.name for c in self._all.values()})
@@ -108,7 +109,7 @@ class Containers:
             id=cid, name=name, hostname=hostname or cid[:12],
             command=list(command or DEFAULT_COMMAND), created=docker_timestamp(),
             attachments=attachments, image=image, labels=dict(labels or {}),
-            env=list(env or []),
+            env=list(env or []), ports=ports or PortOptions(),
         )
         self._all[cid] = container
         return container
@@ -134,6 +135,7 @@ class Containers:
                 self._endpoints.join(container, state.networks[attachment.network_id],
                                      attachment)
                 faults.step("container.joined")
+            self._endpoints.publish_ports(container)
             self._start_process(container)
             faults.step("container.process-started")
         except Exception:
@@ -219,6 +221,7 @@ class Containers:
         attachment = Attachment(network.id, ip, tuple(aliases))
         if container.running:
             self._endpoints.join(container, network, attachment)
+            self._endpoints.publish_ports(container)
         container.attachments[network.id] = attachment
 
     def disconnect(self, net_ref: str, container_ref: str, force: bool = False) -> None:
@@ -236,6 +239,8 @@ class Containers:
             )
         self._endpoints.leave(container, network)
         del container.attachments[network.id]
+        if container.running:
+            self._endpoints.publish_ports(container)
 
     def exec(self, sandbox: SandboxHandle, argv: list[str], timeout: float) -> ExecResult:
         return self._state.fabric.exec(sandbox, argv, timeout)

@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING
 
 from emulator import errdefs as err
 from emulator.cnm.model import Container
+from emulator.drivers.portmapping import PortOptions
 
 if TYPE_CHECKING:
     from emulator.cnm.endpoints import AttachRequest
@@ -104,10 +105,12 @@ class ContainerLifecycle:
     def create(self, name: str | None, networks: Iterable[AttachRequest],
                hostname: str | None = None, command: list[str] | None = None, *,
                image: str = "", labels: Mapping[str, str] | None = None,
-               env: list[str] | None = None, auto_remove: bool = False) -> Container:
+               env: list[str] | None = None, auto_remove: bool = False,
+               ports: PortOptions | None = None) -> Container:
         """`docker create`; with `auto_remove` (`--rm`) it is removed once it has ended."""
         container = self._engine.create_container(name, list(networks), hostname, command,
-                                                  image=image, labels=labels, env=env)
+                                                  image=image, labels=labels, env=env,
+                                                  ports=ports)
         if auto_remove:
             self.remove_when_ended(container.id)
         return container

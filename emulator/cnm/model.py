@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 
+from emulator.drivers.portmapping import PortBinding, PortOptions
 from emulator.fabric.base import SandboxHandle
 
 
@@ -44,6 +45,9 @@ class Endpoint:
     aliases: tuple[str, ...] = ()
     gateway: IPv4Address | None = None
     requested_ip: str | None = None
+    published: tuple[PortBinding, ...] | None = None
+    """The container's ports as the driver programmed them on this endpoint (the one
+    holding the default route, if its driver publishes); None on any other."""
 
 
 @dataclass
@@ -75,6 +79,8 @@ class Container:
     started_at: str = "0001-01-01T00:00:00Z"
     finished_at: str = "0001-01-01T00:00:00Z"
     pid: int = 0
+    ports: PortOptions = field(default_factory=PortOptions)
+    """-p, -P and --expose, as the create request asked."""
 
     @property
     def short_id(self) -> str:

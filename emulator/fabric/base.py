@@ -135,6 +135,10 @@ class HostFabric(Protocol):
         """Apply nft statements to the loaded tables, as one transaction."""
         ...
 
+    def set_hairpin(self, ifname: str, on: bool) -> None:
+        """Let a bridge port of the host send frames back out by the port they came in."""
+        ...
+
     def read_sysctl(self, name: str) -> str:
         """A sysctl of the host's namespace ("net.ipv4.ip_local_port_range", or with
         slashes: "net/ipv4/conf/br.0/route_localnet"), as read."""

@@ -210,6 +210,9 @@ class FakeFabric:
         self.firewall_transactions.append(transaction)
         self.log.append(("update_firewall", ""))
 
+    def set_hairpin(self, ifname: str, on: bool) -> None:
+        self.log.append(("set_hairpin", f"{ifname}={int(on)}"))
+
     def read_sysctl(self, name: str) -> str:
         return self.sysctls[name]
 

@@ -408,6 +408,9 @@ class KernelFabric:
                     indexes[ifname] = inside.require_index(ifname)
                 inside.pin_neighbour(indexes[ifname], address, mac)
 
+    def set_hairpin(self, ifname: str, on: bool) -> None:
+        self._netlink.set_hairpin(ifname, on)
+
     def read_sysctl(self, name: str) -> str:
         with self._ns.entered(), open(_sysctl_path(name)) as knob:
             return knob.read().strip()

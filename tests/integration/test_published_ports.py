@@ -156,6 +156,7 @@ def test_a_published_port_is_shown_and_reached_as_docker_reaches_it(lab, docker,
     assert from_container(docker, "neighbour", h1, 8080) == f"seen-as {gateway(docker)}"
     assert from_container(docker, "neighbour", gateway(docker), 8080) == (
         f"seen-as {gateway(docker)}")
+    assert from_container(docker, "web", h1, 8080) == f"seen-as {gateway(docker)}"
     # from a container on another network: dropped by the isolation rules, as on Docker
     ok(docker("network", "create", "other"))
     serve(docker, "stranger", "--network", "other", port=81)

@@ -177,6 +177,10 @@ class BridgeDriver(NetworkBookkeeping[_Network, _Endpoint]):
             rules = tuple(PublishedPort(bridge, b.proto, None if b.host_ip == ANY else b.host_ip,
                                         b.host_port, ep.address.ip, b.port) for b in programmed)
             self._firewall.contribute(_ports_key(ep_id), FirewallPart(published=rules))
+            if ep.sandbox is not None:
+                # docker-proxy lets a container reach its own published port; without
+                # the proxy the DNATed frame must go back out by the port it came in by
+                self._fabric.set_hairpin(ep.host_ifname, True)
         except Exception:
             for done in programmed:
                 allocator.release(done.host_ip or ANY, done.proto, done.host_port)

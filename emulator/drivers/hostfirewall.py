@@ -21,14 +21,16 @@ rules, ICC setting and MASQUERADE rule do:
   dockerd's FORWARD policy DROP does, while what a plugin bridges inside one
   network is left alone;
 - a published port is DNATed to its container when addressed to the host (from
-  other hosts, containers and the host itself), as Docker 28's per-port DNAT
-  rules do. Docker's default userland proxy answers what those rules leave out
-  (the host's own 127.0.0.1, containers on the port's own bridge) and connects
-  to the container from the gateway address: here the DNAT takes those too, and
-  masquerading (route_localnet on the bridge, which the driver sets, lets
-  127.0.0.1 leave) gives the container the same source the proxy would. A
-  packet for 127.0.0.0/8 that comes in on a bridge is dropped, as Docker's raw
-  rule for loopback-bound ports does.
+  other hosts and from the host itself), as Docker 28's per-port DNAT rules do.
+  Docker's default userland proxy answers what those rules leave out (the host's
+  own 127.0.0.1, and every container on a bridge network: its nat chain returns
+  for each bridge) and connects to the container from the gateway address. Here
+  the DNAT takes those too; their connections are marked, let through the
+  isolation between networks as the proxy's would be, and masqueraded (as is
+  what leaves 127.0.0.1, which route_localnet on the bridge, set by the driver,
+  lets out), so the container sees the source the proxy would give it. A packet
+  for 127.0.0.0/8 that comes in on a bridge is dropped, as Docker's raw rule for
+  loopback-bound ports does.
 
 Bridges are matched by name in hash sets (`bridge_pairs` holds "b" . "b", so
 that one lookup tells whether a packet stays on its bridge). Subnets are matched
@@ -72,12 +74,6 @@ SKELETON = """table ip cnm {
   map published_at {
     type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service
   }
-  set hairpin_any {
-    type ifname . inet_proto . inet_service
-  }
-  set hairpin_at {
-    type ifname . ipv4_addr . inet_proto . inet_service
-  }
   chain isolation {
   }
   chain from_isolated {
@@ -91,8 +87,9 @@ SKELETON = """table ip cnm {
   chain masq {
   }
   chain published {
-    iifname . meta l4proto . th dport @hairpin_any meta mark set meta mark | HAIRPIN
-    iifname . ip daddr . meta l4proto . th dport @hairpin_at meta mark set meta mark | HAIRPIN
+    iifname @internal_bridges return
+    iifname @bridges meta l4proto . th dport @published_any ct mark set ct mark | PROXIED
+    iifname @bridges ip daddr . meta l4proto . th dport @published_at ct mark set ct mark | PROXIED
     dnat ip to ip daddr . meta l4proto . th dport map @published_at
     dnat ip to meta l4proto . th dport map @published_any
   }
@@ -110,6 +107,7 @@ SKELETON = """table ip cnm {
   }
   chain forward {
     type filter hook forward priority filter; policy accept;
+    ct mark & PROXIED == PROXIED accept
     iifname @bridges oifname @bridges iifname . oifname != @bridge_pairs drop
     iifname @internal_bridges iifname . oifname != @bridge_pairs drop
     oifname @internal_bridges iifname . oifname != @bridge_pairs drop
@@ -118,12 +116,12 @@ SKELETON = """table ip cnm {
   }
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
-    meta mark & HAIRPIN == HAIRPIN masquerade
+    ct mark & PROXIED == PROXIED masquerade
     oifname @bridges ip saddr 127.0.0.0/8 masquerade
     jump masq
   }
 }
-""".replace("HAIRPIN", "0x00100000")
+""".replace("PROXIED", "0x00100000")
 
 FAMILY_SETS: dict[str, tuple[str, ...]] = {
     "subnets": ("subnets_{p} {{ type ipv4_addr; }}",),
@@ -228,11 +226,9 @@ def elements(part: FirewallPart) -> list[Element]:
         key = f"{port.proto} . {port.host_port}"
         target = f"{port.container_ip} . {port.container_port}"
         if port.host_ip is None:
-            out += [("published_any", f"{key} : {target}"),
-                    ("hairpin_any", f'"{port.bridge}" . {key}')]
+            out.append(("published_any", f"{key} : {target}"))
         else:
-            out += [("published_at", f"{port.host_ip} . {key} : {target}"),
-                    ("hairpin_at", f'"{port.bridge}" . {port.host_ip} . {key}')]
+            out.append(("published_at", f"{port.host_ip} . {key} : {target}"))
     return out
 
 

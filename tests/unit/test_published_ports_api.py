@@ -138,3 +138,32 @@ def test_bad_port_bindings_are_refused_at_create(host: HostContext) -> None:
     with docker_error(err.InvalidParameter, 400, 'invalid port specification: "x"'):
         call(containers.create_container, host, "POST", body, query={"name": "bad"})
     assert not host.engine.containers
+
+
+def test_a_macvlan_container_ignores_published_ports_silently(tmp_path) -> None:
+    """As dockerd: the macvlan driver programs no external connectivity, and no warning."""
+    fabric = FakeFabric("h1", nics=("eth0", "eth1"))
+    engine = Engine("h1", fabric)
+    engine.lifecycle = ContainerLifecycle(engine, tmp_path, FakeProcesses(fabric).wait_end)
+    host = HostContext(engine)
+    call(networks.create_network, host, "POST",
+         {"Name": "lan", "Driver": "macvlan", "Options": {"parent": "eth1"}})
+    created = run(host, "mv", ["8080:80"], network="lan")
+    assert created["Warnings"] == []
+    assert inspect(host, "mv")["NetworkSettings"]["Ports"] == {}
+    assert not fabric.firewall.elements.get("published_any")
+
+
+def test_ports_follow_the_default_route_when_networks_change(host: HostContext,
+                                                             fabric: FakeFabric) -> None:
+    """libnetwork programs the ports on the endpoint holding the gateway, and moves them."""
+    call(networks.create_network, host, "POST", {"Name": "aaa"})
+    run(host, "web", ["8080:80"])
+    old = inspect(host, "web")["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    call(networks.connect_container, host, "POST", {"Container": "web"}, id="aaa")
+    new = inspect(host, "web")["NetworkSettings"]["Networks"]["aaa"]["IPAddress"]
+    assert fabric.firewall.elements["published_any"] == {f"tcp . 8080 : {new} . 80"}
+    call(networks.disconnect_container, host, "POST", {"Container": "web"}, id="aaa")
+    assert fabric.firewall.elements["published_any"] == {f"tcp . 8080 : {old} . 80"}
+    assert inspect(host, "web")["NetworkSettings"]["Ports"] == {
+        "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}

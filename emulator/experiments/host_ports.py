@@ -116,31 +116,32 @@ def publishing_checks(lab: Lab) -> list[Check]:
         made.append("network")
         first = _create(client, "pub-first", PUBLISH_NETWORK, {"80/tcp": PORT})
         made.append("pub-first")
-        check("bridge", f"first container publishing {PORT}:80", "started",
+        check("publish", f"first container publishing {PORT}:80", "started",
               _start(client, first["Id"]))
-        check("bridge", "docker port of the first", f"80/tcp->0.0.0.0:{PORT}",
+        check("publish", "docker port of the first", f"80/tcp->0.0.0.0:{PORT}",
               _published(client, "pub-first"))
         second = _create(client, "pub-second", PUBLISH_NETWORK, {"80/tcp": PORT})
         made.append("pub-second")
-        check("bridge", f"second container publishing the same host port {PORT}", ALLOCATED,
+        check("publish", f"second container publishing the same host port {PORT}", ALLOCATED,
               _start(client, second["Id"]), lambda got: ALLOCATED in got)
-        check("bridge", "the refused one is not running", "False",
+        check("publish", "the refused one is not running", "False",
               str(client.api.inspect_container("pub-second")["State"]["Running"]))
         other = _create(client, "pub-other", PUBLISH_NETWORK, {"80/tcp": PORT + 1})
         made.append("pub-other")
-        check("bridge", f"a third publishing another host port {PORT + 1}", "started",
+        check("publish", f"a third publishing another host port {PORT + 1}", "started",
               _start(client, other["Id"]))
         client.api.remove_container("pub-first", force=True)
         made.remove("pub-first")
-        check("bridge", f"the second started once the first is removed (port {PORT} freed)",
+        check("publish", f"the second started once the first is removed (port {PORT} freed)",
               "started", _start(client, second["Id"]))
         host = _create(client, "pub-host", "host", {"80/tcp": PORT + 2})
         made.append("pub-host")
-        check("host", f"-p {PORT + 2}:80 on the host network: the create warning",
+        check("publish host mode", f"-p {PORT + 2}:80 on the host network: the create warning",
               HOST_MODE_WARNING, " ".join(host.get("Warnings") or []) or "none",
               lambda got: HOST_MODE_WARNING in got)
-        check("host", "started anyway", "started", _start(client, host["Id"]))
-        check("host", "docker port: nothing published", "none", _published(client, "pub-host"))
+        check("publish host mode", "started anyway", "started", _start(client, host["Id"]))
+        check("publish host mode", "docker port: nothing published", "none",
+              _published(client, "pub-host"))
     finally:
         for name in [m for m in made if m != "network"]:
             try:
@@ -162,7 +163,7 @@ def run(ctx: RunContext) -> Outcome:
         checks += publishing_checks(lab)
     ctx.write_checks(checks, "binds.csv")
     ok = all(c.ok for c in checks)
-    binds = [c for c in checks if c.what.startswith("second bind")]
+    binds = [c for c in checks if c.step in ("host", "bridge")]
     headline = "; ".join(f"{c.step} mode: {c.observed}" for c in binds)
     headline += (f"{'; ' if binds else ''}publishing: "
                  f"{sum(c.ok for c in checks if c not in binds)}/{len(checks) - len(binds)} "

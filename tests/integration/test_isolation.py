@@ -135,5 +135,11 @@ def test_cnm_run_host_ports(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     (run_dir,) = (tmp_path / "host-ports").iterdir()
     with (run_dir / "binds.csv").open() as handle:
-        rows = {r["step"]: r["observed"] for r in csv.DictReader(handle)}
-    assert rows == {"host": "Address already in use", "bridge": "bound"}
+        rows = list(csv.DictReader(handle))
+    binds = {r["step"]: r["observed"] for r in rows if r["step"] in ("host", "bridge")}
+    assert binds == {"host": "Address already in use", "bridge": "bound"}
+    publish = {r["what"]: r["observed"] for r in rows if r["step"].startswith("publish")}
+    assert "port is already allocated" in publish[
+        "second container publishing the same host port 8080"]
+    assert publish["a third publishing another host port 8081"] == "started"
+    assert all(r["ok"] == "True" for r in rows)

@@ -157,7 +157,8 @@ def publishing_checks(lab: Lab) -> list[Check]:
           "publishing the same host port twice refused, -p ignored in host mode")
 def run(ctx: RunContext) -> Outcome:
     engine = str(ctx.params.get("engine") or "emulated")
-    with Lab(default_topology(), f"hp{ctx.run_id[-4:]}", engine=engine) as lab:
+    name = str(ctx.params.get("lab") or f"hp{ctx.run_id[-4:]}")
+    with Lab(default_topology(), name, engine=engine) as lab:
         # the sockets part runs python3 inside containers: the emulated host's binaries
         checks = host_port_checks(lab) if engine == "emulated" else []
         checks += publishing_checks(lab)

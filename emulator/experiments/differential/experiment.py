@@ -223,7 +223,9 @@ def run(ctx: RunContext) -> Outcome:
     path = topology if topology and topology != "<default>" else default_topology_path()
     ctx.params["topology"] = str(path)
     classifier = Classifier.load()
-    emulated_name, real_name = _lab_names(ctx.run_id)
+    prefix = ctx.params.get("lab")  # names the two labs PREFIXe and PREFIXr
+    emulated_name, real_name = (f"{prefix}e", f"{prefix}r") if prefix else _lab_names(
+        ctx.run_id)
     lab_topology = with_transcript_host(read_topology(path).topology)
     timings: dict[str, float] = {}
     with ExitStack() as stack:

@@ -212,7 +212,8 @@ def _lab_names(run_id: str) -> tuple[str, str]:
 
 
 @register("differential", "an emulated lab and a real Docker Engine lab, compared item by "
-          "item (isolation cells, container facts, CLI transcripts, overlay wire)")
+          "item (isolation cells, DNS answers, published ports, container facts, CLI "
+          "transcripts, overlay wire)")
 def run(ctx: RunContext) -> Outcome:
     missing = realdocker.available()
     if missing:

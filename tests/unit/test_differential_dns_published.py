@@ -57,3 +57,16 @@ def test_published_cells_are_joined_and_classified():
     rows = {r["source"]: r for r in published_rows(emulated, real, CLASSIFIER)}
     assert rows["outside"]["agree"]
     assert (rows["h1/f1"]["agree"], rows["h1/f1"]["class"]) == (False, "defect")
+
+
+def test_two_labs_agreeing_on_a_wrong_answer_fail_the_model_check():
+    from emulator.experiments.differential.experiment import model_checks
+
+    both_unanswered = [dns("h1/f1", "f2", "f2", "h1/f2@front", "")]
+    rows = dns_rows(both_unanswered, both_unanswered, CLASSIFIER)
+    assert rows[0]["agree"]
+    checks = model_checks("dns", rows)
+    assert [c.ok for c in checks] == [False, False]
+    fine = dns_rows([dns("h1/f1", "f2", "f2", "h1/f2@front", "h1/f2@front")],
+                    [dns("h1/f1", "f2", "f2", "h1/f2@front", "h1/f2@front")], CLASSIFIER)
+    assert all(c.ok for c in model_checks("dns", fine))

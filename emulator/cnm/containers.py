@@ -136,7 +136,6 @@ class Containers:
                                                         shares_host)
         container.running = True
         container.next_ifindex = 0
-        self._files.reserve(container)
         try:
             faults.step("container.sandbox-made")
             for attachment in order:

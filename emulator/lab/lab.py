@@ -191,7 +191,7 @@ class Lab:
                         swarm_directory=self.swarm_directory, plugin_dir=plugins,
                         global_store=self.global_store, plugin_timeout=self.plugin_timeout,
                         dns_servers=self.host_dns_servers(),
-                        state_dir=self.run_dir.path / "state" / spec.name)
+                        state_dir=self.run_dir.container_files(spec.name))
         engine.on_change = partial(self._record_containers, spec.name)
         engine.lifecycle.log_dir = log_dir
         socket = self.run_dir.socket(spec.name)

@@ -193,7 +193,7 @@ def test_nothing_mounted_or_written_is_left_after_lab_down():
         container = host.containers.run("c1")
         namespace = os.readlink(f"/proc/{container.pid}/ns/mnt")
         assert namespace != os.readlink("/proc/self/ns/mnt")
-        state_dir = running.run_dir.path / "state" / "h1" / container.id
+        state_dir = Path(host.client.api.inspect_container(container.id)["HostsPath"]).parent
         assert (state_dir / "hosts").exists()
         host.engine.remove_container(container.id, force=True)
         assert not state_dir.exists()

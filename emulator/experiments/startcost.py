@@ -3,7 +3,7 @@
 Issue 14 allows them at most 20 % on `host.containers.run` of an emulated host.
 `measure_start` times the same runs on one host of a running lab with the files
 switched off (the engine's path before them: no files, no mount namespace) and
-on, interleaved in rounds so that both meet the same machine load, and returns
+on, alternating start by start so that both meet the same machine load, and returns
 the median of each. The `bench-dns` benchmark prints the two side by side.
 """
 
@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass
 
 ROUND = 10
-"""Containers per mode and round: rounds alternate the modes (and which goes first)."""
+"""Starts of each mode per round, alternating one by one (the first mode alternating
+too), removed (untimed) at the round's end."""
 
 
 @dataclass(frozen=True)
@@ -35,21 +36,23 @@ class StartCost:
                 f"(x{self.ratio:.2f}, median of {self.count} each)")
 
 
-def _timed_round(host, files_on: bool, size: int, network: str | None,
-                 prefix: str) -> list[float]:
-    """Start `size` containers in one mode, then remove them (not timed)."""
-    engine = host.engine
-    times: list[float] = []
+def _round(host, size: int, network: str | None, prefix: str,
+           swap: bool) -> tuple[list[float], list[float]]:
+    """Start `size` containers without files and `size` with, alternately, then remove
+    them all: (seconds of each start without, seconds of each with)."""
+    files = host.engine.container_files
+    times: dict[bool, list[float]] = {False: [], True: []}
     started = []
-    with engine.container_files.enabled(files_on):
-        try:
-            for index in range(size):
+    try:
+        for index in range(2 * size):
+            files_on = bool(index % 2) != swap
+            with files.enabled(files_on):
                 began = time.perf_counter()
                 started.append(host.containers.run(f"{prefix}{index}", network))
-                times.append(time.perf_counter() - began)
-        finally:
-            engine.remove_containers([c.id for c in started], force=True)
-    return times
+                times[files_on].append(time.perf_counter() - began)
+    finally:
+        host.engine.remove_containers([c.id for c in started], force=True)
+    return times[False], times[True]
 
 
 def measure_start_cost(lab, host: str = "h1", count: int = 100,
@@ -58,22 +61,15 @@ def measure_start_cost(lab, host: str = "h1", count: int = 100,
     /etc files and mount namespace, on emulated host `host` of the running `lab`
     (on `network`, the default bridge unless given)."""
     handle = lab.host(host)
+    _round(handle, ROUND, network, "startcost-warm", False)  # caches warmed, not counted
     off: list[float] = []
     on: list[float] = []
-    for files_on in (False, True):  # warm-up: first starts pay for caches, not counted
-        _timed_round(handle, files_on, ROUND, network, f"startcostw{int(files_on)}")
-    round_no = 0
-    while len(off) < count or len(on) < count:
-        size_off, size_on = min(ROUND, count - len(off)), min(ROUND, count - len(on))
-        order = [(False, size_off), (True, size_on)]
-        if round_no % 2:
-            order.reverse()
-        for files_on, size in order:
-            if size:
-                times = _timed_round(handle, files_on, size, network,
-                                     f"startcost{round_no}{'f' if files_on else 'b'}")
-                (on if files_on else off).extend(times)
-        round_no += 1
+    while len(off) < count:
+        size = min(ROUND, count - len(off))
+        without, with_files = _round(handle, size, network, f"startcost{len(off)}-",
+                                     swap=bool(len(off) // ROUND % 2))
+        off += without
+        on += with_files
     return StartCost(statistics.median(off), statistics.median(on), count)
 
 

@@ -35,7 +35,7 @@ def test_half_the_starts_get_files_and_nothing_is_left(tmp_path: Path):
     fabric.start_process = recording  # type: ignore[method-assign]
     cost = measure_start_cost(OneHostLab(engine), "h1", count=25)
     assert cost.count == 25 and cost.baseline_s > 0 and cost.with_files_s > 0
-    warm_up = 2 * 10
+    warm_up = 2 * 10  # one round of each mode
     assert started[warm_up:].count(True) == 25 and started[warm_up:].count(False) == 25
     assert not engine.containers
     assert list(tmp_path.iterdir()) == []

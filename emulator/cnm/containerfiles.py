@@ -12,6 +12,7 @@ host's own files. The text comes from `etcfiles`.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from collections.abc import Iterator
@@ -24,6 +25,10 @@ from emulator.cnm.etcfiles import DnsConfig, ExtServer, HostResolvConf
 from emulator.cnm.model import Container, Endpoint, Network
 from emulator.cnm.state import HostState
 from emulator.swarm.cluster import GWBRIDGE
+
+# the same for every container with the same options: made once
+_resolv_conf_internal = functools.lru_cache(maxsize=64)(etcfiles.resolv_conf_internal)
+_resolv_conf_legacy = functools.lru_cache(maxsize=64)(etcfiles.resolv_conf_legacy)
 
 RESOLV_CONF, HOSTS, HOSTNAME = "/etc/resolv.conf", "/etc/hosts", "/etc/hostname"
 FILE_NAMES = {RESOLV_CONF: "resolv.conf", HOSTS: "hosts", HOSTNAME: "hostname"}
@@ -155,10 +160,10 @@ class ContainerFiles:
         folder = self.folder(container.id)
         assert folder is not None
         if internal:
-            text, external = etcfiles.resolv_conf_internal(self.host_resolv, container.dns)
+            text, external = _resolv_conf_internal(self.host_resolv, container.dns)
             self._external[container.id] = external
         else:
-            text = etcfiles.resolv_conf_legacy(self.host_resolv, container.dns)
+            text = _resolv_conf_legacy(self.host_resolv, container.dns)
         self._internal[container.id] = internal
         _write(folder / "resolv.conf", text)
 

@@ -16,6 +16,7 @@ from emulator.api.streams import MULTIPLEXED_STREAM, STDERR, STDOUT, drain, fram
 from emulator.cnm.engine import AttachRequest, DnsConfig, Engine
 from emulator.cnm.filters import docker_match
 from emulator.cnm.lifecycle import CapturedOutput
+from emulator.drivers.portmapping import port_options
 
 ROUTES = RouteTable()
 """This module's routes, declared on their handlers."""
@@ -100,18 +101,24 @@ def create_container(host: HostContext, request: Request) -> Response:
     if not _has_config(body):
         raise err.InvalidParameter("config cannot be empty in order to create a container")
     host_config = body.get("HostConfig") or {}
-    if host_config.get("PortBindings") or host_config.get("PublishAllPorts"):
-        raise err.NotImplementedByEmulator("publishing ports (-p, --publish, -P) is not "
-                                           "supported by the emulator yet")
+    ports = port_options(body.get("ExposedPorts"), host_config.get("PortBindings"),
+                         bool(host_config.get("PublishAllPorts")))
     command = list(body.get("Entrypoint") or []) + list(body.get("Cmd") or [])
     container = host.engine.lifecycle.create(
         request.arg("name"), attach_requests(body), body.get("Hostname") or None,
         command or None, image=body.get("Image") or "", labels=body.get("Labels") or {},
         env=body.get("Env") or [],
-        auto_remove=bool(host_config.get("AutoRemove")),
+        auto_remove=bool(host_config.get("AutoRemove")), ports=ports,
         dns=dns_config(body),
     )
-    return Response(201, {"Id": container.id, "Warnings": []})
+    return Response(201, {"Id": container.id, "Warnings": port_warnings(host_config)})
+
+
+def port_warnings(host_config: dict) -> list[str]:
+    """dockerd's verifyPlatformContainerSettings: ports published in host mode."""
+    if host_config.get("NetworkMode") == "host" and host_config.get("PortBindings"):
+        return ["Published ports are discarded when using host network mode"]
+    return []
 
 
 @ROUTES.add("POST", "/containers/{id}/start")

@@ -20,6 +20,7 @@ from emulator.cnm.model import Attachment, Container, Network
 from emulator.cnm.names import random_name
 from emulator.cnm.networks import Networks
 from emulator.cnm.state import HostState
+from emulator.drivers.portmapping import PortOptions
 from emulator.fabric.base import ExecResult, SandboxHandle
 from emulator.ids import docker_timestamp, new_id
 
@@ -81,7 +82,8 @@ class Containers:
     def create(self, name: str | None, networks: list[AttachRequest],
                hostname: str | None = None, command: list[str] | None = None,
                image: str = "", labels: Mapping[str, str] | None = None,
-               env: list[str] | None = None, dns: DnsConfig | None = None) -> Container:
+               env: list[str] | None = None, ports: PortOptions | None = None,
+               dns: DnsConfig | None = None) -> Container:
         dns = dns or DnsConfig()
         validate(dns)
         cid = new_id()
@@ -116,7 +118,7 @@ class Containers:
             id=cid, name=name, hostname=hostname or cid[:12],
             command=list(command or DEFAULT_COMMAND), created=docker_timestamp(),
             attachments=attachments, image=image, labels=dict(labels or {}),
-            env=list(env or []), dns=dns,
+            env=list(env or []), ports=ports or PortOptions(), dns=dns,
         )
         self._all[cid] = container
         return container
@@ -142,6 +144,7 @@ class Containers:
                 self._endpoints.join(container, state.networks[attachment.network_id],
                                      attachment)
                 faults.step("container.joined")
+            self._endpoints.publish_ports(container)
             self._start_process(container)
             faults.step("container.process-started")
         except Exception:
@@ -230,6 +233,7 @@ class Containers:
         if container.running:
             ep = self._endpoints.join(container, network, attachment)
             self._files.joined(container, network, ep)
+            self._endpoints.publish_ports(container)
         container.attachments[network.id] = attachment
 
     def disconnect(self, net_ref: str, container_ref: str, force: bool = False) -> None:
@@ -250,6 +254,8 @@ class Containers:
         if ep is not None and container.running:
             self._files.left(container, network, ep)
         del container.attachments[network.id]
+        if container.running:
+            self._endpoints.publish_ports(container)
 
     def exec(self, sandbox: SandboxHandle, argv: list[str], timeout: float) -> ExecResult:
         return self._state.fabric.exec(sandbox, argv, timeout)

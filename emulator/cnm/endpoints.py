@@ -19,7 +19,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address
 from emulator import errdefs as err
 from emulator.cnm.model import Attachment, Container, Endpoint, Network
 from emulator.cnm.state import HostState
-from emulator.drivers.base import SWARM, EndpointSpec, SandboxRef
+from emulator.drivers.base import SWARM, EndpointSpec, PortPublisher, SandboxRef
 from emulator.ids import new_id
 from emulator.ipam import subnet_warnings
 from emulator.swarm.cluster import GWBRIDGE, not_attachable
@@ -179,10 +179,43 @@ class Endpoints:
             self._state.fabric.set_default_route(
                 container.sandbox, self._state.space(holder).pool(holder.pool_id).gateway)
 
+    def publish_ports(self, container: Container) -> None:
+        """Program the container's ports on the endpoint that holds its default route,
+        if that endpoint's driver publishes ports, and on no other (libnetwork moves them
+        with the gateway); none for a container that asks for none."""
+        state = self._state
+        ports = container.ports
+        if not (ports.requested() or ports.exposed):
+            return
+        holder = container.gateway_network
+        for net_id, ep in container.endpoints.items():
+            if net_id != holder and ep.published is not None:
+                self._unpublish(state.networks[net_id], ep)
+        if holder is None or holder not in container.endpoints:
+            return
+        network = state.networks[holder]
+        driver = state.driver_of(network)
+        ep = container.endpoints[holder]
+        if ep.published is not None or not isinstance(driver, PortPublisher):
+            return
+        try:
+            ep.published = driver.publish(network.id, ep.id, ports.requested())
+        except err.DockerError as exc:
+            raise err.DockerError(
+                "failed to set up container networking: driver failed programming external "
+                f"connectivity on endpoint {ep.name} ({ep.id}): {exc.message}") from None
+
+    def _unpublish(self, network: Network, ep: Endpoint) -> None:
+        driver = self._state.driver_of(network)
+        if ep.published is not None and isinstance(driver, PortPublisher):
+            driver.unpublish(network.id, ep.id)
+        ep.published = None
+
     def leave(self, container: Container, network: Network) -> None:
         ep = container.endpoints.pop(network.id, None)
         if ep is None:
             return
+        self._unpublish(network, ep)
         if container.sandbox is not None and container.running:
             self._move_gateway(container, network.id)
         state = self._state

@@ -42,6 +42,7 @@ from emulator.cnm.swarmnode import SwarmMembership
 from emulator.cnm.view import View
 from emulator.drivers.base import GLOBAL, Driver, DriverContext
 from emulator.drivers.hostfirewall import HostFirewall
+from emulator.drivers.portmapping import PortOptions
 from emulator.drivers.registry import DriverRegistry
 from emulator.fabric.base import ExecResult, HostFabric
 from emulator.ipam import AddressSpace
@@ -233,10 +234,11 @@ class Engine:
                          hostname: str | None = None, command: list[str] | None = None,
                          image: str = "", labels: Mapping[str, str] | None = None,
                          env: list[str] | None = None,
+                         ports: PortOptions | None = None,
                          dns: DnsConfig | None = None) -> Container:
         with self._write():
             return self._containers.create(name, networks, hostname, command, image, labels,
-                                           env, dns=dns)
+                                           env, ports, dns=dns)
 
     def start_container(self, ref: str) -> Container:
         with self._write():

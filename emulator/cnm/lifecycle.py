@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING
 from emulator import errdefs as err
 from emulator.cnm.etcfiles import DnsConfig
 from emulator.cnm.model import Container
+from emulator.drivers.portmapping import PortOptions
 
 if TYPE_CHECKING:
     from emulator.cnm.endpoints import AttachRequest
@@ -106,11 +107,12 @@ class ContainerLifecycle:
                hostname: str | None = None, command: list[str] | None = None, *,
                image: str = "", labels: Mapping[str, str] | None = None,
                env: list[str] | None = None, auto_remove: bool = False,
+               ports: PortOptions | None = None,
                dns: DnsConfig | None = None) -> Container:
         """`docker create`; with `auto_remove` (`--rm`) it is removed once it has ended."""
         container = self._engine.create_container(name, list(networks), hostname, command,
                                                   image=image, labels=labels, env=env,
-                                                  dns=dns)
+                                                  ports=ports, dns=dns)
         if auto_remove:
             self.remove_when_ended(container.id)
         return container

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 
 from emulator.cnm.etcfiles import DnsConfig
+from emulator.drivers.portmapping import PortBinding, PortOptions
 from emulator.fabric.base import SandboxHandle
 
 
@@ -45,6 +46,9 @@ class Endpoint:
     aliases: tuple[str, ...] = ()
     gateway: IPv4Address | None = None
     requested_ip: str | None = None
+    published: tuple[PortBinding, ...] | None = None
+    """The container's ports as the driver programmed them on this endpoint (the one
+    holding the default route, if its driver publishes); None on any other."""
 
 
 @dataclass
@@ -78,6 +82,8 @@ class Container:
     pid: int = 0
     dns: DnsConfig = field(default_factory=DnsConfig)
     """--dns, --dns-search, --dns-option, --add-host, --domainname (cnm/etcfiles)."""
+    ports: PortOptions = field(default_factory=PortOptions)
+    """-p, -P and --expose, as the create request asked."""
 
     @property
     def short_id(self) -> str:

@@ -32,6 +32,7 @@ from emulator.fabric.base import SandboxHandle
 
 if TYPE_CHECKING:
     from emulator.drivers.hostfirewall import HostFirewall
+    from emulator.drivers.portmapping import PortBinding
     from emulator.fabric.base import HostFabric
 
 GENERIC_OPTION_NAMES = ("com.docker.network.enable_ipv6", "com.docker.network.enable_ipv4")
@@ -188,6 +189,19 @@ class OptionChecker(Protocol):
     network's options are checked on the manager before its subnet and VNI are taken)."""
 
     def check_options(self, options: Mapping[str, str]) -> None: ...
+
+
+@runtime_checkable
+class PortPublisher(Protocol):
+    """A driver that publishes a container's ports on the host (libnetwork's
+    ProgramExternalConnectivity and RevokeExternalConnectivity): given the bindings
+    asked for, it takes host ports and returns the bindings programmed, one host
+    port each; the engine asks it for the endpoint that holds the default route."""
+
+    def publish(self, net_id: str, ep_id: str,
+                bindings: tuple[PortBinding, ...]) -> tuple[PortBinding, ...]: ...
+
+    def unpublish(self, net_id: str, ep_id: str) -> None: ...
 
 
 @runtime_checkable

@@ -19,7 +19,18 @@ rules, ICC setting and MASQUERADE rule do:
 - traffic routed between the subnets of other drivers' networks on the host (a
   plugin's bridges, say) and any other network's subnet is dropped too, as
   dockerd's FORWARD policy DROP does, while what a plugin bridges inside one
-  network is left alone.
+  network is left alone;
+- a published port is DNATed to its container when addressed to the host (from
+  other hosts and from the host itself), as Docker 28's per-port DNAT rules do.
+  Docker's default userland proxy answers what those rules leave out (the host's
+  own 127.0.0.1, and every container on a bridge network: its nat chain returns
+  for each bridge) and connects to the container from the gateway address. Here
+  the DNAT takes those too; their connections are marked, let through the
+  isolation between networks as the proxy's would be, and masqueraded (as is
+  what leaves 127.0.0.1, which route_localnet on the bridge, set by the driver,
+  lets out), so the container sees the source the proxy would give it. A packet
+  for 127.0.0.0/8 that comes in on a bridge is dropped, as Docker's raw rule for
+  loopback-bound ports does.
 
 Bridges are matched by name in hash sets (`bridge_pairs` holds "b" . "b", so
 that one lookup tells whether a packet stays on its bridge). Subnets are matched
@@ -40,7 +51,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 
 from emulator.fabric.base import HostFabric
 
@@ -57,6 +68,12 @@ SKELETON = """table ip cnm {
   set icc_off {
     type ifname
   }
+  map published_any {
+    type inet_proto . inet_service : ipv4_addr . inet_service
+  }
+  map published_at {
+    type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service
+  }
   chain isolation {
   }
   chain from_isolated {
@@ -69,8 +86,28 @@ SKELETON = """table ip cnm {
   }
   chain masq {
   }
+  chain published {
+    iifname @internal_bridges return
+    iifname @bridges meta l4proto . th dport @published_any ct mark set ct mark | PROXIED
+    iifname @bridges ip daddr . meta l4proto . th dport @published_at ct mark set ct mark | PROXIED
+    dnat ip to ip daddr . meta l4proto . th dport map @published_at
+    dnat ip to meta l4proto . th dport map @published_any
+  }
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    fib daddr type local jump published
+  }
+  chain output {
+    type nat hook output priority -100; policy accept;
+    fib daddr type local jump published
+  }
+  chain loopback_guard {
+    type filter hook prerouting priority raw; policy accept;
+    iifname @bridges ip daddr 127.0.0.0/8 drop
+  }
   chain forward {
     type filter hook forward priority filter; policy accept;
+    ct mark & PROXIED == PROXIED accept
     iifname @bridges oifname @bridges iifname . oifname != @bridge_pairs drop
     iifname @internal_bridges iifname . oifname != @bridge_pairs drop
     oifname @internal_bridges iifname . oifname != @bridge_pairs drop
@@ -79,10 +116,12 @@ SKELETON = """table ip cnm {
   }
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
+    ct mark & PROXIED == PROXIED masquerade
+    oifname @bridges ip saddr 127.0.0.0/8 masquerade
     jump masq
   }
 }
-"""
+""".replace("PROXIED", "0x00100000")
 
 FAMILY_SETS: dict[str, tuple[str, ...]] = {
     "subnets": ("subnets_{p} {{ type ipv4_addr; }}",),
@@ -119,11 +158,28 @@ class BridgeRules:
 
 
 @dataclass(frozen=True)
+class PublishedPort:
+    """A host port DNATed to a container: Docker's per-port DNAT rule, and the
+    masquerading by which the container sees hairpinned and loopback connections
+    come from its gateway, as docker-proxy makes them."""
+
+    bridge: str
+    proto: str
+    host_ip: IPv4Address | None
+    """None: every address of the host (0.0.0.0)."""
+    host_port: int
+    container_ip: IPv4Address
+    container_port: int
+
+
+@dataclass(frozen=True)
 class FirewallPart:
     bridges: tuple[BridgeRules, ...] = ()
     """Bridge networks: isolation from each other, internal, ICC, masquerade."""
     isolated_subnets: tuple[IPv4Network, ...] = ()
     """Subnets between which (and any other network's) routed traffic is dropped."""
+    published: tuple[PublishedPort, ...] = ()
+    """Published ports: DNAT from every address of the host (or one), hairpin."""
 
 
 Element = tuple[str, str]
@@ -166,6 +222,13 @@ def elements(part: FirewallPart) -> list[Element]:
         length, address = subnet.prefixlen, subnet.network_address
         out += [(f"subnets_{length}", str(address)), (f"isolated_{length}", str(address)),
                 (f"isolated_pairs_{length}", f"{address} . {address}")]
+    for port in part.published:
+        key = f"{port.proto} . {port.host_port}"
+        target = f"{port.container_ip} . {port.container_port}"
+        if port.host_ip is None:
+            out.append(("published_any", f"{key} : {target}"))
+        else:
+            out.append(("published_at", f"{port.host_ip} . {key} : {target}"))
     return out
 
 

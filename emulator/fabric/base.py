@@ -143,6 +143,19 @@ class HostFabric(Protocol):
         """Apply nft statements to the loaded tables, as one transaction."""
         ...
 
+    def set_hairpin(self, ifname: str, on: bool) -> None:
+        """Let a bridge port of the host send frames back out by the port they came in."""
+        ...
+
+    def read_sysctl(self, name: str) -> str:
+        """A sysctl of the host's namespace ("net.ipv4.ip_local_port_range", or with
+        slashes: "net/ipv4/conf/br.0/route_localnet"), as read."""
+        ...
+
+    def write_sysctl(self, name: str, value: str) -> None:
+        """Set a sysctl of the host's namespace (one of its bridge's, say)."""
+        ...
+
     def abandon(self) -> None:
         """The host's namespace is about to end, taking its links and firewall with it:
         from now on they are not deleted one by one, nor awaited."""

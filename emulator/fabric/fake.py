@@ -47,6 +47,8 @@ class FakeFabric:
     macvlans: dict[str, list[str]] = field(default_factory=dict)
     mounted: dict[str, dict[str, Path]] = field(default_factory=dict)
     """Per sandbox key, the files start_process bind-mounted (path -> source)."""
+    sysctls: dict[str, str] = field(
+        default_factory=lambda: {"net.ipv4.ip_local_port_range": "32768\t60999"})
     _pids: itertools.count = field(default_factory=lambda: itertools.count(100000))
 
     def create_bridge(self, name: str, address, mtu: int) -> None:
@@ -215,6 +217,16 @@ class FakeFabric:
         self.firewall.apply(transaction)
         self.firewall_transactions.append(transaction)
         self.log.append(("update_firewall", ""))
+
+    def set_hairpin(self, ifname: str, on: bool) -> None:
+        self.log.append(("set_hairpin", f"{ifname}={int(on)}"))
+
+    def read_sysctl(self, name: str) -> str:
+        return self.sysctls[name]
+
+    def write_sysctl(self, name: str, value: str) -> None:
+        self.sysctls[name] = value
+        self.log.append(("write_sysctl", f"{name}={value}"))
 
     def abandon(self) -> None:
         """Links and rules stay, as in a namespace about to end; nothing is deleted."""

@@ -20,7 +20,7 @@ _ADD_SET = re.compile(r"add set ip cnm (\S+) \{ .+ \}")
 _DELETE_SET = re.compile(r"delete set ip cnm (\S+)")
 _RULE = re.compile(r"add rule ip cnm (\S+) .+")
 _FLUSH = re.compile(r"flush chain ip cnm (\S+)")
-_BLOCK_SET = re.compile(r" {2}set (\S+) \{")
+_BLOCK_SET = re.compile(r" {2}(?:set|map) (\S+) \{")
 _BLOCK_CHAIN = re.compile(r" {2}chain (\S+) \{")
 
 

@@ -61,6 +61,11 @@ def _await_forwarding(there: NamespaceLinks, port: str) -> None:
         wait_ports_forwarding([port])
 
 
+def _sysctl_path(name: str) -> str:
+    """sysctl(8)'s names: dots separate, unless slashes do (an interface name with a dot)."""
+    return os.path.join("/proc/sys", *name.split("/" if "/" in name else "."))
+
+
 class KernelFabric:
     def __init__(self, host: str, host_pid: int, lab_env: dict[str, str],
                  log_dir: Path | None = None) -> None:
@@ -425,6 +430,18 @@ class KernelFabric:
                 if ifname not in indexes:
                     indexes[ifname] = inside.require_index(ifname)
                 inside.pin_neighbour(indexes[ifname], address, mac)
+
+    def set_hairpin(self, ifname: str, on: bool) -> None:
+        self._netlink.set_hairpin(ifname, on)
+
+    def read_sysctl(self, name: str) -> str:
+        with self._ns.entered(), open(_sysctl_path(name)) as knob:
+            return knob.read().strip()
+
+    def write_sysctl(self, name: str, value: str) -> None:
+        if not self._abandoned:
+            with self._ns.entered(), open(_sysctl_path(name), "w") as knob:
+                knob.write(value)
 
     def set_firewall(self, ruleset: str) -> None:
         if not self._abandoned:

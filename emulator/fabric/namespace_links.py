@@ -80,6 +80,9 @@ class NamespaceLinks:
     def set_up(self, ifname: str) -> None:
         self._rtnl.set_up(ifname)
 
+    def set_hairpin(self, ifname: str, on: bool) -> None:
+        self._rtnl.set_hairpin(ifname, on)
+
     def add_address(self, ifname: str, address: IPv4Interface) -> None:
         self._rtnl.add_address(self.require_index(ifname), address)
 

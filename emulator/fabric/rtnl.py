@@ -28,7 +28,7 @@ NLM_F_DUMP = 0x300
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_NET_NS_FD = 16, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
-IFLA_BRPORT_STATE = 1
+IFLA_BRPORT_STATE, IFLA_BRPORT_MODE = 1, 4
 BR_STATE_FORWARDING = 3
 VETH_INFO_PEER = 1
 IFLA_MACVLAN_MODE = 1
@@ -287,6 +287,12 @@ class Rtnl:
 
     def set_up(self, name: str) -> None:
         self._request(RTM_NEWLINK, NLM_F_ACK, _ifinfo(up=True) + _str(IFLA_IFNAME, name))
+
+    def set_hairpin(self, name: str, on: bool) -> None:
+        """A bridge port's hairpin mode: frames may leave by the port they came in by."""
+        info = _nested(IFLA_LINKINFO, _str(IFLA_INFO_SLAVE_KIND, "bridge"),
+                       _nested(IFLA_INFO_SLAVE_DATA, _attr(IFLA_BRPORT_MODE, bytes([on]))))
+        self._request(RTM_NEWLINK, NLM_F_ACK, _ifinfo() + _str(IFLA_IFNAME, name) + info)
 
     def delete(self, name: str) -> bool:
         try:

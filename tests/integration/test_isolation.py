@@ -136,4 +136,6 @@ def test_cnm_run_host_ports(tmp_path):
     (run_dir,) = (tmp_path / "host-ports").iterdir()
     with (run_dir / "binds.csv").open() as handle:
         rows = {r["step"]: r["observed"] for r in csv.DictReader(handle)}
-    assert rows == {"host": "Address already in use", "bridge": "bound"}
+    assert rows == {"host": "Address already in use", "bridge": "bound",
+                    "bridge -p same host port": "port is already allocated",
+                    "bridge -p other host port": "published"}

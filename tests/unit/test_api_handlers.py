@@ -126,19 +126,6 @@ def test_network_create_refusals(host: HostContext, body, cls, status, message) 
     assert sorted(host.engine.networks) == before
 
 
-@pytest.mark.parametrize("host_config", [
-    {"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}},
-    {"PublishAllPorts": True},
-])
-def test_publishing_ports_is_refused_by_name(host: HostContext, host_config) -> None:
-    """An option the emulator does not implement is refused, never silently ignored."""
-    with docker_error(err.NotImplementedByEmulator, 501, "publishing ports (-p, --publish, -P) "
-                      "is not supported by the emulator yet"):
-        call(containers.create_container, host, "POST",
-             {"Cmd": ["sleep", "9"], "HostConfig": host_config}, query={"name": "web"})
-    assert not host.engine.containers
-
-
 def test_network_create_twice_is_a_conflict(host: HostContext) -> None:
     create_network(host, {"Name": "front"})
     with docker_error(err.Conflict, 409, "network with name front already exists"):

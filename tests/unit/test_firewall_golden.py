@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
 
-from emulator.drivers.hostfirewall import BridgeRules, FirewallPart, HostFirewall
+from emulator.drivers.hostfirewall import BridgeRules, FirewallPart, HostFirewall, PublishedPort
 from emulator.fabric.fake import FakeFabric
 
 GOLDEN = Path(__file__).parent / "golden" / "bridge"
@@ -57,7 +57,17 @@ STATES: dict[str, tuple[list[BridgeRules], list[IPv4Network]]] = {
     "one_plugin_subnet": ([DOCKER0], PLUGIN_SUBNETS[:1]),
     "mixed_prefix_lengths": ([DOCKER0, LONE, replace(B, subnet=IPv4Network("192.168.0.0/20"))],
                              [IPv4Network("10.60.0.0/23")]),
+    "published_ports": ([DOCKER0, USER], []),
+    "published_loopback": ([DOCKER0], []),
 }
+WEB = PublishedPort("docker0", "tcp", None, 8080, IPv4Address("172.17.0.2"), 80)
+PUBLISHED: dict[str, tuple[PublishedPort, ...]] = {
+    "published_ports": (WEB, replace(WEB, proto="udp", host_port=5353, container_port=53),
+                        PublishedPort("br-user", "tcp", None, 49153, IPv4Address("172.18.0.2"),
+                                      443)),
+    "published_loopback": (replace(WEB, host_ip=IPv4Address("127.0.0.1")),),
+}
+"""States with published ports: each state's ports, one part per container."""
 
 Change = tuple[str, str, FirewallPart | None]
 """(state it applies to, key of the part, the part contributed, or None: withdrawn)"""
@@ -76,6 +86,10 @@ CHANGES: dict[str, Change] = {
     "delete_plugin_subnet": ("plugin_subnets", "plugin 10.51.0.0/24", None),
     "delete_last_of_prefix_length": ("mixed_prefix_lengths", "bridge br-ffffffffffff", None),
     "delete_last_plugin_subnet": ("one_plugin_subnet", "plugin 10.50.0.0/24", None),
+    "publish_port": ("default_bridge", "ports web", FirewallPart(published=(WEB,))),
+    "publish_on_loopback": ("default_bridge", "ports web",
+                            FirewallPart(published=PUBLISHED["published_loopback"])),
+    "unpublish_port": ("published_ports", "ports web", None),
 }
 
 
@@ -88,6 +102,9 @@ def firewall_in(state: str) -> tuple[HostFirewall, FakeFabric]:
         firewall.contribute(f"bridge {net.bridge}", FirewallPart((net,)))
     for subnet in foreign:
         firewall.contribute(f"plugin {subnet}", FirewallPart(isolated_subnets=(subnet,)))
+    for index, port in enumerate(PUBLISHED.get(state, ())):
+        key = "ports web" if port.bridge == "docker0" and port.proto == "tcp" else f"ports {index}"
+        firewall.contribute(key, FirewallPart(published=(port,)))
     return firewall, fabric
 
 

@@ -50,6 +50,33 @@ def network_mode(engine: Engine, container: Container) -> str:
     return "none"
 
 
+def port_map(container: Container) -> dict[str, list[dict[str, str]] | None]:
+    """NetworkSettings.Ports: every exposed port of a running container's publishing
+    endpoint, null when not published, else its bindings (daemon.getPortMapInfo)."""
+    ep = next((e for e in container.endpoints.values() if e.published is not None), None)
+    if not container.running or ep is None:
+        return {}
+    ports: dict[str, list[dict[str, str]] | None] = {p.key(): None
+                                                     for p in container.ports.exposed}
+    for binding in ep.published or ():
+        entries = ports.get(binding.exposed.key()) or []
+        entries.append({"HostIp": str(binding.host_ip), "HostPort": str(binding.host_port)})
+        ports[binding.exposed.key()] = entries
+    return dict(sorted(ports.items()))
+
+
+def summary_ports(container: Container) -> list[dict[str, object]]:
+    """The list's Ports: one entry per binding, or per exposed port not published."""
+    out: list[dict[str, object]] = []
+    for key, bindings in port_map(container).items():
+        port, _, proto = key.partition("/")
+        if not bindings:
+            out.append({"PrivatePort": int(port), "Type": proto})
+        out += [{"IP": b["HostIp"], "PrivatePort": int(port), "PublicPort": int(b["HostPort"]),
+                 "Type": proto} for b in bindings or ()]
+    return out
+
+
 def summary(engine: Engine, container: Container) -> dict[str, object]:
     return {
         "Id": container.id,
@@ -58,7 +85,7 @@ def summary(engine: Engine, container: Container) -> dict[str, object]:
         "ImageID": "",
         "Command": shlex.join(container.command),
         "Created": _epoch(container.created),
-        "Ports": [],
+        "Ports": summary_ports(container),
         "Labels": dict(container.labels),
         "State": state(container),
         "Status": status_text(container),
@@ -96,6 +123,8 @@ def inspect(engine: Engine, container: Container, log_path: str = "") -> dict[st
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
         "HostConfig": {"NetworkMode": network_mode(engine, container),
                        "LogConfig": {"Type": "json-file", "Config": {}},
+                       "PortBindings": dict(container.ports.port_bindings_json or {}),
+                       "PublishAllPorts": container.ports.publish_all,
                        **dns_host_config(container)},
         "GraphDriver": {"Name": "cnm-emulator", "Data": {}},
         "Mounts": [],
@@ -106,10 +135,12 @@ def inspect(engine: Engine, container: Container, log_path: str = "") -> dict[st
             "Cmd": list(container.command), "Image": container.image, "Volumes": None,
             "WorkingDir": "", "Entrypoint": None, "OnBuild": None,
             "Labels": dict(container.labels),
+            **({"ExposedPorts": {p.key(): {} for p in container.ports.exposed}}
+               if container.ports.exposed else {}),
         },
         "NetworkSettings": {
             "Bridge": "", "SandboxID": container.id if container.running else "",
-            "SandboxKey": sandbox_key, "Ports": {}, "HairpinMode": False,
+            "SandboxKey": sandbox_key, "Ports": port_map(container), "HairpinMode": False,
             "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
             "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
             "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",

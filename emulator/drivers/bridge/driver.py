@@ -11,7 +11,9 @@ from typing import ClassVar
 from emulator.drivers import base as driverapi
 from emulator.drivers.bookkeeping import Endpoint, Network, NetworkBookkeeping
 from emulator.drivers.bridge.options import BridgeOptions, parse_options
-from emulator.drivers.hostfirewall import BridgeRules, FirewallPart, HostFirewall
+from emulator.drivers.hostfirewall import BridgeRules, FirewallPart, HostFirewall, PublishedPort
+from emulator.drivers.portallocator import ANY, DEFAULT_RANGE, PortAllocator
+from emulator.drivers.portmapping import PortBinding
 from emulator.errdefs import Forbidden, NotImplementedByEmulator
 from emulator.fabric.base import HostFabric, Plug
 from emulator.ids import random_mac
@@ -21,12 +23,15 @@ from emulator.ipam.prefixindex import PrefixIndex
 @dataclass(kw_only=True)
 class _Endpoint(Endpoint):
     host_ifname: str
+    published: tuple[PortBinding, ...] = ()
 
 
 @dataclass(kw_only=True)
 class _Network(Network[_Endpoint]):
     options: BridgeOptions
     subnet: IPv4Network | None
+    route_localnet: bool = False
+    """Set on the bridge once a port is published on it (for 127.0.0.1 to reach it)."""
 
     def rules(self) -> BridgeRules:
         return BridgeRules(self.options.bridge_name, self.subnet, self.spec.internal,
@@ -35,6 +40,20 @@ class _Network(Network[_Endpoint]):
 
 def _firewall_key(net_id: str) -> str:
     return f"bridge network {net_id}"
+
+
+def _ports_key(ep_id: str) -> str:
+    return f"bridge ports {ep_id}"
+
+
+def local_port_range(fabric: HostFabric) -> tuple[int, int]:
+    """The kernel's local port range in the host's namespace, as dockerd reads it for
+    ephemeral host ports (its fallback if unreadable)."""
+    try:
+        low, high = (int(v) for v in fabric.read_sysctl("net.ipv4.ip_local_port_range").split())
+    except (OSError, ValueError, KeyError):
+        return DEFAULT_RANGE
+    return low, high
 
 
 CAPABILITY = driverapi.Capability(scope=driverapi.LOCAL, connectivity_scope=driverapi.LOCAL)
@@ -53,6 +72,8 @@ class BridgeDriver(NetworkBookkeeping[_Network, _Endpoint]):
         self._bridge_names: Counter[str] = Counter()
         self._subnets = PrefixIndex()
         """Of the networks: what a new one may conflict with, known without a scan."""
+        self._ports: PortAllocator | None = None
+        """The host's ports, made on first use (the kernel's range read then)."""
 
     def validate_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
         options = parse_options(net.options, "br-" + net.id[:12])
@@ -128,8 +149,62 @@ class BridgeDriver(NetworkBookkeeping[_Network, _Endpoint]):
         ep.ifname = sandbox.ifname
         return driverapi.JoinInfo(ifname=sandbox.ifname, gateway=gateway)
 
+    # -- published ports (ProgramExternalConnectivity) -----------------------------
+
+    def publish(self, net_id: str, ep_id: str,
+                bindings: tuple[PortBinding, ...]) -> tuple[PortBinding, ...]:
+        """Take a host port for each binding and DNAT it to the endpoint, all or none;
+        an internal network publishes nothing, as libnetwork skips it."""
+        network = self._net(net_id)
+        ep = network.endpoints[ep_id]
+        self._unpublish(ep)
+        if network.spec.internal or ep.address is None or not bindings:
+            return ()
+        if self._ports is None:
+            self._ports = PortAllocator(local_port_range(self._fabric))
+        allocator = self._ports
+        programmed: list[PortBinding] = []
+        try:
+            for wanted in sorted(bindings, key=PortBinding.sort_key):
+                host_ip = wanted.host_ip or ANY
+                port = allocator.request(host_ip, wanted.proto, wanted.host_port,
+                                         wanted.host_port_end or wanted.host_port)
+                programmed.append(PortBinding(wanted.proto, wanted.port, host_ip, port, port))
+            bridge = network.options.bridge_name
+            if not network.route_localnet:
+                self._fabric.write_sysctl(f"net/ipv4/conf/{bridge}/route_localnet", "1")
+                network.route_localnet = True
+            rules = tuple(PublishedPort(bridge, b.proto, None if b.host_ip == ANY else b.host_ip,
+                                        b.host_port, ep.address.ip, b.port) for b in programmed)
+            self._firewall.contribute(_ports_key(ep_id), FirewallPart(published=rules))
+            if ep.sandbox is not None:
+                # docker-proxy lets a container reach its own published port; without
+                # the proxy the DNATed frame must go back out by the port it came in by
+                self._fabric.set_hairpin(ep.host_ifname, True)
+        except Exception:
+            for done in programmed:
+                allocator.release(done.host_ip or ANY, done.proto, done.host_port)
+            raise
+        ep.published = tuple(programmed)
+        return ep.published
+
+    def unpublish(self, net_id: str, ep_id: str) -> None:
+        network = self._networks.get(net_id)
+        if network is not None and ep_id in network.endpoints:
+            self._unpublish(network.endpoints[ep_id])
+
+    def _unpublish(self, ep: _Endpoint) -> None:
+        if not ep.published:
+            return
+        self._firewall.withdraw(_ports_key(ep.id))
+        for binding in ep.published:
+            if self._ports is not None:
+                self._ports.release(binding.host_ip or ANY, binding.proto, binding.host_port)
+        ep.published = ()
+
     def _release(self, network: _Network, ep: _Endpoint) -> None:
         """Delete the endpoint's veth, or await it when its sandbox already died with it."""
+        self._unpublish(ep)
         if ep.sandbox is None:
             return
         if self._fabric.sandbox_alive(ep.sandbox):

@@ -21,7 +21,7 @@ drop_shared, serves_driver).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -34,6 +34,7 @@ from emulator.cnm.globalscope import GlobalScope, GlobalStore
 from emulator.cnm.lifecycle import ContainerLifecycle
 from emulator.cnm.model import Container, Network
 from emulator.cnm.networks import NetworkRequest, Networks
+from emulator.cnm.resolver import EmbeddedDns
 from emulator.cnm.sharedscope import SharedScope
 from emulator.cnm.state import HostState
 from emulator.cnm.swarmnode import SwarmMembership
@@ -54,7 +55,9 @@ class Engine:
                  reserved: Iterable[IPv4Network] = (), advertise: IPv4Address | None = None,
                  swarm_directory: SwarmDirectory | None = None,
                  plugin_dir: Path | None = None, global_store: GlobalStore | None = None,
-                 plugin_timeout: float = 10.0) -> None:
+                 plugin_timeout: float = 10.0, dns_servers: Sequence[str] = ()) -> None:
+        """`dns_servers`: the host's own resolvers (its resolv.conf's nameservers), to
+        which the embedded DNS forwards names no network knows."""
         self.host = host
         self.fabric = fabric
         firewall = HostFirewall(fabric)
@@ -64,6 +67,7 @@ class Engine:
         self._lock = self._state.lock
         self._depth = 0
         self._view = View()
+        self.dns = self._state.dns = EmbeddedDns(host, fabric, self._dns_views, dns_servers)
         self.global_store = global_store or GlobalStore()
         self.global_store.engines[host] = self
         self._global = GlobalScope(self.global_store, self.drivers, self._state.reserved)
@@ -141,10 +145,20 @@ class Engine:
                     networks = self._state.networks
                     self._view = self._view.after(networks, networks.take_changes(),
                                                   self._state.containers)
+                    self.dns.view_changed()
 
     def view(self) -> View:
         """The networks and containers as of the last write: copies no one changes."""
         return self._view
+
+    def _dns_views(self) -> tuple[View, list[View]]:
+        """What the embedded DNS answers from: this host's view, and the views of the
+        other nodes of its swarm (their containers on swarm-scoped networks)."""
+        swarm = self.swarm
+        if swarm is None:
+            return self._view, []
+        return self._view, [member.view() for host, member in list(swarm.engines.items())
+                            if host != self.host]
 
     def _notify(self, containers: list[Container]) -> None:
         """Tell the owner that these containers' processes started or ended."""
@@ -350,3 +364,4 @@ class Engine:
             self._state.firewall.clear()
             for network in list(self.networks.values()):
                 self._networks.delete(network)
+        self.dns.close()

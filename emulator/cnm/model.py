@@ -75,6 +75,8 @@ class Container:
     started_at: str = "0001-01-01T00:00:00Z"
     finished_at: str = "0001-01-01T00:00:00Z"
     pid: int = 0
+    dns: list[str] = field(default_factory=list)  # HostConfig.Dns (--dns)
+    dns_options: list[str] = field(default_factory=list)  # HostConfig.DnsOptions
 
     @property
     def short_id(self) -> str:

@@ -20,7 +20,6 @@ so that queries from many containers can share one socket per upstream server.
 
 from __future__ import annotations
 
-import errno
 import heapq
 import itertools
 import logging
@@ -32,7 +31,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
 
 import dns.exception
 import dns.message
@@ -602,7 +600,3 @@ def _with_id(query: dns.message.Message, upstream_id: int) -> bytes:
     finally:
         query.id = original
 
-
-def upstream_servers(addresses: Sequence[IPv4Address | str]) -> list[str]:
-    """Nameserver addresses as the resolver takes them."""
-    return [str(a) for a in addresses]

@@ -196,3 +196,17 @@ def test_the_engine_answers_from_its_peers_views(swarm):
     h1, h2 = swarm
     local, peers = h2._dns_views()
     assert local is h2.view() and [p is h1.view() for p in peers] == [True]
+
+
+def test_macvlan_networks_have_names_and_a_resolver_too(fabric, engine):
+    engine.create_network(NetworkRequest("lan", "macvlan", options={"parent": "eth0"}))
+    engine.run_container("m1", [AttachRequest("lan", aliases=("printer",))])
+    engine.run_container("m2", [AttachRequest("lan")])
+    assert addresses(ask(engine, "m2", "printer")) == [address_of(engine, "m1", "lan")]
+    served = {key for op, key in fabric.log if op == "open_resolver"}
+    assert served == {engine.get_container(n).id for n in ("m1", "m2")}
+
+
+def test_the_host_network_gets_no_resolver(fabric, engine):
+    engine.run_container("hostly", [AttachRequest("host")])
+    assert not [key for op, key in fabric.log if op == "open_resolver"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import lru_cache
 
 import dns.exception
 import dns.flags
@@ -24,6 +25,7 @@ import dns.message
 import dns.opcode
 import dns.rcode
 import dns.rdataclass
+import dns.rdata
 import dns.rdatatype
 import dns.rrset
 
@@ -73,9 +75,10 @@ def answer(table: NameTable, container_id: str, query: dns.message.Message, tcp:
             addresses = list(found.addresses)
             random.shuffle(addresses)
             if addresses:
-                reply.answer.append(dns.rrset.from_text(
-                    question.name, RESPONSE_TTL, dns.rdataclass.IN, qtype,
-                    *(str(a) for a in addresses)))
+                records = dns.rrset.RRset(question.name, dns.rdataclass.IN, qtype)
+                for address in addresses:
+                    records.add(_address_record(qtype, str(address)), RESPONSE_TTL)
+                reply.answer.append(records)
     elif qtype == dns.rdatatype.MX:
         if table.resolve_name(container_id, name).found:
             reply = _reply(query)
@@ -87,6 +90,12 @@ def answer(table: NameTable, container_id: str, query: dns.message.Message, tcp:
             return _reply(query).to_wire()
         return Forward(query)
     return reply.to_wire(max_size=_max_size(query, tcp), prefer_truncation=True)
+
+
+@lru_cache(maxsize=4096)
+def _address_record(qtype: dns.rdatatype.RdataType, address: str) -> dns.rdata.Rdata:
+    """One A (or AAAA) record's data; made once per address (they are immutable)."""
+    return dns.rdata.from_text(dns.rdataclass.IN, qtype, address)
 
 
 def servfail(query: dns.message.Message) -> bytes:

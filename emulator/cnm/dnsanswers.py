@@ -24,8 +24,8 @@ import dns.flags
 import dns.message
 import dns.opcode
 import dns.rcode
-import dns.rdataclass
 import dns.rdata
+import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 

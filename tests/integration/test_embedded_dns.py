@@ -114,6 +114,26 @@ def test_the_default_bridge_has_no_embedded_dns(h1):
         ask(old, "web", timeout=1.0)
 
 
+def test_nslookup_in_a_container_gets_the_answer_from_127_0_0_11(dn):
+    web, cli, _ = dn
+    result = cli.exec(["busybox", "nslookup", "www", RESOLVER])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert str(web.ip("dn")) in result.stdout
+
+
+def test_connect_with_an_alias_starts_the_resolver_and_publishes_the_alias(h1):
+    h1.networks.create("dn")
+    cli = h1.containers.run("cli", "dn")
+    late = h1.containers.run("late")  # the default bridge: no resolver yet
+    with pytest.raises(dns.exception.Timeout):
+        ask(late, "cli", timeout=1.0)
+    h1.networks.get("dn").connect(late, aliases=["db"])
+    assert answers(ask(cli, "db")) == [str(late.ip("dn"))]
+    assert answers(ask(late, "cli")) == [str(cli.ip("dn"))]
+    h1.networks.get("dn").disconnect(late)
+    assert ask(cli, "db").rcode() == dns.rcode.NXDOMAIN
+
+
 def test_external_names_are_forwarded_to_the_hosts_resolver(dn):
     _, cli, _ = dn
     outside = ask(cli, "example.com")

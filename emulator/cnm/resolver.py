@@ -119,7 +119,7 @@ class EmbeddedDns:
         self._wake_r, self._wake_w = -1, -1
         self._stopping = False
         self._table: NameTable | None = None
-        self._table_key: tuple = ()
+        self._table_views: tuple[View, ...] = ()
         self._upstreams: dict[tuple, socket.socket] = {}
         self._in_flight: dict[tuple, dict[int, Pending]] = {}
         self._timers: list[tuple[float, int, Pending, int]] = []
@@ -349,10 +349,12 @@ class EmbeddedDns:
 
     def _current_table(self) -> NameTable:
         local, peers = self._views()
-        key = (id(local), *(id(v) for v in peers))
-        if self._table is None or key != self._table_key:
+        views = (local, *peers)
+        same = len(views) == len(self._table_views) and all(
+            a is b for a, b in zip(views, self._table_views, strict=True))
+        if self._table is None or not same:
             self._table = NameTable(local, peers)
-            self._table_key = key
+            self._table_views = views  # held, so that a new view cannot reuse an old one's id
         return self._table
 
     def _reply(self, reply_to: ReplyTo, wire: bytes) -> None:

@@ -93,6 +93,8 @@ class NameTable:
         for view in peers:
             self._add_view(view, local_only=True)
         for cid, container in local.containers.items():
+            if not container.running:  # its process may already ask: the view is behind
+                continue
             nets = [local.networks[n] for n in container.endpoints if n in local.networks]
             self.search_order[cid] = [n.id for n in sorted(nets, key=_search_key)]
 
@@ -114,6 +116,7 @@ class NameTable:
                 records.add(dns_names(container, endpoint.aliases), endpoint.address.ip)
 
     def knows(self, container_id: str) -> bool:
+        """Whether the views show the container running (its queries can be answered)."""
         return container_id in self.search_order
 
     def resolve_name(self, container_id: str, name: str, ipv6: bool = False) -> Lookup:

@@ -238,6 +238,8 @@ class EmbeddedDns:
                         self._dispatch(key, mask)
                     except Exception:  # one bad query must not stop the host's DNS
                         log.exception("embedded DNS on %s: query failed", self.host)
+                # a view published while these were handled wakes no one: look again
+                self._retry_waiting()
                 self._expire(time.monotonic())
 
     def _next_timeout(self) -> float | None:

@@ -210,3 +210,13 @@ def test_macvlan_networks_have_names_and_a_resolver_too(fabric, engine):
 def test_the_host_network_gets_no_resolver(fabric, engine):
     engine.run_container("hostly", [AttachRequest("host")])
     assert not [key for op, key in fabric.log if op == "open_resolver"]
+
+
+def test_a_container_whose_start_is_not_published_yet_is_not_known(engine):
+    """Its process may ask before the write that started it publishes the view: the
+    resolver then waits for the view rather than answer from one without its networks."""
+    engine.create_network(NetworkRequest("dn"))
+    created = engine.create_container("early", [AttachRequest("dn")])
+    assert not NameTable(engine.view()).knows(created.id)
+    engine.start_container(created.id)
+    assert NameTable(engine.view()).knows(created.id)

@@ -6,7 +6,9 @@ outside host's dnsmasq (the lab's internet DNS)."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
 import time
 from ipaddress import IPv4Address
 
@@ -119,6 +121,22 @@ def test_nslookup_in_a_container_gets_the_answer_from_127_0_0_11(dn):
     result = cli.exec(["busybox", "nslookup", "www", RESOLVER])
     assert result.exit_code == 0, result.stdout + result.stderr
     assert str(web.ip("dn")) in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI")
+def test_docker_run_resolves_a_name_as_its_process_starts(dn, lab, tmp_path):
+    """`docker run --network dn alpine nslookup www 127.0.0.11`: the process asks at
+    once, before the engine may have published the start that made it."""
+    web, _, _ = dn
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env.update(DOCKER_HOST=lab.docker_host_url("h1"), DOCKER_CONFIG=str(tmp_path),
+               DOCKER_CLI_HINTS="false")
+    for _ in range(3):
+        done = subprocess.run(["docker", "run", "--rm", "--network", "dn", "alpine",
+                               "busybox", "nslookup", "www", RESOLVER],
+                              env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert str(web.ip("dn")) in done.stdout
 
 
 def test_connect_with_an_alias_starts_the_resolver_and_publishes_the_alias(h1):

@@ -16,6 +16,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import TypeVar
 
+from emulator.fabric import dnssockets
 from emulator.fabric.base import Adoption, ExecResult, MacvlanPlug, Plug, SandboxHandle
 from emulator.fabric.icmpsweep import sweep
 from emulator.fabric.linkwait import (
@@ -461,3 +462,29 @@ class KernelFabric:
         except FileNotFoundError:
             return ExecResult(127, "", f"exec: \"{argv[0]}\": executable file not found in $PATH")
         return ExecResult(done.returncode, done.stdout, done.stderr)
+
+    # -- the embedded DNS ------------------------------------------------------
+
+    @contextmanager
+    def _namespace(self, sandbox: SandboxHandle | None) -> Iterator[Namespace]:
+        """A handle on the sandbox's network namespace (the host's for None)."""
+        if sandbox is None or sandbox.shares_host:
+            yield self._ns
+        elif sandbox.held is not None:
+            yield sandbox.held
+        else:
+            ns = Namespace.of_pid(sandbox.process.pid)  # type: ignore[union-attr]
+            try:
+                yield ns
+            finally:
+                ns.close()
+
+    def open_resolver(self, sandbox: SandboxHandle) -> dnssockets.ResolverSockets:
+        with self._namespace(sandbox) as ns:
+            return dnssockets.open_resolver(ns)
+
+    def upstream_socket(self, sandbox: SandboxHandle | None, server: str, port: int,
+                        tcp: bool):
+        with self._namespace(sandbox) as ns:
+            return dnssockets.upstream_socket(ns, server, port, tcp)
+

@@ -12,9 +12,11 @@ host's own files. The text comes from `etcfiles`.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
-import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from emulator import errdefs as err
@@ -23,6 +25,10 @@ from emulator.cnm.etcfiles import DnsConfig, ExtServer, HostResolvConf
 from emulator.cnm.model import Container, Endpoint, Network
 from emulator.cnm.state import HostState
 from emulator.swarm.cluster import GWBRIDGE
+
+# the same for every container with the same options: made once
+_resolv_conf_internal = functools.lru_cache(maxsize=64)(etcfiles.resolv_conf_internal)
+_resolv_conf_legacy = functools.lru_cache(maxsize=64)(etcfiles.resolv_conf_legacy)
 
 RESOLV_CONF, HOSTS, HOSTNAME = "/etc/resolv.conf", "/etc/hosts", "/etc/hostname"
 FILE_NAMES = {RESOLV_CONF: "resolv.conf", HOSTS: "hosts", HOSTNAME: "hostname"}
@@ -49,7 +55,17 @@ class ContainerFiles:
         self.host_resolv = host_resolv
         self._internal: dict[str, bool] = {}
         self._external: dict[str, tuple[ExtServer, ...]] = {}
-        self._creating: dict[str, _Creation] = {}
+
+    @contextmanager
+    def enabled(self, on: bool) -> Iterator[None]:
+        """Containers started in the body get their files (and mount namespace) or not:
+        off is the engine's path without a directory, for measuring what they cost."""
+        kept = self.directory
+        self.directory = kept if on else None
+        try:
+            yield
+        finally:
+            self.directory = kept
 
     def refuse_unsupported(self, dns: DnsConfig, networks: list[Network]) -> None:
         """Options this emulator cannot honour for a container in the host's namespace
@@ -86,30 +102,15 @@ class ContainerFiles:
 
     # -- the container's life ------------------------------------------------------
 
-    def reserve(self, container: Container) -> None:
-        """Create the container's files, empty, in the background while its networks are
-        joined: making a file costs the filesystem ten times more than rewriting it."""
-        folder = self.folder(container.id)
-        networks = [self._state.networks[a] for a in container.attachments
-                    if a in self._state.networks]
-        if folder is None or container.id in self._creating or any(
-                self._state.capability_of(n).shares_host_namespace for n in networks):
-            return
-        self._creating[container.id] = _Creation(folder)
-
     def prepare(self, container: Container) -> dict[str, Path] | None:
         """Write the container's three files as it starts (networks joined): what to
         bind-mount where, or None when it gets none (host mode, or no directory)."""
         folder = self.folder(container.id)
-        creation = self._creating.pop(container.id, None)
-        if creation is not None:
-            creation.wait()
         networks = self._networks_of(container)
         if folder is None or any(self._state.capability_of(n).shares_host_namespace
                                  for n in networks):
             return None
-        if creation is None:
-            _create(folder)
+        _make_folder(folder)
         _write(folder / "hostname", etcfiles.hostname_file(container.hostname))
         addresses = [ep.address.ip for n in networks if in_hosts_file(n)
                      for ep in [container.endpoints[n.id]] if ep.address is not None]
@@ -147,9 +148,6 @@ class ContainerFiles:
         _write(path, etcfiles.hosts_without(path.read_text(), records))
 
     def removed(self, cid: str) -> None:
-        creation = self._creating.pop(cid, None)
-        if creation is not None:
-            creation.wait(raising=False)
         self._internal.pop(cid, None)
         self._external.pop(cid, None)
         folder = self.folder(cid)
@@ -162,10 +160,10 @@ class ContainerFiles:
         folder = self.folder(container.id)
         assert folder is not None
         if internal:
-            text, external = etcfiles.resolv_conf_internal(self.host_resolv, container.dns)
+            text, external = _resolv_conf_internal(self.host_resolv, container.dns)
             self._external[container.id] = external
         else:
-            text = etcfiles.resolv_conf_legacy(self.host_resolv, container.dns)
+            text = _resolv_conf_legacy(self.host_resolv, container.dns)
         self._internal[container.id] = internal
         _write(folder / "resolv.conf", text)
 
@@ -181,35 +179,22 @@ class ContainerFiles:
         return None
 
 
-class _Creation:
-    """A container's folder and empty files, being made by a thread of their own."""
-
-    def __init__(self, folder: Path) -> None:
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(folder,), daemon=True,
-                                        name="cnm-etcfiles")
-        self._thread.start()
-
-    def _run(self, folder: Path) -> None:
-        try:
-            _create(folder)
-        except BaseException as exc:  # handed to wait()
-            self._error = exc
-
-    def wait(self, raising: bool = True) -> None:
-        self._thread.join()
-        if self._error is not None and raising:
-            raise self._error
-
-
-def _create(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True, mode=0o755)
-    for name in FILE_NAMES.values():
-        os.close(os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+def _make_folder(folder: Path) -> None:
+    try:
+        os.mkdir(folder, 0o755)
+    except FileExistsError:  # a restart: the files are rewritten
+        pass
+    except FileNotFoundError:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o755)
 
 
 def _write(path: Path, text: str) -> None:
     """Truncate and write in place: a bind mount holds the file's inode, so a new
     file renamed over it would not be seen in the container."""
-    with open(path, "w") as out:
-        out.write(text)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        data = memoryview(text.encode())
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)

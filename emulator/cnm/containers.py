@@ -138,7 +138,6 @@ class Containers:
                                                         shares_host)
         container.running = True
         container.next_ifindex = 0
-        self._files.reserve(container)
         try:
             faults.step("container.sandbox-made")
             for attachment in order:
@@ -183,6 +182,8 @@ class Containers:
             network = state.networks[net_id]
             if state.capability_of(network).released_before_sandbox:
                 self._endpoints.leave(container, network)
+        if state.dns is not None:
+            state.dns.release(container.id)
         if sandbox is not None:
             state.fabric.destroy_sandbox(sandbox, graceful)
             container.finished_at = docker_timestamp()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address
 
 from emulator import errdefs as err
+from emulator.cnm.dnsnames import serves_names
 from emulator.cnm.model import Attachment, Container, Endpoint, Network
 from emulator.cnm.state import HostState
 from emulator.drivers.base import SWARM, EndpointSpec, PortPublisher, SandboxRef
@@ -151,6 +152,9 @@ class Endpoints:
             undo.pop_all()
         container.endpoints[network.id] = ep
         network.endpoints[ep.id] = ep
+        if state.dns is not None and name is None and serves_names(network):
+            state.dns.serve(container, container.dns.servers,
+                            any(o.startswith("ndots:") for o in container.dns.options))
         if holder is network:
             container.gateway_network = network.id
         if capability.reaches_outside_via_gwbridge and not network.internal:

@@ -36,6 +36,7 @@ from emulator.cnm.globalscope import GlobalScope, GlobalStore
 from emulator.cnm.lifecycle import ContainerLifecycle
 from emulator.cnm.model import Container, Network
 from emulator.cnm.networks import NetworkRequest, Networks
+from emulator.cnm.resolver import EmbeddedDns
 from emulator.cnm.sharedscope import SharedScope
 from emulator.cnm.state import HostState
 from emulator.cnm.swarmnode import SwarmMembership
@@ -79,6 +80,9 @@ class Engine:
         self._lock = self._state.lock
         self._depth = 0
         self._view = View()
+        host_conf = host_resolv_conf(dns_servers)
+        self.dns = self._state.dns = EmbeddedDns(host, fabric, self._dns_views,
+                                                 host_conf.nameservers)
         self.global_store = global_store or GlobalStore()
         self.global_store.engines[host] = self
         self._global = GlobalScope(self.global_store, self.drivers, self._state.reserved)
@@ -88,8 +92,7 @@ class Engine:
                                   self._endpoints.leave_all)
         self._swarm = SwarmMembership(self._state, self._networks, self, advertise,
                                       swarm_directory)
-        self.container_files = ContainerFiles(self._state, state_dir,
-                                              host_resolv_conf(dns_servers))
+        self.container_files = ContainerFiles(self._state, state_dir, host_conf)
         self._containers = Containers(self._state, self._networks, self._endpoints,
                                       self._network_for_attach, self._notify,
                                       files=self.container_files)
@@ -159,10 +162,20 @@ class Engine:
                     networks = self._state.networks
                     self._view = self._view.after(networks, networks.take_changes(),
                                                   self._state.containers)
+                    self.dns.view_changed()
 
     def view(self) -> View:
         """The networks and containers as of the last write: copies no one changes."""
         return self._view
+
+    def _dns_views(self) -> tuple[View, list[View]]:
+        """What the embedded DNS answers from: this host's view, and the views of the
+        other nodes of its swarm (their containers on swarm-scoped networks)."""
+        swarm = self.swarm
+        if swarm is None:
+            return self._view, []
+        return self._view, [member.view() for host, member in list(swarm.engines.items())
+                            if host != self.host]
 
     def _notify(self, containers: list[Container]) -> None:
         """Tell the owner that these containers' processes started or ended."""
@@ -371,3 +384,4 @@ class Engine:
             self._state.firewall.clear()
             for network in list(self.networks.values()):
                 self._networks.delete(network)
+        self.dns.close()

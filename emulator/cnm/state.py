@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
 from emulator.cnm.model import Container, Network
+from emulator.cnm.resolver import EmbeddedDns
 from emulator.drivers.base import Capability, Driver
 from emulator.drivers.hostfirewall import FirewallPart, HostFirewall
 from emulator.drivers.registry import DriverRegistry
@@ -77,6 +78,8 @@ class HostState:
     """By ID; which were added or removed is told to the engine's view."""
     containers: dict[str, Container] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    dns: EmbeddedDns | None = None
+    """The host's embedded DNS server, which containers on user-defined networks ask."""
     _seen: set[str] = field(default_factory=set, init=False, repr=False)
     """The networks networks_changed last saw."""
 

@@ -6,12 +6,14 @@ out on the real kernel; `FakeFabric` records it for unit tests.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 from typing import Protocol
 
+from emulator.fabric.dnssockets import ResolverSockets
 from emulator.fabric.netns import Namespace
 from emulator.fabric.processes import ProcessId
 
@@ -163,3 +165,14 @@ class HostFabric(Protocol):
 
     def exec(self, sandbox: SandboxHandle | None, argv: list[str],
              timeout: float = 30.0) -> ExecResult: ...
+
+    def open_resolver(self, sandbox: SandboxHandle) -> ResolverSockets | None:
+        """The embedded DNS's sockets on 127.0.0.11 in the sandbox, with Docker's NAT
+        rules for port 53 there; None where there is no kernel to listen in."""
+        ...
+
+    def upstream_socket(self, sandbox: SandboxHandle | None, server: str, port: int,
+                        tcp: bool) -> socket.socket:
+        """A non-blocking socket towards an upstream DNS server, made in the sandbox's
+        namespace (the host's for None): connected (UDP) or connecting (TCP)."""
+        ...

@@ -237,6 +237,15 @@ class FakeFabric:
         self.log.append(("exec", " ".join(argv)))
         return ExecResult(0, "")
 
+    def open_resolver(self, sandbox: SandboxHandle) -> None:
+        """No kernel, no sockets: the resolver serves nothing here."""
+        self.log.append(("open_resolver", sandbox.key))
+        return None
+
+    def upstream_socket(self, sandbox: SandboxHandle | None, server: str, port: int,
+                        tcp: bool):
+        raise OSError(f"the fake fabric reaches no DNS server ({server})")
+
     def kernel_objects(self) -> int:
         """How many links, MACVLANs and sandboxes exist: zero after a full teardown."""
         return (len(self.links) + len(self.sandboxes)

@@ -16,6 +16,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import TypeVar
 
+from emulator.fabric import dnssockets
 from emulator.fabric.base import Adoption, ExecResult, MacvlanPlug, Plug, SandboxHandle
 from emulator.fabric.icmpsweep import sweep
 from emulator.fabric.linkwait import (
@@ -24,7 +25,7 @@ from emulator.fabric.linkwait import (
     wait_links_up,
     wait_ports_forwarding,
 )
-from emulator.fabric.mountns import enter_mounts_of, in_own_thread, private_with_binds
+from emulator.fabric.mountns import mounts_of, private_mounts
 from emulator.fabric.namespace_links import NamespaceLinks
 from emulator.fabric.netns import Namespace, new_namespace, sethostname
 from emulator.fabric.nftsession import NftSession
@@ -136,18 +137,13 @@ class KernelFabric:
         full_env = {"PATH": CONTAINER_PATH, "HOSTNAME": hostname, **(env or {}), **self._env}
         out, errors = self.output_fifos.pop(sandbox.key, (self.log_path(sandbox.key), None))
         binds = {target: str(source) for target, source in (files or {}).items()}
-
-        def launch() -> None:
-            with self._entered(sandbox, with_uts=True):
-                if binds:
-                    private_with_binds(binds)
+        with self._entered(sandbox, with_uts=True):
+            if binds and not sandbox.shares_host:
+                with private_mounts(binds):
+                    sandbox.process = spawn(command, full_env, out, errors)
+                sandbox.private_mounts = True
+            else:
                 sandbox.process = spawn(command, full_env, out, errors)
-
-        if binds and not sandbox.shares_host:
-            in_own_thread(launch)
-            sandbox.private_mounts = True
-        else:
-            launch()
         if sandbox.held is not None:
             sandbox.held.close()
             sandbox.held = None
@@ -220,19 +216,12 @@ class KernelFabric:
 
     def _started_in(self, sandbox: SandboxHandle | None, start: Callable[[], T]) -> T:
         """Run `start` (which starts a process) inside the sandbox's namespaces: network
-        and UTS, and its mount namespace when it has one of its own (then in a thread of
-        its own: see mountns)."""
-        if sandbox is None or not sandbox.private_mounts or sandbox.process is None:
-            with self._entered(sandbox, with_uts=True):
+        and UTS, and its mount namespace when it has one of its own."""
+        with self._entered(sandbox, with_uts=True):
+            if sandbox is None or not sandbox.private_mounts or sandbox.process is None:
                 return start()
-        pid = sandbox.process.pid
-
-        def entered_and_started() -> T:
-            with self._entered(sandbox, with_uts=True):
-                enter_mounts_of(pid)
+            with mounts_of(sandbox.process.pid):
                 return start()
-
-        return in_own_thread(entered_and_started)
 
     def plug(self, sandbox: SandboxHandle, plug: Plug) -> None:
         with self._ns.entered():
@@ -473,3 +462,29 @@ class KernelFabric:
         except FileNotFoundError:
             return ExecResult(127, "", f"exec: \"{argv[0]}\": executable file not found in $PATH")
         return ExecResult(done.returncode, done.stdout, done.stderr)
+
+    # -- the embedded DNS ------------------------------------------------------
+
+    @contextmanager
+    def _namespace(self, sandbox: SandboxHandle | None) -> Iterator[Namespace]:
+        """A handle on the sandbox's network namespace (the host's for None)."""
+        if sandbox is None or sandbox.shares_host:
+            yield self._ns
+        elif sandbox.held is not None:
+            yield sandbox.held
+        else:
+            ns = Namespace.of_pid(sandbox.process.pid)  # type: ignore[union-attr]
+            try:
+                yield ns
+            finally:
+                ns.close()
+
+    def open_resolver(self, sandbox: SandboxHandle) -> dnssockets.ResolverSockets:
+        with self._namespace(sandbox) as ns:
+            return dnssockets.open_resolver(ns)
+
+    def upstream_socket(self, sandbox: SandboxHandle | None, server: str, port: int,
+                        tcp: bool):
+        with self._namespace(sandbox) as ns:
+            return dnssockets.upstream_socket(ns, server, port, tcp)
+

@@ -8,20 +8,20 @@ the host's binaries as before. The namespace lives as long as the container's
 processes do: nothing is mounted anywhere else, and nothing is left when they end.
 
 Python 3.11 has neither os.unshare nor os.setns nor mount(2): they come from
-libc. A mount namespace belongs to a thread's filesystem context, which threads
-share (setns refuses a shared one), so every switch happens in a short-lived
-thread of its own (`in_own_thread`), which first takes a private filesystem
-context (CLONE_FS); what it starts keeps the namespace, the rest of the process
-never sees it.
+libc. A mount namespace belongs to a thread (the rest of the process never sees
+it), but switching one needs a filesystem context (cwd, root, umask) of the
+thread's own, which CLONE_FS gives it for the rest of its life. The switch is
+done in the calling thread and undone before it goes on (`private_mounts`,
+`mounts_of`): starting a process from a fresh thread instead costs more than
+the namespace itself (about 0.5 ms here, against 0.2 ms).
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import threading
-from collections.abc import Callable, Mapping
-from typing import TypeVar
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from emulator.fabric.netns import setns, unshare
 
@@ -34,8 +34,6 @@ MS_PRIVATE = 0x40000
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
                         ctypes.c_void_p]
-
-T = TypeVar("T")
 
 
 def _mount(source: str | None, target: str, flags: int) -> None:
@@ -55,6 +53,51 @@ def private_with_binds(binds: Mapping[str, str]) -> None:
         _mount(source, target, MS_BIND)
 
 
+@contextmanager
+def private_mounts(binds: Mapping[str, str]) -> Iterator[None]:
+    """The body runs with the calling thread in a new private mount namespace with
+    `binds` (see private_with_binds); what it starts keeps that namespace, the thread
+    returns to its own (and to its working directory) after."""
+    with _returning():
+        private_with_binds(binds)
+        yield
+
+
+@contextmanager
+def mounts_of(pid: int) -> Iterator[None]:
+    """The body runs with the calling thread in the mount namespace of process `pid`."""
+    fd = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with _returning():
+            setns(fd, CLONE_NEWNS)
+            yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def _returning() -> Iterator[None]:
+    """Bring the calling thread back to the mount namespace and working directory it
+    has now once the body is done, however it ends."""
+    home = os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        cwd: int | None = os.open(".", os.O_PATH | os.O_CLOEXEC)
+    except FileNotFoundError:  # removed: nothing to return to
+        cwd = None
+    try:
+        unshare(CLONE_FS)  # this thread's filesystem context only (a no-op the next time)
+        try:
+            yield
+        finally:
+            setns(home, CLONE_NEWNS)  # resets cwd and root to that namespace's
+            if cwd is not None:
+                os.fchdir(cwd)
+    finally:
+        os.close(home)
+        if cwd is not None:
+            os.close(cwd)
+
+
 def enter_mounts_of(pid: int) -> None:
     """Move the calling thread (or a single-threaded process) into the mount namespace
     of process `pid`. Its working directory becomes that namespace's root."""
@@ -72,22 +115,3 @@ def has_own_mounts(pid: int) -> bool:
         return os.stat(f"/proc/{pid}/ns/mnt").st_ino != os.stat("/proc/self/ns/mnt").st_ino
     except FileNotFoundError:
         return False
-
-
-def in_own_thread(work: Callable[[], T]) -> T:
-    """Run `work` in a thread of its own and return its result (or raise its error):
-    the namespaces that thread enters end with it."""
-    outcome: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = work()
-        except BaseException as exc:  # handed to the caller
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name="cnm-mountns", daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]  # type: ignore[misc]
-    return outcome["value"]  # type: ignore[return-value]

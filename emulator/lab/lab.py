@@ -32,6 +32,7 @@ from emulator.lab.cleanup import marked_processes
 from emulator.lab.dhcp import DhcpServer, Lease, take_leases
 from emulator.lab.dockerhost import DockerHost
 from emulator.lab.dryrun import attach_requests, check_topology, network_request
+from emulator.lab.outsidedns import OutsideDns
 from emulator.lab.realhost import RealDockerHost
 from emulator.lab.state import LabState, RunDir
 from emulator.lab.world import World
@@ -75,6 +76,7 @@ class Lab:
         self._previous_handlers: dict[int, object] = {}
         self.stopping = False  # set once `stop` has begun
         self.dhcp: DhcpServer | None = None
+        self.outside_dns: OutsideDns | None = None
         self.swarm_directory = SwarmDirectory()
         self.global_store = GlobalStore()
         self.plugin_timeout = 10.0
@@ -145,6 +147,7 @@ class Lab:
         self._state.outside = ProcessId.of(self._world.pid_of("outside"))
         self._save()
         faults.step("lab.hosts-made")
+        self._start_outside_dns()
         if self.topology.lan is not None:
             self._start_lan()
             faults.step("lab.lan-up")
@@ -191,7 +194,7 @@ class Lab:
                         swarm_directory=self.swarm_directory, plugin_dir=plugins,
                         global_store=self.global_store, plugin_timeout=self.plugin_timeout,
                         dns_servers=self.host_dns_servers(),
-                        state_dir=self.run_dir.path / "state" / spec.name)
+                        state_dir=self.run_dir.container_files(spec.name))
         engine.on_change = partial(self._record_containers, spec.name)
         engine.lifecycle.log_dir = log_dir
         socket = self.run_dir.socket(spec.name)
@@ -223,6 +226,14 @@ class Lab:
                 self._state.extra.append(ProcessId.of(dockerd.pid))
                 self._save()
         faults.step(f"lab.dockerd-up:{spec.name}")
+
+    def _start_outside_dns(self) -> None:
+        """The internet's DNS server on `outside`: every emulated host's resolver."""
+        assert self._state is not None and self._world is not None
+        self.outside_dns = OutsideDns(self.run_dir.path / "outside", self.outside_address)
+        self._state.extra.append(self.outside_dns.start(self._world.pid_of("outside"),
+                                                        self._state.env))
+        self._save()
 
     def _start_lan(self) -> None:
         """The router's DHCP server, then a lease for every LAN host without an address."""
@@ -271,6 +282,9 @@ class Lab:
         if self.dhcp is not None and self.dhcp.process is not None:
             terminate(self.dhcp.process)
             self.dhcp = None
+        if self.outside_dns is not None and self.outside_dns.process is not None:
+            terminate(self.outside_dns.process)
+            self.outside_dns = None
         if self._world is not None:
             self._world.stop()
             self._world = None

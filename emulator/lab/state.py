@@ -5,7 +5,8 @@ changes, and `containers/<host>/<name>` holds each running container's process,
 so that `cnm exec` can find namespaces, `cnm lab ls` can tell running labs from
 dead ones, and `cnm clean` knows what a killed lab left. A lab started by `cnm lab
 up` keeps its log there too (`lab.log`). Every file of a lab is in its directory,
-so removing the directory removes them all.
+so removing the directory removes them all, except the containers' /etc files,
+which are on a tmpfs (FILES_ROOT) and go with it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from pathlib import Path
 from emulator.fabric.processes import LAB_ENV, ProcessId
 
 RUN_ROOT = Path(os.environ.get("CNM_RUN_ROOT", "/run/cnm"))
+FILES_ROOT = Path(os.environ.get("CNM_FILES_ROOT", "/dev/shm/cnm"))
+"""The containers' /etc files, on a tmpfs: on the disk, making and rewriting them
+would cost a container start more than everything else together."""
 
 
 def lab_marker(lab: str, owner: ProcessId) -> str:
@@ -115,6 +119,13 @@ class RunDir:
         """The lab process's output and log records (`cnm lab logs`): it goes with the lab."""
         return self.path / "lab.log"
 
+    def container_files(self, host: str) -> Path:
+        """Where `host`'s engine keeps its containers' /etc files: under FILES_ROOT for
+        a lab under the default run root, else in the run directory."""
+        if self.path.parent == RUN_ROOT and FILES_ROOT.parent.is_dir():
+            return FILES_ROOT / self.name / host
+        return self.path / "state" / host
+
     def exists(self) -> bool:
         return self.path.exists()
 
@@ -175,6 +186,10 @@ class RunDir:
             return float("inf")
 
     def remove(self) -> None:
+        """The container files first: while the run directory is there, `cnm clean`
+        knows the lab and removes them."""
+        if self.path.parent == RUN_ROOT:
+            shutil.rmtree(FILES_ROOT / self.name, ignore_errors=True)
         shutil.rmtree(self.path, ignore_errors=True)
 
 

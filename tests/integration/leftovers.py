@@ -23,7 +23,7 @@ from emulator.fabric.netns import CLONE_NEWNET, setns
 from emulator.fabric.processes import ProcessId
 from emulator.lab.cgroups import lab_cgroups
 from emulator.lab.cleanup import clean, marked_processes
-from emulator.lab.state import RUN_ROOT, LabState, RunDir
+from emulator.lab.state import FILES_ROOT, RUN_ROOT, LabState, RunDir
 
 SO_NETNS_COOKIE = 71  # Linux 5.14; not in Python's socket module
 
@@ -136,11 +136,13 @@ def lab_net_namespaces(name: str, state: LabState | None,
 
 
 def lab_files(name: str) -> list[Path]:
-    """Files of lab `name` under the run root: its run directory, its logs."""
+    """Files of lab `name` under the run root (its run directory, its logs) and its
+    containers' /etc files."""
+    files = [FILES_ROOT / name] if (FILES_ROOT / name).exists() else []
     if not RUN_ROOT.is_dir():
-        return []
-    return sorted(p for p in RUN_ROOT.iterdir()
-                  if p.name == name or p.name.startswith((f"{name}.", f".{name}.")))
+        return files
+    return sorted(files + [p for p in RUN_ROOT.iterdir()
+                           if p.name == name or p.name.startswith((f"{name}.", f".{name}."))])
 
 
 def assert_nothing_left(name: str, namespaces: LabNamespaces | None = None) -> None:

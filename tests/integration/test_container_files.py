@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -193,7 +194,7 @@ def test_nothing_mounted_or_written_is_left_after_lab_down():
         container = host.containers.run("c1")
         namespace = os.readlink(f"/proc/{container.pid}/ns/mnt")
         assert namespace != os.readlink("/proc/self/ns/mnt")
-        state_dir = running.run_dir.path / "state" / "h1" / container.id
+        state_dir = Path(host.client.api.inspect_container(container.id)["HostsPath"]).parent
         assert (state_dir / "hosts").exists()
         host.engine.remove_container(container.id, force=True)
         assert not state_dir.exists()
@@ -208,3 +209,29 @@ def test_nothing_mounted_or_written_is_left_after_lab_down():
         except OSError:
             pass
     assert not holders, f"processes still in the container's mount namespace: {holders}"
+
+
+def test_starting_and_exec_leave_the_callers_namespace_and_directory(lab, tmp_path):
+    """The engine enters a container's mount namespace in the calling thread and leaves
+    it before it returns, from the main thread as from any other."""
+    host = lab.host("h1")
+
+    def start_and_exec(name: str) -> tuple[str, str, str]:
+        before = os.readlink("/proc/thread-self/ns/mnt")
+        container = host.containers.run(name)
+        assert container.exec(["cat", "/etc/hostname"]).stdout == container.id[:12] + "\n"
+        assert Path("marker").read_text() == "here"  # relative to the working directory
+        return before, os.readlink("/proc/thread-self/ns/mnt"), os.getcwd()
+
+    (tmp_path / "marker").write_text("here")
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        before, after, where = start_and_exec("main1")
+        assert after == before and where == str(tmp_path)
+        with ThreadPoolExecutor(1) as pool:
+            before, after, where = pool.submit(start_and_exec, "other1").result()
+        assert after == before and where == str(tmp_path)
+    finally:
+        os.chdir(cwd)
+        host.engine.remove_containers(["main1", "other1"], force=True)

@@ -1,0 +1,157 @@
+"""The names the embedded DNS knows, as libnetwork's service records hold them.
+
+dockerd gives each endpoint a container has on a user-defined network its DNS
+names (daemon's buildEndpointDNSNames: the container's name, its aliases on that
+network, its short ID, its hostname, without repeats); libnetwork files them per
+network (svcRecords: name -> addresses, address -> first name). A container asks
+through its own endpoints: a name resolves only on a network it shares with the
+target, and the answer is the target's address there (Sandbox.ResolveName). A
+swarm-scoped network's records are the same on every node that has it (gossiped
+by NetworkDB), so they hold the containers of every host; a global-scope plugin
+network's hold only this host's (libnetwork's clusterAgent serves swarm scope only).
+
+Everything here is built from engine views (`cnm/view.py`): plain copies no one
+changes, so the resolver reads them from its own thread without a lock. A table
+is built once per view and then answers in a few dictionary lookups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+
+from emulator.cnm.model import Container, Endpoint, Network
+from emulator.cnm.view import View
+from emulator.drivers.base import SWARM
+from emulator.swarm.cluster import GWBRIDGE
+
+
+def dns_names(container: Container, aliases: Iterable[str]) -> list[str]:
+    """moby's buildEndpointDNSNames: name, aliases, short ID, hostname, without repeats.
+    The first one names the address in PTR answers."""
+    return list(dict.fromkeys([container.name, *aliases, container.short_id,
+                               container.hostname]))
+
+
+def serves_names(network: Network) -> bool:
+    """Whether containers on `network` get the embedded DNS and names there: user-defined
+    networks (dockerd's NetworkMode.IsUserDefined), not the ingress (routing only)."""
+    return not network.predefined and not network.ingress and network.name != GWBRIDGE
+
+
+def named_endpoint(container: Container, network: Network) -> Endpoint | None:
+    """The container's endpoint on `network` if it carries DNS names: one the user asked
+    for (the docker_gwbridge endpoint libnetwork adds by itself has none)."""
+    endpoint = container.endpoints.get(network.id)
+    if endpoint is None or network.id not in container.attachments or not serves_names(network):
+        return None
+    return endpoint
+
+
+def reverse_name(address: IPv4Address) -> str:
+    """The in-addr.arpa name of `address`, without the trailing dot."""
+    return address.reverse_pointer
+
+
+@dataclass
+class NetworkRecords:
+    """One network's svcRecords: lower-case name -> IPv4 addresses, address -> PTR name."""
+
+    name: str
+    addresses: dict[str, list[IPv4Address]] = field(default_factory=dict)
+    pointers: dict[str, str] = field(default_factory=dict)
+
+    def add(self, names: list[str], address: IPv4Address) -> None:
+        for name in names:
+            known = self.addresses.setdefault(name.lower(), [])
+            if address not in known:
+                known.append(address)
+        self.pointers.setdefault(reverse_name(address), f"{names[0]}.{self.name}")
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What a name resolved to: `found` even with no address of the family asked
+    (an IPv4-only container asked for AAAA: NOERROR with no answer)."""
+
+    found: bool
+    addresses: tuple[IPv4Address, ...] = ()
+
+
+NOT_FOUND = Lookup(False)
+
+
+class NameTable:
+    """Every network's records as of one set of views, and each container's networks in
+    the order libnetwork searches them."""
+
+    def __init__(self, local: View, peers: Iterable[View] = ()) -> None:
+        self.records: dict[str, NetworkRecords] = {}
+        self.search_order: dict[str, list[str]] = {}
+        self._add_view(local, local_only=False)
+        for view in peers:
+            self._add_view(view, local_only=True)
+        for cid, container in local.containers.items():
+            if not container.running:  # its process may already ask: the view is behind
+                continue
+            nets = [local.networks[n] for n in container.endpoints if n in local.networks]
+            self.search_order[cid] = [n.id for n in sorted(nets, key=_search_key)]
+
+    def _add_view(self, view: View, local_only: bool) -> None:
+        """A peer's view adds only its containers on swarm-scoped networks."""
+        for container in view.containers.values():
+            if not container.running:
+                continue
+            for net_id in container.endpoints:
+                network = view.networks.get(net_id)
+                if network is None or (local_only and network.scope != SWARM):
+                    continue
+                endpoint = named_endpoint(container, network)
+                if endpoint is None or endpoint.address is None:
+                    continue
+                records = self.records.get(net_id)
+                if records is None:
+                    records = self.records[net_id] = NetworkRecords(network.name)
+                records.add(dns_names(container, endpoint.aliases), endpoint.address.ip)
+
+    def knows(self, container_id: str) -> bool:
+        """Whether the views show the container running (its queries can be answered)."""
+        return container_id in self.search_order
+
+    def resolve_name(self, container_id: str, name: str, ipv6: bool = False) -> Lookup:
+        """Sandbox.ResolveName: `name` on the container's networks, else for a.b.c the
+        name a.b on network c, then a on network b.c."""
+        name = name.removesuffix(".")
+        order = self.search_order.get(container_id, [])
+        candidates = [(name, None)]
+        rest = name
+        while "." in rest:
+            rest, _, _ = rest.rpartition(".")
+            candidates.append((rest, name[len(rest) + 1:]))
+        for wanted, network_name in candidates:
+            key = wanted.lower()
+            for net_id in order:
+                records = self.records.get(net_id)
+                if records is None or (network_name is not None
+                                       and network_name != records.name):
+                    continue
+                found = records.addresses.get(key)
+                if found is not None:
+                    return Lookup(True, () if ipv6 else tuple(found))
+        return NOT_FOUND
+
+    def resolve_address(self, container_id: str, reverse: str) -> str | None:
+        """Sandbox.ResolveIP: the PTR name (`name.network`) of an in-addr.arpa name
+        (without its trailing dot) on the first of the container's networks knowing it."""
+        for net_id in self.search_order.get(container_id, []):
+            records = self.records.get(net_id)
+            if records is not None and reverse in records.pointers:
+                return records.pointers[reverse]
+        return None
+
+
+def _search_key(network: Network) -> tuple[bool, bool, str]:
+    """libnetwork's Endpoint.Less as it applies here: docker_gwbridge last, internal
+    networks after the others, then by name."""
+    return (network.name == GWBRIDGE, network.internal, network.name)

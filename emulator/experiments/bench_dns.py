@@ -3,12 +3,12 @@ per-container files cost a container's start.
 
 On one Docker host (emulated, or a real dockerd with `--param engine=docker`):
 
-1. Start time: N containers started one after the other through the Engine API,
-   in rounds alternating between the path without per-container files (no mount
-   namespace: the emulated engine's files switched off, as before they existed) and
-   the path with them (each container's own mount namespace with /etc/resolv.conf,
-   hosts and hostname bound). The ratio of the means is printed next to both. A real
-   dockerd always mounts its files: its figure is printed for reference, no ratio.
+1. Start time: on an emulated host, the engine's container start without the
+   per-container files (no mount namespace: the files switched off, the path before
+   they existed) and with them, alternating start by start (startcost.py), the two
+   medians and their ratio side by side; on any host, N starts through the Engine
+   API (create + start), the figure to compare with a real dockerd (which always
+   mounts its files, so it has no ratio).
 2. Throughput: 100 containers on one user-defined network each keep a few A queries
    for the others' names in flight at 127.0.0.11:53, all at once, for a fixed time:
    the answers per second the host's resolver gives.
@@ -21,7 +21,7 @@ On one Docker host (emulated, or a real dockerd with `--param engine=docker`):
 
 The queries go from sockets opened inside each container's network namespace, as
 the isolation experiment's dns section does; only the Engine API and the kernel
-are used, except the start-time baseline's switch (emulated hosts only).
+are used, except the start-time baseline's switch (emulated hosts only, startcost).
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ import statistics
 import struct
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 
@@ -47,7 +45,8 @@ import docker.types
 
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
-from emulator.experiments.stats import Estimate, estimate, ratio
+from emulator.experiments.startcost import measure_start_cost
+from emulator.experiments.stats import Estimate, estimate
 from emulator.lab import Lab
 from emulator.probes.dnstable import RESOLVER
 from emulator.probes.namespaced import inside
@@ -56,7 +55,7 @@ from emulator.topology import HostSpec, OutsideSpec, Topology, UnderlaySpec
 IMAGE, SLEEP = "alpine", ["sleep", "infinity"]
 NETWORK, SUBNET = "dnsbench", "10.53.0.0/24"
 CONTAINERS = 100
-START_N, START_ROUNDS = 20, 3
+START_N, START_ROUNDS = 20, 5
 LOAD_SECONDS, DEPTH = 2.0, 4
 LATENCY_SOURCES, LATENCY_QUERIES = 5, 60
 EXTERNAL_NAME = "example.com"
@@ -74,33 +73,9 @@ def _topology(name: str) -> Topology:
 # -- 1. start time --------------------------------------------------------------------
 
 
-@contextmanager
-def files_switched_off(host) -> Iterator[bool]:
-    """The emulated engine without per-container files (its files directory unset:
-    no files, no mount namespace, as before they existed). Yields whether it could:
-    False on a real dockerd, or an engine without them."""
-    files = getattr(_engine_of(host), "container_files", None)
-    if files is None or getattr(files, "directory", None) is None:
-        yield False
-        return
-    kept = files.directory
-    files.directory = None
-    try:
-        yield True
-    finally:
-        files.directory = kept
-
-
-def _engine_of(host):
-    try:
-        return host.engine
-    except Exception:  # noqa: BLE001 - a real dockerd host has no emulated engine
-        return None
-
-
 def start_round(client: docker.DockerClient, n: int, tag: str) -> list[float]:
-    """Seconds to create and start each of n containers, one after the other; then
-    remove them."""
+    """Seconds to create and start each of n containers through the Engine API, one
+    after the other; then remove them."""
     api = client.api
     seconds, made = [], []
     try:
@@ -119,30 +94,23 @@ def start_round(client: docker.DockerClient, n: int, tag: str) -> list[float]:
 
 
 def measure_start(lab: Lab, ctx: RunContext, n: int, rounds: int) -> dict[str, object]:
+    """On an emulated host, the files' cost (startcost: the engine's start with the
+    files switched off and on, alternating, medians) and, on any host, the start
+    through the Engine API (create + start, files on), comparable with a real dockerd."""
     host = lab.host("h1")
-    with_files: list[float] = []
-    without: list[float] = []
-    switchable = False
+    api_times: list[float] = []
     for r in range(rounds):
-        with files_switched_off(host) as switched:
-            switchable = switched
-            if switched:
-                without += start_round(host.client, n, f"b{r}x")
-        with_files += start_round(host.client, n, f"f{r}x")
-    files_e = estimate(with_files)
-    row: dict[str, object] = {"start_n": n, "rounds": rounds,
-                              "start_with_files_ms": files_e.mean * 1000,
-                              "start_with_files_ci_ms": files_e.half_width * 1000}
-    if switchable:
-        base = estimate(without)
-        r_e = ratio(files_e, base)
-        row.update({"start_without_files_ms": base.mean * 1000,
-                    "start_without_files_ci_ms": base.half_width * 1000,
-                    "start_ratio": r_e.mean, "start_ratio_ci": r_e.half_width})
-        ctx.progress(f"start: {_ms(base)} without files, {_ms(files_e)} with: "
-                     f"ratio {r_e.mean:.2f} ± {r_e.half_width:.2f}")
-    else:
-        ctx.progress(f"start: {_ms(files_e)} per container (files always on here)")
+        api_times += start_round(host.client, n, f"r{r}x")
+    api = estimate(api_times)
+    row: dict[str, object] = {"start_n": n * rounds, "start_api_ms": api.mean * 1000,
+                              "start_api_ci_ms": api.half_width * 1000}
+    if host.kind == "emulated":
+        cost = measure_start_cost(lab, "h1", n * rounds, network=NETWORK)
+        row.update({"start_without_files_ms": cost.baseline_s * 1000,
+                    "start_with_files_ms": cost.with_files_s * 1000,
+                    "start_ratio": cost.ratio})
+        ctx.progress(cost.line())
+    ctx.progress(f"start through the Engine API: {_ms(api)} per container")
     return row
 
 
@@ -438,8 +406,8 @@ def checks_of(row: dict[str, object]) -> list[Check]:
         checks.append(Check(
             "start", "start time with files / without",
             f"<= {TARGET_START_RATIO:.2f}",
-            f"{r:.2f} ({float(row['start_with_files_ms']):.1f} vs "  # type: ignore[arg-type]
-            f"{float(row['start_without_files_ms']):.1f} ms)",  # type: ignore[arg-type]
+            f"{r:.2f} ({float(row['start_with_files_ms']):.2f} vs "  # type: ignore[arg-type]
+            f"{float(row['start_without_files_ms']):.2f} ms)",  # type: ignore[arg-type]
             r <= TARGET_START_RATIO))
     return checks
 
@@ -459,9 +427,10 @@ def run(ctx: RunContext) -> Outcome:
     ctx.write_rows("dns.csv", [row])
     checks = checks_of(row)
     ok = all(c.ok for c in checks)
-    start = (f"start {row['start_ratio']:.2f}x with files ({row['start_with_files_ms']:.1f} vs "
-             f"{row['start_without_files_ms']:.1f} ms)" if "start_ratio" in row else
-             f"start {row['start_with_files_ms']:.1f} ms per container")
+    start = (f"start {row['start_ratio']:.2f}x with files ({row['start_with_files_ms']:.2f} vs "
+             f"{row['start_without_files_ms']:.2f} ms), {row['start_api_ms']:.1f} ms through "
+             "the API" if "start_ratio" in row else
+             f"start {row['start_api_ms']:.1f} ms per container through the API")
     added = row.get("added_median_ms")
     headline = (f"{engine}: {row['qps']:,} answers/s from {n} containers; median added "
                 f"latency {'n/a' if added is None else f'{added:.3f} ms'}; {start}")

@@ -215,7 +215,8 @@ class Lab:
             root=self.run_dir.path / "docker" / spec.name,
             socket=self.run_dir.socket(spec.name), plugin_dir=plugins,
             log_file=self.run_dir.path / "logs" / spec.name / "dockerd.log",
-            env=self._state.env, run_root=self.run_dir.path.parent)
+            env=self._state.env, run_root=self.run_dir.path.parent,
+            dns_servers=self.host_dns_servers())
         self.hosts[spec.name] = RealDockerHost(spec.name, dockerd, spec.address)
         try:
             dockerd.start()

@@ -2,7 +2,8 @@
 
 dockerd runs in the Mininet host's network namespace (entered with nsenter; `ip
 netns exec` would remount /sys and hide the cgroup hierarchies) and in a mount
-namespace of its own, where a private /run and /etc/docker hide the machine's: the
+namespace of its own, where a private /run, /etc/docker and /etc/resolv.conf (the
+lab's resolvers: the outside host's DNS server) hide the machine's: the
 paths Docker does not let one configure (/run/docker/plugins, containerd's shim
 sockets under /run/containerd, /etc/docker/key.json) are the lab's, and every mount
 dockerd and its containers make goes when their processes do. The host's plugin
@@ -47,12 +48,12 @@ MISSING = ("dockerd (Debian's docker.io) and /bin/busybox (busybox-static) are n
 log = logging.getLogger("emulator.lab")
 
 # Runs as root inside the new mount namespace: $1 the staging directory (the lab's),
-# $2 the plugin directory, $3 the run root if it lives under /run (else empty),
-# then dockerd's argv.
+# $2 the plugin directory, $3 the run root if it lives under /run (else empty), $4 the
+# host's resolv.conf, then dockerd's argv.
 _PRIVATE_RUN = r"""
 set -e
-stage=$1 plugins=$2 runroot=$3
-shift 3
+stage=$1 plugins=$2 runroot=$3 resolvconf=$4
+shift 4
 mount -n -t tmpfs -o mode=755 cnm-run "$stage"
 mkdir -p "$stage/docker/plugins"
 mount -n --bind "$plugins" "$stage/docker/plugins"
@@ -63,6 +64,7 @@ fi
 mount -n --move "$stage" /run
 mkdir -p /etc/docker
 mount -n -t tmpfs -o mode=755 cnm-etc-docker /etc/docker
+mount -n --bind "$resolvconf" /etc/resolv.conf
 exec "$@"
 """
 
@@ -113,7 +115,10 @@ class RealDockerd:
 
     def __init__(self, lab: str, host: str, host_pid: int, root: Path, socket: Path,
                  plugin_dir: Path, log_file: Path, env: dict[str, str],
-                 run_root: Path) -> None:
+                 run_root: Path, dns_servers: list[str] | None = None) -> None:
+        """`dns_servers`: the host's resolvers, dockerd's /etc/resolv.conf (what its
+        embedded DNS forwards to and the default bridge's containers get), as on an
+        emulated host; by default the machine's file is left as it is."""
         self.lab = lab
         self.host = host
         self.host_pid = host_pid
@@ -123,6 +128,7 @@ class RealDockerd:
         self.log_file = log_file
         self.env = env
         self.run_root = run_root
+        self.dns_servers = dns_servers
         self.process: subprocess.Popen | None = None
         self._client: docker.DockerClient | None = None
 
@@ -143,7 +149,7 @@ class RealDockerd:
             "nsenter", f"--net=/proc/{self.host_pid}/ns/net", "--",
             "unshare", "--mount", "--propagation", "private", "--",
             "sh", "-c", _PRIVATE_RUN, "cnm-dockerd",
-            str(self.root / "run"), str(self.plugin_dir), runroot,
+            str(self.root / "run"), str(self.plugin_dir), runroot, str(self._resolv_conf()),
             DOCKERD,
             "--data-root", str(self.root / "data"),
             "--exec-root", str(self.root / "exec"),
@@ -153,6 +159,11 @@ class RealDockerd:
             "--cgroup-parent", cgroup_parent(self.lab, self.host),
         ]
 
+    def _resolv_conf(self) -> Path:
+        if self.dns_servers is None:
+            return Path("/etc/resolv.conf")
+        return self.root / "resolv.conf"
+
     def start(self) -> None:
         """Start dockerd, wait until its API answers, import the images."""
         missing = available()
@@ -160,6 +171,9 @@ class RealDockerd:
             raise DockerdError(missing)
         for folder in ("run", "data", "exec"):
             (self.root / folder).mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.dns_servers is not None:
+            self._resolv_conf().write_text(
+                "".join(f"nameserver {server}\n" for server in self.dns_servers))
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env}
         env["PATH"] = env.get("PATH", "") + ":/usr/sbin:/sbin"

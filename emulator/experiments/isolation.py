@@ -346,13 +346,13 @@ def dns_heatmap(cells: list[dnstable.DnsCell], path) -> None:
     from matplotlib.colors import ListedColormap
 
     sources = list(dict.fromkeys(c.source for c in cells))
-    names = list(dict.fromkeys(c.name for c in cells))
+    names = list(dict.fromkeys(c.asked for c in cells))
     grid = [[0.0] * len(names) for _ in sources]
     for c in cells:
         value = 1 if c.observed else 0
         if c.wrong:
             value = 2 if c.observed else 3
-        grid[sources.index(c.source)][names.index(c.name)] = value
+        grid[sources.index(c.source)][names.index(c.asked)] = value
     fig, ax = plt.subplots(figsize=(max(6.0, 0.28 * len(names) + 2), 0.3 * len(sources) + 2))
     ax.imshow(grid, cmap=ListedColormap(["#d9d9d9", "#4c9a2a", "#d62728", "#ff7f0e"]),
               vmin=0, vmax=3)

@@ -351,8 +351,8 @@ def truth_table(cells: list[DnsCell], which: str) -> str:
     """Sources by names: `.` resolves, `X` does not; `which` is expected, observed or
     diff (`!` where the answer is not Docker's)."""
     sources_ = list(dict.fromkeys(c.source for c in cells))
-    names = list(dict.fromkeys(c.name for c in cells))
-    index = {(c.source, c.name): c for c in cells}
+    names = list(dict.fromkeys(c.asked for c in cells))
+    index = {(c.source, c.asked): c for c in cells}
     width = max((len(s) for s in sources_), default=1)
     lines = [f"dns {which}".ljust(width) + "  " + " ".join(f"{i:>2}" for i in range(len(names)))]
     for source in sources_:

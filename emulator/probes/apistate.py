@@ -8,6 +8,10 @@ running container (for `State.Pid` and the network mode), plus an inspect of
 `docker_gwbridge` where it exists: a container's own inspect leaves out its
 endpoint there (libnetwork's `gateway_<id>`), the network's inspect lists it.
 
+Each endpoint keeps the names the embedded DNS answers for it (`Aliases`, and
+`DNSNames` where the engine's API has them), each container its hostname: the
+isolation experiment's dns section derives who resolves whom from them.
+
 Which network holds a container's default route is read from the kernel, not
 inferred: the default route of the container's namespace (`/proc/PID/net/route`,
 no namespace switch) and the endpoint whose gateway it goes through.

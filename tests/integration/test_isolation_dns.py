@@ -4,9 +4,12 @@ Docker, the section fast, the lab left as it was."""
 
 from __future__ import annotations
 
+import csv
+import json
 import secrets
 
 import pytest
+from conftest import run_cnm
 
 from emulator import Lab
 from emulator.experiments.host_ports import publishing_checks
@@ -93,3 +96,24 @@ def test_publishing_conflicts_as_docker(engine):
         left = _containers(lab)["h1"]
     assert [c for c in checks if not c.ok] == []
     assert not any("pub-" in name for name in left)
+
+
+def test_cnm_run_isolation_writes_the_dns_and_published_sections(tmp_path):
+    done = run_cnm("run", "isolation", "--param", f"lab={dx_name()}", "--results",
+                   str(tmp_path), timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    (run_dir,) = (tmp_path / "isolation").iterdir()
+    with (run_dir / "dns.csv").open() as handle:
+        dns = list(csv.DictReader(handle))
+    with (run_dir / "published.csv").open() as handle:
+        published = list(csv.DictReader(handle))
+    assert len(dns) > 300 and all(r["ok"] == "True" for r in dns)
+    assert {"h1/f2@front", ""} <= {r["observed"] for r in dns}
+    assert published and all(r["expected"] == r["observed"] for r in published)
+    assert (run_dir / "dns_heatmap.png").stat().st_size > 10_000
+    figures = json.loads((run_dir / "meta.json").read_text())["figures"]
+    assert figures["dns_wrong"] == 0 and figures["published_wrong"] == 0
+    assert figures["dns_seconds"] < 2.0
+    summary = (run_dir / "summary.md").read_text()
+    assert "## DNS section" in summary and "## Published section" in summary
+    assert "dns diff" in done.stdout and "!" not in done.stdout.split("dns diff")[1][:3000]

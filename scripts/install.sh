@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(mininet iproute2 nftables iptables iputils-ping iputils-arping iperf3 dnsmasq-base
           tcpdump bridge-utils net-tools procps psmisc python3 python3-venv python3-pip python3-nftables
-          util-linux conntrack udhcpc tshark)
+          util-linux conntrack udhcpc tshark curl)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install.sh: run as root (emulated labs create network namespaces)" >&2

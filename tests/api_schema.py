@@ -44,6 +44,8 @@ DOCKERD_NULLS: dict[tuple[str | int, ...], str] = {
         "a nil slice unless aliases were given",
     ("definitions", "EndpointSettings", "properties", "DNSNames"):
         "nil on networks that are not user-defined (bridge, host, none)",
+    ("definitions", "HostConfig", "allOf", 1, "properties", "ExtraHosts"):
+        "the client's nil slice kept as sent (docker-py sends none without extra hosts)",
     ("definitions", "ContainerConfig", "properties", "Entrypoint"):
         "a nil slice for images without an ENTRYPOINT",
     ("definitions", "ContainerConfig", "properties", "Volumes"):

@@ -85,8 +85,13 @@ def test_a_healthy_plugin_passes_on_real_docker(tmp_path):
 
 
 def test_a_plugin_that_leaves_its_bridges_fails_the_leftover_check_on_real_docker(tmp_path):
+    """Real dockerd moves a plugin's interface back to the host's namespace when an
+    endpoint leaves (the plugin must delete it at DeleteEndpoint), where the emulator
+    deletes it itself: so on real Docker the veth pair of a refused run's rolled-back
+    endpoint is left too, and CNM-RB-01 may catch the same fault (when that endpoint
+    was joined before the refusal)."""
     result = conformance(tmp_path, "bp", "--plugin-command", f"{PLUGIN} --break leftover")
-    assert failed_ids(result) == {"CNM-KERN-01"}
+    assert {"CNM-KERN-01"} <= failed_ids(result) <= {"CNM-KERN-01", "CNM-RB-01"}
     reason = next(c["reason"] for c in result["checks"] if c["id"] == "CNM-KERN-01")
     assert "link pb-" in reason
 

@@ -506,19 +506,24 @@ def test_a_stopped_lan_lab_leaves_no_namespace_link_or_process():
         host = lab.host("h1")
         macvlan(host)
         host.containers.run("mv1", network="lan")
-        dnsmasq = [proc for proc in lab_processes(lab.name) if comm(proc) == "dnsmasq"]
-        assert len(dnsmasq) == 1
-        router_ns = Namespace.of_pid(lab.node_pid("router"))
-        dnsmasq_ns = Namespace.of_pid(dnsmasq[0].pid)
-        try:
-            assert dnsmasq_ns.inode == router_ns.inode, "dnsmasq runs on the router"
-        finally:
-            router_ns.close()
-            dnsmasq_ns.close()
+        # two dnsmasqs: the router's DHCP server and the outside host's DNS server
+        where = {}
+        for proc in lab_processes(lab.name):
+            if comm(proc) == "dnsmasq":
+                ns = Namespace.of_pid(proc.pid)
+                where[ns.inode] = proc
+                ns.close()
+        nodes = {}
+        for node in ("router", "outside"):
+            ns = Namespace.of_pid(lab.node_pid(node))
+            nodes[node] = ns.inode
+            ns.close()
+        assert set(where) == set(nodes.values()), "one dnsmasq on the router, one on outside"
+        dnsmasq = [where[nodes["router"]], where[nodes["outside"]]]
         assert not [p for p in lab_processes(lab.name) if comm(p) == "udhcpc"]
         run_dir = lab.run_dir.path
         assert (run_dir / "lan" / "dnsmasq.leases").exists()
-    assert not dnsmasq[0].alive()
+    assert not any(proc.alive() for proc in dnsmasq)
     assert lab_processes(lab.name) == []
     assert not run_dir.exists()
     after = machine_snapshot()

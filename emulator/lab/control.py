@@ -16,7 +16,7 @@ import docker
 import docker.errors
 import requests
 
-from emulator.fabric.mountns import enter_mounts_of, has_own_mounts
+from emulator.fabric.mountns import enter_mounts_of, has_own_mounts, private_with_binds
 from emulator.fabric.netns import CLONE_NEWNET, CLONE_NEWUTS, setns
 from emulator.fabric.processes import LAB_ENV, ProcessId, terminate
 from emulator.lab.cleanup import clean
@@ -274,6 +274,17 @@ def resolve_target(state: LabState, target: str) -> tuple[ProcessId, bool]:
     return proc, False
 
 
+def _lab_names_and_resolver(state: LabState) -> None:
+    """A lab node (a Docker host, outside, a LAN node) knows the lab's node names and
+    asks the lab's DNS server, not the machine's: its own /etc/hosts and resolv.conf,
+    in a mount namespace of the command's own."""
+    etc = RunDir(state.name).node_etc
+    binds = {f"/etc/{name}": str(etc / name) for name in ("hosts", "resolv.conf")
+             if (etc / name).is_file()}
+    if binds:
+        private_with_binds(binds)
+
+
 def exec_in(state: LabState, target: str, argv: list[str]) -> None:
     """Replace this process with argv inside the target's namespaces."""
     proc, is_container = resolve_target(state, target)
@@ -298,6 +309,8 @@ def exec_in(state: LabState, target: str, argv: list[str]) -> None:
                 os.chdir(cwd)
             except OSError:
                 pass
+    else:
+        _lab_names_and_resolver(state)
     try:
         os.execvp(argv[0], argv)
     except FileNotFoundError:

@@ -148,6 +148,7 @@ class Lab:
         self._save()
         faults.step("lab.hosts-made")
         self._start_outside_dns()
+        self._write_node_etc()
         if self.topology.lan is not None:
             self._start_lan()
             faults.step("lab.lan-up")
@@ -227,6 +228,21 @@ class Lab:
                 self._state.extra.append(ProcessId.of(dockerd.pid))
                 self._save()
         faults.step(f"lab.dockerd-up:{spec.name}")
+
+    def _write_node_etc(self) -> None:
+        """The names of the lab's nodes, and its resolver, for commands run on them."""
+        folder = self.run_dir.node_etc
+        folder.mkdir(exist_ok=True)
+        lines = ["127.0.0.1\tlocalhost"]
+        lines += [f"{h.address}\t{h.name}" for h in self.topology.hosts]
+        lines.append(f"{self.topology.outside.address}\toutside")
+        lan = self.topology.lan
+        if lan is not None:
+            lines.append(f"{lan.router}\t{LAN_ROUTER_NAME}")
+            lines += [f"{h.address}\t{h.name}" for h in lan.hosts if h.address is not None]
+        (folder / "hosts").write_text("\n".join(lines) + "\n")
+        (folder / "resolv.conf").write_text(
+            "".join(f"nameserver {server}\n" for server in self.host_dns_servers()))
 
     def _start_outside_dns(self) -> None:
         """The internet's DNS server on `outside`: every emulated host's resolver."""

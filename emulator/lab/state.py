@@ -111,6 +111,12 @@ class RunDir:
         return self.path / f"{host}.sock"
 
     @property
+    def node_etc(self) -> Path:
+        """/etc/hosts and /etc/resolv.conf that `cnm exec` gives the lab's nodes: the
+        lab's names, and the outside host's DNS server as resolver."""
+        return self.path / "etc"
+
+    @property
     def state_file(self) -> Path:
         return self.path / "state.json"
 

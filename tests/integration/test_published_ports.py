@@ -231,3 +231,27 @@ def test_host_mode_discards_published_ports_with_docker_s_warning(lab, docker) -
     assert "WARNING: Published ports are discarded when using host network mode" in run.stderr
     assert ok(docker("port", "hostmode")) == ""
     assert from_outside(lab, lab.host("h1").address, 8084) == "refused"
+
+
+def test_cnm_exec_outside_reaches_a_published_port_by_the_docker_host_s_name(tmp_path):
+    """The README's check, by name: lab nodes know each other's names (cnm exec gives
+    them the lab's /etc/hosts) and the lab's DNS server (outside's dnsmasq)."""
+    from conftest import run_cnm
+
+    name = lab_name()
+    up = run_cnm("lab", "up", "--name", name)
+    assert up.returncode == 0, up.stderr
+    try:
+        env = {**os.environ, "DOCKER_HOST": f"unix:///run/cnm/{name}/h1.sock"}
+        ran = subprocess.run(["docker", "run", "-d", "-p", "8080:80", "--name", "site",
+                              "alpine", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc"],
+                             capture_output=True, text=True, env=env, timeout=60)
+        assert ran.returncode == 0, ran.stderr
+        head = run_cnm("exec", "--lab", name, "outside", "--", "curl", "-sI",
+                       "--retry", "20", "--retry-connrefused", "--retry-delay", "0",
+                       "h1:8080/hostname")
+        assert head.stdout.startswith("HTTP/1.1 200 OK"), head.stdout + head.stderr
+        named = run_cnm("exec", "--lab", name, "h2", "--", "getent", "hosts", "example.com")
+        assert "example.com" in named.stdout
+    finally:
+        run_cnm("lab", "down", name)

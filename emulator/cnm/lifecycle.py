@@ -182,26 +182,28 @@ class ContainerLifecycle:
         return code
 
     def _exit_code(self, cid: str, condition: str) -> int:
+        # The published view, never the live state: a start in progress on another
+        # thread shows there as running before its process (and pid) exists.
         engine = self._engine
-        container = engine.containers.get(cid)
+        container = engine.view().containers.get(cid)
         if container is None:
             return 0
         if never_started(container) and condition in ("next-exit", "removed"):
             self.started(cid).wait()
-            container = engine.containers.get(cid)
+            container = engine.view().containers.get(cid)
             if container is None:
                 return 0
         if container.running and container.pid:
             self._process_end(container.pid)
         engine.reap_exited()
-        ended = engine.containers.get(cid)
+        ended = engine.view().containers.get(cid)
         return ended.exit_code if ended is not None else 0
 
     def _remove_if_wished(self, cid: str) -> None:
         with self._lock:
             wished = cid in self._auto_remove
             self._auto_remove.discard(cid)
-        if wished and cid in self._engine.containers:
+        if wished and cid in self._engine.view().containers:
             self._engine.remove_container(cid, force=True)
 
     # -- output ----------------------------------------------------------------
@@ -252,7 +254,7 @@ class ContainerLifecycle:
 
     def process_fd(self, cid: str) -> int | None:
         """A pidfd of the container's process, or None if it is not running."""
-        container = self._engine.containers.get(cid)
+        container = self._engine.view().containers.get(cid)
         if container is None or not container.running or not container.pid:
             return None
         return process_fd(container.pid)

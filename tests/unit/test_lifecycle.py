@@ -206,3 +206,35 @@ def test_a_log_goes_with_a_container_removed_through_the_engine_itself(
     lifecycle.log_path(container.id).write_bytes(b"out\n")
     engine.remove_containers([container.id], force=True)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_wait_for_removal_does_not_remove_a_container_whose_start_is_under_way(
+        engine: Engine, lifecycle: ContainerLifecycle, processes: FakeProcesses,
+        fabric: FakeFabric, waiter) -> None:
+    """`docker run --rm` waits for `removed` while the start runs on another thread:
+    mid-start the container is running but has no process yet, and removing it then
+    killed the process before it wrote anything (an empty `docker run` output)."""
+    import threading
+
+    container = lifecycle.create("web", BRIDGE, auto_remove=True)
+    in_start, go_on = threading.Event(), threading.Event()
+    start_process = fabric.start_process
+
+    def slow_start(*args, **kwargs) -> None:
+        in_start.set()
+        assert go_on.wait(TIMEOUT_S)
+        start_process(*args, **kwargs)
+
+    fabric.start_process = slow_start  # type: ignore[method-assign]
+    with ThreadPoolExecutor(max_workers=1) as starter:
+        started = starter.submit(lifecycle.start, container.id)
+        assert in_start.wait(TIMEOUT_S)
+        answer = waiter.submit(lifecycle.wait, container.id, "removed")
+        assert not answer.done()
+        go_on.set()
+        assert started.result(TIMEOUT_S) is True
+    assert processes.awaited(engine.containers[container.id])
+    assert not answer.done() and container.id in engine.containers
+    processes.end(engine.containers[container.id], 0)
+    assert answer.result(TIMEOUT_S) == 0
+    assert container.id not in engine.containers

@@ -295,17 +295,11 @@ class EmbeddedDns:
             self._flush(stream)
         if not mask & selectors.EVENT_READ:
             return
-        try:
-            data = stream.sock.recv(MAX_MESSAGE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
+        frames = _received_frames(stream)
+        if frames is None:
             self._close_stream(stream)
             return
-        stream.inbox += data
-        for wire in _frames(stream.inbox):
+        for wire in frames:
             assert stream.client is not None
             self._handle(wire, ReplyTo(stream.client, stream=stream))
 
@@ -561,17 +555,11 @@ class EmbeddedDns:
                 self._selector.modify(stream.sock, selectors.EVENT_READ, ("stream", stream))
         if not mask & selectors.EVENT_READ:
             return
-        try:
-            data = stream.sock.recv(MAX_MESSAGE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
+        frames = _received_frames(stream)
+        if frames is None:
             self._next_server(pending)
             return
-        stream.inbox += data
-        for wire in _frames(stream.inbox):
+        for wire in frames:
             self._upstream_answered(pending, wire)
             return
 
@@ -582,6 +570,21 @@ class EmbeddedDns:
                 self._next_server(pending)
         if self._waiting and self._waiting[0][0] <= now:
             self._retry_waiting(now)
+
+
+def _received_frames(stream: Stream) -> list[bytes] | None:
+    """The whole DNS messages that arrived on a TCP stream (none yet: []), or None once
+    the peer has closed it or it failed."""
+    try:
+        data = stream.sock.recv(MAX_MESSAGE)
+    except (BlockingIOError, InterruptedError):
+        return []
+    except OSError:
+        data = b""
+    if not data:
+        return None
+    stream.inbox += data
+    return list(_frames(stream.inbox))
 
 
 def _frames(inbox: bytearray) -> list[bytes]:

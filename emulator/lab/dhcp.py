@@ -13,17 +13,15 @@ from __future__ import annotations
 import os
 import select
 import signal
-import time
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-from emulator.fabric.netns import Namespace
-from emulator.fabric.processes import ProcessId, exit_status, spawn
+from emulator.fabric.processes import ProcessId, exit_status
+from emulator.lab.nodeprocess import spawn_in, start_udp_server
 from emulator.topology.model import DhcpSpec
 
 DHCP_SERVER_PORT = 67
-SEARCH_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 CLIENT_HOOK = """#!/bin/sh
 # udhcpc hook of cnm-emulator: configure the lease on the interface, nothing else.
@@ -58,24 +56,6 @@ class Lease:
     hostname: str
 
 
-def _spawn_in(pid: int, argv: list[str], env: dict[str, str], log: Path | None) -> ProcessId:
-    ns = Namespace.of_pid(pid)
-    try:
-        with ns.entered():
-            return spawn(argv, {"PATH": SEARCH_PATH, **env}, log)
-    finally:
-        ns.close()
-
-
-def _udp_listening(pid: int, port: int) -> bool:
-    """Whether a socket in the namespace of pid is bound to UDP `port`."""
-    for line in Path(f"/proc/{pid}/net/udp").read_text().splitlines()[1:]:
-        local = line.split()[1]
-        if int(local.rsplit(":", 1)[1], 16) == port:
-            return True
-    return False
-
-
 class DhcpServer:
     """dnsmasq, DHCP only (no DNS), on the router's LAN interface."""
 
@@ -104,23 +84,9 @@ class DhcpServer:
               timeout: float = 10.0) -> ProcessId:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.lease_file.touch(mode=0o600)
-        self.process = _spawn_in(router_pid, self.argv(interface), env, self.log_file)
-        deadline = time.monotonic() + timeout
-        while not _udp_listening(router_pid, DHCP_SERVER_PORT):
-            status = exit_status(self.process.pid)
-            if status is not None:
-                raise DhcpError(f"dnsmasq exited with status {status}: {self._log_tail()}")
-            if time.monotonic() > deadline:
-                raise DhcpError(f"dnsmasq did not listen on UDP {DHCP_SERVER_PORT} "
-                                f"within {timeout:.0f} s")
-            time.sleep(0.005)
+        self.process = start_udp_server(router_pid, self.argv(interface), env, self.log_file,
+                                        DHCP_SERVER_PORT, "dnsmasq", DhcpError, timeout)
         return self.process
-
-    def _log_tail(self) -> str:
-        try:
-            return self.log_file.read_text().strip().splitlines()[-1]
-        except (FileNotFoundError, IndexError):
-            return "no log"
 
     def leases(self) -> list[Lease]:
         leases = []
@@ -147,7 +113,7 @@ def take_leases(clients: dict[str, int], directory: Path, env: dict[str, str],
     for name, pid in clients.items():
         argv = ["udhcpc", "-i", interface, "-f", "-q", "-n", "-t", "10", "-T", "1",
                 "-s", str(hook), "-x", f"hostname:{name}"]
-        proc = _spawn_in(pid, argv, env, directory / f"udhcpc-{name}.log")
+        proc = spawn_in(pid, argv, env, directory / f"udhcpc-{name}.log")
         status = _wait_exit(proc, timeout)
         if status is None:
             failed.append(f"{name} (no lease within {timeout:.0f} s)")

@@ -11,12 +11,11 @@ exist. It reads no file of the machine's (no /etc/hosts, no resolv.conf).
 
 from __future__ import annotations
 
-import time
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from emulator.fabric.processes import ProcessId, exit_status
-from emulator.lab.dhcp import _spawn_in, _udp_listening
+from emulator.fabric.processes import ProcessId
+from emulator.lab.nodeprocess import start_udp_server
 
 DNS_PORT = 53
 EXAMPLE_AAAA = "2001:db8::10"
@@ -62,21 +61,6 @@ class OutsideDns:
 
     def start(self, outside_pid: int, env: dict[str, str], timeout: float = 10.0) -> ProcessId:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.process = _spawn_in(outside_pid, self.argv(), env, self.log_file)
-        deadline = time.monotonic() + timeout
-        while not _udp_listening(outside_pid, DNS_PORT):
-            status = exit_status(self.process.pid)
-            if status is not None:
-                raise DnsServerError(f"dnsmasq (DNS) exited with status {status}: "
-                                     f"{self._log_tail()}")
-            if time.monotonic() > deadline:
-                raise DnsServerError(f"dnsmasq did not listen on UDP {DNS_PORT} within "
-                                     f"{timeout:.0f} s")
-            time.sleep(0.005)
+        self.process = start_udp_server(outside_pid, self.argv(), env, self.log_file,
+                                        DNS_PORT, "dnsmasq (DNS)", DnsServerError, timeout)
         return self.process
-
-    def _log_tail(self) -> str:
-        try:
-            return self.log_file.read_text().strip().splitlines()[-1]
-        except (FileNotFoundError, IndexError):
-            return "no log"

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import lab_name
+from conftest import lab_name, run_cnm
 
 from emulator import Lab
 
@@ -236,8 +236,6 @@ def test_host_mode_discards_published_ports_with_docker_s_warning(lab, docker) -
 def test_cnm_exec_outside_reaches_a_published_port_by_the_docker_host_s_name(tmp_path):
     """The README's check, by name: lab nodes know each other's names (cnm exec gives
     them the lab's /etc/hosts) and the lab's DNS server (outside's dnsmasq)."""
-    from conftest import run_cnm
-
     name = lab_name()
     up = run_cnm("lab", "up", "--name", name)
     assert up.returncode == 0, up.stderr

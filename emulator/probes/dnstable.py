@@ -31,6 +31,7 @@ import dns.rcode
 import dns.rdatatype
 
 from emulator.probes.apistate import ContainerState, HostState, LabState, NetworkState
+from emulator.probes.matrix import grid
 from emulator.probes.namespaced import inside
 
 RESOLVER = ("127.0.0.11", 53)
@@ -350,22 +351,13 @@ def measure(state: LabState, window: float = 1.0) -> tuple[list[DnsCell], DnsPro
 def truth_table(cells: list[DnsCell], which: str) -> str:
     """Sources by names: `.` resolves, `X` does not; `which` is expected, observed or
     diff (`!` where the answer is not Docker's)."""
-    sources_ = list(dict.fromkeys(c.source for c in cells))
+    sources = list(dict.fromkeys(c.source for c in cells))
     names = list(dict.fromkeys(c.asked for c in cells))
     index = {(c.source, c.asked): c for c in cells}
-    width = max((len(s) for s in sources_), default=1)
-    lines = [f"dns {which}".ljust(width) + "  " + " ".join(f"{i:>2}" for i in range(len(names)))]
-    for source in sources_:
-        row = []
-        for name in names:
-            cell = index.get((source, name))
-            if cell is None:
-                row.append(" -")
-            elif which == "diff":
-                row.append(" !" if cell.wrong else " .")
-            else:
-                value = cell.expected if which == "expected" else cell.observed
-                row.append(" ." if value else " X")
-        lines.append(source.ljust(width) + "  " + " ".join(row))
-    lines.append("columns: " + ", ".join(f"{i}={n}" for i, n in enumerate(names)))
-    return "\n".join(lines)
+
+    def mark(cell: DnsCell) -> str:
+        if which == "diff":
+            return "!" if cell.wrong else "."
+        return "." if (cell.expected if which == "expected" else cell.observed) else "X"
+
+    return grid(f"dns {which}", sources, names, index, mark)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from emulator.probes.expected import Expectations, Node
 from emulator.probes.model import ProbeResult, Verdict
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -51,20 +54,24 @@ def truth_table(cells: list[Cell], protocol: str, which: str) -> str:
     chosen = [c for c in cells if c.protocol == protocol]
     sources, targets = axes(chosen)
     index = {(c.source, c.target): c for c in chosen}
-    width = max(len(s) for s in sources) if sources else 1
-    lines = [f"{protocol} {which}".ljust(width) + "  " + " ".join(
-        f"{i:>2}" for i in range(len(targets)))]
-    for source in sources:
-        row = []
-        for target in targets:
-            cell = index.get((source, target))
-            if cell is None:
-                row.append(" -")
-            elif which == "diff":
-                row.append(" !" if cell.wrong else " .")
-            else:
-                verdict = cell.expected if which == "expected" else cell.observed
-                row.append(f" {verdict.symbol}")
-        lines.append(source.ljust(width) + "  " + " ".join(row))
-    lines.append("columns: " + ", ".join(f"{i}={t}" for i, t in enumerate(targets)))
+
+    def mark(cell: Cell) -> str:
+        if which == "diff":
+            return "!" if cell.wrong else "."
+        return (cell.expected if which == "expected" else cell.observed).symbol
+
+    return grid(f"{protocol} {which}", sources, targets, index, mark)
+
+
+def grid(title: str, rows: list[str], columns: list[str], cells: Mapping[tuple[str, str], T],
+         mark: Callable[[T], str]) -> str:
+    """A text table of one mark per (row, column) cell (`-` where there is none),
+    columns numbered and named underneath."""
+    width = max((len(r) for r in rows), default=1)
+    lines = [title.ljust(width) + "  " + " ".join(f"{i:>2}" for i in range(len(columns)))]
+    for row in rows:
+        marks = [" -" if (cell := cells.get((row, column))) is None else f" {mark(cell)}"
+                 for column in columns]
+        lines.append(row.ljust(width) + "  " + " ".join(marks))
+    lines.append("columns: " + ", ".join(f"{i}={c}" for i, c in enumerate(columns)))
     return "\n".join(lines)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Protocol
 
@@ -75,6 +75,37 @@ class Adoption:
     mac: str | None
     gateway: IPv4Address | None = None
     routes: tuple[tuple[str, str | None], ...] = ()  # (destination, next hop or None)
+
+
+@dataclass(frozen=True)
+class VirtualServer:
+    """A service's virtual IP balanced over its tasks' addresses, every protocol and
+    port, as Docker's per-VIP IPVS service (a firewall mark) does; no backends: the VIP
+    answers nothing."""
+
+    vip: IPv4Address
+    backends: tuple[IPv4Address, ...]
+
+
+@dataclass(frozen=True)
+class IngressPort:
+    """A port of the routing mesh inside a node's ingress sandbox: connections to
+    `published` are balanced over the tasks' ingress addresses at `target`."""
+
+    protocol: str
+    published: int
+    target: int
+    backends: tuple[IPv4Address, ...]
+
+
+@dataclass(frozen=True)
+class IngressRules:
+    """What an ingress sandbox forwards, and the address it rewrites sources to (its
+    own on the ingress network, as Docker's SNAT there does) within `subnet`."""
+
+    source: IPv4Address
+    subnet: IPv4Network
+    ports: tuple[IngressPort, ...]
 
 
 class HostFabric(Protocol):
@@ -169,6 +200,15 @@ class HostFabric(Protocol):
     def open_resolver(self, sandbox: SandboxHandle) -> ResolverSockets | None:
         """The embedded DNS's sockets on 127.0.0.11 in the sandbox, with Docker's NAT
         rules for port 53 there; None where there is no kernel to listen in."""
+        ...
+
+    def program_load_balancer(self, sandbox: SandboxHandle,
+                              servers: tuple[VirtualServer, ...],
+                              ingress: IngressRules | None = None) -> None:
+        """Make the sandbox's service load balancing exactly this (an empty tuple and
+        no ingress: none left): DNAT of each VIP to one of its backends for connections
+        made in the sandbox, and for an ingress sandbox, of its published ports for
+        connections routed through it, with their source rewritten."""
         ...
 
     def upstream_socket(self, sandbox: SandboxHandle | None, server: str, port: int,

@@ -540,3 +540,20 @@ def test_the_routes_are_served(manager: HostContext) -> None:
     create(manager, CLI_CREATE)
     for path in ("/v1.45/services", "/v1.45/services/web", "/v1.45/tasks"):
         assert router.route(Request("GET", path, {}, {}, b"")).status == 200
+
+
+def test_services_and_tasks_validate_against_the_v145_spec(manager: HostContext) -> None:
+    from api_schema import validate
+
+    manager.engine.create_network(NetworkRequest("front", "overlay", attachable=True))
+    body = {**CLI_CREATE, "TaskTemplate": {**CLI_CREATE["TaskTemplate"],
+                                           "Networks": [{"Target": "front", "Aliases": ["w"]}]}}
+    create(manager, body)
+    listed = call(services.list_services, manager, query={"status": "1"}).body
+    defaults = call(services.inspect_service, manager, id="web",
+                    query={"insertDefaults": "1"}).body
+    tasks = call(services.list_tasks, manager).body
+    for shown in (*listed, defaults):
+        assert validate(shown, {"$ref": "#/definitions/Service"}, strict=True) == []
+    for task in tasks:
+        assert validate(task, {"$ref": "#/definitions/Task"}, strict=True) == []

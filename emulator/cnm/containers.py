@@ -15,6 +15,7 @@ from emulator import faults
 from emulator.cnm.containerfiles import ContainerFiles
 from emulator.cnm.endpoints import AttachRequest, Endpoints
 from emulator.cnm.etcfiles import DnsConfig, HostResolvConf, validate
+from emulator.cnm.images import process_env
 from emulator.cnm.lookup import find
 from emulator.cnm.model import Attachment, Container, Network
 from emulator.cnm.names import random_name
@@ -179,7 +180,8 @@ class Containers:
 
     def _start_process(self, container: Container) -> None:
         """The container's own process starts last, as runc's does: its networks are in."""
-        env = dict(item.partition("=")[::2] for item in container.env)
+        env = process_env(container.image,
+                          dict(item.partition("=")[::2] for item in container.env))
         files = self._files.prepare(container)
         try:
             self._state.fabric.start_process(container.sandbox, container.command,

@@ -8,7 +8,7 @@ to something else than its default is refused with 501, naming the field, before
 anything changes: the emulator never drops what it cannot honour. The engine
 (`emulator.cnm.services`) does the rest and raises dockerd's errors (not a
 manager, no such network, a network that cannot be used with services, name and
-port conflicts).
+port conflicts, a stale version, a rename).
 
 `GET /distribution/{name}/json` answers as a dockerd without registry access: the
 CLI then warns that the image's digest could not be recorded and goes on.
@@ -27,7 +27,6 @@ from emulator.api.goschema import Node, request_node
 from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes import services as shapes
 from emulator.api.shapes import swarm as swarm_shapes
-from emulator.cnm.names import random_name
 from emulator.swarm.services import (
     DNSRR,
     HOST_MODE,
@@ -197,6 +196,7 @@ def _check_endpoint(mode: str, ports: tuple[PortConfig, ...]) -> None:
 
 def read_spec(request: Request, body_of: bodies.Body,
               name: Callable[[], str] | None = None) -> ServiceSpec:
+    """The request's spec; without a Name, `name()`'s (none: the engine picks one)."""
     body = bodies.decode(request, body_of)
     refuse_unsupported(body)
     return spec_from_body(body, name() if name is not None and not body.get("Name") else None)
@@ -258,14 +258,8 @@ def list_services(host: HostContext, request: Request) -> Response:
 
 @ROUTES.add("POST", "/services/create")
 def create_service(host: HostContext, request: Request) -> Response:
-    engine = host.engine
-
-    def generated_name() -> str:
-        taken = {s.name for s in engine.list_services()}
-        return random_name(request.body.hex(), taken)
-
-    spec = read_spec(request, SERVICE_CREATE, generated_name)
-    service, warnings = engine.create_service(spec)
+    spec = read_spec(request, SERVICE_CREATE)
+    service, warnings = host.engine.create_service(spec)
     return Response(201, {"ID": service.id, "Warnings": list(warnings) or None})
 
 
@@ -290,11 +284,6 @@ def update_service(host: HostContext, request: Request) -> Response:
                                            "--rollback) is not supported by the emulator")
     service = engine.get_service(request.params["id"])
     spec = read_spec(request, SERVICE_UPDATE, lambda: service.name)
-    if int(raw) != service.version:
-        raise err.DockerError("rpc error: code = Unknown desc = update out of sequence")
-    if spec.name != service.name:
-        raise err.NotImplementedByEmulator(
-            "rpc error: code = Unimplemented desc = renaming services is not supported")
     warnings = engine.update_service(service.id, int(raw), spec)
     return Response(200, {"Warnings": list(warnings) or None})
 

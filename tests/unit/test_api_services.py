@@ -84,6 +84,7 @@ class FakeServices:
 
     def create_service(self, spec: model.ServiceSpec) -> tuple[model.Service, list[str]]:
         self._engine.swarm_manager()
+        spec = model.ServiceSpec(**{**spec.__dict__, "name": spec.name or "generated"})
         self.store.check_name(spec.name)
         spec = self._resolved(spec)
         ports = model.allocate_ports(spec.ports, self.store.used_ingress_ports())
@@ -96,6 +97,11 @@ class FakeServices:
 
     def update_service(self, ref: str, version: int, spec: model.ServiceSpec) -> list[str]:
         service = self.get_service(ref)
+        if version != service.version:
+            raise err.DockerError("rpc error: code = Unknown desc = update out of sequence")
+        if spec.name != service.name:
+            raise err.NotImplementedByEmulator(
+                "rpc error: code = Unimplemented desc = renaming services is not supported")
         self.updates.append((ref, version, spec))
         service.previous_spec, service.spec = service.spec, self._resolved(spec)
         service.version = self.store.next_version()
@@ -217,7 +223,7 @@ def test_a_service_without_a_name_gets_one_and_replicas_default_to_one(
     service_id = create(manager, {"TaskTemplate": {"ContainerSpec": {"Image": "alpine"}},
                                   "Mode": {"replicated": {}}})
     spec = manager.engine.get_service(service_id).spec
-    assert spec.replicas == 1 and "_" in spec.name
+    assert spec.replicas == 1 and spec.name == "generated"
     assert spec.endpoint_mode == "vip"
 
 

@@ -13,8 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulator.fabric.base import ExecResult, MacvlanPlug, Plug, SandboxHandle
+from emulator.fabric.base import (
+    ExecResult,
+    IngressRules,
+    MacvlanPlug,
+    Plug,
+    SandboxHandle,
+    VirtualServer,
+)
 from emulator.fabric.fakenft import FakeTable
+from emulator.fabric.loadbalancer import ruleset as load_balancer_ruleset
 from emulator.fabric.processes import ProcessId
 
 
@@ -49,6 +57,10 @@ class FakeFabric:
     """Per sandbox key, the files start_process bind-mounted (path -> source)."""
     sysctls: dict[str, str] = field(
         default_factory=lambda: {"net.ipv4.ip_local_port_range": "32768\t60999"})
+    load_balancers: dict[str, tuple[tuple[VirtualServer, ...], IngressRules | None]] = field(
+        default_factory=dict)
+    """Per sandbox key, the last load-balancer program (servers, ingress); none once
+    withdrawn (empty) or the sandbox destroyed."""
     _pids: itertools.count = field(default_factory=lambda: itertools.count(100000))
 
     def create_bridge(self, name: str, address, mtu: int) -> None:
@@ -114,6 +126,7 @@ class FakeFabric:
             else:
                 self.macvlans[plug.parent].remove(f"{sandbox.key}/{plug.ifname}")
         self.sandboxes.pop(sandbox.key, None)
+        self.load_balancers.pop(sandbox.key, None)
         self.log.append(("destroy_sandbox", sandbox.key))
 
     def forget_link(self, name: str) -> None:
@@ -245,6 +258,23 @@ class FakeFabric:
     def upstream_socket(self, sandbox: SandboxHandle | None, server: str, port: int,
                         tcp: bool):
         raise OSError(f"the fake fabric reaches no DNS server ({server})")
+
+    def program_load_balancer(self, sandbox: SandboxHandle,
+                              servers: tuple[VirtualServer, ...],
+                              ingress: IngressRules | None = None) -> None:
+        """Recorded as given; refused as the kernel's would be (the ruleset is rendered,
+        which validates it, and costs microseconds)."""
+        if sandbox.shares_host:
+            raise ValueError("a container in the host's network namespace has no load "
+                             "balancer of its own")
+        if not self.sandbox_alive(sandbox):
+            return
+        load_balancer_ruleset(servers, ingress)
+        if servers or ingress is not None:
+            self.load_balancers[sandbox.key] = (tuple(servers), ingress)
+        else:
+            self.load_balancers.pop(sandbox.key, None)
+        self.log.append(("program_load_balancer", sandbox.key))
 
     def kernel_objects(self) -> int:
         """How many links, MACVLANs and sandboxes exist: zero after a full teardown."""

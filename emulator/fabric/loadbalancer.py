@@ -166,7 +166,8 @@ class SandboxBalancers:
                     write_sysctl("net.ipv4.ip_forward", "1")
         finally:
             if not body:
-                self._retire(held)
+                with self._lock:
+                    self._retire(held)
 
     def forget(self, key: str) -> None:
         """The sandbox is being destroyed: let go of its namespace."""

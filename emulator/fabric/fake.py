@@ -250,7 +250,7 @@ class FakeFabric:
         self.abandoned = True
 
     def exec(self, sandbox: SandboxHandle | None, argv: list[str],
-             timeout: float = 30.0) -> ExecResult:
+             timeout: float = 30.0, env=None) -> ExecResult:
         self.log.append(("exec", " ".join(argv)))
         return ExecResult(0, "")
 

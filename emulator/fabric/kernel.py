@@ -466,8 +466,8 @@ class KernelFabric:
             self._nft.run(transaction)
 
     def exec(self, sandbox: SandboxHandle | None, argv: list[str],
-             timeout: float = 30.0) -> ExecResult:
-        env = {**self._env, "PATH": CONTAINER_PATH}
+             timeout: float = 30.0, env: Mapping[str, str] | None = None) -> ExecResult:
+        env = {"PATH": CONTAINER_PATH, **(env or {}), **self._env}
         try:
             done = self._started_in(sandbox, lambda: subprocess.run(
                 argv, capture_output=True, text=True, env=env, timeout=timeout,

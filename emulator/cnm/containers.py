@@ -22,7 +22,7 @@ from emulator.cnm.names import random_name
 from emulator.cnm.networks import Networks
 from emulator.cnm.state import HostState
 from emulator.drivers.portmapping import PortOptions
-from emulator.fabric.base import ExecResult, SandboxHandle
+from emulator.fabric.base import ExecResult
 from emulator.ids import docker_timestamp, new_id
 
 # dockerd's names.RestrictedNamePattern; Go's `$` is the end of the text, hence fullmatch.
@@ -283,5 +283,8 @@ class Containers:
         if container.running:
             self._endpoints.publish_ports(container)
 
-    def exec(self, sandbox: SandboxHandle, argv: list[str], timeout: float) -> ExecResult:
-        return self._state.fabric.exec(sandbox, argv, timeout)
+    def exec(self, container: Container, argv: list[str], timeout: float) -> ExecResult:
+        """argv in the container, with the environment its image gives processes."""
+        env = process_env(container.image,
+                          dict(item.partition("=")[::2] for item in container.env))
+        return self._state.fabric.exec(container.sandbox, argv, timeout, env=env)

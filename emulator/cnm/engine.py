@@ -363,7 +363,7 @@ class Engine:
         container = self._view.container(ref)
         if not container.running or container.sandbox is None:
             raise err.Conflict(f"container {container.id} is not running")
-        return self._containers.exec(container.sandbox, argv, timeout)
+        return self._containers.exec(container, argv, timeout)
 
     # -- swarm ---------------------------------------------------------------
 

@@ -17,9 +17,12 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 
+import docker
+import docker.errors
 import pytest
+from api_schema import check_all, operations_of
 
-from emulator.fabric.kernel import KernelFabric
+import emulator.api.server as api_server
 from emulator.lab.lab import Lab
 from emulator.topology import load_topology_text
 
@@ -70,21 +73,7 @@ def refused(result: subprocess.CompletedProcess, message: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def kernel_load_balancer() -> Iterator[None]:
-    """Until the kernel's load balancer is merged (the lb branch), its programming is a
-    no-op here: these tests are about the API and the CLI, not about packets."""
-    if hasattr(KernelFabric, "program_load_balancer"):
-        yield
-        return
-    KernelFabric.program_load_balancer = lambda self, *args, **kwargs: None  # type: ignore
-    try:
-        yield
-    finally:
-        del KernelFabric.program_load_balancer  # type: ignore[attr-defined]
-
-
-@pytest.fixture(scope="module")
-def cli(tmp_path_factory, kernel_load_balancer) -> Iterator[Cli]:
+def cli(tmp_path_factory) -> Iterator[Cli]:
     with Lab(load_topology_text(TOPOLOGY), "ap" + secrets.token_hex(3)) as lab:
         docker = Cli(lab, str(tmp_path_factory.mktemp("docker-config")))
         ok(docker("h1", "swarm", "init"))
@@ -204,3 +193,42 @@ def test_refusals_carry_dockerds_texts(swarm: Cli, case: str, host: str,
         refused(result, message.format(web=web))
     names = ok(swarm("h1", "service", "ls", "--format", "{{.Name}}")).split()
     assert ("web" in names) and (len(names) == 1 + (message is None))
+
+
+def test_docker_py_services_and_the_v145_spec(swarm: Cli, tmp_path) -> None:
+    """docker-py's services API; every exchange validates against the spec."""
+    record = tmp_path / "exchanges.jsonl"
+    record.touch()
+    previous, api_server._RECORD = api_server._RECORD, str(record)
+    client = docker.DockerClient(base_url=swarm.lab.docker_host_url("h1"), timeout=60)
+    try:
+        service = client.services.create(
+            "alpine", ["sleep", "1d"], name="api",
+            endpoint_spec=docker.types.EndpointSpec(ports={9000: 90}),
+            mode=docker.types.ServiceMode("replicated", replicas=2))
+        assert [s.name for s in client.services.list()] == ["api"]
+        tasks = service.tasks(filters={"desired-state": "running"})
+        assert len(tasks) == 2
+        assert {t["Status"]["State"] for t in tasks} == {"running"}
+        assert service.scale(3)
+        service.reload()
+        assert service.attrs["Spec"]["Mode"] == {"Replicated": {"Replicas": 3}}
+        assert len(service.tasks(filters={"desired-state": "running"})) == 3
+        client.api.inspect_task(tasks[0]["ID"])
+        with pytest.raises(docker.errors.APIError) as stale:
+            client.api.update_service(service.id, service.version - 1,
+                                      docker.types.TaskTemplate(
+                                          docker.types.ContainerSpec("alpine")), name="api")
+        assert stale.value.status_code == 500
+        assert "update out of sequence" in stale.value.explanation
+        service.remove()
+        assert client.services.list() == []
+    finally:
+        client.close()
+        api_server._RECORD = previous
+    covered = operations_of(record)
+    for operation in [("POST", "/services/create"), ("GET", "/services"),
+                      ("GET", "/services/{id}"), ("POST", "/services/{id}/update"),
+                      ("DELETE", "/services/{id}"), ("GET", "/tasks"), ("GET", "/tasks/{id}")]:
+        assert operation in covered
+    assert check_all(record) == []

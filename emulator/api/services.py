@@ -27,6 +27,7 @@ from emulator.api.goschema import Node, request_node
 from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes import services as shapes
 from emulator.api.shapes import swarm as swarm_shapes
+from emulator.cnm.model import Network
 from emulator.swarm.services import (
     DNSRR,
     HOST_MODE,
@@ -38,6 +39,7 @@ from emulator.swarm.services import (
     ServiceSpec,
     Task,
 )
+from emulator.swarm.shared import SharedNetwork
 
 ROUTES = RouteTable()
 """This module's routes, declared on their handlers."""
@@ -279,11 +281,16 @@ def update_service(host: HostContext, request: Request) -> Response:
         problem = ("invalid syntax" if not raw.isdigit() else "value out of range")
         raise err.InvalidParameter(f"invalid service version '{raw}': strconv.ParseUint: "
                                    f'parsing "{raw}": {problem}')
-    if request.arg("rollback") == "previous":
-        raise err.NotImplementedByEmulator("rollback (docker service rollback, "
-                                           "--rollback) is not supported by the emulator")
+    rollback = request.arg("rollback") or "none"
+    if rollback not in ("none", "previous"):
+        raise err.DockerError(f"unrecognized rollback option {rollback}")
     service = engine.get_service(request.params["id"])
     spec = read_spec(request, SERVICE_UPDATE, lambda: service.name)
+    if rollback == "previous":
+        if service.previous_spec is None:
+            raise err.InvalidParameter("rpc error: code = FailedPrecondition desc = service "
+                                       f"{service.id} does not have a previous spec")
+        spec = service.previous_spec
     warnings = engine.update_service(service.id, int(raw), spec)
     return Response(200, {"Warnings": list(warnings) or None})
 
@@ -339,11 +346,21 @@ def _task_matches(task: Task, service: Service | None, filters: dict[str, list[s
             and _labels_match({}, filters.get("label", [])))
 
 
-def _task_json(host: HostContext, task: Task, services: dict[str, Service]) -> dict[str, Any]:
+def _swarm_networks(host: HostContext) -> dict[str, Network | SharedNetwork]:
+    """The swarm's networks: as this node has them (with their subnets), or as the
+    swarm defines them."""
     engine = host.engine
-    container = engine.containers.get(task.container_id) if task.container_id else None
-    pid = getattr(container, "pid", 0) or 0 if container is not None else 0
-    return shapes.task_json(task, services.get(task.service_id), engine.networks, pid=pid)
+    networks: dict[str, Network | SharedNetwork] = dict(
+        engine.swarm.networks if engine.swarm is not None else {})
+    networks.update({n.id: n for n in engine.networks.values() if n.scope == "swarm"})
+    return networks
+
+
+def _task_json(host: HostContext, task: Task, services: dict[str, Service],
+               networks: dict[str, Network | SharedNetwork]) -> dict[str, Any]:
+    container = host.engine.containers.get(task.container_id) if task.container_id else None
+    pid = (container.pid or 0) if container is not None else 0
+    return shapes.task_json(task, services.get(task.service_id), networks, pid=pid)
 
 
 @ROUTES.add("GET", "/tasks")
@@ -356,7 +373,8 @@ def list_tasks(host: HostContext, request: Request) -> Response:
     services = {s.id: s for s in engine.list_services()}
     tasks = [t for t in engine.list_tasks()
              if _task_matches(t, services.get(t.service_id), filters)]
-    return Response(200, [_task_json(host, t, services) for t in tasks])
+    networks = _swarm_networks(host)
+    return Response(200, [_task_json(host, t, services, networks) for t in tasks])
 
 
 @ROUTES.add("GET", "/tasks/{id}")
@@ -364,7 +382,7 @@ def inspect_task(host: HostContext, request: Request) -> Response:
     engine = host.engine
     task = engine.get_task(request.params["id"])
     services = {s.id: s for s in engine.list_services()}
-    return Response(200, _task_json(host, task, services))
+    return Response(200, _task_json(host, task, services, _swarm_networks(host)))
 
 
 @ROUTES.add("GET", "/tasks/{id}/logs")

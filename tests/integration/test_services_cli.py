@@ -140,6 +140,9 @@ def test_a_service_created_listed_inspected_scaled_and_removed(swarm: Cli) -> No
     running = [r for r in table(ok(swarm("h1", "service", "ps", "web")))[1:]
                if r[4] == "Running"]
     assert len(running) == 1
+    rolled = ok(swarm("h1", "service", "rollback", "web"))
+    assert "verify: Service web converged" in rolled, rolled
+    assert table(ok(swarm("h1", "service", "ls")))[1][3] == "3/3"
 
     assert ok(swarm("h1", "service", "rm", "web")).strip() == "web"
     assert table(ok(swarm("h1", "service", "ls")))[1:] == []

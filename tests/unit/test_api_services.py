@@ -218,7 +218,7 @@ def test_an_inspected_spec_sent_back_is_the_same_spec(manager: HostContext,
         **{**service.previous_spec.__dict__})
 
 
-def test_a_service_without_a_name_gets_one_and_replicas_default_to_one(
+def test_a_service_without_a_name_is_named_by_the_engine_and_has_one_replica(
         manager: HostContext) -> None:
     service_id = create(manager, {"TaskTemplate": {"ContainerSpec": {"Image": "alpine"}},
                                   "Mode": {"replicated": {}}})
@@ -415,6 +415,25 @@ def test_scale_through_update(manager: HostContext) -> None:
     assert shown[0]["PreviousSpec"]["Mode"] == {"Replicated": {"Replicas": 3}}
 
 
+def test_rollback_goes_back_to_the_previous_spec(manager: HostContext) -> None:
+    create(manager, CLI_CREATE)
+    service = manager.engine.get_service("web")
+    spec = shapes.service_json(service)["Spec"]
+    with docker_error(err.InvalidParameter, 400, "rpc error: code = FailedPrecondition desc = "
+                      f"service {service.id} does not have a previous spec"):
+        call(services.update_service, manager, "POST", spec,
+             query={"version": str(service.version), "rollback": "previous"}, id="web")
+    spec["Mode"]["Replicated"]["Replicas"] = 1
+    call(services.update_service, manager, "POST", spec,
+         query={"version": str(service.version)}, id="web")
+    call(services.update_service, manager, "POST", spec,
+         query={"version": str(service.version), "rollback": "previous"}, id="web")
+    assert service.spec.replicas == 3 and service.previous_spec.replicas == 1
+    with docker_error(err.DockerError, 500, "unrecognized rollback option later"):
+        call(services.update_service, manager, "POST", spec,
+             query={"version": str(service.version), "rollback": "later"}, id="web")
+
+
 def test_update_refusals(manager: HostContext) -> None:
     create(manager, CLI_CREATE)
     service = manager.engine.get_service("web")
@@ -512,6 +531,10 @@ def test_tasks_as_dockerd_shows_them(manager: HostContext) -> None:
     assert attachment["Network"]["Spec"]["Name"] == "front"
     assert attachment["Network"]["Spec"]["DriverConfiguration"] == {"Name": "overlay"}
     assert call(services.inspect_task, manager, id=task["ID"][:8]).body == task
+    bridge = manager.engine.get_network("bridge").id
+    stored.addresses[bridge] = IPv4Interface("172.17.0.9/16")
+    again = call(services.inspect_task, manager, id=task["ID"]).body
+    assert again["NetworksAttachments"] == task["NetworksAttachments"]  # local: not shown
 
     def count(filters: dict[str, list[str]]) -> int:
         return len(call(services.list_tasks, manager,

@@ -20,6 +20,7 @@ from typing import Any
 
 from emulator.cnm.model import Network
 from emulator.swarm.services import PortConfig, Service, ServiceSpec, Task
+from emulator.swarm.shared import SharedNetwork
 
 STOP_GRACE_PERIOD_NS = 10_000_000_000
 RESTART_DELAY_NS = 5_000_000_000
@@ -127,13 +128,14 @@ def service_json(service: Service, insert_defaults: bool = False,
     return entry
 
 
-def swarm_network_json(network: Network | None, network_id: str) -> dict[str, Any]:
-    """swarm.Network, as a task's NetworksAttachments shows the network it is on."""
-    if network is None:
-        return {"ID": network_id}
-    ipam = {"Driver": {"Name": "default"},
-            "Configs": [{k: str(v) for k, v in config.items() if k in ("Subnet", "Gateway")}
-                        for config in network.ipam_config]}
+def swarm_network_json(network: Network | SharedNetwork) -> dict[str, Any]:
+    """swarm.Network, as a task's NetworksAttachments shows the network it is on (the
+    swarm's definition where this node has not instantiated the network: no subnet)."""
+    ipam: dict[str, Any] = {"Driver": {"Name": "default"}}
+    configs = [{k: str(v) for k, v in config.items() if k in ("Subnet", "Gateway")}
+               for config in getattr(network, "ipam_config", [])]
+    if configs:
+        ipam["Configs"] = configs
     spec: dict[str, Any] = {"Name": network.name, "Labels": dict(network.labels),
                             "DriverConfiguration": {"Name": network.driver}}
     if network.ingress:
@@ -150,9 +152,10 @@ def swarm_network_json(network: Network | None, network_id: str) -> dict[str, An
     }
 
 
-def task_json(task: Task, service: Service | None, networks: Mapping[str, Network],
-              pid: int = 0) -> dict[str, Any]:
-    """swarm.Task. `service` gives the Spec (None once the service is gone);
+def task_json(task: Task, service: Service | None,
+              networks: Mapping[str, Network | SharedNetwork], pid: int = 0) -> dict[str, Any]:
+    """swarm.Task. `service` gives the Spec (None once the service is gone); `networks`
+    are the swarm's (a task's address on any other, docker_gwbridge, is not shown);
     `pid` is the task's process where this engine knows it."""
     status: dict[str, Any] = {"Timestamp": task.timestamp, "State": task.state,
                               "Message": task.message}
@@ -173,11 +176,11 @@ def task_json(task: Task, service: Service | None, networks: Mapping[str, Networ
         entry["Spec"] = task_template_json(service.spec)
     entry.update({"ServiceID": task.service_id, "Slot": task.slot, "NodeID": task.node_id,
                   "Status": status, "DesiredState": task.desired_state})
-    if task.addresses:
-        entry["NetworksAttachments"] = [
-            {"Network": swarm_network_json(networks.get(network_id), network_id),
-             "Addresses": [_address(address)]}
-            for network_id, address in task.addresses.items()]
+    attachments = [{"Network": swarm_network_json(networks[network_id]),
+                    "Addresses": [_address(address)]}
+                   for network_id, address in task.addresses.items() if network_id in networks]
+    if attachments:
+        entry["NetworksAttachments"] = attachments
     return entry
 
 

@@ -301,12 +301,14 @@ def remove_service(host: HostContext, request: Request) -> Response:
     return Response(200)
 
 
+LOGS_UNSUPPORTED = ("docker service logs is not supported by the emulator: read a task's "
+                    "output with docker logs on the node running it")
+
+
 @ROUTES.add("GET", "/services/{id}/logs")
 def service_logs(host: HostContext, request: Request) -> Response:
     host.engine.get_service(request.params["id"])
-    raise err.NotImplementedByEmulator(
-        "docker service logs is not supported by the emulator: read a task's output with "
-        "docker logs on the node running it")
+    raise err.NotImplementedByEmulator(LOGS_UNSUPPORTED)
 
 
 # -- tasks ------------------------------------------------------------------------------
@@ -388,9 +390,7 @@ def inspect_task(host: HostContext, request: Request) -> Response:
 @ROUTES.add("GET", "/tasks/{id}/logs")
 def task_logs(host: HostContext, request: Request) -> Response:
     host.engine.get_task(request.params["id"])
-    raise err.NotImplementedByEmulator(
-        "docker service logs is not supported by the emulator: read a task's output with "
-        "docker logs on the node running it")
+    raise err.NotImplementedByEmulator(LOGS_UNSUPPORTED)
 
 
 # -- the registry -------------------------------------------------------------------------

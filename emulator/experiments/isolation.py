@@ -41,6 +41,7 @@ import docker.errors
 import docker.types
 
 from emulator.experiments import vipcells
+from emulator.experiments.polling import until as _until
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
 from emulator.experiments.vipcells import VipCell, measure_vips
@@ -223,17 +224,6 @@ def _remove(remove: Callable[[], object], timeout: float = CONVERGE_TIMEOUT_S) -
         return True
 
     _until(attempt, timeout, lambda: str(last[0]) if last else "")
-
-
-def _until(condition: Callable[[], object], timeout: float, why: Callable[[], str]) -> None:
-    """Poll `condition` until it is truthy; past `timeout` seconds, fail with `why()`."""
-    deadline = time.monotonic() + timeout
-    delay = 0.02
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"after {timeout:.0f} s: {why()}")
-        time.sleep(delay)
-        delay = min(delay * 2, 0.5)
 
 
 def measure_overlays(lab: Lab, capture: bool = False

@@ -15,14 +15,13 @@ what is expected of it here, and the cell says why.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import docker.types
 
+from emulator.experiments.polling import until
 from emulator.lab import Lab
 
 SERVICE, SERVICE_NETWORK, REPLICAS = "svc1", "ov1", 2
@@ -82,8 +81,8 @@ def measure_vips(lab: Lab, manager: str, sources: list[tuple[str, str, tuple[str
         return cells
     finally:
         service.remove()
-        _until(lambda: not any(_service_containers(lab.host(h).client) for h in lab.hosts),
-               READY_TIMEOUT_S, "the service's containers to go")
+        until(lambda: not any(_service_containers(lab.host(h).client) for h in lab.hosts),
+              READY_TIMEOUT_S, lambda: "the service's containers are still there")
 
 
 def _service_containers(client: docker.DockerClient) -> list:
@@ -101,14 +100,14 @@ def _running_tasks(lab: Lab, service) -> list[dict]:
         found[:] = running
         return len(running) == REPLICAS
 
-    _until(ready, READY_TIMEOUT_S, f"{REPLICAS} tasks of {SERVICE} running")
+    until(ready, READY_TIMEOUT_S, lambda: f"{len(found)}/{REPLICAS} tasks of {SERVICE} running")
     for task in found:
         cid = task["Status"]["ContainerStatus"]["ContainerID"]
         container = next(c for h in lab.hosts for c in _service_containers(lab.host(h).client)
                          if c.id == cid)
-        _until(lambda c=container: ":0050 " in c.exec_run(
+        until(lambda c=container: ":0050 " in c.exec_run(
             ["cat", "/proc/net/tcp", "/proc/net/tcp6"]).output.decode(),
-            READY_TIMEOUT_S, f"task {cid[:12]} listening on port 80")
+            READY_TIMEOUT_S, lambda cid=cid: f"task {cid[:12]} does not listen on port 80")
     return found
 
 
@@ -134,16 +133,6 @@ def _connect(source: str, container, vip: str, hostnames: set[str], on_network: 
         expected = BLOCKED
         why += "; a real dockerd balances VIPs with IPVS, which this kernel lacks"
     return VipCell(source, f"VIP {vip}:80/tcp", expected, observed, why)
-
-
-def _until(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    delay = 0.02
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"after {timeout:.0f} s, still waiting for {what}")
-        time.sleep(delay)
-        delay = min(delay * 2, 0.5)
 
 
 def table(cells: list[VipCell]) -> str:

@@ -4,7 +4,6 @@ from a VIP without backends, and that nothing is held once a container goes."""
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections import Counter
 from ipaddress import IPv4Address, IPv4Network
@@ -12,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from leftovers import LabNamespaces
+from netservers import PEER_SERVER
 
-from emulator import Lab
 from emulator.fabric.base import IngressPort, IngressRules, VirtualServer
 from emulator.fabric.loadbalancer import ruleset
 
@@ -22,27 +21,6 @@ GOLDEN = sorted((Path(__file__).resolve().parents[1] / "unit" / "golden"
 SUBNET = IPv4Network("10.77.0.0/24")
 VIP = IPv4Address("10.77.0.250")  # in the subnet, given to no container
 HOSTNAME_SERVER = ["busybox", "nc", "-ll", "-p", "80", "-e", "hostname"]
-PEER_SERVER = """
-import socket, threading
-name = socket.gethostname()
-def udp():
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(('', 53))
-    while True:
-        data, peer = u.recvfrom(512)
-        u.sendto(f'{name} {peer[0]}'.encode(), peer)
-threading.Thread(target=udp, daemon=True).start()
-t = socket.socket()
-t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-t.bind(('', 80))
-t.listen(16)
-while True:
-    c, peer = t.accept()
-    c.sendall(f'{name} {peer[0]}'.encode())
-    c.close()
-"""
-"""Answers each TCP connection (port 80) and UDP datagram (port 53) with its hostname
-and the source address it saw."""
 CONNECT = """
 import errno, socket, sys
 address, port, count, udp = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == 'udp'
@@ -64,23 +42,6 @@ for _ in range(count):
 """
 """Makes `count` connections (or UDP exchanges, each from a new port) and prints what
 each got: the server's answer, or the error's name."""
-
-
-@pytest.fixture(scope="module")
-def lab():
-    with Lab.default("lb" + secrets.token_hex(3)) as running:
-        yield running
-
-
-@pytest.fixture
-def h1(lab):
-    host = lab.host("h1")
-    yield host
-    engine = host.engine
-    engine.remove_containers(list(engine.containers), force=True)
-    for network in list(engine.networks.values()):
-        if not network.predefined:
-            engine.remove_network(network.id)
 
 
 def sandbox_of(host, container):

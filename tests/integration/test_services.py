@@ -15,6 +15,7 @@ from collections import Counter
 from ipaddress import IPv4Address
 
 import pytest
+from netservers import PEER_SERVER as PEER_SCRIPT
 
 from emulator import Lab
 from emulator.cnm.engine import AttachRequest, NetworkRequest
@@ -28,19 +29,7 @@ hosts: {h1: {}, h2: {}, h3: {}}
 """
 NODES = ("h1", "h2", "h3")
 HOSTNAME = ("nc", "-ll", "-p", "80", "-e", "hostname")
-PEER_SERVER = ("python3", "-c", """
-import socket
-name = socket.gethostname()
-t = socket.socket()
-t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-t.bind(('', 80))
-t.listen(64)
-while True:
-    c, peer = t.accept()
-    c.sendall(f'{name} {peer[0]}'.encode())
-    c.close()
-""")
-"""Answers each connection with its hostname and the source address it saw."""
+PEER_SERVER = ("python3", "-c", PEER_SCRIPT)
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,12 @@ tests/unit/test_firewall_golden.py` rewrites the files; review their diff.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
+from golden_files import golden
 
 from emulator.drivers.hostfirewall import BridgeRules, FirewallPart, HostFirewall, PublishedPort
 from emulator.fabric.fake import FakeFabric
@@ -106,13 +106,6 @@ def firewall_in(state: str) -> tuple[HostFirewall, FakeFabric]:
         key = "ports web" if port.bridge == "docker0" and port.proto == "tcp" else f"ports {index}"
         firewall.contribute(key, FirewallPart(published=(port,)))
     return firewall, fabric
-
-
-def golden(path: Path, rendered: str) -> str:
-    if os.environ.get("CNM_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(rendered)
-    return path.read_text()
 
 
 @pytest.mark.parametrize("name", sorted(STATES))

@@ -11,11 +11,11 @@ files; review their diff.
 
 from __future__ import annotations
 
-import os
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
+from golden_files import golden
 
 from emulator.fabric.base import IngressPort, IngressRules, VirtualServer
 from emulator.fabric.fake import FakeFabric
@@ -45,13 +45,6 @@ CASES: dict[str, tuple[tuple[VirtualServer, ...], IngressRules | None]] = {
     "two_vips": ((WEB, DB), LB),
     "ingress_two_ports_and_vip": ((INGRESS_WEB,), MESH),
 }
-
-
-def golden(path: Path, rendered: str) -> str:
-    if os.environ.get("CNM_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(rendered)
-    return path.read_text()
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

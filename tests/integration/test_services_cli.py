@@ -21,6 +21,7 @@ import docker
 import docker.errors
 import pytest
 from api_schema import check_all, operations_of
+from cliresults import ok, refused
 
 import emulator.api.server as api_server
 from emulator.lab.lab import Lab
@@ -60,16 +61,6 @@ class Cli:
         env = {**self.base, "DOCKER_HOST": self.lab.docker_host_url(host)}
         return subprocess.run([DOCKER, *args], env=env, capture_output=True, text=True,
                               timeout=timeout)
-
-
-def ok(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 0, (result.args, result.stdout, result.stderr)
-    return result.stdout
-
-
-def refused(result: subprocess.CompletedProcess, message: str) -> None:
-    assert result.returncode != 0, (result.args, result.stdout)
-    assert f"Error response from daemon: {message}" in result.stderr, result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ import docker
 import docker.errors
 import pytest
 from api_schema import check_all, operations_of, read_entries
+from cliresults import ok, refused
 
 import emulator.api.server as api_server
 from emulator.api.shapes import swarm as swarm_shapes
@@ -119,16 +120,6 @@ def api(lab) -> Iterator[dict[str, docker.APIClient]]:
 
 
 # -- helpers -----------------------------------------------------------------------
-
-
-def ok(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 0, (result.args, result.stdout, result.stderr)
-    return result.stdout
-
-
-def refused(result: subprocess.CompletedProcess, message: str) -> None:
-    assert result.returncode != 0, (result.args, result.stdout)
-    assert f"Error response from daemon: {message}" in result.stderr, result.stderr
 
 
 def node_id(cli: Cli, host: str) -> str:

@@ -1,0 +1,117 @@
+"""TCP connections to an echo server from inside one lab namespace, timed one by one.
+
+The experiments on swarm services run the same tiny server in every task: on each
+connection it writes one line, its hostname and the peer address it sees, and
+closes (`ECHO_SERVER`). `EchoClient` connects from inside a lab namespace (the
+`outside` host's, a container's: never the machine's own) and reads that line. Its
+sockets are opened in batches inside the namespace (a socket keeps the namespace it
+was opened in), so switching namespace is not part of any connection's time.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+
+from emulator.probes.namespaced import inside
+
+ECHO_PORT = 80
+ECHO_SERVER = (
+    "import socket\n"
+    "s = socket.socket()\n"
+    "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    f"s.bind(('0.0.0.0', {ECHO_PORT})); s.listen(1024)\n"
+    "name = socket.gethostname()\n"
+    "while True:\n"
+    "    c, peer = s.accept()\n"
+    "    try:\n"
+    "        c.sendall(f'{name} {peer[0]}\\n'.encode())\n"
+    "    except OSError:\n"
+    "        pass\n"
+    "    c.close()\n"
+)
+ECHO_COMMAND = ["python3", "-c", ECHO_SERVER]
+"""A task's command: one persistent process (no fork per connection), so what a
+connection costs is the path's, not a process start's."""
+
+HOSTNAME_COMMAND = ["busybox", "nc", "-ll", "-p", str(ECHO_PORT), "-e", "hostname"]
+"""A lighter task (busybox, about a millisecond to start) that answers its hostname
+only: for benchmarks that start many tasks."""
+
+REFUSED, TIMEOUT, RESET, EMPTY = "refused", "timeout", "reset", "empty"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One connection: who answered and what it saw, or how it failed."""
+
+    ok: bool
+    hostname: str = ""
+    source: str = ""
+    error: str = ""
+    latency_ms: float | None = None
+    """From connect() until the server closed, for answered connections."""
+
+
+def parse_line(data: bytes) -> tuple[str, str]:
+    """The server's line: (hostname, peer address); the peer is "" from a server
+    that writes its hostname only."""
+    words = data.decode(errors="replace").split()
+    if not words:
+        return "", ""
+    return words[0], words[1] if len(words) > 1 else ""
+
+
+class EchoClient:
+    """Connections from the network namespace of process `pid`."""
+
+    def __init__(self, pid: int, timeout: float = 1.0, batch: int = 64) -> None:
+        self.pid = pid
+        self.timeout = timeout
+        self.batch = batch
+        self._spare: list[socket.socket] = []
+
+    def _socket(self) -> socket.socket:
+        if not self._spare:
+            with inside(self.pid):
+                self._spare = [socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                               for _ in range(self.batch)]
+        sock = self._spare.pop()
+        sock.settimeout(self.timeout)
+        return sock
+
+    def ask(self, address: str, port: int) -> Reply:
+        sock = self._socket()
+        try:
+            started = time.perf_counter()
+            sock.connect((address, port))
+            data = b""
+            while chunk := sock.recv(256):
+                data += chunk
+            took = (time.perf_counter() - started) * 1000
+        except ConnectionRefusedError:
+            return Reply(False, error=REFUSED)
+        except TimeoutError:
+            return Reply(False, error=TIMEOUT)
+        except ConnectionResetError:
+            return Reply(False, error=RESET)
+        except OSError as exc:
+            return Reply(False, error=exc.strerror or type(exc).__name__)
+        finally:
+            sock.close()
+        hostname, source = parse_line(data)
+        if not hostname:
+            return Reply(False, error=EMPTY)
+        return Reply(True, hostname, source, latency_ms=took)
+
+    def close(self) -> None:
+        for sock in self._spare:
+            sock.close()
+        self._spare = []
+
+    def __enter__(self) -> EchoClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

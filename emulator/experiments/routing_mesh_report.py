@@ -99,8 +99,8 @@ def summary_md(outcome: Outcome, connections: int, entries: list[dict], shares: 
     for path in PATHS:
         row = _latency(latency, "median", path)
         lines.append(f"| {path} | {row['n'] if row else 0} | {_interval(row)} |")
-    lines += ["", "| added by the mesh, over mode=host | median difference ms [95 % bootstrap CI] |",
-              "|---|---|"]
+    lines += ["", "| added by the mesh, over mode=host | median difference ms "
+              "[95 % bootstrap CI] |", "|---|---|"]
     for path in (MESH_SAME, MESH_CROSS):
         lines.append(f"| {path} | {_interval(_latency(latency, 'added', path))} |")
     lines += ["", "## A task removed under load (connections to h1, h2, h3 in turn)", "",
@@ -108,7 +108,8 @@ def summary_md(outcome: Outcome, connections: int, entries: list[dict], shares: 
               "balancer stopped using it after | replacement answered after | action took |",
               "|---|---|---|---|---|---|---|"]
     for r in removal:
-        stopped = "never" if r["stopped_after_s"] is None else f"{float(r['stopped_after_s']):.3f} s"
+        stopped = ("never" if r["stopped_after_s"] is None
+                   else f"{float(r['stopped_after_s']):.3f} s")
         replaced = ("-" if r["replacement_after_s"] is None
                     else f"{float(r['replacement_after_s']):.3f} s ({r['replacement']})")
         lines.append(f"| {r['event']} | {r['connections']} | {r['failed']} "

@@ -139,7 +139,8 @@ def test_latency_medians_per_path_and_the_added_median():
     rng = random.Random(2)
     rows = []
     for i in range(100):
-        for entry, hostname, mode, ms in (("h1", "aaa", "ingress", 1.0), ("h3", "bbb", "ingress", 1.5),
+        for entry, hostname, mode, ms in (("h1", "aaa", "ingress", 1.0),
+                                          ("h3", "bbb", "ingress", 1.5),
                                           ("h1", "ccc", "host", 0.5)):
             nodes = {**REPLICAS, "ccc": "h1"}
             reply = Reply(True, hostname, "x", latency_ms=ms + rng.random() * 0.1)

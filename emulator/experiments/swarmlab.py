@@ -73,8 +73,10 @@ def running_tasks(lab: Lab, service, nodes: dict[str, str]) -> list[TaskView]:
     """The service's tasks that run and are meant to, by slot; their containers
     inspected on their nodes."""
     views = []
-    for task in service.tasks({"desired-state": "running"}):
+    for task in service.tasks():
         status = task.get("Status") or {}
+        if task.get("DesiredState") != "running":
+            continue
         container_id = (status.get("ContainerStatus") or {}).get("ContainerID", "")
         if status.get("State") != "running" or not container_id:
             continue

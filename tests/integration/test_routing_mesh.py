@@ -48,7 +48,7 @@ def test_routing_mesh_reaches_every_replica_from_every_node(tmp_path: Path) -> N
     assert len(sandboxes) == 3  # one ingress sandbox per node
     subnet = IPv4Network("10.0.0.0/24")  # Docker's default ingress subnet
     assert all(IPv4Address(s) in subnet for s in sandboxes)
-    # h-node without a replica: everything it answers crossed hosts
+    # the node without a replica: everything it answers crossed hosts
     empty = ({"h1", "h2", "h3"} - {r["node"] for r in replicas}).pop()
     assert float(entries[empty]["crossed_share"]) == 1.0
     host_nodes = {r["node"] for r in rows(run / "replicas.csv") if r["service"] == "webhost"}

@@ -236,3 +236,49 @@ def test_report_writes_a_summary_and_both_plots(tmp_path):
           removal)
     assert (tmp_path / "a.png").stat().st_size > 10_000
     assert (tmp_path / "b.png").stat().st_size > 5_000
+
+
+class FakeHost:
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+
+class FakeLab:
+    hosts = {"h1": FakeHost("192.0.2.11"), "h2": FakeHost("192.0.2.12"),
+             "h3": FakeHost("192.0.2.13")}
+
+
+class FlakyMesh:
+    """Answers aaa and bbb in turn; once told bbb is gone, fails twice, then aaa only."""
+
+    def __init__(self) -> None:
+        self.gone = False
+        self.failures = 2
+        self.turn = 0
+
+    def ask(self, address: str, port: int) -> Reply:
+        self.turn += 1
+        if self.gone and self.failures:
+            self.failures -= 1
+            return Reply(False, error="refused")
+        hostname = "aaa" if self.gone else ("aaa", "bbb")[self.turn % 2]
+        return Reply(True, hostname, "10.0.0.2", latency_ms=0.1)
+
+
+def test_stream_during_times_connections_from_the_action_and_rotates_nodes():
+    from emulator.experiments.routing_mesh import Setup, stream_during
+
+    mesh = FlakyMesh()
+    setup = Setup(FakeLab(), {}, None, None)  # type: ignore[arg-type]
+
+    def remove() -> None:
+        mesh.gone = True
+
+    got, took = stream_during(setup, mesh, "rm -f", remove, 0.3, REPLICAS)  # type: ignore[arg-type]
+    assert took >= 0
+    assert [r["entry"] for r in got[:6]] == ["h1", "h2", "h3", "h1", "h2", "h3"]
+    before = [r for r in got if r["t_s"] < 0]
+    assert before and {r["hostname"] for r in before} == {"aaa", "bbb"}
+    assert max(r["t_s"] for r in got) >= 0.29
+    s = removal_summary(got, "rm -f", {"bbb"}, {"aaa", "bbb"})
+    assert s["failed"] == 2 and s["stopped_after_s"] is not None and s["good_after_stop"] > 10

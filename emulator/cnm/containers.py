@@ -65,8 +65,8 @@ class Containers:
             self._notify(ended)
 
     def get(self, ref: str) -> Container:
-        return find(self._all.values(), ref.lstrip("/"), lambda c: c.id, lambda c: c.name,
-                    f"No such container: {ref}", "container")
+        return find([c for c in self._all.values() if not c.hidden], ref.lstrip("/"),
+                    lambda c: c.id, lambda c: c.name, f"No such container: {ref}", "container")
 
     def run(self, name: str | None, networks: Iterable[AttachRequest], hostname: str | None,
             command: list[str] | None, dns: DnsConfig | None = None) -> Container:
@@ -83,7 +83,7 @@ class Containers:
                hostname: str | None = None, command: list[str] | None = None,
                image: str = "", labels: Mapping[str, str] | None = None,
                env: list[str] | None = None, ports: PortOptions | None = None,
-               dns: DnsConfig | None = None) -> Container:
+               dns: DnsConfig | None = None, task_id: str = "") -> Container:
         dns = dns or DnsConfig()
         validate(dns)
         cid = new_id()
@@ -103,7 +103,9 @@ class Containers:
                 )
         attachments: dict[str, Attachment] = {}
         for request in networks:
-            network = self._network_for_attach(request.network)
+            network = (self._state.networks[request.network]
+                       if task_id and request.network in self._state.networks
+                       else self._network_for_attach(request.network))
             try:
                 self._endpoints.check_attach(network, attachments, request, name)
             except err.InvalidParameter as exc:
@@ -118,7 +120,7 @@ class Containers:
             id=cid, name=name, hostname=hostname or cid[:12],
             command=list(command or DEFAULT_COMMAND), created=docker_timestamp(),
             attachments=attachments, image=image, labels=dict(labels or {}),
-            env=list(env or []), ports=ports or PortOptions(), dns=dns,
+            env=list(env or []), ports=ports or PortOptions(), dns=dns, task_id=task_id,
         )
         self._all[cid] = container
         return container
@@ -154,6 +156,26 @@ class Containers:
         container.started_at = docker_timestamp()
         self._notify([container])
         return container
+
+    def start_without_process(self, container: Container, names: dict[str, str]) -> None:
+        """A sandbox of the engine's own joined to its networks (endpoint names by network
+        ID), with no process: the ingress sandbox."""
+        state = self._state
+        container.sandbox = state.fabric.create_sandbox(container.id, container.hostname, False)
+        container.running = True
+        try:
+            for attachment in container.attachments.values():
+                self._endpoints.join(container, state.networks[attachment.network_id],
+                                     attachment, name=names.get(attachment.network_id))
+        except Exception:
+            self._teardown(container, graceful=False)
+            state.fabric.settle()
+            raise
+
+    def remove_hidden(self, cid: str) -> None:
+        container = self._all.pop(cid)
+        self._teardown(container, graceful=False)
+        self._state.fabric.settle()
 
     def _start_process(self, container: Container) -> None:
         """The container's own process starts last, as runc's does: its networks are in."""
@@ -203,7 +225,7 @@ class Containers:
 
     def remove(self, refs: Iterable[str], force: bool = False) -> None:
         """`docker rm [-f] A B ...`: all refused unless every one may go; torn down as a batch."""
-        doomed = [self.get(ref) for ref in refs]
+        doomed = [self._all[ref] if ref in self._all else self.get(ref) for ref in refs]
         for container in doomed:
             if container.running and not force:
                 raise err.Conflict(
@@ -220,7 +242,7 @@ class Containers:
             self._notify(doomed)
 
     def list(self, all: bool = False) -> list[Container]:
-        return [c for c in self._all.values() if all or c.running]
+        return [c for c in self._all.values() if (all or c.running) and not c.hidden]
 
     def connect(self, net_ref: str, container_ref: str, ip: str | None = None,
                 aliases: Iterable[str] = ()) -> None:

@@ -44,7 +44,8 @@ def named_endpoint(container: Container, network: Network) -> Endpoint | None:
     """The container's endpoint on `network` if it carries DNS names: one the user asked
     for (the docker_gwbridge endpoint libnetwork adds by itself has none)."""
     endpoint = container.endpoints.get(network.id)
-    if endpoint is None or network.id not in container.attachments or not serves_names(network):
+    if (endpoint is None or container.hidden or network.id not in container.attachments
+            or not serves_names(network)):
         return None
     return endpoint
 
@@ -92,6 +93,7 @@ class NameTable:
         self._add_view(local, local_only=False)
         for view in peers:
             self._add_view(view, local_only=True)
+        self._add_services(local)
         for cid, container in local.containers.items():
             if not container.running:  # its process may already ask: the view is behind
                 continue
@@ -114,6 +116,20 @@ class NameTable:
                 if records is None:
                     records = self.records[net_id] = NetworkRecords(network.name)
                 records.add(dns_names(container, endpoint.aliases), endpoint.address.ip)
+
+    def _add_services(self, view: View) -> None:
+        """Swarm services' names (the same on every node): after the containers', so a
+        task's own name keeps its address's PTR record."""
+        for net_id, names in view.services.items():
+            network = view.networks.get(net_id)
+            if network is None:
+                continue
+            records = self.records.get(net_id)
+            if records is None:
+                records = self.records[net_id] = NetworkRecords(network.name)
+            for name, addresses in names.items():
+                for address in addresses:
+                    records.add([name], address)
 
     def knows(self, container_id: str) -> bool:
         """Whether the views show the container running (its queries can be answered)."""

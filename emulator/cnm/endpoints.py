@@ -11,7 +11,7 @@ through docker_gwbridge (overlay) gets Docker's `gateway_<id>` endpoint there.
 from __future__ import annotations
 
 import errno
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address
@@ -45,6 +45,8 @@ class Endpoints:
 
     def __init__(self, state: HostState) -> None:
         self._state = state
+        self.before_swarm_join: Callable[[Container, Network], None] | None = None
+        """Told first when a container joins a swarm network (the node's lb sandbox)."""
 
     def check_attach(self, network: Network, attachments: Mapping[str, Attachment],
                      request: AttachRequest, container_name: str,
@@ -103,8 +105,11 @@ class Endpoints:
 
     def join(self, container: Container, network: Network, attachment: Attachment,
              name: str | None = None) -> Endpoint:
-        if network.scope == SWARM and (network.ingress or not network.attachable):
+        if (network.scope == SWARM and (network.ingress or not network.attachable)
+                and not (container.task_id or container.hidden)):
             raise not_attachable(network.name)
+        if network.scope == SWARM and self.before_swarm_join is not None:
+            self.before_swarm_join(container, network)
         state = self._state
         driver = state.driver_of(network)
         capability = state.capability_of(network)
@@ -245,6 +250,8 @@ class Endpoints:
     # -- the docker_gwbridge endpoint -------------------------------------------
 
     def _via_gwbridge(self, container: Container) -> bool:
+        if not container.gateway_bridge:
+            return False
         networks = [self._state.networks[n] for n in container.endpoints]
         return any(self._state.capability_of(n).reaches_outside_via_gwbridge
                    and not n.internal for n in networks)

@@ -21,8 +21,11 @@ drop_shared, serves_driver).
 
 from __future__ import annotations
 
+import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
@@ -37,9 +40,11 @@ from emulator.cnm.lifecycle import ContainerLifecycle
 from emulator.cnm.model import Container, Network
 from emulator.cnm.networks import NetworkRequest, Networks
 from emulator.cnm.resolver import EmbeddedDns
+from emulator.cnm.services import Orchestrator
 from emulator.cnm.sharedscope import SharedScope
 from emulator.cnm.state import HostState
 from emulator.cnm.swarmnode import SwarmMembership
+from emulator.cnm.tasks import NodeTasks
 from emulator.cnm.view import View
 from emulator.drivers.base import GLOBAL, Driver, DriverContext
 from emulator.drivers.hostfirewall import HostFirewall
@@ -47,7 +52,8 @@ from emulator.drivers.portmapping import PortOptions
 from emulator.drivers.registry import DriverRegistry
 from emulator.fabric.base import ExecResult, HostFabric
 from emulator.ipam import AddressSpace
-from emulator.swarm.cluster import Swarm, SwarmDirectory, SwarmNode
+from emulator.swarm.cluster import INGRESS, Swarm, SwarmDirectory, SwarmNode
+from emulator.swarm.services import Service, ServiceSpec, Task
 from emulator.swarm.shared import SharedNetwork
 
 __all__ = ["AttachRequest", "DnsConfig", "Engine", "NetworkRequest"]
@@ -96,6 +102,9 @@ class Engine:
         self._containers = Containers(self._state, self._networks, self._endpoints,
                                       self._network_for_attach, self._notify,
                                       files=self.container_files)
+        self._tasks = NodeTasks(self._state, self._containers, self._adopt_swarm_network,
+                                lambda: self.swarm)
+        self._endpoints.before_swarm_join = self._tasks.before_join
         with self._write():
             self._networks.create_predefined()
         self.lifecycle = ContainerLifecycle(self)
@@ -151,7 +160,10 @@ class Engine:
 
     @contextmanager
     def _write(self) -> Iterator[None]:
-        """Hold the lock; the outermost write publishes the view as it ends, failed or not."""
+        """Hold the lock; the outermost write programs the load balancers of sandboxes
+        it made or moved, and publishes the view as it ends, failed or not. Task
+        containers that ended are reported to the swarm once the lock is let go."""
+        ended: list[tuple[str, int]] = []
         with self._lock:
             self._depth += 1
             try:
@@ -159,10 +171,35 @@ class Engine:
             finally:
                 self._depth -= 1
                 if self._depth == 0:
-                    networks = self._state.networks
-                    self._view = self._view.after(networks, networks.take_changes(),
-                                                  self._state.containers)
-                    self.dns.view_changed()
+                    failing = sys.exc_info()[1] is not None
+                    try:
+                        self._tasks.refresh()
+                    except Exception:
+                        if not failing:
+                            raise
+                    finally:
+                        ended = self._tasks.collect_ended()
+                        networks = self._state.networks
+                        self._view = replace(
+                            self._view.after(networks, networks.take_changes(),
+                                             self._state.containers),
+                            services=self._tasks.dns_records())
+                        self.dns.view_changed()
+        if ended:
+            self._report_ended(ended)
+
+    def _report_ended(self, ended: list[tuple[str, int]]) -> None:
+        """Tell the swarm's orchestrator, from a thread of its own (it calls engines)."""
+        swarm = self.swarm
+        orchestrator = swarm.orchestrator if swarm is not None else None
+        if orchestrator is None:
+            return
+
+        def report() -> None:
+            for task_id, code in ended:
+                orchestrator.task_ended(task_id, code)
+
+        threading.Thread(target=report, name=f"task-ended-{self.host}", daemon=True).start()
 
     def view(self) -> View:
         """The networks and containers as of the last write: copies no one changes."""
@@ -186,6 +223,15 @@ class Engine:
         if name == GLOBAL:
             return self._global
         return self._swarm.scope(creating)
+
+    def _adopt_swarm_network(self, network_id: str) -> Network:
+        """This host's copy of a swarm network a task joins, made if need be."""
+        if network_id in self._state.networks:
+            return self._state.networks[network_id]
+        swarm = self.swarm
+        if swarm is None or network_id not in swarm.networks:
+            raise err.NotFound(f"network {network_id} not found")
+        return self._networks.adopt(swarm.networks[network_id], self._swarm.scope())
 
     def _network_for_attach(self, ref: str) -> Network:
         """A network to attach a container to; a shared network this host has no copy
@@ -285,7 +331,8 @@ class Engine:
 
     def list_containers(self, all: bool = False) -> list[Container]:
         """The containers as of the last write."""
-        return [c for c in self._view.containers.values() if all or c.running]
+        return [c for c in self._view.containers.values()
+                if (all or c.running) and not c.hidden]
 
     def reap_exited(self) -> None:
         """Containers whose process ended by itself are exited: endpoints released.
@@ -323,18 +370,105 @@ class Engine:
                    default_addr_pool: list[str] | None = None, subnet_size: int = 24) -> str:
         """`docker swarm init`: this node becomes the swarm's first manager; its node ID."""
         with self._write():
-            return self._swarm.init(advertise_addr, data_path_port, default_addr_pool,
-                                    subnet_size)
+            node_id = self._swarm.init(advertise_addr, data_path_port, default_addr_pool,
+                                       subnet_size)
+            self._make_ingress_sandbox()
+            return node_id
 
     def swarm_join(self, remote_addrs: list[str], join_token: str,
                    advertise_addr: str | None = None) -> SwarmNode:
         """`docker swarm join --token T MANAGER:2377`."""
         with self._write():
-            return self._swarm.join(remote_addrs, join_token, advertise_addr)
+            node = self._swarm.join(remote_addrs, join_token, advertise_addr)
+            self._make_ingress_sandbox()
+            return node
 
     def swarm_leave(self, force: bool = False) -> None:
+        swarm = self.swarm
         with self._write():
+            self._swarm.check_leave(force)
+            self._tasks.remove_all()
             self._swarm.leave(force)
+        orchestrator = swarm.orchestrator if swarm is not None else None
+        if orchestrator is not None:
+            if swarm.nodes:
+                orchestrator.node_left(self.host)
+            else:
+                orchestrator.close()
+
+    def _make_ingress_sandbox(self) -> None:
+        ingress = next((n for n in self._state.networks.values() if n.ingress), None)
+        if ingress is not None and ingress.name == INGRESS:
+            self._tasks.make_ingress_sandbox(ingress)
+
+    # -- services (a manager's) and tasks (every node's) ----------------------------------
+
+    def _orchestrator(self) -> Orchestrator:
+        return Orchestrator.of(self.swarm_manager())
+
+    def create_service(self, spec: ServiceSpec) -> tuple[Service, list[str]]:
+        """`docker service create`: the service and dockerd's warnings."""
+        return self._orchestrator().create(spec)
+
+    def update_service(self, ref: str, version: int, spec: ServiceSpec) -> list[str]:
+        """`docker service update` / `scale`: `version` must be the service's current one."""
+        return self._orchestrator().update(ref, version, spec)
+
+    def scale_service(self, ref: str, replicas: int) -> None:
+        """`docker service scale NAME=N`."""
+        orchestrator = self._orchestrator()
+        with orchestrator.lock:
+            service = orchestrator.store.find(ref)
+            orchestrator.update(service.id, service.version,
+                                replace(service.spec, replicas=replicas))
+
+    def remove_service(self, ref: str) -> None:
+        self._orchestrator().remove(ref)
+
+    def list_services(self) -> list[Service]:
+        swarm = self.swarm_manager()
+        with swarm.lock:
+            return list(swarm.services.services.values())
+
+    def get_service(self, ref: str) -> Service:
+        swarm = self.swarm_manager()
+        with swarm.lock:
+            return swarm.services.find(ref)
+
+    def list_tasks(self) -> list[Task]:
+        swarm = self.swarm_manager()
+        with swarm.lock:
+            return list(swarm.services.tasks.values())
+
+    def get_task(self, ref: str) -> Task:
+        swarm = self.swarm_manager()
+        with swarm.lock:
+            return swarm.services.find_task(ref)
+
+    def service_status(self, service: Service) -> tuple[int, int]:
+        """(running tasks, desired tasks)."""
+        return self._orchestrator().status(service)
+
+    def run_task(self, service: Service, task: Task) -> None:
+        """Start a task placed on this node (the orchestrator's call)."""
+        swarm = self.swarm
+        if swarm is None or self.host not in swarm.nodes:
+            raise err.Unavailable("node is not part of the swarm")
+        ingress = next((n.id for n in swarm.networks.values() if n.ingress), None)
+        with self._write():
+            container = self._tasks.run(service, task, swarm.nodes[self.host], ingress)
+        self.lifecycle.started(container.id).set()
+
+    def end_task(self, task: Task) -> int | None:
+        with self._write():
+            code = self._tasks.end(task)
+        self.lifecycle.forget(task.container_id)
+        return code
+
+    def refresh_load_balancing(self) -> None:
+        """Reprogram every sandbox's service load balancing from the swarm's store."""
+        with self._write():
+            self._tasks.refresh()
 
     def swarm_manager(self) -> Swarm:
         """The swarm, if this node is one of its managers (dockerd's 503 otherwise)."""
@@ -377,6 +511,9 @@ class Engine:
         goes first, in one command, once no container is left to send through it.
         With `namespace_ends` the host's namespace is about to go and takes its links
         and rules with it, in one batch of the kernel's: they are left to it."""
+        swarm = self.swarm
+        if swarm is not None and swarm.orchestrator is not None:
+            swarm.orchestrator.close()
         with self._write():
             if namespace_ends:
                 self.fabric.abandon()

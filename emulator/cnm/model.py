@@ -84,6 +84,12 @@ class Container:
     """--dns, --dns-search, --dns-option, --add-host, --domainname (cnm/etcfiles)."""
     ports: PortOptions = field(default_factory=PortOptions)
     """-p, -P and --expose, as the create request asked."""
+    task_id: str = ""
+    """The swarm task this container runs (it may join networks that are not attachable)."""
+    hidden: bool = False
+    """A sandbox of the engine's own (a load-balancing one): in no listing, no process."""
+    gateway_bridge: bool = True
+    """Whether it may get a docker_gwbridge endpoint (lb-NET sandboxes never do)."""
 
     @property
     def short_id(self) -> str:

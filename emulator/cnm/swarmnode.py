@@ -106,6 +106,11 @@ class SwarmScope:
         node = self.swarm.nodes.get(member.host)
         if node is None or node.role != "manager":
             raise err.Unavailable(WORKER_NOT_MANAGER if node else NOT_IN_SWARM)
+        for service in self.swarm.services.services.values():
+            if network.id in service.network_ids():
+                raise err.InvalidParameter(
+                    f"rpc error: code = FailedPrecondition desc = network {network.id} is in "
+                    f"use by service {service.id}")
         if network.ingress:
             raise err.InvalidParameter(
                 "rpc error: code = FailedPrecondition desc = ingress network cannot be removed: "
@@ -177,12 +182,18 @@ class SwarmMembership:
                     self._networks.adopt(network, scope)
         return node
 
-    def leave(self, force: bool = False) -> None:
+    def check_leave(self, force: bool = False) -> None:
+        """dockerd's refusals of `docker swarm leave`."""
         swarm, node = self.swarm, self.node
         if swarm is None or node is None:
             raise err.Unavailable(NOT_PART_OF_SWARM)
         if node.role == "manager" and not force and len(swarm.managers()) == 1:
             raise err.Unavailable(LAST_MANAGER)
+
+    def leave(self, force: bool = False) -> None:
+        self.check_leave(force)
+        swarm, node = self.swarm, self.node
+        assert swarm is not None and node is not None
         with swarm.lock:
             for network in [n for n in self._state.networks.values() if n.scope == SWARM]:
                 self._networks.drop(network.id)

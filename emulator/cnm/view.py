@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address
 from types import MappingProxyType
 
 from emulator.cnm.lookup import find
@@ -45,6 +46,8 @@ def _container_copy(container: Container) -> Container:
 class View:
     networks: Mapping[str, Network] = field(default_factory=dict)
     containers: Mapping[str, Container] = field(default_factory=dict)
+    services: Mapping[str, Mapping[str, tuple[IPv4Address, ...]]] = field(default_factory=dict)
+    """Swarm services' DNS names by network ID: name (lower case) -> addresses."""
 
     def after(self, networks: Mapping[str, Network], changed: list[str],
               containers: Mapping[str, Container]) -> View:
@@ -77,5 +80,6 @@ class View:
                     f"network {ref} not found", "network")
 
     def container(self, ref: str) -> Container:
-        return find(self.containers.values(), ref.lstrip("/"), lambda c: c.id,
-                    lambda c: c.name, f"No such container: {ref}", "container")
+        return find([c for c in self.containers.values() if not c.hidden], ref.lstrip("/"),
+                    lambda c: c.id, lambda c: c.name, f"No such container: {ref}",
+                    "container")

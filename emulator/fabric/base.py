@@ -108,6 +108,16 @@ class IngressRules:
     ports: tuple[IngressPort, ...]
 
 
+@dataclass(frozen=True)
+class TaskIngress:
+    """A task's side of the routing mesh (Docker's redirect rules in the task): on its
+    ingress address, each published port is redirected to its target port, and nothing
+    else of TCP, UDP or SCTP gets in or out there. `ports`: (protocol, published, target)."""
+
+    address: IPv4Address
+    ports: tuple[tuple[str, int, int], ...]
+
+
 class HostFabric(Protocol):
     """Kernel operations inside one emulated Docker host."""
 
@@ -209,6 +219,10 @@ class HostFabric(Protocol):
         no ingress: none left): DNAT of each VIP to one of its backends for connections
         made in the sandbox, and for an ingress sandbox, of its published ports for
         connections routed through it, with their source rewritten."""
+        ...
+
+    def program_task_ingress(self, sandbox: SandboxHandle, rules: TaskIngress) -> None:
+        """Load a task's routing-mesh rules in its sandbox (once, as it starts)."""
         ...
 
     def upstream_socket(self, sandbox: SandboxHandle | None, server: str, port: int,

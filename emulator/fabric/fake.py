@@ -13,7 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emulator.fabric.base import ExecResult, MacvlanPlug, Plug, SandboxHandle
+from emulator.fabric.base import (
+    ExecResult,
+    IngressRules,
+    MacvlanPlug,
+    Plug,
+    SandboxHandle,
+    TaskIngress,
+    VirtualServer,
+)
 from emulator.fabric.fakenft import FakeTable
 from emulator.fabric.processes import ProcessId
 
@@ -46,6 +54,9 @@ class FakeFabric:
     host_links: set[str] = field(default_factory=set)  # made by plugins, for adopt_link
     macvlans: dict[str, list[str]] = field(default_factory=dict)
     mounted: dict[str, dict[str, Path]] = field(default_factory=dict)
+    load_balancers: dict[str, tuple[tuple[VirtualServer, ...], IngressRules | None]] = field(
+        default_factory=dict)
+    task_ingress: dict[str, TaskIngress] = field(default_factory=dict)
     """Per sandbox key, the files start_process bind-mounted (path -> source)."""
     sysctls: dict[str, str] = field(
         default_factory=lambda: {"net.ipv4.ip_local_port_range": "32768\t60999"})
@@ -114,6 +125,8 @@ class FakeFabric:
             else:
                 self.macvlans[plug.parent].remove(f"{sandbox.key}/{plug.ifname}")
         self.sandboxes.pop(sandbox.key, None)
+        self.load_balancers.pop(sandbox.key, None)
+        self.task_ingress.pop(sandbox.key, None)
         self.log.append(("destroy_sandbox", sandbox.key))
 
     def forget_link(self, name: str) -> None:
@@ -236,6 +249,19 @@ class FakeFabric:
              timeout: float = 30.0) -> ExecResult:
         self.log.append(("exec", " ".join(argv)))
         return ExecResult(0, "")
+
+    def program_load_balancer(self, sandbox: SandboxHandle, servers: tuple[VirtualServer, ...],
+                              ingress: IngressRules | None = None) -> None:
+        """Recorded per sandbox: `load_balancers[key] = (servers, ingress)`; none: gone."""
+        if servers or ingress is not None:
+            self.load_balancers[sandbox.key] = (servers, ingress)
+        else:
+            self.load_balancers.pop(sandbox.key, None)
+        self.log.append(("program_load_balancer", sandbox.key))
+
+    def program_task_ingress(self, sandbox: SandboxHandle, rules: TaskIngress) -> None:
+        self.task_ingress[sandbox.key] = rules
+        self.log.append(("program_task_ingress", sandbox.key))
 
     def open_resolver(self, sandbox: SandboxHandle) -> None:
         """No kernel, no sockets: the resolver serves nothing here."""

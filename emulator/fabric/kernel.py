@@ -16,8 +16,15 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import TypeVar
 
-from emulator.fabric import dnssockets
-from emulator.fabric.base import Adoption, ExecResult, MacvlanPlug, Plug, SandboxHandle
+from emulator.fabric import dnssockets, taskingress
+from emulator.fabric.base import (
+    Adoption,
+    ExecResult,
+    MacvlanPlug,
+    Plug,
+    SandboxHandle,
+    TaskIngress,
+)
 from emulator.fabric.icmpsweep import sweep
 from emulator.fabric.linkwait import (
     LinkWaitTimeout,
@@ -478,6 +485,10 @@ class KernelFabric:
                 yield ns
             finally:
                 ns.close()
+
+    def program_task_ingress(self, sandbox: SandboxHandle, rules: TaskIngress) -> None:
+        with self._namespace(sandbox) as ns:
+            taskingress.load(ns, rules)
 
     def open_resolver(self, sandbox: SandboxHandle) -> dnssockets.ResolverSockets:
         with self._namespace(sandbox) as ns:

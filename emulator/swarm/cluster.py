@@ -21,6 +21,7 @@ from emulator.ids import base36_id, docker_timestamp
 from emulator.ipam import AddressSpace
 from emulator.ipam.pools import PoolSpec
 from emulator.swarm.controlplane import ControlPlane
+from emulator.swarm.services import ServiceStore
 from emulator.swarm.shared import SharedNetwork
 from emulator.swarm.vni import FIRST_SWARM_VNI, MAX_VNI, VNI_LIST, parse_vni_list
 
@@ -77,6 +78,9 @@ class Swarm:
             "GlobalDefault", [PoolSpec.parse(p, subnet_size) for p in default_addr_pool],
             serial=True)
         self.control = ControlPlane()
+        self.services = ServiceStore()
+        self.orchestrator: Any = None
+        """The services' orchestrator (emulator.cnm.services), made with the first service."""
         self.engines: dict[str, Any] = {}
         self.lock = threading.RLock()
 

@@ -95,6 +95,10 @@ class Service:
     def network_ids(self) -> list[str]:
         return [n.target for n in self.spec.networks]
 
+    def ingress_ports(self) -> tuple[PortConfig, ...]:
+        """The published ports of the routing mesh, with their published ports chosen."""
+        return tuple(p for p in self.ports if p.mode == INGRESS_MODE)
+
 
 @dataclass
 class Task:
@@ -191,13 +195,40 @@ class ServiceStore:
                        key=lambda t: (t.slot, t.created))
         return [t.addresses[network_id].ip for t in tasks if network_id in t.addresses]
 
+    def dns_records(self, network_ids: Iterable[str]
+                    ) -> dict[str, dict[str, tuple[IPv4Address, ...]]]:
+        """What the embedded DNS answers for services on these networks (libnetwork's
+        service records): the service's name and aliases to its VIP (vip mode) or to its
+        tasks' addresses (dnsrr), and `tasks.NAME` to the tasks' addresses."""
+        wanted = set(network_ids)
+        records: dict[str, dict[str, tuple[IPv4Address, ...]]] = {}
+        for service in self.services.values():
+            for attachment in service.spec.networks:
+                net_id = attachment.target
+                if net_id not in wanted:
+                    continue
+                names = [service.name, *attachment.aliases]
+                backends = tuple(self.backends(service.id, net_id))
+                vip = service.vips.get(net_id)
+                table = records.setdefault(net_id, {})
+                for name in names:
+                    answer = (vip.ip,) if vip is not None and service.spec.endpoint_mode == VIP \
+                        else backends
+                    if answer:
+                        table[name.lower()] = answer
+                    if backends:
+                        table[f"tasks.{name}".lower()] = backends
+        return records
+
     def services_on(self, network_id: str) -> list[Service]:
         return [s for s in self.services.values()
                 if network_id in s.vips or network_id in s.network_ids()]
 
-    def used_ingress_ports(self, ignore: str | None = None) -> dict[tuple[str, int], str]:
-        """(protocol, published port) -> the service publishing it in ingress mode."""
-        return {(p.protocol, p.published): s.name
+    def used_ingress_ports(self, ignore: str | None = None
+                           ) -> dict[tuple[str, int], tuple[str, str]]:
+        """(protocol, published port) -> (name, ID) of the service publishing it in
+        ingress mode."""
+        return {(p.protocol, p.published): (s.name, s.id)
                 for s in self.services.values() if s.id != ignore
                 for p in s.ports if p.mode == INGRESS_MODE}
 
@@ -208,35 +239,33 @@ class ServiceStore:
         return ended[:max(0, len(ended) - TASK_HISTORY_LIMIT)]
 
 
-def allocate_ports(ports: Iterable[PortConfig], used: dict[tuple[str, int], str]
+def allocate_ports(ports: Iterable[PortConfig], used: dict[tuple[str, int], tuple[str, str]]
                    ) -> tuple[PortConfig, ...]:
     """Choose a published port for each ingress port that named none; refuse one another
-    service publishes (swarmkit's portAllocator)."""
+    service publishes (swarmkit's portAllocator and validateEndpointSpec)."""
+    ports = list(ports)
+    named = [(p.protocol, p.published) for p in ports if p.published]
+    if len(named) != len(set(named)):
+        raise err.InvalidParameter("rpc error: code = InvalidArgument desc = EndpointSpec: "
+                                   "duplicate published ports provided")
     taken = set(used)
     chosen = []
     for port in ports:
-        if port.mode == INGRESS_MODE:
-            if port.published:
-                owner = used.get((port.protocol, port.published))
-                if owner is not None:
-                    raise err.InvalidParameter(
-                        f"rpc error: code = InvalidArgument desc = port '{port.published}' is "
-                        f"already in use by service '{owner}' ({_service_id_of(owner)}) as an "
-                        "ingress port")
-            else:
-                free = next((p for p in range(DYNAMIC_PORT_START, DYNAMIC_PORT_END + 1)
-                             if (port.protocol, p) not in taken), None)
-                if free is None:
-                    raise err.Unavailable("rpc error: code = ResourceExhausted desc = no "
-                                          "available dynamic port for ingress")
-                port = replace(port, published=free)
-            taken.add((port.protocol, port.published))
+        owner = used.get((port.protocol, port.published)) if port.published else None
+        if owner is not None:
+            raise err.InvalidParameter(
+                f"rpc error: code = InvalidArgument desc = port '{port.published}' is already "
+                f"in use by service '{owner[0]}' ({owner[1]}) as an ingress port")
+        if port.mode == INGRESS_MODE and not port.published:
+            free = next((p for p in range(DYNAMIC_PORT_START, DYNAMIC_PORT_END + 1)
+                         if (port.protocol, p) not in taken), None)
+            if free is None:
+                raise err.Unavailable("rpc error: code = ResourceExhausted desc = no "
+                                      "available dynamic port for ingress")
+            port = replace(port, published=free)
+        taken.add((port.protocol, port.published))
         chosen.append(port)
     return tuple(chosen)
-
-
-def _service_id_of(name: str) -> str:
-    return name
 
 
 def spread(nodes: list[tuple[str, str]], service_counts: dict[str, int],

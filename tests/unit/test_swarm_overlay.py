@@ -111,6 +111,30 @@ def fabric(engine: Engine) -> FakeFabric:
     return engine.fabric  # type: ignore[return-value]
 
 
+LB_SANDBOXES = ("ingress-sbox", "lb-")
+
+
+def user_sandboxes(engine: Engine) -> set[str]:
+    """The sandboxes of containers: not the node's ingress sandbox, lb-NET sandboxes or
+    the ingress network's overlay namespace."""
+    ingress = ns_key(engine.get_network("ingress"))
+    return {k for k in fabric(engine).sandboxes
+            if not k.startswith(LB_SANDBOXES) and k != ingress}
+
+
+def container_endpoints(network) -> dict:
+    """A network's endpoints without those of the node's load-balancing sandboxes."""
+    return {k: ep for k, ep in network.endpoints.items()
+            if not ep.container_id.startswith(LB_SANDBOXES)}
+
+
+def container_peers(engine: Engine, key: str, *engines: Engine) -> dict:
+    """The peers programmed on `engine` without the other nodes' lb-NET endpoints."""
+    lb = {str(ep.address.ip) for e in engines for n in e.networks.values()
+          for ep in n.endpoints.values() if ep.container_id.startswith("lb-")}
+    return {ip: peer for ip, peer in fabric(engine).peers.get(key, {}).items() if ip not in lb}
+
+
 # -- before the swarm ---------------------------------------------------------
 
 
@@ -350,7 +374,7 @@ def test_non_attachable_overlay_refuses_containers(swarm) -> None:
         with docker_error(err.DockerError, 500, not_attachable("ov")):
             run(engine, "c1", "ov")
         assert "c1" not in {c.name for c in engine.list_containers(all=True)}
-    assert not fabric(h1).sandboxes and not fabric(h2).sandboxes
+    assert not user_sandboxes(h1) and not user_sandboxes(h2)
 
 
 def test_non_attachable_overlay_refuses_connect(swarm) -> None:
@@ -396,8 +420,8 @@ def test_encrypted_overlay_fails_at_join_with_dockers_ipsec_message(swarm) -> No
     with pytest.raises(err.DockerError) as info:
         run(h1, "c1", "secure")
     assert info.value.message.endswith(IPSEC_MISSING)
-    assert not fabric(h1).sandboxes
-    assert net.endpoints == {} and gwbridge(h1).endpoints == {}
+    assert not user_sandboxes(h1)
+    assert net.endpoints == {} and container_endpoints(gwbridge(h1)) == {}
 
 
 # -- removing -------------------------------------------------------------------
@@ -469,7 +493,7 @@ def test_overlay_container_gets_a_hidden_gwbridge_endpoint_with_the_default_rout
     assert set(c.endpoints) == {h1.get_network("ov").id, gw.id}
     assert set(container_networks_json(c, h1.networks)) == {"ov"}
     listed = network_json(gw)["Containers"]
-    assert set(listed) == {c.id}  # type: ignore[arg-type]
+    assert set(listed) == {c.id, "ingress-sbox"}  # type: ignore[arg-type]
     entry = listed[c.id]  # type: ignore[index]
     assert entry["Name"] == f"gateway_{c.id[:12]}"
     assert IPv4Network("172.18.0.0/16").supernet_of(
@@ -491,11 +515,11 @@ def test_the_gwbridge_endpoint_goes_with_the_overlay(swarm) -> None:
     d = run(h1, "c2", "ov")
     assert gwbridge(h1).id in d.endpoints
     h1.disconnect("ov", "c2")
-    assert gwbridge(h1).endpoints == {}
+    assert container_endpoints(gwbridge(h1)) == {}
     assert d.endpoints == {}
     e = run(h1, "c3", "ov")
     h1.remove_container(e.id, force=True)
-    assert gwbridge(h1).endpoints == {}
+    assert container_endpoints(gwbridge(h1)) == {}
     assert h1.addresses.allocated_addresses(pool) == idle
 
 
@@ -525,9 +549,9 @@ def test_internal_overlay_has_no_gwbridge_endpoint_and_no_default_route(swarm) -
     overlay(h1, internal=True)
     c = run(h1, "c1", "ov")
     assert set(c.endpoints) == {h1.get_network("ov").id}
-    assert gwbridge(h1).endpoints == {}
+    assert container_endpoints(gwbridge(h1)) == {}
     assert c.id not in fabric(h1).default_routes
-    assert network_json(gwbridge(h1))["Containers"] == {}
+    assert set(network_json(gwbridge(h1))["Containers"]) == {"ingress-sbox"}
 
 
 # -- the overlay namespace and the control plane ----------------------------------------
@@ -559,15 +583,16 @@ def test_control_plane_programs_every_host_with_the_others_endpoints(swarm, h3: 
     ep1, ep2 = c1.endpoints[net.id], c2.endpoints[net.id]
     peer1 = {str(ep1.address.ip): (ep1.mac, "192.0.2.11")}
     peer2 = {str(ep2.address.ip): (ep2.mac, "192.0.2.12")}
-    assert fabric(h1).peers[key] == peer2
-    assert fabric(h2).peers[key] == peer1
+    assert container_peers(h1, key, h1, h2) == peer2
+    assert container_peers(h2, key, h1, h2) == peer1
     h3.swarm_join([MANAGER_ADDR], token(h1))
     c3 = run(h3, "c3", "ov")
     ep3 = c3.endpoints[net.id]
     peer3 = {str(ep3.address.ip): (ep3.mac, "192.0.2.13")}
-    assert fabric(h3).peers[key] == {**peer1, **peer2}
-    assert fabric(h1).peers[key] == {**peer2, **peer3}
-    assert fabric(h2).peers[key] == {**peer1, **peer3}
+    everyone = (h1, h2, h3)
+    assert container_peers(h3, key, *everyone) == {**peer1, **peer2}
+    assert container_peers(h1, key, *everyone) == {**peer2, **peer3}
+    assert container_peers(h2, key, *everyone) == {**peer1, **peer3}
 
 
 def test_local_endpoints_are_not_programmed_as_peers(swarm) -> None:
@@ -585,13 +610,13 @@ def test_disconnect_and_removal_withdraw_peers(swarm) -> None:
     run(h1, "c1", "ov")
     run(h2, "c2", "ov")
     c3 = run(h2, "c3", "ov")
-    assert len(fabric(h1).peers[key]) == 2
+    assert len(container_peers(h1, key, h1, h2)) == 2
     h2.disconnect("ov", "c2")
-    assert set(fabric(h1).peers[key]) == {str(c3.endpoints[net.id].address.ip)}
+    assert set(container_peers(h1, key, h1, h2)) == {str(c3.endpoints[net.id].address.ip)}
     h2.remove_container("c3", force=True)
     assert fabric(h1).peers[key] == {}
     assert key not in fabric(h2).sandboxes
-    assert [p.host for p in h1.swarm.control.peers(net.id)] == ["h1"]
+    assert {p.host for p in h1.swarm.control.peers(net.id)} == {"h1"}
 
 
 def test_stopping_a_container_withdraws_it_and_starting_publishes_it_again(swarm) -> None:
@@ -604,7 +629,7 @@ def test_stopping_a_container_withdraws_it_and_starting_publishes_it_again(swarm
     assert fabric(h1).peers[key] == {}
     h2.start_container("c2")
     ep = c2.endpoints[net.id]
-    assert fabric(h1).peers[key] == {str(ep.address.ip): (ep.mac, "192.0.2.12")}
+    assert container_peers(h1, key, h1, h2) == {str(ep.address.ip): (ep.mac, "192.0.2.12")}
 
 
 @pytest.mark.parametrize(("options", "mtu"), [({}, 1450), ({MTU: "1400"}, 1400)])

@@ -20,6 +20,7 @@ from emulator.api.streams import (
     pump,
 )
 from emulator.cnm.engine import Engine
+from emulator.cnm.images import process_env
 
 ROUTES = RouteTable()
 """This module's routes, declared on their handlers."""
@@ -29,7 +30,8 @@ def _run(engine: Engine, item: ExecInstance, request: Request, detach: bool) -> 
     container = engine.get_container(item.container_id)
     if not container.running or container.sandbox is None:
         raise err.Conflict(f"container {container.id} is not running")
-    env = dict(e.partition("=")[::2] for e in item.env)
+    env = process_env(container.image, dict(e.partition("=")[::2]
+                                            for e in [*container.env, *item.env]))
     hijack = request.hijack
     streaming = hijack is not None and not detach
     if streaming:

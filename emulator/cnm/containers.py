@@ -15,13 +15,14 @@ from emulator import faults
 from emulator.cnm.containerfiles import ContainerFiles
 from emulator.cnm.endpoints import AttachRequest, Endpoints
 from emulator.cnm.etcfiles import DnsConfig, HostResolvConf, validate
+from emulator.cnm.images import process_env
 from emulator.cnm.lookup import find
 from emulator.cnm.model import Attachment, Container, Network
 from emulator.cnm.names import random_name
 from emulator.cnm.networks import Networks
 from emulator.cnm.state import HostState
 from emulator.drivers.portmapping import PortOptions
-from emulator.fabric.base import ExecResult, SandboxHandle
+from emulator.fabric.base import ExecResult
 from emulator.ids import docker_timestamp, new_id
 
 # dockerd's names.RestrictedNamePattern; Go's `$` is the end of the text, hence fullmatch.
@@ -179,7 +180,8 @@ class Containers:
 
     def _start_process(self, container: Container) -> None:
         """The container's own process starts last, as runc's does: its networks are in."""
-        env = dict(item.partition("=")[::2] for item in container.env)
+        env = process_env(container.image,
+                          dict(item.partition("=")[::2] for item in container.env))
         files = self._files.prepare(container)
         try:
             self._state.fabric.start_process(container.sandbox, container.command,
@@ -281,5 +283,8 @@ class Containers:
         if container.running:
             self._endpoints.publish_ports(container)
 
-    def exec(self, sandbox: SandboxHandle, argv: list[str], timeout: float) -> ExecResult:
-        return self._state.fabric.exec(sandbox, argv, timeout)
+    def exec(self, container: Container, argv: list[str], timeout: float) -> ExecResult:
+        """argv in the container, with the environment its image gives processes."""
+        env = process_env(container.image,
+                          dict(item.partition("=")[::2] for item in container.env))
+        return self._state.fabric.exec(container.sandbox, argv, timeout, env=env)

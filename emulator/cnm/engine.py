@@ -117,7 +117,8 @@ class Engine:
 
     @property
     def containers(self) -> dict[str, Container]:
-        return self._state.containers
+        """The containers Docker lists (not the engine's own load-balancing sandboxes)."""
+        return {cid: c for cid, c in self._state.containers.items() if not c.hidden}
 
     @property
     def addresses(self) -> AddressSpace:
@@ -362,7 +363,7 @@ class Engine:
         container = self._view.container(ref)
         if not container.running or container.sandbox is None:
             raise err.Conflict(f"container {container.id} is not running")
-        return self._containers.exec(container.sandbox, argv, timeout)
+        return self._containers.exec(container, argv, timeout)
 
     # -- swarm ---------------------------------------------------------------
 
@@ -517,7 +518,7 @@ class Engine:
         with self._write():
             if namespace_ends:
                 self.fabric.abandon()
-            self._containers.remove(list(self.containers), force=True)
+            self._containers.remove(list(self._state.containers), force=True)
             self._state.firewall.clear()
             for network in list(self.networks.values()):
                 self._networks.delete(network)

@@ -97,6 +97,8 @@ class NodeTasks:
             networks.insert(0, AttachRequest(ingress_id))
         for request in networks:
             self._adopt(request.network)
+        if not networks:  # Docker's executor: a task on no network is on the default bridge
+            networks = [AttachRequest("bridge")]
         container = self._containers.create(
             task.name(service), networks, hostname=service.spec.hostname or None,
             command=service.spec.argv or None, image=service.spec.image,

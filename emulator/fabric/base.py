@@ -205,7 +205,10 @@ class HostFabric(Protocol):
         ...
 
     def exec(self, sandbox: SandboxHandle | None, argv: list[str],
-             timeout: float = 30.0) -> ExecResult: ...
+             timeout: float = 30.0, env: Mapping[str, str] | None = None) -> ExecResult:
+        """Run argv in the sandbox (the host for None); `env` adds to (or sets PATH of)
+        the default environment."""
+        ...
 
     def open_resolver(self, sandbox: SandboxHandle) -> ResolverSockets | None:
         """The embedded DNS's sockets on 127.0.0.11 in the sandbox, with Docker's NAT

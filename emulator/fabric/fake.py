@@ -23,6 +23,7 @@ from emulator.fabric.base import (
     VirtualServer,
 )
 from emulator.fabric.fakenft import FakeTable
+from emulator.fabric.loadbalancer import ruleset as load_balancer_ruleset
 from emulator.fabric.processes import ProcessId
 
 
@@ -54,12 +55,15 @@ class FakeFabric:
     host_links: set[str] = field(default_factory=set)  # made by plugins, for adopt_link
     macvlans: dict[str, list[str]] = field(default_factory=dict)
     mounted: dict[str, dict[str, Path]] = field(default_factory=dict)
-    load_balancers: dict[str, tuple[tuple[VirtualServer, ...], IngressRules | None]] = field(
-        default_factory=dict)
-    task_ingress: dict[str, TaskIngress] = field(default_factory=dict)
     """Per sandbox key, the files start_process bind-mounted (path -> source)."""
     sysctls: dict[str, str] = field(
         default_factory=lambda: {"net.ipv4.ip_local_port_range": "32768\t60999"})
+    load_balancers: dict[str, tuple[tuple[VirtualServer, ...], IngressRules | None]] = field(
+        default_factory=dict)
+    """Per sandbox key, the last load-balancer program (servers, ingress); none once
+    withdrawn (empty) or the sandbox destroyed."""
+    task_ingress: dict[str, TaskIngress] = field(default_factory=dict)
+    """Per task sandbox key, its routing-mesh redirect rules."""
     _pids: itertools.count = field(default_factory=lambda: itertools.count(100000))
 
     def create_bridge(self, name: str, address, mtu: int) -> None:
@@ -246,18 +250,9 @@ class FakeFabric:
         self.abandoned = True
 
     def exec(self, sandbox: SandboxHandle | None, argv: list[str],
-             timeout: float = 30.0) -> ExecResult:
+             timeout: float = 30.0, env=None) -> ExecResult:
         self.log.append(("exec", " ".join(argv)))
         return ExecResult(0, "")
-
-    def program_load_balancer(self, sandbox: SandboxHandle, servers: tuple[VirtualServer, ...],
-                              ingress: IngressRules | None = None) -> None:
-        """Recorded per sandbox: `load_balancers[key] = (servers, ingress)`; none: gone."""
-        if servers or ingress is not None:
-            self.load_balancers[sandbox.key] = (servers, ingress)
-        else:
-            self.load_balancers.pop(sandbox.key, None)
-        self.log.append(("program_load_balancer", sandbox.key))
 
     def program_task_ingress(self, sandbox: SandboxHandle, rules: TaskIngress) -> None:
         self.task_ingress[sandbox.key] = rules
@@ -271,6 +266,23 @@ class FakeFabric:
     def upstream_socket(self, sandbox: SandboxHandle | None, server: str, port: int,
                         tcp: bool):
         raise OSError(f"the fake fabric reaches no DNS server ({server})")
+
+    def program_load_balancer(self, sandbox: SandboxHandle,
+                              servers: tuple[VirtualServer, ...],
+                              ingress: IngressRules | None = None) -> None:
+        """Recorded as given; refused as the kernel's would be (the ruleset is rendered,
+        which validates it, and costs microseconds)."""
+        if sandbox.shares_host:
+            raise ValueError("a container in the host's network namespace has no load "
+                             "balancer of its own")
+        if not self.sandbox_alive(sandbox):
+            return
+        load_balancer_ruleset(servers, ingress)
+        if servers or ingress is not None:
+            self.load_balancers[sandbox.key] = (tuple(servers), ingress)
+        else:
+            self.load_balancers.pop(sandbox.key, None)
+        self.log.append(("program_load_balancer", sandbox.key))
 
     def kernel_objects(self) -> int:
         """How many links, MACVLANs and sandboxes exist: zero after a full teardown."""

@@ -20,10 +20,12 @@ from emulator.fabric import dnssockets, taskingress
 from emulator.fabric.base import (
     Adoption,
     ExecResult,
+    IngressRules,
     MacvlanPlug,
     Plug,
     SandboxHandle,
     TaskIngress,
+    VirtualServer,
 )
 from emulator.fabric.icmpsweep import sweep
 from emulator.fabric.linkwait import (
@@ -32,6 +34,7 @@ from emulator.fabric.linkwait import (
     wait_links_up,
     wait_ports_forwarding,
 )
+from emulator.fabric.loadbalancer import SandboxBalancers
 from emulator.fabric.mountns import mounts_of, private_mounts
 from emulator.fabric.namespace_links import NamespaceLinks
 from emulator.fabric.netns import Namespace, new_namespace, sethostname
@@ -92,8 +95,10 @@ class KernelFabric:
             write_sysctl("net.ipv4.ip_forward", "1")
             self.bridge_netfilter = _enable_bridge_netfilter()
         self._nft = NftSession(self._ns)
+        self._balancers = SandboxBalancers()
 
     def close(self) -> None:
+        self._balancers.close()
         self._nft.close()
         self._netlink.close()
         self._ns.close()
@@ -170,6 +175,7 @@ class KernelFabric:
     def destroy_sandbox(self, sandbox: SandboxHandle, graceful: bool = True) -> None:
         """End the container's process; with it goes its namespace and every veth into it."""
         sandbox.destroyed = True
+        self._balancers.forget(sandbox.key)  # its nft session holds the namespace
         if sandbox.process is not None:
             if graceful:
                 terminate(sandbox.process)
@@ -460,8 +466,8 @@ class KernelFabric:
             self._nft.run(transaction)
 
     def exec(self, sandbox: SandboxHandle | None, argv: list[str],
-             timeout: float = 30.0) -> ExecResult:
-        env = {**self._env, "PATH": CONTAINER_PATH}
+             timeout: float = 30.0, env: Mapping[str, str] | None = None) -> ExecResult:
+        env = {"PATH": CONTAINER_PATH, **(env or {}), **self._env}
         try:
             done = self._started_in(sandbox, lambda: subprocess.run(
                 argv, capture_output=True, text=True, env=env, timeout=timeout,
@@ -499,3 +505,16 @@ class KernelFabric:
         with self._namespace(sandbox) as ns:
             return dnssockets.upstream_socket(ns, server, port, tcp)
 
+    # -- service load balancing -------------------------------------------------
+
+    def program_load_balancer(self, sandbox: SandboxHandle,
+                              servers: tuple[VirtualServer, ...],
+                              ingress: IngressRules | None = None) -> None:
+        """See HostFabric.program_load_balancer and fabric/loadbalancer.py."""
+        if sandbox.shares_host:
+            raise ValueError("a container in the host's network namespace has no load "
+                             "balancer of its own")
+        if not self.sandbox_alive(sandbox):
+            return
+        with self._namespace(sandbox) as ns:
+            self._balancers.program(sandbox.key, ns, servers, ingress)

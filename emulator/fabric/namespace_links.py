@@ -86,6 +86,13 @@ class NamespaceLinks:
     def add_address(self, ifname: str, address: IPv4Interface) -> None:
         self._rtnl.add_address(self.require_index(ifname), address)
 
+    def delete_address(self, index: int, address: IPv4Interface) -> None:
+        self._rtnl.delete_address(index, address)
+
+    def addresses(self) -> list[tuple[int, IPv4Interface]]:
+        """(interface index, address) of every IPv4 address of the namespace."""
+        return self._rtnl.addresses()
+
     def set_default_route(self, gateway: IPv4Address) -> None:
         self._rtnl.set_default_route(gateway)
 

@@ -43,11 +43,12 @@ class NftSession:
         if rc != 0:
             raise firewall.FirewallError(f"nft refused the ruleset: {error.strip()}")
 
-    def replace_tables(self, body: str) -> None:
-        """Replace our tables (firewall.TABLES) with `body`, in one transaction; an empty
+    def replace_tables(self, body: str,
+                       tables: tuple[tuple[str, str], ...] = firewall.TABLES) -> None:
+        """Replace `tables` (family, name) with `body`, in one transaction; an empty
         body only removes them."""
         drop = "".join(f"table {family} {name} {{}}\ndelete table {family} {name}\n"
-                       for family, name in firewall.TABLES)
+                       for family, name in tables)
         self.run(drop + body)
 
     def close(self) -> None:

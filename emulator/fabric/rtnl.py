@@ -17,7 +17,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
-RTM_NEWADDR, RTM_GETADDR = 20, 22
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_GETROUTE = 24, 26
 RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
 NUD_PERMANENT, NUD_NOARP = 0x80, 0x40
@@ -310,6 +310,12 @@ class Rtnl:
         body = _IFADDR.pack(socket.AF_INET, address.network.prefixlen, 0, 0, index)
         body += _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed)
         self._request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, body)
+
+    def delete_address(self, index: int, address: IPv4Interface) -> None:
+        packed = address.ip.packed
+        body = _IFADDR.pack(socket.AF_INET, address.network.prefixlen, 0, 0, index)
+        body += _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed)
+        self._request(RTM_DELADDR, NLM_F_ACK, body)
 
     def addresses(self) -> list[tuple[int, IPv4Interface]]:
         """(interface index, address) of every IPv4 address in the namespace."""

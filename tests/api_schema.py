@@ -54,6 +54,8 @@ DOCKERD_NULLS: dict[tuple[str | int, ...], str] = {
         "a nil slice unless the daemon advertises resources",
     ("definitions", "PluginsInfo", "properties", "Authorization"):
         "a nil slice without authorization plugins",
+    ("definitions", "ServiceUpdateResponse", "properties", "Warnings"):
+        "swarm.ServiceUpdateResponse.Warnings has no omitempty: a nil slice without warnings",
     ("paths", "/exec/{id}/json", "get", "responses", 200, "schema", "properties", "ExitCode"):
         "backend.ExecInspect.ExitCode is *int: null while the process runs",
 }

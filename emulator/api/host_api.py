@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emulator.api import containers, execs, networks, swarm, system
+from emulator.api import containers, execs, networks, services, swarm, system
 from emulator.api.context import HostContext
 from emulator.api.router import Router
 from emulator.api.server import ApiServer
 from emulator.cnm.engine import Engine
 
-ROUTES = [*system.ROUTES, *networks.ROUTES, *containers.ROUTES, *execs.ROUTES, *swarm.ROUTES]
+ROUTES = [*system.ROUTES, *networks.ROUTES, *containers.ROUTES, *execs.ROUTES, *swarm.ROUTES,
+          *services.ROUTES]
 
 
 def engine_api(engine: Engine, socket_path: Path, log_hint: str | None = None) -> ApiServer:

@@ -2,9 +2,8 @@
 
 `POST /swarm/init` answers the new node's ID as a JSON string, `POST /swarm/join`
 and `POST /swarm/leave` an empty 200; the rest reads the engine's swarm state.
-There are no services or tasks here: their listings are empty on a manager, and
-each one looked up is not found. Endpoints not routed here (swarm update and
-unlock, services create, secrets, configs, ...) get the router's 501.
+Services and tasks are `emulator.api.services`. Endpoints not routed anywhere
+(swarm update and unlock, secrets, configs, ...) get the router's 501.
 """
 
 from __future__ import annotations
@@ -134,23 +133,3 @@ def list_nodes(host: HostContext, request: Request) -> Response:
 def inspect_node(host: HostContext, request: Request) -> Response:
     nodes = shapes.swarm_nodes(manager_swarm(host.engine))
     return Response(200, _find_node(nodes, request.params["id"]))
-
-
-@ROUTES.add("GET", "/services")
-@ROUTES.add("GET", "/tasks")
-def empty_listing(host: HostContext, request: Request) -> Response:
-    """Services and tasks: there are none, but only a manager may say so."""
-    manager_swarm(host.engine)
-    return Response(200, [])
-
-
-@ROUTES.add("GET", "/services/{id}")
-def no_such_service(host: HostContext, request: Request) -> Response:
-    manager_swarm(host.engine)
-    raise NotFound(f"service {request.params['id']} not found")
-
-
-@ROUTES.add("GET", "/tasks/{id}")
-def no_such_task(host: HostContext, request: Request) -> Response:
-    manager_swarm(host.engine)
-    raise NotFound(f"task {request.params['id']} not found")

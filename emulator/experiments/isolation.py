@@ -40,8 +40,10 @@ import docker
 import docker.errors
 import docker.types
 
+from emulator.experiments import vipcells
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
+from emulator.experiments.vipcells import VipCell, measure_vips
 from emulator.lab import Lab
 from emulator.probes import ALL_PROTOCOLS, ProbeEngine, dnstable
 from emulator.probes import published as pub
@@ -234,11 +236,14 @@ def _until(condition: Callable[[], object], timeout: float, why: Callable[[], st
         delay = min(delay * 2, 0.5)
 
 
-def measure_overlays(lab: Lab, capture: bool = False) -> tuple[list[Cell], ProbeEngine]:
-    """Set up the overlay section, probe it, undo it. Its probes carry tags of their
-    own (OVERLAY_FIRST_TAG on), never those of the main matrix just before."""
+def measure_overlays(lab: Lab, capture: bool = False
+                     ) -> tuple[list[Cell], ProbeEngine, list[VipCell]]:
+    """Set up the overlay section, probe it, reach a service's VIP from it, undo it. Its
+    probes carry tags of their own (OVERLAY_FIRST_TAG on), never those of the main
+    matrix just before."""
     with overlay_section(lab) as containers:
-        return measure(lab, capture, containers, first_tag=OVERLAY_FIRST_TAG)
+        cells, engine = measure(lab, capture, containers, first_tag=OVERLAY_FIRST_TAG)
+        return cells, engine, measure_vips(lab, MANAGER, list(OVERLAY_CONTAINERS))
 
 
 def measure_dns(state: LabState) -> tuple[list[dnstable.DnsCell], dnstable.DnsProber]:
@@ -432,6 +437,7 @@ def run(ctx: RunContext) -> Outcome:
     path = topology if topology and topology != "<default>" else default_topology_path()
     ctx.params["topology"] = str(path)
     overlay: list[Cell] = []
+    vips: list[VipCell] = []
     ov_sent, overlay_s, engines = 0, 0.0, ""
     with Lab.load(path, str(ctx.params.get("lab") or f"is{ctx.run_id[-4:]}")) as lab:
         state = read_lab(lab)
@@ -452,7 +458,7 @@ def run(ctx: RunContext) -> Outcome:
             ctx.progress(f"overlay section: swarm {MANAGER}+{WORKER} ({engines}), "
                          f"{', '.join(OVERLAYS)}, {len(OVERLAY_CONTAINERS)} containers")
             started = time.monotonic()
-            overlay, ov_engine = measure_overlays(lab, capture=True)
+            overlay, ov_engine, vips = measure_overlays(lab, capture=True)
             overlay_s = time.monotonic() - started
             (ctx.dir / "overlay").mkdir(exist_ok=True)
             pcaps += ov_engine.write_pcaps(ctx.dir / "overlay")
@@ -494,6 +500,23 @@ def run(ctx: RunContext) -> Outcome:
             "\n\n```\n" + ov_tables + "\n```\n")
         if ov_wrong:
             summary += "\n### Overlay cells that differ\n\n" + _differ_md(overlay) + "\n"
+    vip_wrong = [c for c in vips if c.wrong]
+    if vips:
+        ctx.write_rows("vips.csv", [asdict(c) for c in vips])
+        vip_table = vipcells.table(vips)
+        print("\nVIP cells\n\n" + vip_table)
+        checks += [Check("vip", f"{c.source} -> {c.target}", c.expected, c.observed,
+                         not c.wrong, c.evidence) for c in vips]
+        summary += (f"\n## VIP cells\n\n{len(vips) - len(vip_wrong)}/{len(vips)} as Docker. "
+                    f"Service `{vipcells.SERVICE}` ({vipcells.REPLICAS} replicas, "
+                    f"`{' '.join(vipcells.SERVER)}`) on `{vipcells.SERVICE_NETWORK}`; each "
+                    "overlay container asks the embedded DNS for its name and `tasks.` name "
+                    f"and connects to its VIP {vipcells.CONNECTS} times.\n\n```\n{vip_table}"
+                    "\n```\n")
+        if vip_wrong:
+            summary += "\n### VIP cells that differ\n\n" + "\n".join(
+                f"- {c.source} -> {c.target}: expected `{c.expected}`, observed "
+                f"`{c.observed}` ({c.evidence})" for c in vip_wrong) + "\n"
     dns_wrong = [c for c in dns_cells if c.wrong]
     ctx.write_rows("dns.csv", [asdict(c) for c in dns_cells])
     dns_heatmap(dns_cells, ctx.path("dns_heatmap.png"))
@@ -530,12 +553,14 @@ def run(ctx: RunContext) -> Outcome:
                 f"{c.expected}, observed {c.observed} ({c.evidence})" for c in pub_wrong) + "\n"
     headline += (f"; dns {len(dns_cells) - len(dns_wrong)}/{len(dns_cells)} as Docker"
                  + (f"; published {len(published) - len(pub_wrong)}/{len(published)} as Docker"
-                    if published else ""))
+                    if published else "")
+                 + (f"; VIP {len(vips) - len(vip_wrong)}/{len(vips)} as Docker" if vips else ""))
     figures = {"cells": len(cells), "wrong": len(wrong), "overlay_cells": len(overlay),
                "overlay_wrong": len(ov_wrong), "dns_cells": len(dns_cells),
                "dns_wrong": len(dns_wrong), "dns_seconds": round(dns_prober.seconds, 3),
-               "published_cells": len(published), "published_wrong": len(pub_wrong)}
-    ok = not wrong and not ov_wrong and not dns_wrong and not pub_wrong
+               "published_cells": len(published), "published_wrong": len(pub_wrong),
+               "vip_cells": len(vips), "vip_wrong": len(vip_wrong)}
+    ok = not wrong and not ov_wrong and not dns_wrong and not pub_wrong and not vip_wrong
     summary = f"# isolation\n\n{headline}.\n\n" + summary
     outcome = Outcome(ok, headline, checks, figures)
     ctx.finish(outcome, summary)

@@ -71,18 +71,18 @@ def overlay_runs(isolation_lab):
     before = _cnm_state(isolation_lab)
     runs = []
     for _ in range(3):
-        cells, _ = measure_overlays(isolation_lab)
+        cells, _, vips = measure_overlays(isolation_lab)
         assert _cnm_state(isolation_lab) == before, "the overlay section was not undone"
-        runs.append(cells)
+        runs.append((cells, vips))
     return runs
 
 
 def test_overlay_section_agrees_with_docker_and_is_stable(overlay_runs, isolation_lab):
-    for cells in overlay_runs:
+    for cells, _ in overlay_runs:
         assert {c.protocol for c in cells} == {"icmp", "tcp", "udp", "arp"}
         assert not [c for c in cells if c.wrong]
     tables = [sorted((c.source, c.target, c.protocol, c.observed) for c in cells)
-              for cells in overlay_runs]
+              for cells, _ in overlay_runs]
     assert all(table == tables[0] for table in tables)
     cells, _ = measure(isolation_lab)
     assert not [c for c in cells if c.wrong], "the main matrix after the overlay section"
@@ -96,7 +96,7 @@ OTHER_OVERLAY = [("h1/o1a", "h2/o2b@ov2"), ("h1/o1a", "h1/o2a@ov2"), ("h2/o1b", 
 
 @pytest.mark.parametrize("protocol", ["icmp", "tcp", "udp", "arp"])
 def test_overlay_reaches_across_hosts_and_not_across_overlays(overlay_runs, protocol):
-    observed = {(c.source, c.target): c.observed for c in overlay_runs[0]
+    observed = {(c.source, c.target): c.observed for c in overlay_runs[0][0]
                 if c.protocol == protocol}
     for pair in SAME_OVERLAY:
         assert observed[pair] is Verdict.REACHED, (pair, protocol)
@@ -143,3 +143,18 @@ def test_cnm_run_host_ports(tmp_path):
         "second container publishing the same host port 8080"]
     assert publish["a third publishing another host port 8081"] == "started"
     assert all(r["ok"] == "True" for r in rows)
+
+
+def test_a_service_vip_is_reached_by_name_from_its_overlay_only(overlay_runs):
+    """svc1 on ov1: containers on ov1 resolve it (and tasks.svc1) and reach its VIP;
+    those only on ov2 get no address and do not reach it."""
+    for _, vips in overlay_runs:
+        assert vips and [c for c in vips if c.wrong] == []
+        by = {(c.source, c.target.split()[0]): c.observed for c in vips}
+        for source in ("h1/o1a", "h2/o1b", "h1/o1l"):
+            assert by[(source, "VIP")] == "reached"
+            assert by[(source, "svc1")] != "no address"
+            assert len(by[(source, "tasks.svc1")].split()) == 2
+        for source in ("h1/o2a", "h2/o2b"):
+            assert by[(source, "VIP")] == "blocked"
+            assert by[(source, "svc1")] == by[(source, "tasks.svc1")] == "no address"

@@ -81,12 +81,13 @@ def real_and_emulated_runs():
         before = _host_state(lab)
         real = []
         for _ in range(2):
-            cells, _ = measure_overlays(lab)
+            cells, _, vips = measure_overlays(lab)
             assert _host_state(lab) == before, "the overlay section was not undone"
+            assert [c for c in vips if c.wrong] == [], vips
             real.append(cells)
         main, _ = measure(lab)
     with Lab(topology, lab_name()) as lab:
-        emulated, _ = measure_overlays(lab)
+        emulated, _, _ = measure_overlays(lab)
     return real, emulated, main
 
 

@@ -292,7 +292,7 @@ def manager() -> HostContext:
 
 
 def test_swarm_questions_need_a_manager(manager: HostContext) -> None:
-    for handler in (swarm.inspect_swarm, swarm.list_nodes, swarm.empty_listing):
+    for handler in (swarm.inspect_swarm, swarm.list_nodes):
         with docker_error(err.Unavailable, 503, NOT_A_MANAGER):
             call(handler, manager)
     with docker_error(err.InvalidParameter, 400, "invalid filter 'colour'"):
@@ -317,8 +317,6 @@ def test_swarm_init_inspect_and_nodes(manager: HostContext) -> None:
     assert call(swarm.inspect_node, manager, id="h1").body["ID"] == node_id
     with docker_error(err.NotFound, 404, "node nope not found"):
         call(swarm.inspect_node, manager, id="nope")
-    with docker_error(err.NotFound, 404, "service web not found"):
-        call(swarm.no_such_service, manager, id="web")
 
     info = call(system.get_info, manager).body["Swarm"]
     assert info["NodeID"] == node_id and info["ControlAvailable"] is True
@@ -359,9 +357,9 @@ def test_routes_reach_their_handlers(host: HostContext) -> None:
     head = router.route(Request("HEAD", "/_ping", {}, {}, b""))
     assert head.raw == b"OK"
     with pytest.raises(NotImplementedEndpoint) as info:
-        router.route(Request("POST", "/v1.45/services/create", {}, {}, b""))
+        router.route(Request("POST", "/v1.45/secrets/create", {}, {}, b""))
     assert info.value.status == 501
-    assert info.value.message == ("POST /services/create is not implemented by the "
+    assert info.value.message == ("POST /secrets/create is not implemented by the "
                                   "cnm-emulator Engine API")
 
 

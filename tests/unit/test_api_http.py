@@ -189,7 +189,7 @@ def test_a_path_dockerd_does_not_have_is_page_not_found(host):
     assert status_and_body(exchange(host.socket_path, request("GET", "/v1.45/nonsense"))) == (
         404, {"message": "page not found"})
     status, body = status_and_body(exchange(host.socket_path,
-                                            request("POST", "/v1.45/services/create")))
+                                            request("POST", "/v1.45/secrets/create")))
     assert status == 501 and "not implemented by the cnm-emulator" in body["message"]
 
 

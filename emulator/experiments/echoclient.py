@@ -10,8 +10,11 @@ was opened in), so switching namespace is not part of any connection's time.
 
 from __future__ import annotations
 
+import errno
+import selectors
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from emulator.probes.namespaced import inside
@@ -63,6 +66,27 @@ def parse_line(data: bytes) -> tuple[str, str]:
     return words[0], words[1] if len(words) > 1 else ""
 
 
+@dataclass
+class _Pending:
+    """A connection under way in `EchoClient.paced`."""
+
+    sock: socket.socket
+    index: int
+    target_index: int
+    started: float
+    deadline: float
+    connected: bool = False
+    data: bytes = b""
+
+    def error_code(self) -> int:
+        return self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+
+
+def _error_name(code: int) -> str:
+    return {errno.ECONNREFUSED: REFUSED, errno.ECONNRESET: RESET,
+            errno.ETIMEDOUT: TIMEOUT}.get(code, errno.errorcode.get(code, str(code)))
+
+
 class EchoClient:
     """Connections from the network namespace of process `pid`."""
 
@@ -104,6 +128,88 @@ class EchoClient:
         if not hostname:
             return Reply(False, error=EMPTY)
         return Reply(True, hostname, source, latency_ms=took)
+
+    def paced(self, targets: list[tuple[str, int]], pace: float,
+              more: Callable[[float], bool]) -> list[tuple[float, int, Reply]]:
+        """A new connection every `pace` seconds, to the targets in turn, without
+        waiting for the earlier ones (each still gets the client's timeout), while
+        `more(now)` says so; then the last ones are waited for. (start time on the
+        perf_counter clock, target index, reply) per connection, in start order."""
+        selector = selectors.DefaultSelector()
+        results: list[tuple[float, int, Reply]] = []
+        pending: dict[int, _Pending] = {}
+        index = 0
+        next_start = time.perf_counter()
+        try:
+            while True:
+                now = time.perf_counter()
+                starting = more(now)
+                if starting and now >= next_start:
+                    pending[index] = self._start(selector, targets, index, now)
+                    index += 1
+                    next_start = max(next_start + pace, now)  # late: no burst to catch up
+                    continue
+                if not starting and not pending:
+                    break
+                wake = min([p.deadline for p in pending.values()]
+                           + ([next_start] if starting else []))
+                for key, _ in selector.select(max(0.0, wake - time.perf_counter())):
+                    self._step(selector, key.data, pending, results)
+                now = time.perf_counter()
+                for conn in [p for p in pending.values() if p.deadline <= now]:
+                    self._end(selector, conn, pending, results, Reply(False, error=TIMEOUT))
+        finally:
+            for conn in list(pending.values()):
+                selector.unregister(conn.sock)
+                conn.sock.close()
+            selector.close()
+        return sorted(results, key=lambda r: r[0])
+
+    def _start(self, selector: selectors.BaseSelector, targets: list[tuple[str, int]],
+               index: int, now: float) -> _Pending:
+        """Connect without waiting; writable once connected or refused (SO_ERROR says)."""
+        sock = self._socket()
+        sock.setblocking(False)
+        conn = _Pending(sock, index, index % len(targets), now, now + self.timeout)
+        sock.connect_ex(targets[conn.target_index])
+        selector.register(sock, selectors.EVENT_WRITE, conn)
+        return conn
+
+    def _step(self, selector: selectors.BaseSelector, conn: _Pending,
+              pending: dict[int, _Pending], results: list) -> None:
+        if not conn.connected:
+            code = conn.error_code()
+            if code:
+                self._end(selector, conn, pending, results,
+                          Reply(False, error=_error_name(code)))
+                return
+            conn.connected = True
+            selector.modify(conn.sock, selectors.EVENT_READ, conn)
+            return
+        try:
+            chunk = conn.sock.recv(256)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._end(selector, conn, pending, results,
+                      Reply(False, error=_error_name(exc.errno or 0)))
+            return
+        if chunk:
+            conn.data += chunk
+            return
+        hostname, source = parse_line(conn.data)
+        took = (time.perf_counter() - conn.started) * 1000
+        self._end(selector, conn, pending, results,
+                  Reply(True, hostname, source, latency_ms=took) if hostname
+                  else Reply(False, error=EMPTY))
+
+    @staticmethod
+    def _end(selector: selectors.BaseSelector, conn: _Pending, pending: dict[int, _Pending],
+             results: list, reply: Reply) -> None:
+        selector.unregister(conn.sock)
+        conn.sock.close()
+        del pending[conn.index]
+        results.append((conn.started, conn.target_index, reply))
 
     def close(self) -> None:
         for sock in self._spare:

@@ -116,7 +116,10 @@ def summary_md(outcome: Outcome, connections: int, entries: list[dict], shares: 
                      f"({r['errors'] or 'none'}) | {r['answered_by_removed']} | {stopped} | "
                      f"{replaced} | {float(r['action_s']):.3f} s |")
     lines += ["", "Times are from the moment the removal was asked for (`docker rm -f` on the "
-              "task's node, or `docker service scale`).", "",
+              "task's node, or `docker service scale`). A task killed by hand fails the "
+              "connections sent to it until every node's balancer drops it; a scale-down "
+              "should fail none: dockerd takes the task out of the balancers, waits 2 s for "
+              "the gossip to converge, and only then stops it.", "",
               "## mode=host vs ingress", "",
               "| publish mode | node | task on the node | answered | refused/failed | "
               "answered by tasks on | source seen |", "|---|---|---|---|---|---|---|"]
@@ -152,10 +155,15 @@ def plots(main: Path, removal_png: Path, shares: list[dict], rows: list[dict],
     fig.savefig(main, dpi=110)
     plt.close(fig)
 
-    fig, axes = plt.subplots(len(removal) or 1, 1, figsize=(12, 2.6 * max(len(removal), 1)),
-                             squeeze=False)
-    for ax, summary in zip(axes[:, 0], removal, strict=False):
-        _timeline(ax, [r for r in removal_rows if r["phase"] == summary["event"]], summary)
+    fig, axes = plt.subplots(len(removal) or 1, 2, figsize=(15, 2.8 * max(len(removal), 1)),
+                             squeeze=False, gridspec_kw={"width_ratios": (3, 2)})
+    for (whole, zoom), summary in zip(axes, removal, strict=False):
+        mine = [r for r in removal_rows if r["phase"] == summary["event"]]
+        _timeline(whole, mine, summary, legend=False)
+        end = max(0.3, 2 * float(summary["stopped_after_s"] or 0) + 0.1)
+        _timeline(zoom, [r for r in mine if -0.1 <= float(r["t_s"]) <= end], summary,
+                  legend=True)
+        zoom.set_title(f"{summary['event']}: the first {end:.2f} s")
     fig.tight_layout()
     fig.savefig(removal_png, dpi=110)
     plt.close(fig)
@@ -190,12 +198,12 @@ def _latency_ecdf(ax, rows: list[dict], latency: list[dict]) -> None:
         ys = [0.0] + [(i + 1) / len(values) for i in range(len(values))]
         ax.step([values[0], *values], ys, where="post", color=PATH_COLOURS[path],
                 label=f"{path}: median {_interval(_latency(latency, 'median', path))}")
-    from matplotlib.ticker import ScalarFormatter
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(ScalarFormatter())
-    ax.xaxis.set_minor_formatter(ScalarFormatter())
-    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set(xlabel="connect to close (ms, log scale)",
            ylabel="fraction of connections (ECDF)", ylim=(0, 1.02),
            title="Connection time: mesh vs mode=host")
@@ -221,27 +229,26 @@ def _publish_grid(ax, host_rows: list[dict]) -> None:
            title="Connections answered (share; dark = none)")
 
 
-def _timeline(ax, rows: list[dict], summary: dict) -> None:
+def _timeline(ax, rows: list[dict], summary: dict, legend: bool) -> None:
     removed = set(summary["removed"].split())
     entries = list(dict.fromkeys(r["entry"] for r in rows))
     kinds = (("answered by a remaining replica", OKABE_ITO[0], "o"),
              ("answered by the removed task", OKABE_ITO[5], "s"),
              ("answered by a new task", OKABE_ITO[2], "^"),
              ("failed", "black", "x"))
-    known_before = {r["hostname"] for r in rows if r["ok"] and float(r["t_s"]) < 0}
 
     def kind(r: dict) -> str:
         if not r["ok"]:
             return "failed"
         if r["hostname"] in removed:
             return "answered by the removed task"
-        if r["hostname"] not in known_before and float(r["t_s"]) >= 0:
+        if r["hostname"] == summary["replacement"]:
             return "answered by a new task"
         return "answered by a remaining replica"
 
     for label, colour, marker in kinds:
         mine = [r for r in rows if kind(r) == label]
-        if mine:
+        if mine or legend:  # every kind in the legend, seen in this panel or not
             ax.scatter([float(r["t_s"]) for r in mine],
                        [entries.index(r["entry"]) for r in mine], s=10, c=colour,
                        marker=marker, label=label, linewidths=1)
@@ -253,4 +260,5 @@ def _timeline(ax, rows: list[dict], summary: dict) -> None:
     ax.set(xlabel=f"seconds since the removal was asked for ({summary['event']})",
            ylabel="node entered", title=f"{summary['event']}: {summary['failed']} failed "
            f"of {summary['connections']} connections")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if legend:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))

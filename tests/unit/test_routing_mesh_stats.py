@@ -264,6 +264,15 @@ class FlakyMesh:
         hostname = "aaa" if self.gone else ("aaa", "bbb")[self.turn % 2]
         return Reply(True, hostname, "10.0.0.2", latency_ms=0.1)
 
+    def paced(self, targets, pace, more):
+        import time
+
+        got = []
+        while more(now := time.perf_counter()):
+            got.append((now, len(got) % len(targets), self.ask(*targets[len(got) % 3])))
+            time.sleep(pace)
+        return got
+
 
 def test_stream_during_times_connections_from_the_action_and_rotates_nodes():
     from emulator.experiments.routing_mesh import Setup, stream_during
@@ -282,3 +291,15 @@ def test_stream_during_times_connections_from_the_action_and_rotates_nodes():
     assert max(r["t_s"] for r in got) >= 0.29
     s = removal_summary(got, "rm -f", {"bbb"}, {"aaa", "bbb"})
     assert s["failed"] == 2 and s["stopped_after_s"] is not None and s["good_after_stop"] > 10
+
+
+def test_a_scale_down_must_drain_without_failures_as_dockerd_does():
+    timeline = [(-0.1, "aaa"), (-0.05, "bbb")] + [(i / 100, "aaa") for i in range(20)]
+    rows = [dict(r, phase="scale down") for r in removal_rows(timeline)]
+    drained = removal_summary(rows, "scale down", {"bbb"}, {"aaa", "bbb"})
+    assert [c.ok for c in checks_of([], [], [drained], OUTSIDE, "")] == [True, True]
+    timeline[3] = (0.01, "")
+    rows = [dict(r, phase="scale down") for r in removal_rows(timeline)]
+    cut = removal_summary(rows, "scale down", {"bbb"}, {"aaa", "bbb"})
+    checks = checks_of([], [], [cut], OUTSIDE, "")
+    assert [c.ok for c in checks] == [False, True] and checks[0].observed.startswith("1 failed")

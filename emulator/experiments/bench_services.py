@@ -24,6 +24,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 import docker
+import docker.errors
 import docker.types
 
 from emulator.experiments.echoclient import ECHO_PORT, HOSTNAME_COMMAND, EchoClient
@@ -47,6 +49,11 @@ NETWORK, SERVICE, CLIENT = "bsnet", "bs", "bsclient"
 REPLICAS, SCALED = 100, 10
 TARGET_UP_S, TARGET_SCALE_S = 3.0, 1.0
 DEADLINE_S = 120.0
+CONNECT_TIMEOUT_S = 0.1
+PACE_S = 0.0005
+IN_FLIGHT = 16
+"""Connections under way at once: an unanswered one (a VIP without backends) holds
+up nothing, and a healthy VIP is still asked nearly back to back."""
 POLL_S = 0.02
 """`docker service ps` every 20 ms: its resolution, without taking a core from the tasks."""
 SETTLED = 3
@@ -97,15 +104,15 @@ def _resolve(pid: int, name: str) -> list[str]:
                   if rrset.rdtype == dns.rdatatype.A)
 
 
-def _count_running(service) -> int:
-    return sum(1 for t in service.tasks() if (t.get("Status") or {}).get("State") == "running")
+def _count_running(tasks: list[dict]) -> int:
+    return sum(1 for t in tasks if (t.get("Status") or {}).get("State") == "running")
 
 
 class RunningWatcher:
     """`docker service ps` polled on a thread: (t, tasks running) whenever it changes."""
 
-    def __init__(self, service, origin: float, timeline: Timeline) -> None:
-        self._service, self._origin, self._timeline = service, origin, timeline
+    def __init__(self, count: Callable[[], int], origin: float, timeline: Timeline) -> None:
+        self._count, self._origin, self._timeline = count, origin, timeline
         self._stop = threading.Event()
         self.last = -1
         self._thread = threading.Thread(target=self._poll, daemon=True)
@@ -113,7 +120,10 @@ class RunningWatcher:
 
     def _poll(self) -> None:
         while True:
-            count = _count_running(self._service)
+            try:
+                count = self._count()
+            except docker.errors.NotFound:
+                count = 0
             if count != self.last:
                 self._timeline.running.append((time.perf_counter() - self._origin, count))
                 self.last = count
@@ -125,55 +135,120 @@ class RunningWatcher:
         self._thread.join()
 
 
+class Action:
+    """An API call on a thread of its own, so the client watches while it runs: its
+    start is t = 0 of the timeline; `wait()` gives its result or raises its error."""
+
+    def __init__(self, call) -> None:
+        self._call = call
+        self.started = time.perf_counter()
+        self.took: float | None = None
+        self._result: list = []
+        self._thread = threading.Thread(target=self._run)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._result.append(self._call())
+        except BaseException as exc:  # noqa: BLE001 - re-raised by wait()
+            self._result.append(exc)
+        self.took = time.perf_counter() - self.started
+
+    @property
+    def done(self) -> bool:
+        return self.took is not None
+
+    def wait(self):
+        self._thread.join()
+        if isinstance(self._result[0], BaseException):
+            raise self._result[0]
+        return self._result[0]
+
+
+def _watch_vip(pid: int, vip: str, origin: float, timeline: Timeline, more) -> None:
+    """Connections to the VIP back to back (a few under way at once, so an unanswered
+    one holds up nothing), into the timeline as they end, while `more()`."""
+    ended: list = []
+    watched = _Answers(ended, origin, timeline)
+    with EchoClient(pid, timeout=CONNECT_TIMEOUT_S) as echo:
+        echo.paced([(vip, ECHO_PORT)], PACE_S, lambda now: watched.sync() and more(),
+                   results=ended, max_pending=IN_FLIGHT)
+    watched.sync()
+    timeline.answers.sort()
+
+
+class _Answers:
+    """Moves the client's finished connections into the timeline (t from origin)."""
+
+    def __init__(self, ended: list, origin: float, timeline: Timeline) -> None:
+        self._ended, self._origin, self._timeline = ended, origin, timeline
+        self._moved = 0
+
+    def sync(self) -> bool:
+        for started, _, reply in self._ended[self._moved:]:
+            self._timeline.answers.append((started - self._origin, reply.hostname))
+        self._moved = len(self._ended)
+        return True
+
+
 def service_up(client: docker.DockerClient, pid: int, replicas: int,
                ctx: RunContext) -> tuple[object, str, Timeline]:
-    """Create the service; connect to its VIP until `replicas` distinct tasks answered."""
+    """Create the service (t = 0); from the client, ask the embedded DNS for its name
+    until it answers, then connect to that VIP until `replicas` distinct tasks answered."""
     timeline = Timeline()
-    origin = time.perf_counter()
-    service = client.services.create(
+    create = Action(lambda: client.services.create(
         IMAGE, HOSTNAME_COMMAND, name=SERVICE, networks=[NETWORK],
-        mode=docker.types.ServiceMode("replicated", replicas=replicas))
-    created = time.perf_counter() - origin
+        mode=docker.types.ServiceMode("replicated", replicas=replicas)))
+    origin = create.started
     vip: list[str] = []
     while not vip and time.perf_counter() - origin < DEADLINE_S:
         vip = _resolve(pid, SERVICE)
+        if not vip and create.done:
+            create.wait()  # raises the create's error, if it failed
     if len(vip) != 1:
         raise RuntimeError(f"{SERVICE} resolves to {vip or 'nothing'}, not one VIP")
-    watcher = RunningWatcher(service, origin, timeline)
+    resolved = time.perf_counter() - origin
     seen: set[str] = set()
+
+    def more() -> bool:
+        seen.update(h for _, h in timeline.answers if h)
+        return len(seen) < replicas and time.perf_counter() - origin < DEADLINE_S
+
+    watcher = RunningWatcher(lambda: _count_running(client.api.tasks({"service": SERVICE})),
+                             origin, timeline)
     try:
-        with EchoClient(pid, timeout=0.2) as echo:
-            while len(seen) < replicas and time.perf_counter() - origin < DEADLINE_S:
-                reply = echo.ask(vip[0], ECHO_PORT)
-                timeline.answers.append((time.perf_counter() - origin, reply.hostname))
-                if reply.ok:
-                    seen.add(reply.hostname)
+        _watch_vip(pid, vip[0], origin, timeline, more)
     finally:
         watcher.stop()
-    ctx.progress(f"service create returned after {created:.3f} s; {len(seen)} tasks answered "
-                 f"through {SERVICE} ({vip[0]}) after {timeline.answers[-1][0]:.3f} s")
+    service = create.wait()
+    ctx.progress(f"service create returned after {create.took:.3f} s; {SERVICE} resolved to "
+                 f"{vip[0]} at {resolved:.3f} s; {len(seen)} tasks answered through it by "
+                 f"{timeline.first_all(replicas) or float('nan'):.3f} s")
     return service, vip[0], timeline
 
 
-def service_scale(service, pid: int, vip: str, scaled: int) -> Timeline:
-    """Scale down; connect to the VIP until ps shows `scaled` running and the last
-    SETTLED rounds were answered by at most `scaled` tasks, none failed."""
+def service_scale(service, pid: int, vip: str, scaled: int, ctx: RunContext) -> Timeline:
+    """Scale down (t = 0) while connecting to the VIP and polling ps, until ps shows
+    `scaled` running, the call returned, and the last SETTLED rounds of the balancer
+    were answered by at most `scaled` tasks with none failed."""
     timeline = Timeline()
     window = SETTLED * scaled
-    origin = time.perf_counter()
-    service.scale(scaled)
-    watcher = RunningWatcher(service, origin, timeline)
+    scale = Action(lambda: service.scale(scaled))
+    origin = scale.started
+    watcher = RunningWatcher(lambda: _count_running(service.tasks()), origin, timeline)
+
+    def more() -> bool:
+        recent = [h for _, h in timeline.answers[-window:]]
+        settled = (scale.done and watcher.last == scaled and len(recent) == window
+                   and all(recent) and len(set(recent)) <= scaled)
+        return not settled and time.perf_counter() - origin < DEADLINE_S
+
     try:
-        with EchoClient(pid, timeout=0.2) as echo:
-            while time.perf_counter() - origin < DEADLINE_S:
-                reply = echo.ask(vip, ECHO_PORT)
-                timeline.answers.append((time.perf_counter() - origin, reply.hostname))
-                recent = [h for _, h in timeline.answers[-window:]]
-                if (watcher.last == scaled and len(recent) == window and all(recent)
-                        and len(set(recent)) <= scaled):
-                    break
+        _watch_vip(pid, vip, origin, timeline, more)
     finally:
         watcher.stop()
+    scale.wait()
+    ctx.progress(f"service scale returned after {scale.took:.3f} s")
     return timeline
 
 
@@ -255,7 +330,7 @@ def measure(lab: Lab, ctx: RunContext, replicas: int, scaled: int) -> tuple[dict
     row["tasks_per_node"] = " ".join(
         f"{n}:{sum(1 for t in tasks if t.node == n)}" for n in sorted(lab.hosts))
     ctx.progress(f"scale: {SERVICE} {replicas} -> {scaled}")
-    down = service_scale(service, pid, vip, scaled)
+    down = service_scale(service, pid, vip, scaled, ctx)
     service.reload()
     survivors = {t.hostname for t in running_tasks(lab, service, nodes)}
     vip_s, ps_s = down.balanced_over(survivors), down.first_running(scaled)

@@ -130,13 +130,15 @@ class EchoClient:
         return Reply(True, hostname, source, latency_ms=took)
 
     def paced(self, targets: list[tuple[str, int]], pace: float,
-              more: Callable[[float], bool]) -> list[tuple[float, int, Reply]]:
+              more: Callable[[float], bool], results: list | None = None,
+              max_pending: int | None = None) -> list[tuple[float, int, Reply]]:
         """A new connection every `pace` seconds, to the targets in turn, without
-        waiting for the earlier ones (each still gets the client's timeout), while
-        `more(now)` says so; then the last ones are waited for. (start time on the
-        perf_counter clock, target index, reply) per connection, in start order."""
+        waiting for the earlier ones (each still gets the client's timeout; at most
+        `max_pending` at once), while `more(now)` says so; then the last ones are
+        waited for. (start time on the perf_counter clock, target index, reply) per
+        connection, in start order; appended to `results` as they end, for `more`."""
         selector = selectors.DefaultSelector()
-        results: list[tuple[float, int, Reply]] = []
+        results = [] if results is None else results
         pending: dict[int, _Pending] = {}
         index = 0
         next_start = time.perf_counter()
@@ -144,7 +146,8 @@ class EchoClient:
             while True:
                 now = time.perf_counter()
                 starting = more(now)
-                if starting and now >= next_start:
+                room = max_pending is None or len(pending) < max_pending
+                if starting and room and now >= next_start:
                     pending[index] = self._start(selector, targets, index, now)
                     index += 1
                     next_start = max(next_start + pace, now)  # late: no burst to catch up
@@ -152,7 +155,7 @@ class EchoClient:
                 if not starting and not pending:
                     break
                 wake = min([p.deadline for p in pending.values()]
-                           + ([next_start] if starting else []))
+                           + ([next_start] if starting and room else []))
                 for key, _ in selector.select(max(0.0, wake - time.perf_counter())):
                     self._step(selector, key.data, pending, results)
                 now = time.perf_counter()

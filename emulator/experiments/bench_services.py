@@ -49,11 +49,14 @@ NETWORK, SERVICE, CLIENT = "bsnet", "bs", "bsclient"
 REPLICAS, SCALED = 100, 10
 TARGET_UP_S, TARGET_SCALE_S = 3.0, 1.0
 DEADLINE_S = 120.0
-CONNECT_TIMEOUT_S = 0.1
-PACE_S = 0.0005
-IN_FLIGHT = 16
-"""Connections under way at once: an unanswered one (a VIP without backends) holds
-up nothing, and a healthy VIP is still asked nearly back to back."""
+CONNECT_TIMEOUT_S = 0.25
+IN_FLIGHT = 8
+"""Connections to the VIP under way at once: while it has no backends, a new one
+starts every ~30 ms (timeout / in flight); once it answers, they go back to back."""
+UP_PACE_S, SCALE_PACE_S = 0.0, 0.001
+"""Back to back while the tasks come up (a round of 100 takes ~20 ms once all are
+in); one a millisecond at most while they go (a round of 10 every 10 ms), so the
+client does not take the cores the removal needs."""
 POLL_S = 0.02
 """`docker service ps` every 20 ms: its resolution, without taking a core from the tasks."""
 SETTLED = 3
@@ -66,6 +69,7 @@ class Timeline:
     """What the client saw from the moment the API call was made (t = 0)."""
 
     answers: list[tuple[float, str]] = field(default_factory=list)  # (t, hostname or "")
+    errors: dict[float, str] = field(default_factory=dict)  # t -> how a connection failed
     running: list[tuple[float, int]] = field(default_factory=list)  # (t, tasks running)
 
     def first_all(self, count: int) -> float | None:
@@ -79,10 +83,15 @@ class Timeline:
         return None
 
     def balanced_over(self, survivors: set[str]) -> float | None:
-        """The first connection after the last one that failed or reached another task."""
-        bad = [i for i, (_, h) in enumerate(self.answers) if h not in survivors]
+        """The first answered connection after the last one a task other than
+        `survivors` answered (failed connections say nothing of where they went)."""
+        answered = [(t, h) for t, h in self.answers if h]
+        bad = [i for i, (_, h) in enumerate(answered) if h not in survivors]
         start = bad[-1] + 1 if bad else 0
-        return self.answers[start][0] if start < len(self.answers) else None
+        return answered[start][0] if start < len(answered) else None
+
+    def failed(self) -> list[float]:
+        return [t for t, h in self.answers if not h]
 
     def first_running(self, count: int) -> float | None:
         return next((t for t, n in self.running if n == count), None)
@@ -165,13 +174,15 @@ class Action:
         return self._result[0]
 
 
-def _watch_vip(pid: int, vip: str, origin: float, timeline: Timeline, more) -> None:
-    """Connections to the VIP back to back (a few under way at once, so an unanswered
-    one holds up nothing), into the timeline as they end, while `more()`."""
+def _watch_vip(pid: int, vip: str, origin: float, timeline: Timeline, more,
+               pace: float) -> None:
+    """Connections to the VIP, one every `pace` seconds at most, IN_FLIGHT at most under
+    way (so an unanswered one holds up nothing), into the timeline as they end, while
+    `more()`."""
     ended: list = []
     watched = _Answers(ended, origin, timeline)
     with EchoClient(pid, timeout=CONNECT_TIMEOUT_S) as echo:
-        echo.paced([(vip, ECHO_PORT)], PACE_S, lambda now: watched.sync() and more(),
+        echo.paced([(vip, ECHO_PORT)], pace, lambda now: watched.sync() and more(),
                    results=ended, max_pending=IN_FLIGHT)
     watched.sync()
     timeline.answers.sort()
@@ -187,6 +198,8 @@ class _Answers:
     def sync(self) -> bool:
         for started, _, reply in self._ended[self._moved:]:
             self._timeline.answers.append((started - self._origin, reply.hostname))
+            if not reply.ok:
+                self._timeline.errors[started - self._origin] = reply.error
         self._moved = len(self._ended)
         return True
 
@@ -217,7 +230,7 @@ def service_up(client: docker.DockerClient, pid: int, replicas: int,
     watcher = RunningWatcher(lambda: _count_running(client.api.tasks({"service": SERVICE})),
                              origin, timeline)
     try:
-        _watch_vip(pid, vip[0], origin, timeline, more)
+        _watch_vip(pid, vip[0], origin, timeline, more, UP_PACE_S)
     finally:
         watcher.stop()
     service = create.wait()
@@ -244,7 +257,7 @@ def service_scale(service, pid: int, vip: str, scaled: int, ctx: RunContext) -> 
         return not settled and time.perf_counter() - origin < DEADLINE_S
 
     try:
-        _watch_vip(pid, vip, origin, timeline, more)
+        _watch_vip(pid, vip, origin, timeline, more, SCALE_PACE_S)
     finally:
         watcher.stop()
     scale.wait()
@@ -337,7 +350,8 @@ def measure(lab: Lab, ctx: RunContext, replicas: int, scaled: int) -> tuple[dict
     row.update({"scale_vip_s": vip_s, "scale_ps_s": ps_s,
                 "scale_s": None if vip_s is None or ps_s is None else max(vip_s, ps_s),
                 "scale_connections": len(down.answers),
-                "scale_failed": sum(1 for _, h in down.answers if not h),
+                "scale_failed": len(down.failed()),
+                "scale_failed_at_s": " ".join(f"{t:.3f}" for t in down.failed()),
                 "survivors": len(survivors)})
     service.remove()
     client.remove(force=True)
@@ -446,18 +460,19 @@ def run(ctx: RunContext) -> Outcome:
     with Lab(swarm_topology(name), name) as lab:
         row, up, down = measure(lab, ctx, replicas, scaled)
     ctx.write_rows("services.csv", [row])
-    ctx.write_rows("up_timeline.csv", [{"t_s": round(t, 6), "hostname": h}
-                                       for t, h in up.answers])
-    ctx.write_rows("scale_timeline.csv", [{"t_s": round(t, 6), "hostname": h}
-                                          for t, h in down.answers])
+    for file, timeline in (("up_timeline.csv", up), ("scale_timeline.csv", down)):
+        ctx.write_rows(file, [{"t_s": round(t, 6), "hostname": h,
+                               "error": timeline.errors.get(t, "")}
+                              for t, h in timeline.answers])
     _plot(ctx, up, down, row)
     checks = checks_of(row)
     ctx.write_checks(checks, "targets.csv")
     ok = all(c.ok for c in checks)
     headline = (f"{replicas} replicas answering through the VIP in {_s(row['up_s'])} s "
                 f"(target {TARGET_UP_S}, baseline {_s(row['baseline_up_s'])} s); scale to "
-                f"{scaled} in {_s(row['scale_s'])} s (target {TARGET_SCALE_S}, rm -f baseline "
-                f"{_s(row['baseline_remove_s'])} s)")
+                f"{scaled} in {_s(row['scale_s'])} s (VIP over {scaled} only at "
+                f"{_s(row['scale_vip_s'])} s, ps {scaled} running at {_s(row['scale_ps_s'])} s; "
+                f"target {TARGET_SCALE_S}, rm -f baseline {_s(row['baseline_remove_s'])} s)")
     summary = ("# bench-services\n\n" + headline + ".\n\n" + table_md(row) + "\n"
                + "\n".join(f"- {c.step}: {c.what}: {c.observed} (target {c.expected}) — "
                            f"{'ok' if c.ok else 'MISSED'}" for c in checks)

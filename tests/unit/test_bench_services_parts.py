@@ -20,10 +20,11 @@ def test_up_is_when_the_last_distinct_task_answered():
     assert t.first_all(4) is None
 
 
-def test_scale_is_seen_after_the_last_connection_to_a_removed_task_or_a_failure():
-    t = Timeline(answers=[(0.1, "x"), (0.2, "a"), (0.3, ""), (0.4, "b"), (0.5, "a"),
-                          (0.6, "b")])
+def test_scale_is_seen_after_the_last_connection_a_removed_task_answered():
+    t = Timeline(answers=[(0.1, "a"), (0.2, "x"), (0.3, ""), (0.4, "b"), (0.5, "a"),
+                          (0.6, ""), (0.7, "b")])
     assert t.balanced_over({"a", "b"}) == 0.4
+    assert t.failed() == [0.3, 0.6]
     assert Timeline(answers=[(0.1, "a"), (0.2, "b")]).balanced_over({"a", "b"}) == 0.1
     assert Timeline(answers=[(0.1, "a"), (0.2, "x")]).balanced_over({"a"}) is None
 

@@ -49,7 +49,8 @@ from emulator.swarm.services import (
 
 RESTART_DELAY = 5.0
 """Docker's default RestartPolicy.Delay: seconds before a failed task's slot is refilled."""
-SERVICE_NAME = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
+SERVICE_NAME = re.compile(r"[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*")
+"""swarmkit's validateAnnotations: a DNS name component (at most 63 characters)."""
 LOCAL_NETWORK = ("The network {name} cannot be used with services. Only networks scoped to "
                  "the swarm can be used, such as those created with the overlay driver.")
 
@@ -183,7 +184,7 @@ class Orchestrator:
         if spec.replicas < 0:
             raise err.InvalidParameter("rpc error: code = InvalidArgument desc = Number of "
                                        "replicas must be non-negative")
-        if not SERVICE_NAME.fullmatch(name):
+        if len(name) > 63 or not SERVICE_NAME.fullmatch(name):
             raise err.InvalidParameter("rpc error: code = InvalidArgument desc = name must be "
                                        "valid as a DNS name component")
         self.store.check_name(name, current.id if current else None)
@@ -218,10 +219,10 @@ class Orchestrator:
             prefixed = [n for n in self.swarm.networks.values() if n.id.startswith(ref)]
             candidates = named or prefixed
             if not candidates:
-                local = [e for e in self.swarm.engines.values()
+                local = [n for e in self.swarm.engines.values()
                          for n in e.networks.values() if ref in (n.name, n.id)]
                 if local:
-                    raise err.Forbidden(LOCAL_NETWORK.format(name=ref))
+                    raise err.Forbidden(LOCAL_NETWORK.format(name=local[0].name))
                 raise err.DockerError(f"network {ref} not found")
             found = candidates[0]
         if found.ingress:

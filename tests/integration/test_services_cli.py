@@ -149,14 +149,6 @@ def test_a_service_created_listed_inspected_scaled_and_removed(swarm: Cli) -> No
     refused(swarm("h1", "service", "rm", "web"), "service web not found")
 
 
-ENGINE_BUGS = {
-    "bridge-network": "the engine names the network by the reference the CLI sent (its ID); "
-                      "dockerd names it by its name",
-    "unnamed": "the engine's generated names (adjective_surname) fail its own DNS-name check; "
-               "swarmkit's allows '_' ([-_]* between alphanumerics)",
-}
-"""Refusals whose text the engine does not give yet (strict xfail: fixed, they fail)."""
-
 REFUSALS = [
     ("worker-create", "h2", ["alpine"], WORKER_NOT_MANAGER),
     ("worker-ls", "h2", None, WORKER_NOT_MANAGER),
@@ -181,8 +173,7 @@ text (None: accepted)), with a service `web` publishing 8080 in place."""
 
 
 @pytest.mark.parametrize(("case", "host", "args", "message"), [
-    pytest.param(*r, id=r[0], marks=[pytest.mark.xfail(strict=True, reason=ENGINE_BUGS[r[0]])]
-                 if r[0] in ENGINE_BUGS else []) for r in REFUSALS])
+    pytest.param(*r, id=r[0]) for r in REFUSALS])
 def test_refusals_carry_dockerds_texts(swarm: Cli, case: str, host: str,
                                        args: list[str] | None, message: str | None) -> None:
     web = ok(swarm("h1", "service", "create", "--detach", "--name", "web", "--publish",

@@ -337,3 +337,18 @@ def test_leaving_the_swarm_takes_the_nodes_tasks_elsewhere(swarm) -> None:
         return len(tasks) == 3 and {t.host for t in tasks} == {"h1", "h2"}
 
     assert wait_until(moved)
+
+
+def test_a_service_without_a_name_gets_one_as_docker_makes_them(swarm) -> None:
+    h1, *_ = swarm
+    service, _ = h1.create_service(web(1, name="", ports=()))
+    assert "_" in service.name and h1.get_service(service.name) is service
+
+
+def test_a_local_network_given_by_id_is_refused_by_its_name(swarm) -> None:
+    h1, *_ = swarm
+    bridge = h1.get_network("bridge")
+    with docker_error(err.Forbidden, 403, "The network bridge cannot be used with services. "
+                      "Only networks scoped to the swarm can be used, such as those created "
+                      "with the overlay driver."):
+        h1.create_service(web(networks=(NetworkAttachment(bridge.id),)))

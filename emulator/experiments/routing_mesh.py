@@ -34,8 +34,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
 
 import docker
+import docker.models.services
 import docker.types
 
 from emulator.experiments import routing_mesh_report as report
@@ -96,8 +98,8 @@ def _params(ctx: RunContext) -> tuple[int, float]:
 class Setup:
     lab: Lab
     nodes: dict[str, str]  # node ID -> host
-    web: object
-    webhost: object
+    web: docker.models.services.Service
+    webhost: docker.models.services.Service
     replicas: dict[str, list[TaskView]] = field(default_factory=dict)
 
     def addresses(self) -> dict[str, str]:
@@ -285,8 +287,6 @@ def checks_of(entries: list[dict], host_rows: list[dict], removal: list[dict],
 
 
 def _in(address: str, subnet: str) -> bool:
-    from ipaddress import IPv4Address, IPv4Network
-
     try:
         return bool(subnet) and IPv4Address(address) in IPv4Network(subnet)
     except ValueError:

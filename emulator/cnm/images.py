@@ -1,10 +1,12 @@
 """Which programs a container's image gives it.
 
 Emulated containers run the Docker host's binaries (they have no root filesystem of
-their own yet). Images built on busybox, `alpine` and `busybox` of any tag, put
-busybox's applets first on the PATH of their processes and execs, so that commands
-from tutorials (`nc -ll -p 80 -e hostname`, `nslookup`, `wget`) behave as in those
-images. The applets are links to Debian's busybox-static, made once per machine.
+their own yet). Images built on busybox, `alpine` and `busybox` of any tag, add
+busybox's applets to the PATH of their processes and execs, after the host's
+directories: commands from tutorials that the host lacks (`nc -ll -p 80 -e hostname`,
+`nslookup`, `httpd`) behave as in those images, and the host's own tools (`ip`,
+`ping`) stay what they were. The applets are links to Debian's busybox-static, made
+once per machine.
 """
 
 from __future__ import annotations
@@ -40,10 +42,10 @@ def is_busybox_image(image: str) -> bool:
 
 def process_env(image: str, env: Mapping[str, str]) -> dict[str, str]:
     """The environment a process of the container starts with: for a busybox image
-    without a PATH of its own, busybox's applets first."""
+    without a PATH of its own, the host's directories, then busybox's applets."""
     out = dict(env)
     if "PATH" not in out and is_busybox_image(image):
-        out["PATH"] = f"{applet_dir()}:{DEFAULT_PATH}"
+        out["PATH"] = f"{DEFAULT_PATH}:{applet_dir()}"
     return out
 
 

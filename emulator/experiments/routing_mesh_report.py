@@ -105,8 +105,9 @@ def summary_md(outcome: Outcome, connections: int, entries: list[dict], shares: 
         lines.append(f"| {path} | {_interval(_latency(latency, 'added', path))} |")
     lines += ["", "## A task removed under load (connections to h1, h2, h3 in turn)", "",
               "| event | connections | failed (kinds) | answered by the removed task | "
-              "balancer stopped using it after | replacement answered after | action took |",
-              "|---|---|---|---|---|---|---|"]
+              "balancers stopped using it after | failed later (at s) | "
+              "replacement answered after | action took |",
+              "|---|---|---|---|---|---|---|---|"]
     for r in removal:
         stopped = ("never" if r["stopped_after_s"] is None
                    else f"{float(r['stopped_after_s']):.3f} s")
@@ -114,9 +115,13 @@ def summary_md(outcome: Outcome, connections: int, entries: list[dict], shares: 
                     else f"{float(r['replacement_after_s']):.3f} s ({r['replacement']})")
         lines.append(f"| {r['event']} | {r['connections']} | {r['failed']} "
                      f"({r['errors'] or 'none'}) | {r['answered_by_removed']} | {stopped} | "
-                     f"{replaced} | {float(r['action_s']):.3f} s |")
+                     f"{r['later_failed']}"
+                     + (f" ({r['later_failed_at_s']})" if r["later_failed"] else "")
+                     + f" | {replaced} | {float(r['action_s']):.3f} s |")
     lines += ["", "Times are from the moment the removal was asked for (`docker rm -f` on the "
-              "task's node, or `docker service scale`). A task killed by hand fails the "
+              "task's node, or `docker service scale`). The removal's episode ends with the first "
+              "10 connections in a row answered by live replicas; failures after it are "
+              "counted apart (a replacement coming in, say). A task killed by hand fails the "
               "connections sent to it until every node's balancer drops it; a scale-down "
               "should fail none: dockerd takes the task out of the balancers, waits 2 s for "
               "the gossip to converge, and only then stops it.", "",
@@ -255,7 +260,7 @@ def _timeline(ax, rows: list[dict], summary: dict, legend: bool) -> None:
     ax.axvline(0, color="grey", lw=1, ls=":")
     if summary["stopped_after_s"] is not None:
         ax.axvline(float(summary["stopped_after_s"]), color=OKABE_ITO[5], lw=1, ls="--",
-                   label="balancer stopped using it")
+                   label="balancers stopped using it")
     ax.set_yticks(range(len(entries)), entries)
     ax.set(xlabel=f"seconds since the removal was asked for ({summary['event']})",
            ylabel="node entered", title=f"{summary['event']}: {summary['failed']} failed "

@@ -112,28 +112,38 @@ def latency_rows(rows: list[dict], seed: int = 0) -> list[dict]:
     return out
 
 
+SETTLED_RUN = 10
+"""Connections in a row answered by live replicas that close a removal's episode: the
+balancers stopped sending to the removed task at the first of them."""
+
+
 def removal_summary(rows: list[dict], event: str, removed: set[str],
                     before: set[str]) -> dict[str, object]:
-    """Around one removal (t_s = 0 when it was asked for): connections that failed,
-    those the removed task still answered, the time until the balancer stopped
-    sending to it (the first connection after which none failed or reached it), and
-    the time until a task that was not there before answered (a replacement)."""
+    """Around one removal (t_s = 0 when it was asked for). Its episode lasts until the
+    first SETTLED_RUN connections in a row that neither failed nor reached the removed
+    task: then the balancers stopped sending to it. Failures in the episode are the
+    removal's; later ones (a replacement coming in, say) are counted apart, and so is
+    any later answer of the removed task (the balancer sending to it again). Also the
+    time until a task that was not there before answered (a replacement)."""
     after = sorted((r for r in rows if r["phase"] == event and float(r["t_s"]) >= 0),
                    key=lambda r: float(r["t_s"]))
-    bad = [i for i, r in enumerate(after) if not r["ok"] or r["hostname"] in removed]
-    good_after = len(after) - (bad[-1] + 1) if bad else len(after)
-    stopped_at = after[bad[-1] + 1]["t_s"] if bad and good_after else (
-        after[0]["t_s"] if after and not bad else None)
+    bad = [not r["ok"] or r["hostname"] in removed for r in after]
+    settled = next((i for i in range(len(after) - SETTLED_RUN + 1)
+                    if not any(bad[i:i + SETTLED_RUN])), None)
+    episode = after if settled is None else after[:settled]
+    later = [] if settled is None else after[settled:]
     newcomers = [r for r in after if r["ok"] and r["hostname"] not in before]
-    errors = Counter(r["error"] for r in after if not r["ok"])
+    errors = Counter(r["error"] for r in episode if not r["ok"])
     return {
         "event": event, "removed": " ".join(sorted(removed)), "connections": len(after),
         "failed": sum(errors.values()),
         "errors": " ".join(f"{k}:{v}" for k, v in sorted(errors.items())),
-        "answered_by_removed": sum(1 for r in after if r["ok"] and r["hostname"] in removed),
-        "last_bad_s": after[bad[-1]]["t_s"] if bad else None,
-        "stopped_after_s": stopped_at,
-        "good_after_stop": good_after,
+        "answered_by_removed": sum(1 for r in episode if r["ok"] and r["hostname"] in removed),
+        "stopped_after_s": None if settled is None else after[settled]["t_s"],
+        "later_failed": sum(1 for r in later if not r["ok"]),
+        "later_failed_at_s": " ".join(f"{float(r['t_s']):.3f}" for r in later if not r["ok"]),
+        "later_answered_by_removed": sum(1 for r in later if r["ok"]
+                                         and r["hostname"] in removed),
         "replacement_after_s": newcomers[0]["t_s"] if newcomers else None,
         "replacement": newcomers[0]["hostname"] if newcomers else "",
     }

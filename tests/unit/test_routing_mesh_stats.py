@@ -167,11 +167,20 @@ def test_removal_counts_failures_and_the_time_until_the_balancer_stops():
     s = removal_summary(removal_rows(timeline), "rm -f", {"bbb"}, {"aaa", "bbb"})
     assert s["failed"] == 2 and s["errors"] == "timeout:2"
     assert s["answered_by_removed"] == 1  # at 0.05: still running then
-    assert s["last_bad_s"] == 0.3 and s["stopped_after_s"] == 0.4
-    assert s["good_after_stop"] == 22
+    assert s["stopped_after_s"] == 0.4 and s["later_failed"] == 0
     assert s["replacement_after_s"] == 0.9 and s["replacement"] == "ccc"
     checks = checks_of([], [], [s], OUTSIDE, "10.0.0.0/24")
     assert [c.ok for c in checks] == [True]
+
+
+def test_a_failure_long_after_the_removal_is_not_the_removal_s():
+    timeline = [(0.01, ""), (0.02, "aaa")] + [(0.1 + i / 100, "aaa") for i in range(30)]
+    timeline += [(5.0, "ccc"), (5.01, ""), (5.02, "aaa"), (5.03, "bbb")]
+    s = removal_summary(removal_rows(timeline), "rm -f", {"bbb"}, {"aaa", "bbb"})
+    assert s["failed"] == 1 and s["stopped_after_s"] == 0.02
+    assert s["later_failed"] == 1 and s["later_failed_at_s"] == "5.010"
+    assert s["later_answered_by_removed"] == 1  # the balancer sent to it again
+    assert not checks_of([], [], [s], OUTSIDE, "")[0].ok
 
 
 def test_removal_never_stopped_when_the_removed_task_keeps_being_chosen():
@@ -290,7 +299,7 @@ def test_stream_during_times_connections_from_the_action_and_rotates_nodes():
     assert before and {r["hostname"] for r in before} == {"aaa", "bbb"}
     assert max(r["t_s"] for r in got) >= 0.29
     s = removal_summary(got, "rm -f", {"bbb"}, {"aaa", "bbb"})
-    assert s["failed"] == 2 and s["stopped_after_s"] is not None and s["good_after_stop"] > 10
+    assert s["failed"] == 2 and s["stopped_after_s"] is not None and s["later_failed"] == 0
 
 
 def test_a_scale_down_must_drain_without_failures_as_dockerd_does():

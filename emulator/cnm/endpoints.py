@@ -46,7 +46,8 @@ class Endpoints:
     def __init__(self, state: HostState) -> None:
         self._state = state
         self.before_swarm_join: Callable[[Container, Network], None] | None = None
-        """Told first when a container joins a swarm network (the node's lb sandbox)."""
+        """Told when a container joining a swarm network has its address (the node's lb
+        sandbox is made then)."""
 
     def check_attach(self, network: Network, attachments: Mapping[str, Attachment],
                      request: AttachRequest, container_name: str,
@@ -108,8 +109,6 @@ class Endpoints:
         if (network.scope == SWARM and (network.ingress or not network.attachable)
                 and not (container.task_id or container.hidden)):
             raise not_attachable(network.name)
-        if network.scope == SWARM and self.before_swarm_join is not None:
-            self.before_swarm_join(container, network)
         state = self._state
         driver = state.driver_of(network)
         capability = state.capability_of(network)
@@ -127,6 +126,10 @@ class Endpoints:
                 undo.callback(space.release_address, network.pool_id, ip)
                 prefix = space.pool(network.pool_id).subnet.prefixlen
                 address = IPv4Interface(f"{ip}/{prefix}")
+            if network.scope == SWARM and self.before_swarm_join is not None:
+                # the swarm allocated the container's address before the node made the
+                # network (and its lb-NET sandbox, which takes the next one)
+                self.before_swarm_join(container, network)
             ep = Endpoint(id=new_id(), name=name or container.name, network_id=network.id,
                           container_id=container.id, address=address, mac="",
                           aliases=attachment.aliases, requested_ip=attachment.ip)

@@ -16,7 +16,7 @@ from emulator.probes.namespaced import popen_in, run_in
 IPERF_PORT = 5201
 
 
-def _tcp_listening(pid: int, port: int) -> bool:
+def tcp_listening(pid: int, port: int) -> bool:
     """Whether a socket in the namespace of pid listens on TCP `port` (IPv4 or IPv6)."""
     for table in ("tcp", "tcp6"):
         for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
@@ -33,7 +33,7 @@ def iperf3(server_pid: int, client_pid: int, server_ip: str, seconds: float,
     server = popen_in(server_pid, ["iperf3", "-s", "-1", "-J", "-p", str(IPERF_PORT)], env)
     try:
         deadline = time.monotonic() + 10
-        while not _tcp_listening(server.pid, IPERF_PORT):
+        while not tcp_listening(server.pid, IPERF_PORT):
             if server.poll() is not None:
                 raise RuntimeError(f"iperf3 server exited: {server.stderr.read().strip()}")
             if time.monotonic() > deadline:

@@ -460,11 +460,12 @@ class Engine:
             container = self._tasks.run(service, task, swarm.nodes[self.host], ingress)
         self.lifecycle.started(container.id).set()
 
-    def end_task(self, task: Task) -> int | None:
+    def end_tasks(self, tasks: list[Task]) -> None:
+        """Remove these tasks' containers in one batch (the orchestrator's call)."""
         with self._write():
-            code = self._tasks.end(task)
-        self.lifecycle.forget(task.container_id)
-        return code
+            self._tasks.end(tasks)
+        for task in tasks:
+            self.lifecycle.forget(task.container_id)
 
     def refresh_load_balancing(self) -> None:
         """Reprogram every sandbox's service load balancing from the swarm's store."""

@@ -49,6 +49,11 @@ from emulator.swarm.services import (
 
 RESTART_DELAY = 5.0
 """Docker's default RestartPolicy.Delay: seconds before a failed task's slot is refilled."""
+DRAIN_DELAY = 2.0
+"""Docker's defaultGossipConvergeDelay: a task shut down by a scale or an update leaves
+the balancers this long before its container is stopped (the executor's Shutdown
+deactivates the service binding, waits, then stops), so no connection fails."""
+REMOVE = "remove"
 SERVICE_NAME = re.compile(r"[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*")
 """swarmkit's validateAnnotations: a DNS name component (at most 63 characters)."""
 LOCAL_NETWORK = ("The network {name} cannot be used with services. Only networks scoped to "
@@ -64,20 +69,23 @@ class TaskRunner(Protocol):
         """Create and start the task's container (raises what a failed start raises)."""
         ...
 
-    def end_task(self, task: Task) -> int | None:
-        """Remove the task's container; its exit code if it had ended by itself."""
+    def end_tasks(self, tasks: list[Task]) -> None:
+        """Remove the tasks' containers, in one batch."""
         ...
 
     def refresh_load_balancing(self) -> None: ...
 
 
 class Orchestrator:
-    def __init__(self, swarm: Swarm, restart_delay: float = RESTART_DELAY) -> None:
+    def __init__(self, swarm: Swarm, restart_delay: float = RESTART_DELAY,
+                 drain_delay: float = DRAIN_DELAY) -> None:
         self.swarm = swarm
         self.store = swarm.services
         self.restart_delay = restart_delay
+        self.drain_delay = drain_delay
         self.lock = threading.RLock()
         self._timers: dict[str, threading.Timer] = {}
+        self._drains: list[threading.Timer] = []
         self._closed = False
 
     @classmethod
@@ -119,7 +127,7 @@ class Orchestrator:
                 self._release_vips(old_vips, keep=service.vips)
                 service.updated = docker_timestamp()
             if rolling:
-                self._shut_down(service, self.store.live_tasks(service.id))
+                self._shut_down(service, self.store.live_tasks(service.id), drain=True)
             self._converge(service)
             return []
 
@@ -130,7 +138,8 @@ class Orchestrator:
             timer = self._timers.pop(service.id, None)
             if timer is not None:
                 timer.cancel()
-            self._shut_down(service, self.store.tasks_of(service.id), forget=True)
+            self._shut_down(service, self.store.tasks_of(service.id), forget=True,
+                            desired=REMOVE)
             with self.swarm.lock:
                 self._release_vips(service.vips)
                 del self.store.services[service.id]
@@ -154,9 +163,10 @@ class Orchestrator:
         """The swarm is going: no timer may start tasks any more."""
         with self.lock:
             self._closed = True
-            for timer in self._timers.values():
+            for timer in [*self._timers.values(), *self._drains]:
                 timer.cancel()
             self._timers.clear()
+            self._drains.clear()
 
     def node_left(self, host: str) -> None:
         """A node left the swarm: its tasks are gone; their slots go elsewhere."""
@@ -281,7 +291,7 @@ class Orchestrator:
             extra = [t for t in live if t.slot > service.spec.replicas]
             missing = [s for s in range(1, service.spec.replicas + 1) if s not in slots]
             new = [self._place(service, slot) for slot in missing]
-        self._shut_down(service, extra, forget=True)
+        self._shut_down(service, extra, forget=True, desired=REMOVE, drain=True)
         self._start(service, new)
         self._refresh_all()
 
@@ -321,17 +331,43 @@ class Orchestrator:
 
         self._each_host(run_on, list(by_host))
 
-    def _shut_down(self, service: Service, tasks: list[Task], forget: bool = False) -> None:
+    def _shut_down(self, service: Service, tasks: list[Task], forget: bool = False,
+                   desired: str = SHUTDOWN, drain: bool = False) -> None:
+        """Take the tasks out of the balancers, then (after the drain delay, with
+        `drain`) remove their containers; `forget` them afterwards (Docker's scale-down
+        and removal: desired state "remove") or keep them as the slot's history."""
+        if not tasks:
+            return
+        for task in tasks:
+            task.desired_state = desired
+        if not (drain and self.drain_delay > 0 and any(t.container_id for t in tasks)):
+            self._stop(service, tasks, forget)
+            return
+        self._refresh_all()
+
+        def stop_later() -> None:
+            with self.lock:
+                if timer in self._drains:
+                    self._drains.remove(timer)
+                if not self._closed:
+                    self._stop(service, tasks, forget)
+
+        timer = threading.Timer(self.drain_delay, stop_later)
+        timer.daemon = True
+        self._drains.append(timer)
+        timer.start()
+
+    def _stop(self, service: Service, tasks: list[Task], forget: bool) -> None:
         by_host: dict[str, list[Task]] = {}
         for task in tasks:
-            task.desired_state = SHUTDOWN
             by_host.setdefault(task.host, []).append(task)
 
         def end_on(host: str) -> None:
             runner = self.swarm.engines.get(host)
+            ending = [t for t in by_host[host] if t.container_id]
+            if runner is not None and ending:
+                runner.end_tasks(ending)
             for task in by_host[host]:
-                if runner is not None and task.container_id:
-                    runner.end_task(task)
                 if not task.ended:
                     task.set_state(SHUTDOWN, "shutdown")
 

@@ -119,15 +119,13 @@ class NodeTasks:
                           if ep.address is not None}
         return container
 
-    def end(self, task: Task) -> int | None:
-        """Remove the task's container (gone already: nothing); its exit code if it ran."""
-        container = self._state.containers.get(task.container_id)
-        if container is None:
-            return None
-        code = None if container.running else container.exit_code
-        self._running.pop(container.id, None)
-        self._containers.remove([container.id], force=True)
-        return code
+    def end(self, tasks: list[Task]) -> None:
+        """Remove the tasks' containers, in one batch (those already gone: nothing)."""
+        doomed = [t.container_id for t in tasks if t.container_id in self._state.containers]
+        for cid in doomed:
+            self._running.pop(cid, None)
+        if doomed:
+            self._containers.remove(doomed, force=True)
 
     def collect_ended(self) -> list[tuple[str, int]]:
         """Task containers that stopped or went since the last call: (task ID, exit code;

@@ -114,7 +114,10 @@ def _resolve(pid: int, name: str) -> list[str]:
 
 
 def _count_running(tasks: list[dict]) -> int:
-    return sum(1 for t in tasks if (t.get("Status") or {}).get("State") == "running")
+    """Tasks meant to run and running: `docker service ps`'s "Running  Running" rows, and
+    what `docker service ls` counts (a task draining after a scale-down is meant to go)."""
+    return sum(1 for t in tasks if (t.get("Status") or {}).get("State") == "running"
+               and t.get("DesiredState") == "running")
 
 
 class RunningWatcher:

@@ -50,6 +50,7 @@ def swarm():
     h2.swarm_join([MANAGER], token)
     h3.swarm_join([MANAGER], token)
     h1.create_network(NetworkRequest("app", "overlay", attachable=True))
+    Orchestrator.of(h1.swarm).drain_delay = 0  # tests of draining set their own
     yield engines
     for engine in engines:
         engine.close()
@@ -202,6 +203,24 @@ def test_scale_down_removes_tasks_and_their_backends(swarm) -> None:
         if "lb-app" in fabric(engine).load_balancers:
             servers, _ = fabric(engine).load_balancers["lb-app"]
             assert len(servers[0].backends) == 1
+
+
+def test_scale_down_drains_before_it_stops_containers(swarm) -> None:
+    """Docker's executor takes a task out of the balancers, waits, then stops it: for the
+    drain delay the container still runs but no balancer sends it anything."""
+    h1, *_ = swarm
+    Orchestrator.of(h1.swarm).drain_delay = 0.2
+    h1.create_service(web())
+    h1.scale_service("web", 1)
+    assert [t.slot for t in running(h1, "web") if t.desired_state == "running"] == [1]
+    draining = [t for t in h1.list_tasks() if t.desired_state == "remove"]
+    assert len(draining) == 2 and sum(len(task_containers(e)) for e in swarm) == 3
+    for engine in swarm:
+        if "lb-app" in fabric(engine).load_balancers:
+            servers, _ = fabric(engine).load_balancers["lb-app"]
+            assert len(servers[0].backends) == 1
+    assert wait_until(lambda: sum(len(task_containers(e)) for e in swarm) == 1)
+    assert wait_until(lambda: len(h1.list_tasks()) == 1)
 
 
 def test_update_with_a_stale_version_is_out_of_sequence(swarm) -> None:

@@ -176,6 +176,13 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from emulator.report import report_cli
+
+    return report_cli(args.runs, args.compare, args.check, args.output, args.results,
+                      args.tolerance)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnm", description="Docker container networking, "
                                      "emulated on real network namespaces.")
@@ -241,6 +248,23 @@ def build_parser() -> argparse.ArgumentParser:
     conf.add_argument("--list", action="store_true", help="list the checks and exit")
     conf.set_defaults(func=_conformance)
 
+    rep = sub.add_parser("report", help="one HTML + Markdown page from runs in results/")
+    rep.add_argument("runs", nargs="*", metavar="RUN_DIR",
+                     help="run directories, or directories of runs (the latest of each "
+                          "experiment); default: the latest runs in --results")
+    rep.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                     help="compare run(s) B with baseline run(s) A, figure by figure")
+    rep.add_argument("--check", action="store_true",
+                     help="with --compare: exit 1 if a figure is worse beyond noise")
+    rep.add_argument("--tolerance", type=float, default=0.2, metavar="FRACTION",
+                     help="relative change counted as noise for figures without CIs "
+                          "(default 0.2)")
+    rep.add_argument("-o", "--output", metavar="DIR",
+                     help="where to write index.html and index.md "
+                          "(default: RESULTS/report/<run-id>/)")
+    rep.add_argument("--results", default="results", help="results directory")
+    rep.set_defaults(func=_report)
+
     topo = sub.add_parser("topology", help="topology files").add_subparsers(
         dest="topology_command", required=True)
     topo.add_parser("schema", help="print the topology JSON Schema").set_defaults(func=_schema)
@@ -256,8 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _root_refusal(args: argparse.Namespace) -> str | None:
     """Why this command cannot run as this user, or None: everything but reading topology
-    files and listing experiments or checks builds or reads labs, which only root can."""
-    if os.geteuid() == 0 or args.func in (_schema, _check, _show) or getattr(args, "list", False):
+    files, listing experiments or checks and writing reports builds or reads labs, which
+    only root can."""
+    readers = (_schema, _check, _show, _report)
+    if os.geteuid() == 0 or args.func in readers or getattr(args, "list", False):
         return None
     command = args.func.__name__.strip("_").replace("_", " ")  # _lab_up: "lab up"
     return (f"cnm {command} needs root: labs are network namespaces, with their state in "

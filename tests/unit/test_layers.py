@@ -23,6 +23,7 @@ LAYERS: list[set[str]] = [
     {"api", "probes"},
     {"lab"},
     {"results"},
+    {"report"},
     {"conformance"},
     {"experiments"},
     {"cli", "__init__", "__main__"},

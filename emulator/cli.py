@@ -180,7 +180,7 @@ def _report(args: argparse.Namespace) -> int:
     from emulator.report import report_cli
 
     return report_cli(args.runs, args.compare, args.check, args.output, args.results,
-                      args.tolerance)
+                      args.tolerance, previous=not args.no_previous)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -253,9 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run directories, or directories of runs (the latest of each "
                           "experiment); default: the latest runs in --results")
     rep.add_argument("--compare", nargs=2, metavar=("A", "B"),
-                     help="compare run(s) B with baseline run(s) A, figure by figure")
+                     help="compare run(s) B with baseline run(s) A, figure by figure "
+                          "(default: each run with its experiment's previous run)")
     rep.add_argument("--check", action="store_true",
-                     help="with --compare: exit 1 if a figure is worse beyond noise")
+                     help="exit 1 if a figure is worse beyond noise than in the baseline")
+    rep.add_argument("--no-previous", action="store_true",
+                     help="without --compare: do not compare each run with its "
+                          "experiment's previous run")
     rep.add_argument("--tolerance", type=float, default=0.2, metavar="FRACTION",
                      help="relative change counted as noise for figures without CIs "
                           "(default 0.2)")

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from emulator.report.builder import build_report, write_report
 from emulator.report.compare import DEFAULT_TOLERANCE
-from emulator.report.runs import find_runs
+from emulator.report.runs import Run, find_runs, previous_run, previous_runs
 from emulator.results import new_run_id
 
-__all__ = ["build_report", "report_cli", "default_out_dir"]
+__all__ = ["build_report", "default_out_dir", "previous_runs", "report_cli"]
 
 EXIT_REGRESSED = 1
 
@@ -26,17 +26,21 @@ def default_out_dir(results: Path) -> Path:
 
 def report_cli(run_dirs: list[str], compare: list[str] | None, check: bool,
                out_dir: str | None, results: str = "results",
-               tolerance: float = DEFAULT_TOLERANCE) -> int:
-    """Write the report, print its path; with `check`, exit 1 if a figure regressed."""
+               tolerance: float = DEFAULT_TOLERANCE, previous: bool = True) -> int:
+    """Write the report, print its path; with `check`, exit 1 if a figure regressed.
+
+    Without --compare, each run is compared with its experiment's previous run (when
+    there is one and `previous`)."""
     if compare and run_dirs:
         print("cnm report: give run directories or --compare A B, not both", file=sys.stderr)
         return 2
     if compare:
-        baseline = [r for r in find_runs(Path(compare[0]))]
+        baseline: list[Run] | None = find_runs(Path(compare[0]))
         runs = find_runs(Path(compare[1]))
     else:
-        baseline = None
         runs = [r for path in (run_dirs or [results]) for r in find_runs(Path(path))]
+        earlier = [p for p in map(previous_run, runs) if p is not None] if previous else []
+        baseline = earlier or None
     target = Path(out_dir) if out_dir else default_out_dir(Path(results))
     report = write_report(runs, target, baseline, tolerance)
     print(report.index)
@@ -50,6 +54,7 @@ def report_cli(run_dirs: list[str], compare: list[str] | None, check: bool,
             print(f"cnm report: {len(worse)} figure(s) worse beyond noise", file=sys.stderr)
             return EXIT_REGRESSED
     elif check:
-        print("cnm report: --check needs --compare A B", file=sys.stderr)
+        print("cnm report: --check: no baseline (give --compare A B, or runs that have a "
+              "previous run)", file=sys.stderr)
         return 2
     return 0

@@ -111,10 +111,10 @@ def _headline(runs: list[Run], pairs: list[RunPair] | None) -> pd.DataFrame:
             "run": run.run_id,
         }
         if pairs is not None:
-            changes = [c for p in pairs if p.experiment == run.experiment for c in p.changes]
-            worse = sum(c.regressed for c in changes)
-            row["vs baseline"] = f"{worse} worse" if worse else (
-                "no regression" if changes else "no baseline")
+            pair = next((p for p in pairs if p.experiment == run.experiment), None)
+            worse = sum(c.regressed for c in pair.changes) if pair else 0
+            row["vs baseline"] = ("no baseline" if pair is None or pair.before is None
+                                  else f"{worse} worse" if worse else "no regression")
         rows.append(row)
     return pd.DataFrame(rows)
 

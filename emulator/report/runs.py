@@ -159,3 +159,18 @@ def find_runs(path: Path) -> list[Run]:
     if not latest:
         raise FileNotFoundError(f"{path}: no run directory (with {META}) in it")
     return [read_run(latest[name]) for name in sorted(latest)]
+
+
+def previous_run(run: Run) -> Run | None:
+    """The run of the same experiment just before `run` (run ids sort by start time),
+    beside it in its experiment's directory, or None."""
+    earlier = [p.parent for p in run.directory.parent.glob(f"*/{META}")
+               if p.parent.name < run.directory.name]
+    return read_run(max(earlier, key=lambda p: p.name)) if earlier else None
+
+
+def previous_runs(run_dirs: list[Path]) -> list[Path]:
+    """For each run the paths name, the run of its experiment just before it, if any:
+    what `cnm run` compares its new runs with."""
+    found = (previous_run(run) for path in run_dirs for run in find_runs(Path(path)))
+    return [run.directory for run in found if run is not None]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from emulator.cli import main
-from emulator.report import build_report
+from emulator.report import build_report, previous_runs
 from emulator.report.compare import BETTER, CHANGED, NOISE, WORSE, compare_figures
 from emulator.report.runs import figures_of, find_runs
 
@@ -212,3 +212,29 @@ def test_check_passes_when_nothing_is_worse(tmp_path):
 def test_a_path_without_runs_is_one_line_not_a_traceback(tmp_path, capsys):
     assert main(["report", str(tmp_path), "-o", str(tmp_path / "r")]) == 1
     assert "no run directory" in capsys.readouterr().err
+
+
+def test_each_run_is_compared_with_its_previous_run_by_default(tmp_path, capsys):
+    make_run(tmp_path, "bench-probes", "20260101T000000Z-aaaa", {"N100_s": 0.7})
+    latest = make_run(tmp_path, "bench-probes", "20260102T000000Z-bbbb", {"N100_s": 1.4})
+    make_run(tmp_path, "tour", "20260102T000000Z-cccc", {})
+    out = tmp_path / "report"
+
+    assert main(["report", "--results", str(tmp_path), "--check", "-o", str(out)]) == 1
+
+    assert "WORSE bench-probes N100_s" in capsys.readouterr().out
+    page = Page((out / "index.html").read_text())
+    headline = {row[0]: row for row in page.tables[0][1:]}
+    assert headline["bench-probes"][-1] == "1 worse"
+    assert headline["tour"][-1] == "no baseline"
+    assert [row[0] for row in page.red_rows] == ["N100_s"]
+    assert main(["report", str(latest), "--no-previous", "--check",
+                 "-o", str(tmp_path / "r2")]) == 2  # nothing to check against
+
+
+def test_previous_runs_are_what_cnm_run_compares_with(tmp_path):
+    first = make_run(tmp_path, "tour", "20260101T000000Z-aaaa", {})
+    second = make_run(tmp_path, "tour", "20260102T000000Z-bbbb", {})
+    only = make_run(tmp_path, "isolation", "20260102T000000Z-cccc", {})
+    assert previous_runs([second, only]) == [first]
+    assert previous_runs([first]) == []

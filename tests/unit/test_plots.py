@@ -212,3 +212,43 @@ def test_topology_figure_has_a_title_and_a_legend(tmp_path):
     assert [k.label for k in KINDS] == legend_labels(fig)[:len(KINDS)]
     write_topology_plot(lab_state(), tmp_path / "topology.png")
     assert (tmp_path / "topology.png").stat().st_size > 10_000
+
+
+# -- macvlan-conflicts ----------------------------------------------------------------
+
+def conflict_rows() -> tuple[list[dict], list[dict]]:
+    summary = [{"mode": "promiscuous", "overlap": o, "injected": n, "detected": n,
+                "first_detection_ms": None if n == 0 else 3.5,
+                "last_detection_ms": None if n == 0 else 40.0}
+               for o, n in ((0.0, 0), (0.25, 4), (0.5, 8), (1.0, 16))]
+    summary.append({**summary[-1], "mode": "port-security"})
+    rounds = [{"mode": "promiscuous", "overlap": o, "target": "conflicted", "round": r,
+               "answered_by": "container:c1" if r % 2 else "lan-host:d1",
+               "tcp_connected": o != 0.25 or r > 0}
+              for o in (0.25, 0.5, 1.0) for r in range(4)]
+    return summary, rounds
+
+
+def bar_texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts]
+
+
+def test_conflicts_figure_tells_zero_from_missing(tmp_path):
+    from emulator.experiments import macvlan_conflicts
+
+    summary, rounds = conflict_rows()
+    fig = macvlan_conflicts.conflicts_figure(summary, rounds)
+    counts, times, impact = fig.axes
+    assert all(titled(ax) for ax in fig.axes)
+    assert "ms" in times.get_ylabel()
+    assert bar_texts(counts)[:4] == ["0", "4", "8", "16"]  # zero injected, written as 0
+    assert macvlan_conflicts.NO_DATA not in bar_texts(counts)
+    # Nothing to detect at 0 %: both times and both fractions are missing, not 0.
+    assert bar_texts(times).count(macvlan_conflicts.NO_DATA) == 2
+    assert bar_texts(times)[:4] == ["", "3.5", "3.5", "3.5"]
+    assert bar_texts(impact)[:4] == ["", "0.25", "0.00", "0.00"]
+    assert bar_texts(impact).count(macvlan_conflicts.NO_DATA) == 2
+    assert [t.get_text() for t in impact.get_legend().get_texts()] == [
+        "TCP connections failed", "ARP answered by the container"]
+    fig.savefig(tmp_path / "conflicts.png")
+    assert (tmp_path / "conflicts.png").stat().st_size > 10_000

@@ -65,7 +65,7 @@ def topology_graph(state: LabState):
             name = f"{host.name}/{container.name}"
             mode = container.network_mode
             suffix = f"\n({mode})" if mode in ("host", "none") else ""
-            graph.add_node(name, kind=CONTAINER, label=name + suffix)
+            graph.add_node(name, kind=CONTAINER, label=name + suffix, host=host.name)
             if container.shares_host:
                 graph.add_edge(name, host.name, style="dashed")
             for ep in container.endpoints:
@@ -80,15 +80,19 @@ def topology_graph(state: LabState):
 
 def layered_positions(graph) -> dict[str, tuple[float, float]]:
     """One row per Kind, underlay on top; in each row the nodes sit in the order of
-    the mean position of their neighbours in the row above (so a container stands
+    the mean position of their neighbours in the rows above (so a container stands
     under its networks, a network under its hosts), spread evenly across."""
     positions: dict[str, tuple[float, float]] = {}
     for kind in KINDS:
         row = [n for n, d in graph.nodes(data=True) if d["kind"] == kind]
 
-        def under(node: str) -> float:
+        def under(node: str) -> tuple[float, bool, float]:
+            """(its host's place, unattached, its neighbours' mean place): containers
+            grouped by host, one on `none` after its host's attached ones."""
+            host = graph.nodes[node].get("host")
             above = [positions[n][0] for n in graph[node] if n in positions]
-            return sum(above) / len(above) if above else 2.0  # unattached ones last
+            mean = sum(above) / len(above) if above else 0.0
+            return positions[host][0] if host in positions else 0.0, not above, mean
 
         row.sort(key=under)
         for i, node in enumerate(row):

@@ -203,6 +203,17 @@ def test_topology_graph_links_hosts_networks_and_containers():
     assert "ICC off" in graph.nodes["h1:nq"]["label"]
 
 
+def test_topology_layout_puts_each_row_under_what_it_hangs_from():
+    pytest.importorskip("networkx")
+    from emulator.experiments.topology_plot import layered_positions, topology_graph
+
+    at = layered_positions(topology_graph(lab_state()))
+    assert at["underlay"][1] > at["h1"][1] > at["h1:nf"][1] > at["h1/f1"][1]
+    h1_row = [n for n in at if n.startswith("h1/")]
+    assert max(at[n][0] for n in h1_row) < at["h2/o1b"][0]  # containers grouped by host
+    assert at["h1/n1"][0] == max(at[n][0] for n in h1_row)  # unattached: last of its host
+
+
 def test_topology_figure_has_a_title_and_a_legend(tmp_path):
     pytest.importorskip("networkx")
     from emulator.experiments.topology_plot import KINDS, topology_figure, write_topology_plot

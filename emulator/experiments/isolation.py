@@ -40,7 +40,7 @@ import docker
 import docker.errors
 import docker.types
 
-from emulator.experiments import vipcells
+from emulator.experiments import palette, vipcells
 from emulator.experiments.polling import until as _until
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
@@ -333,30 +333,51 @@ def _inspect_cells(container: str, doc: Mapping) -> list[PublishedCell]:
     return cells
 
 
-def dns_heatmap(cells: list[dnstable.DnsCell], path) -> None:
-    import matplotlib
+LABELS_CAPTION = ("Labels: h1/f1 = container f1 on Docker host h1; h1/m1@front = its "
+                  "address on network front (one per network); h1 = the Docker host itself; "
+                  "outside = a machine on the underlay outside Docker. Hosts, networks and "
+                  "containers: topology.png.")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
+
+def _categorical_panel(ax, grid: list[list[int]], rows: list[str], columns: list[str],
+                       categories: tuple[palette.Category, ...]) -> None:
+    """One grid of category codes, with cell borders so white cells read as cells."""
+    cmap, norm = palette.categorical_map(categories)
+    ax.imshow(grid, cmap=cmap, norm=norm, aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(len(columns)), columns, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(rows)), rows, fontsize=7)
+    ax.set_xticks([i - 0.5 for i in range(len(columns) + 1)], minor=True)
+    ax.set_yticks([i - 0.5 for i in range(len(rows) + 1)], minor=True)
+    ax.grid(which="minor", color=palette.GREY, lw=0.4)
+    ax.tick_params(which="minor", length=0)
+
+
+def dns_heatmap_figure(cells: list[dnstable.DnsCell]):
+    """Sources by names asked: resolves, no address, or differs from Docker."""
+    from matplotlib.figure import Figure
 
     sources = list(dict.fromkeys(c.source for c in cells))
     names = list(dict.fromkeys(c.asked for c in cells))
-    grid = [[0.0] * len(names) for _ in sources]
+    grid = [[palette.NOT_APPLICABLE.code] * len(names) for _ in sources]
     for c in cells:
-        value = 1 if c.observed else 0
-        if c.wrong:
-            value = 2 if c.observed else 3
-        grid[sources.index(c.source)][names.index(c.asked)] = value
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.28 * len(names) + 2), 0.3 * len(sources) + 2))
-    ax.imshow(grid, cmap=ListedColormap(["#d9d9d9", "#4c9a2a", "#d62728", "#ff7f0e"]),
-              vmin=0, vmax=3)
-    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(sources)), sources, fontsize=7)
-    ax.set_title("dns: green resolves, grey does not, red/orange differs")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        grid[sources.index(c.source)][names.index(c.asked)] = palette.reach_code(
+            bool(c.observed), c.wrong)
+    fig = Figure(figsize=(max(8.0, 0.28 * len(names) + 3), 0.3 * len(sources) + 4),
+                 layout="constrained")
+    ax = fig.subplots()
+    _categorical_panel(ax, grid, sources, names, palette.DNS_CATEGORIES)
+    ax.set(xlabel="name asked at 127.0.0.11:53 (container name, alias or hostname)",
+           ylabel="source (container asking)",
+           title="Embedded DNS: which names each container resolves")
+    fig.legend(handles=palette.legend_handles(palette.DNS_CATEGORIES), loc="outside lower center",
+               ncol=2, fontsize=8)
+    fig.suptitle("Sources are host/container; an answer differs when its addresses are not "
+                 "those Docker gives.", fontsize=8)
+    return fig
+
+
+def dns_heatmap(cells: list[dnstable.DnsCell], path) -> None:
+    dns_heatmap_figure(cells).savefig(path, dpi=110)
 
 
 def published_table(cells: list[PublishedCell]) -> str:
@@ -376,34 +397,46 @@ def published_table(cells: list[PublishedCell]) -> str:
             row.append(f" {symbol}")
         lines.append(source.ljust(width) + "  " + " ".join(row))
     lines.append("columns: " + ", ".join(f"{i}={t}" for i, t in enumerate(targets)))
+    lines.append("legend: '.' reached  'X' blocked  '!' differs from Docker  '-' not tried")
     return "\n".join(lines)
 
 
-def heatmap(cells: list[Cell], path) -> None:
-    import matplotlib
+def heatmap_figure(cells: list[Cell]):
+    """One panel per protocol: sources by targets, reached / blocked / not probed /
+    differs from Docker, with a legend and what the labels mean."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-
-    fig, panels = plt.subplots(1, len(ALL_PROTOCOLS), figsize=(5.5 * len(ALL_PROTOCOLS), 6.5))
-    colors = ListedColormap(["#d9d9d9", "#4c9a2a", "#d62728", "#ff7f0e"])
+    fig = Figure(figsize=(5.5 * len(ALL_PROTOCOLS), 7.5), layout="constrained")
+    panels = fig.subplots(1, len(ALL_PROTOCOLS), squeeze=False)[0]
     for ax, protocol in zip(panels, ALL_PROTOCOLS, strict=True):
         chosen = [c for c in cells if c.protocol == protocol]
         sources, targets = axes(chosen)
-        grid = [[0.0] * len(targets) for _ in sources]
+        grid = [[palette.NOT_APPLICABLE.code] * len(targets) for _ in sources]
         for c in chosen:
-            value = 1 if c.observed.value == "reached" else 0
-            if c.wrong:
-                value = 2 if c.observed.value == "reached" else 3
-            grid[sources.index(c.source)][targets.index(c.target)] = value
-        ax.imshow(grid, cmap=colors, vmin=0, vmax=3)
-        ax.set_xticks(range(len(targets)), targets, rotation=90, fontsize=7)
-        ax.set_yticks(range(len(sources)), sources, fontsize=7)
-        ax.set_title(f"{protocol}: green reached, grey blocked, red/orange differs")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+            grid[sources.index(c.source)][targets.index(c.target)] = palette.reach_code(
+                c.observed.value == "reached", c.wrong)
+        _categorical_panel(ax, grid, sources, targets, palette.REACH_CATEGORIES)
+        ax.set(xlabel="target (address probed)", ylabel="source (namespace sending)",
+               title=f"{protocol}: who reaches whom")
+    fig.legend(handles=palette.legend_handles(), loc="outside lower center",
+               ncol=len(palette.REACH_CATEGORIES), fontsize=9)
+    fig.suptitle(LABELS_CAPTION, fontsize=9)
+    return fig
+
+
+def heatmap(cells: list[Cell], path) -> None:
+    heatmap_figure(cells).savefig(path, dpi=110)
+
+
+def _topology_plot(state: LabState, path) -> str:
+    """Draw the lab (topology.png); the summary's sentence about it."""
+    try:
+        from emulator.experiments.topology_plot import write_topology_plot
+        write_topology_plot(state, path)
+    except ImportError as missing:  # networkx, a dependency, not installed here
+        return f"The topology was not drawn ({missing}; `pip install -e .` installs it)."
+    return ("The lab (hosts, networks, containers; the labels of the tables and heatmaps): "
+            "![topology](topology.png)")
 
 
 def _rows(cells: list[Cell]) -> list[dict[str, object]]:
@@ -455,6 +488,7 @@ def run(ctx: RunContext) -> Outcome:
             ov_sent = ov_engine.sent
             sent += ov_sent
     ctx.write_rows("matrix.csv", _rows(cells))
+    drawn = _topology_plot(state, ctx.path("topology.png"))
     heatmap(cells, ctx.path("heatmap.png"))
     tables = _tables(cells)
     print(tables)
@@ -465,8 +499,9 @@ def run(ctx: RunContext) -> Outcome:
     total = len(cells) + len(overlay)
     headline = (f"{total - len(wrong) - len(ov_wrong)}/{total} cells as Docker; "
                 f"{len(wrong) + len(ov_wrong)} wrong; {sent} probes")
-    summary = (f"Topology: `{path}`; {len(pcaps)} captures; "
-               "heatmap: ![heatmap](heatmap.png)\n\n```\n" + tables + "\n```\n")
+    summary = (f"Topology: `{path}`; {len(pcaps)} captures.\n\n{drawn}\n\n"
+               "Heatmap (sources by targets; legend under it): ![heatmap](heatmap.png)"
+               "\n\n```\n" + tables + "\n```\n")
     if wrong:
         summary += "\n## Cells that differ\n\n" + _differ_md(cells) + "\n"
     if overlay:

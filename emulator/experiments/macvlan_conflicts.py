@@ -12,10 +12,12 @@ LAN in port-security mode: macvlan containers cannot talk to the LAN at all.
 
 from __future__ import annotations
 
+import math
 from contextlib import ExitStack
 from ipaddress import IPv4Address
 
 from emulator.experiments import conflict_lab as cl
+from emulator.experiments import palette
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext, checks_table_md
 from emulator.lab import Lab
@@ -156,46 +158,87 @@ def _rows(points: list[dict[str, object]]):
     return summary, detections, rounds
 
 
-def _plots(ctx: RunContext, summary, rounds) -> None:
-    import matplotlib
+NO_DATA = "no data"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _grouped_bars(ax, labels: list[str], series: list[tuple[str, list, str, str]],
+                  fmt: str, no_data_height: float) -> None:
+    """Bars side by side per label, each with its value written on it (so a 0 shows as
+    "0"); a missing value gets an empty hatched bar marked "no data" instead."""
+    width = 0.8 / len(series)
+    for i, (name, values, color, hatch) in enumerate(series):
+        xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(labels))]
+        heights = [0.0 if _missing(v) else v for v in values]
+        bars = ax.bar(xs, heights, width, label=name, color=color, hatch=hatch,
+                      edgecolor=palette.BLACK, lw=0.5)
+        ax.bar_label(bars, ["" if _missing(v) else format(v, fmt) for v in values],
+                     fontsize=7, padding=2)
+        gaps = [x for x, v in zip(xs, values, strict=True) if _missing(v)]
+        if gaps:
+            ax.bar(gaps, [no_data_height] * len(gaps), width, fill=False, hatch="xx",
+                   edgecolor=palette.GREY, lw=0.5)
+        for x in gaps:
+            ax.text(x, no_data_height * 1.3, NO_DATA, rotation=90, ha="center", va="bottom",
+                    fontsize=7, color=palette.BLACK)
+    ax.set_xticks(range(len(labels)), labels)
+
+
+def conflicts_figure(summary, rounds):
+    """Duplicates injected and found, the scan's detection times, and what a LAN client
+    sees, per overlap; zeros written as 0, missing data hatched and marked."""
     import pandas as pd
+    from matplotlib.figure import Figure
 
     frame = pd.DataFrame([r for r in summary if r["mode"] == "promiscuous"])
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    x = [f"{o:.0%}" for o in frame["overlap"]]
-    width = 0.38
-    pos = range(len(x))
-    axes[0].bar([i - width / 2 for i in pos], frame["injected"], width, label="injected")
-    axes[0].bar([i + width / 2 for i in pos], frame["detected"], width, label="detected")
-    axes[0].set_xticks(list(pos), x)
-    axes[0].set(title="Duplicate addresses", xlabel="--ip-range overlap with DHCP pool",
-                ylabel="addresses")
-    axes[0].legend()
-    axes[1].plot(x, frame["first_detection_ms"], "o-", label="first")
-    axes[1].plot(x, frame["last_detection_ms"], "s-", label="last")
-    axes[1].set(title="Scan: time to detection", xlabel="overlap", ylabel="ms after first probe")
-    axes[1].legend()
+    overlaps = list(frame["overlap"])
+    labels = [f"{o:.0%}" for o in overlaps]
+    fig = Figure(figsize=(15, 5), layout="constrained")
+    axes = fig.subplots(1, 3)
+    _grouped_bars(axes[0], labels, [
+        ("injected", list(frame["injected"]), palette.BLUE, ""),
+        ("detected by the ARP scan", list(frame["detected"]), palette.ORANGE, "//")],
+        "d", max(1, frame["injected"].max() or 0) * 0.05)
+    axes[0].set(title="Duplicate addresses\n(injected: held by a LAN host and a container)",
+                xlabel="--ip-range overlap with the DHCP pool",
+                ylabel="addresses (count)")
+    axes[0].legend(fontsize=8)
+    times = [frame[c].astype(float).tolist() for c in ("first_detection_ms", "last_detection_ms")]
+    top = max((v for series in times for v in series if not _missing(v)), default=1.0)
+    _grouped_bars(axes[1], labels, [
+        ("first conflict detected", times[0], palette.BLUE, ""),
+        ("last conflict detected", times[1], palette.ORANGE, "//")], ".1f", top * 0.05)
+    axes[1].set(title="Scan: time to detection\n(no data: nothing to detect)",
+                xlabel="--ip-range overlap with the DHCP pool",
+                ylabel="time after the first probe (ms)")
+    axes[1].legend(fontsize=8)
+    failed: list = [None] * len(overlaps)
+    container_won: list = [None] * len(overlaps)
     table = pd.DataFrame(rounds)
     if not table.empty:
         conflicted = table[(table["target"] == "conflicted") & (table["mode"] == "promiscuous")]
-        by_overlap = conflicted.groupby("overlap").agg(
-            failed=("tcp_connected", lambda s: 1 - s.mean()),
-            container_won=("answered_by", lambda s: s.str.startswith("container").mean()))
-        labels = [f"{o:.0%}" for o in by_overlap.index]
-        axes[2].bar([i - width / 2 for i in range(len(labels))], by_overlap["failed"], width,
-                    label="TCP connections failed")
-        axes[2].bar([i + width / 2 for i in range(len(labels))], by_overlap["container_won"],
-                    width, label="ARP answered by the container")
-        axes[2].set_xticks(list(range(len(labels))), labels)
-    axes[2].set(title="LAN client talking to conflicted addresses", xlabel="overlap",
-                ylabel="fraction of rounds", ylim=(0, 1))
+        for i, overlap in enumerate(overlaps):
+            mine = conflicted[conflicted["overlap"] == overlap]
+            if not mine.empty:
+                failed[i] = 1 - mine["tcp_connected"].mean()
+                container_won[i] = mine["answered_by"].str.startswith("container").mean()
+    _grouped_bars(axes[2], labels, [
+        ("TCP connections failed", failed, palette.VERMILLION, ""),
+        ("ARP answered by the container", container_won, palette.SKY_BLUE, "//")],
+        ".2f", 0.05)
+    axes[2].set(title="LAN client talking to conflicted addresses\n"
+                      "(no data: no address conflicted)",
+                xlabel="--ip-range overlap with the DHCP pool",
+                ylabel="fraction of connection rounds", ylim=(0, 1.1))
     axes[2].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(ctx.path("conflicts.png"), dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def _plots(ctx: RunContext, summary, rounds) -> None:
+    conflicts_figure(summary, rounds).savefig(ctx.path("conflicts.png"), dpi=110)
 
 
 def _checks(points) -> list[Check]:

@@ -13,14 +13,16 @@ same-host bridge, cross-host plain L2 (macvlan on the underlay) and host network
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from emulator.experiments import overlay_wire as wire
+from emulator.experiments import palette
 from emulator.experiments.nsproc import iperf3
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext, checks_table_md
-from emulator.experiments.stats import Estimate, estimate, ratio
+from emulator.experiments.stats import Estimate, estimate, positive_interval, ratio
 from emulator.lab import Lab
 from emulator.probes import datagrams
 from emulator.probes.capture import Capture
@@ -242,43 +244,96 @@ def summarize_cost(rows: list[dict]) -> dict[str, dict[str, Estimate]]:
 # -- outputs --------------------------------------------------------------------
 
 
-def _plots(ctx: RunContext, sizes: list[dict], cost: dict[str, dict[str, Estimate]]) -> None:
-    import matplotlib
+COST_METRICS = (("tcp_gbps", "TCP throughput", "Gbit/s"),
+                ("udp64_kpps", "64 B UDP rate", "kpackets/s"),
+                ("rtt_ms", "round-trip time", "ms"),
+                ("receiver_cpu_percent", "receiver CPU", "%"))
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-    for mtu, style in zip(UNDERLAY_MTUS, ("-", "--"), strict=True):
+def overlay_figure(sizes: list[dict], cost: dict[str, dict[str, Estimate]]):
+    """Goodput efficiency against payload (both underlay MTUs), and each path's cost
+    relative to the last path's, with 95 % intervals that stay above zero."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(14, 5))
+    axes = fig.subplots(1, 2)
+    # The two MTUs give the same efficiency up to 1500 bytes: MTU 1500 is drawn small,
+    # filled and on top, MTU 9000 large and hollow around it, so both stay visible.
+    looks = {1500: {"color": palette.BLUE, "ls": "-", "ms": 5, "zorder": 3},
+             9000: {"color": palette.ORANGE, "ls": "--", "ms": 10, "zorder": 2,
+                    "markerfacecolor": "none", "markeredgewidth": 1.5}}
+    theory_x: set[int] = set()
+    for mtu in UNDERLAY_MTUS:
         rows = [r for r in sizes if r["underlay_mtu"] == mtu and r["overhead"] is not None]
         x = [r["payload"] for r in rows]
-        axes[0].plot(x, [r["efficiency_overlay"] for r in rows], "o" + style,
-                     label=f"overlay, measured (underlay MTU {mtu})")
-        axes[0].plot(x, [p / (p + 42 + HEADER_OVERHEAD) for p in x], "k" + style, lw=0.8,
-                     label=f"overlay, theory P/(P+92) (MTU {mtu})")
-        axes[0].plot(x, [r["efficiency_bridge"] for r in rows], "s" + style, ms=3,
-                     label=f"bridge, measured (MTU {mtu})")
-    axes[0].set(xscale="log", xlabel="UDP payload (bytes)",
-                ylabel="goodput efficiency (payload / frame bytes)", ylim=(0, 1),
+        theory_x.update(x)
+        look = looks.get(mtu, {"color": palette.BLUISH_GREEN, "ls": ":", "ms": 7})
+        axes[0].plot(x, [r["efficiency_overlay"] for r in rows], marker="o", lw=1.2,
+                     label=f"overlay, measured (underlay MTU {mtu})", **look)
+        axes[0].plot(x, [r["efficiency_bridge"] for r in rows], marker="s", lw=0.8,
+                     alpha=0.8, label=f"bridge, measured (MTU {mtu})", **look)
+    if theory_x:
+        xs = sorted(theory_x)
+        axes[0].plot(xs, [p / (p + 42 + HEADER_OVERHEAD) for p in xs], color=palette.BLACK,
+                     lw=0.8, ls=":", zorder=4, label="overlay, theory P/(P+92) (any MTU)")
+    axes[0].set(xscale="log", xlabel="UDP payload P (bytes, log scale)",
+                ylabel="goodput efficiency (payload / frame bytes)", ylim=(0, 1.03),
                 title="Goodput efficiency: theory and measurement")
-    axes[0].legend(fontsize=7)
+    axes[0].grid(True, which="major", alpha=0.3)
+    axes[0].legend(fontsize=7, loc="lower right")
     paths = list(cost)
-    metrics = (("tcp_gbps", "TCP Gbit/s"), ("udp64_kpps", "64 B UDP kpps"),
-               ("rtt_ms", "RTT ms"), ("receiver_cpu_percent", "receiver CPU %"))
-    width = 0.2
-    for i, path in enumerate(paths):
-        base = cost[paths[-1]]
-        values = [cost[path][m].mean / base[m].mean if base[m].mean else 0 for m, _ in metrics]
-        errs = [cost[path][m].half_width / base[m].mean if base[m].mean else 0
-                for m, _ in metrics]
-        axes[1].bar([j + (i - 1.5) * width for j in range(len(metrics))], values, width,
-                    yerr=errs, capsize=3, label=path)
-    axes[1].set_xticks(range(len(metrics)), [label for _, label in metrics])
-    axes[1].set(ylabel=f"relative to {paths[-1]} (95 % CI)", title="Cost side by side")
-    axes[1].legend(fontsize=7)
+    if paths:
+        base_path = paths[-1]
+        base = cost[base_path]
+        width = 0.8 / len(paths)
+        for i, path in enumerate(paths):
+            values, below, above = [], [], []
+            for metric, _, _ in COST_METRICS:
+                scale = base[metric].mean
+                if not scale or math.isnan(scale):
+                    values.append(math.nan)
+                    below.append(0.0)
+                    above.append(0.0)
+                    continue
+                low, high = positive_interval(cost[path][metric])
+                value = cost[path][metric].mean / scale
+                values.append(value)
+                below.append(value - low / scale if not math.isnan(low) else 0.0)
+                above.append(high / scale - value if math.isfinite(high) else 0.0)
+            offset = (i - (len(paths) - 1) / 2) * width
+            axes[1].bar([j + offset for j in range(len(COST_METRICS))], values, width,
+                        yerr=[below, above], capsize=3, label=path,
+                        color=palette.SERIES[i % len(palette.SERIES)],
+                        hatch=("", "//", "..", "xx")[i % 4], edgecolor=palette.BLACK, lw=0.5)
+        axes[1].axhline(1.0, color=palette.BLACK, lw=0.8, ls=":")
+        axes[1].set_xticks(range(len(COST_METRICS)),
+                           [f"{label}\n({base_path.split()[0]}: {base[m].mean:.3g} {unit})"
+                            for m, label, unit in COST_METRICS], fontsize=8)
+        axes[1].set(ylabel=f"ratio to {base_path}\n(1 = same; 95 % CI on the log scale)",
+                    xlabel="metric (TCP, UDP: higher is better; RTT, CPU: lower is better)",
+                    title="Cost side by side, relative to host networking")
+        axes[1].set_ylim(bottom=0)
+        axes[1].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(ctx.path("overlay_overhead.png"), dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def _plots(ctx: RunContext, sizes: list[dict], cost: dict[str, dict[str, Estimate]]) -> None:
+    overlay_figure(sizes, cost).savefig(ctx.path("overlay_overhead.png"), dpi=110)
+
+
+def summary_headline(sizes: list[dict], mtus: list[dict],
+                     cost: dict[str, dict[str, Estimate]]) -> str:
+    """One line: the overhead in bytes (one number when every size agrees), the MTUs
+    found, and the overlay's speed next to host networking's."""
+    overheads = sorted({r["overhead"] for r in sizes if r["overhead"] is not None})
+    missing = sum(1 for r in sizes if r["overhead"] is None)
+    ov, host = cost["overlay (cross-host)"], cost["host networking (cross-host)"]
+    return (f"overhead {', '.join(map(str, overheads)) or 'not measured'} bytes per packet"
+            + (f" ({missing} sizes not captured)" if missing else "")
+            + f"; MTU found {', '.join(str(r['found_mtu']) for r in mtus)}; overlay TCP "
+            f"{ov['tcp_gbps']} Gbit/s vs host {host['tcp_gbps']}; 64 B UDP "
+            f"{ov['udp64_kpps']} vs {host['udp64_kpps']} kpps")
 
 
 def _checks(sizes, mtus, fates) -> list[Check]:
@@ -386,11 +441,7 @@ def run(ctx: RunContext) -> Outcome:
     checks = _checks(sizes, mtus, fates)
     ctx.write_checks(checks)
     ok = all(c.ok for c in checks)
-    ov, host = cost["overlay (cross-host)"], cost["host networking (cross-host)"]
-    headline = (f"overhead {sorted({r['overhead'] for r in sizes})} bytes per packet; MTU found "
-                f"{', '.join(str(r['found_mtu']) for r in mtus)}; overlay TCP "
-                f"{ov['tcp_gbps']} Gbit/s vs host {host['tcp_gbps']}; 64 B UDP "
-                f"{ov['udp64_kpps']} vs {host['udp64_kpps']} kpps")
+    headline = summary_headline(sizes, mtus, cost)
     figures = {f"{path}: {metric}": round(value.mean, 4)
                for path, metrics in cost.items() for metric, value in metrics.items()}
     outcome = Outcome(ok, headline, checks, figures)

@@ -58,6 +58,21 @@ def ratio(a: Estimate, b: Estimate) -> Estimate:
     return Estimate(value, abs(value) * rel, min(a.n, b.n))
 
 
+def positive_interval(e: Estimate) -> tuple[float, float]:
+    """The 95 % interval of a mean that cannot be negative (a time, a rate), taken on the
+    log scale: mean x exp(-+ half_width / mean), the delta method for log(mean). Unlike
+    mean -+ half_width it never crosses zero and widens upwards, as such a quantity's
+    spread does. (0, inf) when the interval is unknown (one value); NaN when no values."""
+    if e.n == 0 or math.isnan(e.mean):
+        return math.nan, math.nan
+    if e.mean < 0:
+        raise ValueError(f"a positive quantity cannot have the mean {e.mean}")
+    if e.mean == 0 or math.isinf(e.half_width):
+        return 0.0, math.inf if math.isinf(e.half_width) else 0.0
+    spread = math.exp(e.half_width / e.mean)
+    return e.mean / spread, e.mean * spread
+
+
 @dataclass(frozen=True)
 class MedianEstimate:
     """A median and its 95 % interval (not symmetric around it); infinite bounds when

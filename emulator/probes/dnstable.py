@@ -31,7 +31,7 @@ import dns.rcode
 import dns.rdatatype
 
 from emulator.probes.apistate import ContainerState, HostState, LabState, NetworkState
-from emulator.probes.matrix import grid
+from emulator.probes.matrix import DIFF_LEGEND, grid
 from emulator.probes.namespaced import inside
 
 RESOLVER = ("127.0.0.11", 53)
@@ -350,14 +350,16 @@ def measure(state: LabState, window: float = 1.0) -> tuple[list[DnsCell], DnsPro
 
 def truth_table(cells: list[DnsCell], which: str) -> str:
     """Sources by names: `.` resolves, `X` does not; `which` is expected, observed or
-    diff (`!` where the answer is not Docker's)."""
+    diff (`=` Docker's answer, `!` where the answer is not Docker's); a legend under it."""
     sources = list(dict.fromkeys(c.source for c in cells))
     names = list(dict.fromkeys(c.asked for c in cells))
     index = {(c.source, c.asked): c for c in cells}
 
     def mark(cell: DnsCell) -> str:
         if which == "diff":
-            return "!" if cell.wrong else "."
+            return "!" if cell.wrong else "="
         return "." if (cell.expected if which == "expected" else cell.observed) else "X"
 
-    return grid(f"dns {which}", sources, names, index, mark)
+    legend = (DIFF_LEGEND if which == "diff"
+              else "legend: '.' resolves  'X' no address  '-' not asked")
+    return grid(f"dns {which}", sources, names, index, mark, legend)

@@ -49,24 +49,30 @@ def axes(cells: list[Cell]) -> tuple[list[str], list[str]]:
     return sources, targets
 
 
+REACH_LEGEND = "legend: '.' reached  'X' blocked  '?' probe error  '-' not probed"
+DIFF_LEGEND = "legend: '=' as Docker  '!' differs from Docker  '-' not probed"
+
+
 def truth_table(cells: list[Cell], protocol: str, which: str) -> str:
-    """`.` reached, `X` blocked, `?` error; `which` is expected, observed or diff."""
+    """`.` reached, `X` blocked, `?` error; `which` is expected, observed or diff (`=` as
+    Docker, `!` differs). A legend line under the table says so."""
     chosen = [c for c in cells if c.protocol == protocol]
     sources, targets = axes(chosen)
     index = {(c.source, c.target): c for c in chosen}
 
     def mark(cell: Cell) -> str:
         if which == "diff":
-            return "!" if cell.wrong else "."
+            return "!" if cell.wrong else "="
         return (cell.expected if which == "expected" else cell.observed).symbol
 
-    return grid(f"{protocol} {which}", sources, targets, index, mark)
+    return grid(f"{protocol} {which}", sources, targets, index, mark,
+                DIFF_LEGEND if which == "diff" else REACH_LEGEND)
 
 
 def grid(title: str, rows: list[str], columns: list[str], cells: Mapping[tuple[str, str], T],
-         mark: Callable[[T], str]) -> str:
+         mark: Callable[[T], str], legend: str = "") -> str:
     """A text table of one mark per (row, column) cell (`-` where there is none),
-    columns numbered and named underneath."""
+    columns numbered and named underneath, then the `legend` line if given."""
     width = max((len(r) for r in rows), default=1)
     lines = [title.ljust(width) + "  " + " ".join(f"{i:>2}" for i in range(len(columns)))]
     for row in rows:
@@ -74,4 +80,6 @@ def grid(title: str, rows: list[str], columns: list[str], cells: Mapping[tuple[s
                  for column in columns]
         lines.append(row.ljust(width) + "  " + " ".join(marks))
     lines.append("columns: " + ", ".join(f"{i}={c}" for i, c in enumerate(columns)))
+    if legend:
+        lines.append(legend)
     return "\n".join(lines)

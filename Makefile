@@ -1,5 +1,5 @@
 # The two commands of the README's Quick start.
-.PHONY: run test lint install
+.PHONY: run test lint install install-test
 
 install:
 	bash scripts/install.sh
@@ -7,7 +7,10 @@ install:
 run: install
 	.venv/bin/cnm run
 
-test: install
+install-test:
+	bash scripts/install.sh --test
+
+test: install-test
 	.venv/bin/ruff check emulator tests
 	.venv/bin/python -m pytest -q tests
 

@@ -8,6 +8,12 @@ PACKAGES=(mininet iproute2 nftables iptables iputils-ping iputils-arping iperf3 
           tcpdump bridge-utils net-tools procps psmisc python3 python3-venv python3-pip python3-nftables
           util-linux conntrack udhcpc tshark curl)
 
+# `install.sh --test` (make test) adds what only the test suite needs: Chromium, to
+# open the HTML report headless as a person would. `make run` stays lean.
+if [ "${1:-}" = "--test" ]; then
+  PACKAGES+=(chromium)
+fi
+
 if [ "$(id -u)" -ne 0 ]; then
   echo "install.sh: run as root (emulated labs create network namespaces)" >&2
   exit 1

@@ -106,7 +106,7 @@ def _headline(runs: list[Run], pairs: list[RunPair] | None) -> pd.DataFrame:
         row = {
             "experiment": run.experiment,
             "verdict": run.verdict,
-            "key figures": ";\n".join(f"{f.name} = {f.text()}" for f in run.figures) or "—",
+            "key figures": "; ".join(f"{f.name} = {f.text()}" for f in run.figures) or "—",
             "duration": f"{run.meta.get('duration_s', '')} s",
             "run": run.run_id,
         }

@@ -18,7 +18,8 @@ from emulator.experiments.results import Check, Outcome, RunContext
 
 @register("conformance", "driver conformance kit: bridge, host, null, macvlan, overlay, mesh")
 def run(ctx: RunContext) -> Outcome:
-    summary = run_kit([DriverRun(d) for d in EVERY_DRIVER], ctx.dir)
+    summary = run_kit([DriverRun(d) for d in EVERY_DRIVER], ctx.dir, progress=ctx.progress,
+                      output=lambda driver, text: ctx.detail(text, f"pytest-{driver}.txt"))
     checks = []
     for result in summary.results:
         if result.get("status") == "error":

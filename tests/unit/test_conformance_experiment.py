@@ -21,7 +21,7 @@ def test_it_is_an_experiment_cnm_run_runs_by_default():
 
 
 def _fake_kit(outcome_of: dict[str, str]):
-    def run_kit(runs, run_dir, extra=(), capture=False):
+    def run_kit(runs, run_dir, extra=(), capture=False, progress=print, output=None):
         assert [r.driver for r in runs] == list(EVERY_DRIVER)
         for k, run in enumerate(runs):
             result = reports.skipped_driver(run.driver, "not run", all_checks())

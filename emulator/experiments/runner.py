@@ -28,7 +28,7 @@ from emulator.experiments.terminal import Terminal, expected_seconds, open_termi
 
 
 class _Refused(Exception):
-    """An argument of `cnm run` that makes every selected experiment an ERROR."""
+    """An argument of `cnm run` no selected experiment can run with: an ERROR."""
 
 
 def _select(names: list[str]) -> list[Experiment]:
@@ -102,7 +102,10 @@ def _verdict_lines(rows: list[Row]) -> list[str]:
 def run_cli(names: list[str], topology: str | None, results: str, list_only: bool,
             params: dict[str, str] | None = None, verbose: bool = False,
             out: IO[str] | None = None) -> int:
-    """`cnm run`; returns the exit status: 0 all ok, 1 some DIFFERS, 2 some ERROR."""
+    """`cnm run`; returns the exit status: 0 all ok, 1 some DIFFERS, 2 some ERROR.
+
+    An argument no experiment can run with is refused before any starts, in one line
+    on stderr (a bad topology file as `cnm topology check` says it)."""
     out = out or sys.stdout
     if list_only:
         for exp in sorted(experiments().values(), key=lambda e: (e.kind, e.name)):
@@ -111,23 +114,31 @@ def run_cli(names: list[str], topology: str | None, results: str, list_only: boo
     params = dict(params or {})
     try:
         selected = _select(names)
+        refusal = refused_param(selected, [*params, *(["topology"] if topology else [])])
+        if refusal is not None:
+            raise _Refused(refusal)
+        if topology:
+            _read_topology(topology)
     except _Refused as exc:
         print(f"cnm run: ERROR: {exc}", file=sys.stderr)
         return exit_status([ERROR])
-    refusal = refused_param(selected, [*params, *(["topology"] if topology else [])])
-    if refusal is not None:
-        rows: list[Row] = [(e.name, could_not_run(refusal), None, None) for e in selected]
-    else:
-        if topology:
-            from emulator.topology import read_topology
-
-            read_topology(topology)  # a bad file is refused before any experiment starts
-        rows = _run_all(selected, Path(results), {"topology": topology or "<default>",
-                                                  **params}, verbose, out)
+    rows = _run_all(selected, Path(results), {"topology": topology or "<default>", **params},
+                    verbose, out)
     print("", *summary_table(rows), sep="\n", file=out, flush=True)
     for line in _verdict_lines(rows):
         print(line, file=sys.stderr)
     return exit_status([outcome.verdict for _, outcome, _, _ in rows])
+
+
+def _read_topology(path: str) -> None:
+    """Refuse a --topology file that cannot be read; TopologyError (a file that is not a
+    topology) goes up to `cnm`, which prints its problems and exits with 2."""
+    from emulator.topology import read_topology
+
+    try:
+        read_topology(path)
+    except OSError as exc:
+        raise _Refused(f"--topology {path}: {exc.strerror or exc}") from exc
 
 
 def _run_all(selected: list[Experiment], root: Path, params: dict[str, object],

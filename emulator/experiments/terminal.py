@@ -77,7 +77,7 @@ class LiveTerminal:
         time_bar, left = _rich_columns()  # rich is imported only when a terminal needs it
         self.console = Console(file=out or sys.stdout)
         self.progress = Progress(
-            SpinnerColumn(finished_text=" "),
+            SpinnerColumn(finished_text="•"),
             TextColumn("{task.fields[name]:<18}"),
             time_bar(), TimeElapsedColumn(), left(),
             TextColumn("{task.fields[step]}"),
@@ -97,7 +97,8 @@ class LiveTerminal:
 
     def end(self, name: str, verdict: str, took: float) -> None:
         task = self.tasks[name]
-        self.progress.update(task, step=verdict)
+        # Finished: the bar full, no time left, the elapsed time frozen at `took`.
+        self.progress.update(task, step=verdict, total=took, completed=took)
         self.progress.stop_task(task)
 
     def close(self) -> None:

@@ -111,11 +111,15 @@ def test_a_topology_given_to_experiments_that_take_none_is_an_error(monkeypatch,
 
     _fake(monkeypatch, tour=(tour, ("lab",)), isolation=(tour, ("topology", "lab")))
     status = _cnm_run(["tour", "--topology", "x.yaml", "--results", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert status == 2 and ran == [] and not (tmp_path / "tour").exists()
-    assert "ERROR" in out and "tour takes no --topology (it is for: isolation)" in out
+    printed = capsys.readouterr()
+    assert status == 2 and ran == [] and not tmp_path.joinpath("tour").exists()
+    assert printed.out == "" and printed.err == (
+        "cnm run: ERROR: tour takes no --topology (it is for: isolation)\n")
     assert _cnm_run(["tour", "--param", "speed=3", "--results", str(tmp_path)]) == 2
-    assert "tour takes no --param speed" in capsys.readouterr().out
+    assert "tour takes no --param speed\n" in capsys.readouterr().err
+    status = _cnm_run(["isolation", "--topology", str(tmp_path / "none.yaml")])
+    assert status == 2 and ran == []
+    assert capsys.readouterr().err.endswith("none.yaml: No such file or directory\n")
 
 
 def test_a_param_some_selected_experiment_takes_goes_to_all(monkeypatch, tmp_path):

@@ -19,6 +19,7 @@ from typing import IO
 from emulator.experiments.registry import COMMON_PARAMS, Experiment, experiments
 from emulator.experiments.results import (
     ERROR,
+    ExperimentError,
     Outcome,
     RunContext,
     could_not_run,
@@ -46,7 +47,7 @@ def _select(names: list[str]) -> list[Experiment]:
 
 def refused_param(selected: list[Experiment], given: Iterable[str]) -> str | None:
     """Why a parameter given to `cnm run` is refused: none of the selected experiments
-    takes it. One that some take is only passed to those."""
+    takes it. One that some take goes to every experiment; the others ignore it."""
     for param in given:
         if param in COMMON_PARAMS or any(param in e.params for e in selected):
             continue
@@ -60,9 +61,11 @@ def refused_param(selected: list[Experiment], given: Iterable[str]) -> str | Non
 
 
 def one_line(exc: BaseException, limit: int = 200) -> str:
+    """The reason an experiment could not run: an ExperimentError's words, else the
+    exception's type and words, on one line."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     text = text if len(text) <= limit else text[:limit - 3] + "..."
-    return f"{type(exc).__name__}: {text}"
+    return text if isinstance(exc, ExperimentError) else f"{type(exc).__name__}: {text}"
 
 
 def run_one(exp: Experiment, ctx: RunContext) -> Outcome:
@@ -74,7 +77,7 @@ def run_one(exp: Experiment, ctx: RunContext) -> Outcome:
         return outcome
 
 
-Row = tuple[str, Outcome, float | None, Path | None]
+Row = tuple[str, Outcome, float, Path]  # experiment, outcome, seconds, run directory
 
 
 def summary_table(rows: list[Row]) -> list[str]:
@@ -82,8 +85,7 @@ def summary_table(rows: list[Row]) -> list[str]:
     for name, outcome, took, where in rows:
         bad = sum(1 for c in outcome.checks if not c.ok)
         checks = f"{len(outcome.checks) - bad}/{len(outcome.checks)}" if outcome.checks else "-"
-        took_s = f"{took:>6.1f}s" if took is not None else f"{'-':>7}"
-        lines.append(f"{name:<19}{outcome.verdict:<9}{checks:<11}{took_s}  {where or '-'}")
+        lines.append(f"{name:<19}{outcome.verdict:<9}{checks:<11}{took:>6.1f}s  {where}")
         lines.append(f"{'':<46}{outcome.headline}")
     return lines
 

@@ -94,7 +94,7 @@ def test_an_experiment_that_raises_is_an_error_not_a_difference(monkeypatch, tmp
     printed = capsys.readouterr()
     rows = [line.split() for line in printed.out.splitlines()]
     assert ["broken", "ERROR", "-"] == rows[-4][:3]
-    assert "ExperimentError: iperf3 is not installed (apt-get install iperf3)" in printed.out
+    assert rows[-3] == "iperf3 is not installed (apt-get install iperf3)".split()
     assert ["differs", "DIFFERS", "0/1"] == rows[-2][:3]
     assert "could not run: broken" in printed.err
     (run_dir,) = (tmp_path / "broken").iterdir()
@@ -178,3 +178,32 @@ def test_the_time_left_comes_from_the_latest_finished_run(tmp_path):
         (tmp_path / "tour" / run_id / "meta.json").write_text(json.dumps({"duration_s": took}))
     (tmp_path / "tour" / "20260103T000000Z-cccc").mkdir()  # running: no meta.json yet
     assert expected_seconds(tmp_path, "tour") == 42.5
+
+
+def test_a_failure_on_the_way_is_named_by_its_type():
+    from emulator.experiments.runner import one_line
+
+    assert one_line(FileNotFoundError(2, "No such file or directory", "iperf3")) == (
+        "FileNotFoundError: [Errno 2] No such file or directory: 'iperf3'")
+
+
+def test_the_kit_hands_its_pytest_output_over_instead_of_printing_it(
+        monkeypatch, tmp_path, capsys):
+    import subprocess
+
+    from emulator.conformance import registry, reports, runner
+
+    def pytest_run(argv, **kwargs):
+        assert kwargs["capture_output"] is True
+        result = reports.skipped_driver("null", "", registry.all_checks())
+        result.update(status="ran", started="2025-01-01T00:00:00")
+        reports.write_driver_results(tmp_path / "run", result)
+        return subprocess.CompletedProcess(argv, 0, "test_x PASSED\n" * 50, "")
+
+    monkeypatch.setattr(runner.subprocess, "run", pytest_run)
+    handed, steps = {}, []
+    runner.run_kit([runner.DriverRun("null")], tmp_path / "run", progress=steps.append,
+                   output=handed.__setitem__)
+    assert handed["null"].count("PASSED") == 50
+    assert "PASSED" not in capsys.readouterr().out
+    assert steps[0] == "conformance of null" and steps[1].startswith("null: ")

@@ -73,14 +73,17 @@ class LiveTerminal:
     def __init__(self, out: IO[str] | None = None) -> None:
         from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.table import Column
 
         time_bar, left = _rich_columns()  # rich is imported only when a terminal needs it
         self.console = Console(file=out or sys.stdout)
         self.progress = Progress(
             SpinnerColumn(finished_text="•"),
-            TextColumn("{task.fields[name]:<18}"),
+            TextColumn("{task.fields[name]:<18}", markup=False),
             time_bar(), TimeElapsedColumn(), left(),
-            TextColumn("{task.fields[step]}"),
+            # A step is one line, cut to the terminal's width: never markup, never wrapped.
+            TextColumn("{task.fields[step]}", markup=False,
+                       table_column=Column(no_wrap=True, overflow="ellipsis")),
             console=self.console, transient=False)
         self.tasks: dict[str, int] = {}
         self.progress.start()

@@ -164,11 +164,12 @@ def test_the_live_display_keeps_one_line_per_experiment():
     terminal.step("tour", "replaying the walkthrough")
     terminal.end("tour", "ok", 12.0)
     terminal.begin("isolation", "the isolation one", None)
-    terminal.end("isolation", "ERROR: no lab", 1.0)
+    terminal.end("isolation", "ERROR: no lab [bold] [0.027, 0.030]", 1.0)  # not markup
     terminal.close()
     final = [line for line in out.getvalue().splitlines() if line.strip()]
     assert any("tour" in line and line.rstrip().endswith("ok") for line in final)
-    assert any("isolation" in line and "ERROR: no lab" in line for line in final)
+    assert any("isolation" in line and "ERROR: no lab [bold] [0.027, 0.030]" in line
+               for line in final)
 
 
 def test_the_time_left_comes_from_the_latest_finished_run(tmp_path):

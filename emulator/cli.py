@@ -131,10 +131,7 @@ def _env(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from emulator.experiments.runner import run_cli
-    from emulator.topology import read_topology
 
-    if args.topology and not args.list:
-        read_topology(args.topology)  # a bad file is refused before any experiment starts
     params = {}
     for item in args.param:
         name, equals, value = item.partition("=")
@@ -142,7 +139,7 @@ def _run(args: argparse.Namespace) -> int:
             raise SystemExit(f"cnm: --param {item!r}: expected NAME=VALUE")
         params[name] = value
     return run_cli(args.experiments, topology=args.topology, results=args.results,
-                   list_only=args.list, params=params)
+                   list_only=args.list, params=params, verbose=args.verbose)
 
 
 def _conformance(args: argparse.Namespace) -> int:
@@ -220,7 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_argument("--lab", help="lab name (default: the only running lab)")
     env.set_defaults(func=_env)
 
-    run = sub.add_parser("run", help="run experiments and write results/")
+    run = sub.add_parser(
+        "run", help="run experiments and write results/",
+        description="Run experiments and write their results under RESULTS/<experiment>/"
+        "<run-id>/, showing one progress line per experiment, then a summary table with "
+        "a verdict each: ok (as Docker), DIFFERS (observed behaviour differs from "
+        "Docker's) or ERROR (the experiment could not run; the reason in one line).",
+        epilog="Exit status: 0 every experiment ok; 1 some DIFFERS; 2 some ERROR (a bad "
+        "argument such as --topology or a --param no selected experiment takes, a tool "
+        "missing, a failure on the way); 77 not root.")
     run.add_argument("experiments", nargs="*", help="names (default: every experiment)")
     run.add_argument("--topology", help="topology YAML for experiments that take one")
     run.add_argument("--results", default="results", help="results directory")
@@ -228,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="a parameter of the experiments (repeat for several), e.g. "
                           "bench-bringup's api_count=100 or cli_count=50")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="also print the long output (truth tables, the conformance kit's "
+                          "pytest -v) that otherwise goes only to files of the run")
     run.set_defaults(func=_run)
 
     conf = sub.add_parser("conformance", help="run the driver conformance kit against drivers")

@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import entry_points
@@ -67,9 +68,17 @@ def pytest_argv(run: DriverRun, run_dir: Path, extra: list[str] = ()) -> list[st
     return argv + list(extra)
 
 
+def _say(line: str) -> None:
+    print(f"==> {line}", flush=True)
+
+
 def run_kit(runs: list[DriverRun], run_dir: Path, extra: list[str] = (),
-            capture: bool = False) -> RunSummary:
-    """Run the kit once per driver into `run_dir`; then write the reports."""
+            capture: bool = False, progress: Callable[[str], None] = _say,
+            output: Callable[[str, str], None] | None = None) -> RunSummary:
+    """Run the kit once per driver into `run_dir`; then write the reports. `progress`
+    gets one line per driver started and ended; `output`, when given, gets each
+    driver's pytest output (driver, text) instead of the terminal."""
+    capture = capture or output is not None
     wall: dict[str, float] = {}
     no_pytest = importlib.util.find_spec("pytest") is None
     for run in runs:
@@ -80,11 +89,13 @@ def run_kit(runs: list[DriverRun], run_dir: Path, extra: list[str] = (),
                                  "(pip install pytest)")
             reports.write_driver_results(run_dir, result)
             continue
-        print(f"==> conformance of {run.driver}", flush=True)
+        progress(f"conformance of {run.driver}")
         started = time.monotonic()
         done = subprocess.run(pytest_argv(run, run_dir, extra), text=True,
                               capture_output=capture)
         wall[run.driver] = time.monotonic() - started
+        if output is not None:
+            output(run.driver, done.stdout + done.stderr)
         result_file = run_dir / run.driver / reports.RESULTS
         if not result_file.exists():
             detail = (done.stdout + done.stderr)[-2000:] if capture else ""
@@ -97,9 +108,9 @@ def run_kit(runs: list[DriverRun], run_dir: Path, extra: list[str] = (),
         result = json.loads(result_file.read_text())
         if result["status"] == "skipped":  # not run here (mesh not installed): no time
             del wall[run.driver]
-            print(f"==> {run.driver}: skipped ({result['reason']})", flush=True)
+            progress(f"{run.driver}: skipped ({result['reason']})")
             continue
-        print(f"==> {run.driver}: {wall[run.driver]:.1f} s", flush=True)
+        progress(f"{run.driver}: {wall[run.driver]:.1f} s")
     paths = reports.write_reports(run_dir)
     return RunSummary(run_dir, reports.load_run(run_dir), wall, paths)
 

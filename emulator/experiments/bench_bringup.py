@@ -163,7 +163,7 @@ def _plot(ctx: RunContext, rows: list[dict[str, object]]) -> None:
 
 
 @register("bench-bringup", "100 containers on 4 hosts (and 1,000 on 10) vs plain Mininet",
-          kind="benchmark")
+          kind="benchmark", params=("api_count", "cli_count"))
 def run(ctx: RunContext) -> Outcome:
     tag = ctx.run_id[-4:]
     api_count = count_param(ctx.params, "api_count", API_COUNT)

@@ -101,15 +101,16 @@ def run(ctx: RunContext) -> Outcome:
                 f"{figures['last_detection_ms']} ms) vs arping -D {arping_seconds:.1f} s: "
                 f"{speedup:.0f}x; {result.true_positives}/{len(truth)} found, "
                 f"{len(result.false_positives)} false")
-    print()
-    print(f"{'':<24}{'probe engine':>16}{'arping -D':>14}")
-    print(f"{'conflicts found':<24}{result.true_positives:>16}{len(arping_found):>14}")
-    print(f"{'false positives':<24}{len(result.false_positives):>16}"
-          f"{len(arping_found - set(truth)):>14}")
-    print(f"{'time (s)':<24}{scan_seconds:>16.3f}{arping_seconds:>14.1f}")
-    print(f"{'first / last (ms)':<24}{figures['first_detection_ms']:>8} / "
-          f"{figures['last_detection_ms']:<6}{'':>14}")
-    print(f"{'speedup':<24}{speedup:>15.0f}x")
+    comparison = "\n".join([
+        f"{'':<24}{'probe engine':>16}{'arping -D':>14}",
+        f"{'conflicts found':<24}{result.true_positives:>16}{len(arping_found):>14}",
+        f"{'false positives':<24}{len(result.false_positives):>16}"
+        f"{len(arping_found - set(truth)):>14}",
+        f"{'time (s)':<24}{scan_seconds:>16.3f}{arping_seconds:>14.1f}",
+        f"{'first / last (ms)':<24}{figures['first_detection_ms']:>8} / "
+        f"{figures['last_detection_ms']:<6}{'':>14}",
+        f"{'speedup':<24}{speedup:>15.0f}x"])
+    ctx.detail(comparison, "comparison.txt")
     outcome = Outcome(ok, headline, checks, figures)
     ctx.finish(outcome, "# bench-conflicts\n\n" + headline + "\n\n" + checks_table_md(checks))
     return outcome

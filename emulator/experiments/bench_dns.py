@@ -414,7 +414,8 @@ def checks_of(row: dict[str, object]) -> list[Check]:
 
 @register("bench-dns", "embedded DNS: answers/s for 100 containers, latency added vs the "
           "outside server, container start with per-container files vs without",
-          kind="benchmark")
+          kind="benchmark",
+          params=("engine", "containers", "start_n", "rounds", "seconds", "lab"))
 def run(ctx: RunContext) -> Outcome:
     engine = str(ctx.params.get("engine") or "emulated")
     n = int(ctx.params.get("containers") or CONTAINERS)
@@ -439,7 +440,7 @@ def run(ctx: RunContext) -> Outcome:
         f"{'ok' if c.ok else 'MISSED'}" for c in checks) + "\n\n| figure | value |\n|---|---|\n"
         + "\n".join(f"| {k} | {v} |" for k, v in row.items()) + "\n\nCommand: `cnm run bench-dns"
         + (f" --param engine={engine}" if engine != "emulated" else "") + "`\n")
-    print(summary)
+    ctx.detail(summary)  # already in summary.md
     figures = {k: float(v) for k, v in row.items()  # type: ignore[arg-type]
                if isinstance(v, int | float) and not isinstance(v, bool)}
     outcome = Outcome(ok, headline, checks, figures)

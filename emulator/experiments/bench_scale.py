@@ -264,7 +264,7 @@ def run(ctx: RunContext) -> Outcome:
                "meanwhile).\n\n"
                + "\n".join(f"- {c.what}: expected {c.expected}, observed {c.observed} — "
                            f"{'ok' if c.ok else 'MISSED'}" for c in checks) + "\n")
-    print(summary)
+    ctx.detail(summary)  # already in summary.md
     outcome = Outcome(ok, headline, checks, {
         "create_10_ms": steps[10]["create_ms"], "create_100_ms": steps[100]["create_ms"],
         "create_1000_ms": steps[1000]["create_ms"],

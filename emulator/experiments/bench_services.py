@@ -452,7 +452,8 @@ def _plot(ctx: RunContext, up: Timeline, down: Timeline, row: dict) -> None:
 
 
 @register("bench-services", "100-replica service on 3 hosts: up through the VIP (<= 3 s), "
-          "scale 100 -> 10 (<= 1 s), vs 100 docker run -d", kind="benchmark")
+          "scale 100 -> 10 (<= 1 s), vs 100 docker run -d", kind="benchmark",
+          params=("replicas", "scaled", "lab"))
 def run(ctx: RunContext) -> Outcome:
     replicas = int(ctx.params.get("replicas") or REPLICAS)
     scaled = int(ctx.params.get("scaled") or SCALED)
@@ -482,7 +483,7 @@ def run(ctx: RunContext) -> Outcome:
                + "\n\n| figure | value |\n|---|---|\n"
                + "\n".join(f"| {k} | {v} |" for k, v in row.items())
                + "\n\n![up and scale](bench_services.png)\n\nCommand: `cnm run bench-services`\n")
-    print(summary)
+    ctx.detail(summary)  # already in summary.md
     figures = {k: float(v) for k, v in row.items()
                if isinstance(v, int | float) and not isinstance(v, bool)}
     outcome = Outcome(ok, headline, checks, figures)

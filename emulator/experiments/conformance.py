@@ -5,7 +5,8 @@ One pytest run of the kit per driver (bridge, host, null, macvlan, overlay, mesh
 each in a lab of its own, all written into this run's directory
 (results/conformance/<run-id>/: per driver results.json, then junit.xml, report.md,
 report.html). `mesh` is reported as skipped while `emulator.mesh` is not installed.
-The run fails when a check fails or a driver's run breaks down.
+The run differs from Docker when a check fails, and is an error when a driver's run
+breaks down (the kit could not check it).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from emulator.experiments.results import Check, Outcome, RunContext
 
 @register("conformance", "driver conformance kit: bridge, host, null, macvlan, overlay, mesh")
 def run(ctx: RunContext) -> Outcome:
-    summary = run_kit([DriverRun(d) for d in EVERY_DRIVER], ctx.dir)
+    summary = run_kit([DriverRun(d) for d in EVERY_DRIVER], ctx.dir, progress=ctx.progress,
+                      output=lambda driver, text: ctx.detail(text, f"pytest-{driver}.txt"))
     checks = []
     for result in summary.results:
         if result.get("status") == "error":
@@ -43,6 +45,9 @@ def run(ctx: RunContext) -> Outcome:
         failed = sorted(reports.failed_ids(result))
         parts.append(f"{driver} {n['passed']} passed, {n['skipped']} skipped"
                      + (f", failed: {', '.join(failed)}" if failed else ""))
-    outcome = Outcome(summary.ok, "; ".join(parts), checks, figures)
+    broke = [f"{r['driver']}: {reports._one_line(r.get('reason', ''), 150)}"
+             for r in summary.results if r.get("status") == "error"]
+    outcome = Outcome(summary.ok, "; ".join(parts), checks, figures,
+                      error=("the kit could not run for " + "; ".join(broke)) if broke else "")
     ctx.finish(outcome, summary.paths["markdown"].read_text())
     return outcome

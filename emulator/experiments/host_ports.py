@@ -154,7 +154,8 @@ def publishing_checks(lab: Lab) -> list[Check]:
 
 
 @register("host-ports", "port conflicts: real in host mode, absent in bridge mode; "
-          "publishing the same host port twice refused, -p ignored in host mode")
+          "publishing the same host port twice refused, -p ignored in host mode",
+          params=("engine", "lab"))
 def run(ctx: RunContext) -> Outcome:
     engine = str(ctx.params.get("engine") or "emulated")
     name = str(ctx.params.get("lab") or f"hp{ctx.run_id[-4:]}")

@@ -454,7 +454,8 @@ def _differ_md(cells: list[Cell]) -> str:
                      f"observed {c.observed.value} ({c.evidence})" for c in cells if c.wrong)
 
 
-@register("isolation", "reachability truth table of Docker's isolation, probed on the wire")
+@register("isolation", "reachability truth table of Docker's isolation, probed on the wire",
+          params=("topology", "lab"))
 def run(ctx: RunContext) -> Outcome:
     topology = ctx.params.get("topology")
     path = topology if topology and topology != "<default>" else default_topology_path()
@@ -491,7 +492,7 @@ def run(ctx: RunContext) -> Outcome:
     drawn = _topology_plot(state, ctx.path("topology.png"))
     heatmap(cells, ctx.path("heatmap.png"))
     tables = _tables(cells)
-    print(tables)
+    ctx.detail(tables, "truth-tables.txt")
     checks = [Check("matrix", f"{c.source} -> {c.target} ({c.protocol})", c.expected.value,
                     c.observed.value, not c.wrong, c.evidence) for c in cells]
     wrong = [c for c in cells if c.wrong]
@@ -508,7 +509,7 @@ def run(ctx: RunContext) -> Outcome:
         ctx.write_rows("overlay_matrix.csv", _rows(overlay))
         heatmap(overlay, ctx.path("overlay_heatmap.png"))
         ov_tables = _tables(overlay)
-        print("\noverlay section\n\n" + ov_tables)
+        ctx.detail("overlay section\n\n" + ov_tables, "overlay-truth-tables.txt")
         checks += [Check("overlay", f"{c.source} -> {c.target} ({c.protocol})",
                          c.expected.value, c.observed.value, not c.wrong, c.evidence)
                    for c in overlay]
@@ -529,7 +530,7 @@ def run(ctx: RunContext) -> Outcome:
     if vips:
         ctx.write_rows("vips.csv", [asdict(c) for c in vips])
         vip_table = vipcells.table(vips)
-        print("\nVIP cells\n\n" + vip_table)
+        ctx.detail("VIP cells\n\n" + vip_table, "vip-cells.txt")
         checks += [Check("vip", f"{c.source} -> {c.target}", c.expected, c.observed,
                          not c.wrong, c.evidence) for c in vips]
         summary += (f"\n## VIP cells\n\n{len(vips) - len(vip_wrong)}/{len(vips)} as Docker. "
@@ -547,7 +548,7 @@ def run(ctx: RunContext) -> Outcome:
     dns_heatmap(dns_cells, ctx.path("dns_heatmap.png"))
     dns_tables = "\n\n".join(dnstable.truth_table(dns_cells, which)
                               for which in ("expected", "observed", "diff"))
-    print("\ndns section\n\n" + dns_tables)
+    ctx.detail("dns section\n\n" + dns_tables, "dns-truth-tables.txt")
     checks += [Check("dns", f"{c.source} asks {c.name}", c.expected or "no address",
                      c.observed or "no address", c.ok, c.evidence) for c in dns_cells]
     summary += (f"\n## DNS section\n\n{len(dns_cells) - len(dns_wrong)}/{len(dns_cells)} "
@@ -564,7 +565,7 @@ def run(ctx: RunContext) -> Outcome:
     if published:
         ctx.write_rows("published.csv", [asdict(c) for c in published])
         pub_table = published_table(published)
-        print("\npublished section\n\n" + pub_table)
+        ctx.detail("published section\n\n" + pub_table, "published-cells.txt")
         checks += [Check("published", f"{c.source} -> {c.target} ({c.binding})", c.expected,
                          c.observed, not c.wrong, c.evidence) for c in published]
         summary += (f"\n## Published section\n\n{len(published) - len(pub_wrong)}/"

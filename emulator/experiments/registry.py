@@ -2,7 +2,9 @@
 
 An experiment is a function that takes a `RunContext` and returns an
 `Outcome`. Kind `experiment` runs with a bare `cnm run`; kind `benchmark` only
-when named (it measures speed and needs the machine to itself).
+when named (it measures speed and needs the machine to itself). An experiment names
+the parameters it reads (`topology`, `lab`, ...): `cnm run` refuses one that none of
+the experiments it runs takes, rather than run them as if it had not been given.
 """
 
 from __future__ import annotations
@@ -25,14 +27,19 @@ class Experiment:
     kind: Kind
     summary: str
     run: ExperimentFn
+    params: tuple[str, ...] = ()
 
+
+# Read by RunContext for every experiment.
+COMMON_PARAMS = ("seed",)
 
 _REGISTRY: dict[str, Experiment] = {}
 
 
-def register(name: str, summary: str, kind: Kind = "experiment"):
+def register(name: str, summary: str, kind: Kind = "experiment",
+             params: tuple[str, ...] = ()):
     def wrap(fn: ExperimentFn) -> ExperimentFn:
-        _REGISTRY[name] = Experiment(name, kind, summary, fn)
+        _REGISTRY[name] = Experiment(name, kind, summary, fn, params)
         return fn
 
     return wrap

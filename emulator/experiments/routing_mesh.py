@@ -298,7 +298,8 @@ def _in(address: str, subnet: str) -> bool:
 
 
 @register("routing-mesh", "swarm ingress routing mesh: replica shares per node, sources "
-          "seen, added latency vs mode=host, a task removed; mode=host vs ingress")
+          "seen, added latency vs mode=host, a task removed; mode=host vs ingress",
+          params=("connections", "removal_window", "lab"))
 def run(ctx: RunContext) -> Outcome:
     connections, window = _params(ctx)
     replicas = REPLICAS

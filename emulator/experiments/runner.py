@@ -1,13 +1,35 @@
-"""`cnm run`: run experiments one after another and print a summary table."""
+"""`cnm run`: run experiments one after another, showing each one's progress, then a
+summary table with one verdict per experiment and an exit status saying which.
+
+A verdict is `ok` (behaves as Docker), `DIFFERS` (observed behaviour differs from
+Docker's) or `ERROR` (the experiment could not run: a bad argument, a tool missing,
+a failure on the way; the reason in one line). Nothing an experiment could not
+measure is reported as a difference from Docker.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
+from typing import IO
 
-from emulator.experiments.registry import Experiment, experiments
-from emulator.experiments.results import Outcome, RunContext
+from emulator.experiments.registry import COMMON_PARAMS, Experiment, experiments
+from emulator.experiments.results import (
+    ERROR,
+    ExperimentError,
+    Outcome,
+    RunContext,
+    could_not_run,
+    exit_status,
+)
+from emulator.experiments.terminal import Terminal, expected_seconds, open_terminal
+
+
+class _Refused(Exception):
+    """An argument of `cnm run` no selected experiment can run with: an ERROR."""
 
 
 def _select(names: list[str]) -> list[Experiment]:
@@ -18,41 +40,124 @@ def _select(names: list[str]) -> list[Experiment]:
         return list(known.values())
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise SystemExit(f"cnm: unknown experiment {unknown[0]!r}; registered: "
-                         + ", ".join(sorted(known)))
+        raise _Refused(f"unknown experiment {unknown[0]!r}; registered: "
+                       + ", ".join(sorted(known)))
     return [known[n] for n in names]
 
 
-def run_cli(names: list[str], topology: str | None, results: str, list_only: bool,
-            params: dict[str, str] | None = None) -> int:
-    if list_only:
-        for exp in sorted(experiments().values(), key=lambda e: (e.kind, e.name)):
-            print(f"{exp.name:<19}{exp.kind:<12}{exp.summary}")
-        return 0
-    selected = _select(names)
-    root = Path(results)
-    rows = []
-    for exp in selected:
-        print(f"==> {exp.name}: {exp.summary}", flush=True)
-        ctx = RunContext(exp.name, root, {"topology": topology or "<default>", **(params or {})})
-        started = time.monotonic()
-        try:
-            outcome = exp.run(ctx)
-        except Exception as exc:  # noqa: BLE001 - one broken experiment must not hide the rest
-            outcome = Outcome(False, f"error: {type(exc).__name__}: {exc}")
-            ctx.finish(outcome, f"# {exp.name}\n\nThe run failed: `{exc}`\n")
-        rows.append((exp.name, outcome, time.monotonic() - started, ctx.dir))
-    print()
-    print(f"{'EXPERIMENT':<19}{'VERDICT':<9}{'CHECKS':<11}{'TIME':>7}  RESULTS / HEADLINE")
+def refused_param(selected: list[Experiment], given: Iterable[str]) -> str | None:
+    """Why a parameter given to `cnm run` is refused: none of the selected experiments
+    takes it. One that some take goes to every experiment; the others ignore it."""
+    for param in given:
+        if param in COMMON_PARAMS or any(param in e.params for e in selected):
+            continue
+        option = "--topology" if param == "topology" else f"--param {param}"
+        names = ", ".join(e.name for e in selected)
+        takers = sorted(e.name for e in experiments().values() if param in e.params)
+        verb = "takes" if len(selected) == 1 else "take"
+        return (f"{names} {verb} no {option}"
+                + (f" (it is for: {', '.join(takers)})" if takers else ""))
+    return None
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """The reason an experiment could not run: an ExperimentError's words, else the
+    exception's type and words, on one line."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if isinstance(exc, ExperimentError) else f"{type(exc).__name__}: {text}"
+
+
+def run_one(exp: Experiment, ctx: RunContext) -> Outcome:
+    try:
+        return exp.run(ctx)
+    except Exception as exc:  # noqa: BLE001 - one broken experiment must not hide the rest
+        outcome = could_not_run(one_line(exc))
+        ctx.finish(outcome, f"# {exp.name}\n\nThe experiment could not run: `{outcome.error}`\n")
+        return outcome
+
+
+Row = tuple[str, Outcome, float, Path]  # experiment, outcome, seconds, run directory
+
+
+def summary_table(rows: list[Row]) -> list[str]:
+    lines = [f"{'EXPERIMENT':<19}{'VERDICT':<9}{'CHECKS':<11}{'TIME':>7}  RESULTS / HEADLINE"]
     for name, outcome, took, where in rows:
         bad = sum(1 for c in outcome.checks if not c.ok)
-        verdict = "ok" if outcome.ok else "DIFFERS"
-        checks = f"{len(outcome.checks) - bad}/{len(outcome.checks)}"
-        print(f"{name:<19}{verdict:<9}{checks:<11}{took:>6.1f}s  {where}")
-        print(f"{'':<46}{outcome.headline}")
-    failed = [name for name, outcome, _, _ in rows if not outcome.ok]
-    if failed:
-        print(f"\nobserved behaviour differs from the expected one in: {', '.join(failed)}",
-              file=sys.stderr)
-        return 1
-    return 0
+        checks = f"{len(outcome.checks) - bad}/{len(outcome.checks)}" if outcome.checks else "-"
+        lines.append(f"{name:<19}{outcome.verdict:<9}{checks:<11}{took:>6.1f}s  {where}")
+        lines.append(f"{'':<46}{outcome.headline}")
+    return lines
+
+
+def _verdict_lines(rows: list[Row]) -> list[str]:
+    lines = []
+    errors = [name for name, outcome, _, _ in rows if outcome.verdict == ERROR]
+    differs = [name for name, outcome, _, _ in rows if outcome.verdict == "DIFFERS"]
+    if differs:
+        lines.append(f"observed behaviour differs from Docker's in: {', '.join(differs)}")
+    if errors:
+        lines.append(f"could not run: {', '.join(errors)}")
+    return lines
+
+
+def run_cli(names: list[str], topology: str | None, results: str, list_only: bool,
+            params: dict[str, str] | None = None, verbose: bool = False,
+            out: IO[str] | None = None) -> int:
+    """`cnm run`; returns the exit status: 0 all ok, 1 some DIFFERS, 2 some ERROR.
+
+    An argument no experiment can run with is refused before any starts, in one line
+    on stderr (a bad topology file as `cnm topology check` says it)."""
+    out = out or sys.stdout
+    if list_only:
+        for exp in sorted(experiments().values(), key=lambda e: (e.kind, e.name)):
+            print(f"{exp.name:<19}{exp.kind:<12}{exp.summary}", file=out)
+        return 0
+    params = dict(params or {})
+    try:
+        selected = _select(names)
+        refusal = refused_param(selected, [*params, *(["topology"] if topology else [])])
+        if refusal is not None:
+            raise _Refused(refusal)
+        if topology:
+            _read_topology(topology)
+    except _Refused as exc:
+        print(f"cnm run: ERROR: {exc}", file=sys.stderr)
+        return exit_status([ERROR])
+    rows = _run_all(selected, Path(results), {"topology": topology or "<default>", **params},
+                    verbose, out)
+    print("", *summary_table(rows), sep="\n", file=out, flush=True)
+    for line in _verdict_lines(rows):
+        print(line, file=sys.stderr)
+    return exit_status([outcome.verdict for _, outcome, _, _ in rows])
+
+
+def _read_topology(path: str) -> None:
+    """Refuse a --topology file that cannot be read; TopologyError (a file that is not a
+    topology) goes up to `cnm`, which prints its problems and exits with 2."""
+    from emulator.topology import read_topology
+
+    try:
+        read_topology(path)
+    except OSError as exc:
+        raise _Refused(f"--topology {path}: {exc.strerror or exc}") from exc
+
+
+def _run_all(selected: list[Experiment], root: Path, params: dict[str, object],
+             verbose: bool, out: IO[str]) -> list[Row]:
+    rows: list[Row] = []
+    terminal: Terminal = open_terminal(out)
+    try:
+        for exp in selected:
+            terminal.begin(exp.name, exp.summary, expected_seconds(root, exp.name))
+            ctx = RunContext(exp.name, root, params, step=partial(terminal.step, exp.name),
+                             echo=terminal.echo, verbose=verbose)
+            started = time.monotonic()
+            outcome = run_one(exp, ctx)
+            took = time.monotonic() - started
+            terminal.end(exp.name, outcome.verdict if not outcome.error
+                         else f"{outcome.verdict}: {outcome.error}", took)
+            rows.append((exp.name, outcome, took, ctx.dir))
+    finally:
+        terminal.close()
+    return rows

@@ -107,14 +107,11 @@ def tour_checks(lab: Lab) -> list[Check]:
     return checks
 
 
-@register("tour", "Docker's networking walkthrough on the default lab, step by step")
+@register("tour", "Docker's networking walkthrough on the default lab, step by step",
+          params=("lab",))
 def run(ctx: RunContext) -> Outcome:
-    topology = ctx.params.get("topology")
     ctx.progress("bringing up the default lab")
-    name = f"tour{ctx.run_id[-4:]}"
-    custom = topology and topology != "<default>"
-    lab = Lab.load(str(topology), name) if custom else Lab.default(name)
-    with lab:
+    with Lab.default(str(ctx.params.get("lab") or f"tour{ctx.run_id[-4:]}")) as lab:
         ctx.progress("replaying the walkthrough on h1")
         checks = tour_checks(lab)
     ok = all(c.ok for c in checks)

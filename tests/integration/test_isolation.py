@@ -35,7 +35,8 @@ def test_cnm_run_isolation_agrees_with_docker_and_writes_everything(tmp_path):
     pcaps = list(run_dir.glob("probes-*.pcap"))
     assert len(pcaps) >= 10 and all(p.read_bytes()[:4] == b"\xd4\xc3\xb2\xa1" for p in pcaps)
     assert json.loads((run_dir / "meta.json").read_text())["ok"] is True
-    assert "icmp diff" in done.stdout and " !" not in done.stdout.split("icmp diff")[1][:2000]
+    tables = (run_dir / "truth-tables.txt").read_text()
+    assert "icmp diff" in tables and " !" not in tables.split("icmp diff")[1][:2000]
     with (run_dir / "overlay_matrix.csv").open() as handle:
         overlay = list(csv.DictReader(handle))
     assert {r["protocol"] for r in overlay} == {"icmp", "tcp", "udp", "arp"}

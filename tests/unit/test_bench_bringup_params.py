@@ -30,7 +30,8 @@ def test_cnm_run_hands_each_param_to_the_experiment(monkeypatch, tmp_path):
         return Outcome(True, "fine")
 
     monkeypatch.setattr(runner, "experiments",
-                        lambda: {"probe": Experiment("probe", "benchmark", "probe", probe)})
+                        lambda: {"probe": Experiment("probe", "benchmark", "probe", probe,
+                                                     ("api_count", "cli_count"))})
     args = cli.build_parser().parse_args(
         ["run", "probe", "--results", str(tmp_path), "--param", "api_count=7",
          "--param", "cli_count=3"])

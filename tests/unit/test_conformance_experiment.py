@@ -21,7 +21,7 @@ def test_it_is_an_experiment_cnm_run_runs_by_default():
 
 
 def _fake_kit(outcome_of: dict[str, str]):
-    def run_kit(runs, run_dir, extra=(), capture=False):
+    def run_kit(runs, run_dir, extra=(), capture=False, progress=print, output=None):
         assert [r.driver for r in runs] == list(EVERY_DRIVER)
         for k, run in enumerate(runs):
             result = reports.skipped_driver(run.driver, "not run", all_checks())
@@ -48,6 +48,21 @@ def test_the_run_fails_exactly_when_a_check_fails(tmp_path, monkeypatch, outcome
     bad = [c for c in outcome.checks if not c.ok]
     assert len(bad) == len(outcomes)
     assert "bridge 1 passed" in outcome.headline
+    assert outcome.verdict == ("ok" if ok else "DIFFERS")
+
+
+def test_a_driver_whose_kit_broke_down_makes_the_run_an_error(tmp_path, monkeypatch):
+    kit = _fake_kit({})
+
+    def broken_kit(runs, run_dir, **kwargs):
+        summary = kit(runs, run_dir)
+        summary.results[1].update(status="error", reason="pytest exited with status 4\nbefore")
+        return summary
+
+    monkeypatch.setattr(conformance, "run_kit", broken_kit)
+    outcome = conformance.run(RunContext("conformance", tmp_path, {}))
+    assert outcome.verdict == "ERROR"
+    assert outcome.error == "the kit could not run for host: pytest exited with status 4 before"
 
 
 def test_a_driver_pytest_skipped_whole_is_reported_skipped_without_a_time(

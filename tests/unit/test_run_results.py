@@ -33,7 +33,7 @@ def test_meta_json_records_the_run_then_the_versions(tmp_path):
     ctx.finish(Outcome(True, "fine", figures={"x": 1.5}), "# summary\n")
     meta = json.loads((ctx.dir / "meta.json").read_text())
     assert list(meta) == ["experiment", "run_id", "parameters", "seed", "started", "finished",
-                          "duration_s", "ok", "figures", "versions"]
+                          "duration_s", "ok", "verdict", "figures", "versions"]
     assert (meta["experiment"], meta["run_id"], meta["seed"], meta["ok"]) == (
         "tour", ctx.run_id, 7, True)
     assert meta["figures"] == {"x": 1.5}

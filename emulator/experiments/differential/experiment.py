@@ -37,7 +37,7 @@ from emulator.experiments.isolation import (
     measure_published,
 )
 from emulator.experiments.registry import register
-from emulator.experiments.results import Check, Outcome, RunContext
+from emulator.experiments.results import Check, Outcome, RunContext, could_not_run
 from emulator.lab import Lab, realdocker
 from emulator.probes.apistate import read_lab
 from emulator.probes.dnstable import DnsCell
@@ -217,11 +217,11 @@ def _lab_names(run_id: str) -> tuple[str, str]:
 
 @register("differential", "an emulated lab and a real Docker Engine lab, compared item by "
           "item (isolation cells, DNS answers, published ports, container facts, CLI "
-          "transcripts, overlay wire)")
+          "transcripts, overlay wire)", params=("topology", "lab"))
 def run(ctx: RunContext) -> Outcome:
     missing = realdocker.available()
     if missing:
-        outcome = Outcome(False, f"no real Docker Engine: {missing}")
+        outcome = could_not_run(f"no real Docker Engine: {missing}")
         ctx.finish(outcome, f"# differential\n\nNot run: {missing}.\n")
         return outcome
     topology = ctx.params.get("topology")
@@ -334,7 +334,7 @@ def run(ctx: RunContext) -> Outcome:
                 + f"; {len(differences)} differences, {len(unexplained)} unclassified")
     summary = _summary(headline, per_section, transcript_sections, differences, timings,
                        str(path), emulated_name, real_name)
-    print(summary)
+    ctx.detail(summary)  # already in summary.md
     figures: dict[str, float] = {f"{s['section']}_agreement": s["agreement"] for s in per_section}
     figures["unclassified"] = len(unexplained)
     figures["transcript_commands"] = commands

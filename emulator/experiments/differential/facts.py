@@ -395,8 +395,8 @@ def differential(emulated: Side, real: Side, prefix: str = "fx",
     plans = scenarios(prefix, lan)
     seen: dict[str, dict[str, dict[str, str]]] = {}
     for label, side in (("emulated", emulated), ("real", real)):
+        progress(f"facts: {len(plans)} scenarios on the {label} host")
         for scenario in plans:
-            progress(f"facts: {scenario.name} on the {label} host")
             seen.setdefault(scenario.name, {})[label] = run_scenario(side, scenario, prefix)
     rows: list[FactRow] = []
     for scenario in plans:

@@ -127,9 +127,24 @@ def run_cli(names: list[str], topology: str | None, results: str, list_only: boo
     rows = _run_all(selected, Path(results), {"topology": topology or "<default>", **params},
                     verbose, out)
     print("", *summary_table(rows), sep="\n", file=out, flush=True)
+    report = write_run_report(Path(results), [run_dir for *_, run_dir in rows])
+    if report is not None:
+        print(f"\nreport: {report}", file=out, flush=True)
     for line in _verdict_lines(rows):
         print(line, file=sys.stderr)
     return exit_status([outcome.verdict for _, outcome, _, _ in rows])
+
+
+def write_run_report(root: Path, run_dirs: list[Path]) -> Path | None:
+    """The report of this run's experiments (results/report/<run-id>/index.html), each
+    compared with its previous run when there is one; None when no run was written."""
+    from emulator.report import build_report, default_out_dir, previous_runs
+
+    written = [d for d in run_dirs if (d / "meta.json").is_file()]
+    if not written:
+        return None
+    return build_report(written, default_out_dir(root),
+                        compare_with=previous_runs(written) or None)
 
 
 def _read_topology(path: str) -> None:

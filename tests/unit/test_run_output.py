@@ -65,7 +65,8 @@ def test_long_output_goes_to_a_file_and_only_verbose_prints_it(monkeypatch, tmp_
     _fake(monkeypatch, noisy=(_noisy, ()))
     assert _cnm_run(["noisy", "--results", str(tmp_path / "quiet")]) == 0
     quiet = capsys.readouterr().out
-    assert "row 59" not in quiet and len(quiet.splitlines()) <= 6
+    assert "row 59" not in quiet and len(quiet.splitlines()) <= 8  # with the report's path
+    assert quiet.splitlines()[-1].startswith("report: ")
     assert "noisy" in quiet and "probing" in quiet
     (run_dir,) = (tmp_path / "quiet" / "noisy").iterdir()
     assert (run_dir / "truth-tables.txt").read_text() == TABLE + "\n"
@@ -92,7 +93,9 @@ def test_an_experiment_that_raises_is_an_error_not_a_difference(monkeypatch, tmp
     assert _cnm_run(["differs", "--results", str(tmp_path)]) == 1
     assert _cnm_run(["broken", "differs", "--results", str(tmp_path)]) == 2
     printed = capsys.readouterr()
-    rows = [line.split() for line in printed.out.splitlines()]
+    lines = printed.out.splitlines()
+    assert lines[-1].startswith("report: ") and lines[-2] == ""
+    rows = [line.split() for line in lines[:-2]]
     assert ["broken", "ERROR", "-"] == rows[-4][:3]
     assert rows[-3] == "iperf3 is not installed (apt-get install iperf3)".split()
     assert ["differs", "DIFFERS", "0/1"] == rows[-2][:3]

@@ -40,22 +40,36 @@ class Terminal(Protocol):
     def close(self) -> None: ...
 
 
-class PlainTerminal:
-    """One line per step, with the experiment's name and the time since it began."""
+PLAIN_STEP_EVERY_S = 20.0
+"""Without a terminal, a step line at most this often per experiment (every step is in
+the run's progress.log): the whole default run stays within a screenful."""
 
-    def __init__(self, out: IO[str] | None = None) -> None:
+
+class PlainTerminal:
+    """Lines with the experiment's name and the time since it began: its first step,
+    then a step at most every `every_s` seconds, then its verdict."""
+
+    def __init__(self, out: IO[str] | None = None,
+                 every_s: float = PLAIN_STEP_EVERY_S) -> None:
         self.out = out or sys.stdout
+        self.every_s = every_s
         self.began: dict[str, float] = {}
+        self.last: dict[str, float] = {}
 
     def _line(self, name: str, text: str) -> None:
-        took = time.monotonic() - self.began.get(name, time.monotonic())
+        now = time.monotonic()
+        self.last[name] = now
+        took = now - self.began.get(name, now)
         print(f"{name:<18}{took:>5.0f}s  {text}", file=self.out, flush=True)
 
     def begin(self, name: str, summary: str, expected_s: float | None) -> None:
         self.began[name] = time.monotonic()
+        self.last.pop(name, None)
 
     def step(self, name: str, message: str) -> None:
-        self._line(name, message)
+        last = self.last.get(name)
+        if last is None or time.monotonic() - last >= self.every_s:
+            self._line(name, message)
 
     def echo(self, text: str) -> None:
         print(text, file=self.out, flush=True)

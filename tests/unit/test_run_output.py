@@ -158,6 +158,16 @@ def test_plain_lines_without_a_terminal_say_name_elapsed_and_step():
     assert lines[1].split() == ["tour", "0s", "ok"]
 
 
+def test_plain_lines_come_at_most_every_so_often_per_experiment():
+    out = io.StringIO()
+    terminal = PlainTerminal(out, every_s=3600)
+    terminal.begin("isolation", "isolation", None)
+    for step in ("probing", "dns section", "published section", "overlay section"):
+        terminal.step("isolation", step)
+    terminal.end("isolation", "ok", 1.0)
+    assert [line.split()[2] for line in out.getvalue().splitlines()] == ["probing", "ok"]
+
+
 def test_the_live_display_keeps_one_line_per_experiment():
     pytest.importorskip("rich")
     out = io.StringIO()

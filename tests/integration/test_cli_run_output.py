@@ -20,7 +20,9 @@ def test_cnm_run_prints_a_few_lines_and_files_the_truth_tables(tmp_path: Path) -
     assert len(lines) <= MAX_LINES, done.stdout + done.stderr
     assert "\r" not in done.stdout and "\x1b[" not in done.stdout, "no bar redraws in a pipe"
     assert "icmp diff" not in done.stdout and "dns section\n" not in done.stdout
-    table = done.stdout.splitlines()[-4:]  # a row, its headline, a row, its headline
+    printed = done.stdout.splitlines()
+    assert printed[-1].startswith("report: ") and Path(printed[-1].split()[1]).is_file()
+    table = printed[-6:-2]  # a row, its headline, a row, its headline; then the report
     rows = {line.split()[0]: line.split()[1] for line in table[0::2]}
     assert rows == {"tour": "ok", "isolation": "ok"}, done.stdout
     (tour,) = (tmp_path / "tour").iterdir()

@@ -30,8 +30,7 @@ def _run(engine: Engine, item: ExecInstance, request: Request, detach: bool) -> 
     container = engine.get_container(item.container_id)
     if not container.running or container.sandbox is None:
         raise err.Conflict(f"container {container.id} is not running")
-    env = process_env(container.image, dict(e.partition("=")[::2]
-                                            for e in [*container.env, *item.env]))
+    env = process_env(container.image, [*container.env, *item.env])
     hijack = request.hijack
     streaming = hijack is not None and not detach
     if streaming:

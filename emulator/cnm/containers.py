@@ -180,8 +180,7 @@ class Containers:
 
     def _start_process(self, container: Container) -> None:
         """The container's own process starts last, as runc's does: its networks are in."""
-        env = process_env(container.image,
-                          dict(item.partition("=")[::2] for item in container.env))
+        env = process_env(container.image, container.env)
         files = self._files.prepare(container)
         try:
             self._state.fabric.start_process(container.sandbox, container.command,
@@ -285,6 +284,5 @@ class Containers:
 
     def exec(self, container: Container, argv: list[str], timeout: float) -> ExecResult:
         """argv in the container, with the environment its image gives processes."""
-        env = process_env(container.image,
-                          dict(item.partition("=")[::2] for item in container.env))
+        env = process_env(container.image, container.env)
         return self._state.fabric.exec(container.sandbox, argv, timeout, env=env)

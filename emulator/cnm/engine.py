@@ -52,7 +52,7 @@ from emulator.drivers.portmapping import PortOptions
 from emulator.drivers.registry import DriverRegistry
 from emulator.fabric.base import ExecResult, HostFabric
 from emulator.ipam import AddressSpace
-from emulator.swarm.cluster import INGRESS, Swarm, SwarmDirectory, SwarmNode
+from emulator.swarm.cluster import Swarm, SwarmDirectory, SwarmNode
 from emulator.swarm.services import Service, ServiceSpec, Task
 from emulator.swarm.shared import SharedNetwork
 
@@ -399,7 +399,7 @@ class Engine:
 
     def _make_ingress_sandbox(self) -> None:
         ingress = next((n for n in self._state.networks.values() if n.ingress), None)
-        if ingress is not None and ingress.name == INGRESS:
+        if ingress is not None:
             self._tasks.make_ingress_sandbox(ingress)
 
     # -- services (a manager's) and tasks (every node's) ----------------------------------
@@ -470,7 +470,7 @@ class Engine:
     def refresh_load_balancing(self) -> None:
         """Reprogram every sandbox's service load balancing from the swarm's store."""
         with self._write():
-            self._tasks.refresh()
+            pass  # the end of every write reprograms them
 
     def swarm_manager(self) -> Swarm:
         """The swarm, if this node is one of its managers (dockerd's 503 otherwise)."""

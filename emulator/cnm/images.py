@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable
 from pathlib import Path
 
 BUSYBOX_IMAGES = ("alpine", "busybox")
@@ -40,10 +40,11 @@ def is_busybox_image(image: str) -> bool:
     return repository(image) in BUSYBOX_IMAGES
 
 
-def process_env(image: str, env: Mapping[str, str]) -> dict[str, str]:
-    """The environment a process of the container starts with: for a busybox image
-    without a PATH of its own, the host's directories, then busybox's applets."""
-    out = dict(env)
+def process_env(image: str, env: Iterable[str]) -> dict[str, str]:
+    """The environment a process of the container starts with, from its `KEY=VALUE`
+    items: for a busybox image without a PATH of its own, the host's directories,
+    then busybox's applets."""
+    out = dict(item.partition("=")[::2] for item in env)
     if "PATH" not in out and is_busybox_image(image):
         out["PATH"] = f"{DEFAULT_PATH}:{applet_dir()}"
     return out

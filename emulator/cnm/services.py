@@ -29,7 +29,7 @@ from typing import Protocol
 from emulator import errdefs as err
 from emulator.cnm.names import random_name
 from emulator.ids import docker_timestamp
-from emulator.swarm.cluster import Swarm, SwarmNode
+from emulator.swarm.cluster import Swarm
 from emulator.swarm.services import (
     DNSRR,
     FAILED,
@@ -416,10 +416,6 @@ class Orchestrator:
 
     def status(self, service: Service) -> tuple[int, int]:
         """(running tasks, desired tasks), as `docker service ls` shows them."""
-        running = sum(1 for t in self.store.tasks_of(service.id)
-                      if t.state == RUNNING and t.desired_state == RUNNING)
+        running = sum(1 for t in self.store.tasks_of(service.id) if t.serving)
         return running, service.spec.replicas
 
-
-def node_of(swarm: Swarm, host: str) -> SwarmNode:
-    return swarm.nodes[host]

@@ -14,7 +14,7 @@ from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes import containers as shapes
 from emulator.api.streams import MULTIPLEXED_STREAM, STDERR, STDOUT, drain, frame, pump
 from emulator.cnm.engine import AttachRequest, DnsConfig, Engine
-from emulator.cnm.filters import docker_match
+from emulator.cnm.filters import any_of, docker_match, labels_match
 from emulator.cnm.lifecycle import CapturedOutput
 from emulator.drivers.portmapping import port_options
 
@@ -60,19 +60,14 @@ CONTAINER_FILTERS = ("id", "name", "label", "status", "network")
 
 def _matches(engine: Engine, container, filters: dict[str, list[str]]) -> bool:
     """`docker ps --filter`: id, name, label, status, network (values of one key OR-ed)."""
-    def any_of(key: str, test) -> bool:
-        values = filters.get(key)
-        return not values or any(test(v) for v in values)
-
     networks = {engine.networks[n].name for n in container.attachments if n in engine.networks}
     labels = container.labels
     return (
-        any_of("id", lambda v: container.id.startswith(v))
-        and any_of("name", lambda v: docker_match(v, container.name))
-        and all((k in labels and (not sep or labels[k] == val))
-                for k, sep, val in (v.partition("=") for v in filters.get("label", [])))
-        and any_of("status", lambda v: shapes.state(container) == v)
-        and any_of("network", lambda v: v in networks)
+        any_of(filters, "id", lambda v: container.id.startswith(v))
+        and any_of(filters, "name", lambda v: docker_match(v, container.name))
+        and labels_match(labels, filters.get("label", []))
+        and any_of(filters, "status", lambda v: shapes.state(container) == v)
+        and any_of(filters, "network", lambda v: v in networks)
     )
 
 

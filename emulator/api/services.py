@@ -27,6 +27,7 @@ from emulator.api.goschema import Node, request_node
 from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes import services as shapes
 from emulator.api.shapes import swarm as swarm_shapes
+from emulator.cnm.filters import any_of, check_filter_keys, labels_match
 from emulator.cnm.model import Network
 from emulator.swarm.services import (
     DNSRR,
@@ -207,27 +208,12 @@ def read_spec(request: Request, body_of: bodies.Body,
 # -- services ---------------------------------------------------------------------------
 
 
-def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    return all(k in labels and (not sep or labels[k] == v)
-               for k, sep, v in (w.partition("=") for w in wanted))
-
-
-def _check_filters(filters: dict[str, list[str]], accepted: tuple[str, ...]) -> None:
-    for key in filters:
-        if key not in accepted:
-            raise err.InvalidParameter(f"invalid filter '{key}'")
-
-
 def _service_matches(service: Service, filters: dict[str, list[str]]) -> bool:
-    def any_of(key: str, test: Callable[[str], bool]) -> bool:
-        values = filters.get(key)
-        return not values or any(test(v) for v in values)
-
-    return (any_of("id", service.id.startswith)
-            and any_of("name", service.name.startswith)
-            and any_of("mode", lambda v: v == "replicated")
-            and any_of("runtime", lambda v: v == "container")
-            and _labels_match(dict(service.spec.labels), filters.get("label", [])))
+    return (any_of(filters, "id", service.id.startswith)
+            and any_of(filters, "name", service.name.startswith)
+            and any_of(filters, "mode", lambda v: v == "replicated")
+            and any_of(filters, "runtime", lambda v: v == "container")
+            and labels_match(dict(service.spec.labels), filters.get("label", [])))
 
 
 def _wants_status(request: Request) -> bool:
@@ -251,7 +237,7 @@ def _parse_bool(raw: str, name: str) -> bool:
 def list_services(host: HostContext, request: Request) -> Response:
     engine = host.engine
     filters = request.filters()
-    _check_filters(filters, SERVICE_FILTERS)
+    check_filter_keys(filters, SERVICE_FILTERS)
     status = _wants_status(request)
     services = [s for s in engine.list_services() if _service_matches(s, filters)]
     return Response(200, [shapes.service_json(s, status=engine.service_status(s) if status
@@ -333,19 +319,15 @@ def _task_filters(host: HostContext, filters: dict[str, list[str]]) -> dict[str,
 
 def _task_matches(task: Task, service: Service | None, filters: dict[str, list[str]],
                   ) -> bool:
-    def any_of(key: str, test: Callable[[str], bool]) -> bool:
-        values = filters.get(key)
-        return not values or any(test(v) for v in values)
-
     # `_up-to-date` (the CLI's progress): the engine's tasks all run the current spec
     name = task.name(service) if service is not None else task.id
-    return (any_of("id", task.id.startswith)
-            and any_of("name", name.startswith)
-            and any_of("service", lambda v: task.service_id == v)
-            and any_of("node", lambda v: task.node_id == v)
-            and any_of("desired-state", lambda v: task.desired_state == v.lower())
-            and any_of("runtime", lambda v: v in ("container", ""))
-            and _labels_match({}, filters.get("label", [])))
+    return (any_of(filters, "id", task.id.startswith)
+            and any_of(filters, "name", name.startswith)
+            and any_of(filters, "service", lambda v: task.service_id == v)
+            and any_of(filters, "node", lambda v: task.node_id == v)
+            and any_of(filters, "desired-state", lambda v: task.desired_state == v.lower())
+            and any_of(filters, "runtime", lambda v: v in ("container", ""))
+            and labels_match({}, filters.get("label", [])))
 
 
 def _swarm_networks(host: HostContext) -> dict[str, Network | SharedNetwork]:
@@ -369,7 +351,7 @@ def _task_json(host: HostContext, task: Task, services: dict[str, Service],
 def list_tasks(host: HostContext, request: Request) -> Response:
     engine = host.engine
     filters = request.filters()
-    _check_filters(filters, TASK_FILTERS)
+    check_filter_keys(filters, TASK_FILTERS)
     swarm_routes.manager_swarm(engine)
     filters = _task_filters(host, filters)
     services = {s.id: s for s in engine.list_services()}

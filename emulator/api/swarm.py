@@ -15,6 +15,7 @@ from emulator.api.context import HostContext
 from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes import swarm as shapes
 from emulator.cnm.engine import Engine
+from emulator.cnm.filters import any_of, check_filter_keys, labels_match
 from emulator.errdefs import (
     InvalidParameter,
     NotFound,
@@ -42,20 +43,11 @@ def _unsupported(body: dict[str, Any]) -> None:
 def _node_matches(node: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     """`docker node ls --filter`: values of one key OR-ed, keys AND-ed."""
     spec, description = node["Spec"], node["Description"]
-
-    def labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-        return all(k in labels and (not sep or labels[k] == v)
-                   for k, sep, v in (w.partition("=") for w in wanted))
-
-    def any_of(key: str, test) -> bool:
-        values = filters.get(key)
-        return not values or any(test(v) for v in values)
-
-    return (any_of("id", lambda v: node["ID"].startswith(v))
-            and any_of("name", lambda v: v in (description["Hostname"],
-                                               spec.get("Name", "")))
-            and any_of("role", lambda v: spec["Role"] == v)
-            and any_of("membership", lambda v: v == "accepted")
+    return (any_of(filters, "id", lambda v: node["ID"].startswith(v))
+            and any_of(filters, "name",
+                       lambda v: v in (description["Hostname"], spec.get("Name", "")))
+            and any_of(filters, "role", lambda v: spec["Role"] == v)
+            and any_of(filters, "membership", lambda v: v == "accepted")
             and labels_match(description.get("Engine", {}).get("Labels") or {},
                              filters.get("label", []))
             and labels_match(spec.get("Labels") or {}, filters.get("node.label", [])))
@@ -122,9 +114,7 @@ def inspect_swarm(host: HostContext, request: Request) -> Response:
 @ROUTES.add("GET", "/nodes")
 def list_nodes(host: HostContext, request: Request) -> Response:
     filters = request.filters()
-    for key in filters:
-        if key not in NODE_FILTERS:
-            raise InvalidParameter(f"invalid filter '{key}'")
+    check_filter_keys(filters, NODE_FILTERS)
     nodes = shapes.swarm_nodes(manager_swarm(host.engine))
     return Response(200, [n for n in nodes if _node_matches(n, filters)])
 

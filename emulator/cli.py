@@ -129,6 +129,28 @@ def _env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mesh_env(args: argparse.Namespace) -> int:
+    """`mesh env` (emulator/mesh) run on the host, given the host's Engine API to front."""
+    target = " ".join([*(["--lab", args.lab] if args.lab else []), args.host or "HOST"])
+    mesh = [sys.executable, "-m", "emulator.mesh", "env", "--as", f"cnm mesh env {target}"]
+    if args.host is None:
+        if not args.restore:
+            raise LabError("which Docker host? cnm mesh env [--lab LAB] HOST")
+        os.execv(sys.executable, [*mesh, "--restore"])
+    from emulator.lab import control
+    from emulator.lab.state import RunDir
+
+    state = control.read_state(args.lab)
+    if args.host not in state.hosts:
+        raise LabError(f"no Docker host {args.host} in lab {state.name}; hosts: "
+                       + ", ".join(state.hosts))
+    mesh += ["--docker-host", f"unix://{RunDir(state.name).socket(args.host)}"]
+    if args.restore:
+        os.execv(sys.executable, [*mesh, "--restore"])
+    control.exec_in(state, args.host, mesh)
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from emulator.experiments.runner import run_cli
 
@@ -216,6 +238,23 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_argument("host")
     env.add_argument("--lab", help="lab name (default: the only running lab)")
     env.set_defaults(func=_env)
+
+    mesh = sub.add_parser("mesh", help="the mesh driver's Docker proxy").add_subparsers(
+        dest="mesh_command", required=True)
+    mesh_env = mesh.add_parser(
+        "env", help="print the exports that point docker at HOST's mesh proxy",
+        description="Print the shell exports that point the docker CLI at the Engine API "
+        "proxy of HOST's mesh daemon (started by `cnm exec HOST -- mesh launch`), as "
+        "Weave's `weave env`: eval $(cnm mesh env HOST). Through it, a container that names "
+        "no network joins the mesh network \"mesh\" (made on first use); one that names "
+        "a network (--network X, --network bridge, --net=none, host) is left alone. "
+        "eval $(cnm mesh env --restore) puts DOCKER_HOST back.")
+    mesh_env.add_argument("host", nargs="?", help="the Docker host (optional with --restore)")
+    mesh_env.add_argument("--restore", action="store_true",
+                          help="print the exports that put DOCKER_HOST back as it was (with "
+                               "HOST and no ORIG_DOCKER_HOST: what `cnm env HOST` gives)")
+    mesh_env.add_argument("--lab", help="lab name (default: the only running lab)")
+    mesh_env.set_defaults(func=_mesh_env)
 
     run = sub.add_parser(
         "run", help="run experiments and write results/",

@@ -6,10 +6,15 @@ Run it inside an emulated Docker host's network namespace:
     cnm exec h2 -- mesh launch 192.0.2.11      # ... peering with h1
     cnm exec h3 -- mesh connect 192.0.2.12     # peer a running daemon with another
     cnm exec h1 -- mesh status
+    eval $(cnm mesh env h1)                    # docker now goes through h1's mesh proxy
+    eval $(cnm mesh env --restore)             # ... and no longer
     cnm exec h1 -- mesh stop
 
 The plugin directory comes from CNM_PLUGIN_DIR (set by the emulator on each host)
-or --plugin-dir.
+or --plugin-dir. `mesh env` is Weave's `weave env`: it starts the daemon's Engine API
+proxy (proxy.py) in front of the host's Engine API (--docker-host, else $DOCKER_HOST)
+and prints the exports that point the docker CLI at it; `cnm mesh env HOST` runs it
+on HOST with that host's Engine API.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from emulator.mesh.control import (
     running_pid,
 )
 from emulator.mesh.gossip import PORT
+from emulator.mesh.shellenv import proxy_exports, restore_exports, upstream_of
 
 READY_TIMEOUT = 30.0
 
@@ -183,7 +189,11 @@ def format_status(status: dict) -> str:
     now = status["now"]
     out = [f"mesh daemon (pid {status['pid']}, up {_age(status['uptime'])}): router "
            f"{status['address']}:{status['port']} on {status['device']}, plugin "
-           f"{status['plugin']}", ""]
+           f"{status['plugin']}"]
+    proxy = status.get("proxy")
+    out += [f"Engine API proxy {proxy['url']} -> unix://{proxy['upstream']} (containers that "
+            f"name no network join {proxy['network']})" if proxy else
+            "no Engine API proxy (`mesh env` starts it)", ""]
     peers = [[p["peer"], p["state"], p["direction"] or "-", _age(now - p["since"]),
               "asked" if p["target"] else "learned", p["error"] or ""]
              for p in status["peers"]]
@@ -270,6 +280,31 @@ def stop(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- env ----------------------------------------------------------------------------------
+
+
+def env(args: argparse.Namespace) -> int:
+    if args.restore:
+        line = restore_exports(os.environ, args.docker_host)
+        if line is None:
+            print("mesh: nothing to restore: ORIG_DOCKER_HOST is not set (this shell has not "
+                  f"run `eval $({args.invoked_as})`)", file=sys.stderr)
+            return 0
+        print(line)
+        return 0
+    loc = _locations(args)
+    if running_pid(loc) is None:
+        raise MeshError(f"mesh is not running on this host (no daemon for {loc.plugin_dir}): "
+                        "`mesh launch` it first")
+    upstream = upstream_of(args.docker_host, os.environ, f"unix://{loc.proxy_socket}")
+    answer = request(loc, {"cmd": "proxy", "upstream": upstream or ""})
+    print(proxy_exports(answer["url"], os.environ))
+    print(f"# New containers join the mesh network \"{answer['network']}\" unless they name a "
+          f"network. Configure your shell with: eval $({args.invoked_as})")
+    print(f"# Undo it with: eval $({args.invoked_as} --restore)")
+    return 0
+
+
 # -- the command line ---------------------------------------------------------------------
 
 
@@ -309,6 +344,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=20.0,
                    help="seconds to wait before killing it (default 20)")
     p.set_defaults(func=stop)
+
+    p = sub.add_parser("env", parents=[common], help="print the exports that point the docker "
+                       "CLI at this host's mesh proxy: eval $(mesh env)",
+                       description="Start the mesh daemon's Engine API proxy (if it is not "
+                       "running yet) and print the shell exports that point the docker CLI "
+                       "at it; through it, new containers that name no network join the mesh "
+                       "network. `eval $(mesh env --restore)` undoes it.")
+    p.add_argument("--restore", action="store_true",
+                   help="print the exports that put DOCKER_HOST back as it was")
+    p.add_argument("--docker-host", metavar="URL",
+                   help="the host's Engine API, unix:///PATH (default: $DOCKER_HOST, or "
+                        "$ORIG_DOCKER_HOST when that is the proxy); with --restore, what "
+                        "DOCKER_HOST becomes when ORIG_DOCKER_HOST is not set")
+    p.add_argument("--as", dest="invoked_as", default="mesh env", help=argparse.SUPPRESS)
+    p.set_defaults(func=env)
 
     p = sub.add_parser("daemon", parents=[common], help="(what launch starts; not by hand)")
     p.add_argument("peers", nargs="*", type=_ipv4)

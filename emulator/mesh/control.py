@@ -5,6 +5,7 @@
         mesh.pid                       the daemon's pid
         mesh.json                      pid, network namespace, addresses, sockets
         control.sock                   the control socket (one JSON line each way)
+        docker.sock                    the Engine API proxy, once `mesh env` asked for it
         mesh.log                       the daemon's log (unless --log says elsewhere)
 
 The control socket is kept out of the plugin directory itself, so that nothing
@@ -55,6 +56,10 @@ class Locations:
         return self.state_dir / "control.sock"
 
     @property
+    def proxy_socket(self) -> Path:
+        return self.state_dir / "docker.sock"
+
+    @property
     def pid_file(self) -> Path:
         return self.state_dir / "mesh.pid"
 
@@ -67,8 +72,8 @@ class Locations:
         return self.state_dir / "mesh.log"
 
     def files(self) -> list[Path]:
-        return [self.plugin_socket, self.control_socket, self.pid_file, self.info_file,
-                self.log_file]
+        return [self.plugin_socket, self.control_socket, self.proxy_socket, self.pid_file,
+                self.info_file, self.log_file]
 
 
 # -- processes and namespaces -------------------------------------------------------

@@ -1,10 +1,12 @@
-"""The mesh daemon of one host: router, plugin and control socket in one process.
+"""The mesh daemon of one host: router, plugin, control socket and (once `mesh env`
+asks for it) the Engine API proxy, in one process.
 
 Started detached by `mesh launch` (in its own session, its pid in the state
 directory); it keeps the environment it was started with, CNM_LAB included, so the
 emulator can find it. SIGTERM, SIGINT, SIGHUP or a `stop` on the control socket end
-it the same way: stop answering the engine, say bye to the peers, delete every
-device it made (veths, VXLANs, bridges), remove its sockets and files.
+it the same way: close the proxy and its connections, stop answering the engine,
+say bye to the peers, delete every device it made (veths, VXLANs, bridges), remove
+its sockets and files.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from emulator.mesh.control import (
 from emulator.mesh.driver import MeshDriver
 from emulator.mesh.gossip import PORT, Router
 from emulator.mesh.plugin import MeshPlugin
+from emulator.mesh.proxy import DEFAULT_NETWORK, EngineProxy, Refusal, engine_call, socket_path
 from emulator.pluginhttp import PluginServer
 
 log = logging.getLogger("mesh.daemon")
@@ -57,6 +60,8 @@ class Daemon:
         self.driver.router = self.router
         self.plugin: PluginServer | None = None
         self.control: ControlServer | None = None
+        self.proxy: EngineProxy | None = None
+        self.proxy_lock = threading.Lock()
         self.started = time.time()
         self.owner = False  # set once the router's port is ours: then so is the namespace
 
@@ -105,10 +110,38 @@ class Daemon:
             synced = self.router.wait_synced(peer, float(message.get("timeout", 10.0)))
             row = next((r for r in self.router.status() if r["peer"] == peer), {})
             return {"connected": synced, "peer": row}
+        if command == "proxy":
+            return self.start_proxy(str(message.get("upstream") or ""))
         if command == "stop":
             self.stop_requested.set()
             return {"stopping": True, "pid": os.getpid()}
         raise MeshError(f"unknown control command {command!r}")
+
+    def start_proxy(self, upstream: str) -> dict:
+        """The Engine API proxy's details, started on first use in front of `upstream`
+        (a DOCKER_HOST value: the host's Engine API)."""
+        with self.proxy_lock:
+            if self.proxy is not None:
+                if upstream and socket_path(upstream) != self.proxy.upstream:
+                    raise MeshError(f"this host's mesh proxy already fronts "
+                                    f"unix://{self.proxy.upstream}, not {upstream}")
+                return self.proxy.info()
+            if self.stop_requested.is_set():
+                raise MeshError("the mesh daemon is stopping")
+            if not upstream:
+                raise MeshError("which Engine API should the proxy front? Pass --docker-host "
+                                "unix:///PATH or set DOCKER_HOST (cnm mesh env HOST does)")
+            engine = socket_path(upstream)
+            try:
+                status, answer = engine_call(engine, "GET", "/_ping", timeout=10.0)
+            except Refusal as refusal:
+                raise MeshError(refusal.message.removeprefix("mesh proxy: ")) from None
+            if status != 200:
+                raise MeshError(f"{upstream} answers /_ping with {status}: {answer}")
+            self.proxy = EngineProxy(self.config.locations.proxy_socket, engine,
+                                     DEFAULT_NETWORK)
+            self.proxy.start()
+            return self.proxy.info()
 
     def status(self) -> dict:
         return {
@@ -117,6 +150,7 @@ class Daemon:
             "plugin": str(self.config.locations.plugin_socket),
             "uptime": time.time() - self.started, "now": time.time(),
             "peers": self.router.status(), **self.driver.status(),
+            "proxy": self.proxy.info() if self.proxy is not None else None,
         }
 
     # -- the end ----------------------------------------------------------------
@@ -127,6 +161,10 @@ class Daemon:
         loc = self.config.locations
         if not self.owner:
             return
+        with self.proxy_lock:
+            if self.proxy is not None:
+                self.proxy.close()
+                self.proxy = None
         if self.plugin is not None:
             self.plugin.close()
         self.router.stop()
@@ -139,7 +177,8 @@ class Daemon:
             log.error("removing devices: %s", exc)
         if self.control is not None:
             self.control.close()
-        for path in (loc.plugin_socket, loc.pid_file, loc.info_file, loc.control_socket):
+        for path in (loc.plugin_socket, loc.pid_file, loc.info_file, loc.control_socket,
+                     loc.proxy_socket):
             path.unlink(missing_ok=True)
         log.info("stopped")
         logging.shutdown()

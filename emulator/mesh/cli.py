@@ -294,8 +294,10 @@ def env(args: argparse.Namespace) -> int:
         return 0
     loc = _locations(args)
     if running_pid(loc) is None:
-        raise MeshError(f"mesh is not running on this host (no daemon for {loc.plugin_dir}): "
-                        "`mesh launch` it first")
+        host = os.environ.get("CNM_HOST")  # set by `cnm exec`
+        launch_it = f"cnm exec {host} -- mesh launch" if host else "mesh launch"
+        raise MeshError(f"mesh is not running on this host (no daemon for {loc.plugin_dir}); "
+                        f"start it first: {launch_it}")
     upstream = upstream_of(args.docker_host, os.environ, f"unix://{loc.proxy_socket}")
     answer = request(loc, {"cmd": "proxy", "upstream": upstream or ""})
     print(proxy_exports(answer["url"], os.environ))

@@ -10,9 +10,10 @@ network in its place, so a plain `docker run` lands on the mesh.
 
 "Names no network": HostConfig.NetworkMode missing, empty or "default" (what the
 docker CLI and docker-py send when no --network is given), and no network but
-"default" in NetworkingConfig.EndpointsConfig (the CLI puts --ip, --mac-address,
---network-alias of a run without --network under "default"; those settings move
-to the mesh network). Anything else (`--network X`, `--network bridge`,
+"default" in NetworkingConfig.EndpointsConfig (the CLI puts --ip and --mac-address
+of a run without --network under "default"; those settings move to the mesh
+network, and --link becomes the mesh endpoint's link, as the CLI sends it for a
+user-defined network). Anything else (`--network X`, `--network bridge`,
 `--net=none`, host, container:ID) is left alone. The mesh network (default name
 "mesh", driver mesh, global scope) is created through the Engine API the first
 time a container needs it, as Weave's launch created its "weave" network.
@@ -91,6 +92,11 @@ def on_mesh(body: dict, network: str) -> dict | None:
                                           else {}), "NetworkMode": network}}
     endpoints = ((body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {})
     settings = endpoints.get("default")
+    links = rewritten["HostConfig"].get("Links")
+    if links and not (settings or {}).get("Links"):
+        # what the docker CLI sends for `--network NET --link ...`: on a user-defined
+        # network a link is the endpoint's (an alias), not a legacy link
+        settings = {**(settings or {}), "Links": list(links)}
     rewritten["NetworkingConfig"] = {
         **(body.get("NetworkingConfig") or {}),
         "EndpointsConfig": {network: settings} if settings else {}}

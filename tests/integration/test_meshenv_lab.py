@@ -223,6 +223,9 @@ def test_mesh_stop_and_lab_teardown_leave_no_proxy():
         pid = int((lab.plugin_dir("h1") / "mesh.d" / "mesh.pid").read_text())
         stop(lab, "h2")
         assert not sockets["h2"].exists()
+        refused = cnm("mesh", "env", "--lab", lab.name, "h2")
+        assert refused.returncode == 1 and refused.stdout == ""
+        assert "start it first: cnm exec h2 -- mesh launch" in refused.stderr
         status = cnm("exec", "--lab", lab.name, "h1", "--", *MESH, "status")
         assert f"Engine API proxy {proxy_url(lab, 'h1')}" in status.stdout
         run_dir = RunDir(lab.name).path

@@ -209,6 +209,13 @@ def test_the_default_endpoints_settings_move_to_the_mesh_network():
     assert on_mesh(body, MESH)["NetworkingConfig"]["EndpointsConfig"] == {MESH: settings}
 
 
+def test_links_become_the_mesh_endpoints_links_as_for_a_user_defined_network():
+    body = {"HostConfig": {"NetworkMode": "default", "Links": ["web:w"]}}
+    rewritten = on_mesh(body, MESH)
+    assert rewritten["NetworkingConfig"]["EndpointsConfig"] == {MESH: {"Links": ["web:w"]}}
+    assert rewritten["HostConfig"]["Links"] == ["web:w"]
+
+
 @pytest.mark.parametrize("mode", ["none", "host", "bridge", "web", "container:abc"])
 def test_a_create_naming_a_network_is_left_alone(mode):
     assert on_mesh({"Image": "alpine", "HostConfig": {"NetworkMode": mode}}, MESH) is None

@@ -14,7 +14,13 @@ Per host, one daemon (`mesh launch`) runs
   plane    no learning); the VXLAN forwarding database is programmed from gossip:
            head-end replication of broadcasts to every peer, endpoint MACs to the
            peer that has them (dataplane.py)
+  proxy    once `mesh env` asks for it: the host's Engine API on a socket of its own
+           (STATE_DIR/docker.sock), passed through unchanged except that a container
+           created without a network joins the mesh network "mesh" (proxy.py), as
+           Weave's proxy did; `eval $(mesh env)` points the docker CLI at it
+           (shellenv.py), `eval $(mesh env --restore)` back
 
 and the `mesh` command (cli.py) launches it, connects it to more peers, shows its
-state and stops it (control.py: files and control socket).
+state, prints the proxy's exports and stops it (control.py: files and control
+socket).
 """

@@ -233,3 +233,13 @@ def test_mesh_stop_and_lab_teardown_leave_no_proxy():
     assert not running(pid)
     assert not sockets["h1"].exists()
     assert not run_dir.exists()
+
+
+def test_mesh_env_on_the_host_fronts_the_shells_docker_host(mlab):
+    engine = mlab.docker_host_url("h1")
+    before = shell_env(engine)  # eval $(cnm env h1), then the mesh program on h1 itself
+    done = cnm("exec", "--lab", mlab.name, "h1", "--", *MESH, "env", env=before)
+    assert done.returncode == 0, done.stderr
+    during = evaluated(done.stdout, before)
+    assert (during["DOCKER_HOST"], during["ORIG_DOCKER_HOST"]) == (proxy_url(mlab, "h1"), engine)
+    assert "eval $(mesh env --restore)" in done.stdout

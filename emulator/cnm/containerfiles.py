@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from emulator import errdefs as err
-from emulator.cnm import etcfiles
+from emulator.cnm import etcfiles, links
 from emulator.cnm.etcfiles import DnsConfig, ExtServer, HostResolvConf
 from emulator.cnm.model import Container, Endpoint, Network
 from emulator.cnm.state import HostState
@@ -114,9 +114,11 @@ class ContainerFiles:
         _write(folder / "hostname", etcfiles.hostname_file(container.hostname))
         addresses = [ep.address.ip for n in networks if in_hosts_file(n)
                      for ep in [container.endpoints[n.id]] if ep.address is not None]
+        bridge = self._default_bridge()
         _write(folder / "hosts", etcfiles.hosts_file(
             container.hostname, container.dns.domainname, container.dns.extra_hosts,
-            addresses, self._host_gateway()))
+            addresses, self._host_gateway(),
+            linked=links.hosts_records(container, self._state.containers, bridge)))
         self._internal[container.id] = False
         self._external.pop(container.id, None)
         self._write_resolv_conf(container, any(has_resolver(n) for n in networks))
@@ -171,11 +173,15 @@ class ContainerFiles:
         return [self._state.networks[net_id] for net_id in container.endpoints
                 if net_id in self._state.networks]
 
+    def _default_bridge(self) -> Network | None:
+        return next((n for n in self._state.networks.values()
+                     if n.predefined and n.name == "bridge"), None)
+
     def _host_gateway(self):
         """dockerd's HostGatewayIP: the default bridge's gateway address."""
-        for network in self._state.networks.values():
-            if network.predefined and network.name == "bridge" and network.pool_id:
-                return self._state.space(network).pool(network.pool_id).gateway
+        network = self._default_bridge()
+        if network is not None and network.pool_id:
+            return self._state.space(network).pool(network.pool_id).gateway
         return None
 
 

@@ -288,13 +288,17 @@ def own_records(addresses: Iterable[IPv4Address | IPv6Address], hostname: str,
 
 def hosts_file(hostname: str, domainname: str, extra_hosts: Iterable[str],
                addresses: Iterable[IPv4Address | IPv6Address],
-               host_gateway: IPv4Address | None = None, ipv6: bool = True) -> str:
+               host_gateway: IPv4Address | None = None, ipv6: bool = True,
+               linked: Iterable[tuple[str, str]] = ()) -> str:
     """etchosts.Build: localhost, the IPv6 names (unless IPv6 is off in the
-    container), --add-host entries, then the container's own addresses."""
+    container), --add-host entries, the legacy links' (address, names) as
+    addLegacyLinks adds them before the endpoint joins, then the container's own
+    addresses."""
     records = list(DEFAULT_HOSTS_V4)
     if ipv6:
         records += DEFAULT_HOSTS_V6
     records += extra_host_records(extra_hosts, host_gateway)
+    records += linked
     records += own_records(addresses, hostname, domainname)
     return "".join(record_line(ip, names) for ip, names in records)
 

@@ -1,0 +1,275 @@
+"""Network options of `docker run` on the real kernel, through the docker CLI, next to a
+real dockerd 20.10 in the same lab where it is cheap to compare.
+
+h1 is an emulated Docker host, h2 runs Debian's dockerd 20.10 (`engine: docker`); both
+are on the lab's LAN (eth1), so macvlan networks have a parent. Checked as a user
+would: the MAC a container's interface has (--mac-address on bridge, macvlan and
+overlay, and per endpoint through the API's connect), /etc/hosts and names after
+--link on the default bridge and on a user-defined network, `inspect`'s top-level
+NetworkSettings for the default bridge, and Docker's refusals of conflicting options.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+
+import docker as docker_py
+import pytest
+from conftest import lab_name
+
+from emulator import Lab
+from emulator.topology import load_topology_text
+
+DOCKER = shutil.which("docker") or "docker"
+pytestmark = pytest.mark.skipif(shutil.which(DOCKER) is None, reason="no docker CLI")
+MAC = "02:42:c0:a8:00:99"
+TOPOLOGY = """
+name: fields
+hosts:
+  h1: {}
+  h2: {engine: docker}
+lan:
+  hosts:
+    srv: {address: 198.51.100.10}
+"""
+EMULATED, REAL = "h1", "h2"
+Docker = Callable[..., subprocess.CompletedProcess]
+
+
+@pytest.fixture(scope="module")
+def lab():
+    with Lab(load_topology_text(TOPOLOGY), "fl" + lab_name()[1:]) as running:
+        yield running
+
+
+def _cli(lab: Lab, host: str, config_dir: str) -> Docker:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+    env.update(DOCKER_HOST=lab.docker_host_url(host), DOCKER_CONFIG=config_dir,
+               DOCKER_CLI_HINTS="false")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([DOCKER, *args], env=env, capture_output=True, text=True,
+                              timeout=90)
+
+    return run
+
+
+def _reset_real(run: Docker) -> None:
+    names = run("ps", "-aq").stdout.split()
+    if names:
+        run("rm", "-f", *names)
+    networks = run("network", "ls", "-q", "--filter", "type=custom").stdout.split()
+    if networks:
+        run("network", "rm", *networks)
+
+
+@pytest.fixture
+def docker(lab, tmp_path) -> Docker:
+    run = _cli(lab, EMULATED, str(tmp_path))
+    yield run
+    engine = lab.host(EMULATED).engine
+    engine.remove_containers(list(engine.containers), force=True)
+    for network in list(engine.networks.values()):
+        if not network.predefined and network.scope == "local":
+            engine.remove_network(network.id)
+
+
+@pytest.fixture
+def real(lab, tmp_path) -> Docker:
+    run = _cli(lab, REAL, str(tmp_path))
+    yield run
+    _reset_real(run)
+
+
+def ok(done: subprocess.CompletedProcess) -> str:
+    assert done.returncode == 0, (done.args, done.stderr)
+    return done.stdout
+
+
+def refused(done: subprocess.CompletedProcess) -> str:
+    """The daemon's message as the CLI prints it."""
+    assert done.returncode != 0, done.args
+    return done.stderr
+
+
+def mac_of(run: Docker, container: str, ifname: str = "eth0") -> str:
+    return ok(run("exec", container, "cat", f"/sys/class/net/{ifname}/address")).strip()
+
+
+def inspect(run: Docker, container: str, template: str) -> str:
+    return ok(run("inspect", "-f", template, container)).strip()
+
+
+def hosts_without_ids(run: Docker, container: str) -> list[str]:
+    """/etc/hosts with addresses and container IDs made comparable across engines."""
+    text = ok(run("exec", container, "cat", "/etc/hosts"))
+    text = re.sub(r"\b\d+\.\d+\.\d+\.\d+\b", "IP", text)
+    return re.sub(r"\b[0-9a-f]{12}\b", "ID", text).splitlines()
+
+
+# -- --mac-address ------------------------------------------------------------------------
+
+
+def test_mac_address_on_bridge_macvlan_and_overlay(lab, docker):
+    ok(docker("run", "-d", "--name", "br", "--mac-address", MAC, "alpine", "sleep", "600"))
+    assert mac_of(docker, "br") == MAC
+    assert inspect(docker, "br", "{{.NetworkSettings.MacAddress}} "
+                                 "{{.NetworkSettings.Networks.bridge.MacAddress}}") == \
+        f"{MAC} {MAC}"
+
+    ok(docker("network", "create", "-d", "macvlan", "--subnet", "198.51.100.0/24",
+              "--ip-range", "198.51.100.128/27", "-o", "parent=eth1", "lan"))
+    ok(docker("run", "-d", "--name", "mv", "--network", "lan", "--mac-address",
+              "02:42:c0:a8:00:98", "alpine", "sleep", "600"))
+    assert mac_of(docker, "mv") == "02:42:c0:a8:00:98"
+    code, out = lab.node_exec("srv", ["ping", "-c", "1", "-W", "2", inspect(
+        docker, "mv", "{{.NetworkSettings.Networks.lan.IPAddress}}")])
+    assert code == 0, out
+    _, neighbours = lab.node_exec("srv", ["ip", "neigh", "show", "dev", "eth0"])
+    assert "02:42:c0:a8:00:98" in neighbours  # the LAN learnt it from the wire
+
+    engine = lab.host(EMULATED).engine
+    engine.swarm_init()
+    try:
+        ok(docker("network", "create", "-d", "overlay", "--attachable", "ov"))
+        ok(docker("run", "-d", "--name", "ovc", "--network", "ov", "--mac-address",
+                  "02:42:c0:a8:00:97", "alpine", "sleep", "600"))
+        assert mac_of(docker, "ovc") == "02:42:c0:a8:00:97"
+        ok(docker("rm", "-f", "ovc"))
+        ok(docker("network", "rm", "ov"))
+    finally:
+        engine.swarm_leave(force=True)
+
+
+def test_per_endpoint_mac_through_the_api_connect(lab, docker):
+    ok(docker("network", "create", "n1"))
+    ok(docker("run", "-d", "--name", "web", "alpine", "sleep", "600"))
+    client = docker_py.DockerClient(base_url=lab.docker_host_url(EMULATED))
+    try:
+        client.api.connect_container_to_network("web", "n1", mac_address=MAC)
+    finally:
+        client.close()
+    assert mac_of(docker, "web", "eth1") == MAC
+    assert inspect(docker, "web", "{{.NetworkSettings.Networks.n1.MacAddress}}") == MAC
+
+
+def test_invalid_mac_is_refused_by_the_cli_as_by_docker(docker):
+    assert "zz is not a valid mac address" in refused(
+        docker("run", "--rm", "--mac-address", "zz", "alpine", "true"))
+
+
+def test_mac_address_with_network_none_is_taken_as_docker_28_does(docker):
+    """Docker 28 (API 1.44+) takes it and has no interface to give it; 20.10 (API < 1.44)
+    refused "conflicting options: mac-address and the network mode"."""
+    ok(docker("run", "-d", "--name", "solo", "--network", "none", "--mac-address", MAC,
+              "alpine", "sleep", "600"))
+    links = ok(docker("exec", "solo", "ls", "/sys/class/net")).split()
+    assert links == ["lo"]
+
+
+def test_mac_address_with_network_none_on_real_20_10(real):
+    assert "conflicting options: mac-address and the network mode" in refused(
+        real("run", "--rm", "--network", "none", "--mac-address", MAC, "alpine", "true"))
+
+
+# -- --link ---------------------------------------------------------------------------------
+
+
+def _linked_pair(run: Docker) -> list[str]:
+    ok(run("run", "-d", "--name", "db", "--hostname", "dbhost", "alpine", "sleep", "600"))
+    ok(run("run", "-d", "--name", "web", "--link", "db:database", "alpine", "sleep", "600"))
+    return hosts_without_ids(run, "web")
+
+
+def test_link_on_the_default_bridge(docker, real):
+    emulated = _linked_pair(docker)
+    assert emulated == _linked_pair(real)
+    assert emulated[-2:] == ["IP\tdatabase dbhost db", "IP\tID"]
+    db_ip = inspect(docker, "db", "{{.NetworkSettings.IPAddress}}")
+    pinged = ok(docker("exec", "web", "ping", "-c", "1", "-W", "2", "database"))
+    assert f"({db_ip})" in pinged
+    assert inspect(docker, "web", "{{json .HostConfig.Links}}") == '["/db:/web/database"]'
+    assert inspect(real, "web", "{{json .HostConfig.Links}}") == '["/db:/web/database"]'
+
+
+def test_link_errors_are_dockers(docker, real):
+    for run in (docker, real):
+        assert ("Error response from daemon: could not get container for nope: No such "
+                "container: nope") in refused(run("run", "--rm", "--link", "nope:x", "alpine",
+                                                  "true"))
+        ok(run("create", "--name", "stopped", "alpine", "sleep", "600"))
+        assert ("Cannot link to a non running container: /stopped AS /linker/x") in refused(
+            run("run", "--name", "linker", "--link", "stopped:x", "alpine", "true"))
+        assert ("conflicting options: host type networking can't be used with links. This "
+                "would result in undefined behavior") in refused(
+            run("run", "--rm", "--network", "host", "--link", "stopped:x", "alpine", "true"))
+
+
+def test_link_on_a_user_network_is_an_alias(docker):
+    """Docker 28's CLI sends --link on a user-defined network as the endpoint's Links:
+    a name only the linking container resolves, through the embedded DNS."""
+    ok(docker("network", "create", "un"))
+    ok(docker("run", "-d", "--name", "db", "--network", "un", "alpine", "sleep", "600"))
+    ok(docker("run", "-d", "--name", "web", "--network", "un", "--link", "db:database",
+              "alpine", "sleep", "600"))
+    ok(docker("run", "-d", "--name", "other", "--network", "un", "alpine", "sleep", "600"))
+    db_ip = inspect(docker, "db", "{{.NetworkSettings.Networks.un.IPAddress}}")
+    assert f"({db_ip})" in ok(docker("exec", "web", "ping", "-c", "1", "-W", "2", "database"))
+    assert docker("exec", "other", "ping", "-c", "1", "-W", "2", "database").returncode != 0
+    assert "database" not in ok(docker("exec", "web", "cat", "/etc/hosts"))
+
+
+# -- inspect's NetworkSettings -----------------------------------------------------------------
+
+TOP_LEVEL = ("{{.NetworkSettings.IPAddress}} {{.NetworkSettings.IPPrefixLen}} "
+             "{{.NetworkSettings.Gateway}} {{.NetworkSettings.MacAddress}} "
+             "{{.NetworkSettings.EndpointID}} [{{.NetworkSettings.GlobalIPv6Address}}] "
+             "{{.NetworkSettings.GlobalIPv6PrefixLen}} [{{.NetworkSettings.IPv6Gateway}}]")
+BRIDGE = ("{{with .NetworkSettings.Networks.bridge}}{{.IPAddress}} {{.IPPrefixLen}} {{.Gateway}} "
+          "{{.MacAddress}} {{.EndpointID}} [{{.GlobalIPv6Address}}] {{.GlobalIPv6PrefixLen}} "
+          "[{{.IPv6Gateway}}]{{end}}")
+
+
+def test_top_level_network_settings(docker, real):
+    for run in (docker, real):
+        ok(run("network", "create", "n1"))
+        ok(run("run", "-d", "--name", "onbridge", "alpine", "sleep", "600"))
+        ok(run("run", "-d", "--name", "elsewhere", "--network", "n1", "alpine", "sleep", "600"))
+        top = inspect(run, "onbridge", TOP_LEVEL)
+        assert top == inspect(run, "onbridge", BRIDGE)
+        ip, prefix, gateway = top.split()[:3]
+        assert ip.startswith("172.17.") and prefix == "16" and gateway == "172.17.0.1"
+        assert inspect(run, "elsewhere", TOP_LEVEL) == "0   [] 0 []"
+        ok(run("stop", "-t", "1", "onbridge"))
+        assert inspect(run, "onbridge", "{{.NetworkSettings.IPAddress}}") == ""
+
+
+# -- exec start ---------------------------------------------------------------------------------
+
+
+def test_exec_start_detach_and_tty(docker):
+    ok(docker("run", "-d", "--name", "web", "alpine", "sleep", "600"))
+    assert ok(docker("exec", "-d", "web", "sh", "-c", "echo done > /tmp/fields-exec")) == ""
+    assert ok(docker("exec", "-t", "web", "echo", "hi")) == "hi\r\n"
+    assert ok(docker("exec", "web", "echo", "hi")) == "hi\n"
+
+
+# -- conflicting options -------------------------------------------------------------------------
+
+
+def test_refused_options_name_the_option(docker):
+    assert ("Error response from daemon: --restart, --memory are not supported by the "
+            "emulator") in refused(docker("run", "--rm", "--restart", "always", "--memory",
+                                          "64m", "alpine", "true"))
+    assert "--sysctl is not supported by the emulator" in refused(
+        docker("run", "--rm", "--sysctl", "net.ipv4.ip_forward=1", "alpine", "true"))
+    assert ok(docker("ps", "-aq")) == ""
+
+
+def test_dns_with_network_host_is_refused(docker):
+    assert "--dns with --network host is not supported by the emulator" in refused(
+        docker("run", "--rm", "--network", "host", "--dns", "192.0.2.53", "alpine", "true"))

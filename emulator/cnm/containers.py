@@ -202,8 +202,10 @@ class Containers:
         self._state.fabric.settle()
 
     def _start_process(self, container: Container) -> None:
-        """The container's own process starts last, as runc's does: its networks are in."""
-        env = process_env(container.image, container.env)
+        """The container's own process starts last, as runc's does: its networks are in.
+        Its legacy links' variables come first; its own --env wins."""
+        links = legacy_links.environment(container, self._all, self.default_bridge())
+        env = process_env(container.image, [*links, *container.env])
         files = self._files.prepare(container)
         try:
             self._state.fabric.start_process(container.sandbox, container.command,

@@ -4,7 +4,8 @@ dockerd registers them at create (registerLinks: the linked container must exist
 and neither end may be in host network mode), refuses to start a container whose
 linked containers are not running or not on the default bridge, and writes one
 /etc/hosts line per link: the linked container's default-bridge address with the
-alias, its hostname and, unless the alias is it, its name (addLegacyLinks). On a
+alias, its hostname and, unless the alias is it, its name (addLegacyLinks), and
+gives its process the link's variables (DB_NAME, DB_PORT_5432_TCP_ADDR...). On a
 user-defined network `--link` is no legacy link but a name the linking container
 alone resolves through the embedded DNS (EndpointSettings.Links, dnsnames.py).
 """
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from emulator import errdefs as err
 from emulator.cnm.model import Container, Network
+from emulator.drivers.portmapping import ExposedPort
 
 HOST_NETWORK_AND_LINKS = ("conflicting options: host type networking can't be used with "
                           "links. This would result in undefined behavior")
@@ -99,3 +101,56 @@ def inspect_links(container: Container, containers: Mapping[str, Container]) -> 
     """HostConfig.Links as inspect shows them: /child:/parent/alias."""
     return [f"/{containers[cid].name}:/{container.name}/{alias}"
             for alias, cid in container.links.items() if cid in containers]
+
+
+def _tcp_first(port: ExposedPort) -> tuple[int, str, int]:
+    """links.withTCPPriority: tcp ports first, then by protocol, then by number."""
+    return (port.proto.lower() != "tcp", port.proto.lower(), port.port)
+
+
+def link_env(alias: str, linker_name: str, child: Container, child_ip: str) -> list[str]:
+    """links.Link.ToEnv: ALIAS_PORT..., ALIAS_NAME and ALIAS_ENV_... of one link."""
+    prefix_alias = alias.upper().replace("-", "_")
+    ports = sorted(child.ports.exposed, key=_tcp_first)
+    env: list[str] = []
+    start = end = None
+    for i, port in enumerate(ports):
+        if i == 0:
+            start = end = port
+            env.append(f"{prefix_alias}_PORT={port.proto}://{child_ip}:{port.port}")
+        prefix = f"{prefix_alias}_PORT_{port.port}_{port.proto.upper()}"
+        env += [f"{prefix}={port.proto}://{child_ip}:{port.port}", f"{prefix}_ADDR={child_ip}",
+                f"{prefix}_PORT={port.port}", f"{prefix}_PROTO={port.proto}"]
+        assert start is not None and end is not None
+        if port.port == end.port + 1 and port.proto.lower() == start.proto.lower():
+            end = port
+            if i < len(ports) - 1:
+                continue
+        if end != start:
+            prefix = f"{prefix_alias}_PORT_{start.port}_{start.proto.upper()}"
+            env += [f"{prefix}_START={start.proto}://{child_ip}:{start.port}",
+                    f"{prefix}_PORT_START={start.port}",
+                    f"{prefix}_END={end.proto}://{child_ip}:{end.port}",
+                    f"{prefix}_PORT_END={end.port}"]
+        start = end = port
+    env.append(f"{prefix_alias}_NAME=/{linker_name}/{alias}")
+    for item in child.env:
+        name, sep, value = item.partition("=")
+        if sep and name not in ("HOME", "PATH"):
+            env.append(f"{prefix_alias}_ENV_{name}={value}")
+    return env
+
+
+def environment(container: Container, containers: Mapping[str, Container],
+                default_bridge: Network | None) -> list[str]:
+    """setupLinkedContainers: every link's variables, for a container on the default
+    bridge (its own --env comes after and wins)."""
+    if default_bridge is None or default_bridge.id not in container.endpoints:
+        return []
+    env: list[str] = []
+    for alias, cid in container.links.items():
+        child = containers.get(cid)
+        ep = child.endpoints.get(default_bridge.id) if child is not None else None
+        if child is not None and ep is not None and ep.address is not None:
+            env += link_env(alias, container.name, child, str(ep.address.ip))
+    return env

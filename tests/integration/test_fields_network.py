@@ -236,6 +236,27 @@ def test_link_on_the_default_bridge(docker, real):
     assert inspect(real, "web", "{{json .HostConfig.Links}}") == '["/db:/web/database"]'
 
 
+def _link_variables(run: Docker) -> list[str]:
+    ok(run("run", "-d", "--name", "db", "-e", "PASSWORD=gordon", "--expose", "5432",
+           "--expose", "6379/udp", "alpine", "sleep", "600"))
+    env = ok(run("run", "--rm", "--name", "web", "--link", "db:data-base", "alpine", "env"))
+    db_ip = inspect(run, "db", "{{.NetworkSettings.IPAddress}}")
+    return sorted(line.replace(db_ip, "IP") for line in env.splitlines()
+                  if line.startswith("DATA_BASE_"))
+
+
+def test_link_variables_as_real_docker(docker, real):
+    """Where 20.10 and 28 differ (daemon/links/links.go) the emulator is 28 and the
+    unit test follows 28's links_test.go: contiguous ports make a _START/_END range from
+    two ports on (20.10: three), and ALIAS_PORT is the lowest tcp port (20.10: the
+    lowest port of any protocol). Here they agree."""
+    emulated = _link_variables(docker)
+    assert "DATA_BASE_NAME=/web/data-base" in emulated
+    assert "DATA_BASE_PORT=tcp://IP:5432" in emulated
+    assert "DATA_BASE_PORT_6379_UDP_ADDR=IP" in emulated
+    assert emulated == _link_variables(real)
+
+
 def test_link_errors_are_dockers(docker, real):
     for run in (docker, real):
         assert ("Error response from daemon: could not get container for nope: No such "

@@ -28,6 +28,9 @@ from emulator.cnm.dnsnames import NameTable
 from emulator.cnm.endpoints import parse_mac
 from emulator.cnm.engine import Engine
 from emulator.cnm.lifecycle import ContainerLifecycle
+from emulator.cnm.links import link_env
+from emulator.cnm.model import Container
+from emulator.drivers.portmapping import PortOptions, parse_port_key
 from emulator.fabric.fake import FakeFabric
 
 MAC = "02:42:ac:11:00:99"
@@ -328,3 +331,47 @@ def test_link_on_a_user_network_is_a_name_only_the_linker_resolves(host: HostCon
     assert isinstance(ask("other", "database"), Forward)
     shown = inspect(host, "web")["NetworkSettings"]["Networks"]["n1"]
     assert shown["Links"] == ["db:database"]
+
+
+def test_link_variables_are_dockers() -> None:
+    """moby's links_test.go TestLinkMultipleEnv, as its oracle (order aside)."""
+    child = Container("c" * 64, "db", "db", ["true"], "", env=["PASSWORD=gordon", "PATH=/bin"],
+                      ports=PortOptions(exposed=tuple(parse_port_key(p) for p in (
+                          "6300/udp", "6379/tcp", "6380/tcp", "6381/tcp", "6382/udp"))))
+    ip = "172.0.17.2"
+
+    def port(number: int, proto: str) -> list[str]:
+        prefix = f"DOCKER_PORT_{number}_{proto.upper()}"
+        return [f"{prefix}={proto}://{ip}:{number}", f"{prefix}_ADDR={ip}",
+                f"{prefix}_PORT={number}", f"{prefix}_PROTO={proto}"]
+
+    assert sorted(link_env("docker", "db", child, ip)) == sorted([
+        "DOCKER_ENV_PASSWORD=gordon", "DOCKER_NAME=/db/docker", f"DOCKER_PORT=tcp://{ip}:6379",
+        *port(6300, "udp"), *port(6379, "tcp"), *port(6380, "tcp"), *port(6381, "tcp"),
+        *port(6382, "udp"),
+        f"DOCKER_PORT_6379_TCP_END=tcp://{ip}:6381", "DOCKER_PORT_6379_TCP_PORT_END=6381",
+        "DOCKER_PORT_6379_TCP_PORT_START=6379", f"DOCKER_PORT_6379_TCP_START=tcp://{ip}:6379",
+    ])
+
+
+def test_a_linking_container_starts_with_the_links_variables(host: HostContext,
+                                                             fabric: FakeFabric) -> None:
+    started: dict[str, dict[str, str]] = {}
+    original = fabric.start_process
+
+    def recording(sandbox, command, hostname, env=None, files=None) -> None:
+        started[sandbox.key] = dict(env or {})
+        original(sandbox, command, hostname, env, files)
+
+    fabric.start_process = recording  # type: ignore[method-assign]
+    create(host, "db", Env=["PASSWORD=gordon"], ExposedPorts={"5432/tcp": {}})
+    start(host, "db")
+    create(host, "web", Env=["DB_NAME=mine"], HostConfig={"Links": ["db"]})
+    start(host, "web")
+    env = started[host.engine.get_container("web").id]
+    db_ip = str(host.engine.get_container("db").endpoints[
+        host.engine.get_network("bridge").id].address.ip)
+    assert env["DB_PORT"] == f"tcp://{db_ip}:5432"
+    assert env["DB_PORT_5432_TCP_ADDR"] == db_ip
+    assert env["DB_ENV_PASSWORD"] == "gordon"
+    assert env["DB_NAME"] == "mine"  # its own --env wins

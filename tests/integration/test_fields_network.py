@@ -296,6 +296,8 @@ BRIDGE = ("{{with .NetworkSettings.Networks.bridge}}{{.IPAddress}} {{.IPPrefixLe
 
 
 def test_top_level_network_settings(docker, real):
+    """dockerd's getDefaultNetworkSettings, the same in 20.10 and 28 (daemon/inspect.go):
+    the default bridge's endpoint copied to the top level, empty elsewhere."""
     for run in (docker, real):
         ok(run("network", "create", "n1"))
         ok(run("run", "-d", "--name", "onbridge", "alpine", "sleep", "600"))
@@ -307,6 +309,9 @@ def test_top_level_network_settings(docker, real):
         assert inspect(run, "elsewhere", TOP_LEVEL).split() == ["0", "[]", "0", "[]"]
         ok(run("stop", "-t", "1", "onbridge"))
         assert inspect(run, "onbridge", "{{.NetworkSettings.IPAddress}}") == ""
+    # 28's releaseNetwork forgets the sandbox of a stopped container; 20.10 kept it
+    assert inspect(docker, "onbridge", "{{.NetworkSettings.SandboxKey}}") == ""
+    assert inspect(real, "onbridge", "{{.NetworkSettings.SandboxKey}}") != ""
 
 
 # -- exec start ---------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Network options of `docker run` on the real kernel, through the docker CLI, next to a
 real dockerd 20.10 in the same lab where it is cheap to compare.
 
-h1 is an emulated Docker host, h2 runs Debian's dockerd 20.10 (`engine: docker`); both
-are on the lab's LAN (eth1), so macvlan networks have a parent. Checked as a user
+h1 and h3 are emulated Docker hosts, h2 runs Debian's dockerd 20.10 (`engine: docker`);
+all are on the lab's LAN (eth1), so macvlan networks have a parent. Checked as a user
 would: the MAC a container's interface has (--mac-address on bridge, macvlan and
 overlay, and per endpoint through the API's connect), /etc/hosts and names after
 --link on the default bridge and on a user-defined network, `inspect`'s top-level
@@ -32,6 +32,7 @@ name: fields
 hosts:
   h1: {}
   h2: {engine: docker}
+  h3: {}
 lan:
   hosts:
     srv: {address: 198.51.100.10}
@@ -139,17 +140,29 @@ def test_mac_address_on_bridge_macvlan_and_overlay(lab, docker):
     _, neighbours = lab.node_exec("srv", ["ip", "neigh", "show", "dev", "eth0"])
     assert "02:42:c0:a8:00:98" in neighbours  # the LAN learnt it from the wire
 
-    engine = lab.host(EMULATED).engine
-    engine.swarm_init()
+    manager, worker = lab.host(EMULATED).engine, lab.host("h3").engine
+    manager.swarm_init()
     try:
+        worker.swarm_join([f"{lab.host(EMULATED).address}:2377"],
+                          manager.swarm_join_token("worker"))
         ok(docker("network", "create", "-d", "overlay", "--attachable", "ov"))
         ok(docker("run", "-d", "--name", "ovc", "--network", "ov", "--mac-address",
                   "02:42:c0:a8:00:97", "alpine", "sleep", "600"))
         assert mac_of(docker, "ovc") == "02:42:c0:a8:00:97"
-        ok(docker("rm", "-f", "ovc"))
-        ok(docker("network", "rm", "ov"))
+        # a peer on another host reaches it: its VXLAN entries carry the MAC asked for
+        peer = lab.host("h3").containers.run("peer", "ov")
+        ovc_ip = inspect(docker, "ovc", "{{.NetworkSettings.Networks.ov.IPAddress}}")
+        assert peer.exec(["ping", "-c", "1", "-W", "2", ovc_ip]).exit_code == 0
+        neighbours = peer.exec(["ip", "neigh", "show", ovc_ip]).stdout
+        assert "02:42:c0:a8:00:97" in neighbours
     finally:
-        engine.swarm_leave(force=True)
+        worker.remove_containers(list(worker.containers), force=True)
+        manager.remove_containers(list(manager.containers), force=True)
+        if manager.swarm is not None:
+            for network in [n for n in manager.swarm.networks.values() if not n.ingress]:
+                manager.remove_network(network.id)
+        worker.swarm_leave()
+        manager.swarm_leave(force=True)
 
 
 def test_per_endpoint_mac_through_the_api_connect(lab, docker):

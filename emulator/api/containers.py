@@ -14,6 +14,7 @@ from emulator.api.context import HostContext
 from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes import containers as shapes
 from emulator.api.streams import MULTIPLEXED_STREAM, STDERR, STDOUT, drain, frame, pump
+from emulator.cnm import sysctls as net_sysctls
 from emulator.cnm.engine import AttachRequest, DnsConfig, Engine
 from emulator.cnm.filters import any_of, docker_match, labels_match
 from emulator.cnm.lifecycle import CapturedOutput
@@ -171,6 +172,8 @@ def create_container(host: HostContext, request: Request) -> Response:
     containerfields.refuse_create(body)
     networking = networking_request(body, request.api_version)
     host_config = body.get("HostConfig") or {}
+    sysctl_warnings = net_sysctls.check(host_config.get("Sysctls") or {},
+                                        private=networking.mode != "host")
     ports = port_options(body.get("ExposedPorts"), host_config.get("PortBindings"),
                          bool(host_config.get("PublishAllPorts")))
     command = list(body.get("Entrypoint") or []) + list(body.get("Cmd") or [])
@@ -180,9 +183,11 @@ def create_container(host: HostContext, request: Request) -> Response:
         env=body.get("Env") or [],
         auto_remove=bool(host_config.get("AutoRemove")), ports=ports,
         dns=dns_config(body), links=host_config.get("Links") or (),
+        sysctls=host_config.get("Sysctls") or {},
     )
     return Response(201, {"Id": container.id,
-                          "Warnings": port_warnings(host_config) + networking.warnings})
+                          "Warnings": port_warnings(host_config) + networking.warnings
+                          + sysctl_warnings})
 
 
 def port_warnings(host_config: dict) -> list[str]:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from emulator import errdefs as err
 from emulator import faults
 from emulator.cnm import links as legacy_links
+from emulator.cnm import sysctls as net_sysctls
 from emulator.cnm.containerfiles import ContainerFiles
 from emulator.cnm.endpoints import AttachRequest, Endpoints
 from emulator.cnm.etcfiles import DnsConfig, HostResolvConf, validate
@@ -86,7 +87,8 @@ class Containers:
                image: str = "", labels: Mapping[str, str] | None = None,
                env: list[str] | None = None, ports: PortOptions | None = None,
                dns: DnsConfig | None = None, task_id: str = "",
-               links: Iterable[str] = ()) -> Container:
+               links: Iterable[str] = (), sysctls: Mapping[str, str] | None = None,
+               ) -> Container:
         """`links` are HostConfig.Links (--link NAME[:ALIAS]), legacy links unless the
         first network is user-defined (there they are the endpoint's Links)."""
         dns = dns or DnsConfig()
@@ -128,7 +130,7 @@ class Containers:
             command=list(command or DEFAULT_COMMAND), created=docker_timestamp(),
             attachments=attachments, image=image, labels=dict(labels or {}),
             env=list(env or []), ports=ports or PortOptions(), dns=dns, task_id=task_id,
-            links=registered,
+            links=registered, sysctls=dict(sysctls or {}),
         )
         self._all[cid] = container
         return container
@@ -171,6 +173,7 @@ class Containers:
                                      attachment)
                 faults.step("container.joined")
             self._endpoints.publish_ports(container)
+            net_sysctls.apply(state.fabric, container.sandbox, container.sysctls)
             self._start_process(container)
             faults.step("container.process-started")
         except Exception:

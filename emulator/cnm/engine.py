@@ -295,10 +295,11 @@ class Engine:
                          image: str = "", labels: Mapping[str, str] | None = None,
                          env: list[str] | None = None,
                          ports: PortOptions | None = None,
-                         dns: DnsConfig | None = None, links: Iterable[str] = ()) -> Container:
+                         dns: DnsConfig | None = None, links: Iterable[str] = (),
+                         sysctls: Mapping[str, str] | None = None) -> Container:
         with self._write():
             return self._containers.create(name, networks, hostname, command, image, labels,
-                                           env, ports, dns=dns, links=links)
+                                           env, ports, dns=dns, links=links, sysctls=sysctls)
 
     def start_container(self, ref: str) -> Container:
         with self._write():

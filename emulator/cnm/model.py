@@ -88,6 +88,8 @@ class Container:
     """--dns, --dns-search, --dns-option, --add-host, --domainname (cnm/etcfiles)."""
     ports: PortOptions = field(default_factory=PortOptions)
     """-p, -P and --expose, as the create request asked."""
+    sysctls: dict[str, str] = field(default_factory=dict)
+    """--sysctl net.* settings, written in its network namespace as it starts."""
     links: dict[str, str] = field(default_factory=dict)
     """Legacy links on the default bridge (--link NAME:ALIAS): alias -> linked container ID."""
     task_id: str = ""

@@ -327,6 +327,26 @@ def test_top_level_network_settings(docker, real):
     assert inspect(real, "onbridge", "{{.NetworkSettings.SandboxKey}}") != ""
 
 
+# -- --sysctl -------------------------------------------------------------------------------
+
+
+def test_network_sysctls_in_the_containers_namespace(lab, docker):
+    ttl = "/proc/sys/net/ipv4/ip_default_ttl"
+    assert ok(docker("run", "--rm", "--sysctl", "net.ipv4.ip_default_ttl=33", "alpine",
+                     "cat", ttl)) == "33\n"
+    assert lab.host(EMULATED).exec(["cat", ttl]).stdout == "64\n"  # the Docker host's own
+    done = docker("run", "-d", "--name", "quiet", "--sysctl",
+                  "net.ipv4.conf.eth0.accept_redirects=0", "alpine", "sleep", "600")
+    assert ok(done) and ('Migrated sysctl "net.ipv4.conf.eth0.accept_redirects" to DriverOpts'
+                         '{"com.docker.network.endpoint.sysctls":'
+                         '"net.ipv4.conf.IFNAME.accept_redirects=0"}.') in done.stderr
+    assert ok(docker("exec", "quiet", "cat",
+                     "/proc/sys/net/ipv4/conf/eth0/accept_redirects")) == "0\n"
+    assert 'sysctl "net.ipv4.ip_default_ttl" not allowed in host network namespace' in refused(
+        docker("run", "--rm", "--network", "host", "--sysctl", "net.ipv4.ip_default_ttl=33",
+               "alpine", "true"))
+
+
 # -- exec start ---------------------------------------------------------------------------------
 
 
@@ -346,8 +366,9 @@ def test_refused_options_name_the_option(docker):
                              "true"))
     assert ("Error response from daemon: --restart, --memory are not supported by the "
             "emulator") in refusal
-    assert "--sysctl is not supported by the emulator" in refused(
-        docker("run", "--rm", "--sysctl", "net.ipv4.ip_forward=1", "alpine", "true"))
+    assert ("--sysctl kernel.shmmax is not supported by the emulator: only net.* sysctls "
+            "are, in the container's network namespace") in refused(
+        docker("run", "--rm", "--sysctl", "kernel.shmmax=65536", "alpine", "true"))
     assert ok(docker("ps", "-aq")) == ""
 
 

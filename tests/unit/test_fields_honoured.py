@@ -375,3 +375,42 @@ def test_a_linking_container_starts_with_the_links_variables(host: HostContext,
     assert env["DB_PORT_5432_TCP_ADDR"] == db_ip
     assert env["DB_ENV_PASSWORD"] == "gordon"
     assert env["DB_NAME"] == "mine"  # its own --env wins
+
+
+# -- --sysctl ------------------------------------------------------------------------------------
+
+
+def test_network_sysctls_are_written_before_the_process(host: HostContext,
+                                                        fabric: FakeFabric) -> None:
+    answer_body = create(host, "web", HostConfig={"Sysctls": {
+        "net.ipv4.ip_forward": "1", "net.ipv4.conf.eth0.rp_filter": "0"}})
+    assert answer_body["Warnings"] == [
+        'Migrated sysctl "net.ipv4.conf.eth0.rp_filter" to DriverOpts{'
+        '"com.docker.network.endpoint.sysctls":"net.ipv4.conf.IFNAME.rp_filter=0"}.']
+    start(host, "web")
+    steps = [entry for entry in fabric.log if entry[0] in ("exec", "start_process")]
+    assert steps[-3:] == [("exec", "sysctl -q -w net.ipv4.ip_forward=1"),
+                          ("exec", "sysctl -q -w net.ipv4.conf.eth0.rp_filter=0"),
+                          ("start_process", "sleep")]
+    assert inspect(host, "web")["HostConfig"]["Sysctls"] == {
+        "net.ipv4.ip_forward": "1", "net.ipv4.conf.eth0.rp_filter": "0"}
+
+
+def test_sysctls_docker_or_the_emulator_refuse(host: HostContext) -> None:
+    with docker_error(err.NotImplementedByEmulator, 501,
+                      "--sysctl kernel.shmmax is not supported by the emulator: only net.* "
+                      "sysctls are, in the container's network namespace"):
+        create(host, "web", HostConfig={"Sysctls": {"kernel.shmmax": "1"}})
+    with docker_error(err.DockerError, 500,
+                      "unable to determine network endpoint for sysctl "
+                      "net.ipv4.conf.eth1.rp_filter, use driver option "
+                      "'com.docker.network.endpoint.sysctls' to set per-interface sysctls"):
+        create(host, "web", HostConfig={"Sysctls": {"net.ipv4.conf.eth1.rp_filter": "0"}})
+    create(host, "hostly", HostConfig={"NetworkMode": "host",
+                                       "Sysctls": {"net.ipv4.ip_forward": "1"}})
+    with docker_error(err.DockerError, 500,
+                      "failed to create task for container: OCI runtime create failed: "
+                      'sysctl "net.ipv4.ip_forward" not allowed in host network namespace: '
+                      "unknown"):
+        call(containers.start_container, host, "POST", id="hostly")
+    assert not host.engine.get_container("hostly").running

@@ -151,6 +151,7 @@ def inspect(engine: Engine, container: Container, log_path: str = "") -> dict[st
                        "PortBindings": dict(container.ports.port_bindings_json or {}),
                        "PublishAllPorts": container.ports.publish_all,
                        "Links": inspect_links(container, engine.containers) or None,
+                       **({"Sysctls": dict(container.sysctls)} if container.sysctls else {}),
                        **dns_host_config(container)},
         "GraphDriver": {"Name": "cnm-emulator", "Data": {}},
         "Mounts": [],

@@ -7,9 +7,9 @@ value (`"Memory": 0`, `"LogConfig": {"Type": "", "Config": {}}`, `"MemorySwappin
 emulator then either does it (`HONOURED`, naming the module that does; `RUNTIME` for
 the container sandbox's fields, parsed by emulator/cnm/runtimespec.py) or answers
 dockerd's NotImplemented, naming the option as a CLI user types it: `--memory is not
-supported by the emulator`. `OPERATIONAL` fields are what dockerd fills in and
-ignores in a request (an endpoint's IPAddress), `CLIENT` ones are the client's
-business (the CLI writes --cidfile itself), as dockerd does with both.
+supported by the emulator`. What dockerd itself ignores in a request is `IGNORED`,
+saying why: what it fills in (an endpoint's IPAddress), the client's business (the
+CLI writes --cidfile itself), Windows-only fields.
 
 `tests/unit/test_fields_schema_walk.py` walks the v1.45 schemas and fails on a field
 missing from `FIELDS`; every honoured field names the test that shows it honoured.
@@ -24,8 +24,8 @@ from typing import Any
 from emulator import errdefs as err
 
 HONOURED, RUNTIME, REFUSED = "honoured", "honoured by runtime", "refused"
-OPERATIONAL, CLIENT = "output only (dockerd ignores it in requests)", "client-side"
-VERDICTS = (HONOURED, RUNTIME, REFUSED, OPERATIONAL, CLIENT)
+IGNORED = "ignored by dockerd too"
+VERDICTS = (HONOURED, RUNTIME, REFUSED, IGNORED)
 
 CONFIG, HOST_CONFIG, ENDPOINT = "Config", "HostConfig", "EndpointSettings"
 EXEC, EXEC_START = "ExecConfig", "ExecStartConfig"
@@ -120,9 +120,12 @@ def _refused(section: str, name: str, option: str,
     return Field(section, name, REFUSED, option, asks_nothing=asks_nothing)
 
 
+def _ignored(section: str, name: str, why: str) -> Field:
+    return Field(section, name, IGNORED, why, asks_nothing=lambda value: True)
+
+
 def _operational(section: str, name: str) -> Field:
-    return Field(section, name, OPERATIONAL, "emulator/api/shapes/networks.py",
-                 asks_nothing=lambda value: True)
+    return _ignored(section, name, "dockerd fills it in as the endpoint joins")
 
 
 FIELDS: tuple[Field, ...] = (
@@ -142,8 +145,7 @@ FIELDS: tuple[Field, ...] = (
     _runtime(CONFIG, "Env"),
     _runtime(CONFIG, "Cmd"),
     Field(CONFIG, "Healthcheck", REFUSED, "--health-cmd", asks_nothing=no_healthcheck),
-    Field(CONFIG, "ArgsEscaped", OPERATIONAL, "dockerd reads it on Windows only",
-          asks_nothing=lambda value: True),
+    _ignored(CONFIG, "ArgsEscaped", "dockerd reads it on Windows only"),
     _runtime(CONFIG, "Image"),
     _refused(CONFIG, "Volumes", "--volume CONTAINER-PATH (an anonymous volume)",
              asks_nothing=empty),
@@ -160,8 +162,7 @@ FIELDS: tuple[Field, ...] = (
     _refused(CONFIG, "Shell", "Shell (the Dockerfile SHELL)"),
     # -- HostConfig ---------------------------------------------------------------------
     _runtime(HOST_CONFIG, "Binds"),
-    Field(HOST_CONFIG, "ContainerIDFile", CLIENT, "the CLI writes --cidfile itself",
-          asks_nothing=lambda value: True),
+    _ignored(HOST_CONFIG, "ContainerIDFile", "the CLI writes --cidfile itself"),
     Field(HOST_CONFIG, "LogConfig", REFUSED, "--log-driver/--log-opt",
           asks_nothing=log_json_file),
     _mine(HOST_CONFIG, "NetworkMode", API_CREATE, f"{HONOURED_TESTS}::test_network_mode"),
@@ -256,7 +257,7 @@ FIELDS: tuple[Field, ...] = (
     _mine(ENDPOINT, "MacAddress", ENDPOINTS, f"{NETWORK_TESTS}::"
                                              "test_mac_address_on_bridge_macvlan_and_overlay"),
     _mine(ENDPOINT, "Aliases", ENDPOINTS, f"{HONOURED_TESTS}::test_endpoint_address_and_aliases"),
-    _operational(ENDPOINT, "NetworkID"),
+    _mine(ENDPOINT, "NetworkID", API_CREATE, f"{HONOURED_TESTS}::test_endpoint_network_id"),
     _operational(ENDPOINT, "EndpointID"),
     _operational(ENDPOINT, "Gateway"),
     _operational(ENDPOINT, "IPAddress"),
@@ -265,7 +266,7 @@ FIELDS: tuple[Field, ...] = (
     _operational(ENDPOINT, "GlobalIPv6Address"),
     _operational(ENDPOINT, "GlobalIPv6PrefixLen"),
     _refused(ENDPOINT, "DriverOpts", "--driver-opt", asks_nothing=empty),
-    _operational(ENDPOINT, "DNSNames"),
+    _ignored(ENDPOINT, "DNSNames", "dockerd computes it (buildEndpointDNSNames)"),
     # -- exec create and exec start -----------------------------------------------------
     *(_runtime(EXEC, name) for name in (
         "AttachStdin", "AttachStdout", "AttachStderr", "ConsoleSize", "DetachKeys", "Tty",

@@ -110,7 +110,9 @@ def attach_requests(body: dict, networking: NetworkingRequest | None = None,
     for name in names:
         config = endpoints.get(name) or {}
         ipam = config.get("IPAMConfig") or {}
-        requests.append(AttachRequest(name, ipam.get("IPv4Address") or None,
+        # getNetworkID: a user-defined network is found by its NetworkID when given
+        target = (config.get("NetworkID") or name) if _is_user_defined(name) else name
+        requests.append(AttachRequest(target, ipam.get("IPv4Address") or None,
                                       tuple(config.get("Aliases") or ()),
                                       config.get("MacAddress") or None,
                                       tuple(config.get("Links") or ())))

@@ -130,6 +130,23 @@ def test_endpoint_address_and_aliases(host: HostContext) -> None:
     assert shown["IPAddress"] == "10.9.0.7" and shown["Aliases"] == ["www"]
 
 
+def test_endpoint_network_id(host: HostContext) -> None:
+    """daemon's getNetworkID: on a user-defined network the endpoint's NetworkID, when
+    given, names the network joined (clients recreating a container echo inspect's);
+    the operational fields echoed with it are ignored, as dockerd fills them in."""
+    network(host, "n1", "10.9.0.0/24")
+    n2 = network(host, "n2", "10.8.0.0/24")
+    create(host, "web", HostConfig={"NetworkMode": "n1"}, NetworkingConfig={
+        "EndpointsConfig": {"n1": {"NetworkID": n2, "IPAddress": "10.9.0.99",
+                                   "EndpointID": "e" * 64, "Gateway": "10.9.0.254"}}})
+    start(host, "web")
+    networks_shown = inspect(host, "web")["NetworkSettings"]["Networks"]
+    assert list(networks_shown) == ["n2"]
+    shown = networks_shown["n2"]
+    assert shown["NetworkID"] == n2 and shown["IPAddress"].startswith("10.8.0.")
+    assert shown["Gateway"] == "10.8.0.1" and shown["EndpointID"] != "e" * 64
+
+
 # -- MAC addresses --------------------------------------------------------------------------
 
 

@@ -272,3 +272,26 @@ def test_a_start_with_a_body_is_refused_as_dockerd_does(host: HostContext) -> No
                        "request body was deprecated since API v1.22 and removed in v1.24$"):
         containers.start_container(host, request)
     assert call(containers.start_container, host, "POST", {}, id="cc").status == 204
+
+
+def test_a_create_from_the_emulators_own_inspect_is_taken(host: HostContext) -> None:
+    """Tools that recreate a container send back what inspect showed: Config, HostConfig
+    and the endpoints' settings, operational fields and all."""
+    network = call(networks.create_network, host, "POST", {"Name": "n1"}).body["Id"]
+    body = {"Image": "alpine", "Cmd": ["sleep", "9"], "Labels": {"a": "b"},
+            "ExposedPorts": {"80/tcp": {}}, "MacAddress": "02:42:ac:11:00:99",
+            "HostConfig": {"NetworkMode": "n1",
+                           "PortBindings": {"80/tcp": [{"HostPort": "8080"}]},
+                           "Dns": ["192.0.2.53"], "Sysctls": {"net.ipv4.ip_forward": "1"}}}
+    call(containers.create_container, host, "POST", body, query={"name": "orig"})
+    call(containers.start_container, host, "POST", id="orig")
+    shown = call(containers.inspect_container, host, id="orig").body
+    echoed = {**shown["Config"], "HostConfig": shown["HostConfig"],
+              "NetworkingConfig": {"EndpointsConfig": shown["NetworkSettings"]["Networks"]}}
+    call(containers.remove_container, host, "DELETE", query={"force": "1"}, id="orig")
+    response = call(containers.create_container, host, "POST", echoed, query={"name": "again"})
+    assert response.status == 201
+    call(containers.start_container, host, "POST", id="again")
+    again = call(containers.inspect_container, host, id="again").body
+    assert again["NetworkSettings"]["Networks"]["n1"]["NetworkID"] == network
+    assert again["Config"]["MacAddress"] == "02:42:ac:11:00:99"

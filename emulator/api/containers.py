@@ -62,7 +62,7 @@ def networking_request(body: dict, api_version: str | None = None) -> Networking
     if old_api and not mac:
         for endpoint in endpoints.values():  # the old API would have ignored them
             endpoint.pop("MacAddress", None)
-    if old_api and mac and mode not in ("bridge",) and not _is_user_defined(mode):
+    if old_api and mac and mode != "bridge" and not _is_user_defined(mode):
         raise err.InvalidParameter(CONTAINER_NETWORK_AND_MAC)
     if mac and (mode == "bridge" or _is_user_defined(mode)):
         endpoint = _endpoint_for_mode(mode, endpoints, old_api)

@@ -122,7 +122,24 @@ class ContainerFiles:
         self._internal[container.id] = False
         self._external.pop(container.id, None)
         self._write_resolv_conf(container, any(has_resolver(n) for n in networks))
+        self._update_linkers(container, bridge)
         return {path: folder / name for path, name in FILE_NAMES.items()}
+
+    def _update_linkers(self, container: Container, bridge: Network | None) -> None:
+        """addLegacyLinks for the linked end: the running containers linking to this one
+        get its (maybe new) default-bridge address in their hosts files."""
+        ep = container.endpoints.get(bridge.id) if bridge is not None else None
+        if ep is None or ep.address is None:
+            return
+        for linker in self._state.containers.values():
+            folder = self.folder(linker.id)
+            if not linker.running or folder is None or not (folder / "hosts").exists():
+                continue
+            for alias, cid in linker.links.items():
+                if cid == container.id:
+                    path = folder / "hosts"
+                    _write(path, etcfiles.hosts_updated(path.read_text(), str(ep.address.ip),
+                                                        alias))
 
     def joined(self, container: Container, network: Network, ep: Endpoint) -> None:
         """A running container was connected: its address lines, and the embedded

@@ -12,6 +12,7 @@ directives without the comments.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
@@ -320,6 +321,13 @@ def hosts_without(text: str, records: Iterable[tuple[str, str]]) -> str:
             continue
         kept.append(line + "\n")
     return "".join(kept)
+
+
+def hosts_updated(text: str, ip: str, name: str) -> str:
+    """etchosts.Update: every line whose names begin (after the tab) with `name` gets
+    address `ip` (a linked container that came back with a new address)."""
+    pattern = re.compile(rf"(\S*)(\t{re.escape(name)})(\s|\.)")
+    return pattern.sub(lambda m: ip + m.group(2) + m.group(3), text)
 
 
 def _same_record(before: str, names: str, doomed: set[tuple[str, str]]) -> bool:

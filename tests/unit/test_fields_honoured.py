@@ -324,6 +324,27 @@ def test_link_writes_hosts_lines_and_shows_in_inspect(host: HostContext) -> None
     ]
 
 
+def test_a_linked_container_back_with_a_new_address_updates_the_linker(
+        host: HostContext) -> None:
+    create(host, "db")
+    start(host, "db")
+    create(host, "web", HostConfig={"Links": ["db:database"]})
+    start(host, "web")
+    engine = host.engine
+    bridge = engine.get_network("bridge").id
+    before = engine.get_container("db").endpoints[bridge].address.ip
+    call(containers.stop_container, host, "POST", id="db")
+    create(host, "filler")
+    start(host, "filler")  # takes an address, so db comes back on another
+    start(host, "db")
+    after = engine.get_container("db").endpoints[bridge].address.ip
+    assert after != before
+    hosts = Path(inspect(host, "web")["HostsPath"]).read_text().splitlines()
+    db = engine.get_container("db")
+    assert f"{after}\tdatabase {db.hostname} db" in hosts
+    assert not any(line.startswith(f"{before}\t") for line in hosts)
+
+
 def test_link_on_a_user_network_is_a_name_only_the_linker_resolves(host: HostContext) -> None:
     engine = host.engine
     network(host, "n1")

@@ -36,8 +36,9 @@ RUNTIME_MODULE = "emulator/cnm/runtimespec.py"
 
 
 def is_zero(value: Any) -> bool:
-    """Go's zero value, as the clients send it for an option not given; a struct or map
-    whose every member is zero counts as zero (LogConfig {Type: "", Config: {}})."""
+    """Go's zero value, as the clients send it for an option not given; a struct whose
+    every member is zero counts as zero (LogConfig {Type: "", Config: {}}). Maps, where
+    a key alone asks for something, take `empty` instead."""
     if isinstance(value, dict):
         return all(is_zero(v) for v in value.values())
     if isinstance(value, list):

@@ -46,6 +46,8 @@ DOCKERD_NULLS: dict[tuple[str | int, ...], str] = {
         "nil on networks that are not user-defined (bridge, host, none)",
     ("definitions", "HostConfig", "allOf", 1, "properties", "ExtraHosts"):
         "the client's nil slice kept as sent (docker-py sends none without extra hosts)",
+    ("definitions", "HostConfig", "allOf", 1, "properties", "Links"):
+        "a nil slice without legacy links (daemon/inspect.go rebuilds it from its link index)",
     ("definitions", "ContainerConfig", "properties", "Entrypoint"):
         "a nil slice for images without an ENTRYPOINT",
     ("definitions", "ContainerConfig", "properties", "Volumes"):

@@ -6,13 +6,15 @@ request (start events, waits, auto-remove, logs) is the engine's lifecycle."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from emulator import errdefs as err
-from emulator.api import apispec, bodies
+from emulator.api import apispec, bodies, containerfields
 from emulator.api.context import HostContext
 from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes import containers as shapes
 from emulator.api.streams import MULTIPLEXED_STREAM, STDERR, STDOUT, drain, frame, pump
+from emulator.cnm import sysctls as net_sysctls
 from emulator.cnm.engine import AttachRequest, DnsConfig, Engine
 from emulator.cnm.filters import any_of, docker_match, labels_match
 from emulator.cnm.lifecycle import CapturedOutput
@@ -22,24 +24,98 @@ ROUTES = RouteTable()
 """This module's routes, declared on their handlers."""
 
 
-def attach_requests(body: dict) -> list[AttachRequest]:
-    """The networks of a create request: NetworkMode first, then EndpointsConfig."""
+PREDEFINED_MODES = ("default", "bridge", "host", "none")
+CONTAINER_WIDE_MAC_DEPRECATED = ("The container-wide MacAddress field is now deprecated. It "
+                                 "should be specified in EndpointsConfig instead.")
+CONTAINER_NETWORK_AND_MAC = "conflicting options: mac-address and the network mode"
+
+
+def _is_user_defined(mode: str) -> bool:
+    return mode not in PREDEFINED_MODES and not mode.startswith("container:")
+
+
+@dataclass
+class NetworkingRequest:
+    """A create request's networks as dockerd reads them: NetworkMode ("default" made
+    "bridge") and EndpointsConfig, the container-wide MacAddress moved onto the
+    endpoint of NetworkMode (handleMACAddressBC), and the warnings that gives."""
+
+    mode: str
+    endpoints: dict[str, dict]
+    warnings: list[str]
+
+
+def networking_request(body: dict, api_version: str | None = None) -> NetworkingRequest:
     host_config = body.get("HostConfig") or {}
-    raw_endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
-    endpoints = {("bridge" if k == "default" else k): v for k, v in raw_endpoints.items()}
+    endpoints = {k: dict(v or {}) for k, v in
+                 ((body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}).items()}
     mode = host_config.get("NetworkMode") or "default"
+    if mode == "default":
+        # dockerd's NetworkMode default is its default network, and so is the endpoint
+        mode = "bridge" if not endpoints or "bridge" in endpoints or "default" in endpoints \
+            else next(iter(endpoints))
+        if "default" in endpoints:
+            endpoints["bridge"] = endpoints.pop("default")
+    warnings: list[str] = []
+    mac = body.get("MacAddress") or ""
+    old_api = api_version is not None and _older(api_version, "1.44")
+    if old_api and not mac:
+        for endpoint in endpoints.values():  # the old API would have ignored them
+            endpoint.pop("MacAddress", None)
+    if old_api and mac and mode != "bridge" and not _is_user_defined(mode):
+        raise err.InvalidParameter(CONTAINER_NETWORK_AND_MAC)
+    if mac and (mode == "bridge" or _is_user_defined(mode)):
+        endpoint = _endpoint_for_mode(mode, endpoints, old_api)
+        if endpoint.get("MacAddress") and endpoint["MacAddress"] != mac and not old_api:
+            raise err.InvalidParameter("the container-wide MAC address must match the "
+                                       "endpoint-specific MAC address for the main network, "
+                                       "or be left empty")
+        endpoint["MacAddress"] = mac
+    if mac and not old_api:
+        warnings.append(CONTAINER_WIDE_MAC_DEPRECATED)
+    return NetworkingRequest(mode, endpoints, warnings)
+
+
+def _older(version: str, than: str) -> bool:
+    def key(text: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in text.split(".") if p.isdigit())
+    return key(version) < key(than)
+
+
+def _endpoint_for_mode(mode: str, endpoints: dict[str, dict], old_api: bool) -> dict:
+    """epConfigForNetMode: the endpoint of the NetworkMode network, made if there are
+    none; with others but not that one, which is meant cannot be told."""
+    if not endpoints:
+        endpoints[mode] = {}
+    elif old_api:
+        return next(iter(endpoints.values()))
+    if mode not in endpoints:
+        raise err.InvalidParameter(
+            "unable to migrate container-wide MAC address to a specific network: "
+            "HostConfig.NetworkMode must match the identity of a network in "
+            "NetworkSettings.Networks")
+    return endpoints[mode]
+
+
+def attach_requests(body: dict, networking: NetworkingRequest | None = None,
+                    ) -> list[AttachRequest]:
+    """The networks of a create request: NetworkMode first, then EndpointsConfig."""
+    networking = networking or networking_request(body)
+    mode, endpoints = networking.mode, networking.endpoints
     if mode.startswith("container:"):
         raise err.NotImplementedByEmulator("--network container:NAME is not supported by the "
                                            "emulator yet")
-    if mode == "default":
-        mode = "bridge" if not endpoints or "bridge" in endpoints else next(iter(endpoints))
     names = [mode] + [name for name in endpoints if name != mode]
     requests = []
     for name in names:
         config = endpoints.get(name) or {}
         ipam = config.get("IPAMConfig") or {}
-        requests.append(AttachRequest(name, ipam.get("IPv4Address") or None,
-                                      tuple(config.get("Aliases") or ())))
+        # getNetworkID: a user-defined network is found by its NetworkID when given
+        target = (config.get("NetworkID") or name) if _is_user_defined(name) else name
+        requests.append(AttachRequest(target, ipam.get("IPv4Address") or None,
+                                      tuple(config.get("Aliases") or ()),
+                                      config.get("MacAddress") or None,
+                                      tuple(config.get("Links") or ())))
     return requests
 
 
@@ -95,18 +171,25 @@ def create_container(host: HostContext, request: Request) -> Response:
     body = bodies.decode(request, bodies.CONTAINER_CREATE)
     if not _has_config(body):
         raise err.InvalidParameter("config cannot be empty in order to create a container")
+    containerfields.refuse_create(body)
+    networking = networking_request(body, request.api_version)
     host_config = body.get("HostConfig") or {}
+    sysctl_warnings = net_sysctls.check(host_config.get("Sysctls") or {},
+                                        private=networking.mode != "host")
     ports = port_options(body.get("ExposedPorts"), host_config.get("PortBindings"),
                          bool(host_config.get("PublishAllPorts")))
     command = list(body.get("Entrypoint") or []) + list(body.get("Cmd") or [])
     container = host.engine.lifecycle.create(
-        request.arg("name"), attach_requests(body), body.get("Hostname") or None,
+        request.arg("name"), attach_requests(body, networking), body.get("Hostname") or None,
         command or None, image=body.get("Image") or "", labels=body.get("Labels") or {},
         env=body.get("Env") or [],
         auto_remove=bool(host_config.get("AutoRemove")), ports=ports,
-        dns=dns_config(body),
+        dns=dns_config(body), links=host_config.get("Links") or (),
+        sysctls=host_config.get("Sysctls") or {},
     )
-    return Response(201, {"Id": container.id, "Warnings": port_warnings(host_config)})
+    return Response(201, {"Id": container.id,
+                          "Warnings": port_warnings(host_config) + networking.warnings
+                          + sysctl_warnings})
 
 
 def port_warnings(host_config: dict) -> list[str]:
@@ -118,6 +201,10 @@ def port_warnings(host_config: dict) -> list[str]:
 
 @ROUTES.add("POST", "/containers/{id}/start")
 def start_container(host: HostContext, request: Request) -> Response:
+    """A start takes no body since API 1.24 (a JSON object is at least 7 bytes)."""
+    if len(request.body) > 7:
+        raise err.InvalidParameter("starting container with non-empty request body was "
+                                   "deprecated since API v1.22 and removed in v1.24")
     started = host.engine.lifecycle.start(request.params["id"])
     return Response(204 if started else 304)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emulator.api import bodies
+from emulator.api import bodies, containerfields
 from emulator.api.context import HostContext
 from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes.networks import network_json
@@ -91,10 +91,13 @@ def prune_networks(host: HostContext, request: Request) -> Response:
 def connect_container(host: HostContext, request: Request) -> Response:
     body = bodies.decode(request, bodies.NETWORK_CONNECT)
     config = body.get("EndpointConfig") or {}
+    containerfields.refuse_endpoint(config)
     ipam = config.get("IPAMConfig") or {}
     host.engine.connect(request.params["id"], body.get("Container", ""),
                         ip=ipam.get("IPv4Address") or None,
-                        aliases=config.get("Aliases") or ())
+                        aliases=config.get("Aliases") or (),
+                        mac=config.get("MacAddress") or None,
+                        links=config.get("Links") or ())
     return Response(200)
 
 

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from emulator import errdefs as err
-from emulator.cnm import etcfiles
+from emulator.cnm import etcfiles, links
 from emulator.cnm.etcfiles import DnsConfig, ExtServer, HostResolvConf
 from emulator.cnm.model import Container, Endpoint, Network
 from emulator.cnm.state import HostState
@@ -114,13 +114,32 @@ class ContainerFiles:
         _write(folder / "hostname", etcfiles.hostname_file(container.hostname))
         addresses = [ep.address.ip for n in networks if in_hosts_file(n)
                      for ep in [container.endpoints[n.id]] if ep.address is not None]
+        bridge = self._default_bridge()
         _write(folder / "hosts", etcfiles.hosts_file(
             container.hostname, container.dns.domainname, container.dns.extra_hosts,
-            addresses, self._host_gateway()))
+            addresses, self._host_gateway(),
+            linked=links.hosts_records(container, self._state.containers, bridge)))
         self._internal[container.id] = False
         self._external.pop(container.id, None)
         self._write_resolv_conf(container, any(has_resolver(n) for n in networks))
+        self._update_linkers(container, bridge)
         return {path: folder / name for path, name in FILE_NAMES.items()}
+
+    def _update_linkers(self, container: Container, bridge: Network | None) -> None:
+        """addLegacyLinks for the linked end: the running containers linking to this one
+        get its (maybe new) default-bridge address in their hosts files."""
+        ep = container.endpoints.get(bridge.id) if bridge is not None else None
+        if ep is None or ep.address is None:
+            return
+        for linker in self._state.containers.values():
+            folder = self.folder(linker.id)
+            if not linker.running or folder is None or not (folder / "hosts").exists():
+                continue
+            for alias, cid in linker.links.items():
+                if cid == container.id:
+                    path = folder / "hosts"
+                    _write(path, etcfiles.hosts_updated(path.read_text(), str(ep.address.ip),
+                                                        alias))
 
     def joined(self, container: Container, network: Network, ep: Endpoint) -> None:
         """A running container was connected: its address lines, and the embedded
@@ -171,11 +190,15 @@ class ContainerFiles:
         return [self._state.networks[net_id] for net_id in container.endpoints
                 if net_id in self._state.networks]
 
+    def _default_bridge(self) -> Network | None:
+        return next((n for n in self._state.networks.values()
+                     if n.predefined and n.name == "bridge"), None)
+
     def _host_gateway(self):
         """dockerd's HostGatewayIP: the default bridge's gateway address."""
-        for network in self._state.networks.values():
-            if network.predefined and network.name == "bridge" and network.pool_id:
-                return self._state.space(network).pool(network.pool_id).gateway
+        network = self._default_bridge()
+        if network is not None and network.pool_id:
+            return self._state.space(network).pool(network.pool_id).gateway
         return None
 
 

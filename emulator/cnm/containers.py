@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 from emulator import errdefs as err
 from emulator import faults
+from emulator.cnm import links as legacy_links
+from emulator.cnm import sysctls as net_sysctls
 from emulator.cnm.containerfiles import ContainerFiles
 from emulator.cnm.endpoints import AttachRequest, Endpoints
 from emulator.cnm.etcfiles import DnsConfig, HostResolvConf, validate
@@ -84,7 +86,11 @@ class Containers:
                hostname: str | None = None, command: list[str] | None = None,
                image: str = "", labels: Mapping[str, str] | None = None,
                env: list[str] | None = None, ports: PortOptions | None = None,
-               dns: DnsConfig | None = None, task_id: str = "") -> Container:
+               dns: DnsConfig | None = None, task_id: str = "",
+               links: Iterable[str] = (), sysctls: Mapping[str, str] | None = None,
+               ) -> Container:
+        """`links` are HostConfig.Links (--link NAME[:ALIAS]), legacy links unless the
+        first network is user-defined (there they are the endpoint's Links)."""
         dns = dns or DnsConfig()
         validate(dns)
         cid = new_id()
@@ -110,27 +116,46 @@ class Containers:
             try:
                 self._endpoints.check_attach(network, attachments, request, name)
             except err.InvalidParameter as exc:
-                if exc.message.startswith("invalid endpoint settings"):
+                if exc.message.startswith(("invalid endpoint settings", "invalid MAC address")):
                     raise err.InvalidParameter(
                         f"invalid config for network {network.name}: {exc.message}"
                     ) from None
                 raise
-            attachments[network.id] = Attachment(network.id, request.ip, request.aliases)
+            attachments[network.id] = Attachment(network.id, request.ip, request.aliases,
+                                                 request.mac, request.links)
         self._files.refuse_unsupported(dns, [self._state.networks[i] for i in attachments])
+        registered = self._legacy_links(links, [self._state.networks[i] for i in attachments])
         container = Container(
             id=cid, name=name, hostname=hostname or cid[:12],
             command=list(command or DEFAULT_COMMAND), created=docker_timestamp(),
             attachments=attachments, image=image, labels=dict(labels or {}),
             env=list(env or []), ports=ports or PortOptions(), dns=dns, task_id=task_id,
+            links=registered, sysctls=dict(sysctls or {}),
         )
         self._all[cid] = container
         return container
+
+    def _legacy_links(self, links: Iterable[str], networks: list[Network]) -> dict[str, str]:
+        """registerLinks: none for a container whose first network is user-defined."""
+        links = list(links)
+        if not links or (networks and not networks[0].predefined):
+            return {}
+        if any(self._state.capability_of(n).shares_host_namespace for n in networks):
+            raise err.InvalidParameter(legacy_links.HOST_NETWORK_AND_LINKS)
+        return legacy_links.register(links, self.get, lambda child: any(
+            self._state.capability_of(self._state.networks[n]).shares_host_namespace
+            for n in child.attachments if n in self._state.networks))
+
+    def default_bridge(self) -> Network | None:
+        return next((n for n in self._state.networks.values()
+                     if n.predefined and n.name == "bridge"), None)
 
     def start(self, ref: str) -> Container:
         state = self._state
         container = self.get(ref)
         if container.running:
             return container
+        legacy_links.check_startable(container, self._all, self.default_bridge())
         order = list(container.attachments.values())
         for attachment in order:
             if attachment.network_id not in state.networks:
@@ -148,6 +173,7 @@ class Containers:
                                      attachment)
                 faults.step("container.joined")
             self._endpoints.publish_ports(container)
+            net_sysctls.apply(state.fabric, container.sandbox, container.sysctls)
             self._start_process(container)
             faults.step("container.process-started")
         except Exception:
@@ -179,8 +205,10 @@ class Containers:
         self._state.fabric.settle()
 
     def _start_process(self, container: Container) -> None:
-        """The container's own process starts last, as runc's does: its networks are in."""
-        env = process_env(container.image, container.env)
+        """The container's own process starts last, as runc's does: its networks are in.
+        Its legacy links' variables come first; its own --env wins."""
+        links = legacy_links.environment(container, self._all, self.default_bridge())
+        env = process_env(container.image, [*links, *container.env])
         files = self._files.prepare(container)
         try:
             self._state.fabric.start_process(container.sandbox, container.command,
@@ -246,15 +274,16 @@ class Containers:
         return [c for c in self._all.values() if (all or c.running) and not c.hidden]
 
     def connect(self, net_ref: str, container_ref: str, ip: str | None = None,
-                aliases: Iterable[str] = ()) -> None:
+                aliases: Iterable[str] = (), mac: str | None = None,
+                links: Iterable[str] = ()) -> None:
         container = self.get(container_ref)
         network = self._network_for_attach(net_ref)
         if network.id in container.attachments and not container.running:
             return
-        request = AttachRequest(network.id, ip, tuple(aliases))
+        request = AttachRequest(network.id, ip, tuple(aliases), mac, tuple(links))
         self._endpoints.check_attach(network, container.attachments, request, container.name,
                                      creating=False)
-        attachment = Attachment(network.id, ip, tuple(aliases))
+        attachment = Attachment(network.id, ip, tuple(aliases), mac, tuple(links))
         if container.running:
             ep = self._endpoints.join(container, network, attachment)
             self._files.joined(container, network, ep)

@@ -90,6 +90,9 @@ class NameTable:
     def __init__(self, local: View, peers: Iterable[View] = ()) -> None:
         self.records: dict[str, NetworkRecords] = {}
         self.search_order: dict[str, list[str]] = {}
+        self.link_aliases: dict[tuple[str, str], dict[str, str]] = {}
+        """(container, network) -> alias -> name: --link on a user-defined network, a
+        name only that container resolves there (libnetwork's endpoint aliases)."""
         self._add_view(local, local_only=False)
         for view in peers:
             self._add_view(view, local_only=True)
@@ -99,6 +102,9 @@ class NameTable:
                 continue
             nets = [local.networks[n] for n in container.endpoints if n in local.networks]
             self.search_order[cid] = [n.id for n in sorted(nets, key=_search_key)]
+            for net_id, attachment in container.attachments.items():
+                if attachment.links:
+                    self.link_aliases[(cid, net_id)] = _link_aliases(attachment.links)
 
     def _add_view(self, view: View, local_only: bool) -> None:
         """A peer's view adds only its containers on swarm-scoped networks."""
@@ -147,14 +153,18 @@ class NameTable:
             candidates.append((rest, name[len(rest) + 1:]))
         for wanted, network_name in candidates:
             key = wanted.lower()
-            for net_id in order:
-                records = self.records.get(net_id)
-                if records is None or (network_name is not None
-                                       and network_name != records.name):
-                    continue
-                found = records.addresses.get(key)
-                if found is not None:
-                    return Lookup(True, () if ipv6 else tuple(found))
+            for by_alias in (True, False):
+                for net_id in order:
+                    records = self.records.get(net_id)
+                    if records is None or (network_name is not None
+                                           and network_name != records.name):
+                        continue
+                    aliases = self.link_aliases.get((container_id, net_id), {})
+                    if by_alias != (key in aliases):
+                        continue
+                    found = records.addresses.get(aliases.get(key, key))
+                    if found is not None:
+                        return Lookup(True, () if ipv6 else tuple(found))
         return NOT_FOUND
 
     def resolve_address(self, container_id: str, reverse: str) -> str | None:
@@ -165,6 +175,15 @@ class NameTable:
             if records is not None and reverse in records.pointers:
                 return records.pointers[reverse]
         return None
+
+
+def _link_aliases(links: Iterable[str]) -> dict[str, str]:
+    """NAME[:ALIAS] items as alias -> name (lower case, as names are looked up)."""
+    aliases = {}
+    for link in links:
+        name, _, alias = link.partition(":")
+        aliases[(alias or name).lower()] = name.lower()
+    return aliases
 
 
 def _search_key(network: Network) -> tuple[bool, bool, str]:

@@ -11,6 +11,8 @@ through docker_gwbridge (overlay) gets Docker's `gateway_<id>` endpoint there.
 from __future__ import annotations
 
 import errno
+import re
+import string
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -31,6 +33,28 @@ class AttachRequest:
     network: str
     ip: str | None = None
     aliases: tuple[str, ...] = ()
+    mac: str | None = None
+    """--mac-address / EndpointSettings.MacAddress, as the request spelled it."""
+    links: tuple[str, ...] = ()
+    """EndpointSettings.Links (NAME[:ALIAS]): on a user-defined network, names the
+    linking container alone resolves (libnetwork's CreateOptionAlias)."""
+
+
+def parse_mac(text: str) -> str | None:
+    """Go's net.ParseMAC for the 48-bit forms an Ethernet interface takes
+    (01:23:45:67:89:ab, 01-23-45-67-89-ab, 0123.4567.89ab), in the kernel's spelling;
+    None when it is not one."""
+    text = text.strip()
+    if len(text) == 14 and text.count(".") == 2:
+        groups = text.split(".")
+        if all(len(g) == 4 for g in groups):
+            text = ":".join(g[i:i + 2] for g in groups for i in (0, 2))
+    parts = re.split("[:-]", text)
+    if len(parts) != 6 or len({c for c in text if c in ":-"}) != 1:
+        return None
+    if not all(len(p) == 2 and all(c in string.hexdigits for c in p) for p in parts):
+        return None
+    return ":".join(parts).lower()
 
 
 def unroutable_gateway(network: Network, subnet: IPv4Network) -> err.DockerError:
@@ -79,6 +103,8 @@ class Endpoints:
                     "container cannot be connected to multiple networks with one of the networks "
                     "in private (none) mode"
                 )
+        if request.mac and parse_mac(request.mac) is None:
+            raise err.InvalidParameter(f"invalid MAC address {request.mac}")
         problem = self._endpoint_settings_problem(network, request)
         if problem:
             raise err.InvalidParameter(f"invalid endpoint settings:\n{problem}")
@@ -134,7 +160,8 @@ class Endpoints:
                           container_id=container.id, address=address, mac="",
                           aliases=attachment.aliases, requested_ip=attachment.ip)
             try:
-                info = driver.create_endpoint(network.id, EndpointSpec(ep.id, address))
+                info = driver.create_endpoint(network.id, EndpointSpec(
+                    ep.id, address, parse_mac(attachment.mac) if attachment.mac else None))
             except err.DockerError as exc:
                 raise err.DockerError(f"failed to create endpoint {ep.name} on network "
                                       f"{network.name}: {exc.message}") from None

@@ -295,10 +295,11 @@ class Engine:
                          image: str = "", labels: Mapping[str, str] | None = None,
                          env: list[str] | None = None,
                          ports: PortOptions | None = None,
-                         dns: DnsConfig | None = None) -> Container:
+                         dns: DnsConfig | None = None, links: Iterable[str] = (),
+                         sysctls: Mapping[str, str] | None = None) -> Container:
         with self._write():
             return self._containers.create(name, networks, hostname, command, image, labels,
-                                           env, ports, dns=dns)
+                                           env, ports, dns=dns, links=links, sysctls=sysctls)
 
     def start_container(self, ref: str) -> Container:
         with self._write():
@@ -351,9 +352,10 @@ class Engine:
                 container.exit_code = code
 
     def connect(self, net_ref: str, container_ref: str, ip: str | None = None,
-                aliases: Iterable[str] = ()) -> None:
+                aliases: Iterable[str] = (), mac: str | None = None,
+                links: Iterable[str] = ()) -> None:
         with self._write():
-            self._containers.connect(net_ref, container_ref, ip, aliases)
+            self._containers.connect(net_ref, container_ref, ip, aliases, mac, links)
 
     def disconnect(self, net_ref: str, container_ref: str, force: bool = False) -> None:
         with self._write():

@@ -12,6 +12,7 @@ directives without the comments.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
@@ -288,13 +289,17 @@ def own_records(addresses: Iterable[IPv4Address | IPv6Address], hostname: str,
 
 def hosts_file(hostname: str, domainname: str, extra_hosts: Iterable[str],
                addresses: Iterable[IPv4Address | IPv6Address],
-               host_gateway: IPv4Address | None = None, ipv6: bool = True) -> str:
+               host_gateway: IPv4Address | None = None, ipv6: bool = True,
+               linked: Iterable[tuple[str, str]] = ()) -> str:
     """etchosts.Build: localhost, the IPv6 names (unless IPv6 is off in the
-    container), --add-host entries, then the container's own addresses."""
+    container), --add-host entries, the legacy links' (address, names) as
+    addLegacyLinks adds them before the endpoint joins, then the container's own
+    addresses."""
     records = list(DEFAULT_HOSTS_V4)
     if ipv6:
         records += DEFAULT_HOSTS_V6
     records += extra_host_records(extra_hosts, host_gateway)
+    records += linked
     records += own_records(addresses, hostname, domainname)
     return "".join(record_line(ip, names) for ip, names in records)
 
@@ -316,6 +321,13 @@ def hosts_without(text: str, records: Iterable[tuple[str, str]]) -> str:
             continue
         kept.append(line + "\n")
     return "".join(kept)
+
+
+def hosts_updated(text: str, ip: str, name: str) -> str:
+    """etchosts.Update: every line whose names begin (after the tab) with `name` gets
+    address `ip` (a linked container that came back with a new address)."""
+    pattern = re.compile(rf"(\S*)(\t{re.escape(name)})(\s|\.)")
+    return pattern.sub(lambda m: ip + m.group(2) + m.group(3), text)
 
 
 def _same_record(before: str, names: str, doomed: set[tuple[str, str]]) -> bool:

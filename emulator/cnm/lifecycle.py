@@ -108,11 +108,14 @@ class ContainerLifecycle:
                image: str = "", labels: Mapping[str, str] | None = None,
                env: list[str] | None = None, auto_remove: bool = False,
                ports: PortOptions | None = None,
-               dns: DnsConfig | None = None) -> Container:
-        """`docker create`; with `auto_remove` (`--rm`) it is removed once it has ended."""
+               dns: DnsConfig | None = None, links: Iterable[str] = (),
+               sysctls: Mapping[str, str] | None = None) -> Container:
+        """`docker create`; with `auto_remove` (`--rm`) it is removed once it has ended;
+        `links` are --link's NAME[:ALIAS], `sysctls` --sysctl's net.* settings."""
         container = self._engine.create_container(name, list(networks), hostname, command,
                                                   image=image, labels=labels, env=env,
-                                                  ports=ports, dns=dns)
+                                                  ports=ports, dns=dns, links=links,
+                                                  sysctls=sysctls)
         if auto_remove:
             self.remove_when_ended(container.id)
         return container

@@ -58,6 +58,10 @@ class Attachment:
     network_id: str
     ip: str | None = None
     aliases: tuple[str, ...] = ()
+    mac: str | None = None
+    """The MAC address asked for (--mac-address), else the driver picks one."""
+    links: tuple[str, ...] = ()
+    """NAME[:ALIAS] names the container alone resolves here (a user-defined network)."""
 
 
 @dataclass
@@ -84,6 +88,10 @@ class Container:
     """--dns, --dns-search, --dns-option, --add-host, --domainname (cnm/etcfiles)."""
     ports: PortOptions = field(default_factory=PortOptions)
     """-p, -P and --expose, as the create request asked."""
+    sysctls: dict[str, str] = field(default_factory=dict)
+    """--sysctl net.* settings, written in its network namespace as it starts."""
+    links: dict[str, str] = field(default_factory=dict)
+    """Legacy links on the default bridge (--link NAME:ALIAS): alias -> linked container ID."""
     task_id: str = ""
     """The swarm task this container runs (it may join networks that are not attachable)."""
     hidden: bool = False

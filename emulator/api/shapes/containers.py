@@ -8,6 +8,7 @@ from datetime import datetime
 from emulator.api.shapes.networks import container_networks_json
 from emulator.cnm.engine import Engine
 from emulator.cnm.lifecycle import never_started
+from emulator.cnm.links import inspect_links
 from emulator.cnm.model import Container
 
 
@@ -103,8 +104,32 @@ def dns_host_config(container: Container) -> dict[str, object]:
             "DnsSearch": list(dns.search), "ExtraHosts": list(dns.extra_hosts) or None}
 
 
+DEFAULT_NETWORK_FIELDS = ("EndpointID", "Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen",
+                          "IPAddress", "IPPrefixLen", "IPv6Gateway", "MacAddress")
+"""NetworkSettings' top-level copy of the default bridge's endpoint (dockerd's
+getDefaultNetworkSettings, the same in 20.10 and 28; deprecated in 28.4)."""
+
+
+def default_network_settings(networks: dict[str, dict]) -> dict[str, object]:
+    bridge = networks.get("bridge")
+    return {key: (bridge or {}).get(key, 0 if key.endswith("PrefixLen") else "")
+            for key in DEFAULT_NETWORK_FIELDS}
+
+
+def desired_mac(engine: Engine, container: Container) -> dict[str, str]:
+    """Config.MacAddress (omitted when empty): the MAC asked for on the NetworkMode
+    network, bridge or user-defined (daemon/inspect.go's migration for old clients)."""
+    first = next(iter(container.attachments.values()), None)
+    network = engine.networks.get(first.network_id) if first else None
+    if first is None or network is None or not first.mac or (
+            network.predefined and network.name != "bridge"):
+        return {}
+    return {"MacAddress": first.mac}
+
+
 def inspect(engine: Engine, container: Container, log_path: str = "") -> dict[str, object]:
     sandbox_key = f"/proc/{container.pid}/ns/net" if container.running else ""
+    networks = container_networks_json(container, engine.networks)
     return {
         "Id": container.id,
         "Created": container.created,
@@ -125,6 +150,8 @@ def inspect(engine: Engine, container: Container, log_path: str = "") -> dict[st
                        "LogConfig": {"Type": "json-file", "Config": {}},
                        "PortBindings": dict(container.ports.port_bindings_json or {}),
                        "PublishAllPorts": container.ports.publish_all,
+                       "Links": inspect_links(container, engine.containers) or None,
+                       **({"Sysctls": dict(container.sysctls)} if container.sysctls else {}),
                        **dns_host_config(container)},
         "GraphDriver": {"Name": "cnm-emulator", "Data": {}},
         "Mounts": [],
@@ -134,7 +161,7 @@ def inspect(engine: Engine, container: Container, log_path: str = "") -> dict[st
             "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": list(container.env),
             "Cmd": list(container.command), "Image": container.image, "Volumes": None,
             "WorkingDir": "", "Entrypoint": None, "OnBuild": None,
-            "Labels": dict(container.labels),
+            "Labels": dict(container.labels), **desired_mac(engine, container),
             **({"ExposedPorts": {p.key(): {} for p in container.ports.exposed}}
                if container.ports.exposed else {}),
         },
@@ -143,9 +170,6 @@ def inspect(engine: Engine, container: Container, log_path: str = "") -> dict[st
             "SandboxKey": sandbox_key, "Ports": port_map(container), "HairpinMode": False,
             "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
             "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
-            "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-            "MacAddress": "",
-            "Networks": container_networks_json(container, engine.networks),
+            **default_network_settings(networks), "Networks": networks,
         },
     }

@@ -48,7 +48,7 @@ def container_networks_json(container: Container, networks: dict[str, Network]) 
         ep = container.endpoints.get(net_id)
         result[network.name] = {
             "IPAMConfig": {"IPv4Address": attachment.ip} if attachment.ip else None,
-            "Links": None,
+            "Links": list(attachment.links) or None,
             "Aliases": list(attachment.aliases) or None,
             "MacAddress": ep.mac if ep else "",
             "DriverOpts": None,

@@ -183,13 +183,23 @@ def summaries() -> list[LabSummary]:
     return result
 
 
+class SeveralLabs(LabError):
+    """A command that names no lab while several run; `running` lets the CLI show the
+    exact command to type for each."""
+
+    def __init__(self, running: list[str]) -> None:
+        super().__init__(f"several labs are running ({', '.join(running)}); name one with "
+                         "--lab NAME")
+        self.running = running
+
+
 def _only_running_lab() -> str:
     running = [s.name for s in summaries() if s.status == "running"]
     if len(running) == 1:
         return running[0]
     if not running:
         raise LabError("no lab is running; start one with `cnm lab up`")
-    raise LabError(f"several labs are running ({', '.join(running)}); name one")
+    raise SeveralLabs(running)
 
 
 def read_state(name: str | None) -> LabState:

@@ -18,7 +18,7 @@ from typing import NoReturn
 
 from emulator.errdefs import DockerError
 from emulator.lab.control import Interrupted, SeveralLabs
-from emulator.lab.lab import LabError
+from emulator.lab.lab import LabError, name_from_env
 from emulator.topology import TopologyError
 from emulator.topology.model import ENGINES
 
@@ -86,7 +86,8 @@ def _lab_up(args: argparse.Namespace) -> int:
     _print_warnings(warnings)
     if args.engine:
         topology = topology.with_engine(args.engine)
-    name = control.start_background(args.topology, args.name or topology.name, args.engine)
+    name = control.start_background(args.topology, args.name or name_from_env() or topology.name,
+                                    args.engine)
     hosts = ", ".join(h.name if h.engine == "emulated" else f"{h.name} (real dockerd)"
                       for h in topology.hosts)
     print(f"lab {name} is up: Docker hosts {hosts}; outside {topology.outside.address}")
@@ -135,13 +136,13 @@ def _lab_name(args: argparse.Namespace) -> str | None:
     """The lab a command names, as NAME or --lab NAME."""
     if args.name and args.lab and args.name != args.lab:
         raise UsageError(f"two labs named: {args.name} and --lab {args.lab}; name one")
-    return args.name or args.lab
+    return args.name or args.lab or name_from_env()
 
 
 def _clean(args: argparse.Namespace) -> int:
     from emulator.lab.cleanup import clean
 
-    report = clean(only=args.name)
+    report = clean(only=args.name or name_from_env())
     for name in report.skipped_running:
         print(f"lab {name} is running; left alone (use `{program()} lab down {name}`)")
     if report.labs:
@@ -156,6 +157,7 @@ def _exec(args: argparse.Namespace) -> int:
     from emulator.lab import control
 
     argv = exec_command(args)
+    args.lab = args.lab or name_from_env()
     if not argv:
         raise UsageError(f"no command given: {program()} exec [--lab NAME] TARGET -- CMD [ARG...]")
     state = control.read_state(args.lab)
@@ -190,7 +192,7 @@ def exec_command(args: argparse.Namespace) -> list[str]:
 def _env(args: argparse.Namespace) -> int:
     from emulator.lab import control
 
-    state = control.read_state(args.lab)
+    state = control.read_state(args.lab or name_from_env())
     if args.host not in state.hosts:
         raise LabError(f"no Docker host {args.host} in lab {state.name}; hosts: "
                        + ", ".join(state.hosts))

@@ -194,7 +194,8 @@ def _env(args: argparse.Namespace) -> int:
 
     state = control.read_state(args.lab or name_from_env())
     if args.host not in state.hosts:
-        raise LabError(f"no Docker host {args.host} in lab {state.name}; hosts: "
+        raise LabError(f"no Docker host {args.host} in lab {state.name}"
+                       f"{control.did_you_mean(args.host, list(state.hosts))}; hosts: "
                        + ", ".join(state.hosts))
     from emulator.lab.state import RunDir
 

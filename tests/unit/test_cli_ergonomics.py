@@ -22,6 +22,7 @@ ME = control.ProcessId.of(os.getpid())
 def root(monkeypatch: pytest.MonkeyPatch) -> None:
     """Commands that need root get past the root check; nothing reaches a real lab."""
     monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
+    monkeypatch.delenv("CNM_LAB_NAME", raising=False)
     monkeypatch.setattr(cli.sys, "argv", ["cnm"])
     monkeypatch.setattr(cli.shutil, "which", lambda name: None)
 
@@ -231,3 +232,42 @@ def test_a_file_that_cannot_be_read_names_the_file(capsys, tmp_path) -> None:
     assert cli.main(["topology", "check", str(tmp_path / "missing.yaml")]) == 1
     assert capsys.readouterr().err == (
         f"cnm: {tmp_path / 'missing.yaml'}: No such file or directory\n")
+
+
+def test_cnm_lab_name_names_the_lab_where_nothing_else_does(root, monkeypatch, executed,
+                                                           capsys) -> None:
+    running(monkeypatch, "cla", "clb")
+    monkeypatch.setenv("CNM_LAB_NAME", "clb")
+    assert cli.main(["exec", "h1", "--", "true"]) == 0
+    assert cli.main(["exec", "--lab", "cla", "h1", "--", "true"]) == 0
+    assert executed == [("clb", "h1", ["true"]), ("cla", "h1", ["true"])]
+    started: list[str] = []
+    monkeypatch.setattr(control, "start_background",
+                        lambda topology, name, engine: started.append(name) or name)
+    assert cli.main(["lab", "up"]) == 0
+    assert cli.main(["lab", "up", "--name", "clc"]) == 0
+    assert started == ["clb", "clc"]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["exec", "ouside", "--", "true"],
+     "cnm: no host ouside in lab cla (did you mean 'outside'?); hosts: h1, h2, outside\n"),
+    (["exec", "h3", "--", "true"], "cnm: no host h3 in lab cla; hosts: h1, h2, outside\n"),
+    (["env", "h11"],
+     "cnm: no Docker host h11 in lab cla (did you mean 'h1'?); hosts: h1, h2\n"),
+    (["exec", "--lab", "clx", "h1", "true"],
+     "cnm: no lab named clx (did you mean 'cla'?); running labs: cla\n"),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else "")
+def test_a_misspelt_host_or_lab_gets_a_did_you_mean(root, monkeypatch, capsys,
+                                                    argv, message) -> None:
+    running(monkeypatch, "cla")
+    monkeypatch.setattr(control, "setns", lambda *a: pytest.fail("entered a namespace"))
+    assert cli.main(argv) == 1
+    assert capsys.readouterr().err == message
+
+
+def test_a_misspelt_driver_is_refused_before_the_kit_runs(root, capsys, tmp_path) -> None:
+    assert cli.main(["conformance", "--driver", "brigde", "--results", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(
+        "cnm conformance: unknown driver 'brigde' (did you mean 'bridge'?): a built-in")
+    assert not any(tmp_path.iterdir())

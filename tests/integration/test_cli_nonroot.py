@@ -1,6 +1,7 @@
-"""A user other than root, running the real `cnm` process: a command that needs root
-says so in one line, and a file root keeps to itself ends as one line naming it and
-the command to run as root, exit status 1, never a bare `[Errno 13]` or a traceback."""
+"""A user other than root, running the real `cnm` process, denied a file or directory
+of root's: one line naming it and the command to run as root, exit status 1, never a
+bare `[Errno 13]` or a traceback. (Commands that need root are refused before they
+start: test_inputs.py.)"""
 
 from __future__ import annotations
 
@@ -61,9 +62,3 @@ def test_a_directory_only_root_may_write_says_run_as_root(private_dir: Path) -> 
     assert result.stderr.startswith(f"cnm: {results}/report: Permission denied; run as root: "
                                     f"sudo cnm report --results {results}")
 
-
-def test_a_command_that_builds_labs_is_refused_up_front(private_dir: Path) -> None:
-    result = as_nobody("lab", "up", cwd=private_dir)
-    assert result.returncode == 77
-    assert result.stderr == ("cnm lab up needs root: labs are network namespaces, with "
-                             "their state in /run/cnm (run it with sudo)\n")

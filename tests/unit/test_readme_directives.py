@@ -4,6 +4,7 @@ README's own line numbers."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from readme_blocks import (
     DIRECTIVES,
     LANGUAGES,
+    README,
     Block,
     expectations,
     read_blocks,
@@ -87,3 +89,16 @@ def test_state_carries_from_line_to_line() -> None:
                                   "echo a \\\n  b   #=> a b\n"])
 def test_multi_line_commands_run(text: str) -> None:
     assert run(text).returncode == 0
+
+
+def test_the_readme_points_only_into_the_repository() -> None:
+    """Every file of the checkout the README names exists, and it links to nothing
+    outside the repository (a reader has the checkout, nothing else)."""
+    text = README.read_text(encoding="utf-8")
+    named = re.findall(r"`((?:docs|emulator|tests|scripts)/[^`\s<>{}]*)`", text)
+    assert named
+    assert [path for path in named if not (README.parent / path).exists()] == []
+    links = re.findall(r"\]\(([^)]+)\)", text)
+    assert [link for link in links
+            if "://" in link or link.startswith(("/", "..")) or not (README.parent / link).exists()
+            ] == []

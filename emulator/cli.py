@@ -142,7 +142,7 @@ def _lab_name(args: argparse.Namespace) -> str | None:
 def _clean(args: argparse.Namespace) -> int:
     from emulator.lab.cleanup import clean
 
-    report = clean(only=args.name or name_from_env())
+    report = clean(only=_lab_name(args))
     for name in report.skipped_running:
         print(f"lab {name} is running; left alone (use `{program()} lab down {name}`)")
     if report.labs:
@@ -284,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     clean = sub.add_parser("clean", help="remove what labs whose process is gone left behind")
     clean.add_argument("name", nargs="?", help="only this lab (default: every dead lab)")
+    clean.add_argument("--lab", help="the same as NAME")
     clean.set_defaults(func=_clean)
 
     ex = sub.add_parser("exec", help="run a command in a host's or container's namespace",

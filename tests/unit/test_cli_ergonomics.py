@@ -12,6 +12,7 @@ import pytest
 
 from emulator import cli
 from emulator.lab import control
+from emulator.lab.cleanup import CleanReport
 from emulator.lab.control import LabSummary
 from emulator.lab.state import LabState, RunDir
 
@@ -128,7 +129,7 @@ def test_env_hint_without_a_lab_names_none(root, monkeypatch, capsys) -> None:
     assert capsys.readouterr().out.splitlines()[-1] == "# eval $(/opt/x/.venv/bin/cnm env h1)"
 
 
-def test_lab_down_takes_the_name_or_lab(root, monkeypatch, capsys) -> None:
+def test_lab_down_and_clean_take_the_name_or_lab(root, monkeypatch, capsys) -> None:
     running(monkeypatch, "cla", "clb")
     stopped: list[str | None] = []
     monkeypatch.setattr(control, "stop", lambda name: stopped.append(name) or name)
@@ -136,6 +137,12 @@ def test_lab_down_takes_the_name_or_lab(root, monkeypatch, capsys) -> None:
     assert cli.main(["lab", "down", "cla"]) == 0
     assert stopped == ["clb", "cla"]
     assert cli.main(["lab", "down", "cla", "--lab", "clb"]) == 2
+    cleaned: list[str | None] = []
+    monkeypatch.setattr("emulator.lab.cleanup.clean",
+                        lambda only: cleaned.append(only) or CleanReport())
+    assert cli.main(["clean", "--lab", "clb"]) == 0
+    assert cli.main(["clean", "cla"]) == 0
+    assert cleaned == ["clb", "cla"]
 
 
 def test_lab_ls_columns_fit_their_content(root, monkeypatch, capsys) -> None:

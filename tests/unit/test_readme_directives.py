@@ -96,6 +96,7 @@ def test_the_readme_points_only_into_the_repository() -> None:
     outside the repository (a reader has the checkout, nothing else)."""
     text = README.read_text(encoding="utf-8")
     named = re.findall(r"`((?:docs|emulator|tests|scripts)/[^`\s<>{}]*)`", text)
+    named += re.findall(r"`([\w.-]+(?:/[\w.-]+)+\.(?:py|md|yaml|sh))[`\s]", text)
     assert named
     assert [path for path in named if not (README.parent / path).exists()] == []
     links = re.findall(r"\]\(([^)]+)\)", text)

@@ -153,10 +153,10 @@ def write_run_report(root: Path, run_dirs: list[Path]) -> Path | None:
 def _read_topology(path: str) -> None:
     """Refuse a --topology file that cannot be read; TopologyError (a file that is not a
     topology) goes up to `cnm`, which prints its problems and exits with 2."""
-    from emulator.topology import read_topology
+    from emulator.lab.dryrun import check_topology_file
 
     try:
-        read_topology(path)
+        check_topology_file(path)
     except OSError as exc:
         raise _Refused(f"--topology {path}: {exc.strerror or exc}") from exc
 

@@ -278,3 +278,18 @@ def test_a_misspelt_driver_is_refused_before_the_kit_runs(root, capsys, tmp_path
     assert capsys.readouterr().err.startswith(
         "cnm conformance: unknown driver 'brigde' (did you mean 'bridge'?): a built-in")
     assert not any(tmp_path.iterdir())
+
+
+def test_run_refuses_a_topology_with_both_kinds_of_problem_before_starting(root, tmp_path,
+                                                                           capsys) -> None:
+    path = tmp_path / "two-kinds.yaml"
+    path.write_text("name: demo\nhosts:\n  h1:\n    colour: blue\n    networks:\n"
+                    "      n: {subnet: 10.30.0.0/24, gateway: 10.40.0.1}\n")
+    results = tmp_path / "results"
+    assert cli.main(["run", "isolation", "--topology", str(path), "--results",
+                     str(results)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (f"{path}:4: hosts.h1.colour: unknown field; allowed: engine, address, "
+                      "networks, containers")
+    assert err[1] == f"{path}:6: hosts.h1.networks.n: invalid network config:"
+    assert not results.exists()

@@ -58,9 +58,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse's parser, with a "did you mean" for a misspelt command or choice."""
 
     def error(self, message: str) -> NoReturn:
-        found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
-        if found:
-            choices = re.findall(r"'([^']*)'", found.group(2))
+        found = re.search(r"invalid choice: '?([^']*?)'? \(choose from (.*)\)$", message)
+        if found:  # choices are quoted before Python 3.12.8, bare after
+            choices = [c.strip("'") for c in found.group(2).split(", ")]
             close = difflib.get_close_matches(found.group(1), choices, n=1)
             if close:
                 message += f"; did you mean {close[0]!r}?"

@@ -7,14 +7,18 @@ exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
+import shlex
 import shutil
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 from emulator.errdefs import DockerError
-from emulator.lab.control import Interrupted
-from emulator.lab.lab import LabError
+from emulator.lab.control import Interrupted, SeveralLabs
+from emulator.lab.lab import LabError, name_from_env
 from emulator.topology import TopologyError
 from emulator.topology.model import ENGINES
 
@@ -26,6 +30,43 @@ PACKAGED_TOPOLOGIES = {
 }
 
 
+def program() -> str:
+    """How the user invoked cnm, for the commands hints show: `cnm` when that is what
+    PATH finds, else the path typed (e.g. `.venv/bin/cnm`)."""
+    invoked = sys.argv[0] if sys.argv else ""
+    if os.path.basename(invoked) != "cnm":
+        return "cnm"  # python -m emulator.cli, or called from Python
+    on_path = shutil.which("cnm")
+    try:
+        if on_path and os.path.samefile(on_path, invoked):
+            return "cnm"
+    except OSError:
+        pass
+    return invoked
+
+
+def as_typed(text: str) -> str:
+    """A message whose hints say `cnm ...` with cnm as the user invoked it."""
+    return text.replace("`cnm ", f"`{program()} ")
+
+
+class UsageError(Exception):
+    """A command line argparse accepted but that cannot be used as given."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, with a "did you mean" for a misspelt command or choice."""
+
+    def error(self, message: str) -> NoReturn:
+        found = re.search(r"invalid choice: '?([^']*?)'? \(choose from (.*)\)$", message)
+        if found:  # choices are quoted before Python 3.12.8, bare after
+            choices = [c.strip("'") for c in found.group(2).split(", ")]
+            close = difflib.get_close_matches(found.group(1), choices, n=1)
+            if close:
+                message += f"; did you mean {close[0]!r}?"
+        super().error(message)
+
+
 def _print_warnings(warnings: list[object]) -> None:
     for warning in warnings:
         print(warning, file=sys.stderr)
@@ -33,15 +74,20 @@ def _print_warnings(warnings: list[object]) -> None:
 
 def _lab_up(args: argparse.Namespace) -> int:
     from emulator.lab import control
-    from emulator.lab.dryrun import check_topology
-    from emulator.topology import default_topology, read_topology
+    from emulator.lab.dryrun import check_topology, check_topology_file
+    from emulator.topology import default_topology
 
-    sourced = read_topology(args.topology) if args.topology else None
-    topology = sourced.topology if sourced else default_topology()
-    _print_warnings(check_topology(sourced or topology))
+    if args.topology:
+        sourced, warnings = check_topology_file(args.topology)
+        topology = sourced.topology
+    else:
+        topology = default_topology()
+        warnings = check_topology(topology)
+    _print_warnings(warnings)
     if args.engine:
         topology = topology.with_engine(args.engine)
-    name = control.start_background(args.topology, args.name or topology.name, args.engine)
+    name = control.start_background(args.topology, args.name or name_from_env() or topology.name,
+                                    args.engine)
     hosts = ", ".join(h.name if h.engine == "emulated" else f"{h.name} (real dockerd)"
                       for h in topology.hosts)
     print(f"lab {name} is up: Docker hosts {hosts}; outside {topology.outside.address}")
@@ -55,18 +101,25 @@ def _lab_up(args: argparse.Namespace) -> int:
 def _lab_ls(args: argparse.Namespace) -> int:
     from emulator.lab import control
 
-    rows = control.summaries()
-    print(f"{'NAME':<10}{'STATUS':<26}{'PID':<9}{'HOSTS':<20}CONTAINERS")
-    for row in rows:
-        print(f"{row.name:<10}{row.status:<26}{row.owner:<9}{','.join(row.hosts):<20}"
-              f"{row.containers}")
+    table = [("NAME", "STATUS", "PID", "HOSTS", "CONTAINERS")]
+    table += [(row.name, as_typed(row.status), str(row.owner), ",".join(row.hosts),
+               str(row.containers)) for row in control.summaries()]
+    for line in columns(table):
+        print(line)
     return 0
+
+
+def columns(table: list[tuple[str, ...]], gap: str = "   ") -> list[str]:
+    """Rows as lines of columns as wide as their widest cell (the last one unpadded)."""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    return [gap.join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)),
+                      row[-1]]) for row in table]
 
 
 def _lab_down(args: argparse.Namespace) -> int:
     from emulator.lab import control
 
-    name = control.stop(args.name)
+    name = control.stop(_lab_name(args))
     print(f"lab {name} removed")
     return 0
 
@@ -74,17 +127,24 @@ def _lab_down(args: argparse.Namespace) -> int:
 def _lab_logs(args: argparse.Namespace) -> int:
     from emulator.lab import control
 
-    sys.stdout.buffer.write(control.log_of(args.name))
+    sys.stdout.buffer.write(control.log_of(_lab_name(args)))
     sys.stdout.flush()
     return 0
+
+
+def _lab_name(args: argparse.Namespace) -> str | None:
+    """The lab a command names, as NAME or --lab NAME."""
+    if args.name and args.lab and args.name != args.lab:
+        raise UsageError(f"two labs named: {args.name} and --lab {args.lab}; name one")
+    return args.name or args.lab or name_from_env()
 
 
 def _clean(args: argparse.Namespace) -> int:
     from emulator.lab.cleanup import clean
 
-    report = clean(only=args.name)
+    report = clean(only=_lab_name(args))
     for name in report.skipped_running:
-        print(f"lab {name} is running; left alone (use `cnm lab down {name}`)")
+        print(f"lab {name} is running; left alone (use `{program()} lab down {name}`)")
     if report.labs:
         print(f"removed {len(report.labs)} dead lab(s): {', '.join(report.labs)} "
               f"({report.processes} process(es) ended)")
@@ -96,11 +156,10 @@ def _clean(args: argparse.Namespace) -> int:
 def _exec(args: argparse.Namespace) -> int:
     from emulator.lab import control
 
-    argv = args.command
-    if argv and argv[0] == "--":
-        argv = argv[1:]
+    argv = exec_command(args)
+    args.lab = args.lab or name_from_env()
     if not argv:
-        raise LabError("no command given: cnm exec TARGET -- CMD [ARG...]")
+        raise UsageError(f"no command given: {program()} exec [--lab NAME] TARGET -- CMD [ARG...]")
     state = control.read_state(args.lab)
     try:
         control.exec_in(state, args.target, argv)
@@ -112,18 +171,38 @@ def _exec(args: argparse.Namespace) -> int:
     return 0
 
 
+def exec_command(args: argparse.Namespace) -> list[str]:
+    """The command `cnm exec` runs, once the options written after the target but before
+    the command (`cnm exec h1 --lab X -- cmd`) are taken into args. After `--` or the
+    command's first word, everything is the command's."""
+    rest = list(args.command)
+    while rest and (rest[0] == "--lab" or rest[0].startswith("--lab=")):
+        if rest[0] == "--lab":
+            if len(rest) < 2:
+                raise UsageError("--lab needs a lab name")
+            name, rest = rest[1], rest[2:]
+        else:
+            name, rest = rest[0].split("=", 1)[1], rest[1:]
+        if args.lab not in (None, name):
+            raise UsageError(f"two labs named: --lab {args.lab} and --lab {name}; name one")
+        args.lab = name
+    return rest[1:] if rest[:1] == ["--"] else rest
+
+
 def _env(args: argparse.Namespace) -> int:
     from emulator.lab import control
 
-    state = control.read_state(args.lab)
+    state = control.read_state(args.lab or name_from_env())
     if args.host not in state.hosts:
-        raise LabError(f"no Docker host {args.host} in lab {state.name}; hosts: "
+        raise LabError(f"no Docker host {args.host} in lab {state.name}"
+                       f"{control.did_you_mean(args.host, list(state.hosts))}; hosts: "
                        + ", ".join(state.hosts))
     from emulator.lab.state import RunDir
 
     print(f"export DOCKER_HOST=unix://{RunDir(state.name).socket(args.host)}")
     print(f"# Run this command to point the docker CLI at {args.host} of lab {state.name}:")
-    print(f"# eval $(cnm env {args.host})")
+    lab = ["--lab", args.lab] if args.lab else []
+    print(f"# eval $({shlex.join([program(), 'env', *lab, args.host])})")
     if shutil.which("docker") is None:
         print("cnm: no docker CLI on PATH; scripts/install.sh installs one", file=sys.stderr)
     return 0
@@ -179,10 +258,9 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from emulator.lab.dryrun import check_topology
-    from emulator.topology import read_topology
+    from emulator.lab.dryrun import check_topology_file
 
-    _print_warnings(check_topology(read_topology(args.topology)))
+    _print_warnings(check_topology_file(args.topology)[1])
     print(f"{args.topology}: ok")
     return 0
 
@@ -203,7 +281,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cnm", description="Docker container networking, "
+    parser = _Parser(prog="cnm", description="Docker container networking, "
                                      "emulated on real network namespaces.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -218,25 +296,33 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=_lab_up)
     lab.add_parser("ls", help="list labs").set_defaults(func=_lab_ls)
     down = lab.add_parser("down", help="remove a running lab completely")
-    down.add_argument("name", nargs="?")
+    down.add_argument("name", nargs="?", help="lab name (default: the only running lab)")
+    down.add_argument("--lab", help="the same as NAME")
     down.set_defaults(func=_lab_down)
     logs = lab.add_parser("logs", help="print the log of a lab started by `cnm lab up`")
     logs.add_argument("name", nargs="?", help="lab name (default: the only running lab)")
+    logs.add_argument("--lab", help="the same as NAME")
     logs.set_defaults(func=_lab_logs)
 
     clean = sub.add_parser("clean", help="remove what labs whose process is gone left behind")
     clean.add_argument("name", nargs="?", help="only this lab (default: every dead lab)")
+    clean.add_argument("--lab", help="the same as NAME")
     clean.set_defaults(func=_clean)
 
-    ex = sub.add_parser("exec", help="run a command in a host's or container's namespace")
-    ex.add_argument("target", help="HOST, HOST/CONTAINER or outside")
-    ex.add_argument("command", nargs=argparse.REMAINDER)
-    ex.add_argument("--lab", help="lab name (default: the only running lab)")
+    ex = sub.add_parser("exec", help="run a command in a host's or container's namespace",
+                        usage="cnm exec [--lab NAME] TARGET [--lab NAME] [--] CMD [ARG...]")
+    ex.add_argument("target", help="HOST, HOST/CONTAINER, outside or a LAN node")
+    ex.add_argument("command", nargs=argparse.REMAINDER,
+                    help="the command and its arguments (after -- or the first word, "
+                         "nothing is read as an option of cnm)")
+    ex.add_argument("--lab", help="lab name (default: the only running lab); before or "
+                    "after TARGET")
     ex.set_defaults(func=_exec)
 
     env = sub.add_parser("env", help="print the DOCKER_HOST that points docker at a host")
     env.add_argument("host")
-    env.add_argument("--lab", help="lab name (default: the only running lab)")
+    env.add_argument("--lab", help="lab name (default: the only running lab); before or "
+                     "after HOST")
     env.set_defaults(func=_env)
 
     mesh = sub.add_parser("mesh", help="the mesh driver's Docker proxy").add_subparsers(
@@ -341,8 +427,38 @@ def _root_refusal(args: argparse.Namespace) -> str | None:
             "/run/cnm (run it with sudo)")
 
 
+def parse(argv: list[str]) -> argparse.Namespace:
+    """argv parsed; for `cnm exec`, whatever follows the first `--` is the command's
+    untouched (argparse would drop a `--` that comes first in it)."""
+    parser = build_parser()
+    if argv[:1] != ["exec"] or "--" not in argv:
+        return parser.parse_args(argv)
+    end = argv.index("--")
+    args = parser.parse_args(argv[:end])
+    args.command = [*args.command, "--", *argv[end + 1:]]
+    return args
+
+
+def _with_lab(argv: list[str], args: argparse.Namespace, lab: str) -> list[str]:
+    """The command line the user typed, naming `lab`: `cnm exec --lab LAB h1 -- cmd`,
+    `cnm lab down LAB`."""
+    if args.func in (_lab_down, _lab_logs):
+        return [program(), *argv[:2], lab, *argv[2:]]
+    return [program(), argv[0], "--lab", lab, *argv[1:]]
+
+
+def _os_error(exc: OSError, argv: list[str]) -> str:
+    """One line for an OSError: the file and what is wrong, and for a user other than
+    root denied access, the command to run as root."""
+    what = f"{exc.filename}: {exc.strerror}" if exc.filename else (exc.strerror or str(exc))
+    if isinstance(exc, PermissionError) and os.geteuid() != 0:
+        return f"cnm: {what}; run as root: sudo {shlex.join([program(), *argv])}"
+    return f"cnm: {what}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     refusal = _root_refusal(args)
     if refusal is not None:
@@ -350,6 +466,15 @@ def main(argv: list[str] | None = None) -> int:
         return 77  # sysexits EX_NOPERM
     try:
         return func(args)
+    except UsageError as exc:
+        print(f"cnm: {exc}", file=sys.stderr)
+        return 2
+    except SeveralLabs as exc:
+        print(f"cnm: several labs are running ({', '.join(exc.running)}); name one:",
+              file=sys.stderr)
+        for lab in exc.running:
+            print(f"  {shlex.join(_with_lab(argv, args, lab))}", file=sys.stderr)
+        return 1
     except TopologyError as exc:
         print(str(exc), file=sys.stderr)
         return 2
@@ -359,8 +484,11 @@ def main(argv: list[str] | None = None) -> int:
     except Interrupted as exc:
         print(f"cnm: {exc}", file=sys.stderr)
         return 128 + exc.signum
-    except (LabError, OSError) as exc:
-        print(f"cnm: {exc}", file=sys.stderr)
+    except LabError as exc:
+        print(f"cnm: {as_typed(str(exc))}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(_os_error(exc, argv), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

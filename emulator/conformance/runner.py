@@ -9,6 +9,7 @@ cover every driver of the run.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import json
 import subprocess
@@ -145,6 +146,14 @@ def run_cli(drivers: list[str], plugin_socket: str | None, plugin_command: str |
         print("cnm conformance: name a driver with --driver NAME (built-in: "
               f"{', '.join(BUILTIN_DRIVERS)}; mesh; or a plugin with --plugin-socket or "
               "--plugin-command)", file=sys.stderr)
+        return 2
+    unknown = [d for d in drivers if d not in EVERY_DRIVER]
+    if unknown and not (plugin_socket or plugin_command):
+        close = difflib.get_close_matches(unknown[0], EVERY_DRIVER, n=1)
+        guess = f" (did you mean {close[0]!r}?)" if close else ""
+        print(f"cnm conformance: unknown driver {unknown[0]!r}{guess}: a built-in "
+              f"({', '.join(BUILTIN_DRIVERS)}), mesh, or a plugin with --plugin-socket or "
+              "--plugin-command", file=sys.stderr)
         return 2
     runs = []
     for driver in drivers:

@@ -9,6 +9,7 @@ measure is reported as a difference from Docker.
 
 from __future__ import annotations
 
+import difflib
 import sys
 import time
 from collections.abc import Iterable
@@ -40,7 +41,9 @@ def _select(names: list[str]) -> list[Experiment]:
         return list(known.values())
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise _Refused(f"unknown experiment {unknown[0]!r}; registered: "
+        close = difflib.get_close_matches(unknown[0], list(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise _Refused(f"unknown experiment {unknown[0]!r}{hint}; registered: "
                        + ", ".join(sorted(known)))
     return [known[n] for n in names]
 
@@ -150,10 +153,10 @@ def write_run_report(root: Path, run_dirs: list[Path]) -> Path | None:
 def _read_topology(path: str) -> None:
     """Refuse a --topology file that cannot be read; TopologyError (a file that is not a
     topology) goes up to `cnm`, which prints its problems and exits with 2."""
-    from emulator.topology import read_topology
+    from emulator.lab.dryrun import check_topology_file
 
     try:
-        read_topology(path)
+        check_topology_file(path)
     except OSError as exc:
         raise _Refused(f"--topology {path}: {exc.strerror or exc}") from exc
 

@@ -4,6 +4,7 @@ and run a command inside one of their namespaces."""
 
 from __future__ import annotations
 
+import difflib
 import os
 import signal
 import subprocess
@@ -183,21 +184,32 @@ def summaries() -> list[LabSummary]:
     return result
 
 
+class SeveralLabs(LabError):
+    """A command that names no lab while several run; `running` lets the CLI show the
+    exact command to type for each."""
+
+    def __init__(self, running: list[str]) -> None:
+        super().__init__(f"several labs are running ({', '.join(running)}); name one with "
+                         "--lab NAME")
+        self.running = running
+
+
 def _only_running_lab() -> str:
     running = [s.name for s in summaries() if s.status == "running"]
     if len(running) == 1:
         return running[0]
     if not running:
         raise LabError("no lab is running; start one with `cnm lab up`")
-    raise LabError(f"several labs are running ({', '.join(running)}); name one")
+    raise SeveralLabs(running)
 
 
 def read_state(name: str | None) -> LabState:
     lab = name or _only_running_lab()
     state = RunDir(lab).read()
     if state is None:
-        raise LabError(f"no lab named {lab}; running labs: "
-                       + (", ".join(s.name for s in summaries()) or "none"))
+        names = [s.name for s in summaries()]
+        raise LabError(f"no lab named {lab}{did_you_mean(lab, names)}; running labs: "
+                       + (", ".join(names) or "none"))
     return state
 
 
@@ -261,17 +273,25 @@ def resolve_target(state: LabState, target: str) -> tuple[ProcessId, bool]:
                    and host in state.hosts else state.containers)
         proc = running.get(target)
         if proc is None:
-            known = ", ".join(k for k in running if k.startswith(host + "/")) or "none"
-            raise LabError(f"no running container {target} in lab {state.name}; "
-                           f"containers on {host}: {known}")
+            on_host = [k for k in running if k.startswith(host + "/")]
+            raise LabError(f"no running container {target} in lab {state.name}"
+                           f"{did_you_mean(target, on_host)}; containers on {host}: "
+                           + (", ".join(on_host) or "none"))
         return proc, True
     if target == "outside" and state.outside is not None:
         return state.outside, False
     proc = state.hosts.get(target) or state.lan_nodes.get(target)
     if proc is None:
-        raise LabError(f"no host {target} in lab {state.name}; hosts: "
-                       + ", ".join([*state.hosts, "outside", *state.lan_nodes]))
+        nodes = [*state.hosts, "outside", *state.lan_nodes]
+        raise LabError(f"no host {target} in lab {state.name}{did_you_mean(target, nodes)}; "
+                       "hosts: " + ", ".join(nodes))
     return proc, False
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """` (did you mean 'x'?)` for the choice closest to a misspelt word, or ""."""
+    close = difflib.get_close_matches(word, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _lab_names_and_resolver(state: LabState) -> None:

@@ -2,7 +2,8 @@
 
 Each host's networks and containers are replayed through a real Engine over a
 FakeFabric, so the user gets Docker's own messages, all of them at once, and the
-warnings its network create answers with.
+warnings its network create answers with. A file with problems in its shape is
+replayed too, as far as it resolved, so one check reports both kinds.
 """
 
 from __future__ import annotations
@@ -11,8 +12,15 @@ from emulator import faults
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
 from emulator.errdefs import DockerError
 from emulator.fabric.fake import FakeFabric
-from emulator.topology import HostSpec, SourcedTopology, Topology, TopologyError
-from emulator.topology.errors import Problem
+from emulator.topology import (
+    HostSpec,
+    SourcedTopology,
+    Topology,
+    TopologyError,
+    read_topology,
+)
+from emulator.topology.errors import FieldPath, Problem, ProblemLog
+from emulator.topology.model import PartialTopology
 
 
 def network_request(spec) -> NetworkRequest:
@@ -27,7 +35,7 @@ def attach_requests(container) -> list[AttachRequest]:
     return [AttachRequest(a.network, a.ip, tuple(a.aliases)) for a in container.attachments]
 
 
-def host_problems(host: HostSpec, reserved, sourced: SourcedTopology,
+def host_problems(host: HostSpec, reserved, sourced: SourcedTopology | ProblemLog,
                   nics: tuple[str, ...] = ("eth0",),
                   warnings: list[Problem] | None = None) -> list[Problem]:
     """What Docker would refuse on this host; its warnings are added to `warnings`."""
@@ -70,3 +78,36 @@ def check_topology(topology: Topology | SourcedTopology) -> list[Problem]:
     if problems:
         raise TopologyError(problems)
     return warnings
+
+
+def check_topology_file(path: str) -> tuple[SourcedTopology, list[Problem]]:
+    """The topology in `path` and its warnings; raise TopologyError listing every problem
+    at once: the file's shape and references, and what Docker would refuse of the part
+    that resolved."""
+    try:
+        sourced = read_topology(path)
+    except TopologyError as exc:
+        if exc.partial is None:
+            raise
+        raise TopologyError([*exc.problems, *_docker_problems(exc.partial, exc.problems)]
+                            ) from None
+    return sourced, check_topology(sourced)
+
+
+def _docker_problems(partial: PartialTopology, known: tuple[Problem, ...]) -> list[Problem]:
+    """What Docker would refuse in a topology that has other problems, leaving out what
+    is about a field that already has one (it was checked without that field)."""
+    sourced = ProblemLog(partial.source, dict(partial.lines))
+    nics = ("eth0", "eth1") if partial.has_lan else ("eth0",)
+    found: list[Problem] = []
+    with faults.suppressed():
+        for host in partial.hosts:
+            found.extend(host_problems(host, list(partial.reserved), sourced, nics))
+    known_paths = [p.path for p in known if p.path is not None]
+    return [p for p in found if p.path is None
+            or not any(_related(p.path, path) for path in known_paths)]
+
+
+def _related(a: FieldPath, b: FieldPath) -> bool:
+    shorter = min(len(a), len(b))
+    return a[:shorter] == b[:shorter]

@@ -41,6 +41,14 @@ from emulator.topology import SourcedTopology, Topology, default_topology, read_
 from emulator.topology.model import LAN_ROUTER_NAME
 
 LAB_NAME = re.compile(r"^[a-z][a-z0-9]{0,7}$")
+NAME_ENV = "CNM_LAB_NAME"
+"""The environment variable naming the lab where nothing else does: the name of a lab
+started without one (`cnm lab up`, Lab.default(), Lab.load()) and the lab that
+`cnm exec`, `env`, `lab down`, `lab logs` and `clean` mean."""
+
+
+def name_from_env() -> str | None:
+    return os.environ.get(NAME_ENV) or None
 
 
 class LabError(RuntimeError):
@@ -86,11 +94,13 @@ class Lab:
 
     @classmethod
     def load(cls, path: str | Path, name: str | None = None) -> Lab:
-        return cls(read_topology(path), name)
+        """The lab of a topology file, named `name`, $CNM_LAB_NAME or the topology's name."""
+        return cls(read_topology(path), name or name_from_env())
 
     @classmethod
     def default(cls, name: str | None = None) -> Lab:
-        return cls(default_topology(), name)
+        """The embedded default lab, named `name`, $CNM_LAB_NAME or `default`."""
+        return cls(default_topology(), name or name_from_env())
 
     # -- lifecycle -----------------------------------------------------------
 

@@ -170,11 +170,12 @@ def receive(sock: socket.socket, started: float) -> Iterator[tuple[float, bytes]
             yield time.perf_counter() - started, frame
 
 
-def scan_conflicts(pid: int, interface: str, targets: Iterable[IPv4Address],
+def scan_conflicts(pid: int, interface: str, targets: Iterable[IPv4Address | str],
                    window: float = 0.2, rounds: int = 1,
                    capture: bool = False) -> ConflictScan:
-    """ARP-probe every target from `interface` in the namespace of `pid` and report
-    each address that more than one MAC answers for.
+    """ARP-probe every target (an IPv4Address or its text, "10.0.0.5") from `interface`
+    in the namespace of `pid` and report each address that more than one MAC answers
+    for.
 
     `rounds` > 1 sends the whole set again, back to back, to survive a lost frame;
     `capture` keeps every frame sent and received, stamped in wall-clock seconds.
@@ -184,7 +185,7 @@ def scan_conflicts(pid: int, interface: str, targets: Iterable[IPv4Address],
     """
     if rounds < 1:
         raise ValueError("rounds must be at least 1")
-    targets = tuple(dict.fromkeys(targets))
+    targets = tuple(dict.fromkeys(IPv4Address(target) for target in targets))
     wanted = set(targets)
     frames: list[tuple[float, bytes]] = []
     answers: dict[tuple[IPv4Address, str], Answer] = {}

@@ -25,12 +25,17 @@ class Verdict(StrEnum):
 class ProbeTarget:
     """An address inside a lab namespace; `pid` is any process in that namespace.
 
-    As a source only the namespace matters, and `address` may be None.
+    As a source only the namespace matters, and `address` may be None. An address
+    given as text ("10.0.0.5") is taken as the IPv4Address it names.
     """
 
     name: str
     pid: int
     address: IPv4Address | None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.address, str):
+            object.__setattr__(self, "address", IPv4Address(self.address))
 
 
 @dataclass(frozen=True)

@@ -85,14 +85,16 @@ def conflict_kind(packet: ArpPacket, address: IPv4Address, ours: str) -> str | N
     return None
 
 
-def probe_address(pid: int, interface: str, address: IPv4Address,
+def probe_address(pid: int, interface: str, address: IPv4Address | str,
                   timings: Timings | None = None, rng: random.Random | None = None,
                   stop_on_conflict: bool = False) -> DadResult:
     """Probe `address` from `interface` in the namespace of `pid` on RFC 5227's schedule.
 
     Listens from the start to ANNOUNCE_WAIT after the last probe and collects every
     conflicting MAC, unless `stop_on_conflict`, which returns at the first one.
+    `address` is an IPv4Address or its text.
     """
+    address = IPv4Address(address)
     sends, end = probe_schedule(timings or Timings(), rng or random.Random())
     events: list[DadEvent] = []
     macs: dict[str, None] = {}

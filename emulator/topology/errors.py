@@ -12,6 +12,10 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .model import PartialTopology
 
 FieldPath = tuple[str | int, ...]
 
@@ -56,10 +60,13 @@ class Problem:
 
 
 class TopologyError(ValueError):
-    """A topology that cannot be used; `problems` lists everything wrong, in file order."""
+    """A topology that cannot be used; `problems` lists everything wrong, in file order.
+    `partial` is what resolved despite them, when the file had the shape of a topology."""
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
+    def __init__(self, problems: Sequence[Problem],
+                 partial: PartialTopology | None = None) -> None:
         self.problems = tuple(sorted(problems, key=lambda p: p.line or 0))
+        self.partial = partial
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

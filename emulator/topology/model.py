@@ -156,6 +156,20 @@ class LanSpec:
 
 
 @dataclass(frozen=True)
+class PartialTopology:
+    """What resolved of a topology that has problems: its Docker hosts (an address
+    with a problem is 0.0.0.0), the subnets Docker's networks must not take, whether
+    it has a LAN, and where each field is written. Enough to check Docker's semantics
+    in the same pass as the file's shape (`cnm topology check`)."""
+
+    hosts: tuple[HostSpec, ...]
+    reserved: tuple[IPv4Network, ...]
+    has_lan: bool
+    source: str
+    lines: Mapping[tuple[str | int, ...], int]
+
+
+@dataclass(frozen=True)
 class Topology:
     """A whole lab: its name (which prefixes kernel objects), underlay, outside and hosts,
     and optionally an emulated physical LAN."""

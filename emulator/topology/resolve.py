@@ -2,18 +2,21 @@
 
 The shape is checked first (structure.py); the checks that need meaning (addresses,
 references, interface names) then run on whatever part of the data had the right
-shape, so one pass finds everything before a TopologyError lists it.
+shape, so one pass finds everything before a TopologyError lists it. A topology with
+problems still yields what did resolve (a PartialTopology on the error), so that the
+checks of Docker's semantics can run on it in the same pass.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from .containers import build_containers
-from .errors import ProblemLog
+from .errors import ProblemLog, TopologyError
 from .lan import plan_lan
-from .model import ENGINES, OUTSIDE_HOST_NAME, HostSpec, Topology
+from .model import ENGINES, OUTSIDE_HOST_NAME, HostSpec, PartialTopology, Topology
 from .networks import build_networks
 from .structure import check_structure
 from .underlay import UnderlayPlan, plan_underlay
@@ -26,27 +29,38 @@ def topology_from_data(data: object, source: str = "<data>") -> Topology:
 
 def resolve(data: object, log: ProblemLog) -> Topology:
     raw = check_structure(data, log)
-    topology = None if raw is None else _topology(raw, log)
-    log.raise_if_any()
+    topology, partial = (None, None) if raw is None else _topology(raw, log)
+    if log.problems:
+        raise TopologyError(log.problems, partial)
     assert topology is not None
     return topology
 
 
-def _topology(raw: Mapping[str, Any], log: ProblemLog) -> Topology | None:
+_NO_ADDRESS = IPv4Address(0)
+"""Stands for the address of a host whose address has a problem, in a PartialTopology."""
+
+
+def _topology(raw: Mapping[str, Any], log: ProblemLog,
+              ) -> tuple[Topology | None, PartialTopology]:
     plan = plan_underlay(raw, log)
     engine = raw.get("engine", ENGINES[0])
     hosts = [_host(name, spec, plan, engine, log) for name, spec in raw.get("hosts", {}).items()]
     underlay = None if plan is None else plan.underlay.subnet
     lan = plan_lan(raw, raw.get("hosts", {}), underlay, log)
-    if plan is None or "name" not in raw or None in hosts or ("lan" in raw and lan is None):
-        return None
-    return Topology(raw["name"], plan.underlay, plan.outside, hosts, lan)
+    reserved: tuple[IPv4Network, ...] = tuple(
+        subnet for subnet in (underlay, lan and lan.subnet) if subnet is not None)
+    partial = PartialTopology(tuple(hosts), reserved, "lan" in raw, log.source,
+                              dict(log.lines))
+    if (plan is None or "name" not in raw or any(h.address == _NO_ADDRESS for h in hosts)
+            or ("lan" in raw and lan is None)):
+        return None, partial
+    return Topology(raw["name"], plan.underlay, plan.outside, hosts, lan), partial
 
 
 def _host(
     name: str, raw: Mapping[str, Any], plan: UnderlayPlan | None, engine: str,
     log: ProblemLog,
-) -> HostSpec | None:
+) -> HostSpec:
     path = ("hosts", name)
     if name == OUTSIDE_HOST_NAME:
         log.report(path, f"{name!r} is the name of the host standing in for the internet")
@@ -54,6 +68,5 @@ def _host(
     declared = [network.name for network in networks]
     containers = build_containers(raw.get("containers", {}), declared, (*path, "containers"), log)
     address = None if plan is None else plan.host_addresses.get(name)
-    if address is None:
-        return None
-    return HostSpec(name, address, networks, containers, raw.get("engine", engine))
+    return HostSpec(name, address or _NO_ADDRESS, networks, containers,
+                    raw.get("engine", engine))

@@ -270,6 +270,7 @@ class ContainerLifecycle:
             raise err.Conflict("container is paused and must be unpaused first")
         if container.running and force:
             self._engine.events.container(container, "kill", signal="9")
+            self._engine.record_exit_code(container.id, KILLED)
         self._engine.remove_container(container.id, force=force)
 
     def wait(self, cid: str, condition: str = "not-running") -> int:

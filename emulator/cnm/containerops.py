@@ -217,7 +217,10 @@ class ContainerOps:
         if not container.running or not container.pid:
             return None
         pids = self.processes.pids(container.pid)
-        return self.processes.sample(container.pid, pids)
+        sample = self.processes.sample(container.pid, pids)
+        if container.sandbox is not None and container.sandbox.shares_host:
+            sample = replace(sample, networks={})  # the host's interfaces are not its own
+        return sample
 
     # -- rename and prune ---------------------------------------------------------------
 

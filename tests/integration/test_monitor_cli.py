@@ -375,6 +375,36 @@ def test_events_show_a_network_connect_and_disconnect_in_order(docker, backgroun
     assert watcher.poll() is None  # it streams until the client goes
 
 
+def test_a_container_that_ends_by_itself_dies_at_once_in_the_events(docker, background):
+    name = f"dd-{uid()}"
+    since = f"{time.time():.9f}"
+    watcher = background("events", "--since", since, "--filter", f"container={name}",
+                         "--filter", "event=die", "--format", "{{json .}}")
+    ok(docker("run", "-d", "--name", name, "alpine", "sh", "-c",
+              f"{wait_for_file(name)}; exit 3"))
+    ok(docker("exec", name, "touch", f"/tmp/{name}-go"))
+    died = json.loads(read_line(watcher))  # nobody asked the engine about the container
+    assert died["Action"] == "die" and died["Actor"]["Attributes"]["exitCode"] == "3"
+    assert died["Actor"]["Attributes"]["name"] == name
+
+
+def test_stats_stream_a_reading_a_second(docker, lab):
+    import docker as docker_py
+
+    name = f"ss-{uid()}"
+    ok(docker("run", "-d", "--name", name, "alpine", "sleep", "300"))
+    client = docker_py.DockerClient(base_url=lab.docker_host_url("h1"))
+    try:
+        readings = client.containers.get(name).stats(stream=True, decode=True)
+        first, second = next(readings), next(readings)
+        readings.close()
+    finally:
+        client.close()
+    assert first["preread"] == "0001-01-01T00:00:00Z"
+    assert second["preread"] == first["read"] and second["read"] > first["read"]
+    assert second["precpu_stats"] == first["cpu_stats"]
+
+
 def test_events_since_until_replay_a_containers_life(docker):
     start = time.time()
     name = f"lf-{uid()}"

@@ -101,9 +101,9 @@ def create_exec(host: HostContext, request: Request) -> Response:
     container = engine.get_container(request.params["id"])
     if not container.running:
         raise err.Conflict(f"container {container.id} is not running")
-    if container.paused:
-        raise err.Conflict(f"Container {container.id} is paused, unpause the container "
-                           "before exec")
+    if container.paused:  # dockerd's getActiveContainer names it as the client did
+        raise err.Conflict(f"Container {request.params['id']} is paused, unpause the "
+                           "container before exec")
     argv = body.get("Cmd") or []
     if not argv:
         raise err.InvalidParameter("No exec command specified")

@@ -237,7 +237,7 @@ class ContainerOps:
                                        "current name")
         if not CONTAINER_NAME.fullmatch(canonical[1:]):
             raise err.InvalidParameter(f"Error when allocating new name: Invalid container "
-                                       f"name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] "
+                                       f"name ({canonical}), only [a-zA-Z0-9][a-zA-Z0-9_.-] "
                                        "are allowed")
         old = engine.rename_container(container.id, canonical[1:])
         engine.events.container(engine.get_container(container.id), "rename",

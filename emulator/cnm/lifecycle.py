@@ -120,6 +120,8 @@ class ContainerLifecycle:
         self._process_end = process_end
         self._started: dict[str, threading.Event] = {}
         self._auto_remove: set[str] = set()
+        self._removed_codes: dict[str, int] = {}
+        """Exit codes of containers removed once ended (`--rm`), for their waiters."""
         self._lock = threading.Lock()
         self._store: LogStore | None = None
         self._collector: OutputCollector | None = None
@@ -224,9 +226,13 @@ class ContainerLifecycle:
         self._collector.watch(cid, outputs, self.process_fd(cid))
 
     def _run_ended(self, cid: str) -> None:
-        """The collector saw a container's process end: dockerd learns it at once."""
+        """The collector saw a container's process end: dockerd learns it at once, and
+        removes it then if it should be (`docker run -d --rm`)."""
         try:
             self._engine.reap_exited()
+            container = self._engine.view().containers.get(cid)
+            if container is not None and not container.running:
+                self._remove_if_wished(cid)
         except Exception:  # noqa: BLE001 - the collector thread must go on
             _log.exception("reaping after container %s ended", cid)
 
@@ -288,23 +294,26 @@ class ContainerLifecycle:
         engine = self._engine
         container = engine.view().containers.get(cid)
         if container is None:
-            return 0
+            return self._removed_codes.get(cid, 0)
         if never_started(container) and condition in ("next-exit", "removed"):
             self.started(cid).wait()
             container = engine.view().containers.get(cid)
             if container is None:
-                return 0
+                return self._removed_codes.get(cid, 0)
         if container.running and container.pid:
             self._process_end(container.pid)
         engine.reap_exited()
         ended = engine.view().containers.get(cid)
-        return ended.exit_code if ended is not None else 0
+        return ended.exit_code if ended is not None else self._removed_codes.get(cid, 0)
 
     def _remove_if_wished(self, cid: str) -> None:
         with self._lock:
             wished = cid in self._auto_remove
             self._auto_remove.discard(cid)
-        if wished and cid in self._engine.view().containers:
+        container = self._engine.view().containers.get(cid)
+        if wished and container is not None:
+            with self._lock:
+                self._removed_codes[cid] = container.exit_code  # for a wait still to answer
             self._engine.remove_container(cid, force=True)
 
     # -- output ----------------------------------------------------------------

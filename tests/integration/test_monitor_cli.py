@@ -388,6 +388,19 @@ def test_a_container_that_ends_by_itself_dies_at_once_in_the_events(docker, back
     assert died["Actor"]["Attributes"]["name"] == name
 
 
+def test_a_detached_rm_container_goes_when_it_ends(docker, background):
+    name = f"rm-{uid()}"
+    since = f"{time.time():.9f}"
+    watcher = background("events", "--since", since, "--filter", f"container={name}",
+                         "--format", "{{.Action}}")
+    ok(docker("run", "-d", "--rm", "--name", name, "alpine", "sh", "-c",
+              f"{wait_for_file(name)}; exit 2"))
+    ok(docker("exec", name, "touch", f"/tmp/{name}-go"))
+    actions = [read_line(watcher).strip() for _ in range(4)]
+    assert actions == ["create", "start", "die", "destroy"]
+    assert ok(docker("ps", "-aq", "--filter", f"name={name}")) == ""
+
+
 def test_stats_stream_a_reading_a_second(docker, lab):
     import docker as docker_py
 

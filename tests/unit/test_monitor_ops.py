@@ -94,7 +94,7 @@ def test_pause_freezes_shows_paused_and_unpause_thaws(host: HostContext,
     assert listed["State"] == "paused" and listed["Status"].endswith("(Paused)")
     with docker_error(err.Conflict, 409, f"Container {cid} is already paused"):
         post(api.pause_container, host, "web")
-    with docker_error(err.Conflict, 409, f"Container {cid} is paused, unpause the container "
+    with docker_error(err.Conflict, 409, "Container web is paused, unpause the container "
                       "before exec"):
         call(execs.create_exec, host, "POST", {"Cmd": ["true"]}, id="web")
     with docker_error(err.Conflict, 409, "container is paused and must be unpaused first"):
@@ -156,7 +156,7 @@ def test_rename_refusals(host: HostContext) -> None:
                       "Renaming a container with the same name as its current name"):
         post(api.rename_container, host, "web", name="/web")
     with docker_error(err.InvalidParameter, 400, "Error when allocating new name: Invalid "
-                      "container name (b d), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"):
+                      "container name (/b d), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"):
         post(api.rename_container, host, "web", name="b d")
     with docker_error(err.Conflict, 409, 'Error when allocating new name: Conflict. The '
                       f'container name "/db" is already in use by container "{other}". You '

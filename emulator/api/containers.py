@@ -133,7 +133,7 @@ def stop_container(host: HostContext, request: Request) -> Response:
 
 @ROUTES.add("POST", "/containers/{id}/kill")
 def kill_container(host: HostContext, request: Request) -> Response:
-    host.engine.lifecycle.kill(request.params["id"])
+    host.engine.lifecycle.kill(request.params["id"], request.arg("signal") or "")
     return Response(204)
 
 

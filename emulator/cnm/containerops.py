@@ -39,6 +39,7 @@ class ProcessTable(Protocol):
     def freeze(self, cid: str, pid1: int) -> None: ...
     def thaw(self, cid: str) -> None: ...
     def ps(self, args: list[str]) -> str: ...
+    def signal(self, pid1: int, number: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,9 @@ class KernelProcesses:
     def thaw(self, cid: str) -> None:
         if self._freezer is not None:
             self._freezer.thaw(cid)
+
+    def signal(self, pid1: int, number: int) -> None:
+        containerprocs.send_signal(pid1, number)
 
     def ps(self, args: list[str]) -> str:
         done = subprocess.run(["ps", *args], capture_output=True, text=True, timeout=30)

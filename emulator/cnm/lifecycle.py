@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,25 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 KILLED, NOT_STARTED = 137, 127
 _log = logging.getLogger("emulator.cnm")
+
+
+def parse_signal(raw: str, ref: str) -> int:
+    """moby's signal.ParseSignal: a number, or a name with or without SIG."""
+    try:
+        number = int(raw)
+    except ValueError:
+        name = raw.upper().removeprefix("SIG")
+        try:
+            return int(signal.Signals["SIG" + name])
+        except KeyError:
+            pass
+    else:
+        if number > 0 and number in {int(s) for s in signal.Signals}:
+            return number
+        if number > 0:
+            raise err.InvalidParameter(f"cannot kill container: {ref}: the linux daemon does "
+                                       f"not support signal {number}")
+    raise err.InvalidParameter(f"cannot kill container: {ref}: invalid signal: {raw}")
 
 
 def never_started(container: Container) -> bool:
@@ -249,13 +269,19 @@ class ContainerLifecycle:
         self._remove_if_wished(container.id)
         return True
 
-    def kill(self, ref: str) -> None:
+    def kill(self, ref: str, signal_name: str = "") -> None:
+        """`docker kill [-s SIGNAL]`: SIGKILL (the default) ends the container; another
+        signal is only sent to its first process, as dockerd's killWithSignal does."""
         engine = self._engine
+        number = parse_signal(signal_name, ref) if signal_name else signal.SIGKILL
         container = engine.get_container(ref)
         if not container.running:
             raise err.Conflict(f"cannot kill container: {container.name}: container "
                                f"{container.id} is not running")
-        engine.events.container(container, "kill", signal="9")
+        engine.events.container(container, "kill", signal=str(int(number)))
+        if number != signal.SIGKILL:
+            self.ops.processes.signal(container.pid, number)
+            return
         engine.stop_container(container.id, exit_code=KILLED)
         self._remove_if_wished(container.id)
 

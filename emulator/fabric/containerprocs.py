@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,20 @@ def container_pids(pid1: int) -> list[int]:
             found.add(pid)
             roots.extend(children.get(pid, []))
     return sorted(found)
+
+
+def send_signal(pid: int, number: int) -> None:
+    """Signal a container's first process (nothing if it has just ended)."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        signal.pidfd_send_signal(pidfd, number)
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(pidfd)
 
 
 @dataclass(frozen=True)

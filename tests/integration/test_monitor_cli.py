@@ -388,6 +388,19 @@ def test_a_container_that_ends_by_itself_dies_at_once_in_the_events(docker, back
     assert died["Actor"]["Attributes"]["name"] == name
 
 
+def test_kill_with_a_signal_reaches_the_containers_trap(docker):
+    name = f"sg-{uid()}"
+    ok(docker("run", "-d", "--name", name, "alpine", "sh", "-c",
+              "trap 'echo got it; exit 5' USR1; echo ready; while :; do sleep 0.1; done"))
+    wait_for(lambda: ok(docker("logs", name)) == "ready\n", what="the trap to be set")
+    ok(docker("kill", "-s", "USR1", name))
+    wait_for(lambda: exited(docker, name), what="the container to end")
+    assert ok(docker("logs", name)) == "ready\ngot it\n"
+    assert ok(docker("inspect", "-f", "{{.State.ExitCode}}", name)) == "5\n"
+    refused = docker("kill", "-s", "NOPE", name)
+    assert refused.returncode == 1 and "invalid signal: NOPE" in refused.stderr
+
+
 def test_a_detached_rm_container_goes_when_it_ends(docker, background):
     name = f"rm-{uid()}"
     since = f"{time.time():.9f}"

@@ -52,6 +52,9 @@ class FakeTable:
     def thaw(self, cid: str) -> None:
         self.calls.append(("thaw", cid))
 
+    def signal(self, pid1: int, number: int) -> None:
+        self.calls.append(("signal", str(number)))
+
     def ps(self, args: list[str]) -> str:
         self.ps_args.append(args)
         pid = args[-1].removeprefix("-q").split(",")[0] if args[-1].startswith("-q") else "0"
@@ -125,6 +128,30 @@ def test_only_a_running_container_pauses(host: HostContext) -> None:
     cid = host.engine.lifecycle.create("web", [AttachRequest("bridge")]).id
     with docker_error(err.Conflict, 409, f"container {cid} is not running"):
         post(api.pause_container, host, "web")
+
+
+def test_kill_with_a_signal_only_sends_it(host: HostContext, table: FakeTable) -> None:
+    running(host, "web")
+    for given in ("USR1", "SIGUSR1", "sigusr1", "10"):
+        assert post(containers.kill_container, host, "web", signal=given).status == 204
+    assert table.calls == [("signal", "10")] * 4
+    shown = call(containers.inspect_container, host, id="web").body["State"]
+    assert shown["Running"] is True
+    assert [e.attributes["signal"] for e in host.engine.events.past()
+            if e.action == "kill"] == ["10"] * 4
+    with docker_error(err.InvalidParameter, 400,
+                      "cannot kill container: web: invalid signal: SIGNOPE"):
+        post(containers.kill_container, host, "web", signal="SIGNOPE")
+    with docker_error(err.InvalidParameter, 400,
+                      "cannot kill container: web: invalid signal: 0"):
+        post(containers.kill_container, host, "web", signal="0")
+    with docker_error(err.InvalidParameter, 400,
+                      "cannot kill container: web: the linux daemon does not support signal "
+                      "99"):
+        post(containers.kill_container, host, "web", signal="99")
+    assert post(containers.kill_container, host, "web", signal="KILL").status == 204
+    shown = call(containers.inspect_container, host, id="web").body["State"]
+    assert (shown["Running"], shown["ExitCode"]) == (False, 137)
 
 
 # -- rename ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from emulator.cnm.containerops import Sample, go_duration, parse_ps, timestamp_n
 from emulator.cnm.dnsnames import dns_names
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
 from emulator.cnm.lifecycle import ContainerLifecycle
-from emulator.fabric import containerprocs
+from emulator.fabric import containerprocs, processes
 from emulator.fabric.fake import FakeFabric
 
 PS_EF = """UID          PID    PPID  C STIME TTY          TIME CMD
@@ -328,3 +328,11 @@ def test_a_process_and_its_children_are_one_containers_processes() -> None:
     assert containerprocs.container_pids(child.pid) == []
     assert containerprocs.system_cpu_ns() > 0 and containerprocs.online_cpus() >= 1
     assert "lo" not in containerprocs.interface_counters(os.getpid())
+
+
+def test_a_process_ended_by_a_signal_exits_with_128_plus_it() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    child.send_signal(15)
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+    assert processes.exit_status(child.pid) == 143
+    child.returncode = 143  # reaped above: Popen must not wait for it again

@@ -249,7 +249,7 @@ class OutputCollector:
             self._thread.join(timeout=5)
 
     def _loop(self) -> None:
-        runs: dict[str, list[int]] = {}
+        runs: dict[_RunKey, list[int]] = {}
         while not self._closing:
             for key, _ in self._selector.select():
                 if key.data is None:
@@ -257,17 +257,17 @@ class OutputCollector:
                     continue
                 if self._selector.get_map().get(key.fd) is not key:
                     continue  # closed by an earlier event of this round
-                cid, kind, stream = key.data
+                run, kind, stream = key.data
                 if kind == "exit":
-                    self._finish(cid, runs)
-                elif not self._read(cid, key.fd, stream):
+                    self._finish(run, runs)
+                elif not self._read(run.cid, key.fd, stream):
                     self._selector.unregister(key.fd)
                     os.close(key.fd)
-                    runs[cid].remove(key.fd)
-        for cid in list(runs):
-            self._finish(cid, runs, notify=False)
+                    runs[run].remove(key.fd)
+        for run in list(runs):
+            self._finish(run, runs, notify=False)
 
-    def _take_pending(self, runs: dict[str, list[int]]) -> None:
+    def _take_pending(self, runs: dict[_RunKey, list[int]]) -> None:
         try:
             while os.read(self._wake_r, 4096):
                 pass
@@ -276,16 +276,17 @@ class OutputCollector:
         with self._lock:
             pending, self._pending = self._pending, []
         for cid, outputs, pidfd in pending:
-            fds = runs.setdefault(cid, [])
+            run = _RunKey(cid)  # a restarted container's new run is another one
+            fds = runs[run] = []
             for fd, stream in outputs:
                 os.set_blocking(fd, False)
-                self._selector.register(fd, selectors.EVENT_READ, (cid, "out", stream))
+                self._selector.register(fd, selectors.EVENT_READ, (run, "out", stream))
                 fds.append(fd)
             if pidfd is not None:
-                self._selector.register(pidfd, selectors.EVENT_READ, (cid, "exit", 0))
+                self._selector.register(pidfd, selectors.EVENT_READ, (run, "exit", 0))
                 fds.append(pidfd)
             else:
-                self._finish(cid, runs)
+                self._finish(run, runs)
 
     def _read(self, cid: str, fd: int, stream: int) -> bool:
         """Record what fd has now; False at its end."""
@@ -302,14 +303,24 @@ class OutputCollector:
                 return False
             self._store.append(cid, stream, data)
 
-    def _finish(self, cid: str, runs: dict[str, list[int]], notify: bool = True) -> None:
+    def _finish(self, run: _RunKey, runs: dict[_RunKey, list[int]],
+                notify: bool = True) -> None:
         """The run ended: what its outputs still hold is recorded, then they close."""
-        for fd in runs.pop(cid, []):
+        for fd in runs.pop(run, []):
             key = self._selector.get_map().get(fd)
             if key is not None and key.data[1] == "out":
-                self._read(cid, fd, key.data[2])
+                self._read(run.cid, fd, key.data[2])
             self._selector.unregister(fd)
             os.close(fd)
-        self._store.end(cid)
+        self._store.end(run.cid)
         if notify:
-            self._on_end(cid)
+            self._on_end(run.cid)
+
+
+class _RunKey:
+    """One run of a container being collected (compared by identity)."""
+
+    __slots__ = ("cid",)
+
+    def __init__(self, cid: str) -> None:
+        self.cid = cid

@@ -191,6 +191,17 @@ def test_logs_follow_with_timestamps_and_tail(docker, background):
     assert follower.wait(timeout=WAIT_S) == 0
 
 
+def test_logs_keep_every_run_of_a_restarted_container(docker):
+    name = f"rs-{uid()}"
+    ok(docker("run", "-d", "--name", name, "alpine", "sh", "-c", "echo run; sleep 300"))
+    wait_for(lambda: ok(docker("logs", name)) == "run\n", what="the first run's line")
+    ok(docker("restart", "-t", "1", name))
+    wait_for(lambda: ok(docker("logs", name)) == "run\nrun\n", what="the second run's line")
+    ok(docker("stop", "-t", "1", name))
+    ok(docker("start", name))
+    wait_for(lambda: ok(docker("logs", name)) == "run\n" * 3, what="the third run's line")
+
+
 # -- stats and top -------------------------------------------------------------------
 
 

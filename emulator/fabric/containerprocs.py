@@ -47,31 +47,43 @@ def _all_pids() -> list[int]:
     return [int(name) for name in os.listdir(PROC) if name.isdigit()]
 
 
+def _children(pid: int) -> list[int]:
+    """The children of `pid`, from each of its threads' `children` list."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(PROC / str(pid) / "task")
+    except OSError:
+        return found
+    for tid in tasks:
+        try:
+            found += [int(v) for v in (PROC / str(pid) / "task" / tid / "children")
+                      .read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
 def container_pids(pid1: int) -> list[int]:
     """The processes of the container whose first process is `pid1` (host pids, sorted):
     the members of its PID namespace if it has one of its own; otherwise `pid1`, its
-    descendants, and the processes in its own network namespace with theirs."""
+    descendants, and its parent's other children in its own network namespace (what
+    `docker exec` started there) with theirs."""
     own = _ns_inode(pid1, "pid")
     if own is None or not pid1:
         return []
     if own != _ns_inode("self", "pid"):
         return sorted(p for p in _all_pids() if _ns_inode(p, "pid") == own)
-    children: dict[int, list[int]] = {}
-    for pid in _all_pids():
-        fields = _stat_fields(pid)
-        if fields is not None:
-            children.setdefault(int(fields[1]), []).append(pid)
     roots = [pid1]
     net = _ns_inode(pid1, "net")
     parent = _stat_fields(pid1)
     if net is not None and parent is not None and net != _ns_inode(int(parent[1]), "net"):
-        roots += [p for p in children.get(int(parent[1]), []) if _ns_inode(p, "net") == net]
+        roots += [p for p in _children(int(parent[1])) if _ns_inode(p, "net") == net]
     found: set[int] = set()
     while roots:
         pid = roots.pop()
-        if pid not in found:
+        if pid not in found and _stat_fields(pid) is not None:
             found.add(pid)
-            roots.extend(children.get(pid, []))
+            roots.extend(_children(pid))
     return sorted(found)
 
 

@@ -60,6 +60,9 @@ DOCKERD_NULLS: dict[tuple[str | int, ...], str] = {
         "swarm.ServiceUpdateResponse.Warnings has no omitempty: a nil slice without warnings",
     ("paths", "/exec/{id}/json", "get", "responses", 200, "schema", "properties", "ExitCode"):
         "backend.ExecInspect.ExitCode is *int: null while the process runs",
+    ("paths", "/containers/prune", "post", "responses", 200, "schema", "properties",
+     "ContainersDeleted"):
+        "container.PruneReport.ContainersDeleted is a nil slice when nothing was removed",
 }
 """Where dockerd's Go encoding sends `null` though the spec has no `x-nullable`
 (nil slices, maps and pointers). The default check accepts null there, as a client

@@ -6,15 +6,18 @@ request (start events, waits, auto-remove, logs) is the engine's lifecycle."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from emulator import errdefs as err
 from emulator.api import apispec, bodies, containerfields
 from emulator.api.context import HostContext
+from emulator.api.events import optional_timestamp, parse_timestamp
 from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes import containers as shapes
 from emulator.api.streams import MULTIPLEXED_STREAM, STDERR, STDOUT, drain, frame, pump
 from emulator.cnm import sysctls as net_sysctls
+from emulator.cnm.containerlogs import LogRecord, rfc3339_nano
 from emulator.cnm.engine import AttachRequest, DnsConfig, Engine
 from emulator.cnm.filters import any_of, docker_match, labels_match
 from emulator.cnm.lifecycle import CapturedOutput
@@ -157,7 +160,7 @@ class LoggedStream:
 
     def send(self, data: bytes) -> None:
         self._hijack.send(data)
-        self._output.record(data[8:])
+        self._output.record(data[8:], data[0])
 
 
 def _has_config(body: dict) -> bool:
@@ -217,7 +220,7 @@ def stop_container(host: HostContext, request: Request) -> Response:
 
 @ROUTES.add("POST", "/containers/{id}/kill")
 def kill_container(host: HostContext, request: Request) -> Response:
-    host.engine.lifecycle.kill(request.params["id"])
+    host.engine.lifecycle.kill(request.params["id"], request.arg("signal") or "")
     return Response(204)
 
 
@@ -265,12 +268,44 @@ def wait_container(host: HostContext, request: Request) -> Response:
     return Response(200, later=lambda: {"StatusCode": lifecycle.wait(cid, condition)})
 
 
-@ROUTES.add("GET", "/containers/{id}/logs")
+@ROUTES.add("GET", "/containers/{id}/logs", streams=True)
 def container_logs(host: HostContext, request: Request) -> Response:
-    container = host.engine.get_container(request.params["id"])
-    data = host.engine.lifecycle.logs(container.id)
-    return Response(200, raw=frame(STDOUT, data) if data else b"",
-                    headers={"Content-Type": MULTIPLEXED_STREAM})
+    """dockerd's logs: the chosen streams, `tail` lines (a number, else all), from `since`
+    to `until`, each line with its time when `timestamps`; `follow` goes on with what
+    a running container writes until it stops."""
+    streams = {s for s, flag in ((STDOUT, "stdout"), (STDERR, "stderr")) if request.flag(flag)}
+    if not streams:
+        raise err.InvalidParameter("You must choose at least one stream")
+    engine = host.engine
+    engine.reap_exited()
+    container = engine.get_container(request.params["id"])
+    tail_arg = request.arg("tail") or "all"
+    tail = int(tail_arg) if tail_arg.lstrip("-").isdigit() and int(tail_arg) >= 0 else None
+    since = optional_timestamp(request, "since")
+    until_arg = request.arg("until") or ""
+    until = parse_timestamp(until_arg) if until_arg not in ("", "0") else None
+    timestamps = request.flag("timestamps")
+
+    def framed(record: LogRecord) -> bytes:
+        stamp = (rfc3339_nano(record.time_ns, fixed=True) + " ").encode() if timestamps else b""
+        return frame(record.stream, stamp + record.data)
+
+    lifecycle = engine.lifecycle
+    records, offset = lifecycle.log_records(container.id, since, until, tail)
+    past = b"".join(framed(r) for r in records if r.stream in streams)
+    headers = {"Content-Type": MULTIPLEXED_STREAM}
+    if not (request.flag("follow") and container.running):
+        return Response(200, raw=past, headers=headers)
+
+    def stream() -> Iterator[bytes]:
+        yield past
+        for record in lifecycle.follow_logs(container.id, offset, until):
+            if record is None:
+                yield b""
+            elif record.stream in streams and (since is None or record.time_ns >= since):
+                yield framed(record)
+
+    return Response(200, stream=stream(), headers=headers)
 
 
 @ROUTES.add("POST", "/containers/{id}/attach", streams=True)

@@ -30,6 +30,9 @@ def _run(engine: Engine, item: ExecInstance, request: Request, detach: bool) -> 
     container = engine.get_container(item.container_id)
     if not container.running or container.sandbox is None:
         raise err.Conflict(f"container {container.id} is not running")
+    if container.paused:
+        raise err.Conflict(f"Container {container.id} is paused, unpause the container "
+                           "before exec")
     env = process_env(container.image, [*container.env, *item.env])
     hijack = request.hijack
     streaming = hijack is not None and not detach
@@ -98,6 +101,9 @@ def create_exec(host: HostContext, request: Request) -> Response:
     container = engine.get_container(request.params["id"])
     if not container.running:
         raise err.Conflict(f"container {container.id} is not running")
+    if container.paused:  # dockerd's getActiveContainer names it as the client did
+        raise err.Conflict(f"Container {request.params['id']} is paused, unpause the "
+                           "container before exec")
     argv = body.get("Cmd") or []
     if not argv:
         raise err.InvalidParameter("No exec command specified")

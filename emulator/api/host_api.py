@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emulator.api import containers, execs, networks, services, swarm, system
+from emulator.api import (
+    containerops,
+    containers,
+    events,
+    execs,
+    networks,
+    services,
+    swarm,
+    system,
+)
 from emulator.api.context import HostContext
 from emulator.api.router import Router
 from emulator.api.server import ApiServer
 from emulator.cnm.engine import Engine
 
-ROUTES = [*system.ROUTES, *networks.ROUTES, *containers.ROUTES, *execs.ROUTES, *swarm.ROUTES,
-          *services.ROUTES]
+ROUTES = [*system.ROUTES, *networks.ROUTES, *containers.ROUTES, *containerops.ROUTES,
+          *execs.ROUTES, *events.ROUTES, *swarm.ROUTES, *services.ROUTES]
 
 
 def engine_api(engine: Engine, socket_path: Path, log_hint: str | None = None) -> ApiServer:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -71,6 +71,10 @@ class Response:
     later: Callable[[], Any] | None = None
     """When set, the headers go out at once and `later()`'s JSON follows when ready
     (dockerd answers /wait this way: clients proceed once they have the headers)."""
+    stream: Iterator[bytes] | None = None
+    """When set, the headers go out at once and each piece follows as an HTTP chunk as
+    it comes (events, `logs -f`, stats); an empty piece only asks whether the client
+    is still there, and the stream ends (the iterator closed) when it is not."""
 
     def encoded(self) -> bytes:
         if self.raw is not None:

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import queue
+import select
 import selectors
 import socket
 import threading
@@ -432,7 +433,8 @@ class ApiServer:
         return Response(500, {"message": message})
 
     def _send(self, conn: _Connection, request: Request, response: Response) -> None:
-        streamed = response.later is not None or response.chunks is not None
+        streamed = (response.later is not None or response.chunks is not None
+                    or response.stream is not None)
         headers = [("Api-Version", API_VERSION), ("Docker-Experimental", "false"),
                    ("Ostype", "linux"), ("Server", SERVER),
                    ("Date", formatdate(usegmt=True))]
@@ -451,6 +453,9 @@ class ApiServer:
             reason=http.HTTPStatus(response.status).phrase.encode())) or b"")
         if response.later is not None:
             self._send_later(conn, request, response, write)
+            return
+        if response.stream is not None:
+            self._send_stream(conn, response.stream, write)
             return
         for chunk in response.chunks or []:
             write(conn.http.send(h11.Data(data=chunk)) or b"")
@@ -472,6 +477,22 @@ class ApiServer:
             _record(later, Response(response.status, body))
         write(conn.http.send(h11.Data(data=(json.dumps(body) + "\n").encode())) or b"")
         write(conn.http.send(h11.EndOfMessage()) or b"")
+
+    def _send_stream(self, conn: _Connection, pieces, write) -> None:
+        """Each piece as a chunk as soon as it comes; the end once the pieces end, or
+        the client left (an empty piece is the moment to look), or the server stops."""
+        try:
+            for piece in pieces:
+                if piece:
+                    write(conn.http.send(h11.Data(data=piece)) or b"")
+                elif self._stopping or _peer_gone(conn.sock):
+                    conn.http.send_failed()
+                    return
+            write(conn.http.send(h11.EndOfMessage()) or b"")
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
 
     def _finish(self, conn: _Connection) -> None:
         """After an answer: the connection goes back to the loop, or closes."""
@@ -507,6 +528,22 @@ class ApiServer:
             pass
         if known and not self._accepting and not self._stopping:
             self._wake()
+
+
+def _peer_gone(sock: socket.socket) -> bool:
+    """Whether the client closed its end (what it sends while a stream runs is dropped)."""
+    while True:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        try:
+            data = sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+        if not data:
+            return True
 
 
 def _content_length(head: h11.Request) -> int | None:

@@ -244,11 +244,11 @@ class Containers:
         container.sandbox = None
         container.gateway_network = None
 
-    def stop(self, ref: str) -> Container:
+    def stop(self, ref: str, exit_code: int = 143) -> Container:
         container = self.get(ref)
         self._teardown(container)
         self._state.fabric.settle()
-        container.exit_code = 143
+        container.exit_code = exit_code
         self._notify([container])
         return container
 

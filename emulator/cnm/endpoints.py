@@ -192,6 +192,8 @@ class Endpoints:
                             any(o.startswith("ndots:") for o in container.dns.options))
         if holder is network:
             container.gateway_network = network.id
+        if name is None and not container.hidden:
+            state.events.network(network, "connect", container=container.id)
         if capability.reaches_outside_via_gwbridge and not network.internal:
             self._gateway_bridge_for(container)
         elif state.offers_gateway(network) and network.name != GWBRIDGE:
@@ -264,6 +266,8 @@ class Endpoints:
         network.endpoints.pop(ep.id, None)
         if ep.address is not None and network.pool_id is not None:
             state.space(network).release_address(network.pool_id, ep.address.ip)
+        if ep.name == container.name and not container.hidden:
+            state.events.network(network, "disconnect", container=container.id)
         if state.capability_of(network).reaches_outside_via_gwbridge:
             self._drop_gateway_bridge(container)
         elif container.running and state.offers_gateway(network) and network.name != GWBRIDGE:

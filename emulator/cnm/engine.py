@@ -31,9 +31,11 @@ from pathlib import Path
 
 from emulator import errdefs as err
 from emulator.cnm.containerfiles import ContainerFiles
+from emulator.cnm.containerops import renamed
 from emulator.cnm.containers import Containers
 from emulator.cnm.endpoints import AttachRequest, Endpoints
 from emulator.cnm.etcfiles import DnsConfig, HostResolvConf
+from emulator.cnm.events import run_seconds
 from emulator.cnm.filters import match_network, validate_network_filters
 from emulator.cnm.globalscope import GlobalScope, GlobalStore
 from emulator.cnm.lifecycle import ContainerLifecycle
@@ -86,6 +88,10 @@ class Engine:
         self._lock = self._state.lock
         self._depth = 0
         self._view = View()
+        self.events = self._state.events
+        """`docker events`: the parts publish, the API reads (cnm/events.py)."""
+        self._started_ids: set[str] = set()
+        """Containers whose start was published and whose end was not yet."""
         host_conf = host_resolv_conf(dns_servers)
         self.dns = self._state.dns = EmbeddedDns(host, fabric, self._dns_views,
                                                  host_conf.nameservers)
@@ -217,8 +223,27 @@ class Engine:
 
     def _notify(self, containers: list[Container]) -> None:
         """Tell the owner that these containers' processes started or ended."""
+        self._publish_runs(containers)
         if self.on_change is not None and containers:
             self.on_change(containers)
+
+    def _publish_runs(self, containers: list[Container]) -> None:
+        """dockerd's start, die (after the networks let go, as its Cleanup does) and
+        destroy events of these containers, whose process started or ended."""
+        for container in containers:
+            if container.hidden:
+                continue
+            if container.running:
+                if container.id not in self._started_ids:
+                    self._started_ids.add(container.id)
+                    self.events.container(container, "start")
+                continue
+            if container.id in self._started_ids:
+                self._started_ids.discard(container.id)
+                self.events.container(container, "die", exitCode=str(container.exit_code),
+                                      execDuration=str(run_seconds(container)))
+            if container.id not in self._state.containers:
+                self.events.container(container, "destroy")
 
     def _scope(self, name: str, creating: bool = False) -> SharedScope:
         if name == GLOBAL:
@@ -253,7 +278,9 @@ class Engine:
 
     def create_network(self, request: NetworkRequest) -> Network:
         with self._write():
-            return self._networks.create(request, self)
+            network = self._networks.create(request, self)
+            self.events.network(network, "create")
+            return network
 
     def get_network(self, ref: str) -> Network:
         """The network itself, found in the view without waiting for a write."""
@@ -272,11 +299,19 @@ class Engine:
 
     def remove_network(self, ref: str) -> None:
         with self._write():
+            network = self._networks.get(ref)
             self._networks.remove(ref, self)
+            if network.id not in self._state.networks:
+                self.events.network(network, "destroy")
 
     def prune_networks(self, filters: Mapping[str, list[str]] | None = None) -> list[str]:
         with self._write():
-            return self._networks.prune(filters)
+            before = dict(self._state.networks)
+            pruned = self._networks.prune(filters)
+            for net_id, network in before.items():
+                if net_id not in self._state.networks:
+                    self.events.network(network, "destroy")
+            return pruned
 
     # -- containers ----------------------------------------------------------
 
@@ -298,8 +333,11 @@ class Engine:
                          dns: DnsConfig | None = None, links: Iterable[str] = (),
                          sysctls: Mapping[str, str] | None = None) -> Container:
         with self._write():
-            return self._containers.create(name, networks, hostname, command, image, labels,
-                                           env, ports, dns=dns, links=links, sysctls=sysctls)
+            container = self._containers.create(name, networks, hostname, command, image,
+                                                labels, env, ports, dns=dns, links=links,
+                                                sysctls=sysctls)
+            self.events.container(container, "create")
+            return container
 
     def start_container(self, ref: str) -> Container:
         with self._write():
@@ -307,15 +345,22 @@ class Engine:
         self.lifecycle.started(container.id).set()
         return container
 
-    def stop_container(self, ref: str) -> Container:
+    def stop_container(self, ref: str, exit_code: int = 143) -> Container:
+        """End the container's process; `exit_code` is what it ended with (SIGTERM's
+        143 unless a kill's)."""
+        self.lifecycle.ops.thaw([self.get_container(ref).id])
         with self._write():
-            return self._containers.stop(ref)
+            return self._containers.stop(ref, exit_code)
 
     def remove_container(self, ref: str, force: bool = False) -> None:
         self.remove_containers([ref], force)
 
     def remove_containers(self, refs: Iterable[str], force: bool = False) -> None:
         """`docker rm [-f] A B ...`: all refused unless every one may go; torn down as a batch."""
+        refs = list(refs)
+        if force:
+            self.lifecycle.ops.thaw([c.id for c in self._view.containers.values()
+                                     if c.id in refs or c.name in refs])
         with self._write():
             removed = [self._containers.get(ref).id for ref in refs]
             self._containers.remove(removed, force)
@@ -343,6 +388,18 @@ class Engine:
                for c in self._view.containers.values()):
             with self._write():
                 self._containers.reap_exited()
+
+    def rename_container(self, ref: str, new_name: str) -> str:
+        """Give the container a new name (dockerd's rename); its old name."""
+        with self._write():
+            return renamed(self._containers.get(ref), self._state, new_name)
+
+    def set_paused(self, cid: str, paused: bool) -> None:
+        """Record that the container's processes are frozen (or thawed)."""
+        with self._write():
+            container = self._state.containers.get(cid)
+            if container is not None:
+                container.paused = paused and container.running
 
     def record_exit_code(self, cid: str, code: int) -> None:
         """Set the exit code dockerd reports for a container (a kill's, a failed start's)."""
@@ -518,6 +575,7 @@ class Engine:
         swarm = self.swarm
         if swarm is not None and swarm.orchestrator is not None:
             swarm.orchestrator.close()
+        self.lifecycle.ops.thaw(list(self._view.containers))
         with self._write():
             if namespace_ends:
                 self.fabric.abandon()
@@ -526,3 +584,4 @@ class Engine:
             for network in list(self.networks.values()):
                 self._networks.delete(network)
         self.dns.close()
+        self.lifecycle.close()

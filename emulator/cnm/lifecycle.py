@@ -11,16 +11,21 @@ Python API share one instance per engine, `engine.lifecycle`.
 
 from __future__ import annotations
 
+import logging
 import os
 import select
+import signal
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from emulator import errdefs as err
+from emulator.cnm.containerlogs import STDERR, STDOUT, LogRecord, LogStore, OutputCollector
+from emulator.cnm.containerops import ContainerOps, ProcessTable
 from emulator.cnm.etcfiles import DnsConfig
+from emulator.cnm.events import parse_docker_time
 from emulator.cnm.model import Container
 from emulator.drivers.portmapping import PortOptions
 
@@ -32,6 +37,26 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 """Go's zero time: StartedAt and FinishedAt of a container that never ran."""
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
 KILLED, NOT_STARTED = 137, 127
+_log = logging.getLogger("emulator.cnm")
+
+
+def parse_signal(raw: str, ref: str) -> int:
+    """moby's signal.ParseSignal: a number, or a name with or without SIG."""
+    try:
+        number = int(raw)
+    except ValueError:
+        name = raw.upper().removeprefix("SIG")
+        try:
+            return int(signal.Signals["SIG" + name])
+        except KeyError:
+            pass
+    else:
+        if number > 0 and number in {int(s) for s in signal.Signals}:
+            return number
+        if number > 0:
+            raise err.InvalidParameter(f"cannot kill container: {ref}: the linux daemon does "
+                                       f"not support signal {number}")
+    raise err.InvalidParameter(f"cannot kill container: {ref}: invalid signal: {raw}")
 
 
 def never_started(container: Container) -> bool:
@@ -66,19 +91,38 @@ class CapturedOutput:
     stderr: int
     fds: tuple[int, ...]
     fifos: tuple[Path, Path]
-    log: IO[bytes]
+    log: LogStore
+    cid: str
 
-    def record(self, data: bytes) -> None:
+    def record(self, data: bytes, stream: int = STDOUT) -> None:
         """Append output to the container's log, so that `docker logs` has it too."""
-        self.log.write(data)
-        self.log.flush()
+        self.log.append(self.cid, stream, data)
 
     def close(self) -> None:
         for fd in self.fds:
             os.close(fd)
         for fifo in self.fifos:
             fifo.unlink(missing_ok=True)
-        self.log.close()
+        self.log.end(self.cid)
+
+
+def make_fifos(fifos: tuple[Path, Path]) -> list[int]:
+    """Each FIFO made afresh and opened: its read end, then a write end (held so that
+    the reader sees no end of file before the container's process opens its own)."""
+    opened: list[int] = []
+    try:
+        for fifo in fifos:
+            fifo.unlink(missing_ok=True)
+            os.mkfifo(fifo, 0o600)
+            opened.append(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+            opened.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+    except BaseException:
+        for fd in opened:
+            os.close(fd)
+        for fifo in fifos:
+            fifo.unlink(missing_ok=True)
+        raise
+    return opened
 
 
 class ContainerLifecycle:
@@ -90,13 +134,41 @@ class ContainerLifecycle:
     """
 
     def __init__(self, engine: Engine, log_dir: Path | None = None,
-                 process_end: Callable[[int], None] = wait_process_end) -> None:
+                 process_end: Callable[[int], None] = wait_process_end,
+                 processes: ProcessTable | None = None) -> None:
         self._engine = engine
-        self.log_dir = log_dir
         self._process_end = process_end
         self._started: dict[str, threading.Event] = {}
         self._auto_remove: set[str] = set()
+        self._removed_codes: dict[str, int] = {}
+        """Exit codes of containers removed once ended (`--rm`), for their waiters."""
         self._lock = threading.Lock()
+        self._store: LogStore | None = None
+        self._collector: OutputCollector | None = None
+        self.log_dir = log_dir
+        self.ops = ContainerOps(engine, processes)
+        """pause, unpause, rename, prune, top and stats (cnm/containerops.py)."""
+
+    @property
+    def log_dir(self) -> Path | None:
+        return self._store.log_dir if self._store is not None else None
+
+    @log_dir.setter
+    def log_dir(self, path: Path | None) -> None:
+        if self._collector is not None:
+            self._collector.close()
+            self._collector = None
+        self._store = LogStore(path) if path is not None else None
+
+    @property
+    def log_store(self) -> LogStore | None:
+        return self._store
+
+    def close(self) -> None:
+        """The engine is closing: the log collector stops (its logs are complete)."""
+        if self._collector is not None:
+            self._collector.close()
+            self._collector = None
 
     def started(self, cid: str) -> threading.Event:
         """Set once the container has been started (or failed to, or was removed)."""
@@ -133,7 +205,7 @@ class ContainerLifecycle:
         if container.running:
             return False
         try:
-            engine.start_container(container.id)
+            self._start_logged(container.id)
         except Exception:
             engine.record_exit_code(container.id, NOT_STARTED)
             self.started(container.id).set()  # waiters and attachers must not hang
@@ -142,6 +214,51 @@ class ContainerLifecycle:
         self.started(container.id).set()
         return True
 
+    def _start_logged(self, cid: str) -> None:
+        """Start the container with its output going to the log collector, unless
+        something else (an attached run) already takes it."""
+        engine = self._engine
+        fifos_wanted = getattr(engine.fabric, "output_fifos", None)
+        store = self._store
+        if store is None or fifos_wanted is None or cid in fifos_wanted:
+            engine.start_container(cid)
+            return
+        fifos = (store.log_dir / f"{cid}.out", store.log_dir / f"{cid}.err")
+        opened = make_fifos(fifos)
+        fifos_wanted[cid] = fifos
+        store.begin(cid)
+        try:
+            engine.start_container(cid)
+        except BaseException:
+            fifos_wanted.pop(cid, None)
+            for fd in opened:
+                os.close(fd)
+            store.end(cid)
+            raise
+        finally:
+            for fifo in fifos:
+                fifo.unlink(missing_ok=True)
+        os.close(opened[1])  # the container's process holds the write ends now
+        os.close(opened[3])
+        self._collect(cid, {opened[0]: STDOUT, opened[2]: STDERR})
+
+    def _collect(self, cid: str, outputs: dict[int, int]) -> None:
+        if self._collector is None:
+            assert self._store is not None
+            self._collector = OutputCollector(self._store, self._run_ended)
+        self._collector.watch(cid, outputs, self.process_fd(cid))
+
+    def _run_ended(self, cid: str) -> None:
+        """The collector saw a container's process end: dockerd learns it at once, and
+        removes it then if it should be (`docker run -d --rm`)."""
+        try:
+            self._engine.reap_exited()
+            container = self._engine.view().containers.get(cid)
+            if container is not None and not container.running:
+                self._remove_if_wished(cid)
+        except Exception:  # noqa: BLE001 - the collector thread must go on
+            _log.exception("reaping after container %s ended", cid)
+
     def stop(self, ref: str) -> bool:
         """`docker stop`; False if it was not running."""
         engine = self._engine
@@ -149,31 +266,47 @@ class ContainerLifecycle:
         container = engine.get_container(ref)
         if not container.running:
             return False
+        engine.events.container(container, "kill", signal="15")
         engine.stop_container(container.id)
+        engine.events.container(container, "stop")
         self._remove_if_wished(container.id)
         return True
 
-    def kill(self, ref: str) -> None:
+    def kill(self, ref: str, signal_name: str = "") -> None:
+        """`docker kill [-s SIGNAL]`: SIGKILL (the default) ends the container; another
+        signal is only sent to its first process, as dockerd's killWithSignal does."""
         engine = self._engine
+        number = parse_signal(signal_name, ref) if signal_name else signal.SIGKILL
         container = engine.get_container(ref)
         if not container.running:
             raise err.Conflict(f"cannot kill container: {container.name}: container "
                                f"{container.id} is not running")
-        engine.stop_container(container.id)
-        engine.record_exit_code(container.id, KILLED)
+        engine.events.container(container, "kill", signal=str(int(number)))
+        if number != signal.SIGKILL:
+            self.ops.processes.signal(container.pid, number)
+            return
+        engine.stop_container(container.id, exit_code=KILLED)
         self._remove_if_wished(container.id)
 
     def restart(self, ref: str) -> None:
         engine = self._engine
         container = engine.get_container(ref)
         if container.running:
+            engine.events.container(container, "kill", signal="15")
             engine.stop_container(container.id)
-        engine.start_container(container.id)
+            engine.events.container(container, "stop")
+        self._start_logged(container.id)
         self.started(container.id).set()
+        engine.events.container(container, "restart")
 
     def remove(self, ref: str, force: bool = False) -> None:
-        cid = self._engine.get_container(ref).id
-        self._engine.remove_container(cid, force=force)
+        container = self._engine.get_container(ref)
+        if container.paused and not force:
+            raise err.Conflict("container is paused and must be unpaused first")
+        if container.running and force:
+            self._engine.events.container(container, "kill", signal="9")
+            self._engine.record_exit_code(container.id, KILLED)
+        self._engine.remove_container(container.id, force=force)
 
     def wait(self, cid: str, condition: str = "not-running") -> int:
         """dockerd's wait: the exit code once the container is not running.
@@ -190,42 +323,62 @@ class ContainerLifecycle:
         engine = self._engine
         container = engine.view().containers.get(cid)
         if container is None:
-            return 0
+            return self._removed_codes.get(cid, 0)
         if never_started(container) and condition in ("next-exit", "removed"):
             self.started(cid).wait()
             container = engine.view().containers.get(cid)
             if container is None:
-                return 0
+                return self._removed_codes.get(cid, 0)
         if container.running and container.pid:
             self._process_end(container.pid)
         engine.reap_exited()
         ended = engine.view().containers.get(cid)
-        return ended.exit_code if ended is not None else 0
+        return ended.exit_code if ended is not None else self._removed_codes.get(cid, 0)
 
     def _remove_if_wished(self, cid: str) -> None:
         with self._lock:
             wished = cid in self._auto_remove
             self._auto_remove.discard(cid)
-        if wished and cid in self._engine.view().containers:
+        container = self._engine.view().containers.get(cid)
+        if wished and container is not None:
+            with self._lock:
+                self._removed_codes[cid] = container.exit_code  # for a wait still to answer
             self._engine.remove_container(cid, force=True)
 
     # -- output ----------------------------------------------------------------
 
     def log_path(self, cid: str) -> Path | None:
-        return self.log_dir / f"{cid}.log" if self.log_dir else None
+        """The container's json-file log (`docker inspect`'s LogPath)."""
+        return self._store.path(cid) if self._store is not None else None
 
     def forget(self, cid: str) -> None:
         """The container is gone (the engine removed it, by any path): its waiters are
         done, and its log goes with it, as dockerd's does."""
         self.started(cid).set()
-        path = self.log_path(cid)
-        if path is not None:
-            path.unlink(missing_ok=True)
+        if self._store is not None:
+            self._store.remove(cid)
 
     def logs(self, cid: str) -> bytes:
-        """What the container wrote, all runs so far."""
-        path = self.log_path(cid)
-        return path.read_bytes() if path and path.exists() else b""
+        """What the container wrote, all runs so far, both streams."""
+        records = self.log_records(cid)[0]
+        return b"".join(r.data for r in records)
+
+    def log_records(self, cid: str, since_ns: int | None = None, until_ns: int | None = None,
+                    tail: int | None = None) -> tuple[list[LogRecord], int]:
+        """The container's log records and where a follower goes on (containerlogs)."""
+        if self._store is None:
+            return [], 0
+        container = self._engine.view().containers.get(cid)
+        started = parse_docker_time(container.started_at) if container else None
+        raw_time = int(started.timestamp() * 1e9) if started else 0
+        return self._store.records(cid, since_ns, until_ns, tail, raw_time)
+
+    def follow_logs(self, cid: str, offset: int,
+                    until_ns: int | None = None) -> Iterator[LogRecord | None]:
+        """New records of the running container as they come, until its run ends."""
+        if self._store is None:
+            return iter(())
+        return self._store.follow(cid, offset, until_ns)
 
     def capture_output(self, ref: str) -> CapturedOutput:
         """Route the output of a created container's coming start to FIFOs read here
@@ -237,23 +390,12 @@ class ContainerLifecycle:
             raise err.NotImplementedByEmulator("attaching to a running container is not "
                                                "supported by the emulator yet")
         cid = container.id
-        fifos = (self.log_dir / f"{cid}.out", self.log_dir / f"{cid}.err")
-        opened: list[int] = []
-        try:
-            for fifo in fifos:
-                fifo.unlink(missing_ok=True)
-                os.mkfifo(fifo, 0o600)
-                opened.append(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
-                opened.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # no EOF before start
-            log = open(self.log_dir / f"{cid}.log", "ab")
-        except BaseException:
-            for fd in opened:
-                os.close(fd)
-            for fifo in fifos:
-                fifo.unlink(missing_ok=True)
-            raise
+        assert self._store is not None
+        fifos = (self._store.log_dir / f"{cid}.out", self._store.log_dir / f"{cid}.err")
+        opened = make_fifos(fifos)
+        self._store.begin(cid)
         self._engine.fabric.output_fifos[cid] = fifos  # type: ignore[attr-defined]
-        return CapturedOutput(opened[0], opened[2], tuple(opened), fifos, log)
+        return CapturedOutput(opened[0], opened[2], tuple(opened), fifos, self._store, cid)
 
     def process_fd(self, cid: str) -> int | None:
         """A pidfd of the container's process, or None if it is not running."""

@@ -94,6 +94,8 @@ class Container:
     """Legacy links on the default bridge (--link NAME:ALIAS): alias -> linked container ID."""
     task_id: str = ""
     """The swarm task this container runs (it may join networks that are not attachable)."""
+    paused: bool = False
+    """Its processes are frozen (`docker pause`; cnm/containerops.py)."""
     hidden: bool = False
     """A sandbox of the engine's own (a load-balancing one): in no listing, no process."""
     gateway_bridge: bool = True

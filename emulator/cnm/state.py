@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
+from emulator.cnm.events import EventBus
 from emulator.cnm.model import Container, Network
 from emulator.cnm.resolver import EmbeddedDns
 from emulator.drivers.base import Capability, Driver
@@ -80,6 +81,8 @@ class HostState:
     lock: threading.RLock = field(default_factory=threading.RLock)
     dns: EmbeddedDns | None = None
     """The host's embedded DNS server, which containers on user-defined networks ask."""
+    events: EventBus = field(default_factory=EventBus)
+    """`docker events`: what the engine's parts publish as it happens."""
     _seen: set[str] = field(default_factory=set, init=False, repr=False)
     """The networks networks_changed last saw."""
 

@@ -114,7 +114,10 @@ def exit_status(pid: int) -> int | None:
         done, status = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         raise NotOurChild(pid) from None
-    return os.waitstatus_to_exitcode(status) if done == pid else None
+    if done != pid:
+        return None
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code  # killed by signal N: 128+N, as a shell says
 
 
 def reap(pid: int) -> None:

@@ -46,6 +46,8 @@ def remove_lab_cgroups(lab: str, only_host: str | None = None,
     ended = 0
     groups = lab_cgroups(lab, only_host, root)
     for group in groups:
+        _thaw(group)  # a paused container's processes must run to die
+    for group in groups:
         for pid in _procs(group):
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -62,6 +64,15 @@ def _hierarchies(root: Path) -> list[Path]:
         return [p for p in root.iterdir() if p.is_dir()]
     except OSError:
         return []
+
+
+def _thaw(group: Path) -> None:
+    state = group / "freezer.state"
+    try:
+        if state.read_text().strip() != "THAWED":
+            state.write_text("THAWED")
+    except OSError:
+        pass
 
 
 def _procs(group: Path) -> list[int]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from emulator import faults
 from emulator.api.host_api import engine_api
 from emulator.api.server import ApiServer
+from emulator.cnm.containerops import KernelProcesses
 from emulator.cnm.engine import Engine
 from emulator.cnm.globalscope import GlobalStore
 from emulator.cnm.model import Container
@@ -27,7 +28,7 @@ from emulator.errdefs import DockerError
 from emulator.fabric.kernel import KernelFabric
 from emulator.fabric.processes import LAB_ENV, ProcessId, kill, terminate
 from emulator.lab import realdocker
-from emulator.lab.cgroups import remove_lab_cgroups
+from emulator.lab.cgroups import cgroup_parent, remove_lab_cgroups
 from emulator.lab.cleanup import marked_processes
 from emulator.lab.dhcp import DhcpServer, Lease, take_leases
 from emulator.lab.dockerhost import DockerHost
@@ -208,6 +209,7 @@ class Lab:
                         state_dir=self.run_dir.container_files(spec.name))
         engine.on_change = partial(self._record_containers, spec.name)
         engine.lifecycle.log_dir = log_dir
+        engine.lifecycle.ops.processes = KernelProcesses(cgroup_parent(self.name, spec.name))
         socket = self.run_dir.socket(spec.name)
         self.hosts[spec.name] = DockerHost(spec.name, engine, spec.address, f"unix://{socket}")
         faults.step(f"lab.engine-made:{spec.name}")

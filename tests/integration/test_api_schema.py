@@ -38,6 +38,9 @@ EXERCISED = [
     ("POST", "/containers/{id}/restart"), ("POST", "/containers/{id}/wait"),
     ("GET", "/containers/{id}/logs"), ("DELETE", "/containers/{id}"),
     ("POST", "/images/create"),
+    ("GET", "/containers/{id}/stats"), ("GET", "/containers/{id}/top"),
+    ("POST", "/containers/{id}/rename"), ("POST", "/containers/{id}/pause"),
+    ("POST", "/containers/{id}/unpause"), ("POST", "/containers/prune"),
 ]
 ERROR_STATUSES = {400, 403, 404, 409}
 WRONG_TYPES = [
@@ -179,6 +182,14 @@ def drive(client: docker.DockerClient, tag: str, driver: Driver) -> None:
     expect_error("client too new", lambda: api._raise_for_status(api.get(
         f"{api.base_url}/v9.99/networks")), 400, "client version 9.99 is too new")
 
+    step("stats one-shot", lambda: api.stats(f"one-{tag}", stream=False, one_shot=True))
+    step("stats", lambda: api.stats(f"one-{tag}", stream=False))
+    step("top", lambda: api.top(f"one-{tag}"))
+    step("rename", lambda: api.rename(f"two-{tag}", f"deux-{tag}"))
+    step("rename back", lambda: api.rename(f"deux-{tag}", f"two-{tag}"))
+    step("pause", lambda: api.pause(f"two-{tag}"))
+    expect_error("pause again", lambda: api.pause(f"two-{tag}"), 409, "is already paused")
+    step("unpause", lambda: api.unpause(f"two-{tag}"))
     step("stop", lambda: client.containers.get(f"one-{tag}").stop(timeout=1))
     step("stop again (304)", lambda: api.stop(f"one-{tag}"))
     expect_error("exec in a stopped container", lambda: api.exec_create(
@@ -196,6 +207,8 @@ def drive(client: docker.DockerClient, tag: str, driver: Driver) -> None:
         assert done.logs() == b"logged\n"
 
     step("wait and logs", run_to_completion)
+    step("prune containers by label", lambda: client.containers.prune(
+        filters={"label": f"suite={tag}-none"}))
     step("prune networks by label", lambda: client.networks.prune(filters={"label": "suite"}))
     step("prune networks", lambda: client.networks.prune())
     if one is not None:

@@ -10,6 +10,7 @@ remove, so no log outlives its container.
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import shutil
@@ -147,9 +148,10 @@ def test_docker_rm_and_run_rm_remove_the_containers_logs(running, tmp_path):
     cid = docker("run", "-d", "--name", "det", "alpine", "sh", "-c", "echo from-det").strip()
     assert docker("wait", "det") == "0\n"
     assert docker("logs", "det") == "from-det\n"
-    assert (logs / f"{cid}.log").read_text() == "from-det\n"
+    record = json.loads((logs / f"{cid}-json.log").read_text())  # dockerd's json-file
+    assert (record["log"], record["stream"]) == ("from-det\n", "stdout")
     docker("rm", "det")
-    assert not (logs / f"{cid}.log").exists()
+    assert not (logs / f"{cid}-json.log").exists()
 
     assert docker("run", "--rm", "--name", "once", "alpine", "echo", "from-rm") == "from-rm\n"
     assert docker("ps", "-aq") == ""

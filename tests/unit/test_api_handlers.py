@@ -160,7 +160,7 @@ def test_container_create_start_stop_inspect(host: HostContext, log_dir: Path) -
     shown = call(containers.inspect_container, host, id="web").body
     assert shown["Id"] == cid and shown["Name"] == "/web"
     assert shown["State"]["Status"] == "created" and shown["State"]["Running"] is False
-    assert shown["LogPath"] == str(log_dir / f"{cid}.log")
+    assert shown["LogPath"] == str(log_dir / f"{cid}-json.log")
     assert shown["Config"]["Labels"] == {"tier": "front"} and shown["Config"]["Env"] == ["A=1"]
 
     assert call(containers.start_container, host, "POST", id="web").status == 204
@@ -267,10 +267,11 @@ def test_a_failed_start_of_an_auto_remove_container_removes_it() -> None:
 
 def test_logs_are_the_log_file_framed_as_stdout(host: HostContext, log_dir: Path) -> None:
     cid = create_container(host, "web")
-    empty = call(containers.container_logs, host, id=cid)
+    both = {"stdout": "1", "stderr": "1"}
+    empty = call(containers.container_logs, host, query=both, id=cid)
     assert empty.status == 200 and empty.raw == b""
     (log_dir / f"{cid}.log").write_bytes(b"hello\n")
-    logs = call(containers.container_logs, host, id="web")
+    logs = call(containers.container_logs, host, query=both, id="web")
     assert logs.raw == frame(STDOUT, b"hello\n")
     assert logs.headers == {"Content-Type": "application/vnd.docker.multiplexed-stream"}
 

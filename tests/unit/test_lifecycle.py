@@ -132,7 +132,7 @@ def test_restart_runs_the_container_again(engine: Engine, lifecycle: ContainerLi
 def test_logs_come_from_the_log_dir(engine: Engine, tmp_path) -> None:
     lifecycle = ContainerLifecycle(engine, tmp_path)
     container = lifecycle.create("web", BRIDGE)
-    assert lifecycle.log_path(container.id) == tmp_path / f"{container.id}.log"
+    assert lifecycle.log_path(container.id) == tmp_path / f"{container.id}-json.log"
     assert lifecycle.logs(container.id) == b""
     (tmp_path / f"{container.id}.log").write_bytes(b"out\n")
     assert lifecycle.logs(container.id) == b"out\n"
@@ -181,7 +181,7 @@ def test_a_containers_log_goes_when_it_is_removed(engine: Engine, tmp_path,
         lifecycle.start(container.id)
         lifecycle.log_path(container.id).write_bytes(b"out\n")
     lifecycle.remove("gone", force=True)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{kept.id}.log"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{kept.id}-json.log"]
     assert lifecycle.logs(gone.id) == b""
 
 

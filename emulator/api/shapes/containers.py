@@ -31,7 +31,8 @@ def _since(stamp: str) -> str:
 
 def status_text(container: Container) -> str:
     if container.running:
-        return f"Up {_since(container.started_at)}"
+        paused = " (Paused)" if container.paused else ""
+        return f"Up {_since(container.started_at)}{paused}"
     if never_started(container):
         return "Created"
     return f"Exited ({container.exit_code}) {_since(container.finished_at)} ago"
@@ -39,7 +40,7 @@ def status_text(container: Container) -> str:
 
 def state(container: Container) -> str:
     if container.running:
-        return "running"
+        return "paused" if container.paused else "running"
     return "created" if never_started(container) else "exited"
 
 
@@ -136,7 +137,8 @@ def inspect(engine: Engine, container: Container, log_path: str = "") -> dict[st
         "Path": container.command[0],
         "Args": container.command[1:],
         "State": {
-            "Status": state(container), "Running": container.running, "Paused": False,
+            "Status": state(container), "Running": container.running,
+            "Paused": container.paused,
             "Restarting": False, "OOMKilled": False, "Dead": False, "Pid": container.pid,
             "ExitCode": container.exit_code, "Error": "", "StartedAt": container.started_at,
             "FinishedAt": container.finished_at,

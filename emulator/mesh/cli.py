@@ -380,3 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     except (MeshError, iproute.IprouteError) as exc:
         print(f"mesh: {exc}", file=sys.stderr)
         return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

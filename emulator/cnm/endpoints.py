@@ -48,6 +48,8 @@ class Endpoints:
         self.before_swarm_join: Callable[[Container, Network], None] | None = None
         """Told when a container joining a swarm network has its address (the node's lb
         sandbox is made then)."""
+        self.gateway_bridge: Callable[[], Network] | None = None
+        """docker_gwbridge, made on first use (libnetwork's defaultGwNetwork)."""
 
     def check_attach(self, network: Network, attachments: Mapping[str, Attachment],
                      request: AttachRequest, container_name: str,
@@ -155,6 +157,7 @@ class Endpoints:
                 raise unroutable_gateway(network, address.network) from None
             ep.ifname = joined.ifname
             ep.mac = joined.mac or ep.mac
+            ep.needs_gateway_service = joined.needs_gateway_service
             if state.offers_gateway(network):
                 ep.gateway = space.pool(network.pool_id).gateway
             undo.pop_all()
@@ -165,9 +168,10 @@ class Endpoints:
                             any(o.startswith("ndots:") for o in container.dns.options))
         if holder is network:
             container.gateway_network = network.id
-        if capability.reaches_outside_via_gwbridge and not network.internal:
+        if self._needs_gateway_service(network, ep):
             self._gateway_bridge_for(container)
-        elif state.offers_gateway(network) and network.name != GWBRIDGE:
+        elif ((state.offers_gateway(network) or joined.gateway is not None)
+              and network.name != GWBRIDGE):
             self._drop_gateway_bridge(container, offered=True)
         return ep
 
@@ -237,7 +241,7 @@ class Endpoints:
         network.endpoints.pop(ep.id, None)
         if ep.address is not None and network.pool_id is not None:
             state.space(network).release_address(network.pool_id, ep.address.ip)
-        if state.capability_of(network).reaches_outside_via_gwbridge:
+        if self._needs_gateway_service(network, ep):
             self._drop_gateway_bridge(container)
         elif container.running and state.offers_gateway(network) and network.name != GWBRIDGE:
             self._gateway_bridge_for(container)
@@ -252,12 +256,20 @@ class Endpoints:
 
     # -- the docker_gwbridge endpoint -------------------------------------------
 
+    def _needs_gateway_service(self, network: Network, ep: Endpoint) -> bool:
+        """libnetwork's needDefaultGW for one endpoint: its driver reaches the outside
+        through docker_gwbridge (overlay), or its join gave no gateway and did not
+        disable the gateway service (a plugin's); never on an internal network."""
+        if network.internal or network.name == GWBRIDGE:
+            return False
+        return (self._state.capability_of(network).reaches_outside_via_gwbridge
+                or ep.needs_gateway_service)
+
     def _via_gwbridge(self, container: Container) -> bool:
         if not container.gateway_bridge:
             return False
-        networks = [self._state.networks[n] for n in container.endpoints]
-        return any(self._state.capability_of(n).reaches_outside_via_gwbridge
-                   and not n.internal for n in networks)
+        return any(self._needs_gateway_service(self._state.networks[n], ep)
+                   for n, ep in container.endpoints.items())
 
     def _gateway_bridge_for(self, container: Container) -> None:
         """A container on a non-internal overlay, with no other network offering a
@@ -267,6 +279,8 @@ class Endpoints:
         if any(self._state.offers_gateway(self._state.networks[n]) for n in container.endpoints):
             return
         gw = next((n for n in self._state.networks.values() if n.name == GWBRIDGE), None)
+        if gw is None and self.gateway_bridge is not None:
+            gw = self.gateway_bridge()
         if gw is None:
             return
         self.join(container, gw, Attachment(gw.id), name=f"gateway_{container.id[:12]}")

@@ -137,6 +137,9 @@ class JoinInfo:
     gateway: IPv4Address | None = None
     routes: tuple[str, ...] = field(default=())
     mac: str | None = None  # when only the join tells it (a plugin's own interface)
+    needs_gateway_service: bool = False
+    """The join gave no gateway and did not disable Docker's gateway service: the
+    container reaches the outside through docker_gwbridge (libnetwork's needDefaultGW)."""
 
 
 class Driver(Protocol):

@@ -1,5 +1,6 @@
 """Sandbox keys are mounts on the machine: `lab down` and `cnm clean` after a SIGKILL
-leave none of them (nor the namespaces they hold) behind."""
+leave none of them (nor the namespaces they hold) behind. A plugin's failing Leave is
+in the lab's log, as in dockerd's, and the container goes anyway."""
 
 from __future__ import annotations
 
@@ -25,14 +26,15 @@ def docker(name: str, *argv: str) -> subprocess.CompletedProcess:
                           timeout=60)
 
 
-def keyed_container(name: str, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+def keyed_container(name: str, tmp_path: Path,
+                    *options: str) -> tuple[subprocess.Popen, Path]:
     """A lab with a plugin container on h1; the plugin process and the container's key."""
     up = run_cnm("lab", "up", "--name", name, timeout=180)
     assert up.returncode == 0, up.stderr
     sock = RunDir(name).path / "plugins" / "h1" / "rk.sock"
     plugin = subprocess.Popen(
         [sys.executable, "-m", "emulator.cli", "exec", "--lab", name, "h1", "--",
-         sys.executable, str(PLUGIN), str(sock), str(tmp_path / "rk.jsonl")],
+         sys.executable, str(PLUGIN), str(sock), str(tmp_path / "rk.jsonl"), *options],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while not sock.exists():
@@ -86,6 +88,27 @@ def test_clean_after_a_sigkill_unmounts_the_sandbox_keys(tmp_path: Path) -> None
         assert machine_state() == before
     finally:
         if plugin is not None and plugin.poll() is None:
+            plugin.terminate()
+            plugin.wait(10)
+        backstop(name)
+
+
+def test_a_failing_leave_is_in_the_lab_log_and_rm_f_goes_on(tmp_path: Path) -> None:
+    name = "rp" + secrets.token_hex(3)
+    plugin = None
+    try:
+        plugin, key = keyed_container(name, tmp_path, "--fail", "Leave")
+        removed = docker(name, "rm", "-f", "c1")
+        assert removed.returncode == 0, removed.stderr
+        assert not key.exists()
+        assert docker(name, "network", "rm", "keyed").returncode == 0
+        logs = run_cnm("lab", "logs", name).stdout
+        assert ("WARNING emulator.drivers.remote.driver: driver error disconnecting container "
+                "from network keyed: plugin rk: remote: recording: NetworkDriver.Leave fails "
+                "on purpose") in logs
+        assert run_cnm("lab", "down", name).returncode == 0
+    finally:
+        if plugin is not None:
             plugin.terminate()
             plugin.wait(10)
         backstop(name)

@@ -216,3 +216,23 @@ def test_the_sandbox_key_opens_the_container_s_namespace_and_goes_with_it(docker
     assert os.stat(key).st_ino == os.stat(f"/proc/{pid}/ns/net").st_ino
     docker.ok("rm", "-f", "c1")
     assert not key.exists()
+
+
+def test_a_plugin_gateway_takes_over_from_docker_gwbridge_and_gives_it_back(docker):
+    with_gateway, without = docker.plugin(), docker.plugin("--no-gateway")
+    docker.ok("network", "create", "-d", with_gateway, "--subnet", "10.192.0.0/24", "a-gw")
+    docker.ok("network", "create", "-d", without, "--subnet", "10.193.0.0/24", "b-nogw")
+    docker.ok("run", "-d", "--name", "c1", "--network", "b-nogw", "busybox", "sleep", "600")
+    docker.ok("network", "connect", "a-gw", "c1")
+    assert docker.ok("exec", "c1", "ip", "route").splitlines()[0].startswith(
+        "default via 10.192.0.1 dev eth2")
+    assert docker.ok("network", "inspect", "-f", "{{len .Containers}}",
+                     "docker_gwbridge") == "0"
+    gateways = docker.ok("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}"
+                         "{{$k}}={{$v.Gateway}} {{end}}", "c1")
+    assert gateways.split() == ["a-gw=10.192.0.1", "b-nogw="]
+    docker.ok("network", "disconnect", "a-gw", "c1")
+    gwbridge = json.loads(docker.ok("network", "inspect", "docker_gwbridge", "--format",
+                                    "{{json .IPAM.Config}}"))[0]["Gateway"]
+    assert docker.ok("exec", "c1", "ip", "route").splitlines()[0].startswith(
+        f"default via {gwbridge} dev eth3")

@@ -70,7 +70,8 @@ class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
         self.name = name
         self.capability = driverapi.Capability(
             scope=scope, connectivity_scope=connectivity_scope, provides_gateway=False,
-            released_before_sandbox=True, isolated_by_host_firewall=True)
+            gateway_from_join=True, released_before_sandbox=True,
+            isolated_by_host_firewall=True)
         self.gw_alloc_checker = gw_alloc_checker
         """The plugin stated GwAllocChecker: it is asked GwAllocCheck before a network."""
         self._client = client
@@ -225,7 +226,7 @@ class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
             answer = self._optional("ProgramExternalConnectivity", {**ids, "Options": {}})
             ep.external = answer is not None
         return driverapi.JoinInfo(
-            ifname=adoption.ifname, gateway=adoption.gateway, mac=ep.mac,
+            ifname=adoption.ifname, gateway=parsed.gateway, mac=ep.mac,
             needs_gateway_service=parsed.needs_gateway_service(network.spec.internal))
 
     def _adoption(self, reply: protocol.JoinReply, sandbox: driverapi.SandboxRef,

@@ -37,6 +37,7 @@ class FakePlugin(Handler):
         self.endpoint_interface: dict | None = None
         self.fail: set[str] = set()
         self.skip_ipv4 = False
+        self.gatewayless: set[str] = set()  # networks whose Join names no gateway
 
     def _record(self, call: str, body: dict) -> None:
         self.calls.append((call, body))
@@ -80,7 +81,7 @@ class FakePlugin(Handler):
         src = f"rp{body['EndpointID'][:8]}"
         self.fabric.host_links.add(src)
         reply: dict = {"InterfaceName": {"SrcName": src, "DstPrefix": "eth"}}
-        if self.gateway:
+        if self.gateway and body["NetworkID"] not in self.gatewayless:
             reply["Gateway"] = self.gateway
         if self.disable_gateway_service:
             reply["DisableGatewayService"] = True
@@ -309,3 +310,24 @@ def test_ps_renders_a_stopped_container_that_never_recorded_its_finish(served):
     container.running = False
     container.finished_at = "0001-01-01T00:00:00Z"
     assert status_text(container).startswith("Exited (")
+
+
+def test_a_plugin_gateway_takes_over_from_docker_gwbridge_and_gives_it_back(served):
+    """As dockerd 20.10 does (checked in the lab): a network whose Join names a gateway
+    makes docker_gwbridge unneeded; when it goes, docker_gwbridge comes back."""
+    engine, plugin = served
+    plugin.gateway = "10.18.1.1"
+    without = network(engine, "b-nogw")
+    plugin.gatewayless.add(without)
+    container = run(engine, without)
+    gwbridge = engine.get_network("docker_gwbridge").id
+    assert container.gateway_network == gwbridge
+    with_gateway = network(engine, "a-gw")
+    engine.connect(with_gateway, container.id)
+    assert set(container.endpoints) == {without, with_gateway}
+    assert container.gateway_network == with_gateway
+    assert str(container.endpoints[with_gateway].gateway) == "10.18.1.1"
+    assert str(engine.fabric.default_routes[container.id]) == "10.18.1.1"
+    engine.disconnect(with_gateway, container.id)
+    assert set(container.endpoints) == {without, gwbridge}
+    assert container.gateway_network == gwbridge

@@ -5,7 +5,10 @@ validateEndpointSettings; `join` makes the endpoint through the driver, each
 step followed by its undo; `gateway_holder` orders endpoints as libnetwork does
 to pick the one that holds the container's default route, and moves it when
 that endpoint leaves. A container on a network whose driver reaches the outside
-through docker_gwbridge (overlay) gets Docker's `gateway_<id>` endpoint there.
+through docker_gwbridge (overlay), or whose plugin's Join named no gateway (and did
+not disable the gateway service), gets Docker's `gateway_<id>` endpoint there, as
+libnetwork's needDefaultGW/setupDefaultGW give it; docker_gwbridge is made then if
+it is not there yet, in or out of swarm mode.
 """
 
 from __future__ import annotations

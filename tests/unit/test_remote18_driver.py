@@ -331,3 +331,51 @@ def test_a_plugin_gateway_takes_over_from_docker_gwbridge_and_gives_it_back(serv
     engine.disconnect(with_gateway, container.id)
     assert set(container.endpoints) == {without, gwbridge}
     assert container.gateway_network == gwbridge
+
+
+# -- the reply parsers, libnetwork's texts ------------------------------------------
+
+def test_a_mac_in_the_reply_is_refused_when_the_endpoint_has_one():
+    from ipaddress import IPv4Interface
+
+    from emulator.drivers.base import EndpointSpec
+    from emulator.drivers.remote.protocol import ReplyRefused, endpoint_interface
+
+    asked = EndpointSpec("e1", IPv4Interface("10.0.0.2/24"), mac="02:42:0A:00:00:02")
+    with pytest.raises(ReplyRefused) as info:
+        endpoint_interface({"Interface": {"MacAddress": "02:42:0a:00:00:02"}}, asked)
+    assert str(info.value) == (
+        "driver modified interface MAC address: endpoint interface MAC address present "
+        "(02:42:0a:00:00:02). Cannot be modified with 02:42:0a:00:00:02.")
+    with pytest.raises(ReplyRefused, match="address zz: invalid MAC address"):
+        endpoint_interface({"Interface": {"MacAddress": "zz"}}, asked)
+
+
+@pytest.mark.parametrize(("reply", "needs"), [
+    ({}, True),
+    ({"Gateway": "10.0.0.1"}, False),
+    ({"DisableGatewayService": True}, False),
+    ({"StaticRoutes": [{"Destination": "0.0.0.0/0", "RouteType": 1}]}, False),
+    ({"StaticRoutes": [{"Destination": "10.9.0.0/16", "RouteType": 1}]}, True),
+])
+def test_needs_gateway_service_is_libnetworks_need_default_gw(reply, needs):
+    from emulator.drivers.remote.protocol import join_reply
+
+    parsed = join_reply({"InterfaceName": {"SrcName": "veth0"}, **reply})
+    assert parsed.needs_gateway_service(internal=False) is needs
+    assert parsed.needs_gateway_service(internal=True) is False
+
+
+def test_a_gateway_that_is_no_ip_is_refused_as_libnetwork_says():
+    from emulator.drivers.remote.protocol import ReplyRefused, join_reply
+
+    with pytest.raises(ReplyRefused, match='unable to parse Gateway "10.0.0.1/24"'):
+        join_reply({"InterfaceName": {"SrcName": "veth0"}, "Gateway": "10.0.0.1/24"})
+
+
+def test_a_failed_rollback_is_reported_first_as_in_docker_28():
+    from emulator.drivers.remote.protocol import rolled_back
+
+    assert rolled_back("bad reply", None) == "bad reply; rolled back"
+    assert rolled_back("bad reply", "remote: gone") == (
+        "remote: gone; failed to roll back: bad reply")

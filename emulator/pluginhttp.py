@@ -36,7 +36,7 @@ CALLS = (  # the calls of Docker's remote network driver protocol
         "GetCapabilities", "CreateNetwork", "DeleteNetwork", "AllocateNetwork",
         "FreeNetwork", "CreateEndpoint", "EndpointOperInfo", "DeleteEndpoint", "Join",
         "Leave", "DiscoverNew", "DiscoverDelete", "ProgramExternalConnectivity",
-        "RevokeExternalConnectivity")),
+        "RevokeExternalConnectivity", "GwAllocCheck")),
 )
 
 

@@ -5,7 +5,10 @@ validateEndpointSettings; `join` makes the endpoint through the driver, each
 step followed by its undo; `gateway_holder` orders endpoints as libnetwork does
 to pick the one that holds the container's default route, and moves it when
 that endpoint leaves. A container on a network whose driver reaches the outside
-through docker_gwbridge (overlay) gets Docker's `gateway_<id>` endpoint there.
+through docker_gwbridge (overlay), or whose plugin's Join named no gateway (and did
+not disable the gateway service), gets Docker's `gateway_<id>` endpoint there, as
+libnetwork's needDefaultGW/setupDefaultGW give it; docker_gwbridge is made then if
+it is not there yet, in or out of swarm mode.
 """
 
 from __future__ import annotations
@@ -72,6 +75,8 @@ class Endpoints:
         self.before_swarm_join: Callable[[Container, Network], None] | None = None
         """Told when a container joining a swarm network has its address (the node's lb
         sandbox is made then)."""
+        self.gateway_bridge: Callable[[], Network] | None = None
+        """docker_gwbridge, made on first use (libnetwork's defaultGwNetwork)."""
 
     def check_attach(self, network: Network, attachments: Mapping[str, Attachment],
                      request: AttachRequest, container_name: str,
@@ -182,33 +187,54 @@ class Endpoints:
                 raise unroutable_gateway(network, address.network) from None
             ep.ifname = joined.ifname
             ep.mac = joined.mac or ep.mac
+            ep.needs_gateway_service = joined.needs_gateway_service
             if state.offers_gateway(network):
                 ep.gateway = space.pool(network.pool_id).gateway
+            elif capability.gateway_from_join:
+                ep.gateway = joined.gateway
             undo.pop_all()
         container.endpoints[network.id] = ep
         network.endpoints[ep.id] = ep
         if state.dns is not None and name is None and serves_names(network):
             state.dns.serve(container, container.dns.servers,
                             any(o.startswith("ndots:") for o in container.dns.options))
-        if holder is network:
+        if holder is network and ep.gateway is not None:
             container.gateway_network = network.id
         if name is None and not container.hidden:
             state.events.network(network, "connect", container=container.id)
-        if capability.reaches_outside_via_gwbridge and not network.internal:
+        if self._needs_gateway_service(network, ep):
             self._gateway_bridge_for(container)
-        elif state.offers_gateway(network) and network.name != GWBRIDGE:
+        elif self._gives_gateway(network, ep):
             self._drop_gateway_bridge(container, offered=True)
         return ep
 
     def gateway_holder(self, container: Container, extra: Network | None = None,
                        without: str | None = None) -> Network | None:
         """libnetwork's Endpoint ordering: a network that offers a gateway, internal ones
-        last, then by name; its endpoint holds the container's default route."""
+        last, docker_gwbridge after all, then by name; its endpoint holds the
+        container's default route. A network joining now whose gateway only its join
+        tells (a plugin's) is ranked as if it offered one."""
         candidates = [self._state.networks[i] for i in container.endpoints if i != without]
         if extra is not None:
             candidates.append(extra)
-        offering = [n for n in candidates if self._state.offers_gateway(n)]
-        return min(offering, key=lambda n: n.name, default=None)
+
+        def offers(network: Network) -> bool:
+            ep = container.endpoints.get(network.id)
+            if ep is not None and network is not extra:
+                return self._gives_gateway(network, ep) or (
+                    network.name == GWBRIDGE and self._state.offers_gateway(network))
+            return self._state.offers_gateway(network) or (
+                self._state.capability_of(network).gateway_from_join and not network.internal)
+
+        offering = [n for n in candidates if offers(n)]
+        return min(offering, key=lambda n: (n.name == GWBRIDGE, n.name), default=None)
+
+    def _gives_gateway(self, network: Network, ep: Endpoint) -> bool:
+        """The endpoint offers the container a gateway: its network's (bridge, macvlan)
+        or the one its plugin's Join named; docker_gwbridge's is the last resort."""
+        if network.internal or network.name == GWBRIDGE:
+            return False
+        return self._state.offers_gateway(network) or ep.gateway is not None
 
     def _move_gateway(self, container: Container, leaving: str) -> None:
         """After `leaving` goes, hand the default route to the next network in line."""
@@ -216,9 +242,9 @@ class Endpoints:
             return
         holder = self.gateway_holder(container, without=leaving)
         container.gateway_network = holder.id if holder else None
-        if holder is not None and holder.pool_id is not None:
-            self._state.fabric.set_default_route(
-                container.sandbox, self._state.space(holder).pool(holder.pool_id).gateway)
+        ep = container.endpoints.get(holder.id) if holder is not None else None
+        if ep is not None and ep.gateway is not None:
+            self._state.fabric.set_default_route(container.sandbox, ep.gateway)
 
     def publish_ports(self, container: Container) -> None:
         """Program the container's ports on the endpoint that holds its default route,
@@ -268,9 +294,9 @@ class Endpoints:
             state.space(network).release_address(network.pool_id, ep.address.ip)
         if ep.name == container.name and not container.hidden:
             state.events.network(network, "disconnect", container=container.id)
-        if state.capability_of(network).reaches_outside_via_gwbridge:
+        if self._needs_gateway_service(network, ep):
             self._drop_gateway_bridge(container)
-        elif container.running and state.offers_gateway(network) and network.name != GWBRIDGE:
+        elif container.running and self._gives_gateway(network, ep):
             self._gateway_bridge_for(container)
 
     def leave_all(self, network: Network) -> None:
@@ -283,21 +309,32 @@ class Endpoints:
 
     # -- the docker_gwbridge endpoint -------------------------------------------
 
+    def _needs_gateway_service(self, network: Network, ep: Endpoint) -> bool:
+        """libnetwork's needDefaultGW for one endpoint: its driver reaches the outside
+        through docker_gwbridge (overlay), or its join gave no gateway and did not
+        disable the gateway service (a plugin's); never on an internal network."""
+        if network.internal or network.name == GWBRIDGE:
+            return False
+        return (self._state.capability_of(network).reaches_outside_via_gwbridge
+                or ep.needs_gateway_service)
+
     def _via_gwbridge(self, container: Container) -> bool:
         if not container.gateway_bridge:
             return False
-        networks = [self._state.networks[n] for n in container.endpoints]
-        return any(self._state.capability_of(n).reaches_outside_via_gwbridge
-                   and not n.internal for n in networks)
+        return any(self._needs_gateway_service(self._state.networks[n], ep)
+                   for n, ep in container.endpoints.items())
 
     def _gateway_bridge_for(self, container: Container) -> None:
         """A container on a non-internal overlay, with no other network offering a
         gateway, reaches the outside through docker_gwbridge (endpoint gateway_<id>)."""
         if not self._via_gwbridge(container):
             return
-        if any(self._state.offers_gateway(self._state.networks[n]) for n in container.endpoints):
+        if any(self._gives_gateway(self._state.networks[n], ep)
+               for n, ep in container.endpoints.items()):
             return
         gw = next((n for n in self._state.networks.values() if n.name == GWBRIDGE), None)
+        if gw is None and self.gateway_bridge is not None:
+            gw = self.gateway_bridge()
         if gw is None:
             return
         self.join(container, gw, Attachment(gw.id), name=f"gateway_{container.id[:12]}")

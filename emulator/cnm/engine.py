@@ -111,6 +111,7 @@ class Engine:
         self._tasks = NodeTasks(self._state, self._containers, self._adopt_swarm_network,
                                 lambda: self.swarm)
         self._endpoints.before_swarm_join = self._tasks.before_join
+        self._endpoints.gateway_bridge = self._networks.gateway_bridge
         with self._write():
             self._networks.create_predefined()
         self.lifecycle = ContainerLifecycle(self)

@@ -49,6 +49,8 @@ class Endpoint:
     published: tuple[PortBinding, ...] | None = None
     """The container's ports as the driver programmed them on this endpoint (the one
     holding the default route, if its driver publishes); None on any other."""
+    needs_gateway_service: bool = False
+    """Its join gave no gateway and did not disable the gateway service (a plugin's)."""
 
 
 @dataclass

@@ -31,7 +31,7 @@ from emulator.drivers import registry
 from emulator.drivers.base import GLOBAL, LOCAL, SWARM, IPAMData, NetworkSpec
 from emulator.ids import docker_timestamp, new_id
 from emulator.ipam import subnet_warnings
-from emulator.swarm.cluster import GWBRIDGE
+from emulator.swarm.cluster import GWBRIDGE, GWBRIDGE_OPTIONS
 from emulator.swarm.shared import SharedNetwork
 
 PREDEFINED = ("bridge", "host", "none", "default")
@@ -111,6 +111,14 @@ class Networks:
             check_request(request)
             return create_shared(creator, scope, request)
         return self._create_local(request, predefined=False, creator=creator)
+
+    def gateway_bridge(self) -> Network:
+        """docker_gwbridge, made now if there is none (libnetwork's defaultGwNetwork:
+        in or out of swarm mode, for the first container that needs Docker's gateway
+        service)."""
+        existing = next((n for n in self._all.values() if n.name == GWBRIDGE), None)
+        return existing or self.create_internal(
+            NetworkRequest(GWBRIDGE, "bridge", options=GWBRIDGE_OPTIONS))
 
     def create_internal(self, request: NetworkRequest) -> Network:
         """A network the engine itself makes (docker_gwbridge), not a user's request."""

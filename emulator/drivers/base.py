@@ -61,6 +61,9 @@ class Capability:
     """Joining gives the container an interface (ethN); false for host and null."""
     provides_gateway: bool = True
     """Its networks offer containers a default gateway (bridge, macvlan)."""
+    gateway_from_join: bool = False
+    """Whether an endpoint offers a gateway is known only from its join's answer (a
+    plugin's Join may or may not name one)."""
     released_before_sandbox: bool = False
     """Its endpoints are left before the container's namespace goes (links with no
     host end, whose parent must be free when the container is gone)."""
@@ -137,6 +140,9 @@ class JoinInfo:
     gateway: IPv4Address | None = None
     routes: tuple[str, ...] = field(default=())
     mac: str | None = None  # when only the join tells it (a plugin's own interface)
+    needs_gateway_service: bool = False
+    """The join gave no gateway and did not disable Docker's gateway service: the
+    container reaches the outside through docker_gwbridge (libnetwork's needDefaultGW)."""
 
 
 class Driver(Protocol):

@@ -212,6 +212,17 @@ class FakeFabric:
             self.default_routes[sandbox.key] = adoption.gateway
         return adoption.mac or "02:00:00:00:00:01"
 
+    def sandbox_key(self, sandbox: SandboxHandle) -> str:
+        return f"/run/cnm/fake/netns/{sandbox.key[:12]}"
+
+    def release_link(self, sandbox: SandboxHandle, ifname: str, host_name: str) -> bool:
+        plug = self.sandbox_ifaces.get(sandbox.key, {}).pop(ifname, None)
+        if plug is None:
+            return False
+        self.host_links.add(host_name)
+        self.log.append(("release_link", f"{sandbox.key}/{ifname} -> {host_name}"))
+        return True
+
     def delete_host_link(self, name: str) -> None:
         self.host_links.discard(name)
 

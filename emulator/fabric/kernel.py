@@ -41,6 +41,7 @@ from emulator.fabric.netns import Namespace, new_namespace, sethostname
 from emulator.fabric.nftsession import NftSession
 from emulator.fabric.processes import NotOurChild, exit_status, kill, spawn, terminate
 from emulator.fabric.rtnl import BR_STATE_FORWARDING
+from emulator.fabric.sandboxkeys import SandboxKeys
 from emulator.fabric.sysctls import CONTAINER_SYSCTLS, apply_lab_defaults, write_sysctl
 from emulator.ids import random_mac
 
@@ -79,8 +80,9 @@ def _sysctl_path(name: str) -> str:
 
 class KernelFabric:
     def __init__(self, host: str, host_pid: int, lab_env: dict[str, str],
-                 log_dir: Path | None = None) -> None:
+                 log_dir: Path | None = None, sandbox_keys_dir: Path | None = None) -> None:
         self.host = host
+        self._sandbox_keys = SandboxKeys(sandbox_keys_dir)
         self._log_dir = log_dir
         if log_dir is not None:
             log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -98,6 +100,7 @@ class KernelFabric:
         self._balancers = SandboxBalancers()
 
     def close(self) -> None:
+        self._sandbox_keys.release_all()
         self._balancers.close()
         self._nft.close()
         self._netlink.close()
@@ -175,6 +178,7 @@ class KernelFabric:
     def destroy_sandbox(self, sandbox: SandboxHandle, graceful: bool = True) -> None:
         """End the container's process; with it goes its namespace and every veth into it."""
         sandbox.destroyed = True
+        self._sandbox_keys.release(sandbox.key)
         self._balancers.forget(sandbox.key)  # its nft session holds the namespace
         if sandbox.process is not None:
             if graceful:
@@ -363,6 +367,34 @@ class KernelFabric:
                 for name in (adoption.ifname, adoption.src_name):
                     inside.delete_link(name)
             raise
+
+    def sandbox_key(self, sandbox: SandboxHandle) -> str:
+        """A path that opens the sandbox's network namespace while it exists, as a plugin's
+        Join receives it (sandboxkeys.py)."""
+        if sandbox.held is not None:
+            source = f"/proc/{os.getpid()}/fd/{sandbox.held.net_fd}"
+        else:
+            source = f"/proc/{sandbox.process.pid}/ns/net"  # type: ignore[union-attr]
+        return self._sandbox_keys.pin(sandbox.key, source)
+
+    def release_link(self, sandbox: SandboxHandle, ifname: str, host_name: str) -> bool:
+        """libnetwork's RemoveInterface: the sandbox's `ifname`, down, renamed `host_name`
+        and moved back to the host's namespace. False when the sandbox or it is gone."""
+        fd = self._sandbox_keys.opened(sandbox.key)
+        if fd is None:
+            if not self.sandbox_alive(sandbox):
+                return False
+            fd = self._net_fd(sandbox)
+        try:
+            with Namespace(fd).entered(), NamespaceLinks() as inside:
+                if inside.link(ifname) is None:
+                    return False
+                inside.set_down(ifname)
+                inside.rename(ifname, host_name)
+                inside.move_link(host_name, self._ns.net_fd)
+        finally:
+            os.close(fd)
+        return True
 
     def delete_host_link(self, name: str) -> None:
         """Delete a link in the host's namespace if it is there (a plugin's leftover)."""

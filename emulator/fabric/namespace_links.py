@@ -80,6 +80,9 @@ class NamespaceLinks:
     def set_up(self, ifname: str) -> None:
         self._rtnl.set_up(ifname)
 
+    def set_down(self, ifname: str) -> None:
+        self._rtnl.set_down(ifname)
+
     def set_hairpin(self, ifname: str, on: bool) -> None:
         self._rtnl.set_hairpin(ifname, on)
 

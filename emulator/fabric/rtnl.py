@@ -288,6 +288,9 @@ class Rtnl:
     def set_up(self, name: str) -> None:
         self._request(RTM_NEWLINK, NLM_F_ACK, _ifinfo(up=True) + _str(IFLA_IFNAME, name))
 
+    def set_down(self, name: str) -> None:
+        self._request(RTM_NEWLINK, NLM_F_ACK, _ifinfo(up=False) + _str(IFLA_IFNAME, name))
+
     def set_hairpin(self, name: str, on: bool) -> None:
         """A bridge port's hairpin mode: frames may leave by the port they came in by."""
         info = _nested(IFLA_LINKINFO, _str(IFLA_INFO_SLAVE_KIND, "bridge"),

@@ -198,7 +198,7 @@ class Lab:
         assert self._world is not None and self._state is not None
         log_dir = self.run_dir.path / "logs" / spec.name
         fabric = KernelFabric(spec.name, self._world.pid_of(spec.name), self._state.env,
-                              log_dir)
+                              log_dir, sandbox_keys_dir=self.run_dir.path / "netns" / spec.name)
         self._fabrics.append(fabric)
         plugins = self.plugin_dir(spec.name)
         plugins.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emulator.fabric.processes import LAB_ENV, ProcessId
+from emulator.fabric.sandboxkeys import release_leftovers
 
 RUN_ROOT = Path(os.environ.get("CNM_RUN_ROOT", "/run/cnm"))
 FILES_ROOT = Path(os.environ.get("CNM_FILES_ROOT", "/dev/shm/cnm"))
@@ -196,6 +197,7 @@ class RunDir:
         knows the lab and removes them."""
         if self.path.parent == RUN_ROOT:
             shutil.rmtree(FILES_ROOT / self.name, ignore_errors=True)
+        release_leftovers(self.path / "netns")  # sandbox keys a killed lab left mounted
         shutil.rmtree(self.path, ignore_errors=True)
 
 

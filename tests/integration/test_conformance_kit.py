@@ -21,9 +21,9 @@ Why each fault breaks what it breaks (the sets below are exact):
   network's address (ISO-01) or for a left container's old address (ISO-03) come
   with the bridge's MAC, not the container's: noted there, judged by IPAM-02.
 - mtu: the configured MTU is ignored: don't-fragment probing finds 1500 (CNM-MTU-01).
-- leftover: bridges outlive their networks (CNM-KERN-01). Endpoints still go with
-  their containers (the emulator deletes the adopted interface, and a veth's peer
-  goes with it), so nothing else notices.
+- leftover: bridges outlive their networks (CNM-KERN-01), and veths their endpoints:
+  on Leave the container's end comes back to the host (as Docker moves it back under
+  its SrcName), so a refused container leaves its veth pair behind (CNM-RB-01).
 - halfway: every Join fails after making a veth pair: the failed join leaves that
   pair behind (CNM-RB-01), and every check that needs a container on the network
   fails since none can join; only CNM-NET-01 (no container) passes (CNM-NET-03 and
@@ -53,7 +53,7 @@ FAULTS = {
     "leak": {"CNM-ISO-01"},
     "dup": {"CNM-IPAM-02", "CNM-RB-01", "CNM-ISO-02"},
     "mtu": {"CNM-MTU-01"},
-    "leftover": {"CNM-KERN-01"},
+    "leftover": {"CNM-KERN-01", "CNM-RB-01"},
     "halfway": NEEDS_A_CONTAINER,
 }
 EVIDENCE = {  # (check, what its failure must say)

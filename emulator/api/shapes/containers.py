@@ -13,7 +13,10 @@ from emulator.cnm.model import Container
 
 
 def _epoch(stamp: str) -> int:
-    return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")[:26] + "+00:00").timestamp())
+    """Seconds since 1970 of an RFC 3339 UTC stamp as the engine writes them, nanoseconds
+    or none ("0001-01-01T00:00:00Z": a container that never finished)."""
+    seconds = stamp.removesuffix("Z").split(".")[0]
+    return int(datetime.fromisoformat(seconds + "+00:00").timestamp())
 
 
 def _since(stamp: str) -> str:

@@ -1,21 +1,31 @@
 """A network driver that is a plugin: every CNM operation becomes a remote driver call.
 
-Docker's remote driver protocol (libnetwork/drivers/remote): CreateNetwork,
-CreateEndpoint, Join (the plugin names an interface it made in the host's namespace;
+Docker's remote driver protocol (libnetwork/drivers/remote), as Docker 28 speaks it:
+GetCapabilities once, when the plugin is first used (dockerd asks again only when the
+plugin activates again, which a plugin found by its socket or spec file does once per
+daemon: a restarted plugin keeps the capability it first stated); GwAllocCheck before
+a network is made, for a plugin that states GwAllocChecker; CreateNetwork with
+libnetwork's generic options (protocol.py); CreateEndpoint, whose reply may not set an
+address or MAC the endpoint already has; Join, given a SandboxKey path that opens the
+container's namespace (the plugin names an interface it made in the host's namespace;
 the emulator moves it into the sandbox, names it, and sets its address, MAC and
-routes), Leave, DeleteEndpoint, DeleteNetwork, plus the optional calls, for which a
-404 means "not implemented". A failed call is undone: what the emulator did is
-reverted and the plugin is asked to forget what it had made, so nothing is left
-half-made; the user sees the plugin's error as Docker reports it.
+routes); Leave, after which the interface goes back to the host's namespace under its
+SrcName, down (libnetwork's RemoveInterface), then DeleteEndpoint; DeleteNetwork.
+An error from Leave, DeleteEndpoint or DeleteNetwork is logged and the operation
+carries on, as libnetwork does ("driver error disconnecting container"). Optional
+calls answered 404 are "not implemented". A failed CreateEndpoint or Join is undone
+(DeleteEndpoint, Leave) and reported with libnetwork's "; rolled back".
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from emulator.drivers import base as driverapi
 from emulator.drivers.bookkeeping import Endpoint, Network, NetworkBookkeeping
+from emulator.drivers.remote import protocol
 from emulator.drivers.remote.client import (
     NotImplementedByPlugin,
     PluginAddress,
@@ -23,12 +33,13 @@ from emulator.drivers.remote.client import (
     PluginClient,
     PluginError,
 )
-from emulator.errdefs import DockerError
+from emulator.errdefs import DockerError, NotImplementedByEmulator
 from emulator.fabric.base import Adoption, HostFabric
 
+log = logging.getLogger(__name__)
+
 NETWORK_DRIVER = "NetworkDriver"
-GENERIC = "com.docker.network.generic"
-ROUTE_NEXTHOP, ROUTE_CONNECTED = 0, 1
+GENERIC = protocol.GENERIC
 OPTIONAL_CALLS = ("DiscoverNew", "DiscoverDelete", "ProgramExternalConnectivity",
                   "RevokeExternalConnectivity", "AllocateNetwork", "FreeNetwork")
 
@@ -44,6 +55,9 @@ def _failed(exc: Exception) -> DockerError:
 @dataclass
 class _Endpoint(Endpoint):
     external: bool = False
+    src_name: str | None = None
+    """The name the plugin gave the interface in the host's namespace (Join's SrcName):
+    it goes back under this name on Leave."""
 
 
 _Network = Network[_Endpoint]
@@ -51,12 +65,15 @@ _Network = Network[_Endpoint]
 
 class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
     def __init__(self, name: str, client: PluginClient, fabric: HostFabric, scope: str,
-                 connectivity_scope: str) -> None:
+                 connectivity_scope: str, gw_alloc_checker: bool = False) -> None:
         super().__init__(fabric)
         self.name = name
         self.capability = driverapi.Capability(
             scope=scope, connectivity_scope=connectivity_scope, provides_gateway=False,
-            released_before_sandbox=True, isolated_by_host_firewall=True)
+            gateway_from_join=True, released_before_sandbox=True,
+            isolated_by_host_firewall=True)
+        self.gw_alloc_checker = gw_alloc_checker
+        """The plugin stated GwAllocChecker: it is asked GwAllocCheck before a network."""
         self._client = client
         self.implemented: dict[str, bool] = {}
 
@@ -74,10 +91,14 @@ class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
             raise DockerError(f"legacy plugin: {exc}") from None
         scope = str(caps.get("Scope", "local")).lower()
         if scope not in ("local", "global"):
-            raise DockerError(f'plugin "{address.name}": invalid capability: scope '
-                              f'"{caps.get("Scope")}" (expected local or global)')
+            raise DockerError(f'plugin "{address.name}": invalid capability: expecting '
+                              f"'local' or 'global', got {caps.get('Scope')}")
         connectivity = str(caps.get("ConnectivityScope") or scope).lower()
-        driver = cls(address.name, client, fabric, scope, connectivity)
+        if connectivity not in ("local", "global"):
+            raise DockerError(f'plugin "{address.name}": invalid capability: expecting '
+                              f"'local' or 'global', got {caps.get('ConnectivityScope')}")
+        driver = cls(address.name, client, fabric, scope, connectivity,
+                     gw_alloc_checker=caps.get("GwAllocChecker") is True)
         if node_address is not None:
             driver._optional("DiscoverNew", {"DiscoveryType": 1, "DiscoveryData": {
                 "Address": str(node_address), "BindAddress": str(node_address),
@@ -106,27 +127,40 @@ class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
         self.implemented[method] = True
         return reply
 
-    def _undo(self, method: str, body: dict) -> None:
-        """Best effort while rolling back: the original error is the one to report."""
+    def _undo(self, method: str, body: dict) -> str | None:
+        """Best effort while rolling back: the original error is the one to report;
+        returns what went wrong undoing, if anything."""
         try:
-            self._client.call(f"NetworkDriver.{method}", body)
-        except (PluginError, PluginCallFailed, NotImplementedByPlugin):
-            pass
+            self._call(method, body)
+        except DockerError as exc:
+            return exc.message
+        return None
+
+    def _logged(self, method: str, body: dict, what: str) -> None:
+        """A call whose failure dockerd logs and carries on after (Leave, DeleteEndpoint,
+        DeleteNetwork)."""
+        try:
+            self._call(method, body)
+        except DockerError as exc:
+            log.warning("driver error %s: plugin %s: %s", what, self.name, exc.message)
 
     # -- networks -------------------------------------------------------------
 
     def validate_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
-        return None
+        """GwAllocCheck, for a plugin that states GwAllocChecker (Docker 28 asks it
+        before allocating the network's addresses)."""
+        if not self.gw_alloc_checker:
+            return
+        reply = self._call("GwAllocCheck", {"Options": protocol.network_options(net)})
+        if reply.get("SkipIPv4") is True:
+            raise NotImplementedByEmulator(
+                f"plugin {self.name} answered GwAllocCheck with SkipIPv4: a network without "
+                "an IPv4 gateway address is not supported by this emulator")
 
     def create_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
-        ipv4 = []
-        if ipam.subnet is not None:
-            ipv4.append({"AddressSpace": "", "Pool": str(ipam.subnet),
-                         "Gateway": f"{ipam.gateway}/{ipam.subnet.prefixlen}"
-                         if ipam.gateway else "", "AuxAddresses": {}})
-        options = {GENERIC: dict(net.options), "com.docker.network.enable_ipv6": False}
-        self._call("CreateNetwork", {"NetworkID": net.id, "Options": options,
-                                     "IPv4Data": ipv4, "IPv6Data": []})
+        self._call("CreateNetwork", {
+            "NetworkID": net.id, "Options": protocol.network_options(net),
+            "IPv4Data": protocol.ipv4_data(ipam, self.capability.scope), "IPv6Data": []})
         self._networks[net.id] = Network(net, ipam.gateway)
 
     def allocate(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
@@ -142,7 +176,8 @@ class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
         self._undo("DeleteEndpoint", {"NetworkID": network.spec.id, "EndpointID": ep.id})
 
     def _retire(self, network: _Network) -> None:
-        self._call("DeleteNetwork", {"NetworkID": network.spec.id})
+        self._logged("DeleteNetwork", {"NetworkID": network.spec.id},
+                     f"deleting network {network.spec.name}")
 
     # -- endpoints ------------------------------------------------------------
 
@@ -153,91 +188,76 @@ class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
             "Interface": {"Address": str(ep.address) if ep.address else "", "AddressIPv6": "",
                           "MacAddress": ep.mac or ""},
             "Options": {}})
-        given = reply.get("Interface") or {}
-        if not isinstance(given, dict):
-            self._undo("DeleteEndpoint", ids)
-            raise DockerError(f"plugin {self.name}: CreateEndpoint answered an Interface that "
-                              "is not an object")
-        if given.get("Address") and ep.address and given["Address"] != str(ep.address):
-            self._undo("DeleteEndpoint", ids)
-            raise DockerError(
-                "driver modified interface address: endpoint interface IP present "
-                f"({ep.address}). Cannot be modified with ({given['Address']}).")
-        if given.get("MacAddress") and ep.mac and given["MacAddress"] != ep.mac:
-            self._undo("DeleteEndpoint", ids)
-            raise DockerError(
-                "driver modified interface MAC address: endpoint interface MAC address present "
-                f"({ep.mac}). Cannot be modified with {given['MacAddress']}.")
-        mac = ep.mac or str(given.get("MacAddress") or "")
-        return _Endpoint(ep.id, mac, ep.address)
+        try:
+            given = protocol.endpoint_interface(reply, ep)
+        except protocol.ReplyRefused as exc:
+            raise DockerError(protocol.rolled_back(
+                str(exc), self._undo("DeleteEndpoint", ids))) from None
+        return _Endpoint(ep.id, ep.mac or given.mac or "", ep.address or given.address)
 
     def delete_endpoint(self, net_id: str, ep_id: str) -> None:
         if self._forget_endpoint(net_id, ep_id) is not None:
-            self._call("DeleteEndpoint", {"NetworkID": net_id, "EndpointID": ep_id})
+            self._logged("DeleteEndpoint", {"NetworkID": net_id, "EndpointID": ep_id},
+                         f"deleting endpoint {ep_id}")
 
     def join(self, net_id: str, ep_id: str, sandbox: driverapi.SandboxRef) -> driverapi.JoinInfo:
         network = self._net(net_id)
         ep = network.endpoints[ep_id]
         ids = {"NetworkID": net_id, "EndpointID": ep_id}
-        reply = self._call("Join", {**ids, "SandboxKey": f"/var/run/docker/netns/"
-                                    f"{sandbox.handle.key[:12]}", "Options": {}})
+        reply = self._call("Join", {**ids, "SandboxKey": self._fabric.sandbox_key(
+            sandbox.handle), "Options": {}})
         try:
-            adoption = self._adoption(reply, sandbox, ep)
-        except DockerError:
-            self._undo("Leave", ids)
-            raise
+            parsed = protocol.join_reply(reply)
+        except protocol.ReplyRefused as exc:
+            raise DockerError(protocol.rolled_back(
+                f"plugin {self.name}: {exc}", self._undo("Leave", ids))) from None
+        adoption = self._adoption(parsed, sandbox, ep)
         try:
             mac = self._fabric.adopt_link(sandbox.handle, adoption)
         except (OSError, LookupError) as exc:
-            self._undo("Leave", ids)
+            undone = self._undo("Leave", ids)
             self._fabric.delete_host_link(adoption.src_name)
-            raise DockerError(f"plugin {self.name}: cannot use interface "
-                              f"{adoption.src_name} from Join: {exc}") from None
+            raise DockerError(protocol.rolled_back(
+                f"plugin {self.name}: cannot use interface {adoption.src_name} from Join: "
+                f"{exc}", undone)) from None
         ep.mac = ep.mac or mac
-        ep.sandbox, ep.ifname = sandbox.handle, adoption.ifname
+        ep.sandbox, ep.ifname, ep.src_name = sandbox.handle, adoption.ifname, parsed.src_name
         if adoption.gateway is not None:
-            reply = self._optional("ProgramExternalConnectivity", {**ids, "Options": {}})
-            ep.external = reply is not None
-        return driverapi.JoinInfo(ifname=adoption.ifname, gateway=adoption.gateway, mac=ep.mac)
+            answer = self._optional("ProgramExternalConnectivity", {**ids, "Options": {}})
+            ep.external = answer is not None
+        return driverapi.JoinInfo(
+            ifname=adoption.ifname, gateway=parsed.gateway, mac=ep.mac,
+            needs_gateway_service=parsed.needs_gateway_service(network.spec.internal))
 
-    def _adoption(self, reply: dict, sandbox: driverapi.SandboxRef, ep: _Endpoint) -> Adoption:
-        names = reply.get("InterfaceName")
-        if not isinstance(names, dict) or not names.get("SrcName"):
-            raise DockerError(f"plugin {self.name}: Join answered no InterfaceName.SrcName")
-        prefix = str(names.get("DstPrefix") or "eth")
+    def _adoption(self, reply: protocol.JoinReply, sandbox: driverapi.SandboxRef,
+                  ep: _Endpoint) -> Adoption:
         index = "".join(ch for ch in sandbox.ifname if ch.isdigit()) or "0"
-        gateway = None
-        if reply.get("Gateway") and sandbox.wants_gateway:
-            try:
-                gateway = IPv4Address(str(reply["Gateway"]).split("/")[0])
-            except ValueError:
-                raise DockerError(f"plugin {self.name}: Join answered an invalid Gateway "
-                                  f"{reply['Gateway']!r}") from None
-        routes = []
-        for route in reply.get("StaticRoutes") or []:
-            try:
-                kind = int(route.get("RouteType", ROUTE_NEXTHOP))
-                hop = None if kind == ROUTE_CONNECTED else str(route["NextHop"])
-                routes.append((str(route["Destination"]), hop))
-            except (KeyError, TypeError, ValueError, AttributeError):
-                raise DockerError(f"plugin {self.name}: Join answered an invalid static route "
-                                  f"{route!r}") from None
-        return Adoption(str(names["SrcName"]), f"{prefix}{index}", ep.address, ep.mac or None,
-                        gateway, tuple(routes))
+        gateway = reply.gateway if sandbox.wants_gateway else None
+        return Adoption(reply.src_name, f"{reply.dst_prefix}{index}", ep.address,
+                        ep.mac or None, gateway, reply.routes)
 
     def _release(self, network: _Network, ep: _Endpoint) -> None:
+        """libnetwork's sbLeave: RevokeExternalConnectivity and Leave (their errors
+        logged), then the interface back to the host's namespace under its SrcName."""
         if ep.sandbox is None:
             return
         ids = {"NetworkID": network.spec.id, "EndpointID": ep.id}
         if ep.external:
-            self._undo("RevokeExternalConnectivity", ids)
+            try:
+                self._optional("RevokeExternalConnectivity", ids)
+            except DockerError as exc:
+                log.warning("driver failed revoking external connectivity on endpoint: "
+                            "plugin %s: %s", self.name, exc.message)
             ep.external = False
-        sandbox, ifname = ep.sandbox, ep.ifname
-        ep.sandbox = ep.ifname = None
-        self._call("Leave", ids)
-        if ifname and self._fabric.sandbox_alive(sandbox):
-            self._fabric.unplug(sandbox, ifname)
+        sandbox, ifname, src_name = ep.sandbox, ep.ifname, ep.src_name
+        ep.sandbox = ep.ifname = ep.src_name = None
+        self._logged("Leave", ids, f"disconnecting container from network {network.spec.name}")
+        if ifname and src_name:
+            try:
+                self._fabric.release_link(sandbox, ifname, src_name)
+            except OSError as exc:
+                log.warning("plugin %s: cannot move %s back to the host as %s: %s",
+                            self.name, ifname, src_name, exc)
 
     def _unknown(self, what: str) -> str:
         return f"{what} is unknown to the {self.name} plugin driver"
-

@@ -1,0 +1,128 @@
+"""The kit's own fault catalogue: each mistake of emulator.plugins.faultyplugin is caught
+by a named check whose message names the problem, and the healthy plugin passes.
+
+Each fault is one real run of the kit (`pytest --cnm-driver`, a lab of its own, the
+plugin started inside every Docker host), limited to the checks that catch the fault
+(`-k`) so the catalogue stays fast in CI; the healthy plugin's run is the whole kit,
+timed against the target of 20 s per driver.
+
+`echo-address` and `veth-left` need the remote side as Docker speaks it (issue 18,
+item 3: a CreateEndpoint reply with an Address refused with Docker's text; on Leave the
+interface moved back to the Docker host under its SrcName): they are expected to fail
+until that work is merged.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from emulator.conformance.registry import all_checks
+from emulator.plugins.faultyplugin import FAULTS
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN = "{python} -m emulator.plugins.faultyplugin {socket}"
+TARGET_S = 20.0  # the kit's run time per driver
+NEEDS_ITEM_3 = "needs the remote side as Docker speaks it (issue 18, item 3)"
+
+# fault -> (the check that catches it, what its message must say)
+CATALOGUE: dict[str, tuple[str, str]] = {
+    "gw-unset": ("CNM-REACH-02", "10.{n}.0.126 is configured on no interface of h1"),
+    "gw-ignored": ("CNM-REACH-02", "10.{n}.0.126 is configured on no interface of h1"),
+    "gw-prefix32": ("CNM-REACH-02", "h1 has 10.{n}.0.126/32 on pb-"),
+    "gw-wrong": ("CNM-REACH-02", "the default route's next hop 10.{n}.0.254 is not the "
+                                 "network's gateway 10.{n}.0.126"),
+    "no-nat": ("CNM-REACH-02", "does not reach the outside host 192.0.2.254"),
+    "mtu-bridge-only": ("CNM-MTU-02", "mtu02o0's eth0 on ck-mtu02o has MTU 1500, not 1400 "
+                                      "(the network's com.docker.network.driver.mtu)"),
+    "mtu-every-second": ("CNM-MTU-02", "mtu02o1's eth0 on ck-mtu02o has MTU 1500, not 1400"),
+    "mtu-ignored": ("CNM-MTU-02", "has MTU 1500, not 1400"),
+    "neigh-left": ("CNM-IPAM-03", "h1's neighbour entry for it: 10.{n}.0.50 dev pb-"),
+    "proxy-arp": ("CNM-ISO-04", "where proxy_arp is on"),
+    "one-mac": ("CNM-EP-02", "MAC 02:42:ac:11:00:02 is held by ep02m0 (h1 eth0), ep02m1"),
+    "shared-bridge": ("CNM-ISO-01", "got an ARP answer from"),
+    "bridge-left": ("CNM-KERN-01", "left behind: link pb-"),
+    "nat-left": ("CNM-KERN-01", "left behind: nft table ip pb-"),
+    "join-halfway": ("CNM-RB-01", "Join failed halfway (on purpose)"),
+    "delete-twice-fails": ("CNM-EP-01", "DeleteEndpoint of an endpoint already deleted "
+                                        "answered Err"),
+    "addr-on-host-end": ("CNM-IPAM-02", "found addresses with two owners"),
+    "host-end-down": ("CNM-REACH-01", "state LOWERLAYERDOWN"),
+    "fixed-names": ("CNM-REACH-01", "File exists"),
+    "leave-fails": ("CNM-ISO-03", "(driver calls Leave, DeleteEndpoint) failed: 500"),
+    "global-scope": ("CNM-SCOPE-02", "containers on different hosts do not reach each other"),
+    "echo-address": ("CNM-REACH-01", "driver modified interface address"),
+    "veth-left": ("CNM-KERN-01", "left behind: link pc"),
+    "slow-join": ("CNM-EP-03", "warning: slow driver calls (threshold 0.5 s): Join took 1."),
+}
+AFTER_ITEM_3 = {"echo-address", "veth-left"}
+# Until item 3, a failing Leave aborts `rm -f` and leaves the network unremovable.
+UNREMOVABLE = {"leave-fails"}
+FIRST_CHECKS_SUBNET = 161  # the one check a -k run makes has subnets 10.161.k.0/24
+
+
+def kit(tmp_path: Path, *args: str, clean: bool = True) -> tuple[dict, float]:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "emulator.conformance.pytest_plugin",
+         "-p", "no:cacheprovider", "-q", "--cnm-driver", "fp", "--cnm-lab-prefix", "kt",
+         f"--cnm-results={tmp_path}", *args],
+        capture_output=True, text=True, cwd=ROOT, timeout=300)
+    took = time.monotonic() - started
+    runs = list((tmp_path / "conformance").glob("*/fp/results.json"))
+    assert runs, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(runs[0].read_text())
+    assert result["status"] == "ran", result["reason"]
+    if clean:
+        assert not result["teardown_problems"], result["teardown_problems"]
+    return result, took
+
+
+def by_id(result: dict) -> dict[str, dict]:
+    return {c["id"]: c for c in result["checks"]}
+
+
+def test_the_catalogue_has_twenty_faults_each_caught_by_a_known_check():
+    known = {c.id for c in all_checks()}
+    assert set(CATALOGUE) == set(FAULTS)
+    assert len(set(FAULTS) - AFTER_ITEM_3 - {"slow-join"}) >= 20
+    assert {check for check, _ in CATALOGUE.values()} <= known
+
+
+def test_the_healthy_plugin_passes_the_whole_kit_within_the_target(tmp_path):
+    result, took = kit(tmp_path, "--cnm-plugin-command", PLUGIN)
+    print(f"\nthe kit over the healthy faultyplugin: {took:.1f} s "
+          f"(pytest session {result['duration_s']:.1f} s)")
+    failed = {c["id"]: c["reason"] for c in result["checks"]
+              if c["outcome"] in ("failed", "error")}
+    assert not failed
+    assert not any(c.get("warnings") for c in result["checks"])
+    assert took < TARGET_S
+
+
+@pytest.mark.parametrize("fault", sorted(CATALOGUE))
+def test_the_kit_fails_each_fault_with_a_message_naming_it(tmp_path, fault, request):
+    if fault in AFTER_ITEM_3:  # strict: an XPASS says item 3 has landed
+        request.applymarker(pytest.mark.xfail(reason=NEEDS_ITEM_3, strict=True))
+    check_id, wanted = CATALOGUE[fault]
+    result, _ = kit(tmp_path, "--cnm-plugin-command", f"{PLUGIN} --fault {fault}",
+                    "-k", check_id.removeprefix("CNM-"), clean=fault not in UNREMOVABLE)
+    item = by_id(result)[check_id]
+    wanted = wanted.replace("{n}", str(FIRST_CHECKS_SUBNET))
+    if fault == "slow-join":
+        assert item["outcome"] == "passed" and item["warnings"], item
+        assert wanted in reports_text(item)
+        return
+    assert item["outcome"] in ("failed", "error"), item
+    assert wanted in item["reason"], item["reason"]
+
+
+def reports_text(item: dict) -> str:
+    from emulator.conformance.reports import explanation
+
+    return explanation(item)

@@ -25,11 +25,17 @@ def host_addresses(host) -> dict[IPv4Interface, str]:
 
 def where_configured(host, address: IPv4Address) -> str:
     """'10.1.0.1/32 on pb-12ab' or 'configured on no interface of h1'."""
-    found = [f"{iface} on {dev}" for iface, dev in host_addresses(host).items()
-             if iface.ip == address]
+    found = [f"{iface} on {dev} ({link_state(host, dev)})"
+             for iface, dev in host_addresses(host).items() if iface.ip == address]
     if found:
         return f"{host.name} has {', '.join(found)}"
     return f"{address} is configured on no interface of {host.name}"
+
+
+def link_state(host, ifname: str) -> str:
+    """'state UP' or 'state DOWN' (`ip link`'s operational state) of one of the host's links."""
+    fields = host.exec(["ip", "-o", "link", "show", "dev", ifname]).stdout.split()
+    return f"state {fields[fields.index('state') + 1]}" if "state" in fields else "state ?"
 
 
 def route_get(runner, address: IPv4Address) -> str:

@@ -47,8 +47,9 @@ FAULTS: dict[str, str] = {
     "delete-twice-fails": "DeleteEndpoint of an endpoint it no longer knows answers an error",
     "addr-on-host-end": "the endpoint's address is also put on the host end of the veth",
     "host-end-down": "the host end of the veth is never set up",
+    "bridge-down": "the bridge is never set up",
     "fixed-names": "every endpoint's veth pair gets the same names",
-    "leave-fails": "Leave answers an error and does nothing",
+    "leave-fails": "Leave answers an error and does nothing (the veth pair stays)",
     "global-scope": "declares Scope global without a data plane across hosts",
     "echo-address": "CreateEndpoint answers the Address it was given (Docker refuses that)",
     "veth-left": "neither Leave nor DeleteEndpoint deletes the veth pair",
@@ -99,6 +100,8 @@ class FaultyPlugin(Plugin):
         elif self.mistake == "no-nat" and network["nat"]:
             nft(f"delete table ip {network['nat']}\n", check=False)
             network["nat"] = None
+        elif self.mistake == "bridge-down":
+            ip("link", "set", bridge, "down")
         elif self.mistake == "proxy-arp":
             Path(f"/proc/sys/net/ipv4/conf/{bridge}/proxy_arp").write_text("1\n")
         return answer
@@ -127,7 +130,7 @@ class FaultyPlugin(Plugin):
         ep_id = body["EndpointID"]
         if self.mistake == "delete-twice-fails" and ep_id not in self.endpoints:
             raise CallFailed(f"faultyplugin: endpoint {ep_id[:12]} not found")
-        if self.mistake != "veth-left":
+        if self.mistake not in ("veth-left", "leave-fails"):
             ip("link", "del", self.veth_names(ep_id)[0], check=False)
         return super().delete_endpoint(body)
 
@@ -150,8 +153,8 @@ class FaultyPlugin(Plugin):
             ip("link", "set", peer, "address", FIXED_MAC)
         elif self.mistake == "neigh-left" and address:
             mac = ip("-br", "link", "show", peer).stdout.split()[2]
-            ip("neigh", "replace", str(ip_interface(address).ip), "lladdr", mac, "dev",
-               network["bridge"], "nud", "permanent")
+            ip("neigh", "add", str(ip_interface(address).ip), "lladdr", mac, "dev",
+               network["bridge"], "nud", "permanent", check=False)  # "exists": fine, it thinks
         elif self.mistake == "addr-on-host-end" and address:
             ip("addr", "add", address, "dev", host, check=False)
         elif self.mistake == "host-end-down":

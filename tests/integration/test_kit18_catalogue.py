@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from emulator.conformance.registry import all_checks
+from emulator.conformance.reports import explanation
 from emulator.plugins.faultyplugin import FAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,14 +31,17 @@ PLUGIN = "{python} -m emulator.plugins.faultyplugin {socket}"
 TARGET_S = 20.0  # the kit's run time per driver
 NEEDS_ITEM_3 = "needs the remote side as Docker speaks it (issue 18, item 3)"
 
-# fault -> (the check that catches it, what its message must say)
+# fault -> (the check that catches it, what its message must say: " … " separates parts
+# that must all appear, in order)
 CATALOGUE: dict[str, tuple[str, str]] = {
     "gw-unset": ("CNM-REACH-02", "10.{n}.0.126 is configured on no interface of h1"),
     "gw-ignored": ("CNM-REACH-02", "10.{n}.0.126 is configured on no interface of h1"),
     "gw-prefix32": ("CNM-REACH-02", "h1 has 10.{n}.0.126/32 on pb-"),
     "gw-wrong": ("CNM-REACH-02", "the default route's next hop 10.{n}.0.254 is not the "
                                  "network's gateway 10.{n}.0.126"),
-    "no-nat": ("CNM-REACH-02", "does not reach the outside host 192.0.2.254"),
+    "no-nat": ("CNM-REACH-02", "does not reach the outside host 192.0.2.254 (no reply within "
+                               "0.40 s); its default route is via 10.{n}.0.126 dev eth0; the "
+                               "outside host has no route to 10.{n}.0.1"),
     "mtu-bridge-only": ("CNM-MTU-02", "mtu02o0's eth0 on ck-mtu02o has MTU 1500, not 1400 "
                                       "(the network's com.docker.network.driver.mtu)"),
     "mtu-every-second": ("CNM-MTU-02", "mtu02o1's eth0 on ck-mtu02o has MTU 1500, not 1400"),
@@ -51,8 +55,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "join-halfway": ("CNM-RB-01", "Join failed halfway (on purpose)"),
     "delete-twice-fails": ("CNM-EP-01", "DeleteEndpoint of an endpoint already deleted "
                                         "answered Err"),
-    "addr-on-host-end": ("CNM-IPAM-02", "found addresses with two owners"),
-    "host-end-down": ("CNM-REACH-01", "state LOWERLAYERDOWN"),
+    "addr-on-host-end": ("CNM-IPAM-02", "found addresses with two owners: 10.{n}.0.2 answered by"),
+    "host-end-down": ("CNM-REACH-01", "cannot use interface pc … from Join: links not up"),
+    "bridge-down": ("CNM-REACH-02", "h1 has 10.{n}.0.126/24 on pb- … (state DOWN)"),
     "fixed-names": ("CNM-REACH-01", "File exists"),
     "leave-fails": ("CNM-ISO-03", "(driver calls Leave, DeleteEndpoint) failed: 500"),
     "global-scope": ("CNM-SCOPE-02", "containers on different hosts do not reach each other"),
@@ -61,6 +66,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "slow-join": ("CNM-EP-03", "warning: slow driver calls (threshold 0.5 s): Join took 1."),
 }
 AFTER_ITEM_3 = {"echo-address", "veth-left"}
+# Once item 3 lands, Docker carries on after a failing Leave (it logs the error): what is
+# left to see is the veth pair the plugin never deleted.
+ONCE_LEAVE_CARRIES_ON = {"leave-fails": ("CNM-KERN-01", "left behind: link pc")}
 # Until item 3, a failing Leave aborts `rm -f` and leaves the network unremovable.
 UNREMOVABLE = {"leave-fails"}
 FIRST_CHECKS_SUBNET = 161  # the one check a -k run makes has subnets 10.161.k.0/24
@@ -110,19 +118,29 @@ def test_the_kit_fails_each_fault_with_a_message_naming_it(tmp_path, fault, requ
     if fault in AFTER_ITEM_3:  # strict: an XPASS says item 3 has landed
         request.applymarker(pytest.mark.xfail(reason=NEEDS_ITEM_3, strict=True))
     check_id, wanted = CATALOGUE[fault]
+    later = ONCE_LEAVE_CARRIES_ON.get(fault)
+    selected = " or ".join(c.removeprefix("CNM-") for c in (check_id, *(later or ())[:1]))
     result, _ = kit(tmp_path, "--cnm-plugin-command", f"{PLUGIN} --fault {fault}",
-                    "-k", check_id.removeprefix("CNM-"), clean=fault not in UNREMOVABLE)
+                    "-k", selected, clean=fault not in UNREMOVABLE)
     item = by_id(result)[check_id]
+    if later is not None and item["outcome"] == "passed":
+        check_id, wanted = later
+        item = by_id(result)[check_id]
     wanted = wanted.replace("{n}", str(FIRST_CHECKS_SUBNET))
     if fault == "slow-join":
         assert item["outcome"] == "passed" and item["warnings"], item
-        assert wanted in reports_text(item)
+        assert says(explanation(item), wanted), explanation(item)
         return
     assert item["outcome"] in ("failed", "error"), item
-    assert wanted in item["reason"], item["reason"]
+    assert says(item["reason"], wanted), item["reason"]
 
 
-def reports_text(item: dict) -> str:
-    from emulator.conformance.reports import explanation
-
-    return explanation(item)
+def says(text: str, wanted: str) -> bool:
+    """Whether `text` holds every part of `wanted` (split at " … "), in order."""
+    at = 0
+    for part in wanted.split(" … "):
+        at = text.find(part, at)
+        if at < 0:
+            return False
+        at += len(part)
+    return True

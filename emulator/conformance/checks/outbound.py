@@ -43,6 +43,11 @@ def outbound(ctx: CheckContext) -> None:
     outside = ctx.lab.outside_address
     problems: list[str] = []
     for host, member in members:
+        if default_route(member) is None and not told:
+            ctx.notes.append(f"{member.name} has no default route and its endpoint no "
+                             "gateway: the driver offers no way out of the network (a Join "
+                             "with no gateway and DisableGatewayService); nothing probed")
+            continue
         wanted = {"its gateway": ProbeTarget("gateway", ctx.lab.node_pid(host), gateway)}
         if not lan_only:
             wanted[f"its Docker host {host}"] = ctx.node_target(host, ctx.host(host).address)
@@ -83,6 +88,6 @@ def _explain(ctx: CheckContext, host: str, member, gateway: IPv4Address, missed,
                     f"{gateway}")
     elif missed_what == {"the outside host"}:
         code, out = ctx.lab.outside_exec(["ip", "-4", "route", "get", str(member.ip())])
-        text.append(f"the outside host routes {member.ip()} as: "
-                    + (" ".join(out.split()) if code == 0 else "(no route)"))
+        text.append(f"the outside host routes {member.ip()} as: {' '.join(out.split())}"
+                    if code == 0 else f"the outside host has no route to {member.ip()}")
     return "; ".join(text)

@@ -38,11 +38,20 @@ def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def accept_bridged(bridge: str, add: bool) -> None:
-    """Let frames between ports of `bridge` through a real dockerd's firewall (no-op
-    where there is no DOCKER-USER chain, as on an emulated host)."""
-    rule = ["DOCKER-USER", "-i", bridge, "-o", bridge, "-j", "ACCEPT"]
+    """Let frames between ports of `bridge`, and what its containers send out and get
+    back, through a real dockerd's firewall (no-op where there is no DOCKER-USER chain,
+    as on an emulated host)."""
+    rules = [["-i", bridge, "-o", bridge, "-j", "ACCEPT"]]
+    uplink = ip("-4", "route", "show", "default", check=False).stdout.split()
+    if "dev" in uplink:  # out through the host's uplink only: never to another network
+        dev = uplink[uplink.index("dev") + 1]
+        rules += [["-i", bridge, "-o", dev, "-j", "ACCEPT"],
+                  ["-i", dev, "-o", bridge, "-m", "conntrack", "--ctstate",
+                   "RELATED,ESTABLISHED", "-j", "ACCEPT"]]
     if subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True).returncode == 0:
-        subprocess.run(["iptables", "-I" if add else "-D", *rule], capture_output=True)
+        for rule in rules:
+            subprocess.run(["iptables", "-I" if add else "-D", "DOCKER-USER", *rule],
+                           capture_output=True)
 
 
 def nft(script: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -125,10 +125,14 @@ def _path(source, target) -> str:
                 f"{hops} router(s) forwarded it; {source.name}'s route: {route}")
     held = observe.neighbour(source, target.ip())
     same = target.mac() and target.mac().lower() in held.lower()
-    return (f"observed: {target.name}'s reply came back with TTL {ttl.group(1)}, not routed; "
-            f"{source.name} resolved {target.ip()} by ARP to "
-            + (f"{target.name}'s own MAC {target.mac()}: they share a layer-2 segment"
-               if same else f"{held or 'no entry'}"))
+    text = f"observed: the reply to {target.ip()} came back with TTL {ttl.group(1)}, not routed; "
+    if same:
+        return text + (f"{source.name} resolved {target.ip()} by ARP to {target.name}'s own "
+                       f"MAC {target.mac()}: they share a layer-2 segment")
+    if held:
+        return text + f"{source.name}'s ARP entry for it: {held}; its route: {route}"
+    return text + (f"{source.name} holds no ARP entry for it (its route: {route}): a "
+                   "router on that route answered for the address itself")
 
 
 @check("CNM-ISO-03", "a container that leaves a network neither reaches it nor is reached at "

@@ -13,6 +13,7 @@ Usage: python -m emulator.plugins.faultyplugin SOCKET [--fault NAME]
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import threading
 from ipaddress import ip_interface, ip_network
@@ -57,6 +58,12 @@ FAULTS: dict[str, str] = {
 }
 
 
+def random_mac() -> str:
+    """A random locally administered unicast MAC."""
+    first = (random.randrange(256) & 0xFC) | 0x02
+    return ":".join(f"{b:02x}" for b in [first, *random.randbytes(5)])
+
+
 class FaultyPlugin(Plugin):
     name = "faultyplugin"
 
@@ -87,6 +94,9 @@ class FaultyPlugin(Plugin):
         answer = super().create_network(body)
         network = self.networks[body["NetworkID"]]
         bridge, gateway, pool = network["bridge"], network["gateway"], network["pool"]
+        # A MAC of its own, as Docker gives its bridges: else the bridge takes its lowest
+        # port's, and changes it (flushing its neighbour entries) as ports come and go.
+        ip("link", "set", bridge, "address", random_mac(), check=False)
         if self.mistake == "gw-unset" and gateway:
             ip("addr", "del", gateway, "dev", bridge, check=False)
         elif self.mistake == "gw-ignored" and gateway and pool:
@@ -130,7 +140,7 @@ class FaultyPlugin(Plugin):
         ep_id = body["EndpointID"]
         if self.mistake == "delete-twice-fails" and ep_id not in self.endpoints:
             raise CallFailed(f"faultyplugin: endpoint {ep_id[:12]} not found")
-        if self.mistake not in ("veth-left", "leave-fails"):
+        if self.mistake not in ("veth-left", "leave-fails", "join-halfway"):
             ip("link", "del", self.veth_names(ep_id)[0], check=False)
         return super().delete_endpoint(body)
 

@@ -46,11 +46,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
                                       "(the network's com.docker.network.driver.mtu)"),
     "mtu-every-second": ("CNM-MTU-02", "mtu02o1's eth0 on ck-mtu02o has MTU 1500, not 1400"),
     "mtu-ignored": ("CNM-MTU-02", "has MTU 1500, not 1400"),
-    "neigh-left": ("CNM-IPAM-03", "h1's neighbour entry for it: 10.{n}.0.50 dev pb-"),
+    "neigh-left": ("CNM-IPAM-03", "h1's neighbour entry for it: 10.{n}.0.50 dev pb- … PERMANENT"),
     "proxy-arp": ("CNM-ISO-04", "where proxy_arp is on"),
     "one-mac": ("CNM-EP-02", "MAC 02:42:ac:11:00:02 is held by ep02m0 (h1 eth0), ep02m1"),
     "shared-bridge": ("CNM-ISO-01", "got an ARP answer from"),
-    "bridge-left": ("CNM-KERN-01", "left behind: link pb-"),
+    "bridge-left": ("CNM-KERN-01", "left behind: … link pb-"),
     "nat-left": ("CNM-KERN-01", "left behind: nft table ip pb-"),
     "join-halfway": ("CNM-RB-01", "Join failed halfway (on purpose)"),
     "delete-twice-fails": ("CNM-EP-01", "DeleteEndpoint of an endpoint already deleted "

@@ -24,6 +24,7 @@ import pytest
 
 from emulator.conformance.registry import all_checks
 from emulator.conformance.reports import explanation
+from emulator.lab import realdocker
 from emulator.plugins.faultyplugin import FAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,3 +145,15 @@ def says(text: str, wanted: str) -> bool:
             return False
         at += len(part)
     return True
+
+
+@pytest.mark.skipif(realdocker.available() is not None, reason=str(realdocker.available()))
+def test_real_docker_refuses_the_echoed_address_as_the_catalogue_expects(tmp_path):
+    """The reference for `echo-address`: dockerd itself refuses the reply."""
+    result, _ = kit(tmp_path, "--cnm-engine", "docker", "--cnm-plugin-command",
+                    f"{PLUGIN} --fault echo-address", "-k", "REACH-01")
+    item = by_id(result)["CNM-REACH-01"]
+    assert item["outcome"] == "failed"
+    assert says(item["reason"], "driver modified interface address: endpoint interface IP "
+                                "present (10.161.0.2/24). Cannot be modified with "
+                                "(10.161.0.2/24).")

@@ -63,13 +63,13 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "leave-fails": ("CNM-ISO-03", "(driver calls Leave, DeleteEndpoint) failed: 500"),
     "global-scope": ("CNM-SCOPE-02", "containers on different hosts do not reach each other"),
     "echo-address": ("CNM-REACH-01", "driver modified interface address"),
-    "veth-left": ("CNM-KERN-01", "left behind: link pc"),
+    "veth-left": ("CNM-KERN-01", "left behind: … link pc"),
     "slow-join": ("CNM-EP-03", "warning: slow driver calls (threshold 0.5 s): Join took 1."),
 }
 AFTER_ITEM_3 = {"echo-address", "veth-left"}
 # Once item 3 lands, Docker carries on after a failing Leave (it logs the error): what is
 # left to see is the veth pair the plugin never deleted.
-ONCE_LEAVE_CARRIES_ON = {"leave-fails": ("CNM-KERN-01", "left behind: link pc")}
+ONCE_LEAVE_CARRIES_ON = {"leave-fails": ("CNM-KERN-01", "left behind: … link pc")}
 # Until item 3, a failing Leave aborts `rm -f` and leaves the network unremovable.
 UNREMOVABLE = {"leave-fails"}
 FIRST_CHECKS_SUBNET = 161  # the one check a -k run makes has subnets 10.161.k.0/24

@@ -160,7 +160,6 @@ SETUP: dict[str, dict[str, object]] = {
 }
 
 
-
 def _builtin(driver: str) -> Target:
     capability = registry.capability(driver)
     swarm = capability.scope == base.SWARM  # h1 makes a swarm; containers need attachable

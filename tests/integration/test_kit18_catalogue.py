@@ -148,12 +148,14 @@ def says(text: str, wanted: str) -> bool:
 
 
 @pytest.mark.skipif(realdocker.available() is not None, reason=str(realdocker.available()))
-def test_real_docker_refuses_the_echoed_address_as_the_catalogue_expects(tmp_path):
-    """The reference for `echo-address`: dockerd itself refuses the reply."""
+@pytest.mark.parametrize("fault", ["echo-address", "veth-left", "leave-fails"])
+def test_real_docker_shows_what_the_catalogue_expects_after_item_3(tmp_path, fault):
+    """The reference for the faults that wait for item 3: under a real dockerd the kit
+    already fails them as the catalogue says (dockerd refuses the echoed Address, moves
+    the interface back to the host on Leave, and carries on after a failing Leave)."""
+    check_id, wanted = ONCE_LEAVE_CARRIES_ON.get(fault) or CATALOGUE[fault]
     result, _ = kit(tmp_path, "--cnm-engine", "docker", "--cnm-plugin-command",
-                    f"{PLUGIN} --fault echo-address", "-k", "REACH-01")
-    item = by_id(result)["CNM-REACH-01"]
-    assert item["outcome"] == "failed"
-    assert says(item["reason"], "driver modified interface address: endpoint interface IP "
-                                "present (10.161.0.2/24). Cannot be modified with "
-                                "(10.161.0.2/24).")
+                    f"{PLUGIN} --fault {fault}", "-k", check_id.removeprefix("CNM-"))
+    item = by_id(result)[check_id]
+    assert item["outcome"] == "failed", item
+    assert says(item["reason"], wanted), item["reason"]

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from emulator.conformance import observe
 from emulator.conformance.checks.common import expect, needs
-from emulator.conformance.context import MANAGER, CheckContext, cells, not_reached
+from emulator.conformance.context import (
+    MANAGER,
+    CheckContext,
+    cells,
+    not_reached,
+    sandbox_links,
+)
 from emulator.conformance.hosts import flush_neighbours
 from emulator.conformance.registry import CheckFailed, check
 from emulator.conformance.targets import CONNECTIVITY, INTERFACES, IPAM, NETWORKS
@@ -30,7 +36,7 @@ def address_reuse(ctx: CheckContext) -> None:
         ctx.notes.append(f"{MANAGER} does not reach {first.name} at {address} at all (the "
                          "driver gives the host no path into the network): only the peer is "
                          "probed")
-    old_mac = first.mac(net.name)
+    old_mac = _mac(ctx, first, net)
     first.remove(force=True)
     ctx.forget_container(MANAGER, first.name)
     second = ctx.run("b", net.name, ip=str(address))
@@ -40,10 +46,15 @@ def address_reuse(ctx: CheckContext) -> None:
     sources = [ctx.probe_target(peer)] + ([from_host] if host_reached else [])
     failed = not_reached(ctx.probe(sources, [ctx.probe_target(second)], ["icmp"]))
     if failed:
-        text = [f"{address}, reused by a new container (MAC {second.mac(net.name)}) after its "
+        text = [f"{address}, reused by a new container (MAC {_mac(ctx, second, net)}) after its "
                 f"first holder (MAC {old_mac}) was removed, is not reached: {cells(failed)}"]
         for who, runner in ((MANAGER, host), (peer.name, peer)):
             held = observe.neighbour(runner, address)
             if held:
                 text.append(f"{who}'s neighbour entry for it: {held}")
         raise CheckFailed("; ".join(text))
+
+
+def _mac(ctx: CheckContext, container, net) -> str:
+    """The MAC of the container's interface on `net`, as its namespace shows it."""
+    return sandbox_links(container)[ctx.ifname(container, net)][0]

@@ -68,15 +68,15 @@ def internal(options: dict) -> bool:
     return str(options.get(INTERNAL_OPTION, generic.get(INTERNAL_OPTION, ""))).lower() == "true"
 
 
-def _failing_cleanly(method: Method) -> Method:
-    """A failed `ip` or a missing key answered as {"Err": ...}."""
+def _failing_cleanly(method: Method, name: str) -> Method:
+    """A failed `ip` or a missing key answered as {"Err": ...}, prefixed with `name`."""
     def call(body: dict):
         try:
             return method(body)
         except subprocess.CalledProcessError as exc:
-            raise CallFailed(f"bridgeplugin: {exc.stderr.strip()}") from None
+            raise CallFailed(f"{name}: {exc.stderr.strip()}") from None
         except KeyError as exc:
-            raise CallFailed(f"bridgeplugin: missing {exc}") from None
+            raise CallFailed(f"{name}: missing {exc}") from None
     return call
 
 
@@ -93,7 +93,7 @@ class Plugin(Handler):
 
     def method(self, call: str) -> Method | None:
         method = super().method(call)
-        return None if method is None else _failing_cleanly(method)
+        return None if method is None else _failing_cleanly(method, self.name)
 
     def activate(self, body: dict) -> dict:
         return {"Implements": ["NetworkDriver"]}
@@ -160,7 +160,7 @@ class Plugin(Handler):
            "mtu", network["mtu"])
         ip("link", "set", host, "master", network["bridge"], "up")
         if self.fault == "halfway":
-            return {"Err": "bridgeplugin: Join failed halfway (on purpose)"}
+            return {"Err": f"{self.name}: Join failed halfway (on purpose)"}
         address = self.endpoints.get(ep_id, {}).get("address")
         if self.fault == "dup" and address and not network.get("dup"):
             network["dup"] = str(ip_interface(address))

@@ -38,6 +38,7 @@ class CheckContext:
         self.slug = check.id.split("-", 1)[1].replace("-", "").lower()  # NET-01 -> net01
         self.notes: list[str] = []
         self.differences: list[str] = []  # ids of the version differences accepted
+        self.warnings: list[str] = []  # what passed, but a user should hear about
         self._containers: list[tuple[str, str]] = []
         self._networks: list[tuple[str, str]] = []
 
@@ -59,6 +60,10 @@ class CheckContext:
         """Whether the real engine under test is older than `difference`: its older
         answer is then Docker's too."""
         return versions.before(self.session.engine_version, difference)
+
+    def warn(self, text: str) -> None:
+        """The check passes, with a warning in its report."""
+        self.warnings.append(text)
 
     def accept(self, difference: versions.Difference, observed: str) -> None:
         """Record that the engine answered as its (older) version does."""

@@ -62,9 +62,25 @@ def api_errors() -> Iterator[None]:
         raise docker_error(exc) from None
 
 
-def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    with api_errors():
-        return fn(*args, **kwargs)
+def _call(fn: Callable[..., Any], *args: Any, step: str | None = None, **kwargs: Any) -> Any:
+    """fn(*args, **kwargs); a DockerError it raises carries `step` (what the kit asked,
+    and which driver calls that makes), for a report that names the call."""
+    try:
+        with api_errors():
+            return fn(*args, **kwargs)
+    except DockerError as exc:
+        if step is not None and getattr(exc, "kit_step", None) is None:
+            exc.kit_step = step  # type: ignore[attr-defined]
+        raise
+
+
+def step_of(exc: DockerError) -> str | None:
+    """What the kit asked when the engine answered `exc` (see _call)."""
+    return getattr(exc, "kit_step", None)
+
+
+def _label(thing: object) -> str:
+    return thing if isinstance(thing, str) else thing.name  # type: ignore[attr-defined]
 
 
 def _ref(thing: object) -> str:
@@ -89,13 +105,18 @@ class KitNetwork:
 
     def connect(self, container: KitContainer | str, ip: str | None = None,
                 aliases: Iterable[str] = ()) -> None:
-        _call(self._handle.connect, _ref(container), ip=ip, aliases=aliases)
+        _call(self._handle.connect, _ref(container), ip=ip, aliases=aliases,
+              step=f"docker network connect {self.name} {_label(container)} (driver calls "
+                   "CreateEndpoint, Join)")
 
     def disconnect(self, container: KitContainer | str, force: bool = False) -> None:
-        _call(self._handle.disconnect, _ref(container), force=force)
+        _call(self._handle.disconnect, _ref(container), force=force,
+              step=f"docker network disconnect {self.name} {_label(container)} (driver calls "
+                   "Leave, DeleteEndpoint)")
 
     def remove(self) -> None:
-        _call(self._handle.remove)
+        _call(self._handle.remove, step=f"docker network rm {self.name} (driver call "
+                                        "DeleteNetwork)")
 
     def __repr__(self) -> str:
         return f"<Network {self.name} on {self.host.name}>"
@@ -129,7 +150,9 @@ class KitContainer:
         return _call(self._handle.exec, argv, timeout)
 
     def remove(self, force: bool = False) -> None:
-        _call(self._handle.remove, force=force)
+        _call(self._handle.remove, force=force,
+              step=f"docker rm{' -f' if force else ''} {self.name} (driver calls Leave, "
+                   "DeleteEndpoint for each of its networks)")
 
     def inspect(self) -> dict[str, Any]:
         """`docker inspect` of the container, from its host's Engine API."""
@@ -145,7 +168,9 @@ class KitNetworks:
         self._collection = host.handle.networks
 
     def create(self, name: str, driver: str, **kwargs: Any) -> KitNetwork:
-        return KitNetwork(_call(self._collection.create, name, driver, **kwargs), self._host)
+        return KitNetwork(_call(self._collection.create, name, driver, **kwargs,
+                                step=f"docker network create -d {driver} {name} (driver "
+                                     "call CreateNetwork)"), self._host)
 
     def get(self, ref: str) -> KitNetwork:
         return KitNetwork(_call(self._collection.get, ref), self._host)
@@ -154,7 +179,8 @@ class KitNetworks:
         return [KitNetwork(n, self._host) for n in _call(self._collection.list)]
 
     def remove(self, ref: str) -> None:
-        _call(self._collection.remove, ref)
+        _call(self._collection.remove, ref,
+              step=f"docker network rm {ref[:12]} (driver call DeleteNetwork)")
 
 
 class KitContainers:
@@ -165,7 +191,9 @@ class KitContainers:
     def run(self, name: str, network: str | None = None, *, ip: str | None = None,
             networks: Iterable[object] | None = None) -> KitContainer:
         return KitContainer(_call(self._collection.run, name, network=network, ip=ip,
-                                  networks=networks), self._host)
+                                  networks=networks,
+                                  step=f"docker run --name {name} on {self._host.name} "
+                                       "(driver calls CreateEndpoint, Join)"), self._host)
 
     def get(self, ref: str) -> KitContainer:
         return KitContainer(_call(self._collection.get, ref), self._host)
@@ -232,7 +260,9 @@ class KitHost:
         flush_neighbours([self.pid, *(c.pid for c in doomed if c.pid)])
         if self.emulated:  # one batch: one settle
             engine = self.handle.engine
-            engine.remove_containers([c.id for c in doomed], force=True)
+            _call(engine.remove_containers, [c.id for c in doomed], force=True,
+                  step=f"docker rm -f {' '.join(sorted(c.name for c in doomed))} on "
+                       f"{self.name} (driver calls Leave, DeleteEndpoint)")
             return
         errors: list[DockerError] = []
 

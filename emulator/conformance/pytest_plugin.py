@@ -20,8 +20,11 @@ names the suite (`cnm conformance` names it cnm-conformance.<driver>).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
+import traceback
+import warnings
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -30,11 +33,21 @@ from pathlib import Path
 import pytest
 
 from emulator.conformance import reports
+from emulator.conformance.hosts import step_of
+from emulator.conformance.plugin_processes import PluginStartError
 from emulator.conformance.registry import Check, CheckFailed
 from emulator.conformance.runner import SUITE
-from emulator.conformance.session import WINDOW_S, KitSession
+from emulator.conformance.session import (
+    LAB_PREFIX,
+    LAB_PREFIX_ENV,
+    WINDOW_S,
+    KitSession,
+    fresh_lab_name,
+)
 from emulator.conformance.targets import Target, TargetError, resolve
+from emulator.errdefs import DockerError
 from emulator.lab import realdocker
+from emulator.lab.lab import LabError
 from emulator.results import run_dir as new_run_dir
 from emulator.topology.model import ENGINES
 
@@ -67,6 +80,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write into this run directory (several drivers, one report)")
     group.addoption("--cnm-window", metavar="S", type=float, default=WINDOW_S,
                     help=f"probe reply window in seconds (default {WINDOW_S})")
+    group.addoption("--cnm-lab-prefix", metavar="PREFIX",
+                    default=os.environ.get(LAB_PREFIX_ENV, LAB_PREFIX),
+                    help="the run's lab is named PREFIX plus random hex digits (default "
+                         f"${LAB_PREFIX_ENV} or {LAB_PREFIX})")
 
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml's, which reads --junitxml
@@ -144,17 +161,46 @@ class Kit:
         if reason:
             pytest.skip(reason)
         ctx = self.session.context(check)
-        failure = None
+        failure = error = None
         try:
             check.run(ctx)
         except CheckFailed as exc:
             failure = str(exc)
+        except DockerError as exc:
+            error = engine_error(exc)
+        except Exception as exc:  # noqa: BLE001 - reported as the check's error, in words
+            error = unexpected_error(exc)
         finally:
             problems = ctx.cleanup()
             self.recorder.notes[check.id] = ctx.notes + [f"clean-up: {p}" for p in problems]
             self.recorder.differences[check.id] = list(ctx.differences)
+            self.recorder.warnings[check.id] = list(ctx.warnings)
         if failure is not None:
             pytest.fail(f"{check.id}: {failure}", pytrace=False)
+        if error is not None:
+            pytest.fail(f"{check.id}: error: {error}", pytrace=False)
+        for text in ctx.warnings:
+            warnings.warn(ConformanceWarning(f"{check.id}: {text}"), stacklevel=1)
+
+
+class ConformanceWarning(UserWarning):
+    """A check passed, with something a driver author should hear about."""
+
+
+def engine_error(exc: DockerError) -> str:
+    """An engine's unexpected answer in a check: what the kit asked (and the driver calls
+    that makes), and the answer, as Docker gave it."""
+    step = step_of(exc) or "a Docker API call"
+    return f"{step} failed: {exc.status} {exc.message}"
+
+
+def unexpected_error(exc: Exception) -> str:
+    """Any other exception: where in the kit it happened, and its text."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "/conformance/" in f.filename] or frames
+    where = f" at {Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else ""
+    text = str(exc) or type(exc).__name__
+    return f"the kit stopped{where}: {text} ({type(exc).__name__})"
 
 
 class Recorder:
@@ -170,6 +216,7 @@ class Recorder:
         self.outcomes: dict[str, dict] = {}
         self.notes: dict[str, list[str]] = {}
         self.differences: dict[str, list[str]] = {}  # check id -> version differences
+        self.warnings: dict[str, list[str]] = {}  # check id -> warnings of a passed check
         self.session: KitSession | None = None
         self.start_error: str | None = None
         self.paths: dict[str, Path] = {}
@@ -181,11 +228,12 @@ class Recorder:
             yield None
             return
         session = KitSession(self.target, self.run_dir / self.target.driver,
-                             window=self.config.getoption("cnm_window"))
+                             window=self.config.getoption("cnm_window"),
+                             lab_name=fresh_lab_name(self.config.getoption("cnm_lab_prefix")))
         try:
             session.start()
-        except Exception as exc:  # noqa: BLE001 - every check reports it, in one line
-            self.start_error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - every check reports it, whole
+            self.start_error = start_error(exc)
         self._describe(session.target, record_property)
         if self.start_error is not None:
             yield None
@@ -239,6 +287,7 @@ class Recorder:
             entry["time_s"] = round(entry["time_s"], 3)
             entry["notes"] = self.notes.get(check.id, [])
             entry["differences"] = self.differences.get(check.id, [])
+            entry["warnings"] = self.warnings.get(check.id, [])
             checks.append(entry)
         session = self.session
         target = session.target if session is not None else self.target
@@ -286,6 +335,15 @@ class Recorder:
                 terminalreporter.write_line(f"clean-up problem: {problem}")
         terminalreporter.write_line(f"report: {self.paths['markdown']} (also report.html, "
                                     "junit.xml)")
+
+
+def start_error(exc: Exception) -> str:
+    """Why the lab or the driver could not be set up, whole (a plugin's log tail with
+    it); the class name only where the text alone would not say what broke."""
+    text = str(exc).strip()
+    if isinstance(exc, (PluginStartError, DockerError, LabError, RuntimeError)) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

@@ -72,10 +72,20 @@ def _outcome(result: dict, check_id: str) -> dict | None:
     return next((c for c in result["checks"] if c["id"] == check_id), None)
 
 
+def symbol(item: dict | None) -> str:
+    """A check's outcome as a report cell: a passed check with warnings says so."""
+    if item is None:
+        return SYMBOL[None]
+    if item["outcome"] == "passed" and item.get("warnings"):
+        return "pass (**warning**)"
+    return SYMBOL[item["outcome"]]
+
+
 def explanation(item: dict) -> str:
-    """A check's reason, with its notes (what it observed on the side)."""
+    """A check's reason, with its warnings and notes (what it observed on the side)."""
     notes = "; ".join(item.get("notes") or [])
-    reason = item.get("reason", "")
+    reason = "; ".join([*(f"warning: {w}" for w in item.get("warnings") or []),
+                        *([item["reason"]] if item.get("reason") else [])])
     if notes:
         return f"{reason} (notes: {notes})" if reason else f"notes: {notes}"
     return reason
@@ -105,15 +115,20 @@ def markdown(results: list[dict], run_id: str) -> str:
     lines.append("| check | statement | " + " | ".join(drivers) + " |")
     lines.append("|---|---|" + "---|" * len(drivers))
     for check_id, statement in _rows(results):
-        cells_ = [SYMBOL[(_outcome(r, check_id) or {}).get("outcome")] for r in results]
+        cells_ = [symbol(_outcome(r, check_id)) for r in results]
         lines.append(f"| {check_id} | {statement} | " + " | ".join(cells_) + " |")
     lines += _differences(results)
+    failed_runs = [r for r in results if r.get("status") == "error"]
+    if failed_runs:
+        lines += ["", "## Runs that could not be made", ""]
+        lines += [f"- {r['driver']}: {' '.join(str(r.get('reason', '')).split())}"
+                  for r in failed_runs]
     lines += ["", "## Every check", "",
               "| driver | check | outcome | time | reason |", "|---|---|---|---|---|"]
     for r in results:
         for c in r["checks"]:
             reason = _one_line(explanation(c)).replace("|", "\\|")
-            lines.append(f"| {r['driver']} | {c['id']} | {SYMBOL[c['outcome']]} | "
+            lines.append(f"| {r['driver']} | {c['id']} | {symbol(c)} | "
                          f"{c['time_s']:.2f} s | {reason} |")
     return "\n".join(lines) + "\n"
 

@@ -125,10 +125,15 @@ def print_summary(summary: RunSummary) -> None:
         took = summary.wall_s.get(r["driver"])
         time_s = f"{took:.1f}s" if took is not None else "-"
         failed = ", ".join(sorted(reports.failed_ids(r)))
-        if r.get("status") in ("skipped", "error"):
-            failed = f"{r['status']}: {reports._one_line(r.get('reason', ''), 100)}"
+        if r.get("status") == "skipped":
+            failed = f"skipped: {reports._one_line(r.get('reason', ''), 100)}"
+        elif r.get("status") == "error":
+            failed = "error: see below"
         print(f"{r['driver']:<12}{n['passed']:>7}{n['failed']:>7}{n['error']:>7}"
               f"{n['skipped']:>8}{time_s:>9}  {failed}")
+    for r in summary.results:  # a run that could not be made: its reason whole
+        if r.get("status") == "error":
+            print(f"\n{r['driver']}: the run could not be made:\n{r.get('reason', '')}")
     print(f"\nreport: {summary.paths['markdown']} (also {summary.paths['html'].name}, "
           f"{summary.paths['junit'].name})")
 

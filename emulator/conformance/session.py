@@ -31,6 +31,8 @@ from emulator.swarm.cluster import GWBRIDGE, GWBRIDGE_OPTIONS
 from emulator.topology import default_topology, load_topology_text
 
 WINDOW_S = 0.4
+LAB_PREFIX = "ck"
+LAB_PREFIX_ENV = "CNM_KIT_LAB_PREFIX"  # so that runs of several people's labs never meet
 # docker_gwbridge of each host, chosen apart (left to the default pool, both hosts
 # would take 172.18.0.0/16 and hand out the same addresses).
 GWBRIDGE_SUBNETS = ("172.30.1.0/24", "172.30.2.0/24")
@@ -39,13 +41,18 @@ EXTRA_PARENT = "ckpar"  # macvlan parents of a check's further networks (see VD-
 EXTRA_PARENTS = 3
 
 
+def fresh_lab_name(prefix: str) -> str:
+    """A fresh lab name: the prefix and random hex digits, 8 characters in all."""
+    return prefix + secrets.token_hex(4)[:max(1, 8 - len(prefix))]
+
+
 class KitSession:
     def __init__(self, target: Target, log_dir: Path, window: float = WINDOW_S,
                  lab_name: str | None = None) -> None:
         self.target = target
         self.log_dir = log_dir
         self.window = window
-        self.lab_name = lab_name or "ck" + secrets.token_hex(3)
+        self.lab_name = lab_name or fresh_lab_name(LAB_PREFIX)
         self.lab: Lab | None = None
         self.hosts: dict[str, KitHost] = {}
         self.engine_version: str | None = None  # the real engine's; None when emulated

@@ -114,6 +114,11 @@ class Target:
     bad_option: tuple[str, str] | None = (DOCKER_MTU_OPTION, "not-a-number")
     unavailable: str | None = None     # why it cannot be run here (every check is skipped)
     engine: str = "emulated"           # what runs the Docker hosts: emulated or docker
+    default_mtu: int | str = 1500      # the driver's documented MTU without the option, or
+    #                                    "parent": its parent link's (-o parent) MTU
+    outbound: str = "host"             # where its containers go out: "host" (through the
+    #                                    Docker host to the outside) or "lan" (to the LAN
+    #                                    router, the network's gateway, only)
 
     @property
     def is_plugin(self) -> bool:
@@ -143,11 +148,15 @@ def mesh_available() -> bool:
     return importlib.util.find_spec("emulator.mesh") is not None
 
 
+OVERLAY_DEFAULT_MTU = 1450  # Docker's overlay: the underlay's 1500 less VXLAN's 50; mesh too
+
 # What a built-in needs beyond what its capability tells: macvlan networks hang off
 # the emulated LAN's interface, and a bad mode is what they refuse.
 SETUP: dict[str, dict[str, object]] = {
     "macvlan": {"topology": "lan", "network_options": {"parent": "eth1"},
-                "bad_option": ("macvlan_mode", "not-a-mode")},
+                "bad_option": ("macvlan_mode", "not-a-mode"), "default_mtu": "parent",
+                "outbound": "lan"},
+    "overlay": {"default_mtu": OVERLAY_DEFAULT_MTU},
 }
 
 
@@ -179,7 +188,8 @@ def resolve(driver: str, plugin_socket: str | None = None,
         return _builtin(driver)
     if driver == "mesh":
         return Target(driver, "mesh", Capabilities(scope="global", connectivity="global"),
-                      unavailable=None if mesh_available() else MESH_MISSING)
+                      unavailable=None if mesh_available() else MESH_MISSING,
+                      default_mtu=OVERLAY_DEFAULT_MTU)
     raise TargetError(
         f"unknown driver {driver!r}: a built-in ({', '.join(builtins)}), mesh, or "
         "a plugin named with --cnm-plugin-socket PATH or --cnm-plugin-command 'CMD {socket}'")

@@ -1,7 +1,10 @@
 """`bridgeplugin`: a minimal local-scope remote network driver, and its broken twins.
 
 Per network a Linux bridge `pb-<id8>` in the host's namespace (with the gateway
-address), per endpoint a veth pair whose free end Join hands to Docker. Under a real
+address) and, unless the network is internal, an nftables table `ip pb-<id8>` that
+masquerades what leaves the host from its subnet (Docker NATs only its own bridge
+networks: a plugin's containers reach the outside through the plugin's own NAT, as
+Weave's do); per endpoint a veth pair whose free end Join hands to Docker. Under a real
 dockerd, whose FORWARD policy is DROP and whose bridged frames pass iptables
 (br_netfilter), each bridge's own traffic is accepted in Docker's DOCKER-USER chain,
 as third-party bridge plugins do. With --break
@@ -27,6 +30,7 @@ from emulator.pluginhttp import CallFailed, Handler, Method, serve
 
 FAULTS = ("leak", "dup", "mtu", "leftover", "halfway")
 MTU_OPTION = "com.docker.network.driver.mtu"
+INTERNAL_OPTION = "com.docker.network.internal"
 
 
 def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -34,22 +38,45 @@ def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def accept_bridged(bridge: str, add: bool) -> None:
-    """Let frames between ports of `bridge` through a real dockerd's firewall (no-op
-    where there is no DOCKER-USER chain, as on an emulated host)."""
-    rule = ["DOCKER-USER", "-i", bridge, "-o", bridge, "-j", "ACCEPT"]
+    """Let frames between ports of `bridge`, and what its containers send out and get
+    back, through a real dockerd's firewall (no-op where there is no DOCKER-USER chain,
+    as on an emulated host)."""
+    rules = [["-i", bridge, "-o", bridge, "-j", "ACCEPT"]]
+    uplink = ip("-4", "route", "show", "default", check=False).stdout.split()
+    if "dev" in uplink:  # out through the host's uplink only: never to another network
+        dev = uplink[uplink.index("dev") + 1]
+        rules += [["-i", bridge, "-o", dev, "-j", "ACCEPT"],
+                  ["-i", dev, "-o", bridge, "-m", "conntrack", "--ctstate",
+                   "RELATED,ESTABLISHED", "-j", "ACCEPT"]]
     if subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True).returncode == 0:
-        subprocess.run(["iptables", "-I" if add else "-D", *rule], capture_output=True)
+        for rule in rules:
+            subprocess.run(["iptables", "-I" if add else "-D", "DOCKER-USER", *rule],
+                           capture_output=True)
 
 
-def _failing_cleanly(method: Method) -> Method:
-    """A failed `ip` or a missing key answered as {"Err": ...}."""
+def nft(script: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True)
+    if check and done.returncode != 0:
+        raise subprocess.CalledProcessError(done.returncode, "nft", done.stdout, done.stderr)
+    return done
+
+
+def internal(options: dict) -> bool:
+    """Whether CreateNetwork's options mark the network --internal (Docker sends the
+    label among the options; an older engine in its generic options)."""
+    generic = options.get("com.docker.network.generic") or {}
+    return str(options.get(INTERNAL_OPTION, generic.get(INTERNAL_OPTION, ""))).lower() == "true"
+
+
+def _failing_cleanly(method: Method, name: str) -> Method:
+    """A failed `ip` or a missing key answered as {"Err": ...}, prefixed with `name`."""
     def call(body: dict):
         try:
             return method(body)
         except subprocess.CalledProcessError as exc:
-            raise CallFailed(f"bridgeplugin: {exc.stderr.strip()}") from None
+            raise CallFailed(f"{name}: {exc.stderr.strip()}") from None
         except KeyError as exc:
-            raise CallFailed(f"bridgeplugin: missing {exc}") from None
+            raise CallFailed(f"{name}: missing {exc}") from None
     return call
 
 
@@ -66,7 +93,7 @@ class Plugin(Handler):
 
     def method(self, call: str) -> Method | None:
         method = super().method(call)
-        return None if method is None else _failing_cleanly(method)
+        return None if method is None else _failing_cleanly(method, self.name)
 
     def activate(self, body: dict) -> dict:
         return {"Implements": ["NetworkDriver"]}
@@ -76,7 +103,8 @@ class Plugin(Handler):
 
     def create_network(self, body: dict) -> dict:
         net_id = body["NetworkID"]
-        generic = (body.get("Options") or {}).get("com.docker.network.generic") or {}
+        options = body.get("Options") or {}
+        generic = options.get("com.docker.network.generic") or {}
         mtu = "1500" if self.fault == "mtu" else str(generic.get(MTU_OPTION) or 1500)
         ipv4 = (body.get("IPv4Data") or [{}])[0]
         bridge = self.bridge(net_id)
@@ -86,15 +114,30 @@ class Plugin(Handler):
             accept_bridged(bridge, add=True)
         if ipv4.get("Gateway"):
             ip("addr", "add", ipv4["Gateway"], "dev", bridge, check=False)
-        self.networks[net_id] = {"bridge": bridge, "mtu": mtu, "gateway": ipv4.get("Gateway")}
+        network = {"bridge": bridge, "mtu": mtu, "gateway": ipv4.get("Gateway"),
+                   "pool": ipv4.get("Pool"), "nat": None}
+        if ipv4.get("Pool") and not internal(options):
+            network["nat"] = self.masquerade(net_id, bridge, ipv4["Pool"])
+        self.networks[net_id] = network
         return {}
+
+    def masquerade(self, net_id: str, bridge: str, pool: str) -> str:
+        """The network's NAT table: what leaves the host from its subnet, not through its
+        own bridge, is masqueraded."""
+        table = f"pb-{net_id[:8]}"
+        nft(f"table ip {table} {{\n chain postrouting {{\n"
+            "  type nat hook postrouting priority srcnat; policy accept;\n"
+            f'  ip saddr {pool} oifname != "{bridge}" masquerade\n }}\n}}\n')
+        return table
 
     def delete_network(self, body: dict) -> dict:
         network = self.networks.pop(body["NetworkID"], None)
-        if network and self.fault != "leftover" and not any(
-                n["bridge"] == network["bridge"] for n in self.networks.values()):
-            ip("link", "del", network["bridge"], check=False)
-            accept_bridged(network["bridge"], add=False)
+        if network and self.fault != "leftover":
+            if network["nat"]:
+                nft(f"delete table ip {network['nat']}\n", check=False)
+            if not any(n["bridge"] == network["bridge"] for n in self.networks.values()):
+                ip("link", "del", network["bridge"], check=False)
+                accept_bridged(network["bridge"], add=False)
         return {}
 
     def create_endpoint(self, body: dict) -> dict:
@@ -112,12 +155,12 @@ class Plugin(Handler):
     def join(self, body: dict) -> dict:
         ep_id, net_id = body["EndpointID"], body["NetworkID"]
         network = self.networks[net_id]
-        host, peer = f"pv{ep_id[:8]}", f"pc{ep_id[:8]}"
+        host, peer = self.veth_names(ep_id)
         ip("link", "add", host, "mtu", network["mtu"], "type", "veth", "peer", "name", peer,
            "mtu", network["mtu"])
         ip("link", "set", host, "master", network["bridge"], "up")
         if self.fault == "halfway":
-            return {"Err": "bridgeplugin: Join failed halfway (on purpose)"}
+            return {"Err": f"{self.name}: Join failed halfway (on purpose)"}
         address = self.endpoints.get(ep_id, {}).get("address")
         if self.fault == "dup" and address and not network.get("dup"):
             network["dup"] = str(ip_interface(address))
@@ -127,9 +170,13 @@ class Plugin(Handler):
             reply["Gateway"] = str(ip_interface(network["gateway"]).ip)
         return reply
 
+    def veth_names(self, ep_id: str) -> tuple[str, str]:
+        """(host end, container end) of the endpoint's veth pair."""
+        return f"pv{ep_id[:8]}", f"pc{ep_id[:8]}"
+
     def leave(self, body: dict) -> dict:
         if self.fault != "leftover":
-            ip("link", "del", f"pv{body['EndpointID'][:8]}", check=False)
+            ip("link", "del", self.veth_names(body["EndpointID"])[0], check=False)
         return {}
 
 

@@ -11,16 +11,20 @@ Why each fault breaks what it breaks (the sets below are exact):
   gateways are the host's addresses, and the host drops what it would route between
   them, as dockerd's FORWARD policy DROP does.
 - leak: one bridge for every network: a container answers ARP from another
-  network's containers (CNM-ISO-01).
+  network's containers, probes (CNM-ISO-01) and ordinary requests (CNM-ISO-04).
 - dup: the bridge also takes its network's first endpoint's address: two MACs answer
   that address (CNM-IPAM-02, found by the ARP conflict scan), and when a request that
   made such a first endpoint is refused part-way, the copy stays on the bridge after
   the endpoint is rolled back (CNM-RB-01). The Docker host now owns that address, so
   a container of another network that pings it is answered by the host itself, not
-  routed (CNM-ISO-02). Answers from the bridge for another
+  routed (CNM-ISO-02); and when that first endpoint's address is the one the
+  network's gateway would answer from, the host answers its containers' traffic as
+  its own (the check's first container holds .1 when --gateway is elsewhere), so they
+  reach neither gateway nor outside (CNM-REACH-02). Answers from the bridge for another
   network's address (ISO-01) or for a left container's old address (ISO-03) come
   with the bridge's MAC, not the container's: noted there, judged by IPAM-02.
-- mtu: the configured MTU is ignored: don't-fragment probing finds 1500 (CNM-MTU-01).
+- mtu: the configured MTU is ignored: don't-fragment probing finds 1500 (CNM-MTU-01)
+  and every interface has 1500, not the option's 1400 (CNM-MTU-02).
 - leftover: bridges outlive their networks (CNM-KERN-01), and veths their endpoints:
   on Leave the container's end comes back to the host (as Docker moves it back under
   its SrcName), so a refused container leaves its veth pair behind (CNM-RB-01).
@@ -50,9 +54,9 @@ PLUGIN = "{python} -m emulator.plugins.bridgeplugin {socket}"
 NEEDS_A_CONTAINER = {c.id for c in all_checks()} - {"CNM-NET-01", "CNM-NET-03",
                                                      "CNM-SCOPE-02"}
 FAULTS = {
-    "leak": {"CNM-ISO-01"},
-    "dup": {"CNM-IPAM-02", "CNM-RB-01", "CNM-ISO-02"},
-    "mtu": {"CNM-MTU-01"},
+    "leak": {"CNM-ISO-01", "CNM-ISO-04"},
+    "dup": {"CNM-IPAM-02", "CNM-RB-01", "CNM-ISO-02", "CNM-REACH-02"},
+    "mtu": {"CNM-MTU-01", "CNM-MTU-02"},
     "leftover": {"CNM-KERN-01", "CNM-RB-01"},
     "halfway": NEEDS_A_CONTAINER,
 }

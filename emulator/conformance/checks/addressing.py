@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
 
+from emulator.conformance import observe
 from emulator.conformance.checks.common import expect, needs, refused_container_gone
 from emulator.conformance.context import (
     CheckContext,
@@ -100,7 +101,11 @@ def no_address_twice(ctx: CheckContext) -> None:
     ctx.ready((m.name, m.pid) for m in [*members, scanner])
     scan = scan_conflicts(scanner.pid, ctx.ifname(scanner, net),
                           [*addresses.values(), *gateways], window=ctx.window)
-    conflicts = [f"{c.address} answered by {', '.join(c.macs)}" for c in scan.conflicts]
+    owners_of = _mac_owners(ctx, members, net) if scan.conflicts else {}
+    conflicts = [f"{c.address} answered by "
+                 + ", ".join(f"{mac} ({owners_of[mac]})" if mac in owners_of else mac
+                             for mac in c.macs)
+                 for c in scan.conflicts]
     expect(not conflicts, "ARP probes found addresses with two owners: " + "; ".join(conflicts))
     owners = scan.owners()
     for member in members:
@@ -109,3 +114,10 @@ def no_address_twice(ctx: CheckContext) -> None:
                f"{address}")
         expect(not mac or owners[address] == {mac}, f"{address} ({member.name}, MAC {mac}) "
                f"was answered by {', '.join(sorted(owners[address]))}")
+
+
+def _mac_owners(ctx: CheckContext, members, net) -> dict[str, str]:
+    """Whose each MAC is: a container of the check, or a Docker host's interface."""
+    owners = observe.host_macs(ctx.host(h) for h in ctx.hosts)
+    owners.update({(m.mac(net.name) or "").lower(): m.name for m in members})
+    return owners

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from emulator.conformance.registry import CheckFailed
 from emulator.conformance.targets import Target
+from emulator.drivers.remote.client import PluginClient
+from emulator.drivers.remote.discovery import discover
 
 if TYPE_CHECKING:
     from emulator.conformance.context import CheckContext
@@ -42,3 +44,12 @@ def refused_container_gone(ctx: CheckContext, name: str, host: str = "h1") -> No
            + (f", with endpoints on {', '.join(joined)}" if joined else ""))
     ctx.notes.append(f"the refused container {name} is left created (not running, no "
                      "endpoint), as `docker run` leaves a container whose start failed")
+
+
+def plugin_client(ctx: CheckContext, host: str) -> PluginClient:
+    """A client of the plugin under test on `host`, over its own socket (as an engine
+    would call it)."""
+    address = discover(ctx.lab.plugin_dir(host), ctx.target.driver)
+    if address is None:
+        raise CheckFailed(f"the plugin {ctx.target.driver} is not registered on {host}")
+    return PluginClient(address, timeout=ctx.lab.plugin_timeout)

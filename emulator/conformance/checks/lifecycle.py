@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emulator.conformance.checks.common import expect, needs
+from emulator.conformance.checks.common import expect, needs, plugin_client
 from emulator.conformance.context import CheckContext, cells, not_reached, sandbox_links
 from emulator.conformance.registry import CheckFailed, check
 from emulator.conformance.targets import CONNECTIVITY, INTERFACES, IPAM, NETWORKS
@@ -10,10 +10,8 @@ from emulator.conformance.versions import ACTIVE_ENDPOINTS
 from emulator.drivers.remote.client import (
     NotImplementedByPlugin,
     PluginCallFailed,
-    PluginClient,
     PluginError,
 )
-from emulator.drivers.remote.discovery import discover
 from emulator.errdefs import DockerError
 
 
@@ -110,18 +108,11 @@ def removal_refused(ctx: CheckContext) -> None:
            + cells(failed))
 
 
-def _plugin_client(ctx: CheckContext, host: str) -> PluginClient:
-    address = discover(ctx.lab.plugin_dir(host), ctx.target.driver)
-    if address is None:
-        raise CheckFailed(f"the plugin {ctx.target.driver} is not registered on {host}")
-    return PluginClient(address, timeout=ctx.lab.plugin_timeout)
-
-
 def _delete_again(ctx: CheckContext, net_id: str, ep_id: str) -> None:
     """Delete an endpoint that is already gone: the driver must answer success (CNI's
     DEL, libnetwork's DeleteEndpoint), for a plugin over its own socket."""
     if ctx.target.is_plugin:
-        client = _plugin_client(ctx, "h1")
+        client = plugin_client(ctx, "h1")
         body = {"NetworkID": net_id, "EndpointID": ep_id}
         try:
             client.call("NetworkDriver.DeleteEndpoint", body)

@@ -3,8 +3,10 @@ disconnect, out of an internal network; and the MTU a network really carries."""
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 
+from emulator.conformance import observe
 from emulator.conformance.checks.common import expect, needs
 from emulator.conformance.context import (
     MANAGER,
@@ -30,6 +32,7 @@ from emulator.probes.conflicts import scan_conflicts
 from emulator.probes.datagrams import Endpoint, Sender, find_mtu
 
 CONFIGURED_MTU = 1400
+LINUX_TTL = 64
 
 
 @check("CNM-REACH-01", "containers on one network reach each other both ways by ICMP, TCP, "
@@ -107,17 +110,29 @@ def no_traffic_between_networks(ctx: CheckContext) -> None:
 
 
 def _path(source, target) -> str:
-    """Which way the first crossing packet went, from the source's routing decision."""
-    done = source.exec(["ip", "-4", "route", "get", str(target.ip())])
-    fields = done.stdout.split()
-    if "via" in fields:
-        hop = fields[fields.index("via") + 1]
-        return (f"{source.name} sends to {target.name} through its gateway {hop}: the "
-                "networks are joined by routing there (on Docker a host routing between "
-                "networks no rule accepts drops it: FORWARD policy DROP)")
-    if done.exit_code == 0:
-        return f"{source.name} sends to {target.name} directly: the address is on its link"
-    return ""
+    """What the first crossing showed of its way, as observed: the TTL of a ping's reply
+    (a Linux sender starts at 64, each router takes one) and, when no router was seen,
+    the MAC the source's kernel resolved the address to."""
+    done = source.exec(["ping", "-c", "1", "-W", "1", str(target.ip())])
+    ttl = re.search(r"ttl=(\d+)", done.stdout)
+    route = observe.route_get(source, target.ip())
+    if ttl is None:
+        return (f"observed: a ping from {source.name} to {target.name} got no reply "
+                f"(its route: {route})")
+    hops = LINUX_TTL - int(ttl.group(1))
+    if hops > 0:
+        return (f"observed: {target.name}'s reply came back with TTL {ttl.group(1)}, so "
+                f"{hops} router(s) forwarded it; {source.name}'s route: {route}")
+    held = observe.neighbour(source, target.ip())
+    same = target.mac() and target.mac().lower() in held.lower()
+    text = f"observed: the reply to {target.ip()} came back with TTL {ttl.group(1)}, not routed; "
+    if same:
+        return text + (f"{source.name} resolved {target.ip()} by ARP to {target.name}'s own "
+                       f"MAC {target.mac()}: they share a layer-2 segment")
+    if held:
+        return text + f"{source.name}'s ARP entry for it: {held}; its route: {route}"
+    return text + (f"{source.name} holds no ARP entry for it (its route: {route}): a "
+                   "router on that route answered for the address itself")
 
 
 @check("CNM-ISO-03", "a container that leaves a network neither reaches it nor is reached at "

@@ -16,6 +16,7 @@ from emulator.api.streams import MULTIPLEXED_STREAM, STDERR, STDOUT, drain, fram
 from emulator.cnm.engine import AttachRequest, DnsConfig, Engine
 from emulator.cnm.filters import any_of, docker_match, labels_match
 from emulator.cnm.lifecycle import CapturedOutput
+from emulator.cnm.runtimespec import runtime_spec
 from emulator.drivers.portmapping import port_options
 
 ROUTES = RouteTable()
@@ -104,7 +105,7 @@ def create_container(host: HostContext, request: Request) -> Response:
         command or None, image=body.get("Image") or "", labels=body.get("Labels") or {},
         env=body.get("Env") or [],
         auto_remove=bool(host_config.get("AutoRemove")), ports=ports,
-        dns=dns_config(body),
+        dns=dns_config(body), runtime=runtime_spec(body),
     )
     return Response(201, {"Id": container.id, "Warnings": port_warnings(host_config)})
 

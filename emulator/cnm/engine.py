@@ -40,6 +40,7 @@ from emulator.cnm.lifecycle import ContainerLifecycle
 from emulator.cnm.model import Container, Network
 from emulator.cnm.networks import NetworkRequest, Networks
 from emulator.cnm.resolver import EmbeddedDns
+from emulator.cnm.runtimespec import RuntimeSpec
 from emulator.cnm.services import Orchestrator
 from emulator.cnm.sharedscope import SharedScope
 from emulator.cnm.state import HostState
@@ -295,10 +296,11 @@ class Engine:
                          image: str = "", labels: Mapping[str, str] | None = None,
                          env: list[str] | None = None,
                          ports: PortOptions | None = None,
-                         dns: DnsConfig | None = None) -> Container:
+                         dns: DnsConfig | None = None,
+                         runtime: RuntimeSpec | None = None) -> Container:
         with self._write():
             return self._containers.create(name, networks, hostname, command, image, labels,
-                                           env, ports, dns=dns)
+                                           env, ports, dns=dns, runtime=runtime)
 
     def start_container(self, ref: str) -> Container:
         with self._write():
@@ -359,11 +361,19 @@ class Engine:
         with self._write():
             self._containers.disconnect(net_ref, container_ref, force)
 
-    def exec(self, ref: str, argv: list[str], timeout: float = 30.0) -> ExecResult:
+    def exec(self, ref: str, argv: list[str], timeout: float = 30.0,
+             privileged: bool = False) -> ExecResult:
+        """argv in the container as its user, with its capabilities (all, as `docker exec
+        --privileged`, with `privileged`)."""
         container = self._view.container(ref)
         if not container.running or container.sandbox is None:
             raise err.Conflict(f"container {container.id} is not running")
-        return self._containers.exec(container, argv, timeout)
+        return self._containers.exec(container, argv, timeout, privileged)
+
+    @property
+    def sandboxing(self):
+        """Switch for the containers' sandboxes: `with engine.sandboxing(False): ...`."""
+        return self._containers.sandboxed
 
     # -- swarm ---------------------------------------------------------------
 

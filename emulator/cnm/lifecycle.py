@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING
 from emulator import errdefs as err
 from emulator.cnm.etcfiles import DnsConfig
 from emulator.cnm.model import Container
+from emulator.cnm.runtimespec import RuntimeSpec
 from emulator.drivers.portmapping import PortOptions
 
 if TYPE_CHECKING:
@@ -108,11 +109,12 @@ class ContainerLifecycle:
                image: str = "", labels: Mapping[str, str] | None = None,
                env: list[str] | None = None, auto_remove: bool = False,
                ports: PortOptions | None = None,
-               dns: DnsConfig | None = None) -> Container:
+               dns: DnsConfig | None = None,
+               runtime: RuntimeSpec | None = None) -> Container:
         """`docker create`; with `auto_remove` (`--rm`) it is removed once it has ended."""
         container = self._engine.create_container(name, list(networks), hostname, command,
                                                   image=image, labels=labels, env=env,
-                                                  ports=ports, dns=dns)
+                                                  ports=ports, dns=dns, runtime=runtime)
         if auto_remove:
             self.remove_when_ended(container.id)
         return container

@@ -204,7 +204,8 @@ class Containers:
         try:
             self._state.fabric.start_process(container.sandbox, container.command,
                                              container.hostname, env, files=files,
-                                             root=self._root(container))
+                                             root=self._root(container),
+                                             open_stdin=container.runtime.open_stdin)
         except SandboxSetupError as exc:
             raise err.InvalidParameter(str(exc)) from None
         except FileNotFoundError:
@@ -233,7 +234,8 @@ class Containers:
                            for path in FILE_NAMES if os.path.exists(path)) + mounts
         return RootSpec(root_base(container.image), runtime.identity(),
                         layer=folder / "layer" if folder is not None else None,
-                        mounts=mounts, read_only=runtime.read_only)
+                        mounts=mounts, read_only=runtime.read_only, tty=runtime.tty,
+                        console_size=runtime.console_size)
 
     def _teardown(self, container: Container, graceful: bool = True) -> None:
         """End the sandbox first: its namespace takes every veth with it in one kernel

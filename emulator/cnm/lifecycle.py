@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from emulator import errdefs as err
+from emulator.cnm.consoles import Console
 from emulator.cnm.etcfiles import DnsConfig
 from emulator.cnm.model import Container
 from emulator.cnm.runtimespec import RuntimeSpec
@@ -97,6 +98,7 @@ class ContainerLifecycle:
         self._process_end = process_end
         self._started: dict[str, threading.Event] = {}
         self._auto_remove: set[str] = set()
+        self._consoles: dict[str, Console] = {}
         self._lock = threading.Lock()
 
     def started(self, cid: str) -> threading.Event:
@@ -117,7 +119,32 @@ class ContainerLifecycle:
                                                   ports=ports, dns=dns, runtime=runtime)
         if auto_remove:
             self.remove_when_ended(container.id)
+        if container.runtime.tty or container.runtime.open_stdin:
+            with self._lock:
+                self._consoles[container.id] = Console(container.runtime.tty,
+                                                       self.log_path(container.id))
         return container
+
+    def console(self, cid: str) -> Console | None:
+        """The terminal or stdin of a container created with `-t` or `-i`."""
+        with self._lock:
+            return self._consoles.get(cid)
+
+    def _start(self, cid: str) -> None:
+        """Start the container, handing its terminal or stdin to its console."""
+        container = self._engine.start_container(cid)
+        console = self.console(cid)
+        sandbox = container.sandbox
+        if sandbox is None:
+            return
+        master, stdin = sandbox.console, sandbox.stdin
+        sandbox.console = sandbox.stdin = None
+        if console is not None:
+            console.begin(master, stdin)
+        else:
+            for fd in (master, stdin):
+                if fd is not None:
+                    os.close(fd)
 
     def remove_when_ended(self, cid: str) -> None:
         with self._lock:
@@ -132,7 +159,7 @@ class ContainerLifecycle:
         if container.running:
             return False
         try:
-            engine.start_container(container.id)
+            self._start(container.id)
         except Exception:
             engine.record_exit_code(container.id, NOT_STARTED)
             self.started(container.id).set()  # waiters and attachers must not hang
@@ -167,7 +194,7 @@ class ContainerLifecycle:
         container = engine.get_container(ref)
         if container.running:
             engine.stop_container(container.id)
-        engine.start_container(container.id)
+        self._start(container.id)
         self.started(container.id).set()
 
     def remove(self, ref: str, force: bool = False) -> None:
@@ -217,6 +244,10 @@ class ContainerLifecycle:
         """The container is gone (the engine removed it, by any path): its waiters are
         done, and its log goes with it, as dockerd's does."""
         self.started(cid).set()
+        with self._lock:
+            console = self._consoles.pop(cid, None)
+        if console is not None:
+            console.end()
         path = self.log_path(cid)
         if path is not None:
             path.unlink(missing_ok=True)

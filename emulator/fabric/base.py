@@ -33,6 +33,10 @@ class SandboxHandle:
     rooted: bool = False
     """Its process runs in a sandbox of its own: root, mount and PID namespaces
     (fabric/containerroot); execs join them."""
+    console: int | None = None
+    """The master side of its process's terminal (a TTY container), for its owner to take."""
+    stdin: int | None = None
+    """The write end of its process's stdin (an -i container), for its owner to take."""
 
 
 @dataclass(frozen=True)
@@ -139,10 +143,12 @@ class HostFabric(Protocol):
     def start_process(self, sandbox: SandboxHandle, command: list[str], hostname: str,
                       env: dict[str, str] | None = None,
                       files: Mapping[str, Path] | None = None,
-                      root: RootSpec | None = None) -> None:
+                      root: RootSpec | None = None, open_stdin: bool = False) -> None:
         """Start the container's process; `files` (path in the container -> file) are
         bind-mounted in a mount namespace of its own; with `root`, in a sandbox of its
-        own (its root filesystem, PID namespace, user and capabilities)."""
+        own (its root filesystem, PID namespace, user and capabilities). A rooted process
+        gets a terminal with `root.tty` (its master left in `sandbox.console`), else
+        with `open_stdin` a stdin pipe (its write end left in `sandbox.stdin`)."""
         ...
 
     def sandbox_exit_code(self, sandbox: SandboxHandle) -> int | None: ...

@@ -100,6 +100,10 @@ class RootSpec:
     files: tuple[tuple[str, str], ...] = ()  # (path in the container, file on the host)
     mounts: tuple[MountSpec, ...] = ()
     read_only: bool = False
+    tty: bool = False
+    """PID 1 on a pseudo-terminal of the container's devpts (its controlling terminal)."""
+    console_size: tuple[int, int] | None = None
+    """(rows, columns) of that terminal at start."""
 
 
 @dataclass
@@ -242,6 +246,8 @@ def _assemble(spec: RootSpec) -> str:
         sc.mount(source, new + target, None, sc.MS_BIND)
     for item in spec.mounts:
         _mount_item(new, item)
+    workdir = spec.identity.workdir or "/"
+    _ensure_dir(new + workdir, f"-w {workdir}")  # as dockerd, even on a read-only root
     if spec.read_only:
         sc.mount(None, new, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
     return new
@@ -342,14 +348,15 @@ def _enter_world(net: int | None, uts: int | None) -> None:
 
 
 def start_pid1(net: int | None, uts: int | None, spec: RootSpec, argv: list[str],
-               env: dict[str, str], stdio: tuple[int, int, int]) -> int:
-    """Start the container's PID 1 (see the module's docstring) in a fresh thread; its
-    host pid. `net`/`uts`: descriptors of the namespaces to enter (None: the thread's)."""
+               env: dict[str, str], stdio: tuple[int, int, int]) -> tuple[int, int | None]:
+    """Start the container's PID 1 (see the module's docstring) in a fresh thread: its
+    host pid, and with `spec.tty` the master side of its terminal (`stdio` is not used
+    then). `net`/`uts`: descriptors of the namespaces to enter (None: the thread's)."""
     return in_fresh_thread(lambda: _start_pid1(net, uts, spec, argv, env, stdio))
 
 
 def _start_pid1(net: int | None, uts: int | None, spec: RootSpec, argv: list[str],
-                env: dict[str, str], stdio: tuple[int, int, int]) -> int:
+                env: dict[str, str], stdio: tuple[int, int, int]) -> tuple[int, int | None]:
     unshare(sc.CLONE_FS)
     _enter_world(net, uts)
     unshare(sc.CLONE_NEWNS | sc.CLONE_NEWPID)
@@ -360,22 +367,29 @@ def _start_pid1(net: int | None, uts: int | None, spec: RootSpec, argv: list[str
         os.chdir(new)
         sc.pivot_root(".", ".")
         sc.umount(".", sc.MNT_DETACH)
-        workdir = spec.identity.workdir or "/"
-        if spec.read_only and spec.base == "busybox" and not os.path.isdir(workdir):
-            raise SandboxSetupError(f"-w {workdir}: cannot create it on a read-only root")
-        _ensure_dir(workdir, f"-w {workdir}")
-        os.chdir(workdir)
+        os.chdir(spec.identity.workdir or "/")
         executable = _executable(argv[0], env)
+        pty = open_pty("/dev/ptmx") if spec.tty else None
+        if pty is not None:
+            if spec.console_size:
+                set_window(pty.master, *spec.console_size)
+            stdio_actions = [(os.POSIX_SPAWN_OPEN, 0, pty.slave_path, os.O_RDWR, 0),
+                             (os.POSIX_SPAWN_DUP2, 0, 1), (os.POSIX_SPAWN_DUP2, 0, 2)]
+        else:
+            stdio_actions = [(os.POSIX_SPAWN_DUP2, stdio[0], 0),
+                             (os.POSIX_SPAWN_DUP2, stdio[1], 1),
+                             (os.POSIX_SPAWN_DUP2, stdio[2], 2)]
         uid, _gid = _take_identity(spec.identity)
         release_read, release = os.pipe()
         try:
             pid = os.posix_spawn(
                 "/bin/busybox", ["sh", "-c", STUB, argv[0], executable, *argv[1:]], env,
-                file_actions=[(os.POSIX_SPAWN_DUP2, stdio[0], 0),
-                              (os.POSIX_SPAWN_DUP2, stdio[1], 1),
-                              (os.POSIX_SPAWN_DUP2, stdio[2], 2),
-                              (os.POSIX_SPAWN_DUP2, release_read, 3)],
+                file_actions=[*stdio_actions, (os.POSIX_SPAWN_DUP2, release_read, 3)],
                 setsid=True)
+        except BaseException:
+            if pty is not None:
+                os.close(pty.master)
+            raise
         finally:
             os.close(release_read)
         try:
@@ -394,10 +408,12 @@ def _start_pid1(net: int | None, uts: int | None, spec: RootSpec, argv: list[str
         except BaseException:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+            if pty is not None:
+                os.close(pty.master)
             raise
         finally:
             os.close(release)
-        return pid
+        return pid, (pty.master if pty is not None else None)
     finally:
         os.close(host_proc)
 

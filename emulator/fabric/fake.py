@@ -120,7 +120,7 @@ class FakeFabric:
     def start_process(self, sandbox: SandboxHandle, command: list[str], hostname: str,
                       env: dict[str, str] | None = None,
                       files: Mapping[str, Path] | None = None,
-                      root: RootSpec | None = None) -> None:
+                      root: RootSpec | None = None, open_stdin: bool = False) -> None:
         sandbox.process = ProcessId(next(self._pids), 0)
         self.log.append(("start_process", command[0]))
         self.roots[sandbox.key] = root

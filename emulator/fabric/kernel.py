@@ -162,16 +162,18 @@ class KernelFabric:
     def start_process(self, sandbox: SandboxHandle, command: list[str], hostname: str,
                       env: dict[str, str] | None = None,
                       files: Mapping[str, Path] | None = None,
-                      root: RootSpec | None = None) -> None:
+                      root: RootSpec | None = None, open_stdin: bool = False) -> None:
         """Start the container's own process in its sandbox, once its networks are in;
         `files` (path in the container -> file) bind-mounted in its own mount namespace;
-        with `root`, in a sandbox of its own (fabric/containerroot)."""
+        with `root`, in a sandbox of its own (fabric/containerroot), its stdin a pipe
+        whose write end is left in `sandbox.stdin` with `open_stdin`, its terminal's
+        master in `sandbox.console` with `root.tty`."""
         full_env = {"PATH": CONTAINER_PATH, "HOSTNAME": hostname, **(env or {}), **self._env}
         out, errors = self.output_fifos.pop(sandbox.key, (self.log_path(sandbox.key), None))
         binds = {target: str(source) for target, source in (files or {}).items()}
         if root is not None:
             self._start_rooted(sandbox, command, full_env, out, errors,
-                               replace(root, files=tuple(binds.items())))
+                               replace(root, files=tuple(binds.items())), open_stdin)
             return
         with self._entered(sandbox, with_uts=True):
             if binds and not sandbox.shares_host:
@@ -185,23 +187,32 @@ class KernelFabric:
             sandbox.held = None
 
     def _start_rooted(self, sandbox: SandboxHandle, command: list[str], env: dict[str, str],
-                      out: Path | None, errors: Path | None, root: RootSpec) -> None:
+                      out: Path | None, errors: Path | None, root: RootSpec,
+                      open_stdin: bool) -> None:
         if root.base == "busybox":
             busybox_root()  # made once, outside the setup thread
         devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-        out_fd = os.open(out, flags, 0o600) if out else devnull
-        err_fd = os.open(errors, flags, 0o600) if errors else out_fd
+        out_fd = os.open(out, flags, 0o600) if out and not root.tty else devnull
+        err_fd = os.open(errors, flags, 0o600) if errors and not root.tty else out_fd
+        stdin_fd, stdin_writer = devnull, None
+        if open_stdin and not root.tty:
+            stdin_fd, stdin_writer = os.pipe()
         if sandbox.shares_host:
             net, uts = self._ns.net_fd, None
         else:
             assert sandbox.held is not None
             net, uts = sandbox.held.net_fd, sandbox.held.uts_fd
         try:
-            pid = start_pid1(net, uts, root, command, env, (devnull, out_fd, err_fd))
+            pid, master = start_pid1(net, uts, root, command, env, (stdin_fd, out_fd, err_fd))
+        except BaseException:
+            if stdin_writer is not None:
+                os.close(stdin_writer)
+            raise
         finally:
-            for fd in {devnull, out_fd, err_fd}:
+            for fd in {devnull, out_fd, err_fd, stdin_fd}:
                 os.close(fd)
+        sandbox.console, sandbox.stdin = master, stdin_writer
         sandbox.process = ProcessId.of(pid)
         sandbox.rooted = True
         if sandbox.held is not None:
@@ -229,6 +240,10 @@ class KernelFabric:
                 terminate(sandbox.process)
             else:
                 kill(sandbox.process)
+        for fd in (sandbox.console, sandbox.stdin):  # not taken by the engine
+            if fd is not None:
+                os.close(fd)
+        sandbox.console = sandbox.stdin = None
         if sandbox.held is not None:
             sandbox.held.close()
             sandbox.held = None

@@ -61,6 +61,8 @@ def _run(engine: Engine, item: ExecInstance, request: Request, detach: bool) -> 
         hijack.close()
         return None
     item.running, item.pid, item.master = True, proc.pid, master
+    if master is not None and item.console_size:  # a resize that came during the start
+        set_window(master, *item.console_size)
     if detach:
         threading.Thread(target=_finish, args=(item, proc), daemon=True).start()
         return Response(200)
@@ -146,6 +148,7 @@ def resize_exec(host: HostContext, request: Request) -> Response:
     """`docker exec -it` sends the terminal's size as it starts and on every change."""
     item = host.execs.get(request.params["id"])
     rows, cols = _size(request)
+    item.console_size = (rows, cols)
     master = item.master
     if master is not None:
         try:

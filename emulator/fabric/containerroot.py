@@ -114,6 +114,36 @@ class Pty:
     slave_path: str
 
 
+def open_descriptors() -> list[int]:
+    """The process's descriptors above stderr (read while the thread sees the machine's
+    /proc)."""
+    return [int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) > 2]
+
+
+def spawn_alone(descriptors: list[int], spawn: Callable[[], int]) -> int:
+    """Run `spawn` (a posix_spawn) with every one of `descriptors` close-on-exec, so the
+    new process inherits none of the engine's sockets and pipes (Python's posix_spawn
+    has no closefrom action); their flags are restored after."""
+    marked = []
+    for fd in descriptors:
+        try:
+            flags = fcntl.fcntl(fd, fcntl.F_GETFD)
+            if not flags & fcntl.FD_CLOEXEC:
+                fcntl.fcntl(fd, fcntl.F_SETFD, flags | fcntl.FD_CLOEXEC)
+                marked.append(fd)
+        except OSError:  # closed meanwhile
+            continue
+    try:
+        return spawn()
+    finally:
+        for fd in marked:
+            try:
+                fcntl.fcntl(fd, fcntl.F_SETFD,
+                            fcntl.fcntl(fd, fcntl.F_GETFD) & ~fcntl.FD_CLOEXEC)
+            except OSError:
+                pass
+
+
 def in_fresh_thread(work: Callable[[], T]) -> T:
     """Run `work` in a new thread and return what it returns (or raise what it raised):
     everything it changes about its thread goes with the thread."""
@@ -362,6 +392,7 @@ def _start_pid1(net: int | None, uts: int | None, spec: RootSpec, argv: list[str
     unshare(sc.CLONE_NEWNS | sc.CLONE_NEWPID)
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     host_proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    inherited = open_descriptors()
     try:
         new = _assemble(spec)
         os.chdir(new)
@@ -382,10 +413,10 @@ def _start_pid1(net: int | None, uts: int | None, spec: RootSpec, argv: list[str
         uid, _gid = _take_identity(spec.identity)
         release_read, release = os.pipe()
         try:
-            pid = os.posix_spawn(
+            pid = spawn_alone(inherited, lambda: os.posix_spawn(
                 "/bin/busybox", ["sh", "-c", STUB, argv[0], executable, *argv[1:]], env,
                 file_actions=[*stdio_actions, (os.POSIX_SPAWN_DUP2, release_read, 3)],
-                setsid=True)
+                setsid=True))
         except BaseException:
             if pty is not None:
                 os.close(pty.master)
@@ -537,6 +568,7 @@ def spawn_on_pty(target: ExecTarget | None, net: int | None, identity: Identity,
     process and the master side."""
 
     def start() -> tuple[PtyProcess, int]:
+        inherited = open_descriptors()
         if target is not None:
             _enter_container(target, net, identity)
         elif net is not None:
@@ -548,11 +580,12 @@ def spawn_on_pty(target: ExecTarget | None, net: int | None, identity: Identity,
             if size is not None:
                 set_window(pty.master, *size)
             _take_identity(identity)
-            pid = os.posix_spawn(executable, argv, env, file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, pty.slave_path, os.O_RDWR, 0),
-                (os.POSIX_SPAWN_DUP2, 0, 1),
-                (os.POSIX_SPAWN_DUP2, 0, 2),
-            ], setsid=True)
+            pid = spawn_alone(inherited, lambda: os.posix_spawn(
+                executable, argv, env, file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, pty.slave_path, os.O_RDWR, 0),
+                    (os.POSIX_SPAWN_DUP2, 0, 1),
+                    (os.POSIX_SPAWN_DUP2, 0, 2),
+                ], setsid=True))
         except BaseException:
             os.close(pty.master)
             raise

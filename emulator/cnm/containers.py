@@ -17,7 +17,7 @@ from emulator import faults
 from emulator.cnm.containerfiles import FILE_NAMES, ContainerFiles
 from emulator.cnm.endpoints import AttachRequest, Endpoints
 from emulator.cnm.etcfiles import DnsConfig, HostResolvConf, validate
-from emulator.cnm.images import process_env, root_base
+from emulator.cnm.images import default_command, process_env, root_base
 from emulator.cnm.lookup import find
 from emulator.cnm.model import Attachment, Container, Network
 from emulator.cnm.names import random_name
@@ -31,7 +31,6 @@ from emulator.ids import docker_timestamp, new_id
 
 # dockerd's names.RestrictedNamePattern; Go's `$` is the end of the text, hence fullmatch.
 CONTAINER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
-DEFAULT_COMMAND = ["sleep", "infinity"]
 
 
 class Containers:
@@ -135,12 +134,15 @@ class Containers:
                 raise
             attachments[network.id] = Attachment(network.id, request.ip, request.aliases)
         self._files.refuse_unsupported(dns, [self._state.networks[i] for i in attachments])
+        runtime = runtime or RuntimeSpec()
+        if not command:
+            command = default_command(image, runtime.tty or runtime.open_stdin)
         container = Container(
             id=cid, name=name, hostname=hostname or cid[:12],
-            command=list(command or DEFAULT_COMMAND), created=docker_timestamp(),
+            command=list(command), created=docker_timestamp(),
             attachments=attachments, image=image, labels=dict(labels or {}),
             env=list(env or []), ports=ports or PortOptions(), dns=dns, task_id=task_id,
-            runtime=runtime or RuntimeSpec(),
+            runtime=runtime,
         )
         self._all[cid] = container
         return container

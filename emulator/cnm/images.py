@@ -37,6 +37,19 @@ def root_base(image: str) -> str:
     return "busybox" if is_busybox_image(image) else "host"
 
 
+DEFAULT_COMMAND = ["sleep", "infinity"]
+"""A container's command when none is given: it stays up, as experiments expect."""
+
+
+def default_command(image: str, interactive: bool) -> list[str]:
+    """The command of a container created without one. There is no image config to read
+    it from: an interactive (`-i`/`-t`) alpine or busybox container gets the shell those
+    images' CMD is, so `docker run -it alpine` is a prompt; anything else stays up."""
+    if interactive and is_busybox_image(image):
+        return ["/bin/sh"]
+    return list(DEFAULT_COMMAND)
+
+
 def process_env(image: str, env: Iterable[str]) -> dict[str, str]:
     """The environment a process of the container starts with, from its `KEY=VALUE`
     items (the PATH, unless given, is the images' own)."""

@@ -25,6 +25,7 @@ UTS) and starts its process the same way, with no stub.
 
 from __future__ import annotations
 
+import _thread
 import fcntl
 import os
 import shutil
@@ -32,7 +33,6 @@ import signal
 import struct
 import subprocess
 import termios
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,50 +114,25 @@ class Pty:
     slave_path: str
 
 
-def open_descriptors() -> list[int]:
-    """The process's descriptors above stderr (read while the thread sees the machine's
-    /proc)."""
-    return [int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) > 2]
-
-
-def spawn_alone(descriptors: list[int], spawn: Callable[[], int]) -> int:
-    """Run `spawn` (a posix_spawn) with every one of `descriptors` close-on-exec, so the
-    new process inherits none of the engine's sockets and pipes (Python's posix_spawn
-    has no closefrom action); their flags are restored after."""
-    marked = []
-    for fd in descriptors:
-        try:
-            flags = fcntl.fcntl(fd, fcntl.F_GETFD)
-            if not flags & fcntl.FD_CLOEXEC:
-                fcntl.fcntl(fd, fcntl.F_SETFD, flags | fcntl.FD_CLOEXEC)
-                marked.append(fd)
-        except OSError:  # closed meanwhile
-            continue
-    try:
-        return spawn()
-    finally:
-        for fd in marked:
-            try:
-                fcntl.fcntl(fd, fcntl.F_SETFD,
-                            fcntl.fcntl(fd, fcntl.F_GETFD) & ~fcntl.FD_CLOEXEC)
-            except OSError:
-                pass
-
-
 def in_fresh_thread(work: Callable[[], T]) -> T:
     """Run `work` in a new thread and return what it returns (or raise what it raised):
-    everything it changes about its thread goes with the thread."""
+    everything it changes about its thread goes with the thread. A bare `_thread`:
+    threading.Thread's bookkeeping costs several times the thread itself, at every
+    container start."""
     box: dict[str, object] = {}
+    done = _thread.allocate_lock()
+    done.acquire()
 
     def run() -> None:
         try:
             box["value"] = work()
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             box["error"] = exc
+        finally:
+            done.release()
 
-    thread = threading.Thread(target=run, name="cnm-sandbox-setup")
-    thread.start()
-    thread.join()
+    _thread.start_new_thread(run, ())
+    done.acquire()
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
     return box["value"]  # type: ignore[return-value]
@@ -270,7 +245,7 @@ def _assemble(spec: RootSpec) -> str:
     privileged = spec.identity.capabilities is None
     sc.mount("sysfs", f"{new}/sys", "sysfs",
              (0 if privileged else sc.MS_RDONLY) | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
-    _make_dev(f"{new}/dev")
+    _make_dev(f"{new}/dev", populated=spec.base == "busybox")
     for target, source in spec.files:
         _ensure_file(new + target, target)
         sc.mount(source, new + target, None, sc.MS_BIND)
@@ -332,24 +307,29 @@ def _submounts_of_root() -> list[str]:
     return out
 
 
-def _make_dev(dev: str) -> None:
-    sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID, "mode=755,size=65536k")
-    for name in DEVICES:
-        path = f"{dev}/{name}"
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666))
-        sc.mount(f"/dev/{name}", path, None, sc.MS_BIND)
-    os.mkdir(f"{dev}/pts")
+DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+             ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
+             ("core", "/proc/kcore"), ("ptmx", "pts/ptmx"))
+
+
+def _make_dev(dev: str, populated: bool) -> None:
+    """The container's /dev: a tmpfs with the host's devices bound in, unless the root has
+    its own (`populated`: the busybox root's are device nodes of its own, under the
+    container's layer); in both a devpts instance of its own and /dev/shm."""
+    if not populated:
+        sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID, "mode=755,size=65536k")
+        for name in DEVICES:
+            path = f"{dev}/{name}"
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666))
+            sc.mount(f"/dev/{name}", path, None, sc.MS_BIND)
+        for name in ("pts", "shm", "mqueue"):
+            os.mkdir(f"{dev}/{name}")
+        for name, target in DEV_LINKS:
+            os.symlink(target, f"{dev}/{name}")
     sc.mount("devpts", f"{dev}/pts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
              "newinstance,ptmxmode=0666,mode=0620,gid=5")
-    os.symlink("pts/ptmx", f"{dev}/ptmx")
-    os.mkdir(f"{dev}/shm")
     sc.mount("tmpfs", f"{dev}/shm", "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC,
              "mode=1777,size=65536k")
-    os.mkdir(f"{dev}/mqueue")
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"),
-                         ("core", "/proc/kcore")):
-        os.symlink(target, f"{dev}/{name}")
 
 
 def _mount_item(new: str, item: MountSpec) -> None:
@@ -392,7 +372,6 @@ def _start_pid1(net: int | None, uts: int | None, spec: RootSpec, argv: list[str
     unshare(sc.CLONE_NEWNS | sc.CLONE_NEWPID)
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     host_proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    inherited = open_descriptors()
     try:
         new = _assemble(spec)
         os.chdir(new)
@@ -413,10 +392,11 @@ def _start_pid1(net: int | None, uts: int | None, spec: RootSpec, argv: list[str
         uid, _gid = _take_identity(spec.identity)
         release_read, release = os.pipe()
         try:
-            pid = spawn_alone(inherited, lambda: os.posix_spawn(
+            sc.close_on_exec_from(3)
+            pid = os.posix_spawn(
                 "/bin/busybox", ["sh", "-c", STUB, argv[0], executable, *argv[1:]], env,
                 file_actions=[*stdio_actions, (os.POSIX_SPAWN_DUP2, release_read, 3)],
-                setsid=True))
+                setsid=True)
         except BaseException:
             if pty is not None:
                 os.close(pty.master)
@@ -568,7 +548,6 @@ def spawn_on_pty(target: ExecTarget | None, net: int | None, identity: Identity,
     process and the master side."""
 
     def start() -> tuple[PtyProcess, int]:
-        inherited = open_descriptors()
         if target is not None:
             _enter_container(target, net, identity)
         elif net is not None:
@@ -580,12 +559,12 @@ def spawn_on_pty(target: ExecTarget | None, net: int | None, identity: Identity,
             if size is not None:
                 set_window(pty.master, *size)
             _take_identity(identity)
-            pid = spawn_alone(inherited, lambda: os.posix_spawn(
-                executable, argv, env, file_actions=[
-                    (os.POSIX_SPAWN_OPEN, 0, pty.slave_path, os.O_RDWR, 0),
-                    (os.POSIX_SPAWN_DUP2, 0, 1),
-                    (os.POSIX_SPAWN_DUP2, 0, 2),
-                ], setsid=True))
+            sc.close_on_exec_from(3)
+            pid = os.posix_spawn(executable, argv, env, file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, pty.slave_path, os.O_RDWR, 0),
+                (os.POSIX_SPAWN_DUP2, 0, 1),
+                (os.POSIX_SPAWN_DUP2, 0, 2),
+            ], setsid=True)
         except BaseException:
             os.close(pty.master)
             raise

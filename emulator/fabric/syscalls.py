@@ -37,6 +37,7 @@ AT_RECURSIVE = 0x8000
 MOUNT_ATTR_RDONLY = 0x1
 PR_CAPBSET_DROP = 24
 PR_SET_KEEPCAPS = 8
+CLOSE_RANGE_CLOEXEC = 1 << 2
 
 CLONE_FS = 0x00000200
 CLONE_NEWNS = 0x00020000
@@ -46,9 +47,9 @@ CLONE_NEWNET = 0x40000000
 
 _NUMBERS = {
     "x86_64": {"pivot_root": 155, "setgroups": 116, "setresuid": 117, "setresgid": 119,
-               "mount_setattr": 442},
+               "mount_setattr": 442, "close_range": 436},
     "aarch64": {"pivot_root": 41, "setgroups": 159, "setresuid": 147, "setresgid": 149,
-                "mount_setattr": 442},
+                "mount_setattr": 442, "close_range": 436},
 }[platform.machine()]
 
 
@@ -85,6 +86,16 @@ def make_read_only_recursively(path: str) -> None:
     attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
     _check(_libc.syscall(_NUMBERS["mount_setattr"], AT_FDCWD, path.encode(), AT_RECURSIVE,
                          ctypes.byref(attr), ctypes.sizeof(attr)), f"mount_setattr {path}")
+
+
+def close_on_exec_from(first: int) -> None:
+    """Every descriptor of the process from `first` on becomes close-on-exec (close_range
+    with CLOSE_RANGE_CLOEXEC, one call). Python makes its own descriptors so already;
+    this catches those of C libraries and inherited ones, which posix_spawn would
+    otherwise hand to a container's process (Python's posix_spawn has no closefrom)."""
+    _check(_libc.syscall(_NUMBERS["close_range"], ctypes.c_uint(first),
+                         ctypes.c_uint(0xFFFFFFFF), ctypes.c_uint(CLOSE_RANGE_CLOEXEC)),
+           "close_range")
 
 
 def drop_bounding(cap: int) -> None:

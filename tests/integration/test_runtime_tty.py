@@ -65,7 +65,7 @@ def on_terminal(env, command: str, typed: str | None = None, rows: int = 33,
 
 
 def test_run_it_gives_a_shell_with_the_window_and_its_exit_code(env, client):
-    done = on_terminal(env, "docker run -it --rm alpine sh", typed="stty size\nexit 3\n")
+    done = on_terminal(env, "docker run -it --rm alpine", typed="stty size\nexit 3\n")
     assert done.returncode == 3, done
     assert "/ # " in done.stdout  # the prompt of an interactive shell
     assert "33 101" in done.stdout

@@ -543,9 +543,9 @@ def set_window(fd: int, rows: int, cols: int) -> None:
 def spawn_on_pty(target: ExecTarget | None, net: int | None, identity: Identity,
                  argv: list[str], env: dict[str, str],
                  size: tuple[int, int] | None = None) -> tuple[PtyProcess, int]:
-    """Start argv in the container (the machine's view for no target) on a new
-    pseudo-terminal of the container's own devpts, as its controlling terminal: the
-    process and the master side."""
+    """Start argv in the container (the machine's view, in network namespace `net`, for
+    no target) on a new pseudo-terminal of the container's own devpts, as its
+    controlling terminal: the process and the master side."""
 
     def start() -> tuple[PtyProcess, int]:
         if target is not None:
@@ -553,21 +553,30 @@ def spawn_on_pty(target: ExecTarget | None, net: int | None, identity: Identity,
         elif net is not None:
             unshare(sc.CLONE_FS)
             setns(net, sc.CLONE_NEWNET)
-        executable = _executable(argv[0], env)
-        pty = open_pty("/dev/ptmx" if target is not None else "/dev/ptmx")
-        try:
-            if size is not None:
-                set_window(pty.master, *size)
-            _take_identity(identity)
-            sc.close_on_exec_from(3)
-            pid = os.posix_spawn(executable, argv, env, file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, pty.slave_path, os.O_RDWR, 0),
-                (os.POSIX_SPAWN_DUP2, 0, 1),
-                (os.POSIX_SPAWN_DUP2, 0, 2),
-            ], setsid=True)
-        except BaseException:
-            os.close(pty.master)
-            raise
-        return PtyProcess(pid), pty.master
+        return spawn_on_pty_here(argv, env, size, identity)
 
     return in_fresh_thread(start)
+
+
+def spawn_on_pty_here(argv: list[str], env: dict[str, str], size: tuple[int, int] | None,
+                      identity: Identity | None = None) -> tuple[PtyProcess, int]:
+    """Start argv on a new pseudo-terminal of the calling thread's /dev/ptmx, as its
+    controlling terminal (glibc's posix_spawn makes the session before it opens the
+    terminal), with `identity` taken first (only in a thread of its own)."""
+    executable = _executable(argv[0], env)
+    pty = open_pty("/dev/ptmx")
+    try:
+        if size is not None:
+            set_window(pty.master, *size)
+        if identity is not None:
+            _take_identity(identity)
+        sc.close_on_exec_from(3)
+        pid = os.posix_spawn(executable, argv, env, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, pty.slave_path, os.O_RDWR, 0),
+            (os.POSIX_SPAWN_DUP2, 0, 1),
+            (os.POSIX_SPAWN_DUP2, 0, 2),
+        ], setsid=True)
+    except BaseException:
+        os.close(pty.master)
+        raise
+    return PtyProcess(pid), pty.master

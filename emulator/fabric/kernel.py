@@ -35,6 +35,7 @@ from emulator.fabric.containerroot import (
     SandboxSetupError,
     popen_in,
     spawn_on_pty,
+    spawn_on_pty_here,
     start_pid1,
 )
 from emulator.fabric.icmpsweep import sweep
@@ -455,32 +456,13 @@ class KernelFabric:
         if sandbox is not None and sandbox.rooted and sandbox.process is not None:
             return self._popen_rooted(sandbox, argv, tty, full_env, identity or Identity(),
                                       size)
-        if tty:
-            net = self._net_fd(sandbox) if sandbox is not None else None
-            try:
-                return spawn_on_pty(None, net if net is not None else self._ns.net_fd,
-                                    Identity(), argv, {**full_env, "TERM": "xterm"},
-                                    size)  # type: ignore[return-value]
-            finally:
-                if net is not None:
-                    os.close(net)
-
         def start() -> tuple[subprocess.Popen, int | None]:
-            if not tty:
-                return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, env=full_env,
-                                        start_new_session=True), None
-            master, slave = os.openpty()
-            try:
-                proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
-                                        env={**full_env, "TERM": "xterm"},
-                                        start_new_session=True)
-            except BaseException:
-                os.close(master)
-                raise
-            finally:
-                os.close(slave)
-            return proc, master
+            if tty:
+                return spawn_on_pty_here(argv, {**full_env, "TERM": "xterm"},
+                                         size)  # type: ignore[return-value]
+            return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=full_env,
+                                    start_new_session=True), None
 
         return self._started_in(sandbox, start)
 

@@ -245,7 +245,7 @@ def _assemble(spec: RootSpec) -> str:
     privileged = spec.identity.capabilities is None
     sc.mount("sysfs", f"{new}/sys", "sysfs",
              (0 if privileged else sc.MS_RDONLY) | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
-    _make_dev(f"{new}/dev", populated=spec.base == "busybox")
+    _make_dev(f"{new}/dev")
     for target, source in spec.files:
         _ensure_file(new + target, target)
         sc.mount(source, new + target, None, sc.MS_BIND)
@@ -254,14 +254,14 @@ def _assemble(spec: RootSpec) -> str:
     workdir = spec.identity.workdir or "/"
     _ensure_dir(new + workdir, f"-w {workdir}")  # as dockerd, even on a read-only root
     if spec.read_only:
-        sc.mount(None, new, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY)
+        sc.mount(None, new, None, sc.MS_REMOUNT | sc.MS_BIND | sc.MS_RDONLY | sc.MS_NODEV)
     return new
 
 
 def _overlay(new: str, lower: str, layer: Path | None) -> None:
     """An overlay of `lower` on `new`, written to `layer` (in memory without one)."""
     if layer is None:
-        sc.mount("tmpfs", new, "tmpfs", 0, "mode=755")
+        sc.mount("tmpfs", new, "tmpfs", sc.MS_NODEV, "mode=755")
         upper, work = f"{new}/upper", f"{new}/work"
         os.mkdir(upper)
         os.mkdir(work)
@@ -269,7 +269,8 @@ def _overlay(new: str, lower: str, layer: Path | None) -> None:
         upper, work = str(layer / "upper"), str(layer / "work")
         os.makedirs(upper, exist_ok=True)
         os.makedirs(work, exist_ok=True)
-    sc.mount("overlay", new, "overlay", 0, f"lowerdir={lower},upperdir={upper},workdir={work}")
+    sc.mount("overlay", new, "overlay", sc.MS_NODEV,
+             f"lowerdir={lower},upperdir={upper},workdir={work}")
 
 
 def _host_view(new: str, layer: Path | None) -> None:
@@ -282,12 +283,12 @@ def _host_view(new: str, layer: Path | None) -> None:
         _overlay(new, "/", layer)
     except OSError:
         sc.mount("/", new, None, sc.MS_BIND | sc.MS_REC)
-        sc.make_read_only_recursively(new)
+        sc.restrict_recursively(new, read_only=True)
     else:
         for path in submounts:
             if os.path.isdir(new + path) or os.path.isfile(new + path):
                 sc.mount(path, new + path, None, sc.MS_BIND | sc.MS_REC)
-                sc.make_read_only_recursively(new + path)
+                sc.restrict_recursively(new + path, read_only=True)
     for target, options in HOST_VIEW_TMPFS:
         sc.mount("tmpfs", new + target, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, options)
 
@@ -312,20 +313,20 @@ DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
              ("core", "/proc/kcore"), ("ptmx", "pts/ptmx"))
 
 
-def _make_dev(dev: str, populated: bool) -> None:
-    """The container's /dev: a tmpfs with the host's devices bound in, unless the root has
-    its own (`populated`: the busybox root's are device nodes of its own, under the
-    container's layer); in both a devpts instance of its own and /dev/shm."""
-    if not populated:
-        sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID, "mode=755,size=65536k")
-        for name in DEVICES:
-            path = f"{dev}/{name}"
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666))
-            sc.mount(f"/dev/{name}", path, None, sc.MS_BIND)
-        for name in ("pts", "shm", "mqueue"):
-            os.mkdir(f"{dev}/{name}")
-        for name, target in DEV_LINKS:
-            os.symlink(target, f"{dev}/{name}")
+def _make_dev(dev: str) -> None:
+    """The container's /dev: a tmpfs without devices of its own (no device node a
+    container makes there opens anything: there is no devices cgroup), with the host's
+    null, zero, full, random, urandom and tty bound in, a devpts instance of its own
+    and /dev/shm."""
+    sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "mode=755,size=65536k")
+    for name in DEVICES:
+        path = f"{dev}/{name}"
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o666))
+        sc.mount(f"/dev/{name}", path, None, sc.MS_BIND)
+    for name in ("pts", "shm", "mqueue"):
+        os.mkdir(f"{dev}/{name}")
+    for name, target in DEV_LINKS:
+        os.symlink(target, f"{dev}/{name}")
     sc.mount("devpts", f"{dev}/pts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
              "newinstance,ptmxmode=0666,mode=0620,gid=5")
     sc.mount("tmpfs", f"{dev}/shm", "tmpfs", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC,
@@ -346,8 +347,7 @@ def _mount_item(new: str, item: MountSpec) -> None:
     else:
         _ensure_file(target, what)
     sc.mount(item.source, target, None, sc.MS_BIND | sc.MS_REC)
-    if item.read_only:
-        sc.make_read_only_recursively(target)
+    sc.restrict_recursively(target, read_only=item.read_only)
 
 
 def _enter_world(net: int | None, uts: int | None) -> None:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import subprocess
 import tempfile
 import threading
 from pathlib import Path
 
 CACHE = Path("/var/cache/cnm-emulator")
-BUSYBOX_ROOT = CACHE / "busybox-root-2"
+BUSYBOX_ROOT = CACHE / "busybox-root-3"
 MOUNTPOINT = CACHE / "mnt"
 """An empty directory a setup thread assembles a container's root on, in its own
 mount namespace (the machine never sees what is mounted there)."""
@@ -144,23 +143,3 @@ def _fill(root: Path) -> None:
         'NAME="BusyBox (cnm-emulator)"\nID=busybox\nPRETTY_NAME="BusyBox on cnm-emulator"\n')
     for name in EMPTY_FILES:
         (root / name).touch()
-    _fill_dev(root / "dev")
-
-
-DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8),
-           "urandom": (1, 9), "tty": (5, 0)}
-DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
-             "stderr": "/proc/self/fd/2", "core": "/proc/kcore", "ptmx": "pts/ptmx"}
-
-
-def _fill_dev(dev: Path) -> None:
-    """The devices Docker gives every container, as nodes of the root's own (each
-    container's writes to /dev land in its layer), and the mountpoints of its devpts
-    and /dev/shm."""
-    for name, (major, minor) in DEVICES.items():
-        os.mknod(dev / name, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
-        os.chmod(dev / name, 0o666)
-    for name, target in DEV_LINKS.items():
-        os.symlink(target, dev / name)
-    for name in ("pts", "shm", "mqueue"):
-        (dev / name).mkdir()

@@ -35,6 +35,7 @@ MNT_DETACH = 0x2
 AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
 MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NODEV = 0x4
 PR_CAPBSET_DROP = 24
 PR_SET_KEEPCAPS = 8
 CLOSE_RANGE_CLOEXEC = 1 << 2
@@ -81,9 +82,10 @@ def pivot_root(new_root: str, put_old: str) -> None:
            "pivot_root")
 
 
-def make_read_only_recursively(path: str) -> None:
-    """Every mount at and under `path` read-only (mount_setattr with AT_RECURSIVE)."""
-    attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
+def restrict_recursively(path: str, read_only: bool) -> None:
+    """Every mount at and under `path` without devices (a device node made there opens
+    nothing), and read-only if asked (mount_setattr with AT_RECURSIVE)."""
+    attr = _MountAttr(MOUNT_ATTR_NODEV | (MOUNT_ATTR_RDONLY if read_only else 0), 0, 0, 0)
     _check(_libc.syscall(_NUMBERS["mount_setattr"], AT_FDCWD, path.encode(), AT_RECURSIVE,
                          ctypes.byref(attr), ctypes.sizeof(attr)), f"mount_setattr {path}")
 

@@ -118,6 +118,13 @@ def test_volumes_land_where_asked(docker, tmp_path):
     assert " 1024 " in sized
 
 
+def test_a_device_node_made_in_a_container_opens_nothing(docker):
+    for where in ("/tmp", "/dev", "/root"):
+        made = docker("run", "--rm", "alpine", "sh", "-c",
+                      f"mknod {where}/disk b 254 0 && head -c 1 {where}/disk")
+        assert made.returncode != 0 and "Permission denied" in made.stderr, made
+
+
 def test_read_only_root_with_tmpfs_writable(docker):
     refused = docker("run", "--rm", "--read-only", "alpine", "touch", "/x")
     assert refused.returncode != 0 and "Read-only file system" in refused.stderr

@@ -211,6 +211,8 @@ def attach_container(host: HostContext, request: Request) -> None:
         raise err.NotImplementedByEmulator("attach needs a hijacked connection")
     if not container.running and not never_started(container):
         raise err.Conflict("You cannot attach to a stopped container, start it first")
+    if request.arg("detachKeys"):
+        raise err.NotImplementedByEmulator("--detach-keys is not supported by the emulator")
     console = lifecycle.console(container.id)
     stdin = request.flag("stdin") and container.runtime.open_stdin and console is not None
     if console is not None and console.tty:

@@ -2,8 +2,9 @@
 
 It holds the host's namespace and one netlink socket opened inside it. A
 container's sandbox is a fresh network and UTS namespace created by the calling
-thread, whose first process is the container's own long-lived process; veths are
-born with their peer already inside the sandbox.
+thread, whose first process is the container's own long-lived process, started in
+mount and PID namespaces of its own on its own root (fabric/containerroot); veths
+are born with their peer already inside the sandbox.
 """
 
 from __future__ import annotations

@@ -114,22 +114,30 @@ class Pty:
     slave_path: str
 
 
-def in_fresh_thread(work: Callable[[], T]) -> T:
+def in_fresh_thread(work: Callable[..., T], early: bool = False) -> T:
     """Run `work` in a new thread and return what it returns (or raise what it raised):
-    everything it changes about its thread goes with the thread. A bare `_thread`:
-    threading.Thread's bookkeeping costs several times the thread itself, at every
-    container start."""
+    everything it changes about its thread goes with the thread. With `early`, `work`
+    is given a function that hands its result back at once, the thread going on. A
+    bare `_thread`: threading.Thread's bookkeeping costs several times the thread
+    itself, at every container start."""
     box: dict[str, object] = {}
     done = _thread.allocate_lock()
     done.acquire()
 
+    def hand_back(value: T) -> None:
+        if not box:
+            box["value"] = value
+            done.release()
+
     def run() -> None:
         try:
-            box["value"] = work()
+            value = work(hand_back) if early else work()
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
-            box["error"] = exc
-        finally:
-            done.release()
+            if not box:
+                box["error"] = exc
+                done.release()
+        else:
+            hand_back(value)
 
     _thread.start_new_thread(run, ())
     done.acquire()
@@ -361,22 +369,34 @@ def start_pid1(net: int | None, uts: int | None, spec: RootSpec, argv: list[str]
                env: dict[str, str], stdio: tuple[int, int, int]) -> tuple[int, int | None]:
     """Start the container's PID 1 (see the module's docstring) in a fresh thread: its
     host pid, and with `spec.tty` the master side of its terminal (`stdio` is not used
-    then). `net`/`uts`: descriptors of the namespaces to enter (None: the thread's)."""
-    return in_fresh_thread(lambda: _start_pid1(net, uts, spec, argv, env, stdio))
+    then). `net`/`uts`: descriptors of the namespaces to enter (None: the thread's).
+    Once the kernel has shown it can, the thread hands the pid back as soon as PID 1
+    exists, and mounts its /proc and lets it go on after."""
+    return in_fresh_thread(lambda hand_back: _start_pid1(net, uts, spec, argv, env, stdio,
+                                                         hand_back), early=True)
+
+
+_proc_mount_works = False
+"""Whether this kernel has mounted a /proc with pidns= for us once: from then on the
+last steps of a start run after the caller has its pid (off the start's path)."""
 
 
 def _start_pid1(net: int | None, uts: int | None, spec: RootSpec, argv: list[str],
-                env: dict[str, str], stdio: tuple[int, int, int]) -> tuple[int, int | None]:
+                env: dict[str, str], stdio: tuple[int, int, int],
+                hand_back: Callable[[tuple[int, int | None]], None]) -> tuple[int, int | None]:
     unshare(sc.CLONE_FS)
     _enter_world(net, uts)
     unshare(sc.CLONE_NEWNS | sc.CLONE_NEWPID)
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     host_proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    old_root: int | None = None
     try:
         new = _assemble(spec)
         os.chdir(new)
         sc.pivot_root(".", ".")
-        sc.umount(".", sc.MNT_DETACH)
+        # the machine's root is stacked on the container's now, where no path leads
+        # (a walk never leaves its root): unmounted before PID 1 goes on
+        old_root = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         os.chdir(spec.identity.workdir or "/")
         executable = _executable(argv[0], env)
         pty = open_pty("/dev/ptmx") if spec.tty else None
@@ -398,35 +418,58 @@ def _start_pid1(net: int | None, uts: int | None, spec: RootSpec, argv: list[str
                 file_actions=[*stdio_actions, (os.POSIX_SPAWN_DUP2, release_read, 3)],
                 setsid=True)
         except BaseException:
+            os.close(release)
             if pty is not None:
                 os.close(pty.master)
             raise
         finally:
             os.close(release_read)
+        result = (pid, pty.master if pty is not None else None)
+        early = _proc_mount_works
+        if early:
+            hand_back(result)
         try:
-            if uid:
-                sc.become_root_again()
-            os.fchdir(host_proc)
-            try:
-                sc.mount("proc", "/proc", "proc", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC,
-                         f"pidns={pid}/ns/pid")
-            except OSError as exc:
-                raise SandboxSetupError(
-                    f"cannot mount /proc of the container's PID namespace ({exc.strerror}): "
-                    "the emulator needs a kernel whose proc accepts pidns= (Linux 6.15 or "
-                    "later)") from None
-            os.write(release, b"go\n")
+            _release_pid1(pid, uid, host_proc, old_root, release)
         except BaseException:
             os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:  # the engine reaped it first
+                pass
+            if early:  # nobody to tell: the container has ended, as if it had crashed
+                return result
             if pty is not None:
                 os.close(pty.master)
             raise
-        finally:
-            os.close(release)
-        return pid, (pty.master if pty is not None else None)
+        return result
     finally:
         os.close(host_proc)
+        if old_root is not None:
+            os.close(old_root)
+
+
+def _release_pid1(pid: int, uid: int, host_proc: int, old_root: int, release: int) -> None:
+    """The last steps of a start: /proc of PID 1's namespace, the machine's root
+    unmounted, then PID 1 let go."""
+    global _proc_mount_works
+    try:
+        if uid:
+            sc.become_root_again()
+        os.fchdir(host_proc)
+        try:
+            sc.mount("proc", "/proc", "proc", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC,
+                     f"pidns={pid}/ns/pid")
+        except OSError as exc:
+            raise SandboxSetupError(
+                f"cannot mount /proc of the container's PID namespace ({exc.strerror}): "
+                "the emulator needs a kernel whose proc accepts pidns= (Linux 6.15 or "
+                "later)") from None
+        _proc_mount_works = True
+        os.fchdir(old_root)
+        sc.umount(".", sc.MNT_DETACH)
+        os.write(release, b"go\n")
+    finally:
+        os.close(release)
 
 
 # -- exec ------------------------------------------------------------------------------------

@@ -488,6 +488,8 @@ class ExecTarget:
         try:
             for kind in kinds:
                 fds[kind] = os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+            fds["root"] = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY |
+                                  os.O_CLOEXEC)
         except BaseException:
             for fd in fds.values():
                 os.close(fd)
@@ -513,6 +515,10 @@ def _enter_container(target: ExecTarget, net: int | None, identity: Identity) ->
     for kind in ("net", "uts", "pid", "mnt"):
         if kind in target.fds:
             setns(target.fds[kind], FLAGS[kind])
+    # PID 1's own root: entering the namespace gives its top mount, which is the
+    # machine's for the moment a start still has it stacked there
+    os.fchdir(target.fds["root"])
+    os.chroot(".")
     workdir = identity.workdir or "/"
     try:
         os.chdir(workdir)

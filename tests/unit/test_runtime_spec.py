@@ -117,3 +117,23 @@ def test_without_sandboxes_the_fabric_gets_no_root():
     other = engine.lifecycle.create("viewed", [], image="debian")
     engine.lifecycle.start(other.id)
     assert fabric.roots[other.id].base == "host"  # type: ignore[union-attr]
+
+
+def test_users_are_resolved_as_runc_does(monkeypatch):
+    from emulator.fabric import containerroot
+    from emulator.fabric.rootfs import GROUP, PASSWD
+
+    tables = {"/etc/passwd": PASSWD, "/etc/group": GROUP + "extra:x:300:nobody\n"}
+    monkeypatch.setattr(containerroot, "_table", lambda path: [
+        line.split(":") for line in tables[path].splitlines()])
+    resolve = containerroot.resolve_user
+    assert resolve("") == (0, 0, (0,))
+    assert resolve("nobody") == (65534, 65534, (300, 65534))
+    assert resolve("1234") == (1234, 0, (0,))
+    assert resolve("1234:tty") == (1234, 5, (5,))
+    assert resolve("www-data:42") == (33, 42, (42,))
+    with pytest.raises(containerroot.SandboxSetupError,
+                       match="unable to find user ghost: no matching entries in passwd file"):
+        resolve("ghost")
+    with pytest.raises(containerroot.SandboxSetupError, match="unable to find group nope"):
+        resolve("root:nope")

@@ -509,8 +509,10 @@ class Engine:
     # -- the whole host --------------------------------------------------------
 
     def check(self) -> list[str]:
-        """CNI-style CHECK of every endpoint: what drifted from the CNM state."""
+        """CNI-style CHECK of every endpoint: what drifted from the CNM state. Containers
+        whose process has ended are reaped first (their endpoints go with them)."""
         with self._write():
+            self._containers.reap_exited()
             problems = []
             for network in self.networks.values():
                 for ep in network.endpoints.values():

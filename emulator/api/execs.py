@@ -21,7 +21,8 @@ from emulator.api.streams import (
 )
 from emulator.cnm.engine import Engine
 from emulator.cnm.images import process_env
-from emulator.fabric.containerroot import SandboxSetupError, set_window
+from emulator.fabric.identity import SandboxSetupError
+from emulator.fabric.terminals import set_window
 
 ROUTES = RouteTable()
 """This module's routes, declared on their handlers."""

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from emulator.fabric.containerroot import set_window
+from emulator.fabric.terminals import set_window
 
 Listener = Callable[[bytes | None], None]
 """Hears each chunk of a TTY's output, then None once the terminal has closed."""

@@ -26,7 +26,8 @@ from emulator.cnm.runtimespec import RuntimeSpec
 from emulator.cnm.state import HostState
 from emulator.drivers.portmapping import PortOptions
 from emulator.fabric.base import ExecResult
-from emulator.fabric.containerroot import MountSpec, RootSpec, SandboxSetupError
+from emulator.fabric.containerroot import MountSpec, RootSpec
+from emulator.fabric.identity import SandboxSetupError
 from emulator.ids import docker_timestamp, new_id
 
 # dockerd's names.RestrictedNamePattern; Go's `$` is the end of the text, hence fullmatch.

@@ -14,7 +14,8 @@ import posixpath
 from dataclasses import dataclass
 
 from emulator import errdefs as err
-from emulator.fabric.containerroot import CAPABILITIES, Identity, MountSpec
+from emulator.fabric.containerroot import MountSpec
+from emulator.fabric.identity import CAPABILITIES, Identity
 from emulator.fabric.syscalls import MS_NODEV, MS_NOEXEC, MS_NOSUID
 
 DEFAULT_CAPABILITIES = frozenset({

@@ -13,8 +13,9 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Protocol
 
-from emulator.fabric.containerroot import Identity, RootSpec
+from emulator.fabric.containerroot import RootSpec
 from emulator.fabric.dnssockets import ResolverSockets
+from emulator.fabric.identity import Identity
 from emulator.fabric.netns import Namespace
 from emulator.fabric.processes import ProcessId
 

@@ -1,70 +1,52 @@
 """A container's process in a sandbox: its own root, PID namespace, user and capabilities.
 
-Every container process starts from a fresh, short-lived thread of the engine
-that makes itself the sandbox and is thrown away after, so nothing it changes
-(its namespaces, root, working directory, capability bounding set, uid) reaches
-the rest of the engine. For a container's first process the thread
+A container's first process starts from a fresh, short-lived thread of the engine
+(fabric/identity) that
 
 1. enters the sandbox's network and UTS namespaces, unshares a mount and a PID
    namespace and makes every mount private (nothing propagates to the machine);
 2. assembles the root on a mountpoint of its own: an overlay of the busybox root
-   with a per-container writable layer, or the machine's root bound read-only
-   (recursively) with fresh tmpfs on /tmp, /run, /var/tmp and /root; then /sys
+   or of the machine's root (its other filesystems bound read-only, fresh tmpfs on
+   /tmp, /run, /var/tmp and /root) with a per-container writable layer; then /sys
    (read-only, of the sandbox's network namespace), /dev (tmpfs with the host's
    null, zero, full, random, urandom and tty; a devpts instance of its own, /dev/shm),
    the engine's /etc files, -v binds and tmpfs mounts, and --read-only;
 3. pivots into it, drops the bounding set to the container's capabilities and
    takes the container's uid/gid (raw syscalls: this thread only, saved uid 0);
-4. starts a stub as PID 1 that waits on a pipe, mounts /proc of the new PID
-   namespace (`pidns=`: a thread cannot enter the PID namespace it made), then
-   lets the stub exec the command.
+4. starts a stub as PID 1 that waits on a pipe, hands its pid back to the engine,
+   mounts /proc of the new PID namespace (`pidns=`: a thread cannot enter the PID
+   namespace it made), unmounts the machine's root from the namespace, then lets
+   the stub exec the command.
 
-An exec enters the namespaces of the container's PID 1 (mount, PID, network,
-UTS) and starts its process the same way, with no stub.
+An exec joins them (fabric/containerexec).
 """
 
 from __future__ import annotations
 
-import _thread
-import fcntl
 import os
-import shutil
 import signal
-import struct
-import subprocess
-import termios
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from emulator.fabric import syscalls as sc
+from emulator.fabric.identity import (
+    Identity,
+    SandboxSetupError,
+    executable,
+    in_fresh_thread,
+    take_identity,
+)
 from emulator.fabric.netns import setns, unshare
 from emulator.fabric.rootfs import busybox_root, ensure_mountpoint
+from emulator.fabric.terminals import open_pty, set_window
 
-T = TypeVar("T")
-
-CAPABILITIES = (
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID",
-    "SETUID", "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN",
-    "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE",
-    "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME",
-    "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ",
-    "PERFMON", "BPF", "CHECKPOINT_RESTORE",
-)
-"""Capability names (without CAP_) by number."""
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 HOST_VIEW_TMPFS = (("/tmp", "mode=1777"), ("/run", "mode=755"), ("/var/tmp", "mode=1777"),
                    ("/root", "mode=700"))
 STUB = 'read _ <&3 || exit 111; exec 3<&-; exec -a "$0" "$@"'
 """PID 1 until /proc is ready: it waits for a line on fd 3, then becomes the command."""
-TIOCSPTLCK = 0x40045431
-TIOCGPTN = 0x80045430
 
-
-class SandboxSetupError(Exception):
-    """A container's root could not be made as asked (a message for the user)."""
 
 
 @dataclass(frozen=True)
@@ -77,16 +59,6 @@ class MountSpec:
     read_only: bool = False
     options: str = ""  # tmpfs mount data: size=..., mode=...
     flags: int = sc.MS_NOSUID | sc.MS_NODEV  # tmpfs mount flags
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who a process runs as, and with what: `user` as Docker takes it (uid, name,
-    uid:gid, name:group; empty for root), `capabilities` by name (None: all)."""
-
-    user: str = ""
-    capabilities: frozenset[str] | None = None
-    workdir: str = "/"
 
 
 @dataclass(frozen=True)
@@ -104,116 +76,6 @@ class RootSpec:
     """PID 1 on a pseudo-terminal of the container's devpts (its controlling terminal)."""
     console_size: tuple[int, int] | None = None
     """(rows, columns) of that terminal at start."""
-
-
-@dataclass
-class Pty:
-    """The master side of a pseudo-terminal made in a container's devpts."""
-
-    master: int
-    slave_path: str
-
-
-def in_fresh_thread(work: Callable[..., T], early: bool = False) -> T:
-    """Run `work` in a new thread and return what it returns (or raise what it raised):
-    everything it changes about its thread goes with the thread. With `early`, `work`
-    is given a function that hands its result back at once, the thread going on. A
-    bare `_thread`: threading.Thread's bookkeeping costs several times the thread
-    itself, at every container start."""
-    box: dict[str, object] = {}
-    done = _thread.allocate_lock()
-    done.acquire()
-
-    def hand_back(value: T) -> None:
-        if not box:
-            box["value"] = value
-            done.release()
-
-    def run() -> None:
-        try:
-            value = work(hand_back) if early else work()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller
-            if not box:
-                box["error"] = exc
-                done.release()
-        else:
-            hand_back(value)
-
-    _thread.start_new_thread(run, ())
-    done.acquire()
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
-
-
-# -- users -----------------------------------------------------------------------------
-
-
-def _table(path: str) -> list[list[str]]:
-    try:
-        with open(path) as text:
-            return [line.rstrip("\n").split(":") for line in text if line.strip()
-                    and not line.startswith("#")]
-    except FileNotFoundError:
-        return []
-
-
-def resolve_user(user: str) -> tuple[int, int, tuple[int, ...]]:
-    """uid, gid and supplementary groups of Docker's `--user` value, looked up in the
-    calling thread's /etc/passwd and /etc/group (the container's, after the pivot);
-    the groups hold the gid too, as runc's do."""
-    if not user:
-        return 0, 0, (0,)
-    name, _, group = user.partition(":")
-    passwd = _table("/etc/passwd")
-    groups = _table("/etc/group")
-    entry = next((row for row in passwd if len(row) > 3 and row[0] == name), None)
-    if entry is None and not name.isdigit():
-        raise SandboxSetupError(f"unable to find user {name}: no matching entries in passwd "
-                                "file")
-    if entry is None:
-        uid, gid = int(name), 0
-        entry = next((row for row in passwd if len(row) > 3 and row[2] == name), None)
-        if entry is not None:
-            gid = int(entry[3])
-    else:
-        uid, gid = int(entry[2]), int(entry[3])
-    if group:
-        row = next((row for row in groups if len(row) > 2 and row[0] == group), None)
-        if row is not None:
-            gid = int(row[2])
-        elif group.isdigit():
-            gid = int(group)
-        else:
-            raise SandboxSetupError(f"unable to find group {group}: no matching entries in "
-                                    "group file")
-    login = entry[0] if entry is not None else None
-    extra = tuple(sorted({gid} | {int(row[2]) for row in groups if len(row) > 3 and login
-                                  and login in row[3].split(",")}))
-    return uid, gid, extra
-
-
-def _take_identity(identity: Identity) -> tuple[int, int]:
-    """Drop the thread's bounding set to the identity's capabilities and take its uid/gid
-    (saved uid staying 0); returns (uid, gid)."""
-    uid, gid, extra = resolve_user(identity.user)
-    if identity.capabilities is not None:
-        keep = {CAPABILITIES.index(name) for name in identity.capabilities
-                if name in CAPABILITIES}
-        for cap in range(sc.LAST_CAPABILITY + 1):
-            if cap not in keep:
-                sc.drop_bounding(cap)
-    if uid or gid or extra != (0,):
-        sc.set_thread_credentials(uid, gid, extra)
-    return uid, gid
-
-
-def _executable(program: str, env: Mapping[str, str]) -> str:
-    found = program if "/" in program else shutil.which(program, path=env.get("PATH",
-                                                                             os.defpath))
-    if found is None or not os.path.isfile(found) or not os.access(found, os.X_OK):
-        raise FileNotFoundError(2, f"No such file or directory: {program!r}")
-    return found
 
 
 # -- a container's first process ------------------------------------------------------------
@@ -398,7 +260,7 @@ def _start_pid1(net: int | None, uts: int | None, spec: RootSpec, argv: list[str
         # (a walk never leaves its root): unmounted before PID 1 goes on
         old_root = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         os.chdir(spec.identity.workdir or "/")
-        executable = _executable(argv[0], env)
+        program = executable(argv[0], env)
         pty = open_pty("/dev/ptmx") if spec.tty else None
         if pty is not None:
             if spec.console_size:
@@ -409,12 +271,12 @@ def _start_pid1(net: int | None, uts: int | None, spec: RootSpec, argv: list[str
             stdio_actions = [(os.POSIX_SPAWN_DUP2, stdio[0], 0),
                              (os.POSIX_SPAWN_DUP2, stdio[1], 1),
                              (os.POSIX_SPAWN_DUP2, stdio[2], 2)]
-        uid, _gid = _take_identity(spec.identity)
+        uid, _gid = take_identity(spec.identity)
         release_read, release = os.pipe()
         try:
             sc.close_on_exec_from(3)
             pid = os.posix_spawn(
-                "/bin/busybox", ["sh", "-c", STUB, argv[0], executable, *argv[1:]], env,
+                "/bin/busybox", ["sh", "-c", STUB, argv[0], program, *argv[1:]], env,
                 file_actions=[*stdio_actions, (os.POSIX_SPAWN_DUP2, release_read, 3)],
                 setsid=True)
         except BaseException:
@@ -472,160 +334,3 @@ def _release_pid1(pid: int, uid: int, host_proc: int, old_root: int, release: in
         os.close(release)
 
 
-# -- exec ------------------------------------------------------------------------------------
-
-
-@dataclass
-class ExecTarget:
-    """Descriptors of a running container's namespaces (its PID 1's), to exec in."""
-
-    fds: dict[str, int]
-
-    @classmethod
-    def of(cls, pid: int, own_net: bool = True) -> ExecTarget:
-        kinds = ("mnt", "pid", "net", "uts") if own_net else ("mnt", "pid")
-        fds: dict[str, int] = {}
-        try:
-            for kind in kinds:
-                fds[kind] = os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
-            fds["root"] = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY |
-                                  os.O_CLOEXEC)
-        except BaseException:
-            for fd in fds.values():
-                os.close(fd)
-            raise
-        return cls(fds)
-
-    def close(self) -> None:
-        for fd in self.fds.values():
-            os.close(fd)
-        self.fds = {}
-
-
-FLAGS = {"mnt": sc.CLONE_NEWNS, "pid": sc.CLONE_NEWPID, "net": sc.CLONE_NEWNET,
-         "uts": sc.CLONE_NEWUTS}
-
-
-def _enter_container(target: ExecTarget, net: int | None, identity: Identity) -> None:
-    """The calling thread joins the container (its host-mode network from `net`), goes to
-    the working directory; the identity is taken by the caller."""
-    unshare(sc.CLONE_FS)
-    if net is not None:
-        setns(net, sc.CLONE_NEWNET)
-    for kind in ("net", "uts", "pid", "mnt"):
-        if kind in target.fds:
-            setns(target.fds[kind], FLAGS[kind])
-    # PID 1's own root: entering the namespace gives its top mount, which is the
-    # machine's for the moment a start still has it stacked there
-    os.fchdir(target.fds["root"])
-    os.chroot(".")
-    workdir = identity.workdir or "/"
-    try:
-        os.chdir(workdir)
-    except OSError as exc:
-        raise SandboxSetupError(
-            "OCI runtime exec failed: exec failed: unable to start container process: "
-            f'chdir to cwd ("{workdir}") set in config.json failed: '
-            f"{exc.strerror.lower()}: unknown") from None
-
-
-def popen_in(target: ExecTarget, net: int | None, identity: Identity, argv: list[str],
-             env: dict[str, str]) -> subprocess.Popen:
-    """Start argv in the container with pipes (see subprocess.Popen)."""
-
-    def start() -> subprocess.Popen:
-        _enter_container(target, net, identity)
-        _executable(argv[0], env)
-        _take_identity(identity)
-        return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=env, start_new_session=True)
-
-    return in_fresh_thread(start)
-
-
-class PtyProcess:
-    """A process on a pseudo-terminal (Popen's wait/poll/pid; no pipes)."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.returncode: int | None = None
-        self.stdin = self.stdout = self.stderr = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            done, status = os.waitpid(self.pid, os.WNOHANG)
-            if done == self.pid:
-                self.returncode = os.waitstatus_to_exitcode(status)
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        if self.returncode is None:
-            _, status = os.waitpid(self.pid, 0)
-            self.returncode = os.waitstatus_to_exitcode(status)
-        return self.returncode
-
-    def kill(self) -> None:
-        if self.returncode is None:
-            try:
-                os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-def open_pty(ptmx: str = "/dev/ptmx") -> Pty:
-    """A new pseudo-terminal of the devpts behind `ptmx`, unlocked: the master, and the
-    slave's path (in the same filesystem view)."""
-    master = os.open(ptmx, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    try:
-        fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
-        number = struct.unpack("i", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))[0]
-    except BaseException:
-        os.close(master)
-        raise
-    return Pty(master, f"{os.path.dirname(ptmx)}/pts/{number}".replace("//", "/"))
-
-
-def set_window(fd: int, rows: int, cols: int) -> None:
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-
-def spawn_on_pty(target: ExecTarget | None, net: int | None, identity: Identity,
-                 argv: list[str], env: dict[str, str],
-                 size: tuple[int, int] | None = None) -> tuple[PtyProcess, int]:
-    """Start argv in the container (the machine's view, in network namespace `net`, for
-    no target) on a new pseudo-terminal of the container's own devpts, as its
-    controlling terminal: the process and the master side."""
-
-    def start() -> tuple[PtyProcess, int]:
-        if target is not None:
-            _enter_container(target, net, identity)
-        elif net is not None:
-            unshare(sc.CLONE_FS)
-            setns(net, sc.CLONE_NEWNET)
-        return spawn_on_pty_here(argv, env, size, identity)
-
-    return in_fresh_thread(start)
-
-
-def spawn_on_pty_here(argv: list[str], env: dict[str, str], size: tuple[int, int] | None,
-                      identity: Identity | None = None) -> tuple[PtyProcess, int]:
-    """Start argv on a new pseudo-terminal of the calling thread's /dev/ptmx, as its
-    controlling terminal (glibc's posix_spawn makes the session before it opens the
-    terminal), with `identity` taken first (only in a thread of its own)."""
-    executable = _executable(argv[0], env)
-    pty = open_pty("/dev/ptmx")
-    try:
-        if size is not None:
-            set_window(pty.master, *size)
-        if identity is not None:
-            _take_identity(identity)
-        sc.close_on_exec_from(3)
-        pid = os.posix_spawn(executable, argv, env, file_actions=[
-            (os.POSIX_SPAWN_OPEN, 0, pty.slave_path, os.O_RDWR, 0),
-            (os.POSIX_SPAWN_DUP2, 0, 1),
-            (os.POSIX_SPAWN_DUP2, 0, 2),
-        ], setsid=True)
-    except BaseException:
-        os.close(pty.master)
-        raise
-    return PtyProcess(pid), pty.master

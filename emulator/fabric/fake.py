@@ -22,8 +22,9 @@ from emulator.fabric.base import (
     TaskIngress,
     VirtualServer,
 )
-from emulator.fabric.containerroot import Identity, RootSpec
+from emulator.fabric.containerroot import RootSpec
 from emulator.fabric.fakenft import FakeTable
+from emulator.fabric.identity import Identity
 from emulator.fabric.loadbalancer import ruleset as load_balancer_ruleset
 from emulator.fabric.processes import ProcessId
 

@@ -29,17 +29,10 @@ from emulator.fabric.base import (
     TaskIngress,
     VirtualServer,
 )
-from emulator.fabric.containerroot import (
-    ExecTarget,
-    Identity,
-    RootSpec,
-    SandboxSetupError,
-    popen_in,
-    spawn_on_pty,
-    spawn_on_pty_here,
-    start_pid1,
-)
+from emulator.fabric.containerexec import ExecTarget, popen_in, spawn_on_pty
+from emulator.fabric.containerroot import RootSpec, start_pid1
 from emulator.fabric.icmpsweep import sweep
+from emulator.fabric.identity import Identity, SandboxSetupError
 from emulator.fabric.linkwait import (
     LinkWaitTimeout,
     wait_links_gone,
@@ -62,6 +55,7 @@ from emulator.fabric.processes import (
 from emulator.fabric.rootfs import busybox_root
 from emulator.fabric.rtnl import BR_STATE_FORWARDING
 from emulator.fabric.sysctls import CONTAINER_SYSCTLS, apply_lab_defaults, write_sysctl
+from emulator.fabric.terminals import spawn_on_pty_here
 from emulator.ids import random_mac
 
 T = TypeVar("T")

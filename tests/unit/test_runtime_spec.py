@@ -12,8 +12,9 @@ from emulator.api.context import HostContext
 from emulator.api.router import Request
 from emulator.cnm.engine import Engine
 from emulator.cnm.runtimespec import DEFAULT_CAPABILITIES, RuntimeSpec, runtime_spec
-from emulator.fabric.containerroot import CAPABILITIES, Identity, MountSpec
+from emulator.fabric.containerroot import MountSpec
 from emulator.fabric.fake import FakeFabric
+from emulator.fabric.identity import CAPABILITIES, Identity
 
 
 def test_nothing_asked_is_root_at_slash_with_dockers_default_capabilities():
@@ -120,20 +121,20 @@ def test_without_sandboxes_the_fabric_gets_no_root():
 
 
 def test_users_are_resolved_as_runc_does(monkeypatch):
-    from emulator.fabric import containerroot
+    from emulator.fabric import identity
     from emulator.fabric.rootfs import GROUP, PASSWD
 
     tables = {"/etc/passwd": PASSWD, "/etc/group": GROUP + "extra:x:300:nobody\n"}
-    monkeypatch.setattr(containerroot, "_table", lambda path: [
+    monkeypatch.setattr(identity, "_table", lambda path: [
         line.split(":") for line in tables[path].splitlines()])
-    resolve = containerroot.resolve_user
+    resolve = identity.resolve_user
     assert resolve("") == (0, 0, (0,))
     assert resolve("nobody") == (65534, 65534, (300, 65534))
     assert resolve("1234") == (1234, 0, (0,))
     assert resolve("1234:tty") == (1234, 5, (5,))
     assert resolve("www-data:42") == (33, 42, (42,))
-    with pytest.raises(containerroot.SandboxSetupError,
+    with pytest.raises(identity.SandboxSetupError,
                        match="unable to find user ghost: no matching entries in passwd file"):
         resolve("ghost")
-    with pytest.raises(containerroot.SandboxSetupError, match="unable to find group nope"):
+    with pytest.raises(identity.SandboxSetupError, match="unable to find group nope"):
         resolve("root:nope")

@@ -1,11 +1,12 @@
 """`/containers`: create, start, stop, kill, restart, remove, list, inspect, wait,
-logs and attach. Any image name is accepted: the command runs with the
-emulated host's binaries inside the container's namespaces. What outlives a
+logs, attach and resize. Any image name is accepted: it picks the container's root
+filesystem (cnm/images). What outlives a
 request (start events, waits, auto-remove, logs) is the engine's lifecycle."""
 
 from __future__ import annotations
 
 import os
+import select
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,12 +16,23 @@ from emulator.api.context import HostContext
 from emulator.api.events import optional_timestamp, parse_timestamp
 from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes import containers as shapes
-from emulator.api.streams import MULTIPLEXED_STREAM, STDERR, STDOUT, drain, frame, pump
+from emulator.api.streams import (
+    MULTIPLEXED_STREAM,
+    RAW_STREAM,
+    STDERR,
+    STDOUT,
+    drain,
+    feed_stdin,
+    frame,
+    pump,
+)
 from emulator.cnm import sysctls as net_sysctls
+from emulator.cnm.consoles import Console
 from emulator.cnm.containerlogs import LogRecord, rfc3339_nano
 from emulator.cnm.engine import AttachRequest, DnsConfig, Engine
 from emulator.cnm.filters import any_of, docker_match, labels_match
-from emulator.cnm.lifecycle import CapturedOutput
+from emulator.cnm.lifecycle import CapturedOutput, never_started
+from emulator.cnm.runtimespec import runtime_spec
 from emulator.drivers.portmapping import port_options
 
 ROUTES = RouteTable()
@@ -188,7 +200,7 @@ def create_container(host: HostContext, request: Request) -> Response:
         env=body.get("Env") or [],
         auto_remove=bool(host_config.get("AutoRemove")), ports=ports,
         dns=dns_config(body), links=host_config.get("Links") or (),
-        sysctls=host_config.get("Sysctls") or {},
+        sysctls=host_config.get("Sysctls") or {}, runtime=runtime_spec(body),
     )
     return Response(201, {"Id": container.id,
                           "Warnings": port_warnings(host_config) + networking.warnings
@@ -310,20 +322,69 @@ def container_logs(host: HostContext, request: Request) -> Response:
 
 @ROUTES.add("POST", "/containers/{id}/attach", streams=True)
 def attach_container(host: HostContext, request: Request) -> None:
-    """`docker run` attached: upgrade the connection, then stream the container's
-    output from its start until its process ends."""
+    """`docker run` attached, `docker attach`: upgrade the connection, then stream the
+    container's output until its process ends, and with `stdin=1` what the client types
+    to a container created with `-i` (its terminal with `-t`)."""
     engine = host.engine
     lifecycle = engine.lifecycle
     container = engine.get_container(request.params["id"])
     hijack = request.hijack
     if hijack is None or lifecycle.log_dir is None:
         raise err.NotImplementedByEmulator("attach needs a hijacked connection")
-    output = lifecycle.capture_output(container.id)
+    if not container.running and not never_started(container):
+        raise err.Conflict("You cannot attach to a stopped container, start it first")
+    if request.arg("detachKeys"):
+        raise err.NotImplementedByEmulator("--detach-keys is not supported by the emulator")
+    console = lifecycle.console(container.id)
+    stdin = request.flag("stdin") and container.runtime.open_stdin and console is not None
+    if console is not None and console.tty:
+        _attach_terminal(host, container.id, console, hijack, stdin)
+    elif container.running:
+        _attach_running(host, container.id, console, hijack, stdin)
+    else:
+        _attach_from_start(host, container.id, console, hijack, stdin)
+
+
+def _feed(hijack, console: Console, close_at_end: bool) -> None:
+    feed_stdin(hijack, console.write, console.close_stdin if close_at_end else None)
+
+
+def _attach_terminal(host: HostContext, cid: str, console: Console, hijack,
+                     stdin: bool) -> None:
+    """A TTY container: its terminal's bytes, raw, both ways."""
+    lifecycle = host.engine.lifecycle
+    chunks, stop = console.listen()
+    try:
+        hijack.upgrade(RAW_STREAM)
+        if stdin:
+            _feed(hijack, console, close_at_end=False)
+        lifecycle.started(cid).wait()
+        while True:
+            data = chunks.get()
+            if data is None:
+                break
+            hijack.send(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    finally:
+        stop()
+        hijack.close()
+
+
+def _attach_from_start(host: HostContext, cid: str, console: Console | None, hijack,
+                       stdin: bool) -> None:
+    """A created container about to start (`docker run`): its output from the first
+    byte, through FIFOs it will write to."""
+    lifecycle = host.engine.lifecycle
+    container = host.engine.get_container(cid)
+    output = lifecycle.capture_output(cid)
     streams = {output.stdout: STDOUT, output.stderr: STDERR}
     try:
         hijack.upgrade(MULTIPLEXED_STREAM)
-        lifecycle.started(container.id).wait()
-        pidfd = lifecycle.process_fd(container.id)
+        if stdin and console is not None:
+            _feed(hijack, console, close_at_end=container.runtime.stdin_once)
+        lifecycle.started(cid).wait()
+        pidfd = lifecycle.process_fd(cid)
         teed = LoggedStream(hijack, output)
         if pidfd is None:
             for fd, stream in streams.items():
@@ -336,3 +397,49 @@ def attach_container(host: HostContext, request: Request) -> None:
     finally:
         output.close()
         hijack.close()
+
+
+def _attach_running(host: HostContext, cid: str, console: Console | None, hijack,
+                    stdin: bool) -> None:
+    """`docker attach` to a running container without a TTY: what it writes to its log
+    from now on (stdout and stderr both, as the log holds them), until it ends."""
+    lifecycle = host.engine.lifecycle
+    path = lifecycle.log_path(cid)
+    pidfd = lifecycle.process_fd(cid)
+    try:
+        hijack.upgrade(MULTIPLEXED_STREAM)
+        if stdin and console is not None:
+            _feed(hijack, console, close_at_end=False)
+        if pidfd is None or path is None:
+            return
+        with open(path, "ab+") as log:
+            log.seek(0, os.SEEK_END)
+            ended = False
+            while not ended:
+                ended = bool(select.select([pidfd], [], [], 0.05)[0])
+                data = log.read()
+                if data:
+                    hijack.send(frame(STDOUT, data))
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+        hijack.close()
+
+
+@ROUTES.add("POST", "/containers/{id}/resize")
+def resize_container(host: HostContext, request: Request) -> Response:
+    """The TTY's window (`docker run -it` sends it at start and on every change)."""
+    engine = host.engine
+    container = engine.get_container(request.params["id"])
+    if not container.running:
+        raise err.Conflict(f"Container {container.id} is not running")
+    console = engine.lifecycle.console(container.id)
+    try:
+        rows, cols = int(request.arg("h") or 0), int(request.arg("w") or 0)
+    except ValueError:
+        raise err.InvalidParameter("strconv.Atoi: parsing: invalid syntax") from None
+    if console is not None and console.tty:
+        console.resize(rows, cols)
+    return Response(200)

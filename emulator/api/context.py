@@ -25,6 +25,13 @@ class ExecInstance:
     running: bool = False
     exit_code: int | None = None
     pid: int = 0
+    user: str = ""
+    workdir: str = ""
+    privileged: bool = False
+    console_size: tuple[int, int] | None = None
+    """(rows, columns) of its TTY at start."""
+    master: int | None = None
+    """The master side of its TTY while it runs (for /exec/{id}/resize)."""
 
 
 class ExecRegistry:

@@ -20,7 +20,8 @@ from emulator.api.streams import (
     pump,
 )
 from emulator.cnm.engine import Engine
-from emulator.cnm.images import process_env
+from emulator.fabric.identity import SandboxSetupError
+from emulator.fabric.terminals import set_window
 
 ROUTES = RouteTable()
 """This module's routes, declared on their handlers."""
@@ -33,7 +34,8 @@ def _run(engine: Engine, item: ExecInstance, request: Request, detach: bool) -> 
     if container.paused:
         raise err.Conflict(f"Container {container.id} is paused, unpause the container "
                            "before exec")
-    env = process_env(container.image, [*container.env, *item.env])
+    env = engine.process_environment(container, item.env)
+    identity = container.runtime.identity(item.user, item.workdir, item.privileged)
     hijack = request.hijack
     streaming = hijack is not None and not detach
     if streaming:
@@ -41,7 +43,16 @@ def _run(engine: Engine, item: ExecInstance, request: Request, detach: bool) -> 
         # output in the same read as the headers (docker-py loses it then)
         hijack.upgrade(RAW_STREAM if item.tty else MULTIPLEXED_STREAM)
     try:
-        proc, master = engine.fabric.popen(container.sandbox, item.argv, tty=item.tty, env=env)
+        proc, master = engine.fabric.popen(container.sandbox, item.argv, tty=item.tty, env=env,
+                                           identity=identity, size=item.console_size)
+    except SandboxSetupError as exc:
+        item.exit_code = 126
+        if not streaming:
+            raise err.DockerError(str(exc)) from None
+        hijack.send(str(exc).encode() + b"\r\n" if item.tty
+                    else frame(STDOUT, str(exc).encode() + b"\n"))
+        hijack.close()
+        return None
     except FileNotFoundError:
         item.exit_code = 127
         message = ("OCI runtime exec failed: exec failed: unable to start container process: "
@@ -52,7 +63,9 @@ def _run(engine: Engine, item: ExecInstance, request: Request, detach: bool) -> 
         hijack.send(data if item.tty else frame(STDOUT, data))
         hijack.close()
         return None
-    item.running, item.pid = True, proc.pid
+    item.running, item.pid, item.master = True, proc.pid, master
+    if master is not None and item.console_size:  # a resize that came during the start
+        set_window(master, *item.console_size)
     if detach:
         threading.Thread(target=_finish, args=(item, proc), daemon=True).start()
         return Response(200)
@@ -65,6 +78,7 @@ def _run(engine: Engine, item: ExecInstance, request: Request, detach: bool) -> 
         if item.attach_stdin:
             feed_stdin(hijack, lambda data: os.write(master, data))
         pump(hijack, {master: STDOUT}, tty=True)
+        item.master = None
         os.close(master)
     else:
         if item.attach_stdin:
@@ -107,9 +121,19 @@ def create_exec(host: HostContext, request: Request) -> Response:
     argv = body.get("Cmd") or []
     if not argv:
         raise err.InvalidParameter("No exec command specified")
+    if body.get("DetachKeys"):
+        raise err.NotImplementedByEmulator("--detach-keys is not supported by the emulator")
+    size = body.get("ConsoleSize") or None
+    workdir = body.get("WorkingDir") or ""
+    if workdir and not workdir.startswith("/"):
+        raise err.InvalidParameter(f"the working directory '{workdir}' is invalid, it needs "
+                                   "to be an absolute path")
     item = ExecInstance(secrets.token_hex(32), container.id, list(argv),
                         tty=bool(body.get("Tty")), attach_stdin=bool(body.get("AttachStdin")),
-                        env=list(body.get("Env") or []))
+                        env=list(body.get("Env") or []), user=body.get("User") or "",
+                        workdir=workdir, privileged=bool(body.get("Privileged")),
+                        console_size=(int(size[0]), int(size[1])) if size and any(size)
+                        else None)
     host.execs.add(item)
     return Response(201, {"Id": item.id})
 
@@ -127,7 +151,24 @@ def start_exec(host: HostContext, request: Request) -> Response | None:
 
 @ROUTES.add("POST", "/exec/{id}/resize")
 def resize_exec(host: HostContext, request: Request) -> Response:
+    """`docker exec -it` sends the terminal's size as it starts and on every change."""
+    item = host.execs.get(request.params["id"])
+    rows, cols = _size(request)
+    item.console_size = (rows, cols)
+    master = item.master
+    if master is not None:
+        try:
+            set_window(master, rows, cols)
+        except OSError:  # it ended meanwhile
+            pass
     return Response(200)
+
+
+def _size(request: Request) -> tuple[int, int]:
+    try:
+        return int(request.arg("h") or 0), int(request.arg("w") or 0)
+    except ValueError:
+        raise err.InvalidParameter("strconv.Atoi: parsing: invalid syntax") from None
 
 
 @ROUTES.add("GET", "/exec/{id}/json")
@@ -138,5 +179,6 @@ def inspect_exec(host: HostContext, request: Request) -> Response:
         "ExitCode": item.exit_code, "ID": item.id, "OpenStderr": True, "OpenStdin":
         item.attach_stdin, "OpenStdout": True, "Running": item.running, "Pid": item.pid,
         "ProcessConfig": {"arguments": item.argv[1:], "entrypoint": item.argv[0],
-                          "privileged": False, "tty": item.tty, "user": ""},
+                          "privileged": item.privileged, "tty": item.tty,
+                          "user": item.user},
     })

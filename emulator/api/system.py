@@ -11,6 +11,7 @@ from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes import swarm as shapes
 from emulator.api.version import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 from emulator.cnm.engine import Engine
+from emulator.cnm.images import image_summaries, is_busybox_image
 from emulator.drivers import registry
 from emulator.errdefs import NotFound
 
@@ -90,10 +91,13 @@ def info_body(engine: Engine) -> dict[str, object]:
 
 @ROUTES.add("POST", "/images/create")
 def pull(host: HostContext, request: Request) -> Response:
-    """Nothing to pull: containers run the emulated host's binaries whatever the image."""
+    """Nothing to pull: alpine and busybox run on the busybox root, every other image on
+    the machine's root (cnm/images)."""
     image = request.arg("fromImage", "") or ""
     tag = request.arg("tag", "latest") or "latest"
-    lines = [{"status": f"Emulated image {image}:{tag}: the emulated host's binaries are used, "
+    root = ("the busybox root" if is_busybox_image(image)
+            else "the machine's root under a layer of its own")
+    lines = [{"status": f"Emulated image {image}:{tag}: containers run on {root}, "
                         "nothing to pull"},
              {"status": f"Status: Image is up to date for {image}:{tag}"}]
     return Response(200, chunks=[json.dumps(line).encode() + b"\r\n" for line in lines])
@@ -116,8 +120,11 @@ def no_plugin(host: HostContext, request: Request) -> Response:
 
 
 @ROUTES.add("GET", "/images/json")
-def no_images(host: HostContext, request: Request) -> Response:
-    return Response(200, [])
+def list_images(host: HostContext, request: Request) -> Response:
+    """The images that exist here: alpine and busybox (the busybox root) and those this
+    host's containers name (the machine's root, read-only, under a layer of their own)."""
+    images = [c.image for c in host.engine.list_containers(all=True)]
+    return Response(200, image_summaries(images))
 
 
 @ROUTES.add("GET", "/volumes")

@@ -7,29 +7,33 @@ joined, as runc starts it after libnetwork has set the sandbox up.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 
 from emulator import errdefs as err
 from emulator import faults
 from emulator.cnm import links as legacy_links
 from emulator.cnm import sysctls as net_sysctls
-from emulator.cnm.containerfiles import ContainerFiles
+from emulator.cnm.containerfiles import FILE_NAMES, ContainerFiles
 from emulator.cnm.endpoints import AttachRequest, Endpoints
 from emulator.cnm.etcfiles import DnsConfig, HostResolvConf, validate
-from emulator.cnm.images import process_env
+from emulator.cnm.images import default_command, process_env, root_base
 from emulator.cnm.lookup import find
 from emulator.cnm.model import Attachment, Container, Network
 from emulator.cnm.names import random_name
 from emulator.cnm.networks import Networks
+from emulator.cnm.runtimespec import RuntimeSpec
 from emulator.cnm.state import HostState
 from emulator.drivers.portmapping import PortOptions
 from emulator.fabric.base import ExecResult
+from emulator.fabric.containerroot import MountSpec, RootSpec
+from emulator.fabric.identity import SandboxSetupError
 from emulator.ids import docker_timestamp, new_id
 
 # dockerd's names.RestrictedNamePattern; Go's `$` is the end of the text, hence fullmatch.
 CONTAINER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
-DEFAULT_COMMAND = ["sleep", "infinity"]
 
 
 class Containers:
@@ -48,6 +52,19 @@ class Containers:
         self._endpoints = endpoints
         self._network_for_attach = network_for_attach
         self._notify = notify
+        self.sandboxes = True
+        """Whether containers start in sandboxes of their own (root, mount and PID
+        namespaces, user, capabilities), or with the machine's view as before them."""
+
+    @contextmanager
+    def sandboxed(self, on: bool) -> Iterator[None]:
+        """Containers started in the body get their sandbox or not (for measuring it)."""
+        kept = self.sandboxes
+        self.sandboxes = on
+        try:
+            yield
+        finally:
+            self.sandboxes = kept
 
     @property
     def _all(self) -> dict[str, Container]:
@@ -88,7 +105,7 @@ class Containers:
                env: list[str] | None = None, ports: PortOptions | None = None,
                dns: DnsConfig | None = None, task_id: str = "",
                links: Iterable[str] = (), sysctls: Mapping[str, str] | None = None,
-               ) -> Container:
+               runtime: RuntimeSpec | None = None) -> Container:
         """`links` are HostConfig.Links (--link NAME[:ALIAS]), legacy links unless the
         first network is user-defined (there they are the endpoint's Links)."""
         dns = dns or DnsConfig()
@@ -125,12 +142,15 @@ class Containers:
                                                  request.mac, request.links)
         self._files.refuse_unsupported(dns, [self._state.networks[i] for i in attachments])
         registered = self._legacy_links(links, [self._state.networks[i] for i in attachments])
+        runtime = runtime or RuntimeSpec()
+        if not command:
+            command = default_command(image, runtime.tty or runtime.open_stdin)
         container = Container(
             id=cid, name=name, hostname=hostname or cid[:12],
-            command=list(command or DEFAULT_COMMAND), created=docker_timestamp(),
+            command=list(command), created=docker_timestamp(),
             attachments=attachments, image=image, labels=dict(labels or {}),
             env=list(env or []), ports=ports or PortOptions(), dns=dns, task_id=task_id,
-            links=registered, sysctls=dict(sysctls or {}),
+            links=registered, sysctls=dict(sysctls or {}), runtime=runtime,
         )
         self._all[cid] = container
         return container
@@ -207,12 +227,15 @@ class Containers:
     def _start_process(self, container: Container) -> None:
         """The container's own process starts last, as runc's does: its networks are in.
         Its legacy links' variables come first; its own --env wins."""
-        links = legacy_links.environment(container, self._all, self.default_bridge())
-        env = process_env(container.image, [*links, *container.env])
+        env = self.environment(container)
         files = self._files.prepare(container)
         try:
             self._state.fabric.start_process(container.sandbox, container.command,
-                                             container.hostname, env, files=files)
+                                             container.hostname, env, files=files,
+                                             root=self._root(container),
+                                             open_stdin=container.runtime.open_stdin)
+        except SandboxSetupError as exc:
+            raise err.InvalidParameter(str(exc)) from None
         except FileNotFoundError:
             raise err.InvalidParameter(
                 "failed to create task for container: OCI runtime create failed: unable to "
@@ -221,6 +244,32 @@ class Containers:
             ) from None
         process = container.sandbox.process
         container.pid = process.pid if process else 0
+
+    def environment(self, container: Container, extra: Iterable[str] = ()) -> dict[str, str]:
+        """What the container's processes start with: its legacy links' variables, then
+        its own --env (which wins), then `extra` (an exec's --env), over its image's."""
+        links = legacy_links.environment(container, self._all, self.default_bridge())
+        return process_env(container.image, [*links, *container.env, *extra])
+
+    def _root(self, container: Container) -> RootSpec | None:
+        """The container's sandbox: its image's root, its writable layer (kept with its
+        /etc files, removed with it), mounts, user and capabilities."""
+        if not self.sandboxes:
+            return None
+        runtime = container.runtime
+        folder = self._files.folder(container.id)
+        for mount in runtime.mounts:
+            if mount.kind == "bind" and not os.path.exists(mount.source):
+                os.makedirs(mount.source, exist_ok=True)  # dockerd makes -v sources
+        mounts = runtime.mounts
+        if container.sandbox is not None and container.sandbox.shares_host:
+            # dockerd gives host-mode containers copies of the host's own files
+            mounts = tuple(MountSpec(path, "bind", path, read_only=True)
+                           for path in FILE_NAMES if os.path.exists(path)) + mounts
+        return RootSpec(root_base(container.image), runtime.identity(),
+                        layer=folder / "layer" if folder is not None else None,
+                        mounts=mounts, read_only=runtime.read_only, tty=runtime.tty,
+                        console_size=runtime.console_size)
 
     def _teardown(self, container: Container, graceful: bool = True) -> None:
         """End the sandbox first: its namespace takes every veth with it in one kernel
@@ -311,7 +360,12 @@ class Containers:
         if container.running:
             self._endpoints.publish_ports(container)
 
-    def exec(self, container: Container, argv: list[str], timeout: float) -> ExecResult:
-        """argv in the container, with the environment its image gives processes."""
-        env = process_env(container.image, container.env)
-        return self._state.fabric.exec(container.sandbox, argv, timeout, env=env)
+    def exec(self, container: Container, argv: list[str], timeout: float,
+             privileged: bool = False) -> ExecResult:
+        """argv in the container, with the environment its image gives processes, as
+        its user with its capabilities (all with `privileged`, as `docker exec
+        --privileged`)."""
+        env = self.environment(container)
+        identity = container.runtime.identity(privileged=privileged)
+        return self._state.fabric.exec(container.sandbox, argv, timeout, env=env,
+                                       identity=identity)

@@ -42,6 +42,7 @@ from emulator.cnm.lifecycle import ContainerLifecycle
 from emulator.cnm.model import Container, Network
 from emulator.cnm.networks import NetworkRequest, Networks
 from emulator.cnm.resolver import EmbeddedDns
+from emulator.cnm.runtimespec import RuntimeSpec
 from emulator.cnm.services import Orchestrator
 from emulator.cnm.sharedscope import SharedScope
 from emulator.cnm.state import HostState
@@ -332,11 +333,12 @@ class Engine:
                          env: list[str] | None = None,
                          ports: PortOptions | None = None,
                          dns: DnsConfig | None = None, links: Iterable[str] = (),
-                         sysctls: Mapping[str, str] | None = None) -> Container:
+                         sysctls: Mapping[str, str] | None = None,
+                         runtime: RuntimeSpec | None = None) -> Container:
         with self._write():
             container = self._containers.create(name, networks, hostname, command, image,
                                                 labels, env, ports, dns=dns, links=links,
-                                                sysctls=sysctls)
+                                                sysctls=sysctls, runtime=runtime)
             self.events.container(container, "create")
             return container
 
@@ -419,11 +421,25 @@ class Engine:
         with self._write():
             self._containers.disconnect(net_ref, container_ref, force)
 
-    def exec(self, ref: str, argv: list[str], timeout: float = 30.0) -> ExecResult:
+    def exec(self, ref: str, argv: list[str], timeout: float = 30.0,
+             privileged: bool = False) -> ExecResult:
+        """argv in the container as its user, with its capabilities (all, as `docker exec
+        --privileged`, with `privileged`)."""
         container = self._view.container(ref)
         if not container.running or container.sandbox is None:
             raise err.Conflict(f"container {container.id} is not running")
-        return self._containers.exec(container, argv, timeout)
+        return self._containers.exec(container, argv, timeout, privileged)
+
+    def process_environment(self, container: Container, extra: Iterable[str] = ()
+                            ) -> dict[str, str]:
+        """The environment a process of the container starts with (`docker exec`'s
+        --env as `extra`): links' variables, the container's --env, the image's PATH."""
+        return self._containers.environment(container, extra)
+
+    @property
+    def sandboxing(self):
+        """Switch for the containers' sandboxes: `with engine.sandboxing(False): ...`."""
+        return self._containers.sandboxed
 
     # -- swarm ---------------------------------------------------------------
 
@@ -559,8 +575,10 @@ class Engine:
     # -- the whole host --------------------------------------------------------
 
     def check(self) -> list[str]:
-        """CNI-style CHECK of every endpoint: what drifted from the CNM state."""
+        """CNI-style CHECK of every endpoint: what drifted from the CNM state. Containers
+        whose process has ended are reaped first (their endpoints go with them)."""
         with self._write():
+            self._containers.reap_exited()
             problems = []
             for network in self.networks.values():
                 for ep in network.endpoints.values():

@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from emulator import errdefs as err
+from emulator.cnm.consoles import Console
 from emulator.cnm.containerlogs import STDERR, STDOUT, LogRecord, LogStore, OutputCollector
 from emulator.cnm.containerops import ContainerOps, ProcessTable
 from emulator.cnm.etcfiles import DnsConfig
 from emulator.cnm.events import parse_docker_time
 from emulator.cnm.model import Container
+from emulator.cnm.runtimespec import RuntimeSpec
 from emulator.drivers.portmapping import PortOptions
 
 if TYPE_CHECKING:
@@ -142,6 +144,7 @@ class ContainerLifecycle:
         self._auto_remove: set[str] = set()
         self._removed_codes: dict[str, int] = {}
         """Exit codes of containers removed once ended (`--rm`), for their waiters."""
+        self._consoles: dict[str, Console] = {}
         self._lock = threading.Lock()
         self._store: LogStore | None = None
         self._collector: OutputCollector | None = None
@@ -181,16 +184,47 @@ class ContainerLifecycle:
                env: list[str] | None = None, auto_remove: bool = False,
                ports: PortOptions | None = None,
                dns: DnsConfig | None = None, links: Iterable[str] = (),
-               sysctls: Mapping[str, str] | None = None) -> Container:
+               sysctls: Mapping[str, str] | None = None,
+               runtime: RuntimeSpec | None = None) -> Container:
         """`docker create`; with `auto_remove` (`--rm`) it is removed once it has ended;
         `links` are --link's NAME[:ALIAS], `sysctls` --sysctl's net.* settings."""
         container = self._engine.create_container(name, list(networks), hostname, command,
                                                   image=image, labels=labels, env=env,
                                                   ports=ports, dns=dns, links=links,
-                                                  sysctls=sysctls)
+                                                  sysctls=sysctls, runtime=runtime)
         if auto_remove:
             self.remove_when_ended(container.id)
+        if container.runtime.tty or container.runtime.open_stdin:
+            with self._lock:
+                raw_log = self._store.raw_path(container.id) if self._store else None
+                self._consoles[container.id] = Console(container.runtime.tty, raw_log)
         return container
+
+    def console(self, cid: str) -> Console | None:
+        """The terminal or stdin of a container created with `-t` or `-i`."""
+        with self._lock:
+            return self._consoles.get(cid)
+
+    def _start(self, cid: str) -> None:
+        """Start the container, handing its terminal or stdin to its console; output
+        that is not a terminal's goes to the log collector (`_start_logged`)."""
+        console = self.console(cid)
+        if console is not None and console.tty:
+            container = self._engine.start_container(cid)
+        else:
+            self._start_logged(cid)
+            container = self._engine.get_container(cid)
+        sandbox = container.sandbox
+        if sandbox is None:
+            return
+        master, stdin = sandbox.console, sandbox.stdin
+        sandbox.console = sandbox.stdin = None
+        if console is not None:
+            console.begin(master, stdin)
+        else:
+            for fd in (master, stdin):
+                if fd is not None:
+                    os.close(fd)
 
     def remove_when_ended(self, cid: str) -> None:
         with self._lock:
@@ -205,7 +239,7 @@ class ContainerLifecycle:
         if container.running:
             return False
         try:
-            self._start_logged(container.id)
+            self._start(container.id)
         except Exception:
             engine.record_exit_code(container.id, NOT_STARTED)
             self.started(container.id).set()  # waiters and attachers must not hang
@@ -295,7 +329,7 @@ class ContainerLifecycle:
             engine.events.container(container, "kill", signal="15")
             engine.stop_container(container.id)
             engine.events.container(container, "stop")
-        self._start_logged(container.id)
+        self._start(container.id)
         self.started(container.id).set()
         engine.events.container(container, "restart")
 
@@ -355,6 +389,10 @@ class ContainerLifecycle:
         """The container is gone (the engine removed it, by any path): its waiters are
         done, and its log goes with it, as dockerd's does."""
         self.started(cid).set()
+        with self._lock:
+            console = self._consoles.pop(cid, None)
+        if console is not None:
+            console.end()
         if self._store is not None:
             self._store.remove(cid)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 
 from emulator.cnm.etcfiles import DnsConfig
+from emulator.cnm.runtimespec import RuntimeSpec
 from emulator.drivers.portmapping import PortBinding, PortOptions
 from emulator.fabric.base import SandboxHandle
 
@@ -102,6 +103,8 @@ class Container:
     """A sandbox of the engine's own (a load-balancing one): in no listing, no process."""
     gateway_bridge: bool = True
     """Whether it may get a docker_gwbridge endpoint (lb-NET sandboxes never do)."""
+    runtime: RuntimeSpec = field(default_factory=RuntimeSpec)
+    """-w, -v, --tmpfs, --user, capabilities, --read-only, TTY and stdin (cnm/runtimespec)."""
 
     @property
     def short_id(self) -> str:

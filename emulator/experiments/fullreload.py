@@ -64,7 +64,7 @@ def reload_seconds(networks: list[BridgeRules], scratch, workdir: Path) -> float
     started = time.perf_counter()
     script = workdir / "full-reload.nft"
     script.write_text("table ip cnm {}\ndelete table ip cnm\n" + render(networks))
-    done = scratch.exec(["nft", "-f", str(script)], timeout=120.0)
+    done = scratch.exec(["nft", "-f", str(script)], timeout=120.0, privileged=True)
     elapsed = time.perf_counter() - started
     if done.exit_code != 0:
         raise RuntimeError(f"nft refused the old ruleset: {done.stderr.strip()}")

@@ -64,7 +64,9 @@ from emulator.experiments.swarmlab import (
 )
 from emulator.lab import Lab
 
-IMAGE = "alpine"
+IMAGE = "python"
+"""Its tasks run ECHO_COMMAND, a python3 server: an image other than alpine and busybox
+runs on the machine's root, where python3 is (docs/containers.md)."""
 SERVICE, HOST_SERVICE = "web", "webhost"
 MESH_PORT, HOST_PORT = 8080, 8081
 REPLICAS = 2

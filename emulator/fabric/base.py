@@ -13,7 +13,9 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import Protocol
 
+from emulator.fabric.containerroot import RootSpec
 from emulator.fabric.dnssockets import ResolverSockets
+from emulator.fabric.identity import Identity
 from emulator.fabric.netns import Namespace
 from emulator.fabric.processes import ProcessId
 
@@ -29,6 +31,13 @@ class SandboxHandle:
     destroyed: bool = False
     private_mounts: bool = False
     """Its process runs in a mount namespace of its own (its /etc files bind-mounted)."""
+    rooted: bool = False
+    """Its process runs in a sandbox of its own: root, mount and PID namespaces
+    (fabric/containerroot); execs join them."""
+    console: int | None = None
+    """The master side of its process's terminal (a TTY container), for its owner to take."""
+    stdin: int | None = None
+    """The write end of its process's stdin (an -i container), for its owner to take."""
 
 
 @dataclass(frozen=True)
@@ -134,9 +143,13 @@ class HostFabric(Protocol):
 
     def start_process(self, sandbox: SandboxHandle, command: list[str], hostname: str,
                       env: dict[str, str] | None = None,
-                      files: Mapping[str, Path] | None = None) -> None:
+                      files: Mapping[str, Path] | None = None,
+                      root: RootSpec | None = None, open_stdin: bool = False) -> None:
         """Start the container's process; `files` (path in the container -> file) are
-        bind-mounted in a mount namespace of its own."""
+        bind-mounted in a mount namespace of its own; with `root`, in a sandbox of its
+        own (its root filesystem, PID namespace, user and capabilities). A rooted process
+        gets a terminal with `root.tty` (its master left in `sandbox.console`), else
+        with `open_stdin` a stdin pipe (its write end left in `sandbox.stdin`)."""
         ...
 
     def sandbox_exit_code(self, sandbox: SandboxHandle) -> int | None: ...
@@ -213,9 +226,11 @@ class HostFabric(Protocol):
         ...
 
     def exec(self, sandbox: SandboxHandle | None, argv: list[str],
-             timeout: float = 30.0, env: Mapping[str, str] | None = None) -> ExecResult:
+             timeout: float = 30.0, env: Mapping[str, str] | None = None,
+             identity: Identity | None = None) -> ExecResult:
         """Run argv in the sandbox (the host for None); `env` adds to (or sets PATH of)
-        the default environment."""
+        the default environment; `identity`: user, capabilities and working directory
+        in a rooted sandbox (None: root with every capability, at /)."""
         ...
 
     def open_resolver(self, sandbox: SandboxHandle) -> ResolverSockets | None:

@@ -22,7 +22,9 @@ from emulator.fabric.base import (
     TaskIngress,
     VirtualServer,
 )
+from emulator.fabric.containerroot import RootSpec
 from emulator.fabric.fakenft import FakeTable
+from emulator.fabric.identity import Identity
 from emulator.fabric.loadbalancer import ruleset as load_balancer_ruleset
 from emulator.fabric.processes import ProcessId
 
@@ -56,6 +58,10 @@ class FakeFabric:
     macvlans: dict[str, list[str]] = field(default_factory=dict)
     mounted: dict[str, dict[str, Path]] = field(default_factory=dict)
     """Per sandbox key, the files start_process bind-mounted (path -> source)."""
+    roots: dict[str, RootSpec | None] = field(default_factory=dict)
+    """Per sandbox key, the root start_process was given (None: the machine's view)."""
+    exec_identities: list[Identity | None] = field(default_factory=list)
+    """The identity of each exec, in order."""
     sysctls: dict[str, str] = field(
         default_factory=lambda: {"net.ipv4.ip_local_port_range": "32768\t60999"})
     load_balancers: dict[str, tuple[tuple[VirtualServer, ...], IngressRules | None]] = field(
@@ -114,9 +120,12 @@ class FakeFabric:
 
     def start_process(self, sandbox: SandboxHandle, command: list[str], hostname: str,
                       env: dict[str, str] | None = None,
-                      files: Mapping[str, Path] | None = None) -> None:
+                      files: Mapping[str, Path] | None = None,
+                      root: RootSpec | None = None, open_stdin: bool = False) -> None:
         sandbox.process = ProcessId(next(self._pids), 0)
         self.log.append(("start_process", command[0]))
+        self.roots[sandbox.key] = root
+        sandbox.rooted = root is not None
         if files:
             self.mounted[sandbox.key] = dict(files)
             sandbox.private_mounts = True
@@ -261,8 +270,9 @@ class FakeFabric:
         self.abandoned = True
 
     def exec(self, sandbox: SandboxHandle | None, argv: list[str],
-             timeout: float = 30.0, env=None) -> ExecResult:
+             timeout: float = 30.0, env=None, identity: Identity | None = None) -> ExecResult:
         self.log.append(("exec", " ".join(argv)))
+        self.exec_identities.append(identity)
         return ExecResult(0, "")
 
     def program_task_ingress(self, sandbox: SandboxHandle, rules: TaskIngress) -> None:

@@ -2,8 +2,9 @@
 
 It holds the host's namespace and one netlink socket opened inside it. A
 container's sandbox is a fresh network and UTS namespace created by the calling
-thread, whose first process is the container's own long-lived process; veths are
-born with their peer already inside the sandbox.
+thread, whose first process is the container's own long-lived process, started in
+mount and PID namespaces of its own on its own root (fabric/containerroot); veths
+are born with their peer already inside the sandbox.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 from typing import TypeVar
@@ -27,7 +29,10 @@ from emulator.fabric.base import (
     TaskIngress,
     VirtualServer,
 )
+from emulator.fabric.containerexec import ExecTarget, popen_in, spawn_on_pty
+from emulator.fabric.containerroot import RootSpec, start_pid1
 from emulator.fabric.icmpsweep import sweep
+from emulator.fabric.identity import Identity, SandboxSetupError
 from emulator.fabric.linkwait import (
     LinkWaitTimeout,
     wait_links_gone,
@@ -39,10 +44,19 @@ from emulator.fabric.mountns import mounts_of, private_mounts
 from emulator.fabric.namespace_links import NamespaceLinks
 from emulator.fabric.netns import Namespace, new_namespace, sethostname
 from emulator.fabric.nftsession import NftSession
-from emulator.fabric.processes import NotOurChild, exit_status, kill, spawn, terminate
+from emulator.fabric.processes import (
+    NotOurChild,
+    ProcessId,
+    exit_status,
+    kill,
+    spawn,
+    terminate,
+)
+from emulator.fabric.rootfs import busybox_root
 from emulator.fabric.rtnl import BR_STATE_FORWARDING
 from emulator.fabric.sandboxkeys import SandboxKeys
 from emulator.fabric.sysctls import CONTAINER_SYSCTLS, apply_lab_defaults, write_sysctl
+from emulator.fabric.terminals import spawn_on_pty_here
 from emulator.ids import random_mac
 
 T = TypeVar("T")
@@ -146,12 +160,20 @@ class KernelFabric:
 
     def start_process(self, sandbox: SandboxHandle, command: list[str], hostname: str,
                       env: dict[str, str] | None = None,
-                      files: Mapping[str, Path] | None = None) -> None:
+                      files: Mapping[str, Path] | None = None,
+                      root: RootSpec | None = None, open_stdin: bool = False) -> None:
         """Start the container's own process in its sandbox, once its networks are in;
-        `files` (path in the container -> file) bind-mounted in its own mount namespace."""
+        `files` (path in the container -> file) bind-mounted in its own mount namespace;
+        with `root`, in a sandbox of its own (fabric/containerroot), its stdin a pipe
+        whose write end is left in `sandbox.stdin` with `open_stdin`, its terminal's
+        master in `sandbox.console` with `root.tty`."""
         full_env = {"PATH": CONTAINER_PATH, "HOSTNAME": hostname, **(env or {}), **self._env}
         out, errors = self.output_fifos.pop(sandbox.key, (self.log_path(sandbox.key), None))
         binds = {target: str(source) for target, source in (files or {}).items()}
+        if root is not None:
+            self._start_rooted(sandbox, command, full_env, out, errors,
+                               replace(root, files=tuple(binds.items())), open_stdin)
+            return
         with self._entered(sandbox, with_uts=True):
             if binds and not sandbox.shares_host:
                 with private_mounts(binds):
@@ -159,6 +181,39 @@ class KernelFabric:
                 sandbox.private_mounts = True
             else:
                 sandbox.process = spawn(command, full_env, out, errors)
+        if sandbox.held is not None:
+            sandbox.held.close()
+            sandbox.held = None
+
+    def _start_rooted(self, sandbox: SandboxHandle, command: list[str], env: dict[str, str],
+                      out: Path | None, errors: Path | None, root: RootSpec,
+                      open_stdin: bool) -> None:
+        if root.base == "busybox":
+            busybox_root()  # made once, outside the setup thread
+        devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        out_fd = os.open(out, flags, 0o600) if out and not root.tty else devnull
+        err_fd = os.open(errors, flags, 0o600) if errors and not root.tty else out_fd
+        stdin_fd, stdin_writer = devnull, None
+        if open_stdin and not root.tty:
+            stdin_fd, stdin_writer = os.pipe()
+        if sandbox.shares_host:
+            net, uts = self._ns.net_fd, None
+        else:
+            assert sandbox.held is not None
+            net, uts = sandbox.held.net_fd, sandbox.held.uts_fd
+        try:
+            pid, master = start_pid1(net, uts, root, command, env, (stdin_fd, out_fd, err_fd))
+        except BaseException:
+            if stdin_writer is not None:
+                os.close(stdin_writer)
+            raise
+        finally:
+            for fd in {devnull, out_fd, err_fd, stdin_fd}:
+                os.close(fd)
+        sandbox.console, sandbox.stdin = master, stdin_writer
+        sandbox.process = ProcessId.of(pid)
+        sandbox.rooted = True
         if sandbox.held is not None:
             sandbox.held.close()
             sandbox.held = None
@@ -185,6 +240,10 @@ class KernelFabric:
                 terminate(sandbox.process)
             else:
                 kill(sandbox.process)
+        for fd in (sandbox.console, sandbox.stdin):  # not taken by the engine
+            if fd is not None:
+                os.close(fd)
+        sandbox.console = sandbox.stdin = None
         if sandbox.held is not None:
             sandbox.held.close()
             sandbox.held = None
@@ -413,31 +472,39 @@ class KernelFabric:
             inside.set_default_route(gateway)
 
     def popen(self, sandbox: SandboxHandle | None, argv: list[str], tty: bool = False,
-              env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int | None]:
-        """Start argv in the sandbox (or the host) with pipes, or on a pty when `tty`.
+              env: dict[str, str] | None = None, identity: Identity | None = None,
+              size: tuple[int, int] | None = None) -> tuple[subprocess.Popen, int | None]:
+        """Start argv in the sandbox (or the host) with pipes, or on a pty when `tty`
+        (its controlling terminal, `size` rows and columns).
 
         Returns the process and, with a pty, the master side to read and write.
         """
         full_env = {"PATH": CONTAINER_PATH, **(env or {}), **self._env}
-
+        if sandbox is not None and sandbox.rooted and sandbox.process is not None:
+            return self._popen_rooted(sandbox, argv, tty, full_env, identity or Identity(),
+                                      size)
         def start() -> tuple[subprocess.Popen, int | None]:
-            if not tty:
-                return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, env=full_env,
-                                        start_new_session=True), None
-            master, slave = os.openpty()
-            try:
-                proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
-                                        env={**full_env, "TERM": "xterm"},
-                                        start_new_session=True)
-            except BaseException:
-                os.close(master)
-                raise
-            finally:
-                os.close(slave)
-            return proc, master
+            if tty:
+                return spawn_on_pty_here(argv, {**full_env, "TERM": "xterm"},
+                                         size)  # type: ignore[return-value]
+            return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=full_env,
+                                    start_new_session=True), None
 
         return self._started_in(sandbox, start)
+
+    def _popen_rooted(self, sandbox: SandboxHandle, argv: list[str], tty: bool,
+                      env: dict[str, str], identity: Identity,
+                      size: tuple[int, int] | None) -> tuple[subprocess.Popen, int | None]:
+        assert sandbox.process is not None
+        target = ExecTarget.of(sandbox.process.pid)
+        try:
+            if tty:
+                return spawn_on_pty(target, None, identity, argv, {**env, "TERM": "xterm"},
+                                    size)  # type: ignore[return-value]
+            return popen_in(target, None, identity, argv, env), None
+        finally:
+            target.close()
 
     def sandbox_links(self, sandbox: SandboxHandle) -> list[str]:
         with self._entered(sandbox), NamespaceLinks() as inside:
@@ -498,8 +565,26 @@ class KernelFabric:
             self._nft.run(transaction)
 
     def exec(self, sandbox: SandboxHandle | None, argv: list[str],
-             timeout: float = 30.0, env: Mapping[str, str] | None = None) -> ExecResult:
+             timeout: float = 30.0, env: Mapping[str, str] | None = None,
+             identity: Identity | None = None) -> ExecResult:
         env = {"PATH": CONTAINER_PATH, **(env or {}), **self._env}
+        if sandbox is not None and sandbox.rooted and sandbox.process is not None:
+            try:
+                proc, _ = self._popen_rooted(sandbox, argv, False, env,
+                                             identity or Identity(), None)
+            except FileNotFoundError:
+                return ExecResult(127, "", f'exec: "{argv[0]}": executable file not found in '
+                                           "$PATH")
+            except SandboxSetupError as exc:
+                return ExecResult(126, "", str(exc))
+            try:
+                out, errs = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                raise
+            return ExecResult(proc.returncode, out.decode(errors="replace"),
+                              errs.decode(errors="replace"))
         try:
             done = self._started_in(sandbox, lambda: subprocess.run(
                 argv, capture_output=True, text=True, env=env, timeout=timeout,

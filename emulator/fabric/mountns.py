@@ -1,6 +1,8 @@
-"""Mount namespaces for containers: their own /etc/resolv.conf, /etc/hosts, /etc/hostname.
+"""Mount namespaces for unsandboxed containers: their own /etc files, the machine's rest.
 
-A container's process starts in a mount namespace of its own, a private copy of
+Containers start in sandboxes of their own (fabric/containerroot); with the sandbox
+switched off (to measure it, `engine.sandboxing(False)`), a container's process
+starts as before it: in a mount namespace of its own, a private copy of
 the machine's (so nothing mounted there propagates back), in which the three
 files are bind-mounted from the engine's per-container files, as runc mounts
 dockerd's. The rest of the filesystem is the machine's, so the container runs

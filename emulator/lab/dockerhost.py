@@ -98,8 +98,11 @@ class ContainerHandle:
                 return ep.mac or None
         return None
 
-    def exec(self, argv: list[str], timeout: float = 30.0) -> ExecResult:
-        return self._engine.exec(self._container.id, argv, timeout)
+    def exec(self, argv: list[str], timeout: float = 30.0,
+             privileged: bool = False) -> ExecResult:
+        """argv in the container as `docker exec` runs it (`docker exec --privileged`
+        with `privileged`: every capability, for nft and other configuration)."""
+        return self._engine.exec(self._container.id, argv, timeout, privileged)
 
     def stop(self) -> None:
         self._engine.lifecycle.stop(self._container.id)

@@ -108,8 +108,9 @@ class RealContainerHandle:
         ep = self._endpoint(network)
         return (ep.get("MacAddress") or None) if ep else None
 
-    def exec(self, argv: list[str], timeout: float = 30.0) -> ExecResult:
-        exec_id = self._client.api.exec_create(self._id, argv)["Id"]
+    def exec(self, argv: list[str], timeout: float = 30.0,
+             privileged: bool = False) -> ExecResult:
+        exec_id = self._client.api.exec_create(self._id, argv, privileged=privileged)["Id"]
         out, err = self._client.api.exec_start(exec_id, demux=True)
         code = self._client.api.exec_inspect(exec_id)["ExitCode"]
         return ExecResult(code, (out or b"").decode(errors="replace"),

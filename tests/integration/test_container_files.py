@@ -172,7 +172,7 @@ def test_host_mode_sees_the_hosts_own_files(docker):
 
 
 def test_cnm_exec_sees_the_containers_files_and_the_hosts_binaries(lab, docker):
-    cid = out(docker("run", "-d", "--name", "c1", "--hostname", "seen", "alpine",
+    cid = out(docker("run", "-d", "--name", "c1", "--hostname", "seen", "debian",
                      "sleep", "600")).strip()
     done = run_cnm("exec", "--lab", lab.name, "h1/c1", "--", "cat", "/etc/hostname",
                    "/etc/resolv.conf")
@@ -181,7 +181,7 @@ def test_cnm_exec_sees_the_containers_files_and_the_hosts_binaries(lab, docker):
     assert f"nameserver {lab.outside_address}" in done.stdout
     host = lab.host("h1")
     assert host.engine.exec(cid, ["cat", "/etc/hostname"]).stdout == "seen\n"
-    # the rest of the filesystem is the host's: its Python runs there
+    # the rest of a debian container's filesystem is the machine's: its Python runs there
     assert run_cnm("exec", "--lab", lab.name, "h1/c1", "--", "python3", "-c",
                    "print(1)").stdout == "1\n"
 

@@ -182,7 +182,7 @@ def test_ptr_names_container_addresses(dn):
 
 def test_the_nat_rules_are_dockers_in_the_containers_namespace(dn):
     _, cli, _ = dn
-    rules = cli.exec(["nft", "list", "table", "ip", "nat"]).stdout
+    rules = cli.exec(["nft", "list", "table", "ip", "nat"], privileged=True).stdout
     for chain in ("DOCKER_OUTPUT", "DOCKER_POSTROUTING"):
         assert f"jump {chain}" in rules
     assert "udp dport 53 counter" in rules and "dnat to 127.0.0.11:" in rules

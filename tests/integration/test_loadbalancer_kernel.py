@@ -85,8 +85,8 @@ def scratch(h1):
 
 @pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
 def test_a_golden_table_is_what_nft_lists_once_loaded(scratch, path: Path) -> None:
-    assert scratch.exec(["nft", "-f", str(path)]).exit_code == 0
-    listed = scratch.exec(["nft", "list", "table", "ip", "service_lb"]).stdout
+    assert scratch.exec(["nft", "-f", str(path)], privileged=True).exit_code == 0
+    listed = scratch.exec(["nft", "list", "table", "ip", "service_lb"], privileged=True).stdout
     assert listed == path.read_text()
 
 
@@ -113,7 +113,7 @@ def test_connections_to_a_vip_are_balanced_round_robin_from_the_balancer(h1) -> 
     program(VirtualServer(VIP, (s1.ip(), s2.ip(), s3.ip())))
     assert Counter(connect(client, VIP, 80, 6)) == {
         f"s1 {source}": 2, f"s2 {source}": 2, f"s3 {source}": 2}
-    listed = lb.exec(["nft", "list", "table", "ip", "service_lb"]).stdout
+    listed = lb.exec(["nft", "list", "table", "ip", "service_lb"], privileged=True).stdout
     assert listed == ruleset((VirtualServer(VIP, (s1.ip(), s2.ip(), s3.ip())),),
                              IngressRules(source, SUBNET, ()))
     assert f"{VIP}/32" in lb.exec(["ip", "-4", "addr", "show"]).stdout
@@ -138,13 +138,13 @@ def test_a_vip_without_backends_is_unreachable_as_in_docker(h1) -> None:
     program(VirtualServer(VIP, ()))
     assert connect(client, VIP, 80, 1) == ["EHOSTUNREACH"]
     assert client.exec(["ping", "-c", "1", "-W", "1", str(VIP)]).exit_code != 0
-    assert "service_lb" not in lb.exec(["nft", "list", "tables"]).stdout
+    assert "service_lb" not in lb.exec(["nft", "list", "tables"], privileged=True).stdout
     assert f"{VIP}/32" not in lb.exec(["ip", "-4", "addr", "show"]).stdout
 
     program(VirtualServer(VIP, (s1.ip(),)))
     assert connect(client, VIP, 80, 1) == ["s1"]
     program()
-    assert "service_lb" not in lb.exec(["nft", "list", "tables"]).stdout
+    assert "service_lb" not in lb.exec(["nft", "list", "tables"], privileged=True).stdout
     assert f"{VIP}/32" not in lb.exec(["ip", "-4", "addr", "show"]).stdout
 
 

@@ -105,7 +105,7 @@ def ok(result: subprocess.CompletedProcess) -> str:
 
 
 def serve(docker, name: str, *options: str, port: int = 80, proto: str = "tcp") -> None:
-    ok(docker("run", "-d", "--name", name, *options, "busybox",
+    ok(docker("run", "-d", "--name", name, *options, "python",
               "python3", "-c", SERVER, str(port), proto))
     for _ in range(100):  # the server is up once its port is taken
         if docker("exec", name, "python3", "-c", BOUND, str(port), proto).returncode == 0:

@@ -240,7 +240,8 @@ def test_wait_for_an_unknown_container_is_not_found_before_the_headers(
 
 
 class NoBinaries(FakeFabric):
-    def start_process(self, sandbox, command, hostname, env=None, files=None) -> None:
+    def start_process(self, sandbox, command, hostname, env=None, files=None, root=None,
+                      open_stdin=False) -> None:
         raise FileNotFoundError(command[0])
 
 

@@ -28,9 +28,9 @@ def test_half_the_starts_get_files_and_nothing_is_left(tmp_path: Path):
     started = []
     fabric_start = fabric.start_process
 
-    def recording(sandbox, command, hostname, env=None, files=None):
+    def recording(sandbox, command, hostname, env=None, files=None, root=None, open_stdin=False):
         started.append(bool(files))
-        fabric_start(sandbox, command, hostname, env, files)
+        fabric_start(sandbox, command, hostname, env, files, root, open_stdin)
 
     fabric.start_process = recording  # type: ignore[method-assign]
     cost = measure_start_cost(OneHostLab(engine), "h1", count=25)

@@ -22,6 +22,8 @@ class ExecInstance:
     tty: bool
     attach_stdin: bool
     env: list[str] = field(default_factory=list)
+    attach_stdout: bool = True
+    attach_stderr: bool = True
     running: bool = False
     exit_code: int | None = None
     pid: int = 0

@@ -36,7 +36,7 @@ def _run(engine: Engine, item: ExecInstance, request: Request, detach: bool) -> 
                            "before exec")
     env = engine.process_environment(container, item.env)
     identity = container.runtime.identity(item.user, item.workdir, item.privileged)
-    hijack = request.hijack
+    hijack = AttachedStreams.wrap(request.hijack, item)
     streaming = hijack is not None and not detach
     if streaming:
         # dockerd upgrades first and starts the process after: a client must never get
@@ -72,6 +72,8 @@ def _run(engine: Engine, item: ExecInstance, request: Request, detach: bool) -> 
     if hijack is None:
         out, errs = proc.communicate()
         _finish(item, proc)
+        out = out if item.attach_stdout else b""
+        errs = errs if item.attach_stderr else b""
         body = out if item.tty else frame(STDOUT, out) + frame(STDERR, errs)
         return Response(200, raw=body, headers={"Content-Type": MULTIPLEXED_STREAM})
     if master is not None:
@@ -89,6 +91,31 @@ def _run(engine: Engine, item: ExecInstance, request: Request, detach: bool) -> 
     _finish(item, proc)
     hijack.close()
     return None
+
+
+class AttachedStreams:
+    """A hijacked exec connection that carries only the streams the exec attached
+    (AttachStdout, AttachStderr), as dockerd's ContainerExecStart wires only those."""
+
+    def __init__(self, hijack, item: ExecInstance) -> None:
+        self._hijack = hijack
+        self._tty = item.tty
+        self._streams = {s for s, on in ((STDOUT, item.attach_stdout),
+                                         (STDERR, item.attach_stderr)) if on}
+
+    @classmethod
+    def wrap(cls, hijack, item: ExecInstance):
+        if hijack is None or (item.attach_stdout and item.attach_stderr):
+            return hijack
+        return cls(hijack, item)
+
+    def send(self, data: bytes) -> None:
+        stream = STDOUT if self._tty else data[0]
+        if stream in self._streams:
+            self._hijack.send(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self._hijack, name)
 
 
 def _writer(stream):
@@ -130,7 +157,10 @@ def create_exec(host: HostContext, request: Request) -> Response:
                                    "to be an absolute path")
     item = ExecInstance(secrets.token_hex(32), container.id, list(argv),
                         tty=bool(body.get("Tty")), attach_stdin=bool(body.get("AttachStdin")),
-                        env=list(body.get("Env") or []), user=body.get("User") or "",
+                        env=list(body.get("Env") or []),
+                        attach_stdout=bool(body.get("AttachStdout")),
+                        attach_stderr=bool(body.get("AttachStderr")),
+                        user=body.get("User") or "",
                         workdir=workdir, privileged=bool(body.get("Privileged")),
                         console_size=(int(size[0]), int(size[1])) if size and any(size)
                         else None)

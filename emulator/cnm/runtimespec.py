@@ -50,6 +50,12 @@ class RuntimeSpec:
     open_stdin: bool = False
     stdin_once: bool = False
     attach_stdin: bool = False
+    attach_stdout: bool = False
+    attach_stderr: bool = False
+    binds: tuple[str, ...] = ()
+    """HostConfig.Binds as given (inspect shows them so)."""
+    tmpfs: tuple[tuple[str, str], ...] = ()
+    """HostConfig.Tmpfs as given: (target, options)."""
     console_size: tuple[int, int] | None = None
     """(rows, columns) of the TTY at start."""
 
@@ -215,5 +221,9 @@ def runtime_spec(body: dict) -> RuntimeSpec:
         open_stdin=bool(body.get("OpenStdin")),
         stdin_once=bool(body.get("StdinOnce")),
         attach_stdin=bool(body.get("AttachStdin")),
+        attach_stdout=bool(body.get("AttachStdout")),
+        attach_stderr=bool(body.get("AttachStderr")),
+        binds=tuple(host_config.get("Binds") or ()),
+        tmpfs=tuple((k, v or "") for k, v in (host_config.get("Tmpfs") or {}).items()),
         console_size=(int(size[0]), int(size[1])) if size and any(size) else None,
     )

@@ -397,9 +397,9 @@ def test_a_linking_container_starts_with_the_links_variables(host: HostContext,
     started: dict[str, dict[str, str]] = {}
     original = fabric.start_process
 
-    def recording(sandbox, command, hostname, env=None, files=None) -> None:
+    def recording(sandbox, command, hostname, env=None, files=None, **kwargs) -> None:
         started[sandbox.key] = dict(env or {})
-        original(sandbox, command, hostname, env, files)
+        original(sandbox, command, hostname, env, files, **kwargs)
 
     fabric.start_process = recording  # type: ignore[method-assign]
     create(host, "db", Env=["PASSWORD=gordon"], ExposedPorts={"5432/tcp": {}})

@@ -123,6 +123,8 @@ def test_every_runtime_field_is_read_by_the_runtime_spec(field) -> None:
     modules = [RUNTIME_MODULE]
     if field.section in (EXEC, EXEC_START):
         modules.append("emulator/api/execs.py")
+    else:
+        modules.append("emulator/api/containers.py")  # Image, Cmd, Entrypoint, Env
     sources = "".join((ROOT / module).read_text() for module in modules)
     assert f'"{field.name}"' in sources, f"{' or '.join(modules)} never reads {field.name}"
 

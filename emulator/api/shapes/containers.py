@@ -131,9 +131,28 @@ def desired_mac(engine: Engine, container: Container) -> dict[str, str]:
     return {"MacAddress": first.mac}
 
 
+def runtime_host_config(container: Container) -> dict[str, object]:
+    """HostConfig's runtime fields as given at create."""
+    runtime = container.runtime
+    return {"Binds": list(runtime.binds) or None,
+            "CapAdd": list(runtime.cap_add) or None, "CapDrop": list(runtime.cap_drop) or None,
+            "Privileged": runtime.privileged, "ReadonlyRootfs": runtime.read_only,
+            **({"Tmpfs": dict(runtime.tmpfs)} if runtime.tmpfs else {}),
+            "ConsoleSize": list(runtime.console_size or (0, 0))}
+
+
+def mount_points(container: Container) -> list[dict[str, object]]:
+    """inspect's Mounts: its bind mounts and tmpfs, as dockerd lists MountPoints."""
+    return [{"Type": m.kind, "Source": m.source, "Destination": m.target,
+             "Mode": "ro" if m.read_only and m.kind == "bind" else "",
+             "RW": not m.read_only, "Propagation": "rprivate" if m.kind == "bind" else ""}
+            for m in container.runtime.mounts]
+
+
 def inspect(engine: Engine, container: Container, log_path: str = "") -> dict[str, object]:
     sandbox_key = f"/proc/{container.pid}/ns/net" if container.running else ""
     networks = container_networks_json(container, engine.networks)
+    runtime = container.runtime
     return {
         "Id": container.id,
         "Created": container.created,
@@ -157,15 +176,17 @@ def inspect(engine: Engine, container: Container, log_path: str = "") -> dict[st
                        "PublishAllPorts": container.ports.publish_all,
                        "Links": inspect_links(container, engine.containers) or None,
                        **({"Sysctls": dict(container.sysctls)} if container.sysctls else {}),
-                       **dns_host_config(container)},
+                       **dns_host_config(container), **runtime_host_config(container)},
         "GraphDriver": {"Name": "cnm-emulator", "Data": {}},
-        "Mounts": [],
+        "Mounts": mount_points(container),
         "Config": {
-            "Hostname": container.hostname, "Domainname": container.dns.domainname, "User": "",
-            "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
-            "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": list(container.env),
+            "Hostname": container.hostname, "Domainname": container.dns.domainname,
+            "User": runtime.user, "AttachStdin": runtime.attach_stdin,
+            "AttachStdout": runtime.attach_stdout, "AttachStderr": runtime.attach_stderr,
+            "Tty": runtime.tty, "OpenStdin": runtime.open_stdin,
+            "StdinOnce": runtime.stdin_once, "Env": list(container.env),
             "Cmd": list(container.command), "Image": container.image, "Volumes": None,
-            "WorkingDir": "", "Entrypoint": None, "OnBuild": None,
+            "WorkingDir": runtime.workdir, "Entrypoint": None, "OnBuild": None,
             "Labels": dict(container.labels), **desired_mac(engine, container),
             **({"ExposedPorts": {p.key(): {} for p in container.ports.exposed}}
                if container.ports.exposed else {}),

@@ -6,7 +6,7 @@ request (start events, waits, auto-remove, logs) is the engine's lifecycle."""
 from __future__ import annotations
 
 import os
-import select
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -402,29 +402,19 @@ def _attach_from_start(host: HostContext, cid: str, console: Console | None, hij
 def _attach_running(host: HostContext, cid: str, console: Console | None, hijack,
                     stdin: bool) -> None:
     """`docker attach` to a running container without a TTY: what it writes to its log
-    from now on (stdout and stderr both, as the log holds them), until it ends."""
+    from now on, each stream as itself, until its run ends."""
     lifecycle = host.engine.lifecycle
-    path = lifecycle.log_path(cid)
-    pidfd = lifecycle.process_fd(cid)
     try:
         hijack.upgrade(MULTIPLEXED_STREAM)
         if stdin and console is not None:
             _feed(hijack, console, close_at_end=False)
-        if pidfd is None or path is None:
-            return
-        with open(path, "ab+") as log:
-            log.seek(0, os.SEEK_END)
-            ended = False
-            while not ended:
-                ended = bool(select.select([pidfd], [], [], 0.05)[0])
-                data = log.read()
-                if data:
-                    hijack.send(frame(STDOUT, data))
+        offset = lifecycle.log_records(cid, since_ns=time.time_ns())[1]
+        for record in lifecycle.follow_logs(cid, offset):
+            if record is not None:
+                hijack.send(frame(record.stream, record.data))
     except (BrokenPipeError, ConnectionResetError):
         pass
     finally:
-        if pidfd is not None:
-            os.close(pidfd)
         hijack.close()
 
 

@@ -48,6 +48,12 @@ DOCKERD_NULLS: dict[tuple[str | int, ...], str] = {
         "the client's nil slice kept as sent (docker-py sends none without extra hosts)",
     ("definitions", "HostConfig", "allOf", 1, "properties", "Links"):
         "a nil slice without legacy links (daemon/inspect.go rebuilds it from its link index)",
+    ("definitions", "HostConfig", "allOf", 1, "properties", "Binds"):
+        "a nil slice without -v (the client's value kept as sent)",
+    ("definitions", "HostConfig", "allOf", 1, "properties", "CapAdd"):
+        "strslice.StrSlice: a nil slice without --cap-add",
+    ("definitions", "HostConfig", "allOf", 1, "properties", "CapDrop"):
+        "strslice.StrSlice: a nil slice without --cap-drop",
     ("definitions", "ContainerConfig", "properties", "Entrypoint"):
         "a nil slice for images without an ENTRYPOINT",
     ("definitions", "ContainerConfig", "properties", "Volumes"):

@@ -7,7 +7,8 @@ A container's first process starts from a fresh, short-lived thread of the engin
    namespace and makes every mount private (nothing propagates to the machine);
 2. assembles the root on a mountpoint of its own: an overlay of the busybox root
    or of the machine's root (its other filesystems bound read-only, fresh tmpfs on
-   /tmp, /run, /var/tmp and /root) with a per-container writable layer; then /sys
+   /tmp, /run, /var/tmp and /root, the project and its Python bound back read-only
+   where those hide them) with a per-container writable layer; then /sys
    (read-only, of the sandbox's network namespace), /dev (tmpfs with the host's
    null, zero, full, random, urandom and tty; a devpts instance of its own, /dev/shm),
    the engine's /etc files, -v binds and tmpfs mounts, and --read-only;
@@ -23,8 +24,10 @@ An exec joins them (fabric/containerexec).
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +45,7 @@ from emulator.fabric.rootfs import busybox_root, ensure_mountpoint
 from emulator.fabric.terminals import open_pty, set_window
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+PROJECT_ROOT = str(Path(__file__).resolve().parents[2])
 HOST_VIEW_TMPFS = (("/tmp", "mode=1777"), ("/run", "mode=755"), ("/var/tmp", "mode=1777"),
                    ("/root", "mode=700"))
 STUB = 'read _ <&3 || exit 111; exec 3<&-; exec -a "$0" "$@"'
@@ -161,6 +165,22 @@ def _host_view(new: str, layer: Path | None) -> None:
                 sc.restrict_recursively(new + path, read_only=True)
     for target, options in HOST_VIEW_TMPFS:
         sc.mount("tmpfs", new + target, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, options)
+    for path in _covered_tool_paths():
+        os.makedirs(new + path, exist_ok=True)
+        sc.mount(path, new + path, None, sc.MS_BIND | sc.MS_REC)
+        sc.restrict_recursively(new + path, read_only=True)
+
+
+@functools.cache
+def _covered_tool_paths() -> tuple[str, ...]:
+    """The project's checkout and Python installations that a fresh tmpfs (/tmp, /root,
+    ...) would hide: experiments run the project's own modules in containers, from
+    wherever it was cloned. Bound back read-only."""
+    covered = [target for target, _ in HOST_VIEW_TMPFS]
+    paths = {os.path.realpath(p) for p in (PROJECT_ROOT, sys.prefix, sys.base_prefix,
+                                           sys.exec_prefix)}
+    kept = sorted(p for p in paths if any(p.startswith(c + "/") for c in covered))
+    return tuple(p for p in kept if not any(p.startswith(o + "/") for o in kept))
 
 
 def _submounts_of_root() -> list[str]:

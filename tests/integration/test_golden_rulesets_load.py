@@ -5,6 +5,7 @@ container namespace of a lab."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,19 @@ def test_there_are_golden_rulesets() -> None:
     assert len(TRANSACTIONS) >= 8
 
 
+def nft_check_text(scratch, text: str):
+    """`nft -c` of `text` in the container (written to its own /tmp: the test's files
+    are not in its root), with the capability nft needs."""
+    encoded = base64.b64encode(text.encode()).decode()
+    written = scratch.exec(["sh", "-c", f"echo {encoded} | base64 -d > /tmp/check.nft"])
+    assert written.exit_code == 0, written.stderr
+    return scratch.exec(["nft", "-c", "-f", "/tmp/check.nft"], privileged=True)
+
+
 def nft_check(scratch, path: Path) -> None:
-    checked = scratch.exec(["nft", "-c", "-f", str(path)])
+    checked = nft_check_text(scratch, path.read_text())
     assert checked.exit_code == 0, checked.stderr
-    assert scratch.exec(["nft", "list", "ruleset"]).stdout == ""  # only checked
+    assert scratch.exec(["nft", "list", "ruleset"], privileged=True).stdout == ""  # only checked
 
 
 @pytest.mark.parametrize("path", GOLDEN, ids=[p.stem for p in GOLDEN])
@@ -37,28 +47,22 @@ def test_nft_accepts_the_golden_ruleset(scratch, path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", TRANSACTIONS, ids=[p.stem for p in TRANSACTIONS])
-def test_nft_accepts_the_golden_transaction_on_its_state(scratch, path: Path,
-                                                         tmp_path: Path) -> None:
+def test_nft_accepts_the_golden_transaction_on_its_state(scratch, path: Path) -> None:
     transaction = path.read_text()
     state = transaction.splitlines()[0].removeprefix("# on: ")
-    both = tmp_path / f"{path.stem}.nft"
-    both.write_text((GOLDEN_DIR / f"{state}.nft").read_text() + transaction)
-    nft_check(scratch, both)
+    checked = nft_check_text(scratch, (GOLDEN_DIR / f"{state}.nft").read_text() + transaction)
+    assert checked.exit_code == 0, checked.stderr
 
 
-def test_nft_check_mode_refuses_a_broken_ruleset(scratch, tmp_path: Path) -> None:
-    broken = tmp_path / "broken.nft"
-    broken.write_text(GOLDEN[0].read_text().replace("policy accept", "policy maybe"))
-    checked = scratch.exec(["nft", "-c", "-f", str(broken)])
+def test_nft_check_mode_refuses_a_broken_ruleset(scratch) -> None:
+    checked = nft_check_text(scratch, GOLDEN[0].read_text().replace("policy accept",
+                                                                    "policy maybe"))
     assert checked.exit_code != 0
     assert "policy" in checked.stderr
 
 
-def test_nft_check_mode_refuses_a_transaction_on_the_wrong_state(scratch,
-                                                                 tmp_path: Path) -> None:
+def test_nft_check_mode_refuses_a_transaction_on_the_wrong_state(scratch) -> None:
     """The pairing matters: deleting a network's elements from a state without them fails."""
-    wrong = tmp_path / "wrong.nft"
-    wrong.write_text((GOLDEN_DIR / "default_bridge.nft").read_text()
-                     + (GOLDEN_DIR / "transactions" / "delete_user_bridge.nft").read_text())
-    checked = scratch.exec(["nft", "-c", "-f", str(wrong)])
+    checked = nft_check_text(scratch, (GOLDEN_DIR / "default_bridge.nft").read_text()
+                             + (GOLDEN_DIR / "transactions" / "delete_user_bridge.nft").read_text())
     assert checked.exit_code != 0

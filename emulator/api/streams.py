@@ -6,12 +6,14 @@ Without a TTY every chunk is framed: one byte for the stream (1 stdout,
 
 from __future__ import annotations
 
-import errno
 import os
+import select
 import selectors
 import struct
 import threading
 from collections.abc import Callable
+
+from emulator.fabric.terminals import read_now
 
 STDOUT, STDERR = 1, 2
 RAW_STREAM = "application/vnd.docker.raw-stream"
@@ -54,17 +56,11 @@ def pump(hijack, sources: dict[int, int], tty: bool, until_fd: int | None = None
 
 def _forward(hijack, fd: int, stream: int, tty: bool) -> bool:
     """Send what fd has now; False at EOF."""
-    try:
-        data = os.read(fd, 65536)
-    except BlockingIOError:
-        return True
-    except OSError as exc:
-        if exc.errno == errno.EIO:
-            return False
-        raise
-    if not data:
+    data = read_now(fd)
+    if data is None:
         return False
-    hijack.send(data if tty else frame(stream, data))
+    if data:
+        hijack.send(data if tty else frame(stream, data))
     return True
 
 
@@ -75,14 +71,12 @@ def drain(hijack, fd: int, stream: int, tty: bool) -> None:
 
 
 def _drain(hijack, fd: int, stream: int, tty: bool) -> None:
-    while True:
-        try:
-            data = os.read(fd, 65536)
-        except (BlockingIOError, OSError):
-            return
-        if not data:
-            return
-        hijack.send(data if tty else frame(stream, data))
+    while _forward(hijack, fd, stream, tty) and _readable(fd):
+        pass
+
+
+def _readable(fd: int) -> bool:
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 def feed_stdin(hijack, write: Callable[[bytes], object],

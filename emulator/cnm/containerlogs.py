@@ -12,7 +12,6 @@ the store's condition for new records and end once the run has.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import selectors
@@ -22,6 +21,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from emulator.fabric.terminals import read_now
 
 STDOUT, STDERR = 1, 2
 STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr"}
@@ -291,16 +292,11 @@ class OutputCollector:
     def _read(self, cid: str, fd: int, stream: int) -> bool:
         """Record what fd has now; False at its end."""
         while True:
-            try:
-                data = os.read(fd, 65536)
-            except BlockingIOError:
-                return True
-            except OSError as exc:
-                if exc.errno == errno.EIO:
-                    return False
-                raise
-            if not data:
+            data = read_now(fd)
+            if data is None:
                 return False
+            if not data:
+                return True
             self._store.append(cid, stream, data)
 
     def _finish(self, run: _RunKey, runs: dict[_RunKey, list[int]],

@@ -3,6 +3,7 @@ as the controlling terminal of the process started on them."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import signal
@@ -65,6 +66,19 @@ def open_pty(ptmx: str = "/dev/ptmx") -> Pty:
         os.close(master)
         raise
     return Pty(master, f"{os.path.dirname(ptmx)}/pts/{number}".replace("//", "/"))
+
+
+def read_now(fd: int) -> bytes | None:
+    """What a non-blocking pipe or terminal master holds now (b"" if nothing yet); None
+    at its end: EOF, or EIO, a terminal whose every process has ended."""
+    try:
+        return os.read(fd, 65536) or None
+    except BlockingIOError:
+        return b""
+    except OSError as exc:
+        if exc.errno == errno.EIO:
+            return None
+        raise
 
 
 def set_window(fd: int, rows: int, cols: int) -> None:

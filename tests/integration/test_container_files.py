@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import run_cnm
+from conftest import _reset, run_cnm
 from leftovers import assert_nothing_left, machine_state
 
 from emulator import Lab
@@ -44,11 +44,7 @@ def docker(lab, tmp_path):
                               timeout=60)
 
     yield run
-    engine = lab.host("h1").engine
-    engine.remove_containers(list(engine.containers), force=True)
-    for network in list(engine.networks.values()):
-        if not network.predefined:
-            engine.remove_network(network.id)
+    _reset(lab.host("h1"))
 
 
 def out(done: subprocess.CompletedProcess) -> str:

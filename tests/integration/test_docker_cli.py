@@ -17,6 +17,7 @@ from pathlib import Path
 
 import docker as docker_py
 import pytest
+from cliresults import docker_env as cli_env
 from conftest import CNM, run_cnm
 
 DOCKER = shutil.which("docker") or "docker"
@@ -28,11 +29,7 @@ pytestmark = pytest.mark.skipif(shutil.which(DOCKER) is None, reason="no docker 
 
 @pytest.fixture(scope="module")
 def docker_env(lab, tmp_path_factory):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
-    env["DOCKER_HOST"] = lab.docker_host_url("h1")
-    env["DOCKER_CONFIG"] = str(tmp_path_factory.mktemp("docker-config"))
-    env["DOCKER_CLI_HINTS"] = "false"
-    return env
+    return cli_env(lab.docker_host_url("h1"), tmp_path_factory.mktemp("docker-config"))
 
 
 @pytest.fixture

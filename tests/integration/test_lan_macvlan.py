@@ -8,7 +8,6 @@ host is plugged into the LAN switch through eth1; the router at .1 runs dnsmasq.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import shutil
@@ -16,6 +15,7 @@ import subprocess
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 import pytest
+from cliresults import docker_env as cli_env
 from conftest import TCP_PROBE, lab_name, links_of, machine_snapshot, ping, tcp_reaches
 
 from emulator import Lab
@@ -169,11 +169,7 @@ def ps_h1(ps_lan):
 
 @pytest.fixture(scope="module")
 def docker_env(lan, tmp_path_factory):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
-    env["DOCKER_HOST"] = lan.docker_host_url("h1")
-    env["DOCKER_CONFIG"] = str(tmp_path_factory.mktemp("docker-config"))
-    env["DOCKER_CLI_HINTS"] = "false"
-    return env
+    return cli_env(lan.docker_host_url("h1"), tmp_path_factory.mktemp("docker-config"))
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
+from cliresults import docker_env as cli_env
+from conftest import _reset
 from leftovers import backstop
 
 from emulator import Lab
@@ -41,11 +43,7 @@ def lab():
 
 @pytest.fixture(scope="module")
 def docker_env(lab, tmp_path_factory):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
-    env["DOCKER_HOST"] = lab.docker_host_url("h1")
-    env["DOCKER_CONFIG"] = str(tmp_path_factory.mktemp("docker-config"))
-    env["DOCKER_CLI_HINTS"] = "false"
-    return env
+    return cli_env(lab.docker_host_url("h1"), tmp_path_factory.mktemp("docker-config"))
 
 
 @pytest.fixture
@@ -57,11 +55,7 @@ def docker(lab, docker_env):
                               timeout=timeout)
 
     yield run
-    engine = lab.host("h1").engine
-    engine.remove_containers(list(engine.containers), force=True)
-    for network in list(engine.networks.values()):
-        if not network.predefined:
-            engine.remove_network(network.id)
+    _reset(lab.host("h1"))
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cliresults import docker_env as cli_env
 
 from emulator import Lab
 from emulator.fabric.rootfs import MOUNTPOINT
@@ -30,11 +31,7 @@ def lab():
 
 @pytest.fixture(scope="module")
 def docker_env(lab, tmp_path_factory):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
-    env["DOCKER_HOST"] = lab.docker_host_url("h1")
-    env["DOCKER_CONFIG"] = str(tmp_path_factory.mktemp("docker-config"))
-    env["DOCKER_CLI_HINTS"] = "false"
-    return env
+    return cli_env(lab.docker_host_url("h1"), tmp_path_factory.mktemp("docker-config"))
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ pseudo-terminal (util-linux `script`), or docker-py's sockets."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import subprocess
@@ -11,6 +10,7 @@ import time
 
 import docker as docker_py
 import pytest
+from cliresults import docker_env as cli_env
 
 from emulator import Lab
 
@@ -27,11 +27,7 @@ def lab():
 
 @pytest.fixture(scope="module")
 def env(lab, tmp_path_factory):
-    out = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
-    out["DOCKER_HOST"] = lab.docker_host_url("h1")
-    out["DOCKER_CONFIG"] = str(tmp_path_factory.mktemp("docker-config"))
-    out["DOCKER_CLI_HINTS"] = "false"
-    return out
+    return cli_env(lab.docker_host_url("h1"), tmp_path_factory.mktemp("docker-config"))
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import pytest
 from conftest import CNM, lab_name
 
 from emulator import Lab
+from emulator.experiments.polling import until
 from emulator.lab.state import RunDir
 
 MESH = [sys.executable, "-m", "emulator.mesh"]
@@ -181,7 +182,9 @@ def test_streams_and_hijacked_connections_pass_through_the_proxy(mlab, far):
                                capture_output=True, text=True, env=env, timeout=60)
         assert piped.stdout == "over stdin\n", piped.stderr
         assert docker_cli(env, "exec", "streams", "sh", "-c", "exit 5").returncode == 5
-        assert docker_cli(env, "logs", "streams").stdout == "started\n"
+        # the container's process runs a moment after `run -d` returns, as on Docker
+        until(lambda: docker_cli(env, "logs", "streams").stdout == "started\n", 20,
+              lambda: f"docker logs streams: {docker_cli(env, 'logs', 'streams')!r}")
         attached = docker_cli(env, "run", "--rm", "alpine", "sh", "-c", "echo out; exit 3")
         assert (attached.returncode, attached.stdout) == (3, "out\n")
     finally:

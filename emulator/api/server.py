@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import queue
-import select
 import selectors
 import socket
 import threading
@@ -41,6 +40,7 @@ from emulator.api.hijack import Hijack
 from emulator.api.router import Request, Response, Router, parse_query
 from emulator.api.version import API_VERSION, ENGINE_VERSION, MIN_API_VERSION
 from emulator.errdefs import DockerError
+from emulator.fabric import readiness
 
 __all__ = ["API_VERSION", "ENGINE_VERSION", "MIN_API_VERSION", "ApiServer", "Limits"]
 
@@ -533,7 +533,7 @@ class ApiServer:
 def _peer_gone(sock: socket.socket) -> bool:
     """Whether the client closed its end (what it sends while a stream runs is dropped)."""
     while True:
-        readable, _, _ = select.select([sock], [], [], 0)
+        readable = readiness.ready([sock], timeout=0)[0]
         if not readable:
             return False
         try:

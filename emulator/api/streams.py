@@ -7,12 +7,12 @@ Without a TTY every chunk is framed: one byte for the stream (1 stdout,
 from __future__ import annotations
 
 import os
-import select
 import selectors
 import struct
 import threading
 from collections.abc import Callable
 
+from emulator.fabric import readiness
 from emulator.fabric.terminals import read_now
 
 STDOUT, STDERR = 1, 2
@@ -76,7 +76,7 @@ def _drain(hijack, fd: int, stream: int, tty: bool) -> None:
 
 
 def _readable(fd: int) -> bool:
-    return bool(select.select([fd], [], [], 0)[0])
+    return readiness.readable(fd, 0)
 
 
 def feed_stdin(hijack, write: Callable[[bytes], object],

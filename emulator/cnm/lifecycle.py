@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import select
 import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -30,6 +29,7 @@ from emulator.cnm.events import parse_docker_time
 from emulator.cnm.model import Container
 from emulator.cnm.runtimespec import RuntimeSpec
 from emulator.drivers.portmapping import PortOptions
+from emulator.fabric import readiness
 
 if TYPE_CHECKING:
     from emulator.cnm.endpoints import AttachRequest
@@ -79,7 +79,7 @@ def wait_process_end(pid: int) -> None:
     if pidfd is None:
         return
     try:
-        select.select([pidfd], [], [])
+        readiness.readable(pidfd)
     finally:
         os.close(pidfd)
 

@@ -10,11 +10,11 @@ state is not yet UP; it is awaited with the kernel's link notifications.
 
 from __future__ import annotations
 
-import select
 import socket
 import time
 from collections.abc import Iterable
 
+from emulator.fabric import readiness
 from emulator.fabric.linkwait import READY_STATES, RTMGRP_LINK
 from emulator.fabric.netns import Namespace
 from emulator.fabric.rtnl import Rtnl
@@ -50,7 +50,7 @@ def wait_ready(pids: Iterable[int], timeout: float = 3.0) -> list[str]:
                     if first:
                         waited += [f"{pid}:{name}" for name in pending]
                         first = False
-                    if select.select([events], [], [], deadline - time.monotonic())[0]:
+                    if readiness.readable(events, deadline - time.monotonic()):
                         try:
                             while events.recv(1 << 16):
                                 pass

@@ -26,7 +26,6 @@ are used, except the start-time baseline's switch (emulated hosts only, startcos
 
 from __future__ import annotations
 
-import select
 import socket
 import statistics
 import struct
@@ -47,6 +46,7 @@ from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
 from emulator.experiments.startcost import measure_start_cost
 from emulator.experiments.stats import Estimate, estimate
+from emulator.fabric import readiness
 from emulator.lab import Lab
 from emulator.probes.dnstable import RESOLVER
 from emulator.probes.namespaced import inside
@@ -191,7 +191,7 @@ def load(pids: list[int], names: list[str], seconds: float = LOAD_SECONDS,
                 send(stream)
         deadline = started + seconds
         while (now := time.perf_counter()) < deadline:
-            readable, _, _ = select.select(list(by_fd), [], [], deadline - now)
+            readable, _ = readiness.ready(list(by_fd), timeout=deadline - now)
             for fd in readable:
                 stream = by_fd[fd]
                 while True:
@@ -232,7 +232,7 @@ def _ask_once(sock: socket.socket, wire: bytes, timeout: float = 1.0) -> float |
     sock.send(wire)
     deadline = started + timeout
     while (now := time.perf_counter()) < deadline:
-        readable, _, _ = select.select([sock], [], [], deadline - now)
+        readable = readiness.ready([sock], timeout=deadline - now)[0]
         if not readable:
             break
         try:
@@ -283,7 +283,7 @@ class OutsideResponder:
 
     def _serve(self) -> None:
         while not self._stop.is_set():
-            readable, _, _ = select.select([self.sock], [], [], 0.2)
+            readable = readiness.ready([self.sock], timeout=0.2)[0]
             if not readable:
                 continue
             try:

@@ -8,13 +8,13 @@ thread's namespace; replies are matched by the echo identifier and sequence.
 from __future__ import annotations
 
 import os
-import select
 import socket
 import struct
 import time
 from collections.abc import Iterable
 from ipaddress import IPv4Address
 
+from emulator.fabric import readiness
 from emulator.fabric.inet import checksum
 
 ECHO_REQUEST = 8
@@ -47,8 +47,7 @@ def sweep(targets: Iterable[IPv4Address | str], timeout: float = 1.0) -> dict[st
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            readable, _, _ = select.select([sock], [], [], remaining)
-            if not readable:
+            if not readiness.readable(sock, remaining):
                 break
             while True:
                 try:

@@ -11,11 +11,11 @@ between checks, so it returns as soon as the condition holds.
 from __future__ import annotations
 
 import errno
-import select
 import socket
 import time
 from collections.abc import Iterable
 
+from emulator.fabric import readiness
 from emulator.fabric.rtnl import BR_STATE_FORWARDING, Rtnl
 
 RTMGRP_LINK = 1
@@ -84,8 +84,7 @@ def _wait(wanted: set[str], unmet, what: str, timeout: float) -> None:
                     raise LinkWaitTimeout(
                         f"{what} after {timeout:.0f} s: {', '.join(sorted(missing))}"
                     )
-                readable, _, _ = select.select([events], [], [], remaining)
-                if readable:
+                if readiness.readable(events, remaining):
                     _drain(events)
     finally:
         events.close()

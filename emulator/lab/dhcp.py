@@ -11,12 +11,12 @@ container starts, and the check would cost seconds per lease.
 from __future__ import annotations
 
 import os
-import select
 import signal
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
+from emulator.fabric import readiness
 from emulator.fabric.processes import ProcessId, exit_status
 from emulator.lab.nodeprocess import spawn_in, start_udp_server
 from emulator.topology.model import DhcpSpec
@@ -128,7 +128,7 @@ def _wait_exit(proc: ProcessId, timeout: float) -> int | None:
     """The exit status of a child once it ends; None (and the child killed) on timeout."""
     pidfd = os.pidfd_open(proc.pid)
     try:
-        ready, _, _ = select.select([pidfd], [], [], timeout)
+        ready = readiness.ready([pidfd], timeout=timeout)[0]
     finally:
         os.close(pidfd)
     if not ready:

@@ -12,7 +12,6 @@ collects the replies; a scan costs one window whatever the number of targets.
 
 from __future__ import annotations
 
-import select
 import socket
 import struct
 import threading
@@ -22,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
+from emulator.fabric import readiness
 from emulator.fabric.netns import Namespace
 from emulator.probes.engine import refuse_machine_namespace
 
@@ -214,7 +214,7 @@ def scan_conflicts(pid: int, interface: str, targets: Iterable[IPv4Address | str
         send_seconds = time.perf_counter() - started
         deadline = time.perf_counter() + window
         while (remaining := deadline - time.perf_counter()) > 0:
-            if not select.select([sock], [], [], remaining)[0]:
+            if not readiness.readable(sock, remaining):
                 break
             drain()
     found = tuple(answers.values())

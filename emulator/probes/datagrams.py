@@ -9,10 +9,10 @@ is found by sending, not computed from interface MTUs.
 from __future__ import annotations
 
 import errno
-import select
 import socket
 from dataclasses import dataclass
 
+from emulator.fabric import readiness
 from emulator.probes.namespaced import socket_in
 
 PORT = 9999
@@ -48,7 +48,7 @@ class Sender:
             if exc.errno == errno.EMSGSIZE:
                 return f"refused by the sender: {exc.strerror}", 0
             raise
-        if select.select([self.rx], [], [], wait)[0]:
+        if readiness.readable(self.rx, wait):
             return "delivered", len(self.rx.recv(65535))
         return "lost", 0
 

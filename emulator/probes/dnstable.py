@@ -19,7 +19,6 @@ for the answers (dnspython for the wire format). A refused socket ends its sourc
 from __future__ import annotations
 
 import errno
-import select
 import socket
 import time
 from collections.abc import Iterable
@@ -30,6 +29,7 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 
+from emulator.fabric import readiness
 from emulator.probes.apistate import ContainerState, HostState, LabState, NetworkState
 from emulator.probes.matrix import DIFF_LEGEND, grid
 from emulator.probes.namespaced import inside
@@ -282,7 +282,7 @@ class DnsProber:
                     self.sent += 1
                     break
                 except BlockingIOError:
-                    select.select([], [asker.sock], [], 1.0)
+                    readiness.ready(write=[asker.sock], timeout=1.0)
                 except ConnectionRefusedError:
                     asker.failed = "refused (nothing listens on 127.0.0.11:53)"
                     return
@@ -295,7 +295,7 @@ class DnsProber:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
-            readable, _, _ = select.select(list(by_fd), [], [], remaining)
+            readable, _ = readiness.ready(list(by_fd), timeout=remaining)
             for fd in readable:
                 asker = by_fd[fd]
                 got = self._drain(asker)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import os
-import select
 import socket
 import threading
 import time
@@ -20,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
+from emulator.fabric import readiness
 from emulator.fabric.netns import Namespace, machine_net_inode
 from emulator.fabric.rtnl import Rtnl
 from emulator.probes import arp
@@ -188,7 +188,7 @@ class ProbeEngine:
             source.sender.sendto(packet, (str(target.address), 0))  # type: ignore[union-attr]
             self.sent += 1
         except BlockingIOError:
-            select.select([], [source.sender], [], 1.0)
+            readiness.ready(write=[source.sender], timeout=1.0)
             self._sendto(source, k, packet, target, protocol)
         except OSError as exc:
             verdict = Verdict.BLOCKED if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH,
@@ -217,7 +217,7 @@ class ProbeEngine:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
-            readable, _, _ = select.select(list(by_fd), [], [], remaining)
+            readable, _ = readiness.ready(list(by_fd), timeout=remaining)
             for fd in readable:
                 drain = self._drain_arp if fd in arp_fds else self._drain
                 pending -= drain(by_fd[fd])

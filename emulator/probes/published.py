@@ -21,12 +21,12 @@ the host itself. 127.0.0.1 in any other namespace is that namespace's own loopba
 from __future__ import annotations
 
 import errno
-import select
 import socket
 import time
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
+from emulator.fabric import readiness
 from emulator.probes.namespaced import inside
 
 GREETING = b"published\n"
@@ -207,9 +207,9 @@ def _loop(listeners: Listeners, flows: list[_Flow], window: float) -> None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return
-        readable, writable, _ = select.select(
+        readable, writable = readiness.ready(
             list(servers) + list(open_flows),
-            [fd for fd, f in open_flows.items() if not f.connected], [], remaining)
+            [fd for fd, f in open_flows.items() if not f.connected], remaining)
         for fd in readable:
             if fd in servers:
                 listeners.serve(servers[fd])

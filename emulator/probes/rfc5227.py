@@ -10,11 +10,11 @@ replays that schedule, with the timings injectable so tests can shrink them.
 from __future__ import annotations
 
 import random
-import select
 import time
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
+from emulator.fabric import readiness
 from emulator.probes.conflicts import (
     OP_REPLY,
     OP_REQUEST,
@@ -105,7 +105,7 @@ def probe_address(pid: int, interface: str, address: IPv4Address | str,
         for until in (*sends, end):
             while not (stop_on_conflict and macs):
                 remaining = started + until - time.perf_counter()
-                if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
+                if remaining <= 0 or not readiness.readable(sock, remaining):
                     break
                 for at, frame in receive(sock, started):
                     packet = parse_arp(frame)

@@ -7,7 +7,6 @@ proxy-ARP host does answer, for every address it routes elsewhere.
 
 from __future__ import annotations
 
-import select
 import struct
 import time
 from ipaddress import IPv4Address
@@ -17,6 +16,7 @@ from emulator.conformance.checks.common import expect, needs
 from emulator.conformance.context import CheckContext
 from emulator.conformance.registry import check
 from emulator.conformance.targets import CONNECTIVITY, INTERFACES, L2_SEGMENT, NETWORKS
+from emulator.fabric import readiness
 from emulator.probes.conflicts import arp_socket, parse_arp, receive
 
 ETH_P_ARP, ETH_P_IP = 0x0806, 0x0800
@@ -42,7 +42,7 @@ def ask(pid: int, interface: str, sender: IPv4Address, targets: list[IPv4Address
         started = time.perf_counter()
         deadline = time.monotonic() + window
         while (remaining := deadline - time.monotonic()) > 0:
-            if not select.select([sock], [], [], remaining)[0]:
+            if not readiness.readable(sock, remaining):
                 break
             for _, frame in receive(sock, started):
                 packet = parse_arp(frame)

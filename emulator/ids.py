@@ -28,6 +28,16 @@ def docker_timestamp() -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond * 1000:09d}Z"
 
 
+def docker_time_ns(text: str) -> int | None:
+    """Nanoseconds since the epoch of a UTC time as dockerd writes it (RFC 3339, up to
+    nine fraction digits); None for no time (empty, or Go's zero time 0001-01-01)."""
+    if not text or text.startswith("0001-"):
+        return None
+    main, _, fraction = text.rstrip("Z").partition(".")
+    seconds = int(datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp())
+    return seconds * 1_000_000_000 + int((fraction or "0").ljust(9, "0")[:9])
+
+
 def random_mac() -> str:
     """A random unicast, locally administered MAC, as Docker 28 gives container interfaces."""
     raw = bytearray(secrets.token_bytes(6))

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from emulator.fabric.terminals import read_now
+from emulator.ids import docker_time_ns
 
 STDOUT, STDERR = 1, 2
 STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr"}
@@ -42,13 +43,6 @@ def rfc3339_nano(time_ns: int, fixed: bool = False) -> str:
     return f"{head}.{fraction}Z" if fraction else f"{head}Z"
 
 
-def parse_rfc3339_nano(text: str) -> int:
-    """Nanoseconds since the epoch of a UTC time written by `rfc3339_nano`."""
-    main, _, fraction = text.rstrip("Z").partition(".")
-    seconds = int(datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp())
-    return seconds * 1_000_000_000 + int((fraction or "0").ljust(9, "0")[:9])
-
-
 @dataclass(frozen=True)
 class LogRecord:
     stream: int
@@ -65,7 +59,7 @@ class LogRecord:
         raw = json.loads(line)
         return cls(STREAMS.get(raw.get("stream"), STDOUT),
                    raw.get("log", "").encode("utf-8", "surrogateescape"),
-                   parse_rfc3339_nano(raw["time"]))
+                   docker_time_ns(raw["time"]) or 0)
 
 
 class _Run:

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from emulator import errdefs as err
 from emulator.cnm.containers import CONTAINER_NAME
-from emulator.cnm.events import parse_docker_time
 from emulator.cnm.filters import check_filter_keys, labels_match
 from emulator.cnm.model import Container
 from emulator.fabric import containerprocs
+from emulator.ids import docker_time_ns
 
 if TYPE_CHECKING:
     from emulator.cnm.engine import Engine
@@ -258,9 +258,8 @@ class ContainerOps:
         for container in engine.list_containers(all=True):
             if container.running:
                 continue
-            created = parse_docker_time(container.created)
-            if until is not None and created is not None and \
-                    created.timestamp() * 1e9 > until:
+            created = docker_time_ns(container.created)
+            if until is not None and created is not None and created > until:
                 continue
             if not labels_match(container.labels, filters.get("label", [])):
                 continue

@@ -17,9 +17,9 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
 from emulator.cnm.filters import docker_match, labels_match
+from emulator.ids import docker_time_ns
 
 CONTAINER, NETWORK = "container", "network"
 KEPT = 256
@@ -49,22 +49,13 @@ class Event:
         return body
 
 
-def parse_docker_time(text: str) -> datetime | None:
-    """A time as dockerd writes it (RFC 3339, nanoseconds); None for Go's zero time."""
-    if not text or text.startswith("0001-"):
-        return None
-    main, _, fraction = text.rstrip("Z").partition(".")
-    parsed = datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-    return parsed + timedelta(microseconds=int((fraction or "0")[:6].ljust(6, "0")))
-
-
 def run_seconds(container) -> int:
     """Whole seconds the container's last run took (the die event's execDuration)."""
-    started = parse_docker_time(container.started_at)
-    finished = parse_docker_time(container.finished_at)
+    started = docker_time_ns(container.started_at)
+    finished = docker_time_ns(container.finished_at)
     if started is None or finished is None or finished < started:
         return 0
-    return int((finished - started).total_seconds())
+    return (finished - started) // 1_000_000_000
 
 
 def matches(event: Event, filters: Mapping[str, list[str]]) -> bool:

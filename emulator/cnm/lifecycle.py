@@ -25,11 +25,11 @@ from emulator.cnm.consoles import Console
 from emulator.cnm.containerlogs import STDERR, STDOUT, LogRecord, LogStore, OutputCollector
 from emulator.cnm.containerops import ContainerOps, ProcessTable
 from emulator.cnm.etcfiles import DnsConfig
-from emulator.cnm.events import parse_docker_time
 from emulator.cnm.model import Container
 from emulator.cnm.runtimespec import RuntimeSpec
 from emulator.drivers.portmapping import PortOptions
 from emulator.fabric import readiness
+from emulator.ids import docker_time_ns
 
 if TYPE_CHECKING:
     from emulator.cnm.endpoints import AttachRequest
@@ -407,8 +407,7 @@ class ContainerLifecycle:
         if self._store is None:
             return [], 0
         container = self._engine.view().containers.get(cid)
-        started = parse_docker_time(container.started_at) if container else None
-        raw_time = int(started.timestamp() * 1e9) if started else 0
+        raw_time = (docker_time_ns(container.started_at) if container else None) or 0
         return self._store.records(cid, since_ns, until_ns, tail, raw_time)
 
     def follow_logs(self, cid: str, offset: int,

@@ -15,22 +15,15 @@ import statistics
 import subprocess
 import time
 
+from emulator.experiments.bench_bringup import bench_topology
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
 from emulator.lab import Lab
-from emulator.topology import HostSpec, OutsideSpec, Topology, UnderlaySpec
 
 ROUNDS = 20
 TARGET_OVERHEAD_MS = 20.0
 OPERATIONS = ("network create", "run -d", "network connect")
 
-
-def _topology(name: str) -> Topology:
-    from ipaddress import IPv4Address, IPv4Network
-
-    return Topology(name, UnderlaySpec(IPv4Network("192.0.2.0/24")),
-                    OutsideSpec(IPv4Address("192.0.2.254")),
-                    (HostSpec("h1", IPv4Address("192.0.2.11")),))
 
 
 def _timed(samples: dict[str, list[float]], op: str, fn):
@@ -126,7 +119,7 @@ def _plot(ctx: RunContext, table: list[dict[str, object]]) -> None:
 
 @register("bench-api", "Engine API and docker CLI latency vs the Python API", kind="benchmark")
 def run(ctx: RunContext) -> Outcome:
-    with Lab(_topology(f"ba{ctx.run_id[-4:]}")) as lab:
+    with Lab(bench_topology(f"ba{ctx.run_id[-4:]}", 1)) as lab:
         host = lab.host("h1")
         url = lab.docker_host_url("h1")
         ctx.progress(f"Python API: {ROUNDS} rounds")

@@ -32,7 +32,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address
 
 import dns.message
 import dns.name
@@ -42,6 +42,7 @@ import dns.rrset
 import docker
 import docker.types
 
+from emulator.experiments.bench_bringup import bench_topology
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
 from emulator.experiments.startcost import measure_start_cost
@@ -50,7 +51,6 @@ from emulator.fabric import readiness
 from emulator.lab import Lab
 from emulator.probes.dnstable import RESOLVER
 from emulator.probes.namespaced import inside
-from emulator.topology import HostSpec, OutsideSpec, Topology, UnderlaySpec
 
 IMAGE, SLEEP = "alpine", ["sleep", "infinity"]
 NETWORK, SUBNET = "dnsbench", "10.53.0.0/24"
@@ -63,11 +63,6 @@ TARGET_QPS = 5_000
 TARGET_ADDED_MS = 1.0
 TARGET_START_RATIO = 1.20
 
-
-def _topology(name: str) -> Topology:
-    return Topology(name, UnderlaySpec(IPv4Network("192.0.2.0/24")),
-                    OutsideSpec(IPv4Address("192.0.2.254")),
-                    (HostSpec("h1", IPv4Address("192.0.2.11")),))
 
 
 # -- 1. start time --------------------------------------------------------------------
@@ -423,7 +418,7 @@ def run(ctx: RunContext) -> Outcome:
     rounds = int(ctx.params.get("rounds") or START_ROUNDS)
     seconds = float(ctx.params.get("seconds") or LOAD_SECONDS)
     name = str(ctx.params.get("lab") or f"bd{ctx.run_id[-4:]}")
-    with Lab(_topology(name), name, engine=engine) as lab:
+    with Lab(bench_topology(name, 1), name, engine=engine) as lab:
         row = measure(lab, ctx, n, start_n, rounds, seconds)
     ctx.write_rows("dns.csv", [row])
     checks = checks_of(row)

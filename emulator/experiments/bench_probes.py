@@ -14,12 +14,12 @@ import subprocess
 import sys
 import time
 
+from emulator.experiments.bench_bringup import bench_topology
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
 from emulator.fabric.netns import Namespace
 from emulator.lab import Lab
 from emulator.probes import ProbeEngine, ProbeTarget, Verdict
-from emulator.topology import HostSpec, OutsideSpec, Topology, UnderlaySpec
 
 SIZES = (30, 100)
 TARGET_S = {30: 1.0, 100: 3.0}
@@ -40,13 +40,6 @@ print(json.dumps(out))
 """
 
 
-def _topology(name: str) -> Topology:
-    from ipaddress import IPv4Address, IPv4Network
-
-    return Topology(name, UnderlaySpec(IPv4Network("192.0.2.0/24")),
-                    OutsideSpec(IPv4Address("192.0.2.254")),
-                    (HostSpec("h1", IPv4Address("192.0.2.11")),))
-
 
 def naive_sample(source: ProbeTarget, targets: list[str]) -> list[tuple[str, bool, float]]:
     ns = Namespace.of_pid(source.pid)
@@ -62,7 +55,7 @@ def naive_sample(source: ProbeTarget, targets: list[str]) -> list[tuple[str, boo
 
 
 def measure(ctx: RunContext, n: int) -> dict[str, float]:
-    with Lab(_topology(f"bp{n}{ctx.run_id[-3:]}")) as lab:
+    with Lab(bench_topology(f"bp{n}{ctx.run_id[-3:]}", 1)) as lab:
         h1 = lab.host("h1")
         h1.networks.create("left", subnet="10.41.0.0/24")
         h1.networks.create("right", subnet="10.42.0.0/24")

@@ -16,22 +16,15 @@ import statistics
 import time
 from collections.abc import Callable
 
+from emulator.experiments.bench_bringup import bench_topology
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
 from emulator.lab import Lab
-from emulator.topology import HostSpec, OutsideSpec, Topology, UnderlaySpec
 
 ROUNDS = 40
 TARGET_RATIO = 1.3
 WAYS = ("engine alpine", "engine debian", "api run -d alpine")
 
-
-def _topology(name: str) -> Topology:
-    from ipaddress import IPv4Address, IPv4Network
-
-    return Topology(name, UnderlaySpec(IPv4Network("192.0.2.0/24")),
-                    OutsideSpec(IPv4Address("192.0.2.254")),
-                    (HostSpec("h1", IPv4Address("192.0.2.11")),))
 
 
 def _starters(host, url: str) -> dict[str, Callable[[str], str]]:
@@ -87,7 +80,7 @@ def measure(host, url: str, rounds: int) -> dict[tuple[str, bool], list[float]]:
 @register("bench-sandbox", "Container start time with and without its own sandbox",
           kind="benchmark")
 def run(ctx: RunContext) -> Outcome:
-    with Lab(_topology(f"rs{ctx.run_id[-4:]}")) as lab:
+    with Lab(bench_topology(f"rs{ctx.run_id[-4:]}", 1)) as lab:
         ctx.progress(f"{ROUNDS} starts each way, sandbox off and on, alternating")
         samples = measure(lab.host("h1"), lab.docker_host_url("h1"), ROUNDS)
     rows = [{"way": way, "sandbox": "on" if on else "off", "start": i, "ms": round(s * 1000, 3)}

@@ -22,14 +22,14 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Network
 
 from emulator.drivers.hostfirewall import BridgeRules, FirewallPart
 from emulator.experiments import fullreload
+from emulator.experiments.bench_bringup import bench_topology
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
 from emulator.lab import Lab
-from emulator.topology import HostSpec, OutsideSpec, Topology, UnderlaySpec
 
 STEPS = (10, 100, 1000)
 CREATES = 10
@@ -39,11 +39,6 @@ TARGET_DOWN_S = 10.0
 TARGET_LIST_P50_MS = 50.0
 SLOW_PROBE_S = 0.5
 
-
-def _topology(name: str) -> Topology:
-    underlay = IPv4Network("192.0.2.0/24")
-    return Topology(name, UnderlaySpec(underlay), OutsideSpec(IPv4Address("192.0.2.254")),
-                    (HostSpec("h1", underlay[11]),))
 
 
 def _subnet(i: int) -> str:
@@ -205,7 +200,7 @@ def measure(lab: Lab, ctx: RunContext) -> dict[str, object]:
 
 
 def run_scale(ctx: RunContext) -> dict[str, object]:
-    lab = Lab(_topology(f"bs{ctx.run_id[-4:]}"))
+    lab = Lab(bench_topology(f"bs{ctx.run_id[-4:]}", 1))
     lab.start()
     try:
         figures = measure(lab, ctx)

@@ -27,7 +27,7 @@ class Progress:
 @pytest.mark.parametrize("engine", ENGINES)
 def test_bench_dns_small(engine):
     name = "dx" + secrets.token_hex(3)
-    with Lab(bench_dns._topology(name), name, engine=engine) as lab:
+    with Lab(bench_dns.bench_topology(name, 1), name, engine=engine) as lab:
         row = bench_dns.measure(lab, Progress(), n=10, start_n=3, rounds=1, seconds=0.5)
         client = lab.host("h1").client
         left = (client.api.containers(all=True), [n["Name"] for n in client.api.networks()])

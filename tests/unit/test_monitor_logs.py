@@ -23,12 +23,12 @@ from emulator.cnm.containerlogs import (
     LogRecord,
     LogStore,
     OutputCollector,
-    parse_rfc3339_nano,
     rfc3339_nano,
 )
 from emulator.cnm.engine import AttachRequest, Engine
 from emulator.cnm.lifecycle import ContainerLifecycle
 from emulator.fabric.fake import FakeFabric
+from emulator.ids import docker_time_ns
 
 T0 = 1_700_000_000_000_000_000
 
@@ -53,7 +53,7 @@ def test_times_are_go_rfc3339_nano_and_dockers_fixed_form() -> None:
     assert rfc3339_nano(T0 + 120_000_000) == "2023-11-14T22:13:20.12Z"
     assert rfc3339_nano(T0) == "2023-11-14T22:13:20Z"
     assert rfc3339_nano(T0 + 120_000_000, fixed=True) == "2023-11-14T22:13:20.120000000Z"
-    assert parse_rfc3339_nano("2023-11-14T22:13:20.12Z") == T0 + 120_000_000
+    assert docker_time_ns("2023-11-14T22:13:20.12Z") == T0 + 120_000_000
 
 
 def test_a_record_is_a_json_file_line_and_keeps_any_bytes() -> None:

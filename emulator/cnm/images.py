@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
+from emulator.fabric.base import CONTAINER_PATH
+
 BUSYBOX_IMAGES = ("alpine", "busybox")
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def repository(image: str) -> str:
@@ -54,7 +55,7 @@ def process_env(image: str, env: Iterable[str]) -> dict[str, str]:
     """The environment a process of the container starts with, from its `KEY=VALUE`
     items (the PATH, unless given, is the images' own)."""
     out = dict(item.partition("=")[::2] for item in env)
-    out.setdefault("PATH", DEFAULT_PATH)
+    out.setdefault("PATH", CONTAINER_PATH)
     return out
 
 

@@ -19,6 +19,9 @@ from emulator.fabric.identity import Identity
 from emulator.fabric.netns import Namespace
 from emulator.fabric.processes import ProcessId
 
+CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+"""The PATH of a container's processes unless they are given one (the images' own)."""
+
 
 @dataclass
 class SandboxHandle:

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emulator.fabric.processes import stat_fields
+
 PROC = Path("/proc")
 FREEZER = Path("/sys/fs/cgroup/freezer")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -32,15 +34,6 @@ def _ns_inode(pid: int | str, kind: str) -> int | None:
         return os.stat(PROC / str(pid) / "ns" / kind).st_ino
     except OSError:
         return None
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat from the state on (field 3), or None if it is gone."""
-    try:
-        text = (PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2:].split()
 
 
 def _all_pids() -> list[int]:
@@ -75,13 +68,13 @@ def container_pids(pid1: int) -> list[int]:
         return sorted(p for p in _all_pids() if _ns_inode(p, "pid") == own)
     roots = [pid1]
     net = _ns_inode(pid1, "net")
-    parent = _stat_fields(pid1)
+    parent = stat_fields(pid1)
     if net is not None and parent is not None and net != _ns_inode(int(parent[1]), "net"):
         roots += [p for p in _children(int(parent[1])) if _ns_inode(p, "net") == net]
     found: set[int] = set()
     while roots:
         pid = roots.pop()
-        if pid not in found and _stat_fields(pid) is not None:
+        if pid not in found and stat_fields(pid) is not None:
             found.add(pid)
             roots.extend(_children(pid))
     return sorted(found)
@@ -115,7 +108,7 @@ def cpu_times(pids: list[int]) -> CpuTimes:
     """CPU the processes used, their waited-for children's included."""
     user = system = 0
     for pid in pids:
-        fields = _stat_fields(pid)
+        fields = stat_fields(pid)
         if fields is None:
             continue
         user += int(fields[11]) + int(fields[13])

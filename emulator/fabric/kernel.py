@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from emulator.fabric import dnssockets, taskingress
 from emulator.fabric.base import (
+    CONTAINER_PATH,
     Adoption,
     ExecResult,
     IngressRules,
@@ -60,7 +61,6 @@ from emulator.fabric.terminals import spawn_on_pty_here
 from emulator.ids import random_mac
 
 T = TypeVar("T")
-CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def _enable_bridge_netfilter() -> bool:

@@ -19,14 +19,20 @@ from pathlib import Path
 LAB_ENV = "CNM_LAB"
 
 
-def start_time(pid: int) -> int | None:
-    """Clock ticks after boot at which `pid` started; None if it is gone."""
+def stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat from the state on (field 3, so field N is at N - 3);
+    None if the process is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
+    except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[19])
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def start_time(pid: int) -> int | None:
+    """Clock ticks after boot at which `pid` started; None if it is gone."""
+    fields = stat_fields(pid)
+    return int(fields[19]) if fields is not None else None
 
 
 @dataclass(frozen=True)
@@ -56,11 +62,8 @@ class ProcessId:
 
 
 def _state(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return stat[stat.rindex(")") + 2]
+    fields = stat_fields(pid)
+    return fields[0] if fields is not None else None
 
 
 def spawn(argv: list[str], env: dict[str, str], log: Path | None = None,

@@ -108,6 +108,11 @@ class CapturedOutput:
         self.log.end(self.cid)
 
 
+def output_fifos(log_dir: Path, cid: str) -> tuple[Path, Path]:
+    """Where a container's process writes its stdout and stderr for one start."""
+    return log_dir / f"{cid}.out", log_dir / f"{cid}.err"
+
+
 def make_fifos(fifos: tuple[Path, Path]) -> list[int]:
     """Each FIFO made afresh and opened: its read end, then a write end (held so that
     the reader sees no end of file before the container's process opens its own)."""
@@ -257,7 +262,7 @@ class ContainerLifecycle:
         if store is None or fifos_wanted is None or cid in fifos_wanted:
             engine.start_container(cid)
             return
-        fifos = (store.log_dir / f"{cid}.out", store.log_dir / f"{cid}.err")
+        fifos = output_fifos(store.log_dir, cid)
         opened = make_fifos(fifos)
         fifos_wanted[cid] = fifos
         store.begin(cid)
@@ -428,7 +433,7 @@ class ContainerLifecycle:
                                                "supported by the emulator yet")
         cid = container.id
         assert self._store is not None
-        fifos = (self._store.log_dir / f"{cid}.out", self._store.log_dir / f"{cid}.err")
+        fifos = output_fifos(self._store.log_dir, cid)
         opened = make_fifos(fifos)
         self._store.begin(cid)
         self._engine.fabric.output_fifos[cid] = fifos  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ specs derived from them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 
 from emulator.cnm.etcfiles import DnsConfig
 from emulator.cnm.runtimespec import RuntimeSpec
@@ -33,6 +33,11 @@ class Network:
     ingress: bool = False
     address_space: object | None = None  # the swarm's, for swarm-scoped networks
     warnings: tuple[str, ...] = ()  # what the create answered (NetworkCreateResponse.Warning)
+    enable_ipv6: bool = False
+    enable_ipv4: bool = True
+    """False for an IPv6-only network (`--ipv4=false`, Docker 28)."""
+    pool_id6: str | None = None
+    """The IPv6 pool, when enable_ipv6 (pool_id is the IPv4 one)."""
 
 
 @dataclass
@@ -52,6 +57,10 @@ class Endpoint:
     holding the default route, if its driver publishes); None on any other."""
     needs_gateway_service: bool = False
     """Its join gave no gateway and did not disable the gateway service (a plugin's)."""
+    address6: IPv6Interface | None = None
+    """Its IPv6 address, on a network with IPv6 enabled."""
+    gateway6: IPv6Address | None = None
+    requested_ip6: str | None = None
 
 
 @dataclass
@@ -65,6 +74,8 @@ class Attachment:
     """The MAC address asked for (--mac-address), else the driver picks one."""
     links: tuple[str, ...] = ()
     """NAME[:ALIAS] names the container alone resolves here (a user-defined network)."""
+    ip6: str | None = None
+    """The IPv6 address asked for (--ip6)."""
 
 
 @dataclass

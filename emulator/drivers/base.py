@@ -24,7 +24,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+)
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from emulator.errdefs import InvalidParameter
@@ -73,6 +80,8 @@ class Capability:
     isolated_by_host_firewall: bool = False
     """Traffic the host routes between its networks and others is dropped by the
     host firewall (dockerd's FORWARD policy DROP), as for plugins' networks."""
+    ipv6: bool = False
+    """Its networks may have IPv6 (`--ipv6`); the engine refuses it otherwise."""
     only_network: str | None = None
     """The driver serves only this predefined network ("host", "none")."""
     limits: Mapping[str, str] = field(default_factory=dict)
@@ -104,6 +113,8 @@ class NetworkSpec:
     options: Mapping[str, str]
     internal: bool = False
     attachable: bool = False
+    enable_ipv6: bool = False
+    enable_ipv4: bool = True
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,8 @@ class IPAMData:
 
     subnet: IPv4Network | None = None
     gateway: IPv4Address | None = None
+    subnet6: IPv6Network | None = None
+    gateway6: IPv6Address | None = None
 
 
 @dataclass(frozen=True)
@@ -119,12 +132,14 @@ class EndpointSpec:
     id: str
     address: IPv4Interface | None
     mac: str | None = None
+    address6: IPv6Interface | None = None
 
 
 @dataclass(frozen=True)
 class EndpointInfo:
     mac: str
     address: IPv4Interface | None
+    address6: IPv6Interface | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +153,7 @@ class SandboxRef:
 class JoinInfo:
     ifname: str | None
     gateway: IPv4Address | None = None
+    gateway6: IPv6Address | None = None
     routes: tuple[str, ...] = field(default=())
     mac: str | None = None  # when only the join tells it (a plugin's own interface)
     needs_gateway_service: bool = False

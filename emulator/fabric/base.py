@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface
 from pathlib import Path
 from typing import Protocol
 
@@ -62,6 +62,8 @@ class Plug:
     mtu: int
     gateway: IPv4Address | None = None
     extra_routes: tuple[str, ...] = field(default=())
+    address6: IPv6Interface | None = None
+    gateway6: IPv6Address | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,8 @@ class MacvlanPlug:
     mac: str | None
     mtu: int | None = None
     gateway: IPv4Address | None = None
+    address6: IPv6Interface | None = None
+    gateway6: IPv6Address | None = None
 
 
 @dataclass(frozen=True)

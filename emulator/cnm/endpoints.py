@@ -335,7 +335,7 @@ class Endpoints:
         gw = next((n for n in self._state.networks.values() if n.name == GWBRIDGE), None)
         if gw is None and self.gateway_bridge is not None:
             gw = self.gateway_bridge()
-        if gw is None:
+        if gw is None or gw.id in container.endpoints:
             return
         self.join(container, gw, Attachment(gw.id), name=f"gateway_{container.id[:12]}")
 

@@ -504,6 +504,22 @@ def test_overlay_container_gets_a_hidden_gwbridge_endpoint_with_the_default_rout
     assert ov_json[c.id]["Name"] == "c1"  # type: ignore[index]
 
 
+def test_a_container_on_two_overlays_has_one_gwbridge_endpoint(swarm) -> None:
+    h1, _ = swarm
+    overlay(h1)
+    overlay(h1, "ov2")
+    ports = lambda: [n for n, link in fabric(h1).links.items()  # noqa: E731
+                     if link.master == "docker_gwbridge"]
+    before = ports()
+    c = run(h1, "c1", "ov", "ov2")
+    gw = gwbridge(h1)
+    assert [ep.container_id for ep in container_endpoints(gw).values()] == [c.id]
+    assert len(ports()) == len(before) + 1
+    h1.remove_container(c.id, force=True)
+    assert container_endpoints(gw) == {}
+    assert ports() == before
+
+
 def test_the_gwbridge_endpoint_goes_with_the_overlay(swarm) -> None:
     h1, _ = swarm
     overlay(h1)

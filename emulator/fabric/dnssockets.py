@@ -20,6 +20,7 @@ import socket
 from dataclasses import dataclass
 
 from emulator.fabric import firewall
+from emulator.fabric.highfds import lifted
 from emulator.fabric.netns import Namespace
 from emulator.fabric.nftsession import NftSession
 
@@ -77,8 +78,8 @@ def open_resolver(namespace: Namespace) -> ResolverSockets:
     """Listen on 127.0.0.11 (random UDP and TCP ports) in `namespace` and load the NAT
     rules there. The sockets are closed again if the rules cannot be loaded."""
     with namespace.entered():
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        udp = lifted(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+        tcp = lifted(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
         sockets = ResolverSockets(udp, tcp)
         try:
             udp.bind((RESOLVER_ADDRESS, 0))

@@ -12,6 +12,10 @@ host. Its data root, exec root and logs live in the lab's run directory; its
 containers live in cgroups named after the lab (cgroups.py), so that nothing
 survives even a SIGKILL of the lab once `cnm clean` has run.
 
+It is started with `--experimental --ip6tables`: Docker 28 writes ip6tables rules by
+default (since 27.0), while 20.10 offers them only as an experimental feature; without
+them 20.10 forwards IPv6 freely between networks that IPv4 keeps apart.
+
 No image can be pulled here: `alpine:latest` and `busybox:latest` are imported from
 Debian's busybox-static (/bin/busybox and a link per applet).
 """
@@ -157,6 +161,7 @@ class RealDockerd:
             "-H", self.url,
             "--storage-driver", "vfs",
             "--cgroup-parent", cgroup_parent(self.lab, self.host),
+            "--experimental", "--ip6tables",
         ]
 
     def _resolv_conf(self) -> Path:

@@ -1,9 +1,11 @@
 """What the embedded DNS answers to one query, as Docker 28's resolver does.
 
-libnetwork's Resolver.serveDNS (libnetwork/resolver.go, v28.5.2): A and AAAA from
-the container's networks (a known name with no address of the family asked is
-NOERROR with no answer, never forwarded); MX for a known name is NOERROR with no
-answer; PTR for container addresses (`name.network.`); everything else, and every
+libnetwork's Resolver.serveDNS (libnetwork/resolver.go, v28.5.2): A (IPv4) and
+AAAA (IPv6) from the container's networks (a known name with no address of the
+family asked, such as AAAA for an IPv4-only container, is NOERROR with no answer,
+never forwarded); MX for a known name is NOERROR with no answer; PTR for container
+addresses of both families (in-addr.arpa and ip6.arpa, answered `name.network.`);
+everything else, and every
 name no network knows, goes to the upstream servers, whose answer (NXDOMAIN
 included) is relayed; SERVFAIL when none answers. A container whose resolv.conf
 sets ndots gets NOERROR with no answer for a single-label name no network knows
@@ -35,6 +37,7 @@ RESPONSE_TTL = 600
 MIN_UDP_SIZE = 512
 MAX_TCP_SIZE = 65535
 PTR_IPV4_DOMAIN = ".in-addr.arpa."
+PTR_IPV6_DOMAIN = ".ip6.arpa."
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def servfail(query: dns.message.Message) -> bytes:
 def _pointer(table: NameTable, container_id: str, query: dns.message.Message,
              name: str) -> dns.message.Message | None:
     # libnetwork cuts the suffix as written (case-sensitive); anything else is forwarded
-    if not name.endswith(PTR_IPV4_DOMAIN):
+    if not name.endswith((PTR_IPV4_DOMAIN, PTR_IPV6_DOMAIN)):
         return None
     target = table.resolve_address(container_id, name.removesuffix("."))
     if target is None:

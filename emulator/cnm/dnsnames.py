@@ -3,7 +3,8 @@
 dockerd gives each endpoint a container has on a user-defined network its DNS
 names (daemon's buildEndpointDNSNames: the container's name, its aliases on that
 network, its short ID, its hostname, without repeats); libnetwork files them per
-network (svcRecords: name -> addresses, address -> first name). A container asks
+network (svcRecords: name -> IPv4 addresses in svcMap, name -> IPv6 addresses in
+svcIPv6Map, address of either family -> first name in ipMap). A container asks
 through its own endpoints: a name resolves only on a network it shares with the
 target, and the answer is the target's address there (Sandbox.ResolveName). A
 swarm-scoped network's records are the same on every node that has it (gossiped
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from emulator.cnm.model import Container, Endpoint, Network
 from emulator.cnm.view import View
@@ -50,37 +51,55 @@ def named_endpoint(container: Container, network: Network) -> Endpoint | None:
     return endpoint
 
 
-def reverse_name(address: IPv4Address) -> str:
-    """The in-addr.arpa name of `address`, without the trailing dot."""
+Address = IPv4Address | IPv6Address
+
+
+def reverse_name(address: Address) -> str:
+    """The in-addr.arpa (IPv4) or ip6.arpa (IPv6, one label per nibble) name of
+    `address`, without the trailing dot."""
     return address.reverse_pointer
-
-
-@dataclass
-class NetworkRecords:
-    """One network's svcRecords: lower-case name -> IPv4 addresses, address -> PTR name."""
-
-    name: str
-    addresses: dict[str, list[IPv4Address]] = field(default_factory=dict)
-    pointers: dict[str, str] = field(default_factory=dict)
-
-    def add(self, names: list[str], address: IPv4Address) -> None:
-        for name in names:
-            known = self.addresses.setdefault(name.lower(), [])
-            if address not in known:
-                known.append(address)
-        self.pointers.setdefault(reverse_name(address), f"{names[0]}.{self.name}")
 
 
 @dataclass(frozen=True)
 class Lookup:
     """What a name resolved to: `found` even with no address of the family asked
-    (an IPv4-only container asked for AAAA: NOERROR with no answer)."""
+    (an IPv4-only container asked for AAAA, an IPv6-only one for A: NOERROR with no
+    answer)."""
 
     found: bool
-    addresses: tuple[IPv4Address, ...] = ()
+    addresses: tuple[Address, ...] = ()
 
 
 NOT_FOUND = Lookup(False)
+
+
+@dataclass
+class NetworkRecords:
+    """One network's svcRecords: lower-case name -> IPv4 addresses (svcMap) and ->
+    IPv6 addresses (svcIPv6Map); reverse name of an address of either family -> PTR
+    name (ipMap)."""
+
+    name: str
+    addresses: dict[str, list[IPv4Address]] = field(default_factory=dict)
+    addresses6: dict[str, list[IPv6Address]] = field(default_factory=dict)
+    pointers: dict[str, str] = field(default_factory=dict)
+
+    def add(self, names: list[str], address: Address) -> None:
+        by_name: dict = self.addresses6 if address.version == 6 else self.addresses
+        for name in names:
+            known = by_name.setdefault(name.lower(), [])
+            if address not in known:
+                known.append(address)
+        self.pointers.setdefault(reverse_name(address), f"{names[0]}.{self.name}")
+
+    def lookup(self, name: str, ipv6: bool) -> Lookup | None:
+        """libnetwork's Network.ResolveName: None when neither family knows `name`
+        (lower case), else its addresses of the family asked, perhaps none."""
+        found4 = self.addresses.get(name)
+        found6 = self.addresses6.get(name)
+        if found4 is None and found6 is None:
+            return None
+        return Lookup(True, tuple((found6 if ipv6 else found4) or ()))
 
 
 class NameTable:
@@ -116,12 +135,18 @@ class NameTable:
                 if network is None or (local_only and network.scope != SWARM):
                     continue
                 endpoint = named_endpoint(container, network)
-                if endpoint is None or endpoint.address is None:
+                if endpoint is None:
+                    continue
+                addresses = [a.ip for a in (endpoint.address, endpoint.address6)
+                             if a is not None]
+                if not addresses:
                     continue
                 records = self.records.get(net_id)
                 if records is None:
                     records = self.records[net_id] = NetworkRecords(network.name)
-                records.add(dns_names(container, endpoint.aliases), endpoint.address.ip)
+                names = dns_names(container, endpoint.aliases)
+                for address in addresses:
+                    records.add(names, address)
 
     def _add_services(self, view: View) -> None:
         """Swarm services' names (the same on every node): after the containers', so a
@@ -162,14 +187,15 @@ class NameTable:
                     aliases = self.link_aliases.get((container_id, net_id), {})
                     if by_alias != (key in aliases):
                         continue
-                    found = records.addresses.get(aliases.get(key, key))
+                    found = records.lookup(aliases.get(key, key), ipv6)
                     if found is not None:
-                        return Lookup(True, () if ipv6 else tuple(found))
+                        return found
         return NOT_FOUND
 
     def resolve_address(self, container_id: str, reverse: str) -> str | None:
-        """Sandbox.ResolveIP: the PTR name (`name.network`) of an in-addr.arpa name
-        (without its trailing dot) on the first of the container's networks knowing it."""
+        """Sandbox.ResolveIP: the PTR name (`name.network`) of an in-addr.arpa or
+        ip6.arpa name (without its trailing dot) on the first of the container's
+        networks knowing it."""
         for net_id in self.search_order.get(container_id, []):
             records = self.records.get(net_id)
             if records is not None and reverse in records.pointers:

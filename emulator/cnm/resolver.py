@@ -408,15 +408,17 @@ class EmbeddedDns:
         self._next_server(pending)
 
     def _has_way_out(self, container_id: str) -> bool:
-        """libnetwork's Sandbox.hasExternalAccess: an endpoint with a gateway on a
-        network that is not internal."""
+        """libnetwork's Sandbox.hasExternalAccess: an endpoint with a gateway of
+        either family on a network that is not internal."""
         local, _ = self._views()
         container = local.containers.get(container_id)
         if container is None:
             return False
         for net_id, endpoint in container.endpoints.items():
             network = local.networks.get(net_id)
-            if network is not None and not network.internal and endpoint.gateway is not None:
+            if network is None or network.internal:
+                continue
+            if endpoint.gateway is not None or endpoint.gateway6 is not None:
                 return True
         return False
 

@@ -125,6 +125,10 @@ class IPAMData:
     gateway: IPv4Address | None = None
     subnet6: IPv6Network | None = None
     gateway6: IPv6Address | None = None
+    aux_addresses: Mapping[str, IPv4Address] = field(default_factory=dict)
+    """--aux-address NAME=ADDRESS of the IPv4 subnet (a plugin's IPv4Data shows them)."""
+    aux_addresses6: Mapping[str, IPv6Address] = field(default_factory=dict)
+    """--aux-address NAME=ADDRESS of the IPv6 subnet."""
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,8 @@ class Adoption:
     mac: str | None
     gateway: IPv4Address | None = None
     routes: tuple[tuple[str, str | None], ...] = ()  # (destination, next hop or None)
+    address6: IPv6Interface | None = None
+    gateway6: IPv6Address | None = None
 
 
 @dataclass(frozen=True)

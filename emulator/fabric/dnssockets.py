@@ -107,7 +107,8 @@ def upstream_socket(namespace: Namespace, server: str, port: int, tcp: bool) -> 
     UDP (so ICMP errors are reported), connecting for TCP."""
     with namespace.entered():
         kind = socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM
-        sock = socket.socket(socket.AF_INET, kind)
+        family = socket.AF_INET6 if ":" in server else socket.AF_INET
+        sock = socket.socket(family, kind)
         sock.setblocking(False)
         try:
             error = sock.connect_ex((server, port))

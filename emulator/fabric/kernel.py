@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface
 from pathlib import Path
 from typing import TypeVar
 
@@ -85,6 +85,13 @@ def _await_forwarding(there: NamespaceLinks, port: str) -> None:
     link = there.link(port)
     if link is None or link.port_state != BR_STATE_FORWARDING:
         wait_ports_forwarding([port])
+
+
+def _ip(*args: str) -> None:
+    """iproute2 in the calling thread's network namespace; its complaint as OSError."""
+    done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise OSError(f"ip {' '.join(args)}: {done.stderr.strip()}")
 
 
 def _sysctl_path(name: str) -> str:
@@ -335,6 +342,22 @@ class KernelFabric:
                 inside.set_default_route(gateway)
             _await_up(inside, ifname)
 
+    def _configure_ipv6(self, sandbox: SandboxHandle, ifname: str,
+                        address6: IPv6Interface | None, gateway6: IPv6Address | None) -> None:
+        """IPv6 on an interface of an IPv6 network, as Docker 28's osl sets it: IPv6
+        enabled on it (containers' interfaces are born with it disabled, as on IPv4-only
+        networks), the address without duplicate address detection (IFA_F_NODAD), the
+        default route via the gateway. accept_ra and autoconf stay at the kernel's
+        defaults, as Docker leaves them. (iproute2 until rtnl speaks IPv6.)"""
+        if address6 is None and gateway6 is None:
+            return
+        with self._entered(sandbox):
+            write_sysctl(f"net.ipv6.conf.{ifname}.disable_ipv6", "0")
+            if address6 is not None:
+                _ip("-6", "address", "add", str(address6), "dev", ifname, "nodad")
+            if gateway6 is not None:
+                _ip("-6", "route", "replace", "default", "via", str(gateway6), "dev", ifname)
+
     # -- overlay namespaces --------------------------------------------------
 
     def create_overlay_sandbox(self, key: str, bridge: str, address: IPv4Interface,
@@ -390,6 +413,7 @@ class KernelFabric:
         mac = plug.mac if plug.mode == "passthru" else None
         try:
             self._configure(sandbox, plug.ifname, plug.address, plug.gateway, mac)
+            self._configure_ipv6(sandbox, plug.ifname, plug.address6, plug.gateway6)
         except BaseException:
             self.unplug(sandbox, plug.ifname)
             raise
@@ -420,7 +444,9 @@ class KernelFabric:
                     inside.set_default_route(adoption.gateway)
                 _await_up(inside, adoption.ifname)
                 link = inside.link(adoption.ifname)
-                return (link.mac if link else None) or ""
+            self._configure_ipv6(sandbox, adoption.ifname, adoption.address6,
+                                 adoption.gateway6)
+            return (link.mac if link else None) or ""
         except BaseException:
             with self._entered(sandbox), NamespaceLinks() as inside:
                 for name in (adoption.ifname, adoption.src_name):

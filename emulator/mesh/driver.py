@@ -157,6 +157,10 @@ class MeshDriver:
                 if not 68 <= mtu <= self.default_mtu:
                     raise PluginError(f"mesh: MTU {mtu} out of range: 68 to {self.default_mtu} "
                                       "(the underlay's MTU less 50 bytes of VXLAN)")
+        if body.get("IPv6Data"):
+            raise PluginError("mesh: IPv6 networks are not supported by this plugin (its "
+                              "peer records and VXLAN forwarding are IPv4 only): create the "
+                              "network without --ipv6")
         pool = gateway = ""
         ipv4 = body.get("IPv4Data") or []
         if isinstance(ipv4, list) and ipv4 and isinstance(ipv4[0], dict):

@@ -7,7 +7,10 @@ networks: a plugin's containers reach the outside through the plugin's own NAT, 
 Weave's do); per endpoint a veth pair whose free end Join hands to Docker. Under a real
 dockerd, whose FORWARD policy is DROP and whose bridged frames pass iptables
 (br_netfilter), each bridge's own traffic is accepted in Docker's DOCKER-USER chain,
-as third-party bridge plugins do. With --break
+as third-party bridge plugins do. A network with IPv6 (IPv6Data) gets the IPv6
+gateway on its bridge too and names it in Join's GatewayIPv6: IPv6 is bridged among
+its containers and routed to the host, never masqueraded (no NAT66; Docker itself
+gives plugins' networks none). With --break
 it misbehaves on purpose, so the conformance kit can be shown to catch each fault:
 
   leak      every network shares one bridge: traffic crosses networks
@@ -52,6 +55,13 @@ def accept_bridged(bridge: str, add: bool) -> None:
         for rule in rules:
             subprocess.run(["iptables", "-I" if add else "-D", "DOCKER-USER", *rule],
                            capture_output=True)
+
+
+def enable_ipv6(link: str) -> None:
+    """IPv6 on a link of a namespace where new links are born without it (the
+    emulator's hosts, Docker hosts with IPv6 off by default)."""
+    with open(f"/proc/sys/net/ipv6/conf/{link}/disable_ipv6", "w") as knob:
+        knob.write("0\n")
 
 
 def nft(script: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -114,8 +124,12 @@ class Plugin(Handler):
             accept_bridged(bridge, add=True)
         if ipv4.get("Gateway"):
             ip("addr", "add", ipv4["Gateway"], "dev", bridge, check=False)
+        ipv6 = (body.get("IPv6Data") or [{}])[0]
+        if ipv6.get("Gateway"):
+            enable_ipv6(bridge)
+            ip("-6", "addr", "add", ipv6["Gateway"], "dev", bridge, "nodad", check=False)
         network = {"bridge": bridge, "mtu": mtu, "gateway": ipv4.get("Gateway"),
-                   "pool": ipv4.get("Pool"), "nat": None}
+                   "pool": ipv4.get("Pool"), "nat": None, "gateway6": ipv6.get("Gateway")}
         if ipv4.get("Pool") and not internal(options):
             network["nat"] = self.masquerade(net_id, bridge, ipv4["Pool"])
         self.networks[net_id] = network
@@ -168,6 +182,8 @@ class Plugin(Handler):
         reply: dict = {"InterfaceName": {"SrcName": peer, "DstPrefix": "eth"}}
         if network.get("gateway"):
             reply["Gateway"] = str(ip_interface(network["gateway"]).ip)
+        if network.get("gateway6"):
+            reply["GatewayIPv6"] = str(ip_interface(network["gateway6"]).ip)
         return reply
 
     def veth_names(self, ep_id: str) -> tuple[str, str]:

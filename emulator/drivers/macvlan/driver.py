@@ -5,11 +5,21 @@ LAN NIC eth1) and born inside the container's sandbox. As on real Linux, the hos
 itself cannot reach its own macvlan containers through that parent. Checks and
 messages follow dockerd 28's macvlan driver; what this kernel cannot build (dummy
 parents, 802.1q sub-interfaces) is refused with a message naming what is missing.
+
+IPv6 as Docker 28 gives it (libnetwork/drivers/macvlan, osl/interface_linux.go): a
+static address from the IPAM on the MACVLAN, added without duplicate address
+detection (IFA_F_NODAD), and the subnet's gateway as the IPv6 default route unless
+the network is internal. Docker leaves the interface's accept_ra and autoconf at
+the kernel's defaults (1, 1), so a router advertising on the parent's LAN also
+gives the container SLAAC addresses and a default route of its own, beside the
+static address. An IPv4-only network's MACVLAN has IPv6 disabled (no link-local
+address, no SLAAC: the CVE-2024-32473 fix, Docker 26.0.2).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from ipaddress import IPv6Address, IPv6Interface
 from typing import ClassVar
 
 from emulator.drivers import base as driverapi
@@ -21,18 +31,25 @@ from emulator.drivers.macvlan.options import (
     parse_options,
     parse_vlan,
 )
-from emulator.errdefs import DockerError, NotImplementedByEmulator
+from emulator.errdefs import DockerError, InvalidParameter, NotImplementedByEmulator
 from emulator.fabric.base import MacvlanPlug
 from emulator.ids import random_mac
 
 
+@dataclass
+class _Endpoint(Endpoint):
+    address6: IPv6Interface | None = None
+
+
 @dataclass(kw_only=True)
-class _Network(Network[Endpoint]):
+class _Network(Network[_Endpoint]):
     options: MacvlanOptions
+    gateway6: IPv6Address | None = None
 
 
 CAPABILITY = driverapi.Capability(
     scope=driverapi.LOCAL, connectivity_scope=driverapi.GLOBAL, released_before_sandbox=True,
+    ipv6=True,
     limits={
         driverapi.MTU_OPTION: "Docker's macvlan takes its parent's MTU: "
                               "com.docker.network.driver.mtu is accepted and not honoured",
@@ -46,10 +63,15 @@ def register(registrar: driverapi.Registrar) -> None:
     registrar.register("macvlan", lambda ctx: MacvlanDriver(ctx.fabric), CAPABILITY)
 
 
-class MacvlanDriver(NetworkBookkeeping[_Network, Endpoint]):
+class MacvlanDriver(NetworkBookkeeping[_Network, _Endpoint]):
     name: ClassVar[str] = "macvlan"
 
     def validate_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
+        # Docker's CreateNetwork: a family enabled needs a pool of that family
+        if net.enable_ipv4 and ipam.subnet is None:
+            raise InvalidParameter("ipv4 pool is empty")
+        if net.enable_ipv6 and ipam.subnet6 is None:
+            raise InvalidParameter("ipv6 pool is empty")
         options = parse_options(net.options)
         parent = options.parent
         if not parent:
@@ -85,10 +107,18 @@ class MacvlanDriver(NetworkBookkeeping[_Network, Endpoint]):
 
     def create_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
         self.validate_network(net, ipam)
-        self._networks[net.id] = _Network(net, ipam.gateway, options=parse_options(net.options))
+        self._networks[net.id] = _Network(
+            net, ipam.gateway if net.enable_ipv4 else None,
+            options=parse_options(net.options),
+            gateway6=ipam.gateway6 if net.enable_ipv6 else None)
 
-    def _new_endpoint(self, network: _Network, ep: driverapi.EndpointSpec) -> Endpoint:
-        return Endpoint(ep.id, ep.mac or random_mac(), ep.address)
+    def _new_endpoint(self, network: _Network, ep: driverapi.EndpointSpec) -> _Endpoint:
+        address6 = ep.address6 if network.spec.enable_ipv6 else None
+        return _Endpoint(ep.id, ep.mac or random_mac(), ep.address, address6=address6)
+
+    def create_endpoint(self, net_id: str, ep: driverapi.EndpointSpec) -> driverapi.EndpointInfo:
+        info = super().create_endpoint(net_id, ep)
+        return replace(info, address6=self._net(net_id).endpoints[ep.id].address6)
 
     def join(self, net_id: str, ep_id: str, sandbox: driverapi.SandboxRef) -> driverapi.JoinInfo:
         network = self._net(net_id)
@@ -98,8 +128,11 @@ class MacvlanDriver(NetworkBookkeeping[_Network, Endpoint]):
             raise DockerError(
                 f"the requested parent interface {parent} was not found on the Docker host")
         gateway = self._gateway(network, sandbox)
+        gateway6 = None
+        if ep.address6 is not None and sandbox.wants_gateway and not network.spec.internal:
+            gateway6 = network.gateway6
         plug = MacvlanPlug(parent, network.options.mode, sandbox.ifname, ep.address, ep.mac,
-                           gateway=gateway)
+                           gateway=gateway, address6=ep.address6, gateway6=gateway6)
         try:
             self._fabric.plug_macvlan(sandbox.handle, plug)
         except OSError as exc:
@@ -109,9 +142,9 @@ class MacvlanDriver(NetworkBookkeeping[_Network, Endpoint]):
             ) from None
         ep.sandbox = sandbox.handle
         ep.ifname = sandbox.ifname
-        return driverapi.JoinInfo(ifname=sandbox.ifname, gateway=gateway)
+        return driverapi.JoinInfo(ifname=sandbox.ifname, gateway=gateway, gateway6=gateway6)
 
-    def _release(self, network: _Network, ep: Endpoint) -> None:
+    def _release(self, network: _Network, ep: _Endpoint) -> None:
         """Delete the endpoint's MACVLAN; one whose sandbox died went with it."""
         if ep.sandbox is not None and ep.ifname is not None:
             self._fabric.unplug(ep.sandbox, ep.ifname)

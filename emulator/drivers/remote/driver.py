@@ -15,13 +15,19 @@ An error from Leave, DeleteEndpoint or DeleteNetwork is logged and the operation
 carries on, as libnetwork does ("driver error disconnecting container"). Optional
 calls answered 404 are "not implemented". A failed CreateEndpoint or Join is undone
 (DeleteEndpoint, Leave) and reported with libnetwork's "; rolled back".
+
+IPv6 as Docker sends it: CreateNetwork's IPv6Data (pool, gateway, aux addresses) and
+com.docker.network.enable_ipv6 for a network with IPv6; CreateEndpoint's
+Interface.AddressIPv6; a CreateEndpoint reply may give the IPv6 address the IPAM did
+not; Join's GatewayIPv6 becomes the container's IPv6 default route. What the
+emulator does not build, IPv6 static routes from Join, is refused by name.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from ipaddress import IPv4Address
+from dataclasses import dataclass, replace
+from ipaddress import IPv4Address, IPv6Interface
 
 from emulator.drivers import base as driverapi
 from emulator.drivers.bookkeeping import Endpoint, Network, NetworkBookkeeping
@@ -54,6 +60,7 @@ def _failed(exc: Exception) -> DockerError:
 
 @dataclass
 class _Endpoint(Endpoint):
+    address6: IPv6Interface | None = None
     external: bool = False
     src_name: str | None = None
     """The name the plugin gave the interface in the host's namespace (Join's SrcName):
@@ -71,7 +78,7 @@ class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
         self.capability = driverapi.Capability(
             scope=scope, connectivity_scope=connectivity_scope, provides_gateway=False,
             gateway_from_join=True, released_before_sandbox=True,
-            isolated_by_host_firewall=True)
+            isolated_by_host_firewall=True, ipv6=True)
         self.gw_alloc_checker = gw_alloc_checker
         """The plugin stated GwAllocChecker: it is asked GwAllocCheck before a network."""
         self._client = client
@@ -152,15 +159,17 @@ class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
         if not self.gw_alloc_checker:
             return
         reply = self._call("GwAllocCheck", {"Options": protocol.network_options(net)})
-        if reply.get("SkipIPv4") is True:
-            raise NotImplementedByEmulator(
-                f"plugin {self.name} answered GwAllocCheck with SkipIPv4: a network without "
-                "an IPv4 gateway address is not supported by this emulator")
+        for family, enabled in (("IPv4", net.enable_ipv4), ("IPv6", net.enable_ipv6)):
+            if enabled and reply.get(f"Skip{family}") is True:
+                raise NotImplementedByEmulator(
+                    f"plugin {self.name} answered GwAllocCheck with Skip{family}: a network "
+                    f"without an {family} gateway address is not supported by this emulator")
 
     def create_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
         self._call("CreateNetwork", {
             "NetworkID": net.id, "Options": protocol.network_options(net),
-            "IPv4Data": protocol.ipv4_data(ipam, self.capability.scope), "IPv6Data": []})
+            "IPv4Data": protocol.ipv4_data(ipam, self.capability.scope),
+            "IPv6Data": protocol.ipv6_data(net, ipam, self.capability.scope)})
         self._networks[net.id] = Network(net, ipam.gateway)
 
     def allocate(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
@@ -185,7 +194,8 @@ class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
         ids = {"NetworkID": network.spec.id, "EndpointID": ep.id}
         reply = self._call("CreateEndpoint", {
             **ids,
-            "Interface": {"Address": str(ep.address) if ep.address else "", "AddressIPv6": "",
+            "Interface": {"Address": str(ep.address) if ep.address else "",
+                          "AddressIPv6": str(ep.address6) if ep.address6 else "",
                           "MacAddress": ep.mac or ""},
             "Options": {}})
         try:
@@ -193,7 +203,12 @@ class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
         except protocol.ReplyRefused as exc:
             raise DockerError(protocol.rolled_back(
                 str(exc), self._undo("DeleteEndpoint", ids))) from None
-        return _Endpoint(ep.id, ep.mac or given.mac or "", ep.address or given.address)
+        return _Endpoint(ep.id, ep.mac or given.mac or "", ep.address or given.address,
+                         address6=ep.address6 or given.address6)
+
+    def create_endpoint(self, net_id: str, ep: driverapi.EndpointSpec) -> driverapi.EndpointInfo:
+        info = super().create_endpoint(net_id, ep)
+        return replace(info, address6=self._net(net_id).endpoints[ep.id].address6)
 
     def delete_endpoint(self, net_id: str, ep_id: str) -> None:
         if self._forget_endpoint(net_id, ep_id) is not None:
@@ -208,6 +223,11 @@ class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
             sandbox.handle), "Options": {}})
         try:
             parsed = protocol.join_reply(reply)
+            routes6 = [destination for destination, _ in parsed.routes if ":" in destination]
+            if routes6:
+                raise protocol.ReplyRefused(
+                    f"Join answered IPv6 static routes ({', '.join(routes6)}), which this "
+                    "emulator does not program")
         except protocol.ReplyRefused as exc:
             raise DockerError(protocol.rolled_back(
                 f"plugin {self.name}: {exc}", self._undo("Leave", ids))) from None
@@ -222,19 +242,22 @@ class RemoteDriver(NetworkBookkeeping[_Network, _Endpoint]):
                 f"{exc}", undone)) from None
         ep.mac = ep.mac or mac
         ep.sandbox, ep.ifname, ep.src_name = sandbox.handle, adoption.ifname, parsed.src_name
-        if adoption.gateway is not None:
+        if adoption.gateway is not None or adoption.gateway6 is not None:
             answer = self._optional("ProgramExternalConnectivity", {**ids, "Options": {}})
             ep.external = answer is not None
         return driverapi.JoinInfo(
-            ifname=adoption.ifname, gateway=parsed.gateway, mac=ep.mac,
+            ifname=adoption.ifname, gateway=parsed.gateway, gateway6=parsed.gateway6,
+            mac=ep.mac,
             needs_gateway_service=parsed.needs_gateway_service(network.spec.internal))
 
     def _adoption(self, reply: protocol.JoinReply, sandbox: driverapi.SandboxRef,
                   ep: _Endpoint) -> Adoption:
         index = "".join(ch for ch in sandbox.ifname if ch.isdigit()) or "0"
         gateway = reply.gateway if sandbox.wants_gateway else None
+        gateway6 = reply.gateway6 if sandbox.wants_gateway else None
         return Adoption(reply.src_name, f"{reply.dst_prefix}{index}", ep.address,
-                        ep.mac or None, gateway, reply.routes)
+                        ep.mac or None, gateway, reply.routes, address6=ep.address6,
+                        gateway6=gateway6)
 
     def _release(self, network: _Network, ep: _Endpoint) -> None:
         """libnetwork's sbLeave: RevokeExternalConnectivity and Leave (their errors

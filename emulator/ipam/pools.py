@@ -14,8 +14,8 @@ had no IPv6 default pool at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
 import hashlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Address, IPv6Network
 

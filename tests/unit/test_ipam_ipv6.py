@@ -143,7 +143,8 @@ def test_overlapping_ipv6_subnets_are_refused_and_families_never_overlap(space):
     space.request_pool("fd00:1::/64")
     space.request_pool("10.0.0.0/8")
     error = raised(Forbidden, space.request_pool, "fd00:1::/48")
-    assert error.message == "invalid pool request: Pool overlaps with other one on this address space"
+    assert error.message == (
+        "invalid pool request: Pool overlaps with other one on this address space")
     # ::a00:0/104 has the same integer value as 10.0.0.0/8
     assert space.request_pool("::a00:0/104").subnet == NET6("::a00:0/104")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from ipaddress import IPv4Interface, IPv6Address, IPv6Interface
+from pathlib import Path
 
 import pytest
 from engine_helpers import docker_error, engine_state
@@ -352,3 +353,17 @@ def test_gateway6_from_the_driver_join_is_kept(engine: Engine, monkeypatch) -> N
         join(net_id, ep_id, sandbox), gateway6=IPv6Address("fd00:1::ff")))
     ctr = engine.run_container("c1", [AttachRequest("v6")])
     assert settings(engine, ctr, "v6")["IPv6Gateway"] == "fd00:1::ff"
+
+
+def test_etc_hosts_lists_the_ipv6_address_after_the_ipv4_one(
+        v6bridge: None, tmp_path) -> None:
+    engine = Engine("h1", FakeFabric("h1"), dns_servers=["192.0.2.254"], state_dir=tmp_path)
+    engine.create_network(v6("ds", IpamConfig("172.30.0.0/24"), IpamConfig("fd00:1::/64")))
+    engine.create_network(v6("w6", IpamConfig("fd00:2::/64"), enable_ipv4=False))
+    ctr = engine.run_container("c1", [AttachRequest("ds")], hostname="web")
+    hosts = Path(engine.container_files.paths(ctr.id)["HostsPath"])
+    assert hosts.read_text().endswith("172.30.0.2\tweb\nfd00:1::2\tweb\n")
+    engine.connect("w6", "c1")
+    assert hosts.read_text().endswith("fd00:1::2\tweb\nfd00:2::2\tweb\n")
+    engine.disconnect("w6", "c1")
+    assert "fd00:2::2" not in hosts.read_text()

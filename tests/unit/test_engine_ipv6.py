@@ -367,3 +367,36 @@ def test_etc_hosts_lists_the_ipv6_address_after_the_ipv4_one(
     assert hosts.read_text().endswith("fd00:1::2\tweb\nfd00:2::2\tweb\n")
     engine.disconnect("w6", "c1")
     assert "fd00:2::2" not in hosts.read_text()
+
+
+# A topology's hosts: `ipv6` and `fixed-cidr-v6` (dockerd's options for the default bridge)
+
+
+def _topology(**fields: object):
+    from emulator.topology import topology_from_data
+
+    return topology_from_data({"name": "lab", "underlay": {"subnet": "192.0.2.0/24"},
+                               "hosts": {"h1": fields}})
+
+
+def test_topology_host_ipv6_options_reach_the_default_bridge(v6bridge: None) -> None:
+    from emulator.lab.dryrun import check_topology
+    from emulator.lab.lab import default_bridge_args
+
+    topology = _topology(**{"ipv6": True, "fixed-cidr-v6": "2001:db8:1::/64"})
+    host = topology.hosts[0]
+    assert (host.ipv6, host.fixed_cidr_v6) == (True, "2001:db8:1::/64")
+    assert check_topology(topology) == []
+    assert default_bridge_args(host) == ["--ipv6", "--fixed-cidr-v6", "2001:db8:1::/64"]
+
+
+def test_topology_host_ipv6_is_refused_while_the_bridge_driver_has_none(monkeypatch) -> None:
+    from emulator.lab.dryrun import check_topology
+    from emulator.topology import TopologyError
+
+    _declaring_ipv6(monkeypatch, "bridge", False)
+    with pytest.raises(TopologyError) as caught:
+        check_topology(_topology(ipv6=True))
+    assert [str(p) for p in caught.value.problems] == [
+        "topology: hosts.h1.ipv6: IPv6 on bridge networks is not supported by the emulator "
+        "yet (--ipv6)"]

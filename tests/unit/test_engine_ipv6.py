@@ -400,3 +400,30 @@ def test_topology_host_ipv6_is_refused_while_the_bridge_driver_has_none(monkeypa
     assert [str(p) for p in caught.value.problems] == [
         "topology: hosts.h1.ipv6: IPv6 on bridge networks is not supported by the emulator "
         "yet (--ipv6)"]
+
+
+# The Engine API's create body and connect body
+
+
+def test_api_create_body_with_both_families_and_connect_with_ipv6_address(
+        engine: Engine) -> None:
+    from api_helpers import call
+
+    from emulator.api import networks as api_networks
+    from emulator.api.context import HostContext
+
+    host = HostContext(engine)
+    created = call(api_networks.create_network, host, "POST", {
+        "Name": "ds", "EnableIPv6": True, "EnableIPv4": False,
+        "IPAM": {"Config": [{"Subnet": "fd00:1::/64", "Gateway": "fd00:1::fe"}]}})
+    assert created.status == 201
+    doc = call(api_networks.inspect_network, host, id="ds").body
+    assert (doc["EnableIPv4"], doc["EnableIPv6"]) == (False, True)
+    assert doc["IPAM"]["Config"] == [{"Subnet": "fd00:1::/64", "Gateway": "fd00:1::fe"}]
+    engine.run_container("c1", [AttachRequest("bridge")])
+    call(api_networks.connect_container, host, "POST",
+         {"Container": "c1", "EndpointConfig": {"IPAMConfig": {"IPv6Address": "fd00:1::7"}}},
+         id="ds")
+    got = settings(engine, engine.get_container("c1"), "ds")
+    assert (got["GlobalIPv6Address"], got["IPv6Gateway"], got["IPAddress"]) == (
+        "fd00:1::7", "fd00:1::fe", "")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
+from ipaddress import IPv6Network
 
 from emulator import errdefs as err
 from emulator import faults
@@ -40,6 +41,7 @@ from emulator.drivers import registry
 from emulator.drivers.base import GLOBAL, LOCAL, SWARM, IPAMData, NetworkSpec
 from emulator.ids import docker_timestamp, new_id
 from emulator.ipam import IpamConfig, Pool, subnet_warnings
+from emulator.ipam.parse import parse_prefix
 from emulator.swarm.cluster import GWBRIDGE, GWBRIDGE_OPTIONS
 from emulator.swarm.shared import SharedNetwork
 
@@ -95,6 +97,32 @@ class DefaultBridge:
 
     ipv6: bool = False
     fixed_cidr_v6: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.fixed_cidr_v6:
+            check_fixed_cidr_v6(self.fixed_cidr_v6)
+
+
+LINK_LOCAL_64 = IPv6Network("fe80::/64")
+
+
+def check_fixed_cidr_v6(text: str) -> None:
+    """dockerd's ValidateFixedCIDRV6 (libnetwork/drivers/bridge validateIPv6Subnet): an
+    IPv6 prefix, not multicast, and fe80::/64 itself or clear of it."""
+    try:
+        prefix = parse_prefix(text)
+    except ValueError:
+        raise err.InvalidParameter(
+            f'invalid fixed-cidr-v6: netip.ParsePrefix("{text}"): not an IP prefix') from None
+    if prefix.version != 6 or prefix.ip.ipv4_mapped is not None:
+        problem = f"'{text}' is not a valid IPv6 subnet"
+    elif prefix.ip.is_multicast:
+        problem = f"multicast subnet '{text}' is not allowed"
+    elif prefix.network != LINK_LOCAL_64 and prefix.network.overlaps(LINK_LOCAL_64):
+        problem = f"'{text}' clashes with the Link-Local prefix 'fe80::/64'"
+    else:
+        return
+    raise err.InvalidParameter(f"invalid fixed-cidr-v6: {problem}")
 
 
 class Networks:

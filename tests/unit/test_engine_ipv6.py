@@ -427,3 +427,18 @@ def test_api_create_body_with_both_families_and_connect_with_ipv6_address(
     got = settings(engine, engine.get_container("c1"), "ds")
     assert (got["GlobalIPv6Address"], got["IPv6Gateway"], got["IPAddress"]) == (
         "fd00:1::7", "fd00:1::fe", "")
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("10.0.0.0/24", "'10.0.0.0/24' is not a valid IPv6 subnet"),
+    ("ff02::/64", "multicast subnet 'ff02::/64' is not allowed"),
+    ("fe80::/80", "'fe80::/80' clashes with the Link-Local prefix 'fe80::/64'"),
+    ("fe80::/10", "'fe80::/10' clashes with the Link-Local prefix 'fe80::/64'"),
+])
+def test_fixed_cidr_v6_is_checked_as_dockerd_does(value: str, problem: str) -> None:
+    with docker_error(err.InvalidParameter, 400, f"invalid fixed-cidr-v6: {problem}"):
+        DefaultBridge(True, value)
+
+
+def test_fixed_cidr_v6_may_be_the_link_local_64_itself() -> None:
+    assert DefaultBridge(True, "fe80::/64").fixed_cidr_v6 == "fe80::/64"

@@ -7,6 +7,8 @@ from __future__ import annotations
 from ipaddress import IPv4Network, IPv6Address, IPv6Network
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emulator.errdefs import DockerError, Forbidden, InvalidParameter, Unavailable
 from emulator.ipam import (
@@ -173,3 +175,33 @@ def test_ipv6_validation_texts(config, error):
 
 def test_an_ipv6_subnet_is_not_validated_without_ipv6():
     check_ipam_config("fd00:1::1/64", None, "fd00:9::1", enable_ipv6=False)
+
+
+# Properties
+
+
+@settings(max_examples=60, deadline=None)
+@given(length=st.integers(min_value=120, max_value=128), steps=st.lists(
+    st.tuples(st.booleans(), st.integers(min_value=0, max_value=255)), max_size=40))
+def test_ipv6_addresses_are_always_the_lowest_free_and_never_twice(length, steps):
+    space = local_address_space(engine_id="x")
+    try:
+        pool = space.request_pool(f"fd00:1::/{length}")
+    except DockerError:
+        assert length == 128 and space.pools() == []
+        return
+    usable = [a for a in pool.subnet if a not in pool.reserved_addresses()]
+    held: list[IPv6Address] = []
+    for take, index in steps:
+        if take:
+            free = [a for a in usable if a not in held]
+            if not free:
+                with pytest.raises(Unavailable):
+                    space.request_address(pool.id)
+                continue
+            got = space.request_address(pool.id)
+            assert got == free[0]
+            held.append(got)
+        elif held:
+            space.release_address(pool.id, held.pop(index % len(held)))
+    assert space.free_count(pool.id) == len(usable) - len(held)

@@ -142,3 +142,28 @@ def test_docker_py_ipv6(lab, h1):
         assert "Address already in use" in str(refusal.value)
     finally:
         client.close()
+
+
+def test_topology_default_bridge_ipv6(tmp_path):
+    """A topology host's `ipv6` / `fixed-cidr-v6` reach its engine's default bridge."""
+    from emulator.lab.lab import Lab as TopologyLab
+    from emulator.topology import topology_from_data
+
+    topology = topology_from_data({
+        "name": "c6t", "underlay": {"subnet": "192.0.2.0/24"},
+        "hosts": {"h1": {"ipv6": True, "fixed-cidr-v6": "2001:db8:1::/64"}}})
+    real = registry.builtin()
+    patched = dict(real)
+    patched["bridge"] = replace(real["bridge"],
+                                capability=replace(real["bridge"].capability, ipv6=True))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(registry, "builtin", lambda: patched)
+        with TopologyLab(topology, "c6" + secrets.token_hex(2)) as running:
+            engine = running.host("h1").engine
+            bridge = engine.get_network("bridge")
+            assert (bridge.enable_ipv6, bridge.ipam_config[1]["Subnet"]) == (
+                True, "2001:db8:1::/64")
+            ctr = running.host("h1").containers.run("cv")
+            ctr = engine.get_container(ctr.id)
+            assert str(ctr.endpoints[bridge.id].address6) == (
+                "2001:db8:1::2/64")

@@ -251,7 +251,8 @@ FIELDS: tuple[Field, ...] = (
     # -- EndpointSettings (NetworkingConfig.EndpointsConfig.*, a connect's EndpointConfig)
     _mine(ENDPOINT, "IPAMConfig.IPv4Address", ENDPOINTS,
           f"{HONOURED_TESTS}::test_endpoint_address_and_aliases"),
-    _refused(ENDPOINT, "IPAMConfig.IPv6Address", "--ip6"),
+    _mine(ENDPOINT, "IPAMConfig.IPv6Address", ENDPOINTS,
+          "tests/unit/test_engine_ipv6.py::test_ip6_on_run_and_connect"),
     _refused(ENDPOINT, "IPAMConfig.LinkLocalIPs", "--link-local-ip"),
     _mine(ENDPOINT, "Links", "emulator/cnm/dnsnames.py",
           f"{NETWORK_TESTS}::test_link_on_a_user_network_is_an_alias"),

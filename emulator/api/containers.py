@@ -130,7 +130,8 @@ def attach_requests(body: dict, networking: NetworkingRequest | None = None,
         requests.append(AttachRequest(target, ipam.get("IPv4Address") or None,
                                       tuple(config.get("Aliases") or ()),
                                       config.get("MacAddress") or None,
-                                      tuple(config.get("Links") or ())))
+                                      tuple(config.get("Links") or ()),
+                                      ipam.get("IPv6Address") or None))
     return requests
 
 

@@ -8,24 +8,23 @@ from emulator.api.router import Request, Response, RouteTable
 from emulator.api.shapes.networks import network_json
 from emulator.cnm.engine import Engine, NetworkRequest
 from emulator.errdefs import Conflict, Forbidden, NotImplementedByEmulator
+from emulator.ipam import IpamConfig
 
 ROUTES = RouteTable()
 """This module's routes, declared on their handlers."""
 
 
 def _create_request(body: dict, in_swarm: bool) -> NetworkRequest:
-    """What a decoded create body asks for (bodies.decode checked every type)."""
-    if body.get("EnableIPv6"):
-        raise NotImplementedByEmulator("IPv6 networks are not supported by the emulator yet")
+    """What a decoded create body asks for (bodies.decode checked every type). Every
+    IPAM config is kept: one per subnet, of either family (the engine splits them)."""
     ipam = body.get("IPAM") or {}
     if ipam.get("Driver") not in (None, "", "default"):
         raise NotImplementedByEmulator(
             f'IPAM driver "{ipam["Driver"]}" is not available; the emulator has "default"')
-    configs = [c for c in ipam.get("Config") or [] if c]
-    if len(configs) > 1:
-        raise NotImplementedByEmulator("several IPAM configs: the emulator supports one IPv4 "
-                                       "subnet per network")
-    config = configs[0] if configs else {}
+    configs = tuple(IpamConfig(c.get("Subnet") or None, c.get("IPRange") or None,
+                               c.get("Gateway") or None, c.get("AuxiliaryAddresses") or None)
+                    for c in ipam.get("Config") or [] if c)
+    first = configs[0] if configs else IpamConfig()
     if body.get("Scope") == "swarm" and (body.get("Driver") or "bridge") != "overlay":
         if not in_swarm:
             raise Forbidden("cannot create a swarm scoped network when swarm is not active")
@@ -35,13 +34,16 @@ def _create_request(body: dict, in_swarm: bool) -> NetworkRequest:
         name=body.get("Name", ""),
         driver=body.get("Driver") or "bridge",
         options=body.get("Options") or {},
-        subnet=config.get("Subnet") or None,
-        gateway=config.get("Gateway") or None,
-        ip_range=config.get("IPRange") or None,
-        aux_addresses=config.get("AuxiliaryAddresses") or None,
+        subnet=first.subnet,
+        gateway=first.gateway,
+        ip_range=first.ip_range,
+        aux_addresses=first.aux_addresses,
         internal=bool(body.get("Internal")),
         attachable=bool(body.get("Attachable")),
         labels=body.get("Labels") or {},
+        enable_ipv6=body.get("EnableIPv6"),
+        enable_ipv4=body.get("EnableIPv4"),
+        configs=configs,
     )
 
 
@@ -95,6 +97,7 @@ def connect_container(host: HostContext, request: Request) -> Response:
     ipam = config.get("IPAMConfig") or {}
     host.engine.connect(request.params["id"], body.get("Container", ""),
                         ip=ipam.get("IPv4Address") or None,
+                        ip6=ipam.get("IPv6Address") or None,
                         aliases=config.get("Aliases") or (),
                         mac=config.get("MacAddress") or None,
                         links=config.get("Links") or ())

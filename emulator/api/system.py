@@ -60,7 +60,7 @@ def info_body(engine: Engine) -> dict[str, object]:
     containers = engine.list_containers(all=True)
     running = sum(1 for c in containers if c.running)
     return {
-        "ID": engine.host,
+        "ID": engine.engine_id,
         "Containers": len(containers),
         "ContainersRunning": running,
         "ContainersPaused": 0,

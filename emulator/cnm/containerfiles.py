@@ -17,6 +17,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
 from emulator import errdefs as err
@@ -112,8 +113,8 @@ class ContainerFiles:
             return None
         _make_folder(folder)
         _write(folder / "hostname", etcfiles.hostname_file(container.hostname))
-        addresses = [ep.address.ip for n in networks if in_hosts_file(n)
-                     for ep in [container.endpoints[n.id]] if ep.address is not None]
+        addresses = [address for n in networks if in_hosts_file(n)
+                     for address in _addresses(container.endpoints[n.id])]
         bridge = self._default_bridge()
         _write(folder / "hosts", etcfiles.hosts_file(
             container.hostname, container.dns.domainname, container.dns.extra_hosts,
@@ -147,8 +148,8 @@ class ContainerFiles:
         folder = self.folder(container.id)
         if folder is None or not (folder / "hosts").exists():
             return
-        if in_hosts_file(network) and ep.address is not None:
-            records = etcfiles.own_records([ep.address.ip], container.hostname,
+        if in_hosts_file(network) and _addresses(ep):
+            records = etcfiles.own_records(_addresses(ep), container.hostname,
                                            container.dns.domainname)
             with open(folder / "hosts", "a") as hosts:
                 hosts.write("".join(etcfiles.record_line(ip, n) for ip, n in records))
@@ -159,9 +160,9 @@ class ContainerFiles:
         """A running container was disconnected: its lines for that address go
         (etchosts.Delete). The embedded resolver stays, as libnetwork's does."""
         folder = self.folder(container.id)
-        if folder is None or ep.address is None or not (folder / "hosts").exists():
+        if folder is None or not _addresses(ep) or not (folder / "hosts").exists():
             return
-        records = etcfiles.own_records([ep.address.ip], container.hostname,
+        records = etcfiles.own_records(_addresses(ep), container.hostname,
                                        container.dns.domainname)
         path = folder / "hosts"
         _write(path, etcfiles.hosts_without(path.read_text(), records))
@@ -221,3 +222,14 @@ def _write(path: Path, text: str) -> None:
             data = data[os.write(fd, data):]
     finally:
         os.close(fd)
+
+
+def _addresses(ep: Endpoint) -> list[IPv4Address | IPv6Address]:
+    """The endpoint's addresses as /etc/hosts lists them: IPv4, then IPv6
+    (libnetwork's addHostsEntries)."""
+    found: list[IPv4Address | IPv6Address] = []
+    if ep.address is not None:
+        found.append(ep.address.ip)
+    if ep.address6 is not None:
+        found.append(ep.address6.ip)
+    return found

@@ -139,7 +139,7 @@ class Containers:
                     ) from None
                 raise
             attachments[network.id] = Attachment(network.id, request.ip, request.aliases,
-                                                 request.mac, request.links)
+                                                 request.mac, request.links, request.ip6)
         self._files.refuse_unsupported(dns, [self._state.networks[i] for i in attachments])
         registered = self._legacy_links(links, [self._state.networks[i] for i in attachments])
         runtime = runtime or RuntimeSpec()
@@ -324,15 +324,15 @@ class Containers:
 
     def connect(self, net_ref: str, container_ref: str, ip: str | None = None,
                 aliases: Iterable[str] = (), mac: str | None = None,
-                links: Iterable[str] = ()) -> None:
+                links: Iterable[str] = (), ip6: str | None = None) -> None:
         container = self.get(container_ref)
         network = self._network_for_attach(net_ref)
         if network.id in container.attachments and not container.running:
             return
-        request = AttachRequest(network.id, ip, tuple(aliases), mac, tuple(links))
+        request = AttachRequest(network.id, ip, tuple(aliases), mac, tuple(links), ip6)
         self._endpoints.check_attach(network, container.attachments, request, container.name,
                                      creating=False)
-        attachment = Attachment(network.id, ip, tuple(aliases), mac, tuple(links))
+        attachment = Attachment(network.id, ip, tuple(aliases), mac, tuple(links), ip6)
         if container.running:
             ep = self._endpoints.join(container, network, attachment)
             self._files.joined(container, network, ep)

@@ -19,7 +19,7 @@ import string
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network, ip_address
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface
 
 from emulator import errdefs as err
 from emulator.cnm.dnsnames import serves_names
@@ -28,6 +28,7 @@ from emulator.cnm.state import HostState
 from emulator.drivers.base import SWARM, EndpointSpec, PortPublisher, SandboxRef
 from emulator.ids import new_id
 from emulator.ipam import subnet_warnings
+from emulator.ipam.parse import parse_address, parse_prefix
 from emulator.swarm.cluster import GWBRIDGE, not_attachable
 
 
@@ -41,6 +42,8 @@ class AttachRequest:
     links: tuple[str, ...] = ()
     """EndpointSettings.Links (NAME[:ALIAS]): on a user-defined network, names the
     linking container alone resolves (libnetwork's CreateOptionAlias)."""
+    ip6: str | None = None
+    """--ip6 / EndpointSettings.IPAMConfig.IPv6Address."""
 
 
 def parse_mac(text: str) -> str | None:
@@ -65,6 +68,43 @@ def unroutable_gateway(network: Network, subnet: IPv4Network) -> err.DockerError
     why = "; ".join(subnet_warnings(subnet)) or f"the kernel cannot route {subnet}"
     return err.DockerError("failed to set gateway: network is unreachable "
                            f"(network {network.name}: {why})")
+
+
+def _parse_endpoint_ip(text: str, version: int) -> IPv4Address | IPv6Address | None:
+    """EndpointIPAMConfig.Validate: an address of the family, not the unspecified one
+    (an IPv4-mapped IPv6 address counts as IPv4, as Go's To4 says)."""
+    try:
+        address = parse_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.version != version or address.is_unspecified:
+        return None
+    return address
+
+
+def _ipv6_disabled(container: Container) -> bool:
+    """`--sysctl net.ipv6.conf.all.disable_ipv6=1`: Docker 28 gives the container no IPv6
+    address on any network (daemon/network.go CreateOptionDisableIPv6)."""
+    return container.sysctls.get("net.ipv6.conf.all.disable_ipv6") == "1"
+
+
+def _out_of_range(network: Network, text: str | None, version: int) -> str | None:
+    """validateEndpointIPAddress: the address must be in a subnet the user configured
+    for its family (a predefined pool, the ULA one too, does not count)."""
+    if not text:
+        return None
+    static = [c for c in network.ipam_config
+              if c.get("_user_subnet") and c.get("_version", 4) == version]
+    if not static:
+        return ("user specified IP address is supported only when connecting to networks "
+                "with user configured subnets")
+    address = _parse_endpoint_ip(text, version)
+    if address is not None and any(address in parse_prefix(str(c["Subnet"])).network
+                                   for c in static):
+        return None
+    return f"no configured subnet or ip-range contain the IP address {text}"
 
 
 class Endpoints:
@@ -115,25 +155,29 @@ class Endpoints:
             raise err.InvalidParameter(f"invalid endpoint settings:\n{problem}")
 
     def _endpoint_settings_problem(self, network: Network, request: AttachRequest) -> str | None:
-        if request.ip is None:
-            if request.aliases and network.predefined:
-                return ("network-scoped alias is supported only for containers in user defined "
-                        "networks")
-            return None
+        """Docker 28's validateEndpointSettings: every problem, joined as its multierror
+        joins them (one alone as it is, several as "* " lines)."""
+        problems = []
         if network.predefined:
-            return "user specified IP address is supported on user defined networks only"
-        if not network.ipam_config or not network.ipam_config[0].get("_user_subnet"):
-            return ("user specified IP address is supported only when connecting to networks "
-                    "with user configured subnets")
-        try:
-            ip = ip_address(request.ip)
-        except ValueError:
-            return f"invalid IPv4 address: {request.ip}"
-        subnet = (self._state.space(network).pool(network.pool_id).subnet
-                  if network.pool_id else None)
-        if not isinstance(ip, IPv4Address) or subnet is None or ip not in subnet:
-            return f"no configured subnet or ip-range contain the IP address {request.ip}"
-        return None
+            if request.ip or request.ip6:
+                problems.append("user specified IP address is supported on user defined "
+                                "networks only")
+            if request.aliases:
+                problems.append("network-scoped alias is supported only for containers in "
+                                "user defined networks")
+        for text, version in ((request.ip, 4), (request.ip6, 6)):
+            if text and _parse_endpoint_ip(text, version) is None:
+                problems.append(f"invalid IPv{version} address: {text}")
+        if not network.predefined:
+            for text, version in ((request.ip, 4), (request.ip6, 6)):
+                problem = _out_of_range(network, text, version)
+                if problem:
+                    problems.append(problem)
+        if not problems:
+            return None
+        if len(problems) == 1:
+            return problems[0]
+        return "* " + "\n* ".join(problems)
 
     def join(self, container: Container, network: Network, attachment: Attachment,
              name: str | None = None) -> Endpoint:
@@ -157,21 +201,28 @@ class Endpoints:
                 undo.callback(space.release_address, network.pool_id, ip)
                 prefix = space.pool(network.pool_id).subnet.prefixlen
                 address = IPv4Interface(f"{ip}/{prefix}")
+            address6 = None
+            if (capability.uses_ipam and network.pool_id6 is not None
+                    and not _ipv6_disabled(container)):
+                address6 = self._take_ipv6(network, attachment, undo)
             if network.scope == SWARM and self.before_swarm_join is not None:
                 # the swarm allocated the container's address before the node made the
                 # network (and its lb-NET sandbox, which takes the next one)
                 self.before_swarm_join(container, network)
             ep = Endpoint(id=new_id(), name=name or container.name, network_id=network.id,
                           container_id=container.id, address=address, mac="",
-                          aliases=attachment.aliases, requested_ip=attachment.ip)
+                          aliases=attachment.aliases, requested_ip=attachment.ip,
+                          address6=address6, requested_ip6=attachment.ip6)
             try:
                 info = driver.create_endpoint(network.id, EndpointSpec(
-                    ep.id, address, parse_mac(attachment.mac) if attachment.mac else None))
+                    ep.id, address, parse_mac(attachment.mac) if attachment.mac else None,
+                    address6))
             except err.DockerError as exc:
                 raise err.DockerError(f"failed to create endpoint {ep.name} on network "
                                       f"{network.name}: {exc.message}") from None
             undo.callback(driver.delete_endpoint, network.id, ep.id)
             ep.mac = info.mac
+            ep.address6 = info.address6 or ep.address6
             ifname = None
             if capability.creates_interface:
                 ifname = f"eth{container.next_ifindex}"
@@ -189,16 +240,20 @@ class Endpoints:
             ep.mac = joined.mac or ep.mac
             ep.needs_gateway_service = joined.needs_gateway_service
             if state.offers_gateway(network):
-                ep.gateway = space.pool(network.pool_id).gateway
+                if network.pool_id is not None:
+                    ep.gateway = space.pool(network.pool_id).gateway
+                if network.pool_id6 is not None and ep.address6 is not None:
+                    ep.gateway6 = joined.gateway6 or space.pool(network.pool_id6).gateway
             elif capability.gateway_from_join:
                 ep.gateway = joined.gateway
+                ep.gateway6 = joined.gateway6
             undo.pop_all()
         container.endpoints[network.id] = ep
         network.endpoints[ep.id] = ep
         if state.dns is not None and name is None and serves_names(network):
             state.dns.serve(container, container.dns.servers,
                             any(o.startswith("ndots:") for o in container.dns.options))
-        if holder is network and ep.gateway is not None:
+        if holder is network and (ep.gateway is not None or ep.gateway6 is not None):
             container.gateway_network = network.id
         if name is None and not container.hidden:
             state.events.network(network, "connect", container=container.id)
@@ -207,6 +262,21 @@ class Endpoints:
         elif self._gives_gateway(network, ep):
             self._drop_gateway_bridge(container, offered=True)
         return ep
+
+    def _take_ipv6(self, network: Network, attachment: Attachment,
+                   undo: ExitStack) -> IPv6Interface:
+        """The endpoint's IPv6 address: --ip6, else the lowest free of the IPv6 pool."""
+        assert network.pool_id6 is not None
+        space = self._state.space(network)
+        try:
+            ip = space.request_address(network.pool_id6, attachment.ip6)
+        except err.Unavailable:
+            raise err.DockerError(
+                "no available IPv6 addresses on this network's address pools: "
+                f"{network.name} ({network.id})") from None
+        undo.callback(space.release_address, network.pool_id6, ip)
+        prefix = space.pool(network.pool_id6).subnet.prefixlen
+        return IPv6Interface(f"{ip}/{prefix}")
 
     def gateway_holder(self, container: Container, extra: Network | None = None,
                        without: str | None = None) -> Network | None:
@@ -292,6 +362,8 @@ class Endpoints:
         network.endpoints.pop(ep.id, None)
         if ep.address is not None and network.pool_id is not None:
             state.space(network).release_address(network.pool_id, ep.address.ip)
+        if ep.address6 is not None and network.pool_id6 is not None:
+            state.space(network).release_address(network.pool_id6, ep.address6.ip)
         if ep.name == container.name and not container.hidden:
             state.events.network(network, "disconnect", container=container.id)
         if self._needs_gateway_service(network, ep):

@@ -40,7 +40,7 @@ from emulator.cnm.filters import match_network, validate_network_filters
 from emulator.cnm.globalscope import GlobalScope, GlobalStore
 from emulator.cnm.lifecycle import ContainerLifecycle
 from emulator.cnm.model import Container, Network
-from emulator.cnm.networks import NetworkRequest, Networks
+from emulator.cnm.networks import DefaultBridge, NetworkRequest, Networks
 from emulator.cnm.resolver import EmbeddedDns
 from emulator.cnm.runtimespec import RuntimeSpec
 from emulator.cnm.services import Orchestrator
@@ -54,12 +54,12 @@ from emulator.drivers.hostfirewall import HostFirewall
 from emulator.drivers.portmapping import PortOptions
 from emulator.drivers.registry import DriverRegistry
 from emulator.fabric.base import ExecResult, HostFabric
-from emulator.ipam import AddressSpace
+from emulator.ipam import AddressSpace, local_address_space
 from emulator.swarm.cluster import Swarm, SwarmDirectory, SwarmNode
 from emulator.swarm.services import Service, ServiceSpec, Task
 from emulator.swarm.shared import SharedNetwork
 
-__all__ = ["AttachRequest", "DnsConfig", "Engine", "NetworkRequest"]
+__all__ = ["AttachRequest", "DefaultBridge", "DnsConfig", "Engine", "NetworkRequest"]
 
 
 def host_resolv_conf(dns_servers: Iterable[str] | None) -> HostResolvConf:
@@ -76,16 +76,21 @@ class Engine:
                  swarm_directory: SwarmDirectory | None = None,
                  plugin_dir: Path | None = None, global_store: GlobalStore | None = None,
                  plugin_timeout: float = 10.0, dns_servers: Iterable[str] | None = None,
-                 state_dir: Path | None = None) -> None:
+                 state_dir: Path | None = None, engine_id: str | None = None,
+                 default_bridge: DefaultBridge | None = None) -> None:
         """`dns_servers`: the host's resolvers (default: the machine's /etc/resolv.conf
         without loopback addresses); `state_dir`: where containers' /etc files are kept
-        (none without it)."""
+        (none without it); `engine_id`: dockerd's engine ID (`docker info`'s ID; default
+        the host's name), from which its default IPv6 pool is derived; `default_bridge`:
+        dockerd's `--ipv6`/`--fixed-cidr-v6` for the default bridge."""
         self.host = host
         self.fabric = fabric
         firewall = HostFirewall(fabric)
         self.drivers = DriverRegistry(DriverContext(fabric, firewall), plugin_dir,
                                       plugin_timeout, advertise)
-        self._state = HostState(host, fabric, self.drivers, firewall, list(reserved))
+        self.engine_id = host if engine_id is None else engine_id
+        self._state = HostState(host, fabric, self.drivers, firewall, list(reserved),
+                                addresses=local_address_space(engine_id=self.engine_id))
         self._lock = self._state.lock
         self._depth = 0
         self._view = View()
@@ -102,7 +107,7 @@ class Engine:
         self.on_change: Callable[[list[Container]], None] | None = None
         self._endpoints = Endpoints(self._state)
         self._networks = Networks(self._state, self._scope, lambda: self.swarm is not None,
-                                  self._endpoints.leave_all)
+                                  self._endpoints.leave_all, default_bridge)
         self._swarm = SwarmMembership(self._state, self._networks, self, advertise,
                                       swarm_directory)
         self.container_files = ContainerFiles(self._state, state_dir, host_conf)
@@ -413,9 +418,9 @@ class Engine:
 
     def connect(self, net_ref: str, container_ref: str, ip: str | None = None,
                 aliases: Iterable[str] = (), mac: str | None = None,
-                links: Iterable[str] = ()) -> None:
+                links: Iterable[str] = (), ip6: str | None = None) -> None:
         with self._write():
-            self._containers.connect(net_ref, container_ref, ip, aliases, mac, links)
+            self._containers.connect(net_ref, container_ref, ip, aliases, mac, links, ip6)
 
     def disconnect(self, net_ref: str, container_ref: str, force: bool = False) -> None:
         with self._write():

@@ -12,10 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
+from ipaddress import IPv6Network
 
 from emulator import errdefs as err
 from emulator import faults
 from emulator.cnm.filters import match_network, validate_network_filters
+from emulator.cnm.ipfamilies import (
+    Families,
+    inspect_configs,
+    refuse_no_family,
+    refuse_several_subnets,
+    refuse_unsupported,
+    resolve_families,
+    split_configs,
+)
 from emulator.cnm.lookup import find
 from emulator.cnm.model import Network
 from emulator.cnm.sharedscope import (
@@ -30,7 +40,8 @@ from emulator.cnm.state import HostState
 from emulator.drivers import registry
 from emulator.drivers.base import GLOBAL, LOCAL, SWARM, IPAMData, NetworkSpec
 from emulator.ids import docker_timestamp, new_id
-from emulator.ipam import subnet_warnings
+from emulator.ipam import IpamConfig, Pool, subnet_warnings
+from emulator.ipam.parse import parse_prefix
 from emulator.swarm.cluster import GWBRIDGE, GWBRIDGE_OPTIONS
 from emulator.swarm.shared import SharedNetwork
 
@@ -59,6 +70,59 @@ class NetworkRequest:
     internal: bool = False
     attachable: bool = False
     labels: Mapping[str, str] | None = None
+    enable_ipv6: bool | None = None
+    """EnableIPv6; None: as the option com.docker.network.enable_ipv6 says, else off."""
+    enable_ipv4: bool | None = None
+    """EnableIPv4 (API 1.48+); None: as com.docker.network.enable_ipv4 says, else on."""
+    configs: tuple[IpamConfig, ...] | None = None
+    """Every IPAM config (several subnets, both families); None: the one made of
+    subnet, ip_range, gateway and aux_addresses."""
+
+    def ipam_configs(self) -> tuple[IpamConfig, ...]:
+        if self.configs is not None:
+            return self.configs
+        if self.subnet is None and not (self.ip_range or self.gateway or self.aux_addresses):
+            return ()
+        return (IpamConfig(self.subnet, self.ip_range, self.gateway,
+                           dict(self.aux_addresses or {})),)
+
+    def families(self) -> Families:
+        return resolve_families(self.enable_ipv4, self.enable_ipv6, self.options or {})
+
+
+@dataclass(frozen=True)
+class DefaultBridge:
+    """dockerd's options for the default `bridge` network: `--ipv6` and
+    `--fixed-cidr-v6` (without it, Docker 28 takes a /64 of the engine's ULA pool)."""
+
+    ipv6: bool = False
+    fixed_cidr_v6: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.fixed_cidr_v6:
+            check_fixed_cidr_v6(self.fixed_cidr_v6)
+
+
+LINK_LOCAL_64 = IPv6Network("fe80::/64")
+
+
+def check_fixed_cidr_v6(text: str) -> None:
+    """dockerd's ValidateFixedCIDRV6 (libnetwork/drivers/bridge validateIPv6Subnet): an
+    IPv6 prefix, not multicast, and fe80::/64 itself or clear of it."""
+    try:
+        prefix = parse_prefix(text)
+    except ValueError:
+        raise err.InvalidParameter(
+            f'invalid fixed-cidr-v6: netip.ParsePrefix("{text}"): not an IP prefix') from None
+    if prefix.version != 6 or prefix.ip.ipv4_mapped is not None:
+        problem = f"'{text}' is not a valid IPv6 subnet"
+    elif prefix.ip.is_multicast:
+        problem = f"multicast subnet '{text}' is not allowed"
+    elif prefix.network != LINK_LOCAL_64 and prefix.network.overlaps(LINK_LOCAL_64):
+        problem = f"'{text}' clashes with the Link-Local prefix 'fe80::/64'"
+    else:
+        return
+    raise err.InvalidParameter(f"invalid fixed-cidr-v6: {problem}")
 
 
 class Networks:
@@ -66,7 +130,8 @@ class Networks:
 
     def __init__(self, state: HostState, scope_for: Callable[..., SharedScope],
                  in_swarm: Callable[[], bool],
-                 leave: Callable[[Network], None]) -> None:
+                 leave: Callable[[Network], None],
+                 default_bridge: DefaultBridge | None = None) -> None:
         """`scope_for(name, creating)` gives the shared scope "swarm" or "global" (raising
         Docker's error when this host cannot use it); `leave(network)` takes every container
         off a network that goes away."""
@@ -74,6 +139,7 @@ class Networks:
         self._scope_for = scope_for
         self._in_swarm = in_swarm
         self._leave_all = leave
+        self._default_bridge = default_bridge or DefaultBridge()
 
     @property
     def _all(self) -> dict[str, Network]:
@@ -82,11 +148,18 @@ class Networks:
     def create_predefined(self) -> None:
         self._create_local(NetworkRequest("none", driver="null"), predefined=True)
         self._create_local(NetworkRequest("host", driver="host"), predefined=True)
-        self._create_local(
-            NetworkRequest("bridge", driver="bridge", options=DEFAULT_BRIDGE_OPTIONS,
-                           subnet="172.17.0.0/16"),
-            predefined=True,
-        )
+        self._create_local(self._default_bridge_request(), predefined=True)
+
+    def _default_bridge_request(self) -> NetworkRequest:
+        """docker0: 172.17.0.0/16, and with `--ipv6` the `--fixed-cidr-v6` subnet or a
+        ULA /64 (Docker 28, daemon_unix.go initBridgeDriver; always IPv4)."""
+        bridge = self._default_bridge
+        configs = [IpamConfig("172.17.0.0/16")]
+        if bridge.ipv6 and bridge.fixed_cidr_v6:
+            configs.append(IpamConfig(bridge.fixed_cidr_v6))
+        return NetworkRequest("bridge", driver="bridge", options=DEFAULT_BRIDGE_OPTIONS,
+                              enable_ipv4=True, enable_ipv6=bridge.ipv6,
+                              configs=tuple(configs))
 
     def create(self, request: NetworkRequest, creator: ScopeMember) -> Network:
         network = self._create(request, creator)
@@ -108,7 +181,9 @@ class Networks:
         builtin = registry.builtin().get(request.driver)
         if builtin is not None and builtin.capability.scope == SWARM:
             scope = self._scope_for(SWARM, True)
-            check_request(request)
+            families = check_request(request)
+            refuse_unsupported(request.driver, builtin.capability, families)
+            _refuse_shared_families(request, families)
             return create_shared(creator, scope, request)
         return self._create_local(request, predefined=False, creator=creator)
 
@@ -126,28 +201,37 @@ class Networks:
 
     def _create_local(self, request: NetworkRequest, predefined: bool,
                       creator: ScopeMember | None = None) -> Network:
-        check_request(request)
+        families = check_request(request)
         if any(n.name == request.name for n in self._all.values()):
             raise err.Conflict(f"network with name {request.name} already exists")
         state = self._state
         driver = state.drivers.get(request.driver)
         capability = state.drivers.capability(request.driver)
+        refuse_unsupported(request.driver, capability, families)
         if capability.scope == GLOBAL and not predefined:
             assert creator is not None, "a predefined network is never global"
+            _refuse_shared_families(request, families)
             return create_shared(creator, self._scope_for(GLOBAL), request)
-        options = {k: str(v) for k, v in (request.options or {}).items()}
-        spec = NetworkSpec(new_id(), request.name, options, request.internal, request.attachable)
+        options = families.options
+        spec = NetworkSpec(new_id(), request.name, options, request.internal, request.attachable,
+                           enable_ipv6=families.ipv6, enable_ipv4=families.ipv4)
+        configs = request.ipam_configs()
         with ExitStack() as undo:
-            pool = None
-            ipam = IPAMData()
+            pools4: list[Pool] = []
+            pools6: list[Pool] = []
             if capability.uses_ipam:
-                pool = state.addresses.request_pool(
-                    subnet=request.subnet, ip_range=request.ip_range, gateway=request.gateway,
-                    aux_addresses=dict(request.aux_addresses or {}), reserved=state.reserved,
-                )
-                undo.callback(state.addresses.release_pool, pool.id)
+                configs4, configs6 = split_configs(configs)
+                if families.ipv4:
+                    pools4 = self._request_pools(configs4, False, undo)
+                if families.ipv6:
+                    pools6 = self._request_pools(configs6, True, undo)
                 faults.step("network.pool-allocated")
-                ipam = IPAMData(pool.subnet, pool.gateway)
+                refuse_no_family(families)
+                refuse_several_subnets(request.driver, pools4, pools6)
+            pool = pools4[0] if pools4 else None
+            pool6 = pools6[0] if pools6 else None
+            ipam = IPAMData(pool.subnet if pool else None, pool.gateway if pool else None,
+                            pool6.subnet if pool6 else None, pool6.gateway if pool6 else None)
             driver.validate_network(spec, ipam)
             driver.create_network(spec, ipam)
             undo.callback(driver.delete_network, spec.id)
@@ -157,13 +241,28 @@ class Networks:
                 created=docker_timestamp(), options=options, labels=dict(request.labels or {}),
                 internal=request.internal, attachable=request.attachable,
                 predefined=predefined, pool_id=pool.id if pool else None,
-                ipam_config=[_ipam_config(pool, request, predefined)] if pool else [],
+                ipam_config=inspect_configs(configs, [*pools4, *pools6], predefined)
+                if capability.uses_ipam else [],
+                enable_ipv6=families.ipv6, enable_ipv4=families.ipv4,
+                pool_id6=pool6.id if pool6 else None,
             )
             self._all[network.id] = network
             undo.callback(self._all.pop, network.id, None)
             self._state.networks_changed()
             undo.pop_all()
         return network
+
+    def _request_pools(self, configs: list[IpamConfig], v6: bool, undo: ExitStack) -> list[Pool]:
+        """One pool per config of the family, or one predefined pool when there is none."""
+        state = self._state
+        pools = []
+        for config in configs or [IpamConfig()]:
+            pool = state.addresses.request_pool(
+                subnet=config.subnet, ip_range=config.ip_range, gateway=config.gateway,
+                aux_addresses=dict(config.aux_addresses or {}), reserved=state.reserved, v6=v6)
+            undo.callback(state.addresses.release_pool, pool.id)
+            pools.append(pool)
+        return pools
 
     def adopt(self, shared: SharedNetwork, scope: SharedScope) -> Network:
         """This host's copy of a network defined for many hosts (a swarm or global one):
@@ -217,8 +316,10 @@ class Networks:
 
     def delete(self, network: Network) -> None:
         self._state.driver_of(network).delete_network(network.id)
-        if network.pool_id is not None and network.address_space is None:
-            self._state.addresses.release_pool(network.pool_id)
+        if network.address_space is None:
+            for pool_id in (network.pool_id, network.pool_id6):
+                if pool_id is not None:
+                    self._state.addresses.release_pool(pool_id)
         self._remove(network)
 
     def prune(self, filters: Mapping[str, list[str]] | None = None) -> list[str]:
@@ -248,17 +349,12 @@ class Networks:
         self._state.networks_changed()
 
 
-def _ipam_config(pool, request: NetworkRequest, predefined: bool) -> dict[str, object]:
-    """What `network inspect` shows under IPAM.Config. Like dockerd's
-    buildIPAMResources: a user's subnet is shown as the user gave it, so without a
-    gateway unless one was asked for; a pool the IPAM chose (and the default bridge,
-    whose gateway the daemon configures) is shown with the gateway it got."""
-    config: dict[str, object] = {"Subnet": str(pool.subnet)}
-    if request.subnet is None or request.gateway or predefined:
-        config["Gateway"] = str(pool.gateway)
-    if request.ip_range:
-        config["IPRange"] = str(pool.ip_range)
-    if request.aux_addresses:
-        config["AuxiliaryAddresses"] = dict(request.aux_addresses)
-    config["_user_subnet"] = request.subnet is not None
-    return config
+def _refuse_shared_families(request: NetworkRequest, families: Families) -> None:
+    """Networks of a shared scope (swarm, global) take one IPv4 pool of the scope's
+    address space; the emulator has no IPv6 there yet."""
+    if families.ipv6 or not families.ipv4:
+        raise err.NotImplementedByEmulator(f"IPv6 on {request.driver} networks shared by "
+                                           "several hosts is not supported by the emulator yet")
+    if len(request.ipam_configs()) > 1:
+        raise err.NotImplementedByEmulator(
+            f"several subnets on one {request.driver} network are not supported by the emulator")

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Protocol
 
 from emulator import errdefs as err
 from emulator.cnm.model import Network
-from emulator.ipam import AddressSpace, check_ipam_config
+from emulator.ipam import AddressSpace, check_ipam
 from emulator.swarm.shared import SharedNetwork
 
 if TYPE_CHECKING:
+    from emulator.cnm.ipfamilies import Families
     from emulator.cnm.networks import NetworkRequest
 
 
@@ -65,13 +66,14 @@ class SharedScope(Protocol):
     def check_removal(self, member: ScopeMember, network: Network) -> None: ...
 
 
-def check_request(request: NetworkRequest) -> None:
-    """dockerd's first checks of a create request: IPAM syntax, then the name."""
-    if request.subnet is not None or request.ip_range or request.gateway:
-        check_ipam_config(request.subnet, request.ip_range, request.gateway,
-                          dict(request.aux_addresses or {}))
+def check_request(request: NetworkRequest) -> Families:
+    """dockerd's first checks of a create request: the address families (EnableIPv4,
+    EnableIPv6 and their driver options), IPAM syntax, then the name."""
+    families = request.families()
+    check_ipam(request.ipam_configs(), enable_ipv6=families.ipv6)
     if not request.name:
         raise err.InvalidParameter("invalid name: name is empty")
+    return families
 
 
 def create_shared(creator: ScopeMember, scope: SharedScope, request: NetworkRequest) -> Network:

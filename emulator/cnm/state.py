@@ -99,7 +99,7 @@ class HostState:
     def offers_gateway(self, network: Network) -> bool:
         capability = self.capability_of(network)
         return (not network.internal and capability.uses_ipam and capability.provides_gateway
-                and network.pool_id is not None)
+                and (network.pool_id is not None or network.pool_id6 is not None))
 
     def networks_changed(self) -> None:
         """Keep the host firewall dropping routed traffic between the networks of drivers

@@ -1,9 +1,10 @@
 """IP address management as Docker's default IPAM driver does it.
 
-Predefined pools (pools), validation of user IPAM configs (validate), pool and
-address allocation within an address space (allocator), and Docker's error
-texts (messages); warnings for subnets Docker accepts that will not work as
-expected (overlaps). IPv4 only.
+Predefined pools (pools, with Docker 27+'s per-engine IPv6 ULA pool), validation
+of user IPAM configs (validate), pool and address allocation within an address
+space (allocator), and Docker's error texts (messages); warnings for IPv4 subnets
+Docker accepts that will not work as expected (overlaps). IPv4 and IPv6: a pool is
+of one family, and a network takes one pool per family it enables.
 """
 
 from emulator.ipam.addrset import AddressSet
@@ -23,6 +24,8 @@ from emulator.ipam.pools import (
     first_free_subnet,
     iter_subnets,
     normalize_specs,
+    ula_pool,
+    with_ula,
 )
 from emulator.ipam.validate import (
     IpamConfig,
@@ -56,6 +59,8 @@ __all__ = [
     "parse_pool_id",
     "pool_overlap",
     "subnet_warnings",
+    "ula_pool",
     "validate_ipam",
     "validate_ipam_config",
+    "with_ula",
 ]

@@ -16,6 +16,10 @@ of libnetwork/network.go, including these observable quirks:
   (of the subnet when there is none): 10.1.5.0 for 10.1.0.0/16 with ip-range
   10.1.5.0/24, since only the subnet's own network address is reserved.
 * A requested address may lie anywhere in the subnet, even outside the ip-range.
+* IPv6 pools work alike (Docker 27/28): without a subnet a /64 of the predefined
+  IPv6 pools (the engine's ULA /48, pools.ula_pool); only an IPv6 subnet's first
+  address is reserved, so its gateway is ::1 and containers get ::2, ::3, ...
+  Taken addresses are kept sparsely (addrset), never as a bitmap of 2^64 bits.
 
 Every failing call leaves the space exactly as it was.
 """
@@ -24,11 +28,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from ipaddress import IPv4Network, IPv6Network
 
 from emulator.errdefs import DockerError, Forbidden, InvalidParameter, NotFound, Unavailable
 from emulator.ipam import messages
-from emulator.ipam.addrset import AddressSet, network_and_broadcast
+from emulator.ipam.addrset import Address, AddressSet, Subnet, never_handed_out
 from emulator.ipam.parse import parse_address, parse_prefix
 from emulator.ipam.pool import Pool, format_pool_id, parse_pool_id
 from emulator.ipam.pools import (
@@ -37,6 +41,7 @@ from emulator.ipam.pools import (
     PoolSpec,
     first_free_subnet,
     normalize_specs,
+    with_ula,
 )
 from emulator.ipam.prefixindex import PrefixIndex
 from emulator.ipam.validate import check_ipam_config
@@ -51,7 +56,7 @@ class _Subnet:
 
     addresses: AddressSet
     has_master: bool = False
-    ip_ranges: set[IPv4Network] = field(default_factory=set)
+    ip_ranges: set[Subnet] = field(default_factory=set)
 
     @property
     def in_use(self) -> bool:
@@ -59,7 +64,7 @@ class _Subnet:
 
 
 class AddressSpace:
-    """Pools and addresses of one Docker address space, IPv4 only."""
+    """Pools and addresses of one Docker address space, IPv4 and IPv6."""
 
     def __init__(
         self,
@@ -75,8 +80,8 @@ class AddressSpace:
         self.name = name
         self.predefined = normalize_specs(predefined)
         self.serial = serial
-        self._subnets: dict[IPv4Network, _Subnet] = {}
-        self._taken = PrefixIndex()
+        self._subnets: dict[Subnet, _Subnet] = {}
+        self._taken = {4: PrefixIndex(32), 6: PrefixIndex(128)}
         """The keys of _subnets, for overlap checks that do not scan them all."""
         self._pools: dict[str, Pool] = {}
 
@@ -89,19 +94,22 @@ class AddressSpace:
         gateway: str | None = None,
         aux_addresses: Mapping[str, str] | None = None,
         reserved: Iterable[IPv4Network | IPv6Network] = (),
+        *,
+        v6: bool = False,
     ) -> Pool:
         """Allocate a pool and reserve its gateway and auxiliary addresses.
 
-        Without `subnet`, take a predefined subnet avoiding `reserved`.
+        Without `subnet`, take a predefined subnet of the family `v6` says,
+        avoiding `reserved`; with one, the pool is of the subnet's family.
         Raises InvalidParameter for an invalid config (ValidateIPAM's text),
-        for IPv6, or when no predefined subnet is left; Forbidden for an
+        or when no predefined subnet is left; Forbidden for an
         overlap; DockerError (500) when the gateway or an auxiliary address
         cannot be reserved.
         """
         aux = dict(aux_addresses or {})
         if subnet or ip_range or gateway or aux:
             check_ipam_config(subnet, ip_range, gateway, aux, enable_ipv6=True)
-        network, child = self._choose_subnet(subnet, ip_range, reserved)
+        network, child = self._choose_subnet(subnet, ip_range, reserved, 6 if v6 else 4)
         state = self._subnets.get(network) or _Subnet(AddressSet(network))
         gateway_address = self._plan_gateway(state, child or network, gateway)
         aux_map = self._plan_aux(state, gateway_address, aux)
@@ -121,7 +129,7 @@ class AddressSpace:
             state.ip_ranges.discard(pool.ip_range)
         if not state.in_use:
             del self._subnets[pool.subnet]
-            self._taken.remove(pool.subnet)
+            self._taken[pool.subnet.version].remove(pool.subnet)
 
     def pools(self) -> list[Pool]:
         """Allocated pools, oldest first."""
@@ -134,8 +142,8 @@ class AddressSpace:
     # Addresses
 
     def request_address(
-        self, pool_id: str, ip: str | IPv4Address | None = None, *, serial: bool | None = None
-    ) -> IPv4Address:
+        self, pool_id: str, ip: str | Address | None = None, *, serial: bool | None = None
+    ) -> Address:
         """Take `ip`, or the next free address of the pool's range.
 
         Raises InvalidParameter if `ip` is not in the subnet, Forbidden if
@@ -150,14 +158,14 @@ class AddressSpace:
         addresses.add(address)
         return address
 
-    def release_address(self, pool_id: str, ip: str | IPv4Address) -> None:
+    def release_address(self, pool_id: str, ip: str | Address) -> None:
         """Free an address; freeing a free or reserved address changes nothing."""
         pool = self._lookup(pool_id, messages.RELEASE_POOL_NOT_FOUND)
         address = self._address_in(pool.subnet, ip, messages.INVALID_ADDRESS)
         if address not in self._pinned(pool.subnet):
             self._subnets[pool.subnet].addresses.remove(address)
 
-    def allocated_addresses(self, pool_id: str) -> frozenset[IPv4Address]:
+    def allocated_addresses(self, pool_id: str) -> frozenset[Address]:
         """Taken addresses of the pool's subnet, reserved ones included."""
         return self._subnets[self.pool(pool_id).subnet].addresses.taken()
 
@@ -173,36 +181,37 @@ class AddressSpace:
         subnet: str | None,
         ip_range: str | None,
         reserved: Iterable[IPv4Network | IPv6Network],
-    ) -> tuple[IPv4Network, IPv4Network | None]:
+        version: int,
+    ) -> tuple[Subnet, Subnet | None]:
         if not subnet:
-            return self._predefined_subnet(reserved), None
+            return self._predefined_subnet(reserved, version), None
         network = parse_prefix(subnet).network
-        if not isinstance(network, IPv4Network):
-            raise InvalidParameter(messages.IPV6_UNSUPPORTED)
         child = parse_prefix(ip_range).network if ip_range else None
         self._check_static(network, child)
         return network, child
 
-    def _predefined_subnet(self, reserved: Iterable[IPv4Network | IPv6Network]) -> IPv4Network:
-        taken = [*self._subnets, *(r for r in reserved if isinstance(r, IPv4Network))]
-        found = first_free_subnet(self.predefined, taken)
+    def _predefined_subnet(self, reserved: Iterable[IPv4Network | IPv6Network],
+                           version: int) -> Subnet:
+        taken = [n for n in (*self._subnets, *reserved) if n.version == version]
+        specs = [spec for spec in self.predefined if spec.version == version]
+        found = first_free_subnet(specs, taken)
         if found is None:
             raise InvalidParameter(messages.NO_MORE_SUBNETS)
         return found
 
-    def _check_static(self, network: IPv4Network, child: IPv4Network | None) -> None:
+    def _check_static(self, network: Subnet, child: Subnet | None) -> None:
         existing = self._subnets.get(network)
         duplicate = existing is not None and (child is None or child in existing.ip_ranges)
-        overlapping = child is None and self._taken.overlaps(network)
+        overlapping = child is None and self._taken[network.version].overlaps(network)
         if duplicate or overlapping:
             overlap = messages.POOL_OVERLAP
             raise Forbidden(messages.POOL_REQUEST_INVALID.format(error=overlap))
 
     def _plan_gateway(
-        self, state: _Subnet, allocation_range: IPv4Network, gateway: str | None
-    ) -> IPv4Address:
+        self, state: _Subnet, allocation_range: Subnet, gateway: str | None
+    ) -> Address:
         if gateway:
-            address = IPv4Address(parse_address(gateway))
+            address = parse_address(gateway)
             if address in state.addresses:
                 raise _gateway_error(gateway, messages.IP_ALREADY_ALLOCATED)
             return address
@@ -212,11 +221,11 @@ class AddressSpace:
         return found
 
     def _plan_aux(
-        self, state: _Subnet, gateway: IPv4Address, aux: Mapping[str, str]
-    ) -> dict[str, IPv4Address]:
-        planned: dict[str, IPv4Address] = {}
+        self, state: _Subnet, gateway: Address, aux: Mapping[str, str]
+    ) -> dict[str, Address]:
+        planned: dict[str, Address] = {}
         for name, text in aux.items():
-            address = IPv4Address(parse_address(text))
+            address = parse_address(text)
             if address in state.addresses or address in (gateway, *planned.values()):
                 error = messages.IP_ALREADY_ALLOCATED
                 raise DockerError(messages.AUX_FAILED.format(name=name, address=text, error=error))
@@ -226,14 +235,14 @@ class AddressSpace:
     def _commit_pool(
         self,
         state: _Subnet,
-        child: IPv4Network | None,
-        gateway: IPv4Address,
+        child: Subnet | None,
+        gateway: Address,
         dynamic_gateway: bool,
-        aux: dict[str, IPv4Address],
+        aux: dict[str, Address],
     ) -> Pool:
         network = state.addresses.subnet
         if network not in self._subnets:
-            self._taken.add(network)
+            self._taken[network.version].add(network)
         self._subnets[network] = state
         if child is None:
             state.has_master = True
@@ -250,8 +259,8 @@ class AddressSpace:
     # Helpers
 
     def _take_next(
-        self, addresses: AddressSet, within: IPv4Network, serial: bool | None
-    ) -> IPv4Address:
+        self, addresses: AddressSet, within: Subnet, serial: bool | None
+    ) -> Address:
         scan_serially = self.serial if serial is None else serial
         found = addresses.find_free(within, serial=scan_serially)
         if found is None:
@@ -271,20 +280,20 @@ class AddressSpace:
         return pool
 
     def _address_in(
-        self, subnet: IPv4Network, ip: str | IPv4Address | IPv6Address, invalid: str
-    ) -> IPv4Address:
+        self, subnet: Subnet, ip: str | Address, invalid: str
+    ) -> Address:
         """Parse `ip` and require it inside `subnet` (Docker's out-of-range error)."""
         try:
             address = parse_address(ip) if isinstance(ip, str) else ip
         except ValueError:
             raise InvalidParameter(invalid.format(address=ip)) from None
-        if not isinstance(address, IPv4Address) or address not in subnet:
+        if address.version != subnet.version or address not in subnet:
             raise InvalidParameter(messages.IP_OUT_OF_RANGE)
         return address
 
-    def _pinned(self, subnet: IPv4Network) -> set[IPv4Address]:
+    def _pinned(self, subnet: Subnet) -> set[Address]:
         """Addresses of `subnet` that only releasing their pool may free."""
-        pinned = set(network_and_broadcast(subnet))
+        pinned: set[Address] = set(never_handed_out(subnet))
         for pool in self._pools.values():
             if pool.subnet == subnet:
                 pinned |= {pool.gateway, *pool.aux_addresses.values()}
@@ -295,8 +304,13 @@ def _gateway_error(gateway: str, error: str) -> DockerError:
     return DockerError(messages.GATEWAY_FAILED.format(gateway=gateway, error=error))
 
 
-def local_address_space(predefined: Iterable[PoolSpec] = LOCAL_DEFAULT_POOLS) -> AddressSpace:
-    """A host's local address space: first-free address allocation."""
+def local_address_space(predefined: Iterable[PoolSpec] = LOCAL_DEFAULT_POOLS,
+                        engine_id: str | None = None) -> AddressSpace:
+    """A host's local address space: first-free address allocation. With `engine_id`,
+    the engine's ULA /48 is added to the predefined pools unless one is IPv6
+    (Docker 27+); without, the space has no default IPv6 pool (as 20.10)."""
+    if engine_id is not None:
+        predefined = with_ula(predefined, engine_id)
     return AddressSpace(LOCAL_ADDRESS_SPACE, predefined, serial=False)
 
 

@@ -48,6 +48,3 @@ AUX_INVALID = "invalid auxiliary address {name}: {reason}"
 ADDRESS_NOT_IP = "invalid address"
 ADDRESS_FAMILY = "parent subnet is an {family} block"
 ADDRESS_OUTSIDE = "parent subnet {subnet} doesn't contain this address"
-
-# The emulator's own limit, not a Docker text.
-IPV6_UNSUPPORTED = "IPv6 address pools are not supported by the emulator yet"

@@ -4,17 +4,17 @@ A pool is a subnet, optionally an ip-range inside it from which container
 addresses are drawn, the gateway and the auxiliary addresses reserved in it.
 Its id has libnetwork's PoolID form, "LocalDefault/172.18.0.0/16", with the
 ip-range appended when there is one ("LocalDefault/10.1.0.0/16/10.1.5.0/24").
+A pool is of one family; an IPv6 one's id reads "LocalDefault/fd00:1::/64".
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
 from types import MappingProxyType
 from typing import NamedTuple
 
-from emulator.ipam.addrset import network_and_broadcast
+from emulator.ipam.addrset import Address, Subnet, never_handed_out
 from emulator.ipam.parse import parse_prefix
 
 
@@ -24,10 +24,10 @@ class Pool:
 
     id: str
     address_space: str
-    subnet: IPv4Network
-    ip_range: IPv4Network | None
-    gateway: IPv4Address
-    aux_addresses: Mapping[str, IPv4Address] = field(default_factory=dict, hash=False)
+    subnet: Subnet
+    ip_range: Subnet | None
+    gateway: Address
+    aux_addresses: Mapping[str, Address] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "aux_addresses", MappingProxyType(dict(self.aux_addresses)))
@@ -38,17 +38,23 @@ class Pool:
         return (Pool, (*fields, dict(self.aux_addresses)))
 
     @property
-    def allocation_range(self) -> IPv4Network:
+    def version(self) -> int:
+        """4 or 6."""
+        return self.subnet.version
+
+    @property
+    def allocation_range(self) -> Subnet:
         """Where dynamic addresses come from: the ip-range, else the whole subnet."""
         return self.ip_range or self.subnet
 
-    def reserved_addresses(self) -> frozenset[IPv4Address]:
-        """Addresses never handed out: gateway, auxiliaries, network and broadcast."""
+    def reserved_addresses(self) -> frozenset[Address]:
+        """Addresses never handed out: gateway, auxiliaries, network and broadcast (the
+        first address of an IPv6 subnet)."""
         return frozenset(
-            (self.gateway, *self.aux_addresses.values(), *network_and_broadcast(self.subnet))
+            (self.gateway, *self.aux_addresses.values(), *never_handed_out(self.subnet))
         )
 
-    def overlaps(self, subnet: IPv4Network) -> bool:
+    def overlaps(self, subnet: Subnet) -> bool:
         """Whether this pool's subnet shares an address with `subnet`."""
         return self.subnet.overlaps(subnet)
 
@@ -57,11 +63,11 @@ class PoolKey(NamedTuple):
     """The parts of a pool id."""
 
     address_space: str
-    subnet: IPv4Network
-    ip_range: IPv4Network | None
+    subnet: Subnet
+    ip_range: Subnet | None
 
 
-def format_pool_id(address_space: str, subnet: IPv4Network, ip_range: IPv4Network | None) -> str:
+def format_pool_id(address_space: str, subnet: Subnet, ip_range: Subnet | None) -> str:
     """libnetwork's PoolID string."""
     pool_id = f"{address_space}/{subnet}"
     return pool_id if ip_range is None else f"{pool_id}/{ip_range}"
@@ -77,14 +83,11 @@ def parse_pool_id(pool_id: str) -> PoolKey:
     return PoolKey(parts[0], subnet, ip_range)
 
 
-def _network(text: str) -> IPv4Network:
-    prefix = parse_prefix(text)
-    if prefix.version != 4:
-        raise ValueError(f"not an IPv4 prefix: {text!r}")
-    return prefix.network
+def _network(text: str) -> Subnet:
+    return parse_prefix(text).network
 
 
-def pool_overlap(subnet: IPv4Network, pools: Iterable[Pool]) -> Pool | None:
+def pool_overlap(subnet: Subnet, pools: Iterable[Pool]) -> Pool | None:
     """The first of `pools` whose subnet overlaps `subnet`, or None.
 
     Works across address spaces, e.g. to check a local network's subnet

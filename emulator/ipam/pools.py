@@ -6,20 +6,27 @@ daemon's `default-address-pools` option): 172.17.0.0/16 to 172.31.0.0/16 as
 /16s, then 192.168.0.0/16 as /20s, for local networks (31 subnets), and
 10.0.0.0/8 as /24s for swarm networks (65536 subnets). Subnets are produced
 lazily; the global pool is never materialised.
+
+IPv6 (Docker 27+, daemon/daemon.go deriveULABaseNetwork): when no default pool is
+IPv6, dockerd appends a ULA /48 derived from its engine ID, cut into /64s. 20.10
+had no IPv6 default pool at all.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Network
+from ipaddress import IPv4Network, IPv6Address, IPv6Network
+
+Subnet = IPv4Network | IPv6Network
 
 
 @dataclass(frozen=True, order=True)
 class PoolSpec:
     """A block `base` to be cut into subnets of prefix length `size`."""
 
-    base: IPv4Network
+    base: Subnet
     size: int
 
     def __post_init__(self) -> None:
@@ -29,21 +36,26 @@ class PoolSpec:
     @classmethod
     def parse(cls, base: str, size: int) -> PoolSpec:
         """Build a spec from daemon.json-like text, e.g. ("172.17.0.0/12", 20)."""
-        return cls(IPv4Network(base), size)
+        network = IPv6Network(base) if ":" in base else IPv4Network(base)
+        return cls(network, size)
+
+    @property
+    def version(self) -> int:
+        return self.base.version
 
     @property
     def count(self) -> int:
         """How many subnets the block holds."""
         return 1 << (self.size - self.base.prefixlen)
 
-    def subnet_at(self, index: int) -> IPv4Network:
+    def subnet_at(self, index: int) -> Subnet:
         """The index-th subnet of the block, counted from its start."""
         if not 0 <= index < self.count:
             raise IndexError(f"{self.base} has no subnet number {index} of size /{self.size}")
-        start = int(self.base.network_address) + (index << (32 - self.size))
-        return IPv4Network((start, self.size))
+        start = int(self.base.network_address) + (index << (self.base.max_prefixlen - self.size))
+        return type(self.base)((start, self.size))
 
-    def subnets(self) -> Iterator[IPv4Network]:
+    def subnets(self) -> Iterator[Subnet]:
         """The block's subnets in address order, produced one at a time."""
         return (self.subnet_at(index) for index in range(self.count))
 
@@ -66,6 +78,28 @@ LOCAL_DEFAULT_POOLS: tuple[PoolSpec, ...] = (
 GLOBAL_DEFAULT_POOLS: tuple[PoolSpec, ...] = (_split("10.0.0.0/8", 24),)
 """Global-scope (swarm) defaults, libnetwork/ipamutils/utils.go."""
 
+ULA_BASE = IPv6Address("fd00::")
+ULA_SUBNET_SIZE = 64
+
+
+def ula_pool(engine_id: str) -> PoolSpec:
+    """Docker 27+'s default IPv6 pool for a host (daemon/daemon.go deriveULABaseNetwork):
+    fd00::/8 followed by the low 40 bits of the first 8 bytes of sha256(engine ID),
+    a /48 cut into /64s. The empty ID gives fd42:98fc:1c14::/48."""
+    digest = hashlib.sha256(engine_id.encode()).digest()
+    global_id = int.from_bytes(digest[:8], "big") & ((1 << 40) - 1)
+    base = IPv6Network((int(ULA_BASE) + (global_id << 80), 48))
+    return PoolSpec(base, ULA_SUBNET_SIZE)
+
+
+def with_ula(specs: Iterable[PoolSpec], engine_id: str) -> tuple[PoolSpec, ...]:
+    """`specs`, plus the engine's ULA pool when none of them is IPv6 (dockerd's
+    getDefaultNetworkPools does this to the local defaults and to default-address-pools)."""
+    specs = tuple(specs)
+    if any(spec.version == 6 and spec.base.network_address.ipv4_mapped is None for spec in specs):
+        return specs
+    return (*specs, ula_pool(engine_id))
+
 
 def normalize_specs(specs: Iterable[PoolSpec]) -> tuple[PoolSpec, ...]:
     """Sort specs by address and drop any overlapping an earlier one.
@@ -74,21 +108,21 @@ def normalize_specs(specs: Iterable[PoolSpec]) -> tuple[PoolSpec, ...]:
     so the order of `default-address-pools` entries does not matter.
     """
     kept: list[PoolSpec] = []
-    for spec in sorted(specs, key=lambda s: (s.base.network_address, s.base.prefixlen)):
+    for spec in sorted(specs, key=lambda s: (s.version, s.base.network_address, s.base.prefixlen)):
         if not kept or not kept[-1].base.overlaps(spec.base):
             kept.append(spec)
     return tuple(kept)
 
 
-def iter_subnets(specs: Iterable[PoolSpec]) -> Iterator[IPv4Network]:
+def iter_subnets(specs: Iterable[PoolSpec]) -> Iterator[Subnet]:
     """Every predefined subnet, spec after spec, lazily."""
     for spec in specs:
         yield from spec.subnets()
 
 
 def first_free_subnet(
-    specs: Iterable[PoolSpec], taken: Sequence[IPv4Network]
-) -> IPv4Network | None:
+    specs: Iterable[PoolSpec], taken: Sequence[Subnet]
+) -> Subnet | None:
     """The first predefined subnet overlapping none of `taken`, or None.
 
     This is the subnet Docker 27+'s linear allocator picks. It skips past
@@ -96,18 +130,18 @@ def first_free_subnet(
     full 10.0.0.0/8 costs as many steps as there are blocking prefixes.
     """
     for spec in specs:
-        found = _first_free_in(spec, taken)
+        found = _first_free_in(spec, [t for t in taken if t.version == spec.version])
         if found is not None:
             return found
     return None
 
 
-def _first_free_in(spec: PoolSpec, taken: Sequence[IPv4Network]) -> IPv4Network | None:
-    step = 1 << (32 - spec.size)
+def _first_free_in(spec: PoolSpec, taken: Sequence[Subnet]) -> Subnet | None:
+    step = 1 << (spec.base.max_prefixlen - spec.size)
     start = int(spec.base.network_address)
     last = int(spec.base.broadcast_address)
     while start <= last:
-        candidate = IPv4Network((start, spec.size))
+        candidate = type(spec.base)((start, spec.size))
         blocker = next((t for t in taken if t.overlaps(candidate)), None)
         if blocker is None:
             return candidate

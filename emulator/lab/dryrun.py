@@ -9,7 +9,7 @@ replayed too, as far as it resolved, so one check reports both kinds.
 from __future__ import annotations
 
 from emulator import faults
-from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
+from emulator.cnm.engine import AttachRequest, DefaultBridge, Engine, NetworkRequest
 from emulator.errdefs import DockerError
 from emulator.fabric.fake import FakeFabric
 from emulator.topology import (
@@ -39,7 +39,12 @@ def host_problems(host: HostSpec, reserved, sourced: SourcedTopology | ProblemLo
                   nics: tuple[str, ...] = ("eth0",),
                   warnings: list[Problem] | None = None) -> list[Problem]:
     """What Docker would refuse on this host; its warnings are added to `warnings`."""
-    engine = Engine(host.name, FakeFabric(host.name, nics=nics), reserved=reserved)
+    try:
+        engine = Engine(host.name, FakeFabric(host.name, nics=nics), reserved=reserved,
+                        default_bridge=DefaultBridge(host.ipv6, host.fixed_cidr_v6))
+    except DockerError as exc:  # the default bridge's --ipv6 / --fixed-cidr-v6
+        field = "fixed-cidr-v6" if host.fixed_cidr_v6 else "ipv6"
+        return [sourced.problem(("hosts", host.name, field), exc.message)]
     problems = []
     for net in host.networks:
         where = ("hosts", host.name, "networks", net.name)

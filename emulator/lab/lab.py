@@ -21,7 +21,7 @@ from emulator import faults
 from emulator.api.host_api import engine_api
 from emulator.api.server import ApiServer
 from emulator.cnm.containerops import KernelProcesses
-from emulator.cnm.engine import Engine
+from emulator.cnm.engine import DefaultBridge, Engine
 from emulator.cnm.globalscope import GlobalStore
 from emulator.cnm.model import Container
 from emulator.errdefs import DockerError
@@ -206,7 +206,8 @@ class Lab:
                         swarm_directory=self.swarm_directory, plugin_dir=plugins,
                         global_store=self.global_store, plugin_timeout=self.plugin_timeout,
                         dns_servers=self.host_dns_servers(),
-                        state_dir=self.run_dir.container_files(spec.name))
+                        state_dir=self.run_dir.container_files(spec.name),
+                        default_bridge=DefaultBridge(spec.ipv6, spec.fixed_cidr_v6))
         engine.on_change = partial(self._record_containers, spec.name)
         engine.lifecycle.log_dir = log_dir
         engine.lifecycle.ops.processes = KernelProcesses(cgroup_parent(self.name, spec.name))
@@ -229,7 +230,7 @@ class Lab:
             socket=self.run_dir.socket(spec.name), plugin_dir=plugins,
             log_file=self.run_dir.path / "logs" / spec.name / "dockerd.log",
             env=self._state.env, run_root=self.run_dir.path.parent,
-            dns_servers=self.host_dns_servers())
+            dns_servers=self.host_dns_servers(), daemon_args=default_bridge_args(spec))
         self.hosts[spec.name] = RealDockerHost(spec.name, dockerd, spec.address)
         try:
             dockerd.start()
@@ -423,3 +424,11 @@ class Lab:
 
 def _raise_system_exit(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
+
+
+def default_bridge_args(spec) -> list[str]:
+    """A real dockerd's options for the host's default bridge (`ipv6`, `fixed-cidr-v6`)."""
+    args = ["--ipv6"] if spec.ipv6 else []
+    if spec.fixed_cidr_v6:
+        args += ["--fixed-cidr-v6", spec.fixed_cidr_v6]
+    return args

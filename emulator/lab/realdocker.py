@@ -30,6 +30,7 @@ import signal
 import subprocess
 import tarfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
@@ -119,10 +120,12 @@ class RealDockerd:
 
     def __init__(self, lab: str, host: str, host_pid: int, root: Path, socket: Path,
                  plugin_dir: Path, log_file: Path, env: dict[str, str],
-                 run_root: Path, dns_servers: list[str] | None = None) -> None:
+                 run_root: Path, dns_servers: list[str] | None = None,
+                 daemon_args: Sequence[str] = ()) -> None:
         """`dns_servers`: the host's resolvers, dockerd's /etc/resolv.conf (what its
         embedded DNS forwards to and the default bridge's containers get), as on an
-        emulated host; by default the machine's file is left as it is."""
+        emulated host; by default the machine's file is left as it is. `daemon_args`:
+        more dockerd options (the default bridge's --ipv6, --fixed-cidr-v6)."""
         self.lab = lab
         self.host = host
         self.host_pid = host_pid
@@ -133,6 +136,7 @@ class RealDockerd:
         self.env = env
         self.run_root = run_root
         self.dns_servers = dns_servers
+        self.daemon_args = list(daemon_args)
         self.process: subprocess.Popen | None = None
         self._client: docker.DockerClient | None = None
 
@@ -162,6 +166,7 @@ class RealDockerd:
             "--storage-driver", "vfs",
             "--cgroup-parent", cgroup_parent(self.lab, self.host),
             "--experimental", "--ip6tables",
+            *self.daemon_args,
         ]
 
     def _resolv_conf(self) -> Path:

@@ -106,6 +106,10 @@ class HostSpec:
     networks: tuple[NetworkSpec, ...] = ()
     containers: tuple[ContainerSpec, ...] = ()
     engine: str = "emulated"
+    ipv6: bool = False
+    """dockerd's --ipv6: IPv6 on the default bridge."""
+    fixed_cidr_v6: str | None = None
+    """dockerd's --fixed-cidr-v6: the default bridge's IPv6 subnet."""
 
     def __post_init__(self) -> None:
         _freeze(self, networks=tuple(self.networks), containers=tuple(self.containers))

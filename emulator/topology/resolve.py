@@ -69,4 +69,5 @@ def _host(
     containers = build_containers(raw.get("containers", {}), declared, (*path, "containers"), log)
     address = None if plan is None else plan.host_addresses.get(name)
     return HostSpec(name, address or _NO_ADDRESS, networks, containers,
-                    raw.get("engine", engine))
+                    raw.get("engine", engine), bool(raw.get("ipv6", False)),
+                    raw.get("fixed-cidr-v6"))

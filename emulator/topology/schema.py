@@ -158,6 +158,11 @@ _DEFS: dict[str, Any] = {
                 "propertyNames": _ref("containerName"),
                 "additionalProperties": _ref("container"),
             },
+            "ipv6": {"description": "dockerd's --ipv6: IPv6 on the default bridge network",
+                     "type": "boolean", "default": False},
+            "fixed-cidr-v6": _ref("cidr", "dockerd's --fixed-cidr-v6: the default bridge's "
+                                          "IPv6 subnet (default: a /64 of the host's ULA "
+                                          "pool, as Docker 28)"),
         },
     ),
     "lanHost": _mapping(

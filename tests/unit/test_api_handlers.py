@@ -106,13 +106,12 @@ def _endpoint(host: HostContext, cid: str) -> str:
 @pytest.mark.parametrize(("body", "cls", "status", "message"), [
     ([], err.InvalidParameter, 400, "invalid JSON: json: cannot unmarshal array into Go value "
                                     "of type types.NetworkCreateRequest"),
-    ({"Name": "v6", "EnableIPv6": True}, err.NotImplementedByEmulator, 501,
-     "IPv6 networks are not supported by the emulator yet"),
+    ({"Name": "v6", "EnableIPv6": True, "Options": {"com.docker.network.enable_ipv4": "no"}},
+     err.InvalidParameter, 400, 'driver-opt "com.docker.network.enable_ipv4" is not a valid bool'),
     ({"Name": "n", "IPAM": {"Driver": "other"}}, err.NotImplementedByEmulator, 501,
      'IPAM driver "other" is not available; the emulator has "default"'),
     ({"Name": "n", "IPAM": {"Config": [{"Subnet": "10.1.0.0/24"}, {"Subnet": "10.2.0.0/24"}]}},
-     err.NotImplementedByEmulator, 501,
-     "several IPAM configs: the emulator supports one IPv4 subnet per network"),
+     err.Forbidden, 403, "bridge driver doesn't support multiple subnets"),
     ({"Name": "in", "Ingress": True}, err.NotImplementedByEmulator, 501,
      "creating an ingress network is not supported by the emulator: swarm init makes the "
      "one ingress network"),

@@ -177,11 +177,6 @@ def test_a_shared_subnet_lives_until_its_last_pool_goes(host):
     assert host.request_pool("10.1.0.0/16").subnet == NET("10.1.0.0/16")
 
 
-def test_ipv6_is_refused_in_one_line(host):
-    error = raised(InvalidParameter, host.request_pool, "fd00:1::/64")
-    assert error.message == "IPv6 address pools are not supported by the emulator yet"
-
-
 # Gateway and auxiliary addresses
 
 

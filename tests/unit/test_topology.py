@@ -149,7 +149,7 @@ def test_unknown_field_lists_the_allowed_ones() -> None:
     text = "name: lab\nunderlay: {subnet: 192.0.2.0/24}\nhosts:\n  h1:\n    adress: 192.0.2.5\n"
     assert problems_of(text) == [
         "lab.yaml:5: hosts.h1.adress: unknown field (did you mean 'address'?); "
-        "allowed: engine, address, networks, containers"
+        "allowed: engine, address, networks, containers, ipv6, fixed-cidr-v6"
     ]
 
 
@@ -192,7 +192,8 @@ def test_error_keeps_the_problems_as_data() -> None:
         load_topology_text("name: lab\nunderlay: {subnet: 192.0.2.0/24}\nhosts: {h1: {x: 1}}\n")
     (problem,) = caught.value.problems
     assert (problem.source, problem.line, problem.path) == ("<string>", 3, ("hosts", "h1", "x"))
-    assert problem.allowed == ("engine", "address", "networks", "containers")
+    assert problem.allowed == ("engine", "address", "networks", "containers", "ipv6",
+                               "fixed-cidr-v6")
     assert isinstance(caught.value, ValueError)
 
 

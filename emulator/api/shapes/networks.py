@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emulator.cnm.model import Container, Network
+from emulator.cnm.model import Attachment, Container, Network
 
 
 def network_json(network: Network, verbose_containers: bool = True) -> dict[str, object]:
@@ -15,7 +15,7 @@ def network_json(network: Network, verbose_containers: bool = True) -> dict[str,
                 "EndpointID": ep.id,
                 "MacAddress": ep.mac,
                 "IPv4Address": str(ep.address) if ep.address else "",
-                "IPv6Address": "",
+                "IPv6Address": str(ep.address6) if ep.address6 else "",
             }
     config = [{k: v for k, v in c.items() if not k.startswith("_")} for c in network.ipam_config]
     return {
@@ -24,7 +24,8 @@ def network_json(network: Network, verbose_containers: bool = True) -> dict[str,
         "Created": network.created,
         "Scope": network.scope,
         "Driver": network.driver,
-        "EnableIPv6": False,
+        "EnableIPv4": network.enable_ipv4,
+        "EnableIPv6": network.enable_ipv6,
         "IPAM": {"Driver": "default", "Options": None if network.predefined else {},
                  "Config": config},
         "Internal": network.internal,
@@ -47,7 +48,7 @@ def container_networks_json(container: Container, networks: dict[str, Network]) 
             continue
         ep = container.endpoints.get(net_id)
         result[network.name] = {
-            "IPAMConfig": {"IPv4Address": attachment.ip} if attachment.ip else None,
+            "IPAMConfig": _endpoint_ipam(attachment),
             "Links": list(attachment.links) or None,
             "Aliases": list(attachment.aliases) or None,
             "MacAddress": ep.mac if ep else "",
@@ -57,13 +58,19 @@ def container_networks_json(container: Container, networks: dict[str, Network]) 
             "Gateway": str(ep.gateway) if ep and ep.gateway else "",
             "IPAddress": str(ep.address.ip) if ep and ep.address else "",
             "IPPrefixLen": ep.address.network.prefixlen if ep and ep.address else 0,
-            "IPv6Gateway": "",
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
+            "IPv6Gateway": str(ep.gateway6) if ep and ep.gateway6 else "",
+            "GlobalIPv6Address": str(ep.address6.ip) if ep and ep.address6 else "",
+            "GlobalIPv6PrefixLen": ep.address6.network.prefixlen if ep and ep.address6 else 0,
             "DNSNames": _dns_names(container, attachment.aliases) if not network.predefined
             else None,
         }
     return result
+
+
+def _endpoint_ipam(attachment: Attachment) -> dict[str, str] | None:
+    """EndpointIPAMConfig as asked (--ip, --ip6), empty parts left out; null if none."""
+    asked = {"IPv4Address": attachment.ip, "IPv6Address": attachment.ip6}
+    return {k: v for k, v in asked.items() if v} or None
 
 
 def _dns_names(container: Container, aliases: tuple[str, ...]) -> list[str]:

@@ -17,6 +17,7 @@ from emulator.cnm.engine import AttachRequest, DnsConfig, Engine, NetworkRequest
 from emulator.cnm.model import Container, Network
 from emulator.drivers.base import Describer
 from emulator.fabric.base import ExecResult
+from emulator.ipam import IpamConfig
 
 
 class NetworkHandle:
@@ -125,6 +126,18 @@ class ContainerHandle:
         return f"<Container {self.name} ({self.id[:12]})>"
 
 
+def dual_stack_configs(subnet: str | None, ip_range: str | None, gateway: str | None,
+                       aux_addresses: Mapping[str, str] | None, subnet6: str | None,
+                       gateway6: str | None) -> tuple[IpamConfig, ...] | None:
+    """A network's IPAM configs when it has an IPv6 subnet or gateway (None: the one
+    IPv4 config the other arguments make)."""
+    if subnet6 is None and gateway6 is None:
+        return None
+    v4 = (IpamConfig(subnet, ip_range, gateway, dict(aux_addresses or {})),
+          ) if subnet or ip_range or gateway or aux_addresses else ()
+    return (*v4, IpamConfig(subnet6, None, gateway6, {}))
+
+
 class NetworkCollection:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -133,10 +146,14 @@ class NetworkCollection:
                gateway: str | None = None, ip_range: str | None = None,
                aux_addresses: Mapping[str, str] | None = None, internal: bool = False,
                attachable: bool = False, options: Mapping[str, str] | None = None,
-               labels: Mapping[str, str] | None = None) -> NetworkHandle:
+               labels: Mapping[str, str] | None = None, ipv6: bool = False,
+               ipv4: bool = True, subnet6: str | None = None,
+               gateway6: str | None = None) -> NetworkHandle:
+        configs = dual_stack_configs(subnet, ip_range, gateway, aux_addresses, subnet6, gateway6)
         network = self._engine.create_network(NetworkRequest(
             name, driver, options, subnet, gateway, ip_range, aux_addresses, internal,
-            attachable, labels))
+            attachable, labels, enable_ipv6=ipv6 or None, enable_ipv4=None if ipv4 else False,
+            configs=configs))
         return NetworkHandle(self._engine, network)
 
     def get(self, ref: str) -> NetworkHandle:

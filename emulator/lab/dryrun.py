@@ -12,6 +12,7 @@ from emulator import faults
 from emulator.cnm.engine import AttachRequest, DefaultBridge, Engine, NetworkRequest
 from emulator.errdefs import DockerError
 from emulator.fabric.fake import FakeFabric
+from emulator.lab.dockerhost import dual_stack_configs
 from emulator.topology import (
     HostSpec,
     SourcedTopology,
@@ -28,6 +29,9 @@ def network_request(spec) -> NetworkRequest:
         name=spec.name, driver=spec.driver, options=dict(spec.options), subnet=spec.subnet,
         gateway=spec.gateway, ip_range=spec.ip_range, aux_addresses=dict(spec.aux_addresses),
         internal=spec.internal, attachable=spec.attachable, labels=dict(spec.labels),
+        enable_ipv6=spec.ipv6 or None, enable_ipv4=None if spec.ipv4 else False,
+        configs=dual_stack_configs(spec.subnet, spec.ip_range, spec.gateway,
+                                   spec.aux_addresses, spec.subnet6, spec.gateway6),
     )
 
 

@@ -181,7 +181,8 @@ class Lab:
                         net.name, net.driver, subnet=net.subnet, gateway=net.gateway,
                         ip_range=net.ip_range, aux_addresses=net.aux_addresses,
                         internal=net.internal, attachable=net.attachable,
-                        options=net.options, labels=net.labels)
+                        options=net.options, labels=net.labels, ipv6=net.ipv6, ipv4=net.ipv4,
+                        subnet6=net.subnet6, gateway6=net.gateway6)
             for container in spec.containers:
                 if isinstance(host, DockerHost):
                     host.engine.run_container(container.name, attach_requests(container),

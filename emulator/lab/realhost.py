@@ -143,16 +143,25 @@ class RealNetworkCollection:
                gateway: str | None = None, ip_range: str | None = None,
                aux_addresses: Mapping[str, str] | None = None, internal: bool = False,
                attachable: bool = False, options: Mapping[str, str] | None = None,
-               labels: Mapping[str, str] | None = None) -> RealNetworkHandle:
-        ipam = None
+               labels: Mapping[str, str] | None = None, ipv6: bool = False,
+               ipv4: bool = True, subnet6: str | None = None,
+               gateway6: str | None = None) -> RealNetworkHandle:
+        if not ipv4:
+            raise ValueError(f"network {name}: dockerd 20.10 has no IPv6-only networks "
+                             "(--ipv4=false came with Docker 28)")
+        pools = []
         if subnet or gateway or ip_range or aux_addresses:
-            ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(
+            pools.append(docker.types.IPAMPool(
                 subnet=subnet, gateway=gateway, iprange=ip_range,
-                aux_addresses=dict(aux_addresses or {}) or None)])
+                aux_addresses=dict(aux_addresses or {}) or None))
+        if subnet6 or gateway6:
+            pools.append(docker.types.IPAMPool(subnet=subnet6, gateway=gateway6))
+        ipam = docker.types.IPAMConfig(pool_configs=pools) if pools else None
         answer = self._client.api.create_network(
             name, driver=driver, options=dict(options or {}) or None, ipam=ipam,
             internal=internal, attachable=attachable or None,
-            labels=dict(labels or {}) or None, check_duplicate=True)
+            labels=dict(labels or {}) or None, check_duplicate=True,
+            enable_ipv6=ipv6 or None)
         warning = answer.get("Warning") or ""
         attrs = self._client.api.inspect_network(answer["Id"])
         return RealNetworkHandle(self._client, attrs, (warning,) if warning else ())

@@ -52,6 +52,10 @@ class NetworkSpec:
     gateway: str | None = None
     ip_range: str | None = None
     aux_addresses: Mapping[str, str] = field(default_factory=FrozenMap)
+    ipv6: bool = False
+    ipv4: bool = True
+    subnet6: str | None = None
+    gateway6: str | None = None
     internal: bool = False
     attachable: bool = False
     options: Mapping[str, str] = field(default_factory=FrozenMap)

@@ -46,8 +46,9 @@ def build_network(
         if option in options:
             check_interface_name(options[option], (*path, "options", option), log)
     labels = {key: docker_string(value) for key, value in raw.get("labels", {}).items()}
-    fields = {key: raw[key] for key in ("driver", "subnet", "gateway", "ip_range") if key in raw}
-    flags = {key: raw[key] for key in ("internal", "attachable") if key in raw}
+    fields = {key: raw[key] for key in ("driver", "subnet", "gateway", "ip_range", "subnet6",
+                                        "gateway6") if key in raw}
+    flags = {key: raw[key] for key in ("internal", "attachable", "ipv6", "ipv4") if key in raw}
     return NetworkSpec(
         name,
         **fields,

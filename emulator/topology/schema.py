@@ -82,6 +82,12 @@ _DEFS: dict[str, Any] = {
             "subnet": _ref("cidr", "--subnet"),
             "gateway": _ref("address", "--gateway"),
             "ip_range": _ref("cidr", "--ip-range"),
+            "ipv6": {"description": "--ipv6: the network has IPv6 too (a /64 of the host's "
+                     "ULA pool unless subnet6 is given)", "type": "boolean", "default": False},
+            "ipv4": {"description": "--ipv4: false for an IPv6-only network (Docker 28)",
+                     "type": "boolean", "default": True},
+            "subnet6": _ref("cidr", "--subnet for IPv6 (with ipv6: true)"),
+            "gateway6": _ref("address", "--gateway for the IPv6 subnet"),
             "aux_addresses": {
                 "description": "--aux-address: name -> reserved address",
                 "type": "object",

@@ -223,3 +223,25 @@ def test_sourced_topology_points_later_problems_at_their_lines() -> None:
     problem = sourced.problem(("hosts", "h1", "networks", "front"), "Pool overlaps", ["x"])
     assert str(problem) == "lab.yaml:10: hosts.h1.networks.front: Pool overlaps; allowed: x"
     assert sourced.problem(("hosts", "h9"), "gone").line == 6
+
+
+def test_dual_stack_network_keys_reach_the_network_request() -> None:
+    from emulator.ipam import IpamConfig
+    from emulator.lab.dryrun import network_request
+
+    text = ("name: lab\nunderlay: {subnet: 192.0.2.0/24}\nhosts:\n  h1:\n    networks:\n"
+            "      front: {subnet: 10.11.0.0/24, ipv6: true, subnet6: 'fd00:11::/64'}\n"
+            "      only6: {ipv6: true, ipv4: false, subnet6: 'fd00:66::/64', "
+            "gateway6: 'fd00:66::fe'}\n      plain: {subnet: 10.12.0.0/24}\n")
+    front, only6, plain = load_topology_text(text).hosts[0].networks
+    assert (front.ipv6, front.ipv4, front.subnet6) == (True, True, "fd00:11::/64")
+    request = network_request(front)
+    assert request.enable_ipv6 is True and request.enable_ipv4 is None
+    assert request.ipam_configs() == (IpamConfig("10.11.0.0/24", None, None, {}),
+                                      IpamConfig("fd00:11::/64", None, None, {}))
+    request = network_request(only6)
+    assert request.enable_ipv4 is False
+    assert request.ipam_configs() == (IpamConfig("fd00:66::/64", None, "fd00:66::fe", {}),)
+    request = network_request(plain)
+    assert request.enable_ipv6 is None
+    assert request.ipam_configs() == (IpamConfig("10.12.0.0/24", None, None, {}),)

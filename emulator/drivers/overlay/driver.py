@@ -7,6 +7,11 @@ Containers are plugged into br0 by veth. The swarm's control plane tells every h
 with the network where each endpoint lives; the host programs forwarding (MAC ->
 VTEP) and neighbour (IP -> MAC) entries on its VXLAN device, which answers ARP from
 them: nothing is learnt from flooding.
+
+A host's VTEP is its advertised swarm address. When that is IPv6 (Docker 25+,
+libnetwork's isIPv6Transport), the VXLAN device is made for IPv6 and the tunnels'
+outer headers are IPv6: 70 bytes per packet instead of 50. As in Docker, the MTU
+stays underlay - 50 (`com.docker.network.driver.mtu` or 1450) whatever the family.
 """
 
 from __future__ import annotations
@@ -121,7 +126,8 @@ class OverlayDriver(NetworkBookkeeping[_Network, _Endpoint]):
                                                         address, network.mtu)
         try:
             self._fabric.add_vxlan(namespace, network.vxlan, network.vni,
-                                   self._swarm.data_path_port, network.mtu, BRIDGE)
+                                   self._swarm.data_path_port, network.mtu, BRIDGE,
+                                   ipv6=self._swarm.vtep.version == 6)
         except BaseException:
             self._fabric.destroy_sandbox(namespace)
             raise

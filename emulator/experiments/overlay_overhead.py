@@ -197,7 +197,9 @@ def measure_mtu_and_oversize(setup: Setup, underlay_mtu: int) -> tuple[dict, lis
                 "case": "container MTU as configured",
                 "payload": too_big, "dont_fragment": df, "outcome": outcome,
                 "bytes_received": received, "inner_packets": len(inner_frames),
-                "wire_frames": len(wire_frames), "icmp_frag_needed_mtu": None,
+                "wire_frames": len(wire_frames),
+                "wire_frame_sizes": " ".join(str(len(f.data)) for f in wire_frames),
+                "icmp_frag_needed_mtu": None,
             })
     sender.close()
     fates.append(_misconfigured(setup, underlay_mtu))
@@ -271,6 +273,7 @@ def _misconfigured(setup: Setup, underlay_mtu: int) -> dict:
             "payload": payload, "dont_fragment": True,
             "outcome": f"{outcome}; then {again}", "bytes_received": received,
             "inner_packets": 1, "wire_frames": len(wire_frames),
+            "wire_frame_sizes": " ".join(str(len(f.data)) for f in wire_frames),
             "icmp_frag_needed_mtu": icmp[0] if icmp else None}
 
 

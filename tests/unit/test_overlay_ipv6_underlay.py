@@ -8,7 +8,15 @@ interface has both, so the topology says which family a host advertises by defau
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+    ip_address,
+)
 
 import pytest
 from scapy.layers.inet import ICMP, IP, UDP
@@ -19,10 +27,14 @@ from scapy.layers.vxlan import VXLAN
 from emulator import errdefs as err
 from emulator.api.shapes import swarm as swarm_shapes
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
+from emulator.drivers.base import EndpointSpec, IPAMData, NetworkSpec, SandboxRef
+from emulator.drivers.overlay import OverlayDriver
+from emulator.drivers.overlay.driver import CAPABILITY
 from emulator.experiments import overlay_overhead
 from emulator.experiments import overlay_wire as wire
 from emulator.fabric.fake import FakeFabric
-from emulator.swarm.cluster import SwarmDirectory, host_port, parse_node_address
+from emulator.swarm.cluster import SwarmBinding, SwarmDirectory, host_port, parse_node_address
+from emulator.swarm.controlplane import ControlPlane
 from emulator.topology import TopologyError, load_topology_text, topology_to_data
 from emulator.topology.resolve import topology_from_data
 
@@ -261,3 +273,55 @@ def test_docker_counts_50_bytes_so_an_ipv6_path_is_20_smaller() -> None:
     six = overlay_overhead.underlay_topology("oo1", "ipv6", 9000)
     assert six["underlay"] == {"mtu": 9000, "subnet6": "2001:db8::/64", "advertise": "ipv6"}
     assert topology_from_data(six).underlay.advertise == "ipv6"
+
+
+# -- IPv6 inside the overlay, at the driver ---------------------------------------------
+
+
+def overlay_driver(host: str, vtep: str, control):
+    fabric = FakeFabric(host)
+    driver = OverlayDriver(fabric)
+    driver.bind(SwarmBinding(host, ip_address(vtep), 4789, control))
+    return driver, fabric
+
+
+def dual_stack_spec(net_id: str = "n" * 25, enable_ipv4: bool = True):
+    spec = NetworkSpec(net_id, "ov6", {"com.docker.network.driver.overlay.vxlanid_list": "4097"},
+                       enable_ipv6=True, enable_ipv4=enable_ipv4)
+    ipam = IPAMData(subnet=IPv4Network("10.0.9.0/24"), gateway=IPv4Address("10.0.9.1"),
+                    subnet6=IPv6Network("fd00:9::/64"), gateway6=IPv6Address("fd00:9::1"))
+    return spec, ipam
+
+
+def join(driver, fabric, net_id: str, ep_id: str, v4: str, v6: str):
+    info = driver.create_endpoint(net_id, EndpointSpec(ep_id, IPv4Interface(v4),
+                                                       address6=IPv6Interface(v6)))
+    sandbox = fabric.create_sandbox(f"sb-{ep_id}", ep_id, False)
+    joined = driver.join(net_id, ep_id, SandboxRef(sandbox, "eth0", True))
+    return info, joined, fabric.sandbox_ifaces[f"sb-{ep_id}"]["eth0"]
+
+
+def test_an_overlay_endpoint_gets_its_ipv6_address_on_the_container_interface() -> None:
+    assert CAPABILITY.ipv6
+    control = ControlPlane()
+    d1, f1 = overlay_driver("h1", "2001:db8::b", control)
+    d2, f2 = overlay_driver("h2", "2001:db8::c", control)
+    spec, ipam = dual_stack_spec()
+    for driver in (d1, d2):
+        driver.create_network(spec, ipam)
+    info, joined, plug = join(d1, f1, spec.id, "e1", "10.0.9.2/24", "fd00:9::2/64")
+    _, _, _ = join(d2, f2, spec.id, "e2", "10.0.9.3/24", "fd00:9::3/64")
+    assert str(info.address6) == "fd00:9::2/64"
+    assert str(plug.address6) == "fd00:9::2/64" and str(plug.address) == "10.0.9.2/24"
+    # As in Docker 28: no IPv6 gateway from the overlay, IPv4 neighbours only.
+    assert joined.gateway6 is None and plug.gateway6 is None
+    key = f"1-{spec.id[:10]}"
+    assert set(f1.peers[key]) == {"10.0.9.3"}
+    assert f1.peers[key]["10.0.9.3"][1] == "2001:db8::c"
+
+
+def test_an_overlay_without_ipv4_is_refused_as_docker_does() -> None:
+    driver, _ = overlay_driver("h1", "192.0.2.11", ControlPlane())
+    spec, ipam = dual_stack_spec(enable_ipv4=False)
+    with pytest.raises(err.DockerError, match="^ipv4 pool is empty$"):
+        driver.create_network(spec, ipam)

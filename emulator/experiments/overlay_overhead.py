@@ -437,7 +437,8 @@ def summary_headline(sizes: list[dict], mtus: list[dict],
     for family in families:
         mine = [r for r in sizes if r.get("underlay", "ipv4") == family]
         overheads = sorted({r["overhead"] for r in mine if r["overhead"] is not None})
-        missing = sum(1 for r in mine if r["overhead"] is None)
+        missing = sum(1 for r in mine if r["overhead"] is None and r["payload"] <= path_mtu(
+            family, r["underlay_mtu"]) - datagrams.IPV4 - datagrams.UDP)
         text = (f"overhead {', '.join(map(str, overheads)) or 'not measured'} bytes per packet"
                 + (f" over {_family_name(family)}" if len(families) > 1 else "")
                 + (f" ({missing} sizes not captured)" if missing else ""))

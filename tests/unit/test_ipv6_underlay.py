@@ -24,6 +24,7 @@ from scapy.layers.inet6 import ICMPv6PacketTooBig, IPv6, IPv6ExtHdrFragment
 from scapy.layers.l2 import Ether
 from scapy.layers.vxlan import VXLAN
 
+from emulator import cli
 from emulator import errdefs as err
 from emulator.api.shapes import swarm as swarm_shapes
 from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
@@ -325,3 +326,24 @@ def test_an_overlay_without_ipv4_is_refused_as_docker_does() -> None:
     spec, ipam = dual_stack_spec(enable_ipv4=False)
     with pytest.raises(err.DockerError, match="^ipv4 pool is empty$"):
         driver.create_network(spec, ipam)
+
+
+# -- `cnm topology check` ------------------------------------------------------------------
+
+
+def test_topology_check_accepts_an_ipv6_underlay(capsys, tmp_path) -> None:
+    path = tmp_path / "lab6.yaml"
+    path.write_text(topology())
+    assert cli.main(["topology", "check", str(path)]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_topology_check_names_what_the_ipv6_underlay_lacks(capsys, tmp_path) -> None:
+    path = tmp_path / "lab6.yaml"
+    path.write_text(topology(underlay="{advertise: ipv6, subnet: '2001:db8::/64'}"))
+    assert cli.main(["topology", "check", str(path)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}:2: underlay.subnet: '2001:db8::/64' is an IPv6 network: an IPv6-only "
+        "underlay is not implemented; allowed: an IPv4 subnet here and the IPv6 one in "
+        "underlay.subnet6 (a dual-stack underlay)",
+    ]

@@ -347,3 +347,10 @@ def test_topology_check_names_what_the_ipv6_underlay_lacks(capsys, tmp_path) -> 
         "underlay is not implemented; allowed: an IPv4 subnet here and the IPv6 one in "
         "underlay.subnet6 (a dual-stack underlay)",
     ]
+
+
+def test_an_ipv6_overlay_without_an_ipv6_pool_is_refused_not_ignored() -> None:
+    driver, _ = overlay_driver("h1", "192.0.2.11", ControlPlane())
+    spec, ipam = dual_stack_spec()
+    with pytest.raises(err.DockerError, match="needs an IPv6 --subnet"):
+        driver.create_network(spec, IPAMData(subnet=ipam.subnet, gateway=ipam.gateway))

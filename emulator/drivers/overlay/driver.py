@@ -63,6 +63,10 @@ CAPABILITY = driverapi.Capability(
     released_before_sandbox=True, reaches_outside_via_gwbridge=True, ipv6=True)
 IPV4_REQUIRED = "ipv4 pool is empty"
 """libnetwork drivers/overlay ov_network.go: an overlay needs an IPv4 subnet."""
+IPV6_POOL_MISSING = ("an overlay network with --ipv6 needs an IPv6 --subnet: the swarm's "
+                     "address pools are IPv4 only")
+"""The swarm's default pools are IPv4 (10.0.0.0/8); Docker's global scope has no default
+IPv6 pool either, so IPv6 on an overlay comes only from a --subnet."""
 
 
 def register(registrar: driverapi.Registrar) -> None:
@@ -91,6 +95,8 @@ class OverlayDriver(NetworkBookkeeping[_Network, _Endpoint]):
             raise DockerError(f"network {net.id}: no VXLAN ID allocated by the swarm")
         if not net.enable_ipv4:
             raise DockerError(IPV4_REQUIRED)
+        if net.enable_ipv6 and ipam.subnet6 is None:
+            raise DockerError(IPV6_POOL_MISSING)
 
     def create_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
         self.validate_network(net, ipam)

@@ -87,6 +87,9 @@ class Lab:
         self.dhcp: DhcpServer | None = None
         self.outside_dns: OutsideDns | None = None
         self.swarm_directory = SwarmDirectory()
+        for spec in self.topology.hosts:
+            if spec.address6 is not None:
+                self.swarm_directory.add_host(spec.address, spec.address6)
         self.global_store = GlobalStore()
         self.plugin_timeout = 10.0
         self.dns_servers: list[str] | None = None

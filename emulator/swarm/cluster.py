@@ -160,7 +160,15 @@ class SwarmDirectory:
 
     def __init__(self) -> None:
         self._by_addr: dict[NodeAddress, Swarm] = {}
+        self._host_addresses: dict[NodeAddress, tuple[NodeAddress, ...]] = {}
         self.lock = threading.RLock()
+
+    def add_host(self, *addresses: NodeAddress) -> None:
+        """Addresses of one host: a manager listens on all of them (dockerd's default
+        --listen-addr 0.0.0.0:2377 takes IPv4 and IPv6), so a join through any of them
+        finds the swarm the host advertised another of them to."""
+        for address in addresses:
+            self._host_addresses[address] = addresses
 
     def register(self, swarm: Swarm, addr: NodeAddress) -> None:
         self._by_addr[addr] = swarm
@@ -169,7 +177,10 @@ class SwarmDirectory:
         self._by_addr.pop(addr, None)
 
     def find(self, addr: NodeAddress) -> Swarm | None:
-        return self._by_addr.get(addr)
+        for candidate in self._host_addresses.get(addr, (addr,)):
+            if candidate in self._by_addr:
+                return self._by_addr[candidate]
+        return None
 
 
 def parse_node_address(text: str) -> NodeAddress:

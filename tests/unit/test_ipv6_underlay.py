@@ -354,3 +354,17 @@ def test_an_ipv6_overlay_without_an_ipv6_pool_is_refused_not_ignored() -> None:
     spec, ipam = dual_stack_spec()
     with pytest.raises(err.DockerError, match="needs an IPv6 --subnet"):
         driver.create_network(spec, IPAMData(subnet=ipam.subnet, gateway=ipam.gateway))
+
+
+def test_a_manager_is_found_through_either_of_its_host_addresses() -> None:
+    """dockerd's default --listen-addr 0.0.0.0:2377 listens on IPv4 and IPv6 alike."""
+    directory = SwarmDirectory()
+    v4, v6 = IPv4Address("192.0.2.11"), IPv6Address("2001:db8::b")
+    directory.add_host(v4, v6)
+    h1 = Engine("h1", FakeFabric("h1"), advertise=v6, swarm_directory=directory)
+    h2 = Engine("h2", FakeFabric("h2"), advertise=IPv6Address("2001:db8::c"),
+                swarm_directory=directory)
+    h1.swarm_init()
+    h2.swarm_join(["192.0.2.11:2377"], h1.swarm_join_token("worker"))
+    assert h2.swarm is h1.swarm
+    assert directory.find(IPv4Address("192.0.2.99")) is None

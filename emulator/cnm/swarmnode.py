@@ -10,7 +10,7 @@ own state (nodes, tokens, VNIs, pools) is `emulator.swarm`; this is one engine's
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, ip_network
+from ipaddress import ip_network
 
 from emulator import errdefs as err
 from emulator import faults
@@ -28,12 +28,14 @@ from emulator.swarm.cluster import (
     GWBRIDGE_OPTIONS,
     INGRESS,
     NOT_IN_SWARM,
+    NodeAddress,
     Swarm,
     SwarmBinding,
     SwarmDirectory,
     SwarmNode,
     check_data_path_port,
     not_attachable,
+    parse_node_address,
 )
 from emulator.swarm.shared import SharedNetwork
 
@@ -122,7 +124,7 @@ class SwarmMembership:
     """This engine's side of swarm mode."""
 
     def __init__(self, state: HostState, networks: Networks, member: ScopeMember,
-                 advertise: IPv4Address | None, directory: SwarmDirectory | None) -> None:
+                 advertise: NodeAddress | None, directory: SwarmDirectory | None) -> None:
         self._state = state
         self._networks = networks
         self._member = member
@@ -205,9 +207,8 @@ class SwarmMembership:
 
     def _find_swarm(self, remote_addrs: list[str]) -> Swarm:
         for remote in remote_addrs:
-            host, _, _ = remote.rpartition(":") if ":" in remote else (remote, "", "")
             try:
-                swarm = self._directory().find(IPv4Address(host))
+                swarm = self._directory().find(parse_node_address(remote))
             except ValueError:
                 raise err.InvalidParameter(f"invalid remote address {remote}") from None
             if swarm is not None:
@@ -222,11 +223,10 @@ class SwarmMembership:
             self.directory = SwarmDirectory()
         return self.directory
 
-    def _advertise_address(self, text: str | None) -> IPv4Address:
+    def _advertise_address(self, text: str | None) -> NodeAddress:
         if text:
-            host = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
             try:
-                return IPv4Address(host)
+                return parse_node_address(text)
             except ValueError:
                 raise err.InvalidParameter("advertise address must be a non-zero IP address "
                                            "or network interface (with optional port number)"

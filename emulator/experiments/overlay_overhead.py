@@ -1,11 +1,14 @@
 """The `overlay-overhead` experiment: what VXLAN encapsulation costs, byte by byte and in speed.
 
-For an underlay MTU of 1500 and of 9000: two Docker hosts in a swarm, an overlay with
-the MTU Docker would give it (underlay - 50), containers on h1 and h2, and two
-containers on one bridge for comparison. From captures: bytes on the wire per packet
-for overlay and bridge across payload sizes (the difference must be exactly 50), the
-container MTU found by don't-fragment probing (must equal the configured one), the
-fate of a packet that does not fit, and goodput efficiency against payload size.
+For an IPv4 and an IPv6 underlay (VTEPs of that family: the swarm's advertised
+addresses), each with an MTU of 1500 and of 9000: two Docker hosts in a swarm, an
+overlay with the MTU Docker would give it (underlay - 50, whatever the family, as
+Docker 25+ does), containers on h1 and h2, and two containers on one bridge for
+comparison. From captures: bytes on the wire per packet for overlay and bridge across
+payload sizes (the difference must be exactly 50 over IPv4 and 70 over IPv6), the
+container MTU found by don't-fragment probing (the configured one over IPv4; over
+IPv6 the 20 bytes Docker does not count make the path smaller than the interface),
+the fate of a packet that does not fit, and goodput efficiency against payload size.
 Then iperf3 and Scapy (probe engine) side by side, repeated for 95 % intervals: TCP
 throughput, 64-byte UDP packet rate, round-trip time and receiver CPU, for overlay,
 same-host bridge, cross-host plain L2 (macvlan on the underlay) and host networking.
@@ -29,25 +32,48 @@ from emulator.probes.capture import Capture
 from emulator.probes.engine import ProbeEngine
 from emulator.probes.model import ProbeTarget, Verdict
 from emulator.probes.pcap import LINKTYPE_ETHERNET, write_pcap
+from emulator.swarm.cluster import MANAGER_PORT, host_port
 from emulator.topology import topology_from_data
 
 UNDERLAY_MTUS = (1500, 9000)
-HEADER_OVERHEAD = wire.ETH + datagrams.IPV4 + datagrams.UDP + wire.VXLAN  # outer headers: 50
+FAMILIES = ("ipv4", "ipv6")
+UNDERLAYS = tuple((family, mtu) for family in FAMILIES for mtu in UNDERLAY_MTUS)
+OUTER_IP = {"ipv4": datagrams.IPV4, "ipv6": wire.IPV6}
+WIRE_OVERHEAD = {family: wire.outer_overhead(ip) for family, ip in OUTER_IP.items()}
+"""Outer Ethernet + IP + UDP + VXLAN headers: 50 bytes over IPv4, 70 over IPv6."""
+HEADER_OVERHEAD = WIRE_OVERHEAD["ipv4"]
+DOCKER_ENCAP = 50
+"""What Docker subtracts from the underlay MTU for an overlay, over IPv4 and IPv6 alike
+(libnetwork drivers/overlay: vxlanEncap = 50)."""
+UNDERLAY6 = "2001:db8::/64"
 MTU_OPTION = "com.docker.network.driver.mtu"
 REPEATS = 5
 SECONDS = 1
 RTT_PROBES = 20
 
 
-def payloads(overlay_mtu: int) -> list[int]:
+def payloads(overlay_mtu: int, path_mtu: int | None = None) -> list[int]:
+    """UDP payloads from 18 bytes to the largest the overlay's MTU allows; with a
+    smaller path MTU (an IPv6 underlay), also the largest that fits the path and one more."""
     top = overlay_mtu - datagrams.IPV4 - datagrams.UDP
     sizes = [s for s in (18, 64, 128, 256, 512, 1024, 1400, 2048, 4096, 8192) if s < top]
+    if path_mtu is not None and path_mtu < overlay_mtu:
+        fits = path_mtu - datagrams.IPV4 - datagrams.UDP
+        sizes = sorted({*sizes, fits, fits + 1})
     return [*sizes, top]
+
+
+def path_mtu(family: str, underlay_mtu: int) -> int:
+    """The largest inner IP packet whose VXLAN packet fits the underlay: what the MTU
+    would be if Docker counted the outer IP header's real size."""
+    return underlay_mtu - WIRE_OVERHEAD[family]
 
 
 @dataclass
 class Setup:
     lab: Lab
+    family: str
+    underlay_mtu: int
     overlay_mtu: int
     vni: int
     ov_a: object
@@ -56,21 +82,31 @@ class Setup:
     br_b: object
 
 
-def _lab(ctx: RunContext, mtu: int, index: int) -> Lab:
-    return Lab(topology_from_data({"name": f"oo{ctx.run_id[-4:]}{index}",
-                                   "underlay": {"mtu": mtu}, "hosts": {"h1": {}, "h2": {}}}))
+def underlay_topology(name: str, family: str, mtu: int) -> dict:
+    """Two hosts on an underlay of `mtu`; for ipv6, dual stack, advertising IPv6 to the
+    swarm, so the overlay's VTEPs (and its tunnels' outer headers) are IPv6."""
+    underlay: dict[str, object] = {"mtu": mtu}
+    if family == "ipv6":
+        underlay.update(subnet6=UNDERLAY6, advertise="ipv6")
+    return {"name": name, "underlay": underlay, "hosts": {"h1": {}, "h2": {}}}
 
 
-def _setup(lab: Lab, underlay_mtu: int) -> Setup:
+def _lab(ctx: RunContext, family: str, mtu: int, index: int) -> Lab:
+    return Lab(topology_from_data(underlay_topology(f"oo{ctx.run_id[-4:]}{index}", family,
+                                                    mtu)))
+
+
+def _setup(lab: Lab, family: str, underlay_mtu: int) -> Setup:
     h1, h2 = lab.host("h1"), lab.host("h2")
     h1.engine.swarm_init()
     token = h1.engine.swarm_join_token("worker")
-    h2.engine.swarm_join([f"{h1.address}:2377"], token)
-    overlay_mtu = underlay_mtu - HEADER_OVERHEAD
+    manager = h1.address6 if family == "ipv6" else h1.address
+    h2.engine.swarm_join([host_port(manager, MANAGER_PORT)], token)
+    overlay_mtu = underlay_mtu - DOCKER_ENCAP
     options = {} if overlay_mtu == 1450 else {MTU_OPTION: str(overlay_mtu)}
     ov = h1.networks.create("ov", "overlay", attachable=True, options=options)
     h1.networks.create("br", "bridge", options={MTU_OPTION: str(underlay_mtu)})
-    setup = Setup(lab, overlay_mtu, int(ov.inspect()["Options"][
+    setup = Setup(lab, family, underlay_mtu, overlay_mtu, int(ov.inspect()["Options"][
         "com.docker.network.driver.overlay.vxlanid_list"]),
         h1.containers.run("ova", "ov"), h2.containers.run("ovb", "ov"),
         h1.containers.run("bra", "br"), h1.containers.run("brb", "br"))
@@ -89,9 +125,10 @@ def measure_sizes(setup: Setup, underlay_mtu: int, ctx: RunContext) -> list[dict
     h1 = setup.lab.node_pid("h1")
     ov = datagrams.Sender(_endpoint(setup.ov_a), _endpoint(setup.ov_b))
     br = datagrams.Sender(_endpoint(setup.br_a), _endpoint(setup.br_b))
+    sizes = payloads(setup.overlay_mtu, path_mtu(setup.family, underlay_mtu))
     with Capture(setup.ov_a.pid, "eth0") as inner, Capture(h1, "eth0") as outer, \
             Capture(setup.br_a.pid, "eth0") as bridge:
-        for payload in payloads(setup.overlay_mtu):
+        for payload in sizes:
             for cap in (inner, outer, bridge):
                 cap.clear()
             ov_outcome, _ = ov.send(payload, dont_fragment=True)
@@ -102,16 +139,18 @@ def measure_sizes(setup: Setup, underlay_mtu: int, ctx: RunContext) -> list[dict
                        if f.outgoing and wire.udp_dport(f.data) == wire.VXLAN_PORT]
             bridge_f = [f for f in bridge.drain()
                         if f.outgoing and wire.udp_dport(f.data) == datagrams.PORT]
-            if payload == payloads(setup.overlay_mtu)[1] and outer_f:
-                write_pcap(ctx.path(f"vxlan-mtu{underlay_mtu}.pcap"),
+            if payload == sizes[1] and outer_f:
+                write_pcap(ctx.path(pcap_name(setup.family, underlay_mtu)),
                            [(f.at, f.data) for f in outer_f[:1]], LINKTYPE_ETHERNET)
             row = {
-                "underlay_mtu": underlay_mtu, "payload": payload,
+                "underlay": setup.family, "underlay_mtu": underlay_mtu, "payload": payload,
                 "bridge_frame": len(bridge_f[0].data) if bridge_f else None,
                 "overlay_inner_frame": len(inner_f[0].data) if inner_f else None,
                 "overlay_wire_frame": len(outer_f[0].data) if outer_f else None,
+                "outer_ip": wire.ip_version(outer_f[0].data) if outer_f else None,
                 "vni": wire.vni_of(outer_f[0].data) if outer_f else None,
                 "overlay_delivered": ov_outcome == "delivered",
+                "overlay_outcome": ov_outcome,
                 "bridge_delivered": br_outcome == "delivered",
             }
             if row["bridge_frame"] and row["overlay_wire_frame"]:
@@ -126,33 +165,85 @@ def measure_sizes(setup: Setup, underlay_mtu: int, ctx: RunContext) -> list[dict
     return rows
 
 
+def pcap_name(family: str, underlay_mtu: int) -> str:
+    """vxlan-mtu1500.pcap (IPv4 underlay, the name it always had), vxlan-ipv6-mtu1500.pcap."""
+    return f"vxlan-mtu{underlay_mtu}.pcap" if family == "ipv4" else \
+        f"vxlan-{family}-mtu{underlay_mtu}.pcap"
+
+
 def measure_mtu_and_oversize(setup: Setup, underlay_mtu: int) -> tuple[dict, list[dict]]:
     """The MTU found by DF probing, then the fate of packets one byte too big."""
     h1 = setup.lab.node_pid("h1")
+    fates = []
+    if path_mtu(setup.family, underlay_mtu) < setup.overlay_mtu:
+        fates += _beyond_the_path(setup, underlay_mtu)
     sender = datagrams.Sender(_endpoint(setup.ov_a), _endpoint(setup.ov_b))
     found = datagrams.find_mtu(sender, high=underlay_mtu)
-    mtu_row = {"underlay_mtu": underlay_mtu, "configured_mtu": setup.overlay_mtu,
-               "found_mtu": found}
-    fates = []
+    mtu_row = {"underlay": setup.family, "underlay_mtu": underlay_mtu,
+               "configured_mtu": setup.overlay_mtu,
+               "path_mtu": path_mtu(setup.family, underlay_mtu), "found_mtu": found}
     too_big = setup.overlay_mtu - datagrams.IPV4 - datagrams.UDP + 1
     with Capture(h1, "eth0") as outer, Capture(setup.ov_a.pid, "eth0") as inner:
         for df in (True, False):
             outer.clear()
             inner.clear()
             outcome, received = sender.send(too_big, dont_fragment=df)
-            wire_frames = [f for f in wire.frames_after(outer)
-                           if f.outgoing and wire.udp_dport(f.data) == wire.VXLAN_PORT]
+            wire_frames = [f for f in wire.frames_after(outer) if f.outgoing and (
+                wire.udp_dport(f.data) == wire.VXLAN_PORT or wire.is_fragment(f.data))]
             inner_frames = [f for f in inner.drain() if f.outgoing and (
                 wire.udp_dport(f.data) == datagrams.PORT or wire.is_fragment(f.data))]
             fates.append({
-                "underlay_mtu": underlay_mtu, "case": "container MTU as configured",
+                "underlay": setup.family, "underlay_mtu": underlay_mtu,
+                "case": "container MTU as configured",
                 "payload": too_big, "dont_fragment": df, "outcome": outcome,
                 "bytes_received": received, "inner_packets": len(inner_frames),
-                "wire_frames": len(wire_frames), "icmp_frag_needed_mtu": None,
+                "wire_frames": len(wire_frames),
+                "wire_frame_sizes": " ".join(str(len(f.data)) for f in wire_frames),
+                "icmp_frag_needed_mtu": None,
             })
     sender.close()
     fates.append(_misconfigured(setup, underlay_mtu))
     return mtu_row, fates
+
+
+BEYOND_PATH = "fits the configured MTU, not the path"
+
+
+def _beyond_the_path(setup: Setup, underlay_mtu: int) -> list[dict]:
+    """An IPv6 underlay: the largest datagram Docker's MTU allows is 20 bytes too big
+    for the path. Sent from a fresh container (no path MTU learnt yet) twice without
+    don't-fragment, then with it, then both again once the sender has heard of the
+    path MTU."""
+    lab = setup.lab
+    a = lab.host("h1").containers.run("fita", "ov")
+    b = setup.ov_b
+    a.exec(["ping", "-c", "1", "-W", "2", str(b.ip())])
+    sender = datagrams.Sender(_endpoint(a), _endpoint(b))
+    payload = setup.overlay_mtu - datagrams.IPV4 - datagrams.UDP
+    fates = []
+    with Capture(lab.node_pid("h1"), "eth0") as outer, Capture(a.pid, "eth0") as inner:
+        for step, df in enumerate((False, False, True, True, False)):
+            outer.clear()
+            inner.clear()
+            outcome, received = sender.send(payload, dont_fragment=df, wait=0.5)
+            wire_frames = [f for f in wire.frames_after(outer) if f.outgoing and (
+                wire.udp_dport(f.data) == wire.VXLAN_PORT or wire.is_fragment(f.data))]
+            frames = inner.drain()
+            sent = [f for f in frames if f.outgoing and (
+                wire.udp_dport(f.data) == datagrams.PORT or wire.is_fragment(f.data))]
+            icmp = [m for f in frames if not f.outgoing and (m := wire.is_frag_needed(f.data))]
+            fates.append({
+                "underlay": setup.family, "underlay_mtu": underlay_mtu,
+                "case": BEYOND_PATH + (" (sent again)" if step in (1, 3, 4) else ""),
+                "payload": payload, "dont_fragment": df, "outcome": outcome,
+                "bytes_received": received, "inner_packets": len(sent),
+                "wire_frames": len(wire_frames),
+                "wire_frame_sizes": " ".join(str(len(f.data)) for f in wire_frames),
+                "icmp_frag_needed_mtu": icmp[0] if icmp else None,
+            })
+    sender.close()
+    a.remove(force=True)
+    return fates
 
 
 def _misconfigured(setup: Setup, underlay_mtu: int) -> dict:
@@ -172,14 +263,17 @@ def _misconfigured(setup: Setup, underlay_mtu: int) -> dict:
         again, _ = sender.send(payload, dont_fragment=True, wait=0.5)
     sender.close()
     icmp = [m for f in back if not f.outgoing and (m := wire.is_frag_needed(f.data))]
-    wire_frames = [f for f in frames if f.outgoing and wire.udp_dport(f.data) == wire.VXLAN_PORT]
+    wire_frames = [f for f in frames if f.outgoing and (
+        wire.udp_dport(f.data) == wire.VXLAN_PORT or wire.is_fragment(f.data))]
     for container in (a, b):
         container.remove(force=True)
     h1.networks.remove("big")
-    return {"underlay_mtu": underlay_mtu, "case": f"overlay MTU set to {underlay_mtu}",
+    return {"underlay": setup.family, "underlay_mtu": underlay_mtu,
+            "case": f"overlay MTU set to {underlay_mtu}",
             "payload": payload, "dont_fragment": True,
             "outcome": f"{outcome}; then {again}", "bytes_received": received,
             "inner_packets": 1, "wire_frames": len(wire_frames),
+            "wire_frame_sizes": " ".join(str(len(f.data)) for f in wire_frames),
             "icmp_frag_needed_mtu": icmp[0] if icmp else None}
 
 
@@ -264,7 +358,8 @@ def overlay_figure(sizes: list[dict], cost: dict[str, dict[str, Estimate]]):
                     "markerfacecolor": "none", "markeredgewidth": 1.5}}
     theory_x: set[int] = set()
     for mtu in UNDERLAY_MTUS:
-        rows = [r for r in sizes if r["underlay_mtu"] == mtu and r["overhead"] is not None]
+        rows = [r for r in sizes if r["underlay_mtu"] == mtu and r["overhead"] is not None
+                and r.get("underlay", "ipv4") == "ipv4"]
         x = [r["payload"] for r in rows]
         theory_x.update(x)
         look = looks.get(mtu, {"color": palette.BLUISH_GREEN, "ls": ":", "ms": 7})
@@ -272,10 +367,21 @@ def overlay_figure(sizes: list[dict], cost: dict[str, dict[str, Estimate]]):
                      label=f"overlay, measured (underlay MTU {mtu})", **look)
         axes[0].plot(x, [r["efficiency_bridge"] for r in rows], marker="s", lw=0.8,
                      alpha=0.8, label=f"bridge, measured (MTU {mtu})", **look)
+    v6 = [r for r in sizes if r.get("underlay") == "ipv6" and r["underlay_mtu"] == 1500
+          and r["overhead"] is not None]
+    if v6:
+        axes[0].plot([r["payload"] for r in v6], [r["efficiency_overlay"] for r in v6],
+                     marker="^", lw=1.0, ls="-.", color=palette.BLUISH_GREEN, ms=6, zorder=3,
+                     label="overlay over an IPv6 underlay, measured (MTU 1500)")
     if theory_x:
         xs = sorted(theory_x)
         axes[0].plot(xs, [p / (p + 42 + HEADER_OVERHEAD) for p in xs], color=palette.BLACK,
                      lw=0.8, ls=":", zorder=4, label="overlay, theory P/(P+92) (any MTU)")
+        if v6:
+            six = WIRE_OVERHEAD["ipv6"]
+            axes[0].plot(xs, [p / (p + 42 + six) for p in xs], color=palette.BLACK,
+                         lw=0.8, ls="--", zorder=4,
+                         label=f"overlay over IPv6, theory P/(P+{42 + six})")
     axes[0].set(xscale="log", xlabel="UDP payload P (bytes, log scale)",
                 ylabel="goodput efficiency (payload / frame bytes)", ylim=(0, 1.03),
                 title="Goodput efficiency: theory and measurement")
@@ -324,75 +430,153 @@ def _plots(ctx: RunContext, sizes: list[dict], cost: dict[str, dict[str, Estimat
 
 def summary_headline(sizes: list[dict], mtus: list[dict],
                      cost: dict[str, dict[str, Estimate]]) -> str:
-    """One line: the overhead in bytes (one number when every size agrees), the MTUs
-    found, and the overlay's speed next to host networking's."""
-    overheads = sorted({r["overhead"] for r in sizes if r["overhead"] is not None})
-    missing = sum(1 for r in sizes if r["overhead"] is None)
+    """One line: the overhead in bytes (one number per underlay when every size agrees),
+    the MTUs found, and the overlay's speed next to host networking's."""
+    parts = []
+    families = list(dict.fromkeys(r.get("underlay", "ipv4") for r in sizes)) or ["ipv4"]
+    for family in families:
+        mine = [r for r in sizes if r.get("underlay", "ipv4") == family]
+        overheads = sorted({r["overhead"] for r in mine if r["overhead"] is not None})
+        missing = sum(1 for r in mine if r["overhead"] is None and r["payload"] <= path_mtu(
+            family, r["underlay_mtu"]) - datagrams.IPV4 - datagrams.UDP)
+        text = (f"overhead {', '.join(map(str, overheads)) or 'not measured'} bytes per packet"
+                + (f" over {_family_name(family)}" if len(families) > 1 else "")
+                + (f" ({missing} sizes not captured)" if missing else ""))
+        found = [r for r in mtus if r.get("underlay", "ipv4") == family]
+        text += f"; MTU found {', '.join(str(r['found_mtu']) for r in found)}"
+        parts.append(text)
     ov, host = cost["overlay (cross-host)"], cost["host networking (cross-host)"]
-    return (f"overhead {', '.join(map(str, overheads)) or 'not measured'} bytes per packet"
-            + (f" ({missing} sizes not captured)" if missing else "")
-            + f"; MTU found {', '.join(str(r['found_mtu']) for r in mtus)}; overlay TCP "
-            f"{ov['tcp_gbps']} Gbit/s vs host {host['tcp_gbps']}; 64 B UDP "
-            f"{ov['udp64_kpps']} vs {host['udp64_kpps']} kpps")
+    return ("; ".join(parts) + f"; overlay TCP {ov['tcp_gbps']} Gbit/s vs host "
+            f"{host['tcp_gbps']}; 64 B UDP {ov['udp64_kpps']} vs {host['udp64_kpps']} kpps")
+
+
+def _family_name(family: str) -> str:
+    return {"ipv4": "IPv4", "ipv6": "IPv6"}[family]
 
 
 def _checks(sizes, mtus, fates) -> list[Check]:
     checks = []
-    for mtu in UNDERLAY_MTUS:
-        rows = [r for r in sizes if r["underlay_mtu"] == mtu]
-        overheads = sorted({r["overhead"] for r in rows})
-        checks.append(Check(f"MTU {mtu}", "wire bytes, overlay minus bridge, every payload",
-                            f"{HEADER_OVERHEAD}", ", ".join(map(str, overheads)),
-                            overheads == [HEADER_OVERHEAD]))
-        delivered = all(r["overlay_delivered"] and r["bridge_delivered"] for r in rows)
-        checks.append(Check(f"MTU {mtu}", "every datagram up to the MTU delivered (DF set)",
+    for family, mtu in UNDERLAYS:
+        rows = [r for r in sizes if r["underlay_mtu"] == mtu and r["underlay"] == family]
+        if not rows:
+            continue
+        where = f"{_family_name(family)} MTU {mtu}"
+        expected = WIRE_OVERHEAD[family]
+        fitting = path_mtu(family, mtu) - datagrams.IPV4 - datagrams.UDP
+        overheads = sorted({r["overhead"] for r in rows if r["payload"] <= fitting},
+                           key=lambda o: (o is None, o or 0))
+        checks.append(Check(where, "wire bytes, overlay minus bridge, every payload that fits",
+                            f"{expected}", ", ".join(map(str, overheads)),
+                            overheads == [expected]))
+        outer = sorted({r["outer_ip"] for r in rows if r["outer_ip"] is not None})
+        checks.append(Check(where, "outer IP version of the captured VXLAN frames",
+                            family[-1], ", ".join(map(str, outer)), outer == [int(family[-1])]))
+        delivered = all(r["overlay_delivered"] and r["bridge_delivered"]
+                        for r in rows if r["payload"] <= fitting)
+        checks.append(Check(where, "every datagram up to the path MTU delivered (DF set)",
                             "all", "all" if delivered else "some lost", delivered))
-        vnis = sorted({r["vni"] for r in rows})
-        checks.append(Check(f"MTU {mtu}", "VNI in the captured VXLAN headers", "one VNI",
-                            ", ".join(map(str, vnis)), len(vnis) == 1 and None not in vnis))
+        beyond = [r for r in rows if r["payload"] > fitting]
+        if beyond:
+            lost = all(not r["overlay_delivered"] for r in beyond)
+            checks.append(Check(where, "DF datagrams over the path MTU, within the "
+                                "configured MTU", "not delivered",
+                                "none delivered" if lost else "some delivered", lost))
+        vnis = sorted({r["vni"] for r in rows if r["vni"] is not None})
+        checks.append(Check(where, "VNI in the captured VXLAN headers", "one VNI",
+                            ", ".join(map(str, vnis)), len(vnis) == 1))
     for row in mtus:
-        checks.append(Check(f"MTU {row['underlay_mtu']}", "container MTU by DF probing",
-                            str(row["configured_mtu"]), str(row["found_mtu"]),
-                            row["found_mtu"] == row["configured_mtu"]))
+        where = f"{_family_name(row['underlay'])} MTU {row['underlay_mtu']}"
+        expected = min(row["configured_mtu"], row["path_mtu"])
+        note = "" if expected == row["configured_mtu"] else \
+            f" (configured {row['configured_mtu']})"
+        checks.append(Check(where, "container MTU by DF probing", f"{expected}{note}",
+                            str(row["found_mtu"]), row["found_mtu"] == expected))
     for fate in fates:
+        where = f"{_family_name(fate['underlay'])} MTU {fate['underlay_mtu']}"
         if fate["case"] == "container MTU as configured" and fate["dont_fragment"]:
             ok = fate["outcome"].startswith("refused") and fate["wire_frames"] == 0
-            checks.append(Check(f"MTU {fate['underlay_mtu']}", "one byte too big, DF",
+            checks.append(Check(where, "one byte too big, DF",
                                 "refused by the sender, nothing on the wire",
                                 f"{fate['outcome']}, {fate['wire_frames']} frames", ok))
         elif fate["case"] == "container MTU as configured":
             ok = fate["outcome"] == "delivered" and fate["inner_packets"] == 2
-            checks.append(Check(f"MTU {fate['underlay_mtu']}", "one byte too big, no DF",
+            checks.append(Check(where, "one byte too big, no DF",
                                 "fragmented by the sender into 2, delivered",
                                 f"{fate['outcome']}, {fate['inner_packets']} fragments", ok))
+        elif fate["case"] == BEYOND_PATH and fate["dont_fragment"]:
+            path = path_mtu(fate["underlay"], fate["underlay_mtu"])
+            ok = fate["outcome"] == "lost" and fate["icmp_frag_needed_mtu"] == path
+            checks.append(Check(where, "fits the configured MTU, not the path; DF",
+                                f"dropped at the VXLAN device, ICMP frag-needed MTU {path}",
+                                f"{fate['outcome']}, ICMP MTU {fate['icmp_frag_needed_mtu']}",
+                                ok))
     return checks
+
+
+def _black_hole_note(fates: list[dict]) -> list[str]:
+    """A sentence for each underlay where a packet between the path MTU and Docker's MTU
+    vanished without don't-fragment: nothing on the wire, no ICMP to the sender."""
+    silent = [f for f in fates if f["case"].startswith(BEYOND_PATH) and not f["dont_fragment"]
+              and f["outcome"] == "lost" and f["wire_frames"] == 0
+              and not f["icmp_frag_needed_mtu"]]
+    mtus = sorted({f["underlay_mtu"] for f in silent})
+    if not mtus:
+        return []
+    return ["", f"Without don't-fragment (underlay MTU {', '.join(map(str, mtus))}), such a "
+            "packet went nowhere: it left the container, nothing reached the wire and no "
+            "ICMP came back, for as long as the sender had not learnt the path MTU from a "
+            "don't-fragment packet."]
 
 
 def _summary_md(outcome, sizes, mtus, fates, cost) -> str:
     lines = ["# overlay-overhead", "", outcome.headline, "",
-             "## Bytes on the wire per UDP datagram (captured)", "",
-             "| underlay MTU | payload | bridge frame | overlay inner | overlay on the wire | "
-             "overhead | efficiency bridge | efficiency overlay |",
-             "|---|---|---|---|---|---|---|---|"]
+             "## Overhead by underlay (captured)", "",
+             "| underlay | MTU | outer headers on the wire | overhead captured | Docker's "
+             "overlay MTU | path MTU (DF probing) |", "|---|---|---|---|---|---|"]
+    for family, mtu in UNDERLAYS:
+        mine = [r for r in sizes if r["underlay"] == family and r["underlay_mtu"] == mtu]
+        found = [r for r in mtus if r["underlay"] == family and r["underlay_mtu"] == mtu]
+        if not mine or not found:
+            continue
+        overheads = sorted({r["overhead"] for r in mine if r["overhead"] is not None})
+        ip = OUTER_IP[family]
+        lines.append(f"| {_family_name(family)} | {mtu} | 14 Ethernet + {ip} "
+                     f"{_family_name(family)} + 8 UDP + 8 VXLAN = {WIRE_OVERHEAD[family]} | "
+                     f"{', '.join(map(str, overheads))} | {found[0]['configured_mtu']} | "
+                     f"{found[0]['found_mtu']} |")
+    lines += ["", "Docker subtracts 50 bytes from the underlay MTU over IPv4 and IPv6 alike, "
+              "so over IPv6 the largest inner packet that crosses without fragmentation is 20 "
+              "bytes smaller than the overlay interface's MTU: the kernel's VXLAN device "
+              "drops a larger one that has DF set and answers with ICMP "
+              "'fragmentation needed' carrying the path MTU (see the table below).",
+              *_black_hole_note(fates), "",
+              "## Bytes on the wire per UDP datagram (captured)", "",
+              "| underlay | MTU | payload | bridge frame | overlay inner | overlay on the wire "
+              "| overhead | efficiency bridge | efficiency overlay | overlay (DF) |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in sizes:
         eff_b = f"{r['efficiency_bridge']:.3f}" if r["efficiency_bridge"] else "n/a"
         eff_o = f"{r['efficiency_overlay']:.3f}" if r["efficiency_overlay"] else "n/a"
-        lines.append(f"| {r['underlay_mtu']} | {r['payload']} | {r['bridge_frame']} | "
+        lines.append(f"| {_family_name(r['underlay'])} | {r['underlay_mtu']} | "
+                     f"{r['payload']} | {r['bridge_frame']} | "
                      f"{r['overlay_inner_frame']} | {r['overlay_wire_frame']} | "
-                     f"{r['overhead']} | {eff_b} | {eff_o} |")
+                     f"{r['overhead']} | {eff_b} | {eff_o} | {r['overlay_outcome']} |")
     lines += ["", "## MTU found by don't-fragment probing", "",
-              "| underlay MTU | configured | found |", "|---|---|---|"]
-    lines += [f"| {r['underlay_mtu']} | {r['configured_mtu']} | {r['found_mtu']} |" for r in mtus]
+              "| underlay | MTU | configured (Docker) | path (underlay - outer headers) | "
+              "found |", "|---|---|---|---|---|"]
+    lines += [f"| {_family_name(r['underlay'])} | {r['underlay_mtu']} | "
+              f"{r['configured_mtu']} | {r['path_mtu']} | {r['found_mtu']} |" for r in mtus]
     lines += ["", "## A packet that does not fit", "",
-              "| underlay MTU | case | payload | DF | what happened | packets leaving the "
+              "| underlay | MTU | case | payload | DF | what happened | packets leaving the "
               "container | VXLAN frames on the wire | ICMP frag-needed MTU |",
-              "|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|"]
     for f in fates:
-        lines.append(f"| {f['underlay_mtu']} | {f['case']} | {f['payload']} | "
-                     f"{'yes' if f['dont_fragment'] else 'no'} | {f['outcome']} | "
-                     f"{f['inner_packets']} | {f['wire_frames']} | "
+        sizes_note = f" ({f['wire_frame_sizes']} B)" if f.get("wire_frame_sizes") else ""
+        lines.append(f"| {_family_name(f['underlay'])} | {f['underlay_mtu']} | {f['case']} | "
+                     f"{f['payload']} | {'yes' if f['dont_fragment'] else 'no'} | "
+                     f"{f['outcome']} | {f['inner_packets']} | {f['wire_frames']}{sizes_note} | "
                      f"{f['icmp_frag_needed_mtu'] or '-'} |")
-    lines += ["", f"## Cost (underlay MTU 1500; mean ± 95 % CI over {REPEATS} runs of "
+    lines += ["", f"## Cost (IPv4 underlay, MTU 1500; mean ± 95 % CI over {REPEATS} runs of "
               f"{SECONDS} s)", "",
               "| path | TCP Gbit/s | 64 B UDP kpps | RTT ms (probe engine) | receiver CPU % |",
               "|---|---|---|---|---|"]
@@ -410,28 +594,32 @@ def _summary_md(outcome, sizes, mtus, fates, cost) -> str:
             cells = [str(ratio(base[k], m[k])) for k in
                      ("tcp_gbps", "udp64_kpps", "rtt_ms", "receiver_cpu_percent")]
             lines.append(f"| {path} | " + " | ".join(cells) + " |")
+    pcaps = ", ".join(f"`{pcap_name(family, mtu)}`" for family, mtu in UNDERLAYS)
     lines += ["", "All paths share one kernel and two CPU cores: the figures compare paths "
               "with each other, not with hardware.", "",
               "Files: `sizes.csv`, `mtu.csv`, `oversize.csv`, `cost.csv`, "
-              "`overlay_overhead.png`, `vxlan-mtu1500.pcap`, `vxlan-mtu9000.pcap`.", ""]
+              f"`overlay_overhead.png`, {pcaps}.", ""]
     return "\n".join(lines) + "\n" + checks_table_md(outcome.checks)
 
 
 @register("overlay-overhead",
-          "VXLAN overlay vs bridge: bytes per packet, MTU, oversize fate, speed (iperf3)")
+          "VXLAN overlay vs bridge over IPv4 and IPv6 underlays: bytes per packet, MTU, "
+          "oversize fate, speed (iperf3)")
 def run(ctx: RunContext) -> Outcome:
-    ctx.params.update({"underlay_mtus": list(UNDERLAY_MTUS), "repeats": REPEATS,
+    ctx.params.update({"underlays": [f"{family}/{mtu}" for family, mtu in UNDERLAYS],
+                       "underlay6": UNDERLAY6, "repeats": REPEATS,
                        "seconds": SECONDS, "rtt_probes": RTT_PROBES})
     sizes, mtus, fates, cost_rows = [], [], [], []
-    for index, mtu in enumerate(UNDERLAY_MTUS):
-        ctx.progress(f"underlay MTU {mtu}: swarm of h1 (manager) and h2, overlay and bridge")
-        with _lab(ctx, mtu, index) as lab:
-            setup = _setup(lab, mtu)
+    for index, (family, mtu) in enumerate(UNDERLAYS):
+        ctx.progress(f"{_family_name(family)} underlay, MTU {mtu}: swarm of h1 (manager) and "
+                     "h2, overlay and bridge")
+        with _lab(ctx, family, mtu, index) as lab:
+            setup = _setup(lab, family, mtu)
             sizes += measure_sizes(setup, mtu, ctx)
             mtu_row, fate_rows = measure_mtu_and_oversize(setup, mtu)
             mtus.append(mtu_row)
             fates += fate_rows
-            if mtu == 1500:
+            if (family, mtu) == ("ipv4", 1500):
                 cost_rows = measure_cost(lab, setup, ctx)
     cost = summarize_cost(cost_rows)
     for name, rows in (("sizes.csv", sizes), ("mtu.csv", mtus), ("oversize.csv", fates),

@@ -54,6 +54,8 @@ class FakeFabric:
     log: list[tuple[str, str]] = field(default_factory=list)
     nics: tuple[str, ...] = ("eth0",)
     peers: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    vxlan_ipv6: dict[str, bool] = field(default_factory=dict)
+    """Per "sandbox/vxlan": whether the device was made for IPv6 VTEPs."""
     host_links: set[str] = field(default_factory=set)  # made by plugins, for adopt_link
     macvlans: dict[str, list[str]] = field(default_factory=dict)
     mounted: dict[str, dict[str, Path]] = field(default_factory=dict)
@@ -190,12 +192,15 @@ class FakeFabric:
         return handle
 
     def add_vxlan(self, sandbox: SandboxHandle, name: str, vni: int, port: int, mtu: int,
-                  bridge: str) -> None:
+                  bridge: str, ipv6: bool = False) -> None:
         self.sandbox_ifaces[sandbox.key][name] = Plug("", bridge, name, None, "", mtu)
-        self.log.append(("add_vxlan", f"{name} vni {vni} port {port}"))
+        self.log.append(("add_vxlan", f"{name} vni {vni} port {port}" + (" ipv6" if ipv6 else "")))
+        self.vxlan_ipv6[f"{sandbox.key}/{name}"] = ipv6
 
     def program_peer(self, sandbox: SandboxHandle, vxlan: str, address, mac: str, vtep,
                      add: bool) -> None:
+        if self.vxlan_ipv6.get(f"{sandbox.key}/{vxlan}", False) != (vtep.version == 6):
+            raise OSError(97, f"VTEP {vtep} is not of {vxlan}'s address family")
         self.peers.setdefault(sandbox.key, {})
         if add:
             self.peers[sandbox.key][str(address)] = (mac, str(vtep))

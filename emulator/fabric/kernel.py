@@ -374,20 +374,22 @@ class KernelFabric:
         return sandbox
 
     def add_vxlan(self, sandbox: SandboxHandle, name: str, vni: int, port: int, mtu: int,
-                  bridge: str) -> None:
+                  bridge: str, ipv6: bool = False) -> None:
         """A VXLAN device with its UDP socket on the host's underlay, living in the
-        overlay namespace as a port of its bridge."""
+        overlay namespace as a port of its bridge; `ipv6`: its VTEPs are IPv6 addresses
+        (an IPv6 underlay), so its socket and outer headers are IPv6."""
         target = self._net_fd(sandbox)
         try:
-            self._netlink.add_vxlan_into(name, vni, port, mtu, target)
+            self._netlink.add_vxlan_into(name, vni, port, mtu, target, ipv6)
         finally:
             os.close(target)
         with self._entered(sandbox), NamespaceLinks() as inside:
             inside.set_master(name, bridge)
 
     def program_peer(self, sandbox: SandboxHandle, vxlan: str, address: IPv4Address,
-                     mac: str, vtep: IPv4Address, add: bool) -> None:
-        """Program (or remove) a remote endpoint on a VXLAN: MAC -> VTEP, IP -> MAC."""
+                     mac: str, vtep: IPv4Address | IPv6Address, add: bool) -> None:
+        """Program (or remove) a remote endpoint on a VXLAN: MAC -> VTEP (of the VXLAN's
+        family), IP -> MAC."""
         if not self.sandbox_alive(sandbox):
             return
         with self._entered(sandbox), NamespaceLinks() as inside:

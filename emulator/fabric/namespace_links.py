@@ -8,7 +8,7 @@ keeps acting on that namespace after the thread leaves it.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address
 
 from emulator.fabric.rtnl import Link, Rtnl
 
@@ -48,8 +48,9 @@ class NamespaceLinks:
         """Create a MACVLAN of this namespace's `parent`, born down inside another one."""
         self._rtnl.add_macvlan(ifname, self.require_index(parent), mode, ns_fd, mac, mtu)
 
-    def add_vxlan_into(self, ifname: str, vni: int, port: int, mtu: int, ns_fd: int) -> None:
-        self._rtnl.add_vxlan(ifname, vni, port, mtu, ns_fd)
+    def add_vxlan_into(self, ifname: str, vni: int, port: int, mtu: int, ns_fd: int,
+                       ipv6: bool = False) -> None:
+        self._rtnl.add_vxlan(ifname, vni, port, mtu, ns_fd, ipv6)
 
     def move_link(self, ifname: str, ns_fd: int) -> None:
         self._rtnl.move_link(ifname, ns_fd)
@@ -67,7 +68,7 @@ class NamespaceLinks:
     def set_master(self, ifname: str, master: str) -> None:
         self._rtnl.set_master(ifname, self.require_index(master))
 
-    def fdb(self, ifname: str, mac: str, dst: IPv4Address, add: bool) -> None:
+    def fdb(self, ifname: str, mac: str, dst: IPv4Address | IPv6Address, add: bool) -> None:
         self._rtnl.fdb(self.require_index(ifname), mac, dst, add)
 
     def forget_neighbour(self, ifname: str, address: IPv4Address) -> None:

@@ -13,7 +13,7 @@ import os
 import socket
 import struct
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address
 
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
@@ -33,6 +33,7 @@ BR_STATE_FORWARDING = 3
 VETH_INFO_PEER = 1
 IFLA_MACVLAN_MODE = 1
 IFLA_VXLAN_ID, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PROXY, IFLA_VXLAN_PORT = 1, 7, 11, 15
+IFLA_VXLAN_GROUP6 = 16
 AF_BRIDGE = 7
 NTF_SELF = 0x02
 MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
@@ -253,12 +254,17 @@ class Rtnl:
             body += _mac(IFLA_ADDRESS, mac)
         self._request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, body + info)
 
-    def add_vxlan(self, name: str, vni: int, port: int, mtu: int, ns_fd: int) -> None:
+    def add_vxlan(self, name: str, vni: int, port: int, mtu: int, ns_fd: int,
+                  ipv6: bool = False) -> None:
         """A VXLAN device whose UDP socket lives in this namespace, born (down) inside
-        ns_fd's: no learning (peers are programmed), ARP answered from its neighbours."""
+        ns_fd's: no learning (peers are programmed), ARP answered from its neighbours.
+        With `ipv6` its tunnels run over IPv6: group `::` makes the kernel open an IPv6
+        socket, as Docker does for an IPv6 VTEP (libnetwork overlay, ov_utils.go)."""
+        group6 = _attr(IFLA_VXLAN_GROUP6, bytes(16)) if ipv6 else b""
         data = _nested(IFLA_INFO_DATA, _u32(IFLA_VXLAN_ID, vni),
                        _attr(IFLA_VXLAN_PORT, struct.pack(">H", port)),
-                       _attr(IFLA_VXLAN_LEARNING, b"\0"), _attr(IFLA_VXLAN_PROXY, b"\1"))
+                       _attr(IFLA_VXLAN_LEARNING, b"\0"), _attr(IFLA_VXLAN_PROXY, b"\1"),
+                       group6)
         info = _nested(IFLA_LINKINFO, _str(IFLA_INFO_KIND, "vxlan"), data)
         body = _ifinfo() + _str(IFLA_IFNAME, name) + _u32(IFLA_MTU, mtu)
         body += _u32(IFLA_NET_NS_FD, ns_fd)
@@ -272,8 +278,9 @@ class Rtnl:
         self._request(RTM_NEWLINK, NLM_F_ACK,
                       _ifinfo(up=True) + _str(IFLA_IFNAME, name) + _u32(IFLA_MASTER, master))
 
-    def fdb(self, index: int, mac: str, dst: IPv4Address, add: bool) -> None:
-        """Add (or delete) a VXLAN forwarding entry: frames to `mac` go to VTEP `dst`."""
+    def fdb(self, index: int, mac: str, dst: IPv4Address | IPv6Address, add: bool) -> None:
+        """Add (or delete) a VXLAN forwarding entry: frames to `mac` go to VTEP `dst`
+        (an IPv6 VTEP only on a device made with ipv6)."""
         body = _NDMSG.pack(AF_BRIDGE, index, NUD_PERMANENT, NTF_SELF, 0)
         body += _mac(NDA_LLADDR, mac) + _attr(NDA_DST, dst.packed)
         if add:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 import docker
 
@@ -202,10 +202,12 @@ class DockerHost:
     kind = "emulated"
 
     def __init__(self, name: str, engine: Engine, address: IPv4Address,
-                 url: str | None = None) -> None:
+                 url: str | None = None, address6: IPv6Address | None = None) -> None:
         self.name = name
         self.engine = engine
         self.address = address
+        self.address6 = address6
+        """The host's IPv6 underlay address (with underlay.subnet6), else None."""
         self.url = url
         self.networks = NetworkCollection(engine)
         self.containers = ContainerCollection(engine)

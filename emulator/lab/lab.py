@@ -87,6 +87,9 @@ class Lab:
         self.dhcp: DhcpServer | None = None
         self.outside_dns: OutsideDns | None = None
         self.swarm_directory = SwarmDirectory()
+        for spec in self.topology.hosts:
+            if spec.address6 is not None:
+                self.swarm_directory.add_host(spec.address, spec.address6)
         self.global_store = GlobalStore()
         self.plugin_timeout = 10.0
         self.dns_servers: list[str] | None = None
@@ -171,6 +174,7 @@ class Lab:
                 self._start_real_host(spec)
             else:
                 self._start_emulated_host(spec, reserved)
+        self._world.number_ipv6()
         for spec in self.topology.hosts:
             host = self.hosts[spec.name]
             for net in spec.networks:
@@ -203,7 +207,8 @@ class Lab:
         self._fabrics.append(fabric)
         plugins = self.plugin_dir(spec.name)
         plugins.mkdir(parents=True, exist_ok=True, mode=0o700)
-        engine = Engine(spec.name, fabric, reserved=reserved, advertise=spec.address,
+        engine = Engine(spec.name, fabric, reserved=reserved,
+                        advertise=self.topology.advertise_address(spec),
                         swarm_directory=self.swarm_directory, plugin_dir=plugins,
                         global_store=self.global_store, plugin_timeout=self.plugin_timeout,
                         dns_servers=self.host_dns_servers(),
@@ -213,7 +218,8 @@ class Lab:
         engine.lifecycle.log_dir = log_dir
         engine.lifecycle.ops.processes = KernelProcesses(cgroup_parent(self.name, spec.name))
         socket = self.run_dir.socket(spec.name)
-        self.hosts[spec.name] = DockerHost(spec.name, engine, spec.address, f"unix://{socket}")
+        self.hosts[spec.name] = DockerHost(spec.name, engine, spec.address, f"unix://{socket}",
+                                           spec.address6)
         faults.step(f"lab.engine-made:{spec.name}")
         server = engine_api(engine, socket, log_hint=f"see `cnm lab logs {self.name}`")
         server.start()
@@ -232,7 +238,7 @@ class Lab:
             log_file=self.run_dir.path / "logs" / spec.name / "dockerd.log",
             env=self._state.env, run_root=self.run_dir.path.parent,
             dns_servers=self.host_dns_servers(), daemon_args=default_bridge_args(spec))
-        self.hosts[spec.name] = RealDockerHost(spec.name, dockerd, spec.address)
+        self.hosts[spec.name] = RealDockerHost(spec.name, dockerd, spec.address, spec.address6)
         try:
             dockerd.start()
         except realdocker.DockerdError as exc:
@@ -250,6 +256,9 @@ class Lab:
         lines = ["127.0.0.1\tlocalhost"]
         lines += [f"{h.address}\t{h.name}" for h in self.topology.hosts]
         lines.append(f"{self.topology.outside.address}\toutside")
+        lines += [f"{h.address6}\t{h.name}" for h in self.topology.hosts if h.address6]
+        if self.topology.outside.address6 is not None:
+            lines.append(f"{self.topology.outside.address6}\toutside")
         lan = self.topology.lan
         if lan is not None:
             lines.append(f"{lan.router}\t{LAN_ROUTER_NAME}")

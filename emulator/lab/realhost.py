@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterable, Mapping
-from ipaddress import IPv4Address, ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import docker
 import docker.errors
@@ -229,10 +229,12 @@ class RealDockerHost:
 
     kind = "docker"
 
-    def __init__(self, name: str, dockerd: RealDockerd, address: IPv4Address) -> None:
+    def __init__(self, name: str, dockerd: RealDockerd, address: IPv4Address,
+                 address6: IPv6Address | None = None) -> None:
         self.name = name
         self.dockerd = dockerd
         self.address = address
+        self.address6 = address6
         self.networks = RealNetworkCollection(dockerd.client)
         self.containers = RealContainerCollection(dockerd.client)
 

@@ -65,6 +65,13 @@ def _lab_environment(marker: str) -> Iterator[None]:
 
 
 
+def _checked(node, command: str) -> None:
+    """Run `command` in a Mininet node's shell; raise with its output when it fails."""
+    output = node.cmd(f"{command} 2>&1; echo rc=$?").strip()
+    if not output.endswith("rc=0"):
+        raise RuntimeError(f"{node.name}: {command}: {output}")
+
+
 class World:
     def __init__(self, topology: Topology, marker: str) -> None:
         self.topology = topology
@@ -129,6 +136,40 @@ class World:
         for name in nodes:
             net.get(name).cmd(f"ip link set dev eth0 mtu {mtu}")
             net.get(SWITCH).cmd(f"ip link set dev {SWITCH}-{name} mtu {mtu}")
+
+    def underlay_addresses6(self) -> dict[str, object]:
+        """Each underlay node's IPv6 address (none without underlay.subnet6)."""
+        found: dict[str, object] = {h.name: h.address6 for h in self.topology.hosts
+                                    if h.address6 is not None}
+        if self.topology.outside.address6 is not None:
+            found["outside"] = self.topology.outside.address6
+        return found
+
+    def number_ipv6(self) -> None:
+        """IPv6 on eth0 of every underlay node, with underlay.subnet6 (lab namespaces
+        start with IPv6 off, and a host's fabric turns it off again when it starts: call
+        this after the hosts' engines are up). The address is added without duplicate
+        address detection, as Docker adds its own, so nothing waits on a tentative
+        address; hosts route IPv6 through the outside host as they do IPv4."""
+        subnet6 = self.topology.underlay.subnet6
+        if subnet6 is None:
+            return
+        net = self.net
+        assert net is not None and self.ns is not None
+        outside6 = self.topology.outside.address6
+        for name, address in self.underlay_addresses6().items():
+            node = net.get(name)
+            node_ns = Namespace.of_pid(node.pid)
+            try:
+                with node_ns.entered():
+                    write_sysctl("net.ipv6.conf.eth0.accept_dad", "0")
+                    write_sysctl("net.ipv6.conf.eth0.accept_ra", "0")
+                    write_sysctl("net.ipv6.conf.eth0.disable_ipv6", "0")
+            finally:
+                node_ns.close()
+            _checked(node, f"ip -6 addr add {address}/{subnet6.prefixlen} dev eth0 nodad")
+            if name != "outside" and outside6 is not None:
+                _checked(node, f"ip -6 route add default via {outside6} dev eth0")
 
     def _add_lan(self, net, waits: dict[str, list[str]]) -> list[str]:
         """The LAN switch, its router and LAN hosts, and eth1 of every Docker host."""

@@ -13,7 +13,7 @@ import secrets
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address
 from typing import Any
 
 from emulator import errdefs as err
@@ -37,6 +37,9 @@ GWBRIDGE_OPTIONS = {
     "com.docker.network.bridge.enable_ip_masquerade": "true",
 }
 INGRESS = "ingress"
+NodeAddress = IPv4Address | IPv6Address
+"""A node's advertised address: its VTEP too, so overlay VXLAN runs over its family."""
+
 NOT_IN_SWARM = ("This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm "
                 "join\" to connect this node to swarm and try again.")
 
@@ -46,7 +49,7 @@ class SwarmNode:
     host: str
     node_id: str
     role: str
-    addr: IPv4Address
+    addr: NodeAddress
     created: str = field(default_factory=docker_timestamp)
 
 
@@ -55,7 +58,7 @@ class SwarmBinding:
     """What a swarm-scoped driver is told of the swarm its host is in."""
 
     host: str
-    vtep: IPv4Address
+    vtep: NodeAddress
     data_path_port: int
     control: ControlPlane
 
@@ -86,7 +89,15 @@ class Swarm:
 
     # -- membership ----------------------------------------------------------
 
-    def add_node(self, host: str, role: str, addr: IPv4Address) -> SwarmNode:
+    def add_node(self, host: str, role: str, addr: NodeAddress) -> SwarmNode:
+        others = [n for n in self.nodes.values() if n.host != host]
+        if others and others[0].addr.version != addr.version:
+            first = others[0]
+            raise err.InvalidParameter(
+                f"advertise address {addr} is IPv{addr.version} but this swarm's nodes "
+                f"advertise IPv{first.addr.version} ({first.addr} on {first.host}): the "
+                "emulator's overlay runs VXLAN between nodes of one address family; "
+                f"advertise an IPv{first.addr.version} address")
         node = SwarmNode(host, base36_id(25), role, addr)
         self.nodes[host] = node
         return node
@@ -148,17 +159,49 @@ class SwarmDirectory:
     One per lab; it stands in for the managers' listening port 2377."""
 
     def __init__(self) -> None:
-        self._by_addr: dict[IPv4Address, Swarm] = {}
+        self._by_addr: dict[NodeAddress, Swarm] = {}
+        self._host_addresses: dict[NodeAddress, tuple[NodeAddress, ...]] = {}
         self.lock = threading.RLock()
 
-    def register(self, swarm: Swarm, addr: IPv4Address) -> None:
+    def add_host(self, *addresses: NodeAddress) -> None:
+        """Addresses of one host: a manager listens on all of them (dockerd's default
+        --listen-addr 0.0.0.0:2377 takes IPv4 and IPv6), so a join through any of them
+        finds the swarm the host advertised another of them to."""
+        for address in addresses:
+            self._host_addresses[address] = addresses
+
+    def register(self, swarm: Swarm, addr: NodeAddress) -> None:
         self._by_addr[addr] = swarm
 
-    def unregister(self, addr: IPv4Address) -> None:
+    def unregister(self, addr: NodeAddress) -> None:
         self._by_addr.pop(addr, None)
 
-    def find(self, addr: IPv4Address) -> Swarm | None:
-        return self._by_addr.get(addr)
+    def find(self, addr: NodeAddress) -> Swarm | None:
+        for candidate in self._host_addresses.get(addr, (addr,)):
+            if candidate in self._by_addr:
+                return self._by_addr[candidate]
+        return None
+
+
+def parse_node_address(text: str) -> NodeAddress:
+    """The address in `ADDR`, `ADDR:PORT`, `[IPv6]` or `[IPv6]:PORT` (Go's SplitHostPort,
+    falling back to the whole text as dockerd does); ValueError when it is none."""
+    host = text
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+            raise ValueError(text)
+    elif text.count(":") == 1:
+        host = text.split(":", 1)[0]
+    address = ip_address(host)
+    if address.is_unspecified:
+        raise ValueError(text)
+    return address
+
+
+def host_port(address: NodeAddress, port: int) -> str:
+    """Go's net.JoinHostPort: `[IPv6]:port` for IPv6."""
+    return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
 
 
 def not_attachable(name: str) -> err.DockerError:

@@ -11,17 +11,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 
 @dataclass(frozen=True)
 class Peer:
-    """One endpoint of an overlay network: on which host (VTEP) it lives."""
+    """One endpoint of an overlay network: on which host (VTEP, IPv4 or IPv6: the host's
+    advertised address) it lives."""
 
     network_id: str
     endpoint_id: str
     host: str
-    vtep: IPv4Address
+    vtep: IPv4Address | IPv6Address
     address: IPv4Address
     mac: str
 

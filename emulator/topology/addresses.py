@@ -8,7 +8,15 @@ net.ParseCIDR accepts host bits, so these checks do too, and the engine judges m
 from __future__ import annotations
 
 from collections.abc import Callable
-from ipaddress import IPv4Address, IPv4Network, ip_address, ip_interface, ip_network
+from ipaddress import (
+    IPv4Address,
+    IPv4Network,
+    IPv6Address,
+    IPv6Network,
+    ip_address,
+    ip_interface,
+    ip_network,
+)
 
 from .errors import FieldPath, ProblemLog
 
@@ -40,6 +48,44 @@ def parse_ipv4_network(text: str, path: FieldPath, log: ProblemLog) -> IPv4Netwo
         log.report(path, f"invalid network {text!r}", allowed=example)
         return None
     return network
+
+
+def parse_ipv6_address(text: str, path: FieldPath, log: ProblemLog) -> IPv6Address | None:
+    example = ["e.g. 2001:db8::11"]
+    try:
+        address = ip_address(text)
+    except ValueError:
+        log.report(path, f"invalid IPv6 address {text!r}", allowed=example)
+        return None
+    if not isinstance(address, IPv6Address) or "%" in text:
+        log.report(path, f"{text!r} is not an IPv6 address", allowed=example)
+        return None
+    return address
+
+
+def parse_ipv6_network(text: str, path: FieldPath, log: ProblemLog) -> IPv6Network | None:
+    example = ["an IPv6 network in CIDR notation, e.g. 2001:db8::/64"]
+    try:
+        network = ip_network(text)
+    except ValueError as error:
+        if "/" in text and "host bits set" in str(error):
+            fixed = ip_network(text, strict=False)
+            log.report(path, f"{text!r} has host bits set (did you mean {str(fixed)!r}?)")
+        else:
+            log.report(path, f"invalid IPv6 network {text!r}", allowed=example)
+        return None
+    if "/" not in text or not isinstance(network, IPv6Network):
+        log.report(path, f"invalid IPv6 network {text!r}", allowed=example)
+        return None
+    return network
+
+
+def is_ipv6_network(text: str) -> bool:
+    """Whether `text` is IPv6 CIDR notation (host bits allowed)."""
+    try:
+        return "/" in text and isinstance(ip_network(text, strict=False), IPv6Network)
+    except ValueError:
+        return False
 
 
 def check_address_syntax(text: str, path: FieldPath, log: ProblemLog) -> bool:

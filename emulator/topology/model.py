@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import NamedTuple
 
 from .frozenmap import FrozenMap
@@ -20,6 +20,10 @@ BUILTIN_DRIVERS = ("bridge", "host", "null", "macvlan", "overlay")
 OUTSIDE_HOST_NAME = "outside"
 ENGINES = ("emulated", "docker")
 """What runs a Docker host: the emulator's engine, or a real dockerd inside the host."""
+ADDRESS_FAMILIES = ("ipv4", "ipv6")
+"""Which of a host's underlay addresses it advertises to a swarm by default."""
+IPV6_UNDERLAY_ENGINES = ("emulated",)
+"""Engines whose overlay can run VXLAN over IPv6 (Docker 25+; the real engine here is 20.10)."""
 
 
 def _freeze(obj: object, **values: object) -> None:
@@ -29,10 +33,15 @@ def _freeze(obj: object, **values: object) -> None:
 
 @dataclass(frozen=True)
 class UnderlaySpec:
-    """The link that joins the Docker hosts and the outside host."""
+    """The link that joins the Docker hosts and the outside host. With `subnet6`, every
+    node on it also has an IPv6 address; `advertise` is the family of the address a
+    Docker host advertises to a swarm when `swarm init/join` names none (dockerd's
+    `--swarm-default-advertise-addr`): with `ipv6`, overlay VXLAN runs over IPv6."""
 
     subnet: IPv4Network
     mtu: int = 1500
+    subnet6: IPv6Network | None = None
+    advertise: str = "ipv4"
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class OutsideSpec:
     """The host standing in for the internet, on the underlay link."""
 
     address: IPv4Address
+    address6: IPv6Address | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,7 @@ class HostSpec:
     """dockerd's --ipv6: IPv6 on the default bridge."""
     fixed_cidr_v6: str | None = None
     """dockerd's --fixed-cidr-v6: the default bridge's IPv6 subnet."""
+    address6: IPv6Address | None = None
 
     def __post_init__(self) -> None:
         _freeze(self, networks=tuple(self.networks), containers=tuple(self.containers))
@@ -191,8 +202,18 @@ class Topology:
     def __post_init__(self) -> None:
         _freeze(self, hosts=tuple(self.hosts))
 
+    def advertise_address(self, host: HostSpec) -> IPv4Address | IPv6Address:
+        """The address `host` advertises to a swarm when none is named."""
+        if self.underlay.advertise == "ipv6" and host.address6 is not None:
+            return host.address6
+        return host.address
+
     def with_engine(self, engine: str) -> Topology:
         """The same lab with every Docker host run by `engine` (`cnm lab up --engine`)."""
         if engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+        if self.underlay.advertise == "ipv6" and engine not in IPV6_UNDERLAY_ENGINES:
+            raise ValueError(f"engine {engine!r} cannot run this lab: its underlay advertises "
+                             "IPv6 (underlay.advertise: ipv6), and overlay VXLAN over IPv6 "
+                             "needs Docker 25 or later (the real dockerd here is 20.10)")
         return replace(self, hosts=tuple(replace(h, engine=engine) for h in self.hosts))

@@ -13,10 +13,18 @@ from .model import ContainerSpec, HostSpec, LanSpec, NetworkSpec, Topology
 
 def topology_to_data(topology: Topology) -> dict[str, Any]:
     """Plain JSON/YAML-ready data that loads back to an equal Topology."""
+    underlay: dict[str, Any] = {"subnet": str(topology.underlay.subnet),
+                                "mtu": topology.underlay.mtu}
+    outside = {"address": str(topology.outside.address)}
+    if topology.underlay.subnet6 is not None:
+        underlay["subnet6"] = str(topology.underlay.subnet6)
+        underlay["advertise"] = topology.underlay.advertise
+        if topology.outside.address6 is not None:
+            outside["address6"] = str(topology.outside.address6)
     data = {
         "name": topology.name,
-        "underlay": {"subnet": str(topology.underlay.subnet), "mtu": topology.underlay.mtu},
-        "outside": {"address": str(topology.outside.address)},
+        "underlay": underlay,
+        "outside": outside,
         "hosts": {host.name: _host(host) for host in topology.hosts},
     }
     if topology.lan is not None:
@@ -36,6 +44,8 @@ def _lan(lan: LanSpec) -> dict[str, Any]:
 
 def _host(host: HostSpec) -> dict[str, Any]:
     data: dict[str, Any] = {"address": str(host.address)}
+    if host.address6 is not None:
+        data["address6"] = str(host.address6)
     if host.networks:
         data["networks"] = {network.name: _network(network) for network in host.networks}
     if host.containers:

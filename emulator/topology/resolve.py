@@ -16,7 +16,14 @@ from typing import Any
 from .containers import build_containers
 from .errors import ProblemLog, TopologyError
 from .lan import plan_lan
-from .model import ENGINES, OUTSIDE_HOST_NAME, HostSpec, PartialTopology, Topology
+from .model import (
+    ENGINES,
+    IPV6_UNDERLAY_ENGINES,
+    OUTSIDE_HOST_NAME,
+    HostSpec,
+    PartialTopology,
+    Topology,
+)
 from .networks import build_networks
 from .structure import check_structure
 from .underlay import UnderlayPlan, plan_underlay
@@ -45,6 +52,8 @@ def _topology(raw: Mapping[str, Any], log: ProblemLog,
     plan = plan_underlay(raw, log)
     engine = raw.get("engine", ENGINES[0])
     hosts = [_host(name, spec, plan, engine, log) for name, spec in raw.get("hosts", {}).items()]
+    if plan is not None and plan.underlay.advertise == "ipv6":
+        _check_ipv6_engines(hosts, log)
     underlay = None if plan is None else plan.underlay.subnet
     lan = plan_lan(raw, raw.get("hosts", {}), underlay, log)
     reserved: tuple[IPv4Network, ...] = tuple(
@@ -55,6 +64,16 @@ def _topology(raw: Mapping[str, Any], log: ProblemLog,
             or ("lan" in raw and lan is None)):
         return None, partial
     return Topology(raw["name"], plan.underlay, plan.outside, hosts, lan), partial
+
+
+def _check_ipv6_engines(hosts: list[HostSpec], log: ProblemLog) -> None:
+    for host in hosts:
+        if host.engine not in IPV6_UNDERLAY_ENGINES:
+            log.report(("hosts", host.name, "engine"),
+                       f"engine {host.engine!r} cannot advertise IPv6 to a swarm here "
+                       "(underlay.advertise: ipv6): overlay VXLAN over IPv6 needs Docker 25 "
+                       "or later, and the real dockerd here is 20.10",
+                       allowed=[*IPV6_UNDERLAY_ENGINES, "underlay.advertise: ipv4"])
 
 
 def _host(
@@ -68,6 +87,7 @@ def _host(
     declared = [network.name for network in networks]
     containers = build_containers(raw.get("containers", {}), declared, (*path, "containers"), log)
     address = None if plan is None else plan.host_addresses.get(name)
+    address6 = None if plan is None else plan.host_addresses6.get(name)
     return HostSpec(name, address or _NO_ADDRESS, networks, containers,
                     raw.get("engine", engine), bool(raw.get("ipv6", False)),
-                    raw.get("fixed-cidr-v6"))
+                    raw.get("fixed-cidr-v6"), address6)

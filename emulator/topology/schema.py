@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .model import BUILTIN_DRIVERS, ENGINES, LAN_MODES
+from .model import ADDRESS_FAMILIES, BUILTIN_DRIVERS, ENGINES, LAN_MODES
 
 SHORT_NAME = r"^[a-z][a-z0-9]{0,7}$"
 NETWORK_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
@@ -67,6 +67,7 @@ _DEFS: dict[str, Any] = {
         examples=list(BUILTIN_DRIVERS),
     ),
     "ipv4Address": _text("an IPv4 address, e.g. 192.0.2.11", format="ipv4"),
+    "ipv6Address": _text("an IPv6 address, e.g. 2001:db8::11", format="ipv6"),
     "address": _text("an IPv4 or IPv6 address, e.g. 10.10.0.5"),
     "cidr": _text("a network in CIDR notation, e.g. 10.10.0.0/24"),
     "dockerStrings": {
@@ -152,6 +153,10 @@ _DEFS: dict[str, Any] = {
             "address": _ref(
                 "ipv4Address", "underlay address (default: the next free one from .11 up)"
             ),
+            "address6": _ref(
+                "ipv6Address", "IPv6 underlay address, with underlay.subnet6 (default: the "
+                "same offset in subnet6 as `address` in subnet)"
+            ),
             "networks": {
                 "description": "user-defined networks created at lab start",
                 "type": "object",
@@ -231,11 +236,24 @@ TOPOLOGY_SCHEMA: dict[str, Any] = {
                     ),
                     "mtu": {"description": "the underlay links' MTU, 1280 to 9000; default 1500",
                             "type": "number", "default": 1500},
+                    "subnet6": _text(
+                        "an IPv6 network in CIDR notation, /120 or wider, e.g. 2001:db8::/64: "
+                        "every node on the underlay also gets an IPv6 address (dual stack)"
+                    ),
+                    "advertise": _text(
+                        "the family of the address a Docker host advertises to a swarm when "
+                        "`swarm init/join` names none (dockerd's --swarm-default-advertise-addr)"
+                        ": ipv4 (default) or ipv6, which runs overlay VXLAN over IPv6",
+                        pattern="^(" + "|".join(ADDRESS_FAMILIES) + ")$",
+                        default=ADDRESS_FAMILIES[0],
+                    ),
                 },
             ),
             "outside": _mapping(
                 "the host standing in for the internet",
-                {"address": _ref("ipv4Address", "default: the last usable underlay address")},
+                {"address": _ref("ipv4Address", "default: the last usable underlay address"),
+                 "address6": _ref("ipv6Address", "with underlay.subnet6; default: the same "
+                                  "offset in subnet6 as `address` in subnet")},
             ),
             "hosts": {
                 "description": "emulated Docker hosts, in order",

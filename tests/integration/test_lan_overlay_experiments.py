@@ -44,26 +44,32 @@ def test_macvlan_conflicts_finds_exactly_the_injected_conflicts(tmp_path):
     assert len(probes.stdout.split()) == 253  # one RFC 5227 probe per LAN address
 
 
-def test_overlay_overhead_measures_exactly_50_bytes_and_the_mtu(tmp_path):
-    done = run_cnm("run", "overlay-overhead", "--results", str(tmp_path), timeout=900)
+def test_overlay_overhead_measures_50_bytes_over_ipv4_70_over_ipv6_and_the_mtu(tmp_path):
+    done = run_cnm("run", "overlay-overhead", "--results", str(tmp_path), timeout=1500)
     assert done.returncode == 0, done.stdout + done.stderr
     (run_dir,) = (tmp_path / "overlay-overhead").iterdir()
     sizes = rows(run_dir / "sizes.csv")
-    assert {r["overhead"] for r in sizes} == {"50"}
-    assert {r["underlay_mtu"] for r in sizes} == {"1500", "9000"}
-    mtus = {r["underlay_mtu"]: r for r in rows(run_dir / "mtu.csv")}
-    assert mtus["1500"]["found_mtu"] == "1450" and mtus["9000"]["found_mtu"] == "8950"
+    overheads = {(r["underlay"], r["overhead"]) for r in sizes if r["overhead"]}
+    assert overheads == {("ipv4", "50"), ("ipv6", "70")}
+    assert {(r["underlay"], r["underlay_mtu"]) for r in sizes} == {
+        ("ipv4", "1500"), ("ipv4", "9000"), ("ipv6", "1500"), ("ipv6", "9000")}
+    mtus = {(r["underlay"], r["underlay_mtu"]): r for r in rows(run_dir / "mtu.csv")}
+    assert {key: (r["configured_mtu"], r["found_mtu"]) for key, r in mtus.items()} == {
+        ("ipv4", "1500"): ("1450", "1450"), ("ipv4", "9000"): ("8950", "8950"),
+        ("ipv6", "1500"): ("1450", "1430"), ("ipv6", "9000"): ("8950", "8930")}
     fates = rows(run_dir / "oversize.csv")
-    refused = [f for f in fates if f["dont_fragment"] == "True" and "configured" in f["case"]]
+    refused = [f for f in fates if f["dont_fragment"] == "True" and "configured" in f["case"]
+               and "not the path" not in f["case"]]
     assert all(f["outcome"].startswith("refused by the sender") for f in refused)
     cost = rows(run_dir / "cost.csv")
     assert len({r["path"] for r in cost}) == 4 and all(float(r["tcp_gbps"]) > 0 for r in cost)
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["ok"] is True
-    # the capture opens in Debian's tshark and dissects as VXLAN with the network's VNI
-    for mtu in ("1500", "9000"):
-        out = subprocess.run(["tshark", "-r", str(run_dir / f"vxlan-mtu{mtu}.pcap"), "-T",
+    # the captures open in Debian's tshark and dissect as VXLAN with the network's VNI
+    for name, outer in (("vxlan-mtu1500.pcap", "156"), ("vxlan-mtu9000.pcap", "156"),
+                        ("vxlan-ipv6-mtu1500.pcap", "176"), ("vxlan-ipv6-mtu9000.pcap", "176")):
+        out = subprocess.run(["tshark", "-r", str(run_dir / name), "-T",
                               "fields", "-e", "vxlan.vni", "-e", "udp.dstport", "-e",
                               "frame.len"], capture_output=True, text=True, check=True)
         vni, port, length = out.stdout.split()
-        assert (vni, port, length) == ("4097", "4789,9999", "156")  # outer, then inner UDP
+        assert (vni, port, length) == ("4097", "4789,9999", outer)  # outer, then inner UDP

@@ -212,8 +212,8 @@ def test_topology_check_reports_shape_and_docker_problems_in_one_pass(tmp_path,
         f"{path}:11: hosts.h2.networks.n: invalid network config:",
         "* invalid gateway 10.40.0.1: parent subnet 10.30.0.0/24 doesn't contain this "
         "address",
-        f"{path}:12: hosts.h2.colour: unknown field; allowed: engine, address, networks, "
-        "containers, ipv6, fixed-cidr-v6",
+        f"{path}:12: hosts.h2.colour: unknown field; allowed: engine, address, address6, "
+        "networks, containers, ipv6, fixed-cidr-v6",
     ]
 
 
@@ -290,6 +290,6 @@ def test_run_refuses_a_topology_with_both_kinds_of_problem_before_starting(root,
                      str(results)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[0] == (f"{path}:4: hosts.h1.colour: unknown field; allowed: engine, address, "
-                      "networks, containers, ipv6, fixed-cidr-v6")
+                      "address6, networks, containers, ipv6, fixed-cidr-v6")
     assert err[1] == f"{path}:6: hosts.h1.networks.n: invalid network config:"
     assert not results.exists()

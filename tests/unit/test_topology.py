@@ -149,7 +149,7 @@ def test_unknown_field_lists_the_allowed_ones() -> None:
     text = "name: lab\nunderlay: {subnet: 192.0.2.0/24}\nhosts:\n  h1:\n    adress: 192.0.2.5\n"
     assert problems_of(text) == [
         "lab.yaml:5: hosts.h1.adress: unknown field (did you mean 'address'?); "
-        "allowed: engine, address, networks, containers, ipv6, fixed-cidr-v6"
+        "allowed: engine, address, address6, networks, containers, ipv6, fixed-cidr-v6"
     ]
 
 
@@ -172,7 +172,7 @@ hosts:
     assert problems_of(text) == [
         "lab.yaml:1: name: invalid value 'Lab'; "
         "allowed: 1 to 8 characters: a lowercase letter, then lowercase letters or digits",
-        "lab.yaml:4: underlay.vlan: unknown field; allowed: subnet, mtu",
+        "lab.yaml:4: underlay.vlan: unknown field; allowed: subnet, mtu, subnet6, advertise",
         "lab.yaml:7: hosts.h1.address: 192.0.3.1 is not in the underlay subnet 192.0.2.0/24; "
         "allowed: 192.0.2.1 to 192.0.2.254",
         'lab.yaml:10: hosts.h1.networks.front.options["com.docker.network.bridge.name"]: '
@@ -192,7 +192,7 @@ def test_error_keeps_the_problems_as_data() -> None:
         load_topology_text("name: lab\nunderlay: {subnet: 192.0.2.0/24}\nhosts: {h1: {x: 1}}\n")
     (problem,) = caught.value.problems
     assert (problem.source, problem.line, problem.path) == ("<string>", 3, ("hosts", "h1", "x"))
-    assert problem.allowed == ("engine", "address", "networks", "containers", "ipv6",
+    assert problem.allowed == ("engine", "address", "address6", "networks", "containers", "ipv6",
                                "fixed-cidr-v6")
     assert isinstance(caught.value, ValueError)
 

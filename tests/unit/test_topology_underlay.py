@@ -66,8 +66,11 @@ def test_subnet_problems() -> None:
     assert problems(lab(subnet="192.0.2.0/31")) == [
         "subnet: /31 leaves no room for a Docker host and the outside host"
     ]
-    for bad in ("192.0.2.0", "2001:db8::/64", "192.0.2.0/33", "lan"):
+    for bad in ("192.0.2.0", "192.0.2.0/33", "lan"):
         assert problems(lab(subnet=bad)) == [f"subnet: invalid network {bad!r}"]
+    assert problems(lab(subnet="2001:db8::/64")) == [
+        "subnet: '2001:db8::/64' is an IPv6 network: an IPv6-only underlay is not implemented"
+    ]
 
 
 def test_address_problems() -> None:

@@ -7,7 +7,7 @@ the node may be asked (a manager) is the handlers' check.
 from __future__ import annotations
 
 from emulator.cnm.engine import Engine
-from emulator.swarm.cluster import MANAGER_PORT, Swarm
+from emulator.swarm.cluster import MANAGER_PORT, Swarm, host_port
 
 
 def swarm_info(engine: Engine) -> dict[str, object]:
@@ -19,7 +19,7 @@ def swarm_info(engine: Engine) -> dict[str, object]:
     info: dict[str, object] = {
         "NodeID": node.node_id, "NodeAddr": str(node.addr), "LocalNodeState": "active",
         "ControlAvailable": node.role == "manager", "Error": "",
-        "RemoteManagers": [{"NodeID": m.node_id, "Addr": f"{m.addr}:{MANAGER_PORT}"}
+        "RemoteManagers": [{"NodeID": m.node_id, "Addr": host_port(m.addr, MANAGER_PORT)}
                            for m in swarm.managers()],
     }
     if node.role == "manager":
@@ -65,6 +65,6 @@ def swarm_nodes(swarm: Swarm) -> list[dict[str, object]]:
         if node.role == "manager":
             entry["ManagerStatus"] = {"Leader": node.node_id == leader,
                                       "Reachability": "reachable",
-                                      "Addr": f"{node.addr}:{MANAGER_PORT}"}
+                                      "Addr": host_port(node.addr, MANAGER_PORT)}
         nodes.append(entry)
     return nodes

@@ -7,6 +7,16 @@ Containers are plugged into br0 by veth. The swarm's control plane tells every h
 with the network where each endpoint lives; the host programs forwarding (MAC ->
 VTEP) and neighbour (IP -> MAC) entries on its VXLAN device, which answers ARP from
 them: nothing is learnt from flooding.
+
+IPv6 inside the overlay is as in Docker 28: an endpoint's IPv6 address (from IPAM) is
+set on the container's interface, but the bridge gets no IPv6 gateway and the
+control plane carries only IPv4 neighbours (libnetwork's overlay ignores ipV6Data
+and programs peerAdd with the IPv4 address alone); the network needs IPv4.
+
+A host's VTEP is its advertised swarm address. When that is IPv6 (Docker 25+,
+libnetwork's isIPv6Transport), the VXLAN device is made for IPv6 and the tunnels'
+outer headers are IPv6: 70 bytes per packet instead of 50. As in Docker, the MTU
+stays underlay - 50 (`com.docker.network.driver.mtu` or 1450) whatever the family.
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from ipaddress import IPv4Interface, IPv4Network
+from ipaddress import IPv4Interface, IPv4Network, IPv6Interface
 from typing import ClassVar
 
 from emulator.drivers import base as driverapi
@@ -35,6 +45,7 @@ IPSEC_MISSING = ("cannot join secure network: required modules to install IPSEC 
 @dataclass(kw_only=True)
 class _Endpoint(Endpoint):
     host_ifname: str
+    address6: IPv6Interface | None = None
 
 
 @dataclass(kw_only=True)
@@ -49,7 +60,13 @@ class _Network(Network[_Endpoint]):
 
 CAPABILITY = driverapi.Capability(
     scope=driverapi.SWARM, connectivity_scope=driverapi.GLOBAL, provides_gateway=False,
-    released_before_sandbox=True, reaches_outside_via_gwbridge=True)
+    released_before_sandbox=True, reaches_outside_via_gwbridge=True, ipv6=True)
+IPV4_REQUIRED = "ipv4 pool is empty"
+"""libnetwork drivers/overlay ov_network.go: an overlay needs an IPv4 subnet."""
+IPV6_POOL_MISSING = ("an overlay network with --ipv6 needs an IPv6 --subnet: the swarm's "
+                     "address pools are IPv4 only")
+"""The swarm's default pools are IPv4 (10.0.0.0/8); Docker's global scope has no default
+IPv6 pool either, so IPv6 on an overlay comes only from a --subnet."""
 
 
 def register(registrar: driverapi.Registrar) -> None:
@@ -76,6 +93,10 @@ class OverlayDriver(NetworkBookkeeping[_Network, _Endpoint]):
         options = parse_options(net.options)
         if options.vni is None:
             raise DockerError(f"network {net.id}: no VXLAN ID allocated by the swarm")
+        if not net.enable_ipv4:
+            raise DockerError(IPV4_REQUIRED)
+        if net.enable_ipv6 and ipam.subnet6 is None:
+            raise DockerError(IPV6_POOL_MISSING)
 
     def create_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
         self.validate_network(net, ipam)
@@ -87,7 +108,11 @@ class OverlayDriver(NetworkBookkeeping[_Network, _Endpoint]):
     def _new_endpoint(self, network: _Network, ep: driverapi.EndpointSpec) -> _Endpoint:
         mac = ep.mac or (mac_from_ip(ep.address.ip) if ep.address else random_mac())
         host_ifname = "veth" + secrets.token_hex(4)[:7]
-        return _Endpoint(ep.id, mac, ep.address, host_ifname=host_ifname)
+        return _Endpoint(ep.id, mac, ep.address, host_ifname=host_ifname, address6=ep.address6)
+
+    def create_endpoint(self, net_id: str, ep: driverapi.EndpointSpec) -> driverapi.EndpointInfo:
+        info = super().create_endpoint(net_id, ep)
+        return driverapi.EndpointInfo(info.mac, info.address, ep.address6)
 
     def delete_endpoint(self, net_id: str, ep_id: str) -> None:
         self._forget_endpoint(net_id, ep_id)
@@ -104,7 +129,8 @@ class OverlayDriver(NetworkBookkeeping[_Network, _Endpoint]):
         ep = network.endpoints[ep_id]
         namespace = self._namespace(network)
         self._fabric.plug_from(namespace, sandbox.handle, Plug(
-            ep.host_ifname, BRIDGE, sandbox.ifname, ep.address, ep.mac, network.mtu))
+            ep.host_ifname, BRIDGE, sandbox.ifname, ep.address, ep.mac, network.mtu,
+            address6=ep.address6))
         ep.sandbox, ep.ifname = sandbox.handle, sandbox.ifname
         if ep.address is not None:
             self._swarm.control.publish(Peer(net_id, ep_id, self._swarm.host, self._swarm.vtep,
@@ -121,7 +147,8 @@ class OverlayDriver(NetworkBookkeeping[_Network, _Endpoint]):
                                                         address, network.mtu)
         try:
             self._fabric.add_vxlan(namespace, network.vxlan, network.vni,
-                                   self._swarm.data_path_port, network.mtu, BRIDGE)
+                                   self._swarm.data_path_port, network.mtu, BRIDGE,
+                                   ipv6=self._swarm.vtep.version == 6)
         except BaseException:
             self._fabric.destroy_sandbox(namespace)
             raise

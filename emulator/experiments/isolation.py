@@ -111,6 +111,11 @@ def default_topology_path() -> str:
     return str(files("emulator.experiments") / "topologies" / "isolation.yaml")
 
 
+def dualstack_topology_path() -> str:
+    """The same lab with dual-stack networks and an IPv6 underlay (`--topology` it)."""
+    return str(files("emulator.experiments") / "topologies" / "isolation-dualstack.yaml")
+
+
 def measure(lab: Lab, capture: bool = False, containers: Collection[str] | None = None,
             state: LabState | None = None, first_tag: int = 0) -> tuple[list[Cell], ProbeEngine]:
     """Probe every source namespace to every address (of the `host/name` containers

@@ -30,7 +30,9 @@ and `gateway_mode_ipv6` nat, the default); a Docker host reaches a container's I
 address on its bridge where that bridge has an IPv6 gateway. Docker hosts and the
 outside host are IPv6 targets only where they have an IPv6 underlay address.
 Who-is-on-the-link is ARP for IPv4 targets and neighbour solicitation (`ndp`) for
-IPv6 ones. Docker 20.10 without `--experimental --ip6tables` has no IPv6 isolation
+IPv6 ones; unlike ARP, a solicitation between two containers of a bridge with ICC
+off is dropped (it crosses ip6tables' `-i br -o br -j DROP`, as every bridged IPv6
+packet does there). Docker 20.10 without `--experimental --ip6tables` has no IPv6 isolation
 at all; these rules are 28's, and the differential says where 20.10 differs.
 """
 
@@ -277,7 +279,13 @@ class _Ipv6Rules:
                 src.container.id == dst.container.id):
             return False
         if protocol == NDP:
-            return _segment(dst) in self._segments(src)
+            if _segment(dst) not in self._segments(src):
+                return False
+            # ICC off: Docker 28 passes bridged IPv6 through ip6tables (br_netfilter),
+            # where `-i br -o br -j DROP` drops neighbour solicitations too; ARP is
+            # not filtered there, so IPv4 neighbours still resolve each other.
+            return not (src.kind == dst.kind == "container" and dst.network is not None
+                        and not _is_host_like(src) and not _icc(dst.network))
         if src.kind == "outside":
             return self._outside and _is_host_like(dst)
         if _is_host_like(src):

@@ -56,7 +56,7 @@ from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
 from emulator.experiments.vipcells import VipCell, measure_vips
 from emulator.lab import Lab
-from emulator.probes import ALL_PROTOCOLS, ProbeEngine, dnstable
+from emulator.probes import ALL_PROTOCOLS, ProbeEngine, dnstable, ndp
 from emulator.probes import published as pub
 from emulator.probes.apistate import LabState, read_lab
 from emulator.probes.expected import Expectations, has_ipv6, lab_nodes, lab_sources
@@ -77,6 +77,7 @@ from emulator.swarm.cluster import GWBRIDGE, GWBRIDGE_OPTIONS, MANAGER_PORT
 WINDOW_S = 0.5
 DNS_WINDOW_S = 0.75
 PUBLISHED_WINDOW_S = 1.5
+DAD_TIMEOUT_S = 10.0  # RFC 4862 DAD takes a second or two per address
 # The published section: who publishes, and who tries (missing ones are skipped).
 PUBLISHER = ("h1", "pub", "front")  # (host, container, network)
 PUBLISHED_SOURCES = (  # (host, container or None for the host itself, relation)
@@ -128,10 +129,28 @@ def measure(lab: Lab, capture: bool = False, containers: Collection[str] | None 
     sources = lab_sources(state, containers=containers)
     targets = [n for n in lab_nodes(state, containers=containers, ipv6=ipv6)
                if n.address is not None]
+    if ipv6:
+        wait_ipv6_settled({n.name.split("@")[0]: n.pid for n in sources + targets})
     engine = ProbeEngine(window=WINDOW_S, capture=capture)
     results = engine.run([n.target for n in sources], [n.target for n in targets],
                          protocols_for(ipv6), first_tag)
     return compare(sources + targets, results, Expectations(state)), engine
+
+
+def wait_ipv6_settled(pids: Mapping[str, int], timeout: float = DAD_TIMEOUT_S) -> None:
+    """Until no namespace probed has an IPv6 address still running DAD: a tentative
+    address (a real dockerd 20.10's bridge gateway, for a second or two after the
+    network is made) answers nothing, and its probes would read as isolation."""
+    pending: dict[str, list[str]] = {}
+
+    def settled() -> bool:
+        pending.clear()
+        for name, pid in pids.items():
+            if found := ndp.tentative(pid):
+                pending[name] = [str(a.interface) for a in found]
+        return not pending
+
+    _until(settled, timeout, lambda: f"IPv6 addresses still tentative (DAD): {pending}")
 
 
 def protocols_for(ipv6: bool) -> tuple[str, ...]:

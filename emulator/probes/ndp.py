@@ -184,6 +184,14 @@ def addresses6(pid: int) -> list[Address6]:
         return []
 
 
+def tentative(pid: int) -> list[Address6]:
+    """The addresses of the namespace of `pid` still running DAD (a real dockerd 20.10
+    adds its bridge gateways without IFA_F_NODAD): not yet usable, never answering
+    a neighbour solicitation. Addresses that failed DAD stay unusable and are left out."""
+    return [a for a in addresses6(pid)
+            if a.flags & IFA_F_TENTATIVE and not a.flags & IFA_F_DADFAILED]
+
+
 @dataclass(frozen=True)
 class OnLink6:
     ifindex: int

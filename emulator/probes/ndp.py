@@ -218,7 +218,7 @@ def find_on_link6(prefixes, target: IPv6Address) -> OnLink6 | None:
 
 def join_group(sock: socket.socket, ifindex: int, group: IPv6Address) -> None:
     """Let `group`'s frames through the interface's multicast filter while the socket
-    is open (a MACVLAN delivers only groups its device joined; this joins at the
-    link layer, without an MLD report)."""
+    is open, where it has one (the interface need not have IPv6 on, so it may have
+    joined no group itself); a join at the link layer, without an MLD report."""
     mreq = struct.pack("iHH8s", ifindex, PACKET_MR_MULTICAST, 6, multicast_mac(group))
     sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)

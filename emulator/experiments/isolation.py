@@ -5,6 +5,16 @@ every container address, the Docker hosts and the outside host, compares each
 cell with what the CNM state says Docker does, and writes the matrix, a heatmap,
 the captures and a summary. Any cell that differs fails the run.
 
+Where containers have IPv6 addresses (dual-stack networks), every cell exists per
+family: the same sources probe each IPv6 address too, with ICMPv6 echo, TCP and
+UDP over IPv6 and neighbour solicitation in place of ARP, judged by Docker 28's
+rules (as IPv4 for bridge: one network reachable, other networks isolated, an
+internal network no way out). The tables put each protocol's IPv4 and IPv6 truth
+tables side by side, the heatmap has a row of panels per family, and a cell
+isolated over IPv4 but reached over IPv6 (the hole Docker had before ip6tables)
+is listed apart and fails the run. A lab without IPv6 addresses gets the IPv4
+matrix alone, as before.
+
 Then, on the same lab, an overlay section: h1 initialises a swarm, h2 joins it as
 a worker, two attachable overlays ov1 and ov2 get a container on each host (and
 one on h1 on ov1 and a local bridge), and the same probes run between these
@@ -46,16 +56,28 @@ from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext
 from emulator.experiments.vipcells import VipCell, measure_vips
 from emulator.lab import Lab
-from emulator.probes import ALL_PROTOCOLS, ProbeEngine, dnstable
+from emulator.probes import ALL_PROTOCOLS, ProbeEngine, dnstable, ndp
 from emulator.probes import published as pub
 from emulator.probes.apistate import LabState, read_lab
-from emulator.probes.expected import Expectations, lab_nodes, lab_sources
-from emulator.probes.matrix import Cell, axes, compare, truth_table
+from emulator.probes.expected import Expectations, has_ipv6, lab_nodes, lab_sources
+from emulator.probes.matrix import (
+    FAMILY_PAIRS,
+    Cell,
+    axes,
+    compare,
+    families,
+    leaks,
+    pair_columns,
+    side_by_side,
+    truth_table,
+)
+from emulator.probes.model import IPV4, IPV6, NDP
 from emulator.swarm.cluster import GWBRIDGE, GWBRIDGE_OPTIONS, MANAGER_PORT
 
 WINDOW_S = 0.5
 DNS_WINDOW_S = 0.75
 PUBLISHED_WINDOW_S = 1.5
+DAD_TIMEOUT_S = 10.0  # RFC 4862 DAD takes a second or two per address
 # The published section: who publishes, and who tries (missing ones are skipped).
 PUBLISHER = ("h1", "pub", "front")  # (host, container, network)
 PUBLISHED_SOURCES = (  # (host, container or None for the host itself, relation)
@@ -90,19 +112,50 @@ def default_topology_path() -> str:
     return str(files("emulator.experiments") / "topologies" / "isolation.yaml")
 
 
+def dualstack_topology_path() -> str:
+    """The same lab with dual-stack networks and an IPv6 underlay (`--topology` it)."""
+    return str(files("emulator.experiments") / "topologies" / "isolation-dualstack.yaml")
+
+
 def measure(lab: Lab, capture: bool = False, containers: Collection[str] | None = None,
             state: LabState | None = None, first_tag: int = 0) -> tuple[list[Cell], ProbeEngine]:
     """Probe every source namespace to every address (of the `host/name` containers
     given, with the Docker hosts and the outside host); compare with what the hosts'
     Engine APIs say (`state`, read now unless given). Sources are tagged from
-    `first_tag` on (their ICMP identifiers and source ports)."""
+    `first_tag` on (their ICMP identifiers and source ports). IPv6 addresses are
+    targets too (and NDP a protocol) where the lab has any."""
     state = state or read_lab(lab)
+    ipv6 = has_ipv6(state)
     sources = lab_sources(state, containers=containers)
-    targets = [n for n in lab_nodes(state, containers=containers) if n.address is not None]
+    targets = [n for n in lab_nodes(state, containers=containers, ipv6=ipv6)
+               if n.address is not None]
+    if ipv6:
+        wait_ipv6_settled({n.name.split("@")[0]: n.pid for n in sources + targets})
     engine = ProbeEngine(window=WINDOW_S, capture=capture)
-    results = engine.run([n.target for n in sources], [n.target for n in targets], ALL_PROTOCOLS,
-                         first_tag)
+    results = engine.run([n.target for n in sources], [n.target for n in targets],
+                         protocols_for(ipv6), first_tag)
     return compare(sources + targets, results, Expectations(state)), engine
+
+
+def wait_ipv6_settled(pids: Mapping[str, int], timeout: float = DAD_TIMEOUT_S) -> None:
+    """Until no namespace probed has an IPv6 address still running DAD: a tentative
+    address (a real dockerd 20.10's bridge gateway, for a second or two after the
+    network is made) answers nothing, and its probes would read as isolation."""
+    pending: dict[str, list[str]] = {}
+
+    def settled() -> bool:
+        pending.clear()
+        for name, pid in pids.items():
+            if found := ndp.tentative(pid):
+                pending[name] = [str(a.interface) for a in found]
+        return not pending
+
+    _until(settled, timeout, lambda: f"IPv6 addresses still tentative (DAD): {pending}")
+
+
+def protocols_for(ipv6: bool) -> tuple[str, ...]:
+    """ICMP, TCP, UDP and ARP; and NDP for the IPv6 targets of a lab that has some."""
+    return (*ALL_PROTOCOLS, NDP) if ipv6 else ALL_PROTOCOLS
 
 
 def has_overlay_section(lab: Lab) -> bool:
@@ -402,22 +455,29 @@ def published_table(cells: list[PublishedCell]) -> str:
 
 
 def heatmap_figure(cells: list[Cell]):
-    """One panel per protocol: sources by targets, reached / blocked / not probed /
-    differs from Docker, with a legend and what the labels mean."""
+    """One panel per protocol (a row of them per family where there are two):
+    sources by targets, reached / blocked / not probed / differs from Docker, with a
+    legend and what the labels mean."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(5.5 * len(ALL_PROTOCOLS), 7.5), layout="constrained")
-    panels = fig.subplots(1, len(ALL_PROTOCOLS), squeeze=False)[0]
-    for ax, protocol in zip(panels, ALL_PROTOCOLS, strict=True):
-        chosen = [c for c in cells if c.protocol == protocol]
-        sources, targets = axes(chosen)
-        grid = [[palette.NOT_APPLICABLE.code] * len(targets) for _ in sources]
-        for c in chosen:
-            grid[sources.index(c.source)][targets.index(c.target)] = palette.reach_code(
-                c.observed.value == "reached", c.wrong)
-        _categorical_panel(ax, grid, sources, targets, palette.REACH_CATEGORIES)
-        ax.set(xlabel="target (address probed)", ylabel="source (namespace sending)",
-               title=f"{protocol}: who reaches whom")
+    present = families(cells) or [IPV4]
+    rows = [[(protocol, family) for protocol in
+             ([p4 for p4, _ in FAMILY_PAIRS] if family == IPV4 else [p6 for _, p6 in FAMILY_PAIRS])]
+            for family in present]
+    fig = Figure(figsize=(5.5 * len(ALL_PROTOCOLS), 7.5 * len(rows)), layout="constrained")
+    panels = fig.subplots(len(rows), len(ALL_PROTOCOLS), squeeze=False)
+    for row, axes_row in zip(rows, panels, strict=True):
+        for ax, (protocol, family) in zip(axes_row, row, strict=True):
+            chosen = [c for c in cells if c.protocol == protocol and c.family == family]
+            sources, targets = axes(chosen)
+            grid = [[palette.NOT_APPLICABLE.code] * len(targets) for _ in sources]
+            for c in chosen:
+                grid[sources.index(c.source)][targets.index(c.target)] = palette.reach_code(
+                    c.observed.value == "reached", c.wrong)
+            _categorical_panel(ax, grid, sources, targets, palette.REACH_CATEGORIES)
+            suffix = "" if len(rows) == 1 else f" ({family})"
+            ax.set(xlabel="target (address probed)", ylabel="source (namespace sending)",
+                   title=f"{protocol}{suffix}: who reaches whom")
     fig.legend(handles=palette.legend_handles(), loc="outside lower center",
                ncol=len(palette.REACH_CATEGORIES), fontsize=9)
     fig.suptitle(LABELS_CAPTION, fontsize=9)
@@ -444,14 +504,51 @@ def _rows(cells: list[Cell]) -> list[dict[str, object]]:
             for c in cells]
 
 
+WHICH = ("expected", "observed", "diff")
+
+
 def _tables(cells: list[Cell]) -> str:
-    return "\n\n".join(truth_table(cells, p, which) for p in ALL_PROTOCOLS
-                       for which in ("expected", "observed", "diff"))
+    """Per protocol: expected, observed, diff; IPv4 and IPv6 side by side where the
+    cells have both families."""
+    if families(cells) == [IPV4, IPV6]:
+        tables = []
+        for p4, p6 in FAMILY_PAIRS:
+            columns = pair_columns(cells, (p4, p6))
+            tables += [side_by_side(truth_table(cells, p4, which, IPV4, columns),
+                                    truth_table(cells, p6, which, IPV6, columns))
+                       for which in WHICH]
+        return "\n\n".join(tables)
+    return "\n\n".join(truth_table(cells, p, which) for p in ALL_PROTOCOLS for which in WHICH)
 
 
 def _differ_md(cells: list[Cell]) -> str:
-    return "\n".join(f"- {c.source} -> {c.target} {c.protocol}: expected {c.expected.value}, "
+    return "\n".join(f"- {c.source} -> {c.target} {c.label}: expected {c.expected.value}, "
                      f"observed {c.observed.value} ({c.evidence})" for c in cells if c.wrong)
+
+
+def _leaks_md(pairs: list[tuple[Cell, Cell]]) -> str:
+    return "\n".join(f"- {v6.source} -> {v6.target} {v6.protocol}: IPv4 blocked "
+                     f"({v4.evidence}), IPv6 reached ({v6.evidence})" for v4, v6 in pairs)
+
+
+def _family_summary(cells: list[Cell]) -> str:
+    """`; IPv6 n/m as Docker, k isolated over IPv4 only` where there are IPv6 cells."""
+    six = [c for c in cells if c.family == IPV6]
+    if not six:
+        return ""
+    wrong = sum(c.wrong for c in six)
+    return (f"; IPv6 {len(six) - wrong}/{len(six)} as Docker, {len(leaks(cells))} isolated "
+            "over IPv4 only")
+
+
+def _matrix_checks(part: str, cells: list[Cell]) -> list[Check]:
+    """A check per cell, and one failing check per IPv4-isolated, IPv6-reached pair."""
+    checks = [Check(part, f"{c.source} -> {c.target} ({c.label})", c.expected.value,
+                    c.observed.value, not c.wrong, c.evidence) for c in cells]
+    checks += [Check(f"{part}-ipv6-leak", f"{v6.source} -> {v6.target} ({v6.protocol})",
+                     "isolated over IPv4 and IPv6", "isolated over IPv4 only", False,
+                     f"ipv4: {v4.evidence}; ipv6: {v6.evidence}") for v4, v6 in leaks(cells)]
+    return checks
 
 
 @register("isolation", "reachability truth table of Docker's isolation, probed on the wire",
@@ -465,7 +562,9 @@ def run(ctx: RunContext) -> Outcome:
     ov_sent, overlay_s, engines = 0, 0.0, ""
     with Lab.load(path, str(ctx.params.get("lab") or f"is{ctx.run_id[-4:]}")) as lab:
         state = read_lab(lab)
-        ctx.progress(f"probing {len(lab_nodes(state))} nodes with {', '.join(ALL_PROTOCOLS)}")
+        ipv6 = has_ipv6(state)
+        ctx.progress(f"probing {len(lab_nodes(state, ipv6=ipv6))} nodes with "
+                     f"{', '.join(protocols_for(ipv6))}")
         cells, engine = measure(lab, capture=True, state=state)
         pcaps = engine.write_pcaps(ctx.dir)
         sent = engine.sent
@@ -493,26 +592,30 @@ def run(ctx: RunContext) -> Outcome:
     heatmap(cells, ctx.path("heatmap.png"))
     tables = _tables(cells)
     ctx.detail(tables, "truth-tables.txt")
-    checks = [Check("matrix", f"{c.source} -> {c.target} ({c.protocol})", c.expected.value,
-                    c.observed.value, not c.wrong, c.evidence) for c in cells]
+    checks = _matrix_checks("matrix", cells)
     wrong = [c for c in cells if c.wrong]
     ov_wrong = [c for c in overlay if c.wrong]
+    leaked = leaks(cells) + leaks(overlay)
     total = len(cells) + len(overlay)
     headline = (f"{total - len(wrong) - len(ov_wrong)}/{total} cells as Docker; "
-                f"{len(wrong) + len(ov_wrong)} wrong; {sent} probes")
+                f"{len(wrong) + len(ov_wrong)} wrong; {sent} probes"
+                + _family_summary(cells + overlay))
     summary = (f"Topology: `{path}`; {len(pcaps)} captures.\n\n{drawn}\n\n"
                "Heatmap (sources by targets; legend under it): ![heatmap](heatmap.png)"
                "\n\n```\n" + tables + "\n```\n")
     if wrong:
         summary += "\n## Cells that differ\n\n" + _differ_md(cells) + "\n"
+    if leaked:
+        summary += ("\n## Isolated over IPv4, not over IPv6\n\nThe same source, target "
+                    "and protocol: blocked over IPv4 as Docker blocks it, reached over "
+                    "IPv6, which Docker 28 blocks too (Docker before ip6tables left it "
+                    "open, moby/libnetwork#2557).\n\n" + _leaks_md(leaked) + "\n")
     if overlay:
         ctx.write_rows("overlay_matrix.csv", _rows(overlay))
         heatmap(overlay, ctx.path("overlay_heatmap.png"))
         ov_tables = _tables(overlay)
         ctx.detail("overlay section\n\n" + ov_tables, "overlay-truth-tables.txt")
-        checks += [Check("overlay", f"{c.source} -> {c.target} ({c.protocol})",
-                         c.expected.value, c.observed.value, not c.wrong, c.evidence)
-                   for c in overlay]
+        checks += _matrix_checks("overlay", overlay)
         summary += (
             f"\n## Overlay section\n\n{len(overlay) - len(ov_wrong)}/{len(overlay)} cells as "
             f"Docker; {len(ov_wrong)} wrong; {ov_sent} probes; {overlay_s:.1f} s with "
@@ -582,11 +685,15 @@ def run(ctx: RunContext) -> Outcome:
                     if published else "")
                  + (f"; VIP {len(vips) - len(vip_wrong)}/{len(vips)} as Docker" if vips else ""))
     figures = {"cells": len(cells), "wrong": len(wrong), "overlay_cells": len(overlay),
+               "ipv6_cells": sum(c.family == IPV6 for c in cells + overlay),
+               "ipv6_wrong": sum(c.family == IPV6 and c.wrong for c in cells + overlay),
+               "ipv6_leaks": len(leaked),
                "overlay_wrong": len(ov_wrong), "dns_cells": len(dns_cells),
                "dns_wrong": len(dns_wrong), "dns_seconds": round(dns_prober.seconds, 3),
                "published_cells": len(published), "published_wrong": len(pub_wrong),
                "vip_cells": len(vips), "vip_wrong": len(vip_wrong)}
-    ok = not wrong and not ov_wrong and not dns_wrong and not pub_wrong and not vip_wrong
+    ok = (not wrong and not ov_wrong and not leaked and not dns_wrong and not pub_wrong
+          and not vip_wrong)
     summary = f"# isolation\n\n{headline}.\n\n" + summary
     outcome = Outcome(ok, headline, checks, figures)
     ctx.finish(outcome, summary)

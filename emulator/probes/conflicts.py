@@ -1,4 +1,4 @@
-"""Duplicate-address scan: which IPv4 addresses does more than one MAC answer for?
+"""Duplicate-address scan: which addresses does more than one MAC answer for?
 
 Two endpoints given the same address (an IPAM bug, a static address inside a
 pool, a MACVLAN sharing a LAN with a real host) break each other silently. RFC
@@ -8,6 +8,8 @@ the distinct MACs that answer per address finds conflicts.
 
 As the probe engine does, all probes go out first, then one shared window
 collects the replies; a scan costs one window whatever the number of targets.
+IPv6 targets are asked with neighbour solicitations instead (probes/ndpscan.py), and
+the scan reads the same: answers, conflicts, frames.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from emulator.fabric import readiness
 from emulator.fabric.netns import Namespace
 from emulator.probes.engine import refuse_machine_namespace
+from emulator.probes.model import family_of, parse_address
 
 ETH_P_ARP = 0x0806
 ETH_P_IP = 0x0800
@@ -53,14 +56,14 @@ class ArpPacket:
 
 @dataclass(frozen=True)
 class Answer:
-    address: IPv4Address
+    address: IPv4Address | IPv6Address
     mac: str
     at: float
 
 
 @dataclass(frozen=True)
 class Conflict:
-    address: IPv4Address
+    address: IPv4Address | IPv6Address
     macs: tuple[str, ...]
     detected_at: float
 
@@ -68,14 +71,19 @@ class Conflict:
 @dataclass(frozen=True)
 class ConflictScan:
     interface: str
-    targets: tuple[IPv4Address, ...]
+    targets: tuple[IPv4Address | IPv6Address, ...]
     answers: tuple[Answer, ...]
     conflicts: tuple[Conflict, ...]
     send_seconds: float
     window: float
     frames: list[tuple[float, bytes]]
 
-    def owners(self) -> dict[IPv4Address, set[str]]:
+    @property
+    def family(self) -> str:
+        """"ipv4" (ARP probes) or "ipv6" (neighbour solicitations)."""
+        return family_of(self.targets[0]) if self.targets else "ipv4"
+
+    def owners(self) -> dict[IPv4Address | IPv6Address, set[str]]:
         found: dict[IPv4Address, set[str]] = {}
         for answer in self.answers:
             found.setdefault(answer.address, set()).add(answer.mac)
@@ -115,8 +123,8 @@ def parse_arp(frame: bytes) -> ArpPacket | None:
 
 def find_conflicts(answers: Iterable[Answer]) -> tuple[Conflict, ...]:
     """Addresses answered by more than one MAC, detected when the second MAC arrived."""
-    macs: dict[IPv4Address, list[str]] = {}
-    detected: dict[IPv4Address, float] = {}
+    macs: dict[IPv4Address | IPv6Address, list[str]] = {}
+    detected: dict[IPv4Address | IPv6Address, float] = {}
     for answer in sorted(answers, key=lambda a: a.at):
         seen = macs.setdefault(answer.address, [])
         if answer.mac in seen:
@@ -129,18 +137,28 @@ def find_conflicts(answers: Iterable[Answer]) -> tuple[Conflict, ...]:
 
 
 @contextmanager
-def arp_socket(pid: int, interface: str) -> Iterator[tuple[socket.socket, bytes]]:
-    """An AF_PACKET socket on `interface` in the namespace of `pid`, and that
-    interface's MAC. Closed off the caller's path: each close waits for an RCU
-    grace period (about 12 ms)."""
+def arp_socket(pid: int, interface: str, ethertype: int = ETH_P_ARP
+               ) -> Iterator[tuple[socket.socket, bytes]]:
+    """An AF_PACKET socket on `interface` in the namespace of `pid` for frames of
+    `ethertype` (ARP unless told), and that interface's MAC."""
+    with link_socket(pid, interface, ethertype) as (sock, mac, _):
+        yield sock, mac
+
+
+@contextmanager
+def link_socket(pid: int, interface: str, ethertype: int
+                ) -> Iterator[tuple[socket.socket, bytes, int]]:
+    """arp_socket, with the interface's index too. Closed off the caller's path: each
+    close waits for an RCU grace period (about 12 ms)."""
     ns = Namespace.of_pid(pid)
     try:
         refuse_machine_namespace(ns)
         with ns.entered():
-            # Protocol 0 until bound: the socket sees no other interface's ARP meanwhile.
+            # Protocol 0 until bound: the socket sees no other interface's frames meanwhile.
             sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
             try:
-                sock.bind((interface, ETH_P_ARP))
+                sock.bind((interface, ethertype))
+                index = socket.if_nametoindex(interface)
             except OSError as exc:
                 sock.close()
                 raise OSError(exc.errno, f"cannot bind to {interface!r} in the "
@@ -152,7 +170,7 @@ def arp_socket(pid: int, interface: str) -> Iterator[tuple[socket.socket, bytes]
         if hatype != ARPHRD_ETHER:
             raise ValueError(f"{interface} is not an Ethernet interface")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
-        yield sock, mac
+        yield sock, mac, index
     finally:
         threading.Thread(target=sock.close, daemon=True).start()
 
@@ -170,12 +188,14 @@ def receive(sock: socket.socket, started: float) -> Iterator[tuple[float, bytes]
             yield time.perf_counter() - started, frame
 
 
-def scan_conflicts(pid: int, interface: str, targets: Iterable[IPv4Address | str],
+def scan_conflicts(pid: int, interface: str,
+                   targets: Iterable[IPv4Address | IPv6Address | str],
                    window: float = 0.2, rounds: int = 1,
                    capture: bool = False) -> ConflictScan:
     """ARP-probe every target (an IPv4Address or its text, "10.0.0.5") from `interface`
     in the namespace of `pid` and report each address that more than one MAC answers
-    for.
+    for. IPv6 targets ("fd00:1::5") get DAD-style neighbour solicitations instead
+    (ndp.scan_conflicts6); one scan takes one family.
 
     `rounds` > 1 sends the whole set again, back to back, to survive a lost frame;
     `capture` keeps every frame sent and received, stamped in wall-clock seconds.
@@ -185,7 +205,15 @@ def scan_conflicts(pid: int, interface: str, targets: Iterable[IPv4Address | str
     """
     if rounds < 1:
         raise ValueError("rounds must be at least 1")
-    targets = tuple(dict.fromkeys(IPv4Address(target) for target in targets))
+    parsed = tuple(dict.fromkeys(parse_address(target) for target in targets))
+    if {a.version for a in parsed} == {6}:
+        from emulator.probes.ndpscan import scan_conflicts6
+
+        return scan_conflicts6(pid, interface, parsed, window, rounds, capture)
+    if any(a.version == 6 for a in parsed):
+        raise ValueError("one scan takes one address family: scan the IPv4 and the IPv6 "
+                         "targets apart")
+    targets = tuple(IPv4Address(target) for target in parsed)
     wanted = set(targets)
     frames: list[tuple[float, bytes]] = []
     answers: dict[tuple[IPv4Address, str], Answer] = {}

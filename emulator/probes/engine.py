@@ -3,9 +3,15 @@
 Per source namespace it opens, while the thread is inside that namespace, a raw
 IPv4 socket that sends the prebuilt packets (the kernel routes them, resolving
 neighbours as for any packet) and an AF_PACKET socket that sees every IPv4
-packet arriving there. Sockets keep their namespace after the thread leaves it.
-Replies are matched by the index each probe carries, so no per-probe state is
-needed beyond a list.
+packet arriving there; where IPv6 targets are probed, the same pair for IPv6
+(whose AF_PACKET socket also sends the neighbour solicitations of the `ndp`
+protocol and sees the advertisements). Sockets keep their namespace after the
+thread leaves it. Replies are matched by the index each probe carries, so no
+per-probe state is needed beyond a list.
+
+A target's address family decides the packets: ICMP echo or ICMPv6 echo, TCP and
+UDP over IPv4 or IPv6; `arp` asks IPv4 targets only and `ndp` IPv6 ones only (a
+protocol that does not apply to a target is not sent to it and gets no result).
 """
 
 from __future__ import annotations
@@ -17,17 +23,34 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from emulator.fabric import readiness
 from emulator.fabric.netns import Namespace, machine_net_inode
 from emulator.fabric.rtnl import Rtnl
-from emulator.probes import arp
-from emulator.probes.model import ALL_PROTOCOLS, ARP, PROTOCOLS, ProbeResult, ProbeTarget, Verdict
-from emulator.probes.packets import MAX_TAGS, build, parse_reply, template
+from emulator.probes import arp, ndp
+from emulator.probes.model import (
+    ARP,
+    IPV6,
+    NDP,
+    PROTOCOLS,
+    ProbeResult,
+    ProbeTarget,
+    Verdict,
+    applies,
+)
+from emulator.probes.packets import (
+    MAX_TAGS,
+    PORT_UNREACHABLE,
+    build,
+    parse_reply,
+    template,
+    template6,
+)
 
 ETH_P_IP = 0x0800
 PACKET_OUTGOING = 4
+KNOWN_PROTOCOLS = (*PROTOCOLS, ARP, NDP)
 
 
 class MachineNamespaceRefused(RuntimeError):
@@ -49,13 +72,22 @@ class _Source:
     sender: socket.socket | None = None
     receiver: socket.socket | None = None
     arp: socket.socket | None = None
+    sender6: socket.socket | None = None
+    receiver6: socket.socket | None = None  # also sends the neighbour solicitations
     on_link: list = field(default_factory=list)
+    on_link6: list = field(default_factory=list)
     probes: list[tuple[ProbeTarget, str, float]] = field(default_factory=list)
     results: dict[int, ProbeResult] = field(default_factory=dict)
     arp_waiting: dict[str, list[int]] = field(default_factory=dict)
+    ndp_waiting: dict[str, list[int]] = field(default_factory=dict)
+
+    def result(self, k: int, verdict: Verdict, rtt_ms: float | None, evidence: str) -> None:
+        target, protocol, _ = self.probes[k]
+        self.results[k] = ProbeResult(self.name, target.name, protocol, verdict, rtt_ms,
+                                      evidence, target.family)
 
     def close(self) -> None:
-        for sock in (self.sender, self.receiver, self.arp):
+        for sock in (self.sender, self.receiver, self.arp, self.sender6, self.receiver6):
             if sock is not None:
                 sock.close()
 
@@ -71,18 +103,20 @@ def _net_inode(pid: int) -> int:
     return os.stat(f"/proc/{pid}/ns/net").st_ino
 
 
-def _source_address(dst: IPv4Address) -> IPv4Address | None:
+def _source_address(dst: IPv4Address | IPv6Address) -> IPv4Address | IPv6Address | None:
     """The address the kernel would send from towards dst (a UDP connect sends nothing)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+    family = socket.AF_INET6 if dst.version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
         try:
             probe.connect((str(dst), 9))
         except OSError:
             return None
-        return IPv4Address(probe.getsockname()[0])
+        chosen = probe.getsockname()[0]
+        return IPv6Address(chosen) if dst.version == 6 else IPv4Address(chosen)
 
 
 class ProbeEngine:
-    """Probe ordered pairs of targets with ICMP, TCP SYN and UDP."""
+    """Probe ordered pairs of targets with ICMP, TCP SYN and UDP (and ARP, NDP)."""
 
     def __init__(self, window: float = 0.5, capture: bool = False) -> None:
         self.window = window
@@ -96,13 +130,16 @@ class ProbeEngine:
         """Build the packet templates (imports Scapy): once per process, before timing."""
         for protocol in protocols:
             template(protocol)
+            template6(protocol)
 
     def run(self, sources: Iterable[ProbeTarget], targets: Iterable[ProbeTarget],
             protocols: Iterable[str] = PROTOCOLS, first_tag: int = 0) -> list[ProbeResult]:
-        """Probe from each source to each target; sources are tagged from `first_tag` on."""
+        """Probe from each source to each target with each protocol that applies to the
+        target's family; sources are tagged from `first_tag` on."""
         targets = list(targets)
-        protocols = [p for p in protocols if p in ALL_PROTOCOLS]
+        protocols = [p for p in protocols if p in KNOWN_PROTOCOLS]
         self.prepare([p for p in protocols if p in PROTOCOLS])
+        with_v6 = any(t.family == IPV6 for t in targets)
         opened: list[_Source] = []
         try:
             inodes = {t.pid: _net_inode(t.pid) for t in targets}
@@ -111,7 +148,7 @@ class ProbeEngine:
                     raise ValueError(f"at most {MAX_TAGS + 1} probe sources in one run")
                 source = _Source(src.name, src.pid, tag)
                 opened.append(source)
-                self._open(source, ARP in protocols)
+                self._open(source, ARP in protocols, with_v6, NDP in protocols)
                 mine = _net_inode(src.pid)
                 self._send(source, [t for t in targets if inodes[t.pid] != mine], protocols)
             self._collect(opened)
@@ -122,10 +159,11 @@ class ProbeEngine:
             for k, (target, protocol, _) in enumerate(source.probes):
                 results.append(source.results.get(k) or ProbeResult(
                     source.name, target.name, protocol, Verdict.BLOCKED, None,
-                    f"no reply within {self.window:.2f} s"))
+                    f"no reply within {self.window:.2f} s", target.family))
         return results
 
-    def _open(self, source: _Source, with_arp: bool) -> None:
+    def _open(self, source: _Source, with_arp: bool, with_v6: bool = False,
+              with_ndp: bool = False) -> None:
         ns = Namespace.of_pid(source.pid)
         try:
             refuse_machine_namespace(ns)
@@ -143,8 +181,25 @@ class ProbeEngine:
                     source.arp.setblocking(False)
                     with Rtnl() as rtnl:
                         source.on_link = arp.on_link_routes(rtnl)
+                if with_v6:
+                    self._open6(source, with_ndp)
         finally:
             ns.close()
+
+    @staticmethod
+    def _open6(source: _Source, with_ndp: bool) -> None:
+        """The IPv6 pair, opened by a thread inside the source's namespace."""
+        source.receiver6 = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM,
+                                         socket.htons(ndp.ETH_P_IPV6))
+        source.receiver6.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        source.receiver6.setblocking(False)
+        source.sender6 = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        source.sender6.setblocking(False)
+        if with_ndp:
+            with Rtnl() as rtnl:
+                macs = {link.index: bytes(int(x, 16) for x in link.mac.split(":"))
+                        for link in rtnl.links() if link.mac and link.name != "lo"}
+            source.on_link6 = ndp.on_link_prefixes(source.pid, macs)
 
     def _send(self, source: _Source, targets: list[ProbeTarget], protocols: list[str]) -> None:
         ns = Namespace.of_pid(source.pid)
@@ -157,14 +212,18 @@ class ProbeEngine:
         for target in targets:
             src_ip = routes[target.address]
             for protocol in protocols:
+                if not applies(protocol, target.family):
+                    continue
                 k = len(source.probes)
                 if protocol == ARP:
                     self._send_arp(source, k, target)
                     continue
+                if protocol == NDP:
+                    self._send_ndp(source, k, target)
+                    continue
                 if src_ip is None:
                     source.probes.append((target, protocol, time.monotonic()))
-                    source.results[k] = ProbeResult(source.name, target.name, protocol,
-                                                    Verdict.BLOCKED, None, "no route")
+                    source.result(k, Verdict.BLOCKED, None, "no route")
                     continue
                 packet = build(protocol, src_ip, target.address, k, source.tag)
                 source.probes.append((target, protocol, time.monotonic()))
@@ -175,29 +234,44 @@ class ProbeEngine:
         source.probes.append((target, ARP, time.monotonic()))
         on_link = arp.find_on_link(source.on_link, target.address)
         if on_link is None:
-            source.results[k] = ProbeResult(source.name, target.name, ARP, Verdict.BLOCKED,
-                                            None, "not on-link")
+            source.result(k, Verdict.BLOCKED, None, "not on-link")
             return
         source.arp_waiting.setdefault(str(target.address), []).append(k)
         arp.send(source.arp, on_link, target.address)  # type: ignore[arg-type]
         self.sent += 1
 
+    def _send_ndp(self, source: _Source, k: int, target: ProbeTarget) -> None:
+        """An ordinary neighbour solicitation from the source's address on the target's
+        prefix; reached when the target advertises itself."""
+        source.probes.append((target, NDP, time.monotonic()))
+        on_link = ndp.find_on_link6(source.on_link6, target.address)
+        if on_link is None:
+            source.result(k, Verdict.BLOCKED, None, "not on-link")
+            return
+        source.ndp_waiting.setdefault(str(target.address), []).append(k)
+        group = ndp.multicast_mac(ndp.solicited_node(target.address))  # type: ignore[arg-type]
+        packet = ndp.solicitation(target.address, on_link.mac,  # type: ignore[arg-type]
+                                  on_link.address)
+        source.receiver6.sendto(packet, (on_link.ifname, ndp.ETH_P_IPV6, 0, 0,  # type: ignore[union-attr]
+                                         group))
+        self.sent += 1
+
     def _sendto(self, source: _Source, k: int, packet: bytes, target: ProbeTarget,
                 protocol: str) -> None:
+        sender = source.sender6 if target.family == IPV6 else source.sender
         try:
-            source.sender.sendto(packet, (str(target.address), 0))  # type: ignore[union-attr]
+            sender.sendto(packet, (str(target.address), 0))  # type: ignore[union-attr]
             self.sent += 1
         except BlockingIOError:
-            readiness.ready(write=[source.sender], timeout=1.0)
+            readiness.ready(write=[sender], timeout=1.0)
             self._sendto(source, k, packet, target, protocol)
         except OSError as exc:
             verdict = Verdict.BLOCKED if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH,
                                                        errno.EPERM) else Verdict.ERROR
-            source.results[k] = ProbeResult(source.name, target.name, protocol, verdict, None,
-                                            f"send failed: {exc.strerror}")
+            source.result(k, verdict, None, f"send failed: {exc.strerror}")
 
     def write_pcaps(self, folder) -> list:
-        """One pcap per source namespace (raw IPv4: probes out, replies in)."""
+        """One pcap per source namespace (raw IP, v4 and v6: probes out, replies in)."""
         from emulator.probes.pcap import write_pcap
 
         written = []
@@ -209,6 +283,7 @@ class ProbeEngine:
 
     def _collect(self, sources: list[_Source]) -> None:
         by_fd = {s.receiver.fileno(): s for s in sources}  # type: ignore[union-attr]
+        by_fd.update({s.receiver6.fileno(): s for s in sources if s.receiver6 is not None})
         arp_fds = {s.arp.fileno(): s for s in sources if s.arp_waiting}  # type: ignore[union-attr]
         by_fd.update(arp_fds)
         pending = sum(len(s.probes) - len(s.results) for s in sources)
@@ -219,8 +294,12 @@ class ProbeEngine:
                 return
             readable, _ = readiness.ready(list(by_fd), timeout=remaining)
             for fd in readable:
-                drain = self._drain_arp if fd in arp_fds else self._drain
-                pending -= drain(by_fd[fd])
+                source = by_fd[fd]
+                if fd in arp_fds:
+                    pending -= self._drain_arp(source)
+                else:
+                    six = source.receiver6 is not None and fd == source.receiver6.fileno()
+                    pending -= self._drain(source, source.receiver6 if six else source.receiver)
 
     def _drain_arp(self, source: _Source) -> int:
         matched = 0
@@ -233,24 +312,35 @@ class ProbeEngine:
             if reply is None:
                 continue
             sender, mac = reply
-            for k in source.arp_waiting.pop(sender, []):
-                target, _, sent_at = source.probes[k]
-                rtt = round((time.monotonic() - sent_at) * 1000, 3)
-                source.results[k] = ProbeResult(source.name, target.name, ARP, Verdict.REACHED,
-                                                rtt, f"arp-reply {mac}")
-                matched += 1
+            matched += self._link_answer(source, source.arp_waiting.pop(sender, []),
+                                         f"arp-reply {mac}")
 
-    def _drain(self, source: _Source) -> int:
+    @staticmethod
+    def _link_answer(source: _Source, waiting: list[int], evidence: str) -> int:
+        for k in waiting:
+            _, _, sent_at = source.probes[k]
+            source.result(k, Verdict.REACHED, round((time.monotonic() - sent_at) * 1000, 3),
+                          evidence)
+        return len(waiting)
+
+    def _drain(self, source: _Source, sock: socket.socket | None) -> int:
         matched = 0
         while True:
             try:
-                packet, address = source.receiver.recvfrom(65535)  # type: ignore[union-attr]
+                packet, address = sock.recvfrom(65535)  # type: ignore[union-attr]
             except BlockingIOError:
                 return matched
             if self.capture:
                 self.captured.setdefault(source.name, []).append((time.time(), packet))
             if address[2] == PACKET_OUTGOING:
                 continue
+            if source.ndp_waiting and packet[0] >> 4 == 6:
+                advert = ndp.parse_ndp(packet, ndp.mac_text(address[4][:6]))
+                if advert is not None and advert.kind == ndp.NA:
+                    matched += self._link_answer(
+                        source, source.ndp_waiting.pop(str(advert.target), []),
+                        f"neighbour-advert {advert.mac}")
+                    continue
             reply = parse_reply(packet)
             if reply is None:
                 continue
@@ -260,10 +350,11 @@ class ProbeEngine:
             target, sent_protocol, sent_at = source.probes[k]
             if sent_protocol != protocol:
                 continue
+            if target.family != (IPV6 if packet[0] >> 4 == 6 else "ipv4"):
+                continue
             rtt = (time.monotonic() - sent_at) * 1000
-            reached = replier == str(target.address) and not what.startswith("icmp-") or (
-                what == "icmp-3/3")
+            reached = replier == str(target.address) and not what.startswith("icmp") or (
+                what in PORT_UNREACHABLE)
             verdict = Verdict.REACHED if reached else Verdict.BLOCKED
-            source.results[k] = ProbeResult(source.name, target.name, protocol, verdict,
-                                            round(rtt, 3), what)
+            source.result(k, verdict, round(rtt, 3), what)
             matched += 1

@@ -12,7 +12,8 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
+from typing import TYPE_CHECKING
 
 from emulator.fabric import readiness
 from emulator.probes.conflicts import (
@@ -25,6 +26,10 @@ from emulator.probes.conflicts import (
     probe_frame,
     receive,
 )
+from emulator.probes.model import family_of, parse_address
+
+if TYPE_CHECKING:
+    from emulator.probes.rfc4862 import Timings6
 
 
 @dataclass(frozen=True)
@@ -49,18 +54,25 @@ class Timings:
 @dataclass(frozen=True)
 class DadEvent:
     at: float
-    kind: str  # "probe-sent" (ours), or what showed the conflict: arp-request|arp-reply|arp-probe
+    # "probe-sent" (ours), or what showed the conflict: arp-request|arp-reply|arp-probe
+    # for IPv4, na|dad-ns for IPv6 (rfc4862.py)
+    kind: str
     mac: str
 
 
 @dataclass(frozen=True)
 class DadResult:
-    address: IPv4Address
+    address: IPv4Address | IPv6Address
     conflict: bool
     macs: tuple[str, ...]
     probes_sent: int
     elapsed: float
     events: tuple[DadEvent, ...]
+
+    @property
+    def family(self) -> str:
+        """"ipv4" (RFC 5227, ARP) or "ipv6" (RFC 4862, neighbour solicitation)."""
+        return family_of(self.address)
 
 
 def probe_schedule(timings: Timings, rng: random.Random) -> tuple[tuple[float, ...], float]:
@@ -85,15 +97,23 @@ def conflict_kind(packet: ArpPacket, address: IPv4Address, ours: str) -> str | N
     return None
 
 
-def probe_address(pid: int, interface: str, address: IPv4Address | str,
-                  timings: Timings | None = None, rng: random.Random | None = None,
+def probe_address(pid: int, interface: str, address: IPv4Address | IPv6Address | str,
+                  timings: Timings | Timings6 | None = None, rng: random.Random | None = None,
                   stop_on_conflict: bool = False) -> DadResult:
     """Probe `address` from `interface` in the namespace of `pid` on RFC 5227's schedule.
 
     Listens from the start to ANNOUNCE_WAIT after the last probe and collects every
     conflicting MAC, unless `stop_on_conflict`, which returns at the first one.
-    `address` is an IPv4Address or its text.
+    `address` is an IPv4Address or its text; an IPv6 one is checked by RFC 4862's
+    DAD instead (rfc4862.probe_address6, its default timings unless `timings` is a
+    Timings6).
     """
+    address = parse_address(address)
+    if address.version == 6:
+        from emulator.probes import rfc4862
+
+        six = timings if isinstance(timings, rfc4862.Timings6) else None
+        return rfc4862.probe_address6(pid, interface, address, six, rng, stop_on_conflict)
     address = IPv4Address(address)
     sends, end = probe_schedule(timings or Timings(), rng or random.Random())
     events: list[DadEvent] = []

@@ -27,6 +27,7 @@ from emulator.topology.model import ENGINES
 PACKAGED_TOPOLOGIES = {
     "default": ("emulator.topology", "default.yaml"),
     "isolation": ("emulator.experiments", "topologies/isolation.yaml"),
+    "isolation-dualstack": ("emulator.experiments", "topologies/isolation-dualstack.yaml"),
 }
 
 

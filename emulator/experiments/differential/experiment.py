@@ -54,10 +54,10 @@ def isolation_rows(emulated: Iterable[Cell], real: Iterable[Cell], classifier: C
     """A row per cell probed on both labs: expected (each lab's model), emulated and
     real observations; a disagreement between the observations is classified. `part`
     names the matrix (the main one, or the overlay section's)."""
-    theirs = {(c.source, c.target, c.protocol): c for c in real}
+    theirs = {(c.source, c.target, c.protocol, c.family): c for c in real}
     rows = []
     for mine in emulated:
-        key = (mine.source, mine.target, mine.protocol)
+        key = (mine.source, mine.target, mine.protocol, mine.family)
         other = theirs.pop(key, None)
         rows.append(_isolation_row(classifier, part, mine, other))
     for other in theirs.values():
@@ -75,10 +75,10 @@ def _isolation_row(classifier: Classifier, part: str, mine: Cell | None,
     expected_real = other.expected.value if other else "absent"
     agree = emulated == real
     key = f"{cell.source} -> {cell.target}"
-    verdict = None if agree else classifier("isolation", key, cell.protocol, emulated, real,
+    verdict = None if agree else classifier("isolation", key, cell.label, emulated, real,
                                             expected)
     return {"part": part, "source": cell.source, "target": cell.target,
-            "protocol": cell.protocol,
+            "protocol": cell.protocol, "family": cell.family,
             "expected": expected, "expected_real": expected_real, "emulated": emulated,
             "real": real, "agree": agree, "class": verdict.cls if verdict else "",
             "reason": verdict.reason if verdict else "",

@@ -52,7 +52,8 @@ class ExecResult:
 
 @dataclass(frozen=True)
 class Plug:
-    """One veth from a bridge on the host into a sandbox."""
+    """One veth from a bridge on the host into a sandbox; IPv6 is on for its sandbox
+    end only with `address6` (the kernel adds a link-local then)."""
 
     host_ifname: str
     bridge: str
@@ -140,7 +141,11 @@ class HostFabric(Protocol):
     host: str
     bridge_netfilter: bool
 
-    def create_bridge(self, name: str, address: IPv4Interface | None, mtu: int) -> None: ...
+    def create_bridge(self, name: str, address: IPv4Interface | None, mtu: int,
+                      address6: IPv6Interface | None = None) -> None:
+        """A bridge, up, with the gateway addresses (IPv6 on it only with `address6`,
+        added without DAD; the host then routes IPv6)."""
+        ...
 
     def delete_link(self, name: str) -> None: ...
 

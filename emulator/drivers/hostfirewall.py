@@ -1,27 +1,39 @@
 """The host firewall: one nftables table per Docker host, owned by the engine.
 
-dockerd keeps one set of iptables chains per host, to which the bridge driver
-adds its networks' rules and in which its FORWARD policy drops what nothing
-accepted. Here each contributor hands in its part under a key (the bridge
-driver one per network, the engine one per plugin network's subnet), and each
-change is one small nft transaction: what a network brings are elements of
-named sets, added with it and deleted with it. A transaction's size does not
-depend on how many networks exist; one that fails to load is taken back, so the
-kernel keeps the last state that was good.
+dockerd keeps one set of iptables chains per host (and, since Docker 27, the
+same chains in ip6tables), to which the bridge driver adds its networks' rules
+and in which its FORWARD policy drops what nothing accepted. Here each
+contributor hands in its part under a key (the bridge driver one per network,
+the engine one per plugin network's subnet), and each change is one small nft
+transaction: what a network brings are elements of named sets, added with it and
+deleted with it. A transaction's size does not depend on how many networks
+exist; one that fails to load is taken back, so the kernel keeps the last state
+that was good.
 
-What the rules do, as Docker's DOCKER-ISOLATION chains, internal-network
-rules, ICC setting and MASQUERADE rule do:
+The table is of the `inet` family: one table for IPv4 and IPv6. The rules that
+decide isolation between networks, internal networks and ICC match bridges by
+name, so they are one rule for both families: a dual-stack network cannot be
+isolated over IPv4 and open over IPv6 (the historical Docker failure of issue
+19). What depends on addresses (subnets, masquerade, published ports) has a set
+per family; IPv6 sets and maps end in 6.
+
+What the rules do, as Docker 28's DOCKER-ISOLATION chains, internal-network
+rules, ICC setting and MASQUERADE rules do in iptables and ip6tables:
 - traffic routed from one bridge network to another is dropped, both ways;
 - an internal network's traffic never leaves its bridge;
 - with ICC off, IP traffic between two ports of the bridge is dropped: as on
-  Docker, bridge netfilter hands bridged IPv4 to the forward hook;
-- traffic from a network to anywhere beyond its bridge is masqueraded;
+  Docker, bridge netfilter hands bridged IPv4 and IPv6 to the forward hook;
+- traffic from a network to anywhere beyond its bridge is masqueraded, IPv6
+  too (NAT66, as Docker 28 does in its default gateway mode, nat);
 - traffic routed between the subnets of other drivers' networks on the host (a
   plugin's bridges, say) and any other network's subnet is dropped too, as
   dockerd's FORWARD policy DROP does, while what a plugin bridges inside one
   network is left alone;
 - a published port is DNATed to its container when addressed to the host (from
-  other hosts and from the host itself), as Docker 28's per-port DNAT rules do.
+  other hosts and from the host itself), as Docker 28's per-port DNAT rules do:
+  to the container's IPv4 address from the host's IPv4 addresses and to its IPv6
+  address from the host's IPv6 addresses, except from link-local sources (Docker's
+  `! -s fe80::/10`) and for ::1 (which only Docker's proxy serves).
   Docker's default userland proxy answers what those rules leave out (the host's
   own 127.0.0.1, and every container on a bridge network: its nat chain returns
   for each bridge) and connects to the container from the gateway address. Here
@@ -34,13 +46,14 @@ rules, ICC setting and MASQUERADE rule do:
 
 Bridges are matched by name in hash sets (`bridge_pairs` holds "b" . "b", so
 that one lookup tells whether a packet stays on its bridge). Subnets are matched
-as `ip saddr & MASK` in hash sets, one family of sets per prefix length in
-use: the first subnet of a length declares its sets and rewrites the few
-chains that match that family (a rule per length), the last one removes them.
-Interval sets would do with one set per purpose, but nft reads every element of
-every interval set of the table before each change, which would make a change
-cost more the more networks exist. Subnets nested in one another (possible only
-between a plugin's network and another) are told apart by prefix length alone.
+as `ip saddr & MASK` (`ip6 saddr & MASK`) in hash sets, one family of sets per
+prefix length in use: the first subnet of a length declares its sets and
+rewrites the few chains that match that family (a rule per length), the last one
+removes them. Interval sets would do with one set per purpose, but nft reads
+every element of every interval set of the table before each change, which would
+make a change cost more the more networks exist. Subnets nested in one another
+(possible only between a plugin's network and another) are told apart by prefix
+length alone.
 
 The whole state renders as the table followed by the statements that fill it;
 that is what a full load sends, and what golden files hold.

@@ -377,6 +377,9 @@ class KernelFabric:
                 inside.add_address(ifname, address)
             if address6 is not None:
                 enable_ipv6(ifname)
+                # one unsolicited neighbour advertisement once the address is up, as
+                # arp_notify does for IPv4 (Docker 28 sends three)
+                write_interface_sysctl("ipv6", ifname, "ndisc_notify", "1")
                 inside.add_address(ifname, address6, nodad=True)
             inside.set_up(ifname)
             if gateway is not None:

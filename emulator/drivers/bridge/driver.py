@@ -21,7 +21,7 @@ from emulator.drivers.bridge.options import BridgeOptions, parse_options
 from emulator.drivers.hostfirewall import BridgeRules, FirewallPart, HostFirewall, PublishedPort
 from emulator.drivers.portallocator import ANY, ANY6, DEFAULT_RANGE, PortAllocator, any_of
 from emulator.drivers.portmapping import PortBinding
-from emulator.errdefs import Forbidden, InvalidParameter, NotImplementedByEmulator
+from emulator.errdefs import DockerError, Forbidden, InvalidParameter, NotImplementedByEmulator
 from emulator.fabric.base import HostFabric, Plug
 from emulator.ids import random_mac
 from emulator.ipam.prefixindex import PrefixIndex
@@ -115,7 +115,7 @@ class BridgeDriver(NetworkBookkeeping[_Network, _Endpoint]):
             )
         if net.enable_ipv6:
             if ipam.subnet6 is None or ipam.gateway6 is None:
-                raise InvalidParameter("no IPv6 address was allocated for the bridge")
+                raise DockerError("no IPv6 address was allocated for the bridge")  # System
             validate_ipv6_subnet(ipam.gateway6, ipam.subnet6)
         subnet6 = ipam.subnet6 if net.enable_ipv6 else None
         if not (self._bridge_names[options.bridge_name]

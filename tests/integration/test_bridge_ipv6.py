@@ -32,7 +32,8 @@ SERVER = ("import socket\n"
           "s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, "
           "socket.SO_REUSEADDR, 1)\n"
           "s.bind(('::', 80)); s.listen(1); print('listening', flush=True)\n"
-          "c, peer = s.accept(); c.sendall(('hello ' + peer[0]).encode()); c.close()\n")
+          "for _ in range(2):\n"
+          "    c, peer = s.accept(); c.sendall(('hello ' + peer[0]).encode()); c.close()\n")
 CLIENT = ("import socket, sys\n"
           "s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)\n"
           "print(s.recv(100).decode())\n")
@@ -200,6 +201,11 @@ def test_a_published_port_is_reachable_over_ipv6_from_outside(lab, v6, underlay6
         assert code == 0, answer
         # DNAT, not NAT: the container sees the outside host's own address
         assert answer.strip() == f"hello {OUTSIDE6}"
+        # from a container of another network, through the host's address: let
+        # through and seen from the gateway, as Docker's userland proxy connects
+        other = v6.container(v6.network(9), 2)
+        reply = v6.run(other, ["python3", "-c", CLIENT, HOST6, "8080"])
+        assert reply.stdout.strip() == "hello fd00:b6:8::1", reply.stderr
     finally:
         server.kill()
         server.wait()

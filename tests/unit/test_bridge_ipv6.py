@@ -159,6 +159,15 @@ def test_docker_refuses_these_ipv6_subnets(driver, fabric, subnet, gateway, mess
     assert fabric.links == {}
 
 
+def test_a_network_needs_a_family_and_an_ipv6_pool(driver, fabric) -> None:
+    with docker_error(err.InvalidParameter, 400, "IPv4 or IPv6 must be enabled"):
+        driver.create_network(NetworkSpec(A, "none", {}, enable_ipv4=False), DUAL)
+    with docker_error(err.InvalidParameter, 400, "ipv6 pool is empty"):
+        driver.create_network(v6_spec(), IPAMData(IPv4Network("10.50.0.0/24"),
+                                                  IPv4Address("10.50.0.1")))
+    assert fabric.links == {}
+
+
 def test_the_link_local_prefix_itself_is_allowed(driver, fabric) -> None:
     ipam = IPAMData(IPv4Network("10.50.0.0/24"), IPv4Address("10.50.0.1"),
                     Net6("fe80::/64"), IPv6Address("fe80::1"))

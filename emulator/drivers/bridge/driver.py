@@ -113,8 +113,12 @@ class BridgeDriver(NetworkBookkeeping[_Network, _Endpoint]):
                 "com.docker.network.bridge.enable_icc=false needs bridge netfilter "
                 "(br_netfilter), which this kernel lacks"
             )
+        if not net.enable_ipv4 and not net.enable_ipv6:
+            raise InvalidParameter("IPv4 or IPv6 must be enabled")
         if net.enable_ipv6:
-            if ipam.subnet6 is None or ipam.gateway6 is None:
+            if ipam.subnet6 is None:
+                raise InvalidParameter("ipv6 pool is empty")
+            if ipam.gateway6 is None:
                 raise DockerError("no IPv6 address was allocated for the bridge")  # System
             validate_ipv6_subnet(ipam.gateway6, ipam.subnet6)
         subnet6 = ipam.subnet6 if net.enable_ipv6 else None

@@ -92,6 +92,9 @@ class Adoption:
     mac: str | None
     gateway: IPv4Address | None = None
     routes: tuple[tuple[str, str | None], ...] = ()  # (destination, next hop or None)
+    """Of either family; an IPv6 one needs `address6` (IPv6 is on only with it)."""
+    address6: IPv6Interface | None = None
+    gateway6: IPv6Address | None = None
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,10 @@ class HostFabric(Protocol):
         """Move the sandbox's `ifname` back to the host as `host_name`, down."""
         ...
 
-    def set_default_route(self, sandbox: SandboxHandle, gateway: IPv4Address) -> None: ...
+    def set_default_route(self, sandbox: SandboxHandle,
+                          gateway: IPv4Address | IPv6Address) -> None:
+        """Replace the sandbox's default route of the gateway's family."""
+        ...
 
     def sandbox_links(self, sandbox: SandboxHandle) -> list[str]: ...
 

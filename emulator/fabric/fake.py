@@ -220,9 +220,11 @@ class FakeFabric:
         self.host_links.discard(adoption.src_name)
         self.sandbox_ifaces[sandbox.key][adoption.ifname] = Plug(
             "", "", adoption.ifname, adoption.address, adoption.mac or "", 1500,
-            adoption.gateway)
+            adoption.gateway, address6=adoption.address6, gateway6=adoption.gateway6)
         if adoption.gateway is not None:
             self.default_routes[sandbox.key] = adoption.gateway
+        if adoption.gateway6 is not None:
+            self.default_routes6[sandbox.key] = adoption.gateway6
         return adoption.mac or "02:00:00:00:00:01"
 
     def sandbox_key(self, sandbox: SandboxHandle) -> str:

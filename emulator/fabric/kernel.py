@@ -14,7 +14,14 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv6Address,
+    IPv6Interface,
+    ip_address,
+    ip_network,
+)
 from pathlib import Path
 from typing import TypeVar
 
@@ -465,13 +472,18 @@ class KernelFabric:
                     inside.set_mac(adoption.ifname, adoption.mac)
                 if adoption.address is not None:
                     inside.add_address(adoption.ifname, adoption.address)
+                if adoption.address6 is not None:
+                    enable_ipv6(adoption.ifname)
+                    inside.add_address(adoption.ifname, adoption.address6, nodad=True)
                 inside.set_up(adoption.ifname)
                 for destination, hop in adoption.routes:
-                    inside.add_route(IPv4Network(destination, strict=False),
-                                     IPv4Address(hop) if hop else None,
+                    inside.add_route(ip_network(destination, strict=False),
+                                     ip_address(hop) if hop else None,
                                      None if hop else adoption.ifname)
                 if adoption.gateway is not None:
                     inside.set_default_route(adoption.gateway)
+                if adoption.gateway6 is not None:
+                    inside.set_default_route(adoption.gateway6)
                 _await_up(inside, adoption.ifname)
                 link = inside.link(adoption.ifname)
                 return (link.mac if link else None) or ""
@@ -521,7 +533,8 @@ class KernelFabric:
         with self._entered(sandbox), NamespaceLinks() as inside:
             inside.delete_link(ifname)
 
-    def set_default_route(self, sandbox: SandboxHandle, gateway: IPv4Address) -> None:
+    def set_default_route(self, sandbox: SandboxHandle,
+                          gateway: IPv4Address | IPv6Address) -> None:
         with self._entered(sandbox), NamespaceLinks() as inside:
             inside.set_default_route(gateway)
 

@@ -19,6 +19,7 @@ from ipaddress import (
     IPv4Network,
     IPv6Address,
     IPv6Interface,
+    IPv6Network,
 )
 
 NLMSG_ERROR, NLMSG_DONE = 2, 3
@@ -362,11 +363,13 @@ class Rtnl:
                 found.append((index, IPv6Interface(f"{IPv6Address(local)}/{prefixlen}"), flags))
         return found
 
-    def add_route(self, destination: IPv4Network, gateway: IPv4Address | None,
-                  index: int | None) -> None:
-        """A route to `destination`: via `gateway`, or straight out of interface `index`."""
+    def add_route(self, destination: IPv4Network | IPv6Network,
+                  gateway: IPv4Address | IPv6Address | None, index: int | None) -> None:
+        """A route to `destination` (of either family): via `gateway`, or straight out
+        of interface `index`."""
+        family = socket.AF_INET6 if destination.version == 6 else socket.AF_INET
         scope = 0 if gateway is not None else 253  # universe, or link
-        body = _RTMSG.pack(socket.AF_INET, destination.prefixlen, 0, 0, 254, 3, scope, 1, 0)
+        body = _RTMSG.pack(family, destination.prefixlen, 0, 0, 254, 3, scope, 1, 0)
         if destination.prefixlen:
             body += _attr(RTA_DST, destination.network_address.packed)
         if gateway is not None:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 
 from emulator.fabric import readiness
-from emulator.fabric.rtnl import BR_STATE_FORWARDING, IFA_F_TENTATIVE, Rtnl
+from emulator.fabric.rtnl import BR_STATE_FORWARDING, IFA_F_DADFAILED, IFA_F_TENTATIVE, Rtnl
 
 RTMGRP_LINK, RTMGRP_IPV6_IFADDR = 0x1, 0x100
 READY_STATES = {"UP", "UNKNOWN"}
@@ -71,7 +71,7 @@ def wait_links_gone(names: Iterable[str], timeout: float = 10.0) -> None:
 def _tentative(rtnl: Rtnl, names: set[str]) -> set[str]:
     indexes = {link.index: link.name for link in rtnl.links() if link.name in names}
     return {indexes[index] for index, _, flags in rtnl.addresses6()
-            if index in indexes and flags & IFA_F_TENTATIVE}
+            if index in indexes and flags & IFA_F_TENTATIVE and not flags & IFA_F_DADFAILED}
 
 
 def wait_no_tentative(names: Iterable[str], timeout: float = 10.0) -> None:

@@ -32,7 +32,7 @@ SERVER = ("import socket\n"
           "s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, "
           "socket.SO_REUSEADDR, 1)\n"
           "s.bind(('::', 80)); s.listen(1); print('listening', flush=True)\n"
-          "for _ in range(2):\n"
+          "for _ in range(3):\n"
           "    c, peer = s.accept(); c.sendall(('hello ' + peer[0]).encode()); c.close()\n")
 CLIENT = ("import socket, sys\n"
           "s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)\n"
@@ -154,6 +154,8 @@ def test_icc_off_drops_ipv6_between_containers_but_not_to_the_gateway(v6) -> Non
     assert not ping6(v6, a, "fd00:b6:5::3") and not ping6(v6, b, "fd00:b6:5::2")
     assert not ping4(v6, a, "10.96.5.3")
     assert ping6(v6, a, "fd00:b6:5::1")
+    v6.driver._firewall.withdraw(f"bridge network {net}")  # bridged IPv6 meets the
+    assert ping6(v6, a, "fd00:b6:5::3")  # firewall (bridge-nf-call-ip6tables): it was that
 
 
 @pytest.fixture
@@ -206,6 +208,9 @@ def test_a_published_port_is_reachable_over_ipv6_from_outside(lab, v6, underlay6
         other = v6.container(v6.network(9), 2)
         reply = v6.run(other, ["python3", "-c", CLIENT, HOST6, "8080"])
         assert reply.stdout.strip() == "hello fd00:b6:8::1", reply.stderr
+        # from the Docker host itself, to its own address (nat OUTPUT)
+        own = lab.host("h1").exec(["python3", "-c", CLIENT, HOST6, "8080"])
+        assert own.stdout.strip() == f"hello {HOST6}", own.stderr
     finally:
         server.kill()
         server.wait()

@@ -23,6 +23,11 @@ rules, ICC setting and MASQUERADE rules do in iptables and ip6tables:
 - an internal network's traffic never leaves its bridge;
 - with ICC off, IP traffic between two ports of the bridge is dropped: as on
   Docker, bridge netfilter hands bridged IPv4 and IPv6 to the forward hook;
+- what is routed into a bridge network from elsewhere (another host that routes a
+  network's prefix to the Docker host, say) is dropped unless it answers a
+  connection from inside or is for a published port: Docker 28's `-A DOCKER ! -i
+  br -o br -j DROP` after its per-port ACCEPTs and DOCKER-CT (and its raw-table
+  direct-access rule); it matters most for IPv6, whose prefixes are routed;
 - traffic from a network to anywhere beyond its bridge is masqueraded, IPv6
   too (NAT66, as Docker 28 does in its default gateway mode, nat);
 - traffic routed between the subnets of other drivers' networks on the host (a
@@ -143,6 +148,9 @@ SKELETON = """table inet cnm {
     oifname @internal_bridges iifname . oifname != @bridge_pairs drop
     iifname @icc_off iifname . oifname @bridge_pairs drop
     jump isolation
+    oifname @bridges iifname != @bridges ct state established,related accept
+    oifname @bridges iifname != @bridges ct status dnat accept
+    oifname @bridges iifname != @bridges drop
   }
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;

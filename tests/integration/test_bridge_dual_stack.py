@@ -217,3 +217,25 @@ def test_a_published_port_is_reachable_over_ipv6_from_outside(lab, v6, underlay6
     v6.driver.unpublish(net, c.ep_id)
     code, answer = lab.outside_exec(["python3", "-c", CLIENT, HOST6, "8080"])
     assert code != 0 and "refused" in answer.lower()
+
+
+def test_a_network_routed_to_from_outside_is_not_reachable_directly(lab, v6, underlay6) -> None:
+    """IPv6 prefixes are routed, not hidden behind NAT: with a route to a network's
+    prefix through the Docker host, the outside host still reaches no container
+    directly (Docker 28's DOCKER chain drops what is routed into a bridge unless it
+    is for a published port or answers a connection from inside), while the
+    container's own connections out get their answers."""
+    c = v6.container(v6.network(10), 2)
+    route = ["ip", "-6", "route", "add", "fd00:b6:10::/64", "via", HOST6]
+    assert lab.outside_exec(route)[0] == 0
+    try:
+        code, answer = lab.outside_exec(["ping", "-6", "-c", "1", "-W", "1", "fd00:b6:10::2"])
+        assert code != 0, answer
+        code, answer = lab.outside_exec(["python3", "-c", CLIENT, "fd00:b6:10::2", "80"])
+        assert code != 0 and "timed out" in answer, answer
+        assert ping6(v6, c, OUTSIDE6)
+        # the Docker host itself reaches it (nothing routed)
+        assert lab.host("h1").exec(["ping", "-6", "-c", "1", "-W", "1",
+                                    "fd00:b6:10::2"]).exit_code == 0
+    finally:
+        lab.outside_exec(["ip", "-6", "route", "del", "fd00:b6:10::/64"])

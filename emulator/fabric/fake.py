@@ -180,6 +180,8 @@ class FakeFabric:
         self.sandbox_ifaces[sandbox.key][plug.ifname] = plug  # type: ignore[assignment]
         if plug.gateway is not None:
             self.default_routes[sandbox.key] = plug.gateway
+        if plug.gateway6 is not None:
+            self.default_routes6[sandbox.key] = plug.gateway6
         self.log.append(("plug_macvlan", f"{plug.parent}>{sandbox.key}/{plug.ifname}"))
 
     def unplug(self, sandbox: SandboxHandle, ifname: str) -> None:

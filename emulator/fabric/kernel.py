@@ -151,15 +151,19 @@ class KernelFabric:
         # dockerd gives its bridges a random MAC of their own (libnetwork's setupDevice), so
         # the gateway's MAC does not change as containers come and go
         self._netlink.add_bridge(name, mtu, random_mac())
-        if address is not None:
-            self._netlink.add_address(name, address)
-        if address6 is not None:
-            with self._ns.entered():
-                self._route_ipv6()
-                write_interface_sysctl("ipv6", name, "accept_ra", "0")
-                enable_ipv6(name)
-            self._netlink.add_address(name, address6, nodad=True)
-            self._dad_done.discard(name)
+        try:
+            if address is not None:
+                self._netlink.add_address(name, address)
+            if address6 is not None:
+                with self._ns.entered():
+                    self._route_ipv6()
+                    write_interface_sysctl("ipv6", name, "accept_ra", "0")
+                    enable_ipv6(name)
+                self._netlink.add_address(name, address6, nodad=True)
+                self._dad_done.discard(name)
+        except BaseException:
+            self._netlink.delete_link(name)
+            raise
 
     def _route_ipv6(self) -> None:
         """The host routes IPv6 (Docker's setupIPv6Forwarding: all and default

@@ -1,27 +1,44 @@
 """The host firewall: one nftables table per Docker host, owned by the engine.
 
-dockerd keeps one set of iptables chains per host, to which the bridge driver
-adds its networks' rules and in which its FORWARD policy drops what nothing
-accepted. Here each contributor hands in its part under a key (the bridge
-driver one per network, the engine one per plugin network's subnet), and each
-change is one small nft transaction: what a network brings are elements of
-named sets, added with it and deleted with it. A transaction's size does not
-depend on how many networks exist; one that fails to load is taken back, so the
-kernel keeps the last state that was good.
+dockerd keeps one set of iptables chains per host (and, since Docker 27, the
+same chains in ip6tables), to which the bridge driver adds its networks' rules
+and in which its FORWARD policy drops what nothing accepted. Here each
+contributor hands in its part under a key (the bridge driver one per network,
+the engine one per plugin network's subnet), and each change is one small nft
+transaction: what a network brings are elements of named sets, added with it and
+deleted with it. A transaction's size does not depend on how many networks
+exist; one that fails to load is taken back, so the kernel keeps the last state
+that was good.
 
-What the rules do, as Docker's DOCKER-ISOLATION chains, internal-network
-rules, ICC setting and MASQUERADE rule do:
+The table is of the `inet` family: one table for IPv4 and IPv6. The rules that
+decide isolation between networks, internal networks and ICC match bridges by
+name, so they are one rule for both families: a dual-stack network cannot be
+isolated over IPv4 and open over IPv6 (the historical Docker failure of issue
+19). What depends on addresses (subnets, masquerade, published ports) has a set
+per family; IPv6 sets and maps end in 6.
+
+What the rules do, as Docker 28's DOCKER-ISOLATION chains, internal-network
+rules, ICC setting and MASQUERADE rules do in iptables and ip6tables:
 - traffic routed from one bridge network to another is dropped, both ways;
 - an internal network's traffic never leaves its bridge;
 - with ICC off, IP traffic between two ports of the bridge is dropped: as on
-  Docker, bridge netfilter hands bridged IPv4 to the forward hook;
-- traffic from a network to anywhere beyond its bridge is masqueraded;
+  Docker, bridge netfilter hands bridged IPv4 and IPv6 to the forward hook;
+- what is routed into a bridge network from elsewhere (another host that routes a
+  network's prefix to the Docker host, say) is dropped unless it answers a
+  connection from inside or is for a published port: Docker 28's `-A DOCKER ! -i
+  br -o br -j DROP` after its per-port ACCEPTs and DOCKER-CT (and its raw-table
+  direct-access rule); it matters most for IPv6, whose prefixes are routed;
+- traffic from a network to anywhere beyond its bridge is masqueraded, IPv6
+  too (NAT66, as Docker 28 does in its default gateway mode, nat);
 - traffic routed between the subnets of other drivers' networks on the host (a
   plugin's bridges, say) and any other network's subnet is dropped too, as
   dockerd's FORWARD policy DROP does, while what a plugin bridges inside one
   network is left alone;
 - a published port is DNATed to its container when addressed to the host (from
-  other hosts and from the host itself), as Docker 28's per-port DNAT rules do.
+  other hosts and from the host itself), as Docker 28's per-port DNAT rules do:
+  to the container's IPv4 address from the host's IPv4 addresses and to its IPv6
+  address from the host's IPv6 addresses, except from link-local sources (Docker's
+  `! -s fe80::/10`) and for ::1 (which only Docker's proxy serves).
   Docker's default userland proxy answers what those rules leave out (the host's
   own 127.0.0.1, and every container on a bridge network: its nat chain returns
   for each bridge) and connects to the container from the gateway address. Here
@@ -34,13 +51,14 @@ rules, ICC setting and MASQUERADE rule do:
 
 Bridges are matched by name in hash sets (`bridge_pairs` holds "b" . "b", so
 that one lookup tells whether a packet stays on its bridge). Subnets are matched
-as `ip saddr & MASK` in hash sets, one family of sets per prefix length in
-use: the first subnet of a length declares its sets and rewrites the few
-chains that match that family (a rule per length), the last one removes them.
-Interval sets would do with one set per purpose, but nft reads every element of
-every interval set of the table before each change, which would make a change
-cost more the more networks exist. Subnets nested in one another (possible only
-between a plugin's network and another) are told apart by prefix length alone.
+as `ip saddr & MASK` (`ip6 saddr & MASK`) in hash sets, one family of sets per
+prefix length in use: the first subnet of a length declares its sets and
+rewrites the few chains that match that family (a rule per length), the last one
+removes them. Interval sets would do with one set per purpose, but nft reads
+every element of every interval set of the table before each change, which would
+make a change cost more the more networks exist. Subnets nested in one another
+(possible only between a plugin's network and another) are told apart by prefix
+length alone.
 
 The whole state renders as the table followed by the statements that fill it;
 that is what a full load sends, and what golden files hold.
@@ -51,11 +69,16 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 
 from emulator.fabric.base import HostFabric
 
-SKELETON = """table ip cnm {
+TABLE = "inet cnm"
+"""One table for both families: what is matched by interface (isolation between
+bridges, internal networks, ICC) is one rule for IPv4 and IPv6 alike, so a dual-stack
+network cannot be isolated over one family and open over the other."""
+
+SKELETON = """table inet cnm {
   set bridges {
     type ifname
   }
@@ -74,6 +97,12 @@ SKELETON = """table ip cnm {
   map published_at {
     type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service
   }
+  map published6_any {
+    type inet_proto . inet_service : ipv6_addr . inet_service
+  }
+  map published6_at {
+    type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service
+  }
   chain isolation {
   }
   chain from_isolated {
@@ -88,10 +117,15 @@ SKELETON = """table ip cnm {
   }
   chain published {
     iifname @internal_bridges return
-    iifname @bridges meta l4proto . th dport @published_any ct mark set ct mark | PROXIED
-    iifname @bridges ip daddr . meta l4proto . th dport @published_at ct mark set ct mark | PROXIED
+    iifname @bridges meta nfproto ipv4 meta l4proto . th dport @published_any SET_PROXIED
+    iifname @bridges ip daddr . meta l4proto . th dport @published_at SET_PROXIED
     dnat ip to ip daddr . meta l4proto . th dport map @published_at
-    dnat ip to meta l4proto . th dport map @published_any
+    meta nfproto ipv4 dnat ip to meta l4proto . th dport map @published_any
+    ip6 saddr fe80::/10 return
+    iifname @bridges meta nfproto ipv6 meta l4proto . th dport @published6_any SET_PROXIED
+    iifname @bridges ip6 daddr . meta l4proto . th dport @published6_at SET_PROXIED
+    dnat ip6 to ip6 daddr . meta l4proto . th dport map @published6_at
+    meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @published6_any
   }
   chain prerouting {
     type nat hook prerouting priority dstnat; policy accept;
@@ -99,6 +133,7 @@ SKELETON = """table ip cnm {
   }
   chain output {
     type nat hook output priority -100; policy accept;
+    ip6 daddr ::1 return
     fib daddr type local jump published
   }
   chain loopback_guard {
@@ -113,6 +148,9 @@ SKELETON = """table ip cnm {
     oifname @internal_bridges iifname . oifname != @bridge_pairs drop
     iifname @icc_off iifname . oifname @bridge_pairs drop
     jump isolation
+    oifname @bridges iifname != @bridges ct state established,related accept
+    oifname @bridges iifname != @bridges ct status dnat accept
+    oifname @bridges iifname != @bridges drop
   }
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
@@ -121,31 +159,50 @@ SKELETON = """table ip cnm {
     jump masq
   }
 }
-""".replace("PROXIED", "0x00100000")
+""".replace("SET_PROXIED", "ct mark set ct mark | PROXIED").replace("PROXIED", "0x00100000")
 
 FAMILY_SETS: dict[str, tuple[str, ...]] = {
     "subnets": ("subnets_{p} {{ type ipv4_addr; }}",),
     "isolated": ("isolated_{p} {{ type ipv4_addr; }}",
                  "isolated_pairs_{p} {{ type ipv4_addr . ipv4_addr; }}"),
     "masq": ("masq_{p} {{ type ipv4_addr; }}", "masq_own_{p} {{ type ipv4_addr . ifname; }}"),
+    "subnets6": ("subnets6_{p} {{ type ipv6_addr; }}",),
+    "isolated6": ("isolated6_{p} {{ type ipv6_addr; }}",
+                  "isolated_pairs6_{p} {{ type ipv6_addr . ipv6_addr; }}"),
+    "masq6": ("masq6_{p} {{ type ipv6_addr; }}",
+              "masq_own6_{p} {{ type ipv6_addr . ifname; }}"),
 }
-"""Per prefix length {p}: the sets of each family of subnets."""
+"""Per prefix length {p}: the sets of each family of subnets (IPv6 ones end in 6)."""
 
-CHAIN_RULES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
-    "isolation": ("isolated", ("ip saddr & {m} @isolated_{p} jump from_isolated",
-                               "ip daddr & {m} @isolated_{p} jump to_isolated"), ()),
-    "from_isolated": ("isolated",
-                      ("ip saddr & {m} . ip daddr & {m} @isolated_pairs_{p} return",),
-                      ("jump drop_to_subnets",)),
-    "to_isolated": ("isolated", ("ip saddr & {m} . ip daddr & {m} @isolated_pairs_{p} return",),
-                    ("jump drop_from_subnets",)),
-    "drop_to_subnets": ("subnets", ("ip daddr & {m} @subnets_{p} drop",), ()),
-    "drop_from_subnets": ("subnets", ("ip saddr & {m} @subnets_{p} drop",), ()),
-    "masq": ("masq", ("ip saddr & {m} @masq_{p} ip saddr & {m} . oifname != @masq_own_{p} "
-                      "masquerade",), ()),
+_SET_FAMILY = {"subnets": "subnets", "isolated": "isolated", "isolated_pairs": "isolated",
+               "masq": "masq", "masq_own": "masq"}
+_SET_FAMILY.update({name + "6": family + "6" for name, family in list(_SET_FAMILY.items())})
+
+CHAIN_RULES: dict[str, tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...]]] = {
+    "isolation": ((("isolated", ("ip saddr & {m} @isolated_{p} jump from_isolated",
+                                 "ip daddr & {m} @isolated_{p} jump to_isolated")),
+                   ("isolated6", ("ip6 saddr & {m} @isolated6_{p} jump from_isolated",
+                                  "ip6 daddr & {m} @isolated6_{p} jump to_isolated"))), ()),
+    "from_isolated": (
+        (("isolated", ("ip saddr & {m} . ip daddr & {m} @isolated_pairs_{p} return",)),
+         ("isolated6", ("ip6 saddr & {m} . ip6 daddr & {m} @isolated_pairs6_{p} return",))),
+        ("jump drop_to_subnets",)),
+    "to_isolated": (
+        (("isolated", ("ip saddr & {m} . ip daddr & {m} @isolated_pairs_{p} return",)),
+         ("isolated6", ("ip6 saddr & {m} . ip6 daddr & {m} @isolated_pairs6_{p} return",))),
+        ("jump drop_from_subnets",)),
+    "drop_to_subnets": ((("subnets", ("ip daddr & {m} @subnets_{p} drop",)),
+                         ("subnets6", ("ip6 daddr & {m} @subnets6_{p} drop",))), ()),
+    "drop_from_subnets": ((("subnets", ("ip saddr & {m} @subnets_{p} drop",)),
+                           ("subnets6", ("ip6 saddr & {m} @subnets6_{p} drop",))), ()),
+    "masq": ((("masq", ("ip saddr & {m} @masq_{p} ip saddr & {m} . oifname != @masq_own_{p} "
+                        "masquerade",)),
+              ("masq6", ("ip6 saddr & {m} @masq6_{p} ip6 saddr & {m} . oifname != "
+                         "@masq_own6_{p} masquerade",))), ()),
 }
-"""The chains that depend on which prefix lengths are in use: their family, the rules
-for each length (netmask {m}) in increasing order, and the rules that end them."""
+"""The chains that depend on which prefix lengths are in use: for each family feeding
+them, the rules for each length (netmask {m}) in increasing order; then the rules that
+end them (when they have any rule)."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +212,9 @@ class BridgeRules:
     internal: bool
     icc: bool
     masquerade: bool
+    """Masquerade of what leaves the network: IPv4, and IPv6 too (NAT66, as Docker 28's
+    ip6tables rules in its default gateway mode, nat)."""
+    subnet6: IPv6Network | None = None
 
 
 @dataclass(frozen=True)
@@ -165,10 +225,12 @@ class PublishedPort:
 
     bridge: str
     proto: str
-    host_ip: IPv4Address | None
-    """None: every address of the host (0.0.0.0)."""
+    host_ip: IPv4Address | IPv6Address | None
+    """None: every address of the host of the container address's family (0.0.0.0
+    or [::]); link-local sources (fe80::/10) are not DNATed, as Docker's ip6tables
+    rule says (`! -s fe80::/10`)."""
     host_port: int
-    container_ip: IPv4Address
+    container_ip: IPv4Address | IPv6Address
     container_port: int
 
 
@@ -176,7 +238,7 @@ class PublishedPort:
 class FirewallPart:
     bridges: tuple[BridgeRules, ...] = ()
     """Bridge networks: isolation from each other, internal, ICC, masquerade."""
-    isolated_subnets: tuple[IPv4Network, ...] = ()
+    isolated_subnets: tuple[IPv4Network | IPv6Network, ...] = ()
     """Subnets between which (and any other network's) routed traffic is dropped."""
     published: tuple[PublishedPort, ...] = ()
     """Published ports: DNAT from every address of the host (or one), hairpin."""
@@ -193,13 +255,32 @@ def _set_lines(family: Family) -> list[str]:
     return [line.format(p=length) for line in FAMILY_SETS[name]]
 
 
+def _netmask(family: str, length: int) -> str:
+    return str(ip_network(f"{'::' if family.endswith('6') else '0.0.0.0'}/{length}").netmask)
+
+
 def _chain_rules(chain: str, families: set[Family]) -> list[str]:
     """The whole content of a chain that depends on the prefix lengths in use."""
-    name, per_length, ending = CHAIN_RULES[chain]
-    lengths = sorted(length for family, length in families if family == name)
-    rules = [line.format(p=length, m=IPv4Network(f"0.0.0.0/{length}").netmask)
-             for length in lengths for line in per_length]
+    feeds, ending = CHAIN_RULES[chain]
+    rules = []
+    for name, per_length in feeds:
+        lengths = sorted(length for family, length in families if family == name)
+        rules += [line.format(p=length, m=_netmask(name, length))
+                  for length in lengths for line in per_length]
     return rules + list(ending) if rules else []
+
+
+def _chain_families(chain: str) -> set[str]:
+    return {name for name, _ in CHAIN_RULES[chain][0]}
+
+
+def _subnet_elements(subnet: IPv4Network | IPv6Network, *kinds: str) -> list[Element]:
+    """The elements a subnet puts in the sets of these kinds ("subnets", "isolated",
+    "isolated_pairs", "masq"), in the sets of its family and prefix length."""
+    six = "6" if subnet.version == 6 else ""
+    length, address = subnet.prefixlen, subnet.network_address
+    return [(f"{kind}{six}_{length}", f"{address} . {address}" if kind == "isolated_pairs"
+             else str(address)) for kind in kinds]
 
 
 def elements(part: FirewallPart) -> list[Element]:
@@ -212,31 +293,32 @@ def elements(part: FirewallPart) -> list[Element]:
             out.append(("internal_bridges", name))
         if not net.icc:
             out.append(("icc_off", name))
-        if net.subnet is not None:
-            length, address = net.subnet.prefixlen, net.subnet.network_address
-            out.append((f"subnets_{length}", str(address)))
+        for subnet in (net.subnet, net.subnet6):
+            if subnet is None:
+                continue
+            out += _subnet_elements(subnet, "subnets")
             if net.masquerade and not net.internal:
-                out += [(f"masq_{length}", str(address)),
-                        (f"masq_own_{length}", f"{address} . {name}")]
+                six = "6" if subnet.version == 6 else ""
+                out += _subnet_elements(subnet, "masq")
+                out.append((f"masq_own{six}_{subnet.prefixlen}",
+                            f"{subnet.network_address} . {name}"))
     for subnet in part.isolated_subnets:
-        length, address = subnet.prefixlen, subnet.network_address
-        out += [(f"subnets_{length}", str(address)), (f"isolated_{length}", str(address)),
-                (f"isolated_pairs_{length}", f"{address} . {address}")]
+        out += _subnet_elements(subnet, "subnets", "isolated", "isolated_pairs")
     for port in part.published:
+        six = "6" if port.container_ip.version == 6 else ""
         key = f"{port.proto} . {port.host_port}"
         target = f"{port.container_ip} . {port.container_port}"
         if port.host_ip is None:
-            out.append(("published_any", f"{key} : {target}"))
+            out.append((f"published{six}_any", f"{key} : {target}"))
         else:
-            out.append(("published_at", f"{port.host_ip} . {key} : {target}"))
+            out.append((f"published{six}_at", f"{port.host_ip} . {key} : {target}"))
     return out
 
 
 def _family(set_name: str) -> Family | None:
     """The family a set belongs to (None for the table's own sets)."""
     kind, _, length = set_name.rpartition("_")
-    family = {"subnets": "subnets", "isolated": "isolated", "isolated_pairs": "isolated",
-              "masq": "masq", "masq_own": "masq"}.get(kind)
+    family = _SET_FAMILY.get(kind)
     return (family, int(length)) if family else None
 
 
@@ -279,14 +361,14 @@ class HostFirewall:
     def ruleset(self) -> str:
         """The whole state: the table, then the statements that fill it."""
         families = set(self._in_use)
-        lines = sorted(f"add set ip cnm {line}" for family in families
+        lines = sorted(f"add set {TABLE} {line}" for family in families
                        for line in _set_lines(family))
-        lines += [f"add rule ip cnm {chain} {rule}" for chain in CHAIN_RULES
+        lines += [f"add rule {TABLE} {chain} {rule}" for chain in CHAIN_RULES
                   for rule in _chain_rules(chain, families)]
         by_set: dict[str, list[str]] = {}
         for name, element in self._held:
             by_set.setdefault(name, []).append(element)
-        lines += [f"add element ip cnm {name} {{ {', '.join(sorted(by_set[name]))} }}"
+        lines += [f"add element {TABLE} {name} {{ {', '.join(sorted(by_set[name]))} }}"
                   for name in sorted(by_set)]
         return SKELETON + "".join(line + "\n" for line in lines)
 
@@ -340,16 +422,16 @@ class HostFirewall:
         families = set(self._in_use)
         declared, dropped = families - families_before, families_before - families
         kinds = {name for name, _ in declared | dropped}
-        lines = sorted(f"add set ip cnm {line}" for family in declared
+        lines = sorted(f"add set {TABLE} {line}" for family in declared
                        for line in _set_lines(family))
-        for chain, (kind, _, _) in CHAIN_RULES.items():
-            if kind in kinds:
-                lines.append(f"flush chain ip cnm {chain}")
-                lines += [f"add rule ip cnm {chain} {rule}"
+        for chain in CHAIN_RULES:
+            if _chain_families(chain) & kinds:
+                lines.append(f"flush chain {TABLE} {chain}")
+                lines += [f"add rule {TABLE} {chain} {rule}"
                           for rule in _chain_rules(chain, families)]
-        lines += [f"add element ip cnm {name} {{ {element} }}" for name, element in added]
-        lines += [f"delete element ip cnm {name} {{ {element} }}" for name, element in deleted]
-        lines += sorted(f"delete set ip cnm {line.split()[0]}" for family in dropped
+        lines += [f"add element {TABLE} {name} {{ {element} }}" for name, element in added]
+        lines += [f"delete element {TABLE} {name} {{ {element} }}" for name, element in deleted]
+        lines += sorted(f"delete set {TABLE} {line.split()[0]}" for family in dropped
                         for line in _set_lines(family))
         if lines:
             self.fabric.update_firewall("".join(line + "\n" for line in lines))

@@ -2,6 +2,8 @@
 
 The smallest complete driver, as in libnetwork: every operation succeeds and
 touches nothing, because the engine already gave the sandbox its namespace.
+`ipv6=True`: as on Docker (no IPAM for it), `--ipv6` changes nothing here; the
+sandbox has only `lo`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from emulator.errdefs import Forbidden
 from emulator.fabric.base import HostFabric
 
 CAPABILITY = driverapi.Capability(
-    uses_ipam=False, creates_interface=False, provides_gateway=False, only_network="none")
+    uses_ipam=False, creates_interface=False, provides_gateway=False, only_network="none",
+    ipv6=True)
 
 
 def register(registrar: driverapi.Registrar) -> None:

@@ -2,7 +2,9 @@
 
 libnetwork's portallocator, as Docker 28 has it: ports are held per host address
 and protocol; a port held on 0.0.0.0 is held on every IPv4 address of the host
-and one held on a specific address blocks 0.0.0.0, so `-p 8080:80` and
+(and one on [::] on every IPv6 address; the families are apart, as Docker 28
+binds 0.0.0.0 and [::] separately, to the same port) and one held on a specific
+address blocks 0.0.0.0 (or [::]), so `-p 8080:80` and
 `-p 127.0.0.1:8080:80` exclude each other while `-p 127.0.0.1:8080:80` and
 `-p 10.0.0.1:8080:80` do not. A request for a range (or for any port: the
 kernel's local port range, read from the Docker host's
@@ -15,7 +17,7 @@ Pure bookkeeping: the caller reads the kernel's range and makes the rules.
 from __future__ import annotations
 
 import threading
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from emulator import errdefs as err
 
@@ -23,16 +25,23 @@ PROTOCOLS = ("tcp", "udp", "sctp")
 DEFAULT_RANGE = (49153, 65535)
 """dockerd's fallback when the kernel's range cannot be read."""
 ANY = IPv4Address("0.0.0.0")
+ANY6 = IPv6Address("::")
+HostIp = IPv4Address | IPv6Address
+
+
+def any_of(ip: HostIp) -> HostIp:
+    """Every address of the host in `ip`'s family."""
+    return ANY6 if ip.version == 6 else ANY
 
 
 class PortAllocator:
     def __init__(self, local_range: tuple[int, int] = DEFAULT_RANGE) -> None:
         self.local_range = local_range
-        self._held: dict[tuple[IPv4Address, str], set[int]] = {}
-        self._last: dict[tuple[IPv4Address, str, int, int], int] = {}
+        self._held: dict[tuple[HostIp, str], set[int]] = {}
+        self._last: dict[tuple[HostIp, str, int, int], int] = {}
         self._lock = threading.Lock()
 
-    def request(self, ip: IPv4Address, proto: str, start: int = 0, end: int = 0) -> int:
+    def request(self, ip: HostIp, proto: str, start: int = 0, end: int = 0) -> int:
         """Take a port on `ip` for `proto`: exactly `start` when start == end != 0, the
         next free one of start-end, or of the local range when both are 0."""
         if proto not in PROTOCOLS:
@@ -44,8 +53,9 @@ class PortAllocator:
             if start and start == end:
                 for address, held in blocking:
                     if start in held:
+                        shown = f"[{address}]" if address.version == 6 else str(address)
                         raise err.Forbidden(
-                            f"Bind for {address}:{start} failed: port is already allocated")
+                            f"Bind for {shown}:{start} failed: port is already allocated")
                 self._held.setdefault((ip, proto), set()).add(start)
                 return start
             begin, finish = (start, end) if start else self.local_range
@@ -59,7 +69,7 @@ class PortAllocator:
                     return port
             raise err.Forbidden("all ports are allocated")
 
-    def release(self, ip: IPv4Address, proto: str, port: int) -> None:
+    def release(self, ip: HostIp, proto: str, port: int) -> None:
         with self._lock:
             self._held.get((ip, proto), set()).discard(port)
 
@@ -69,11 +79,13 @@ class PortAllocator:
             return sorted((str(ip), proto, port) for (ip, proto), ports in self._held.items()
                           for port in ports)
 
-    def _blocking(self, ip: IPv4Address, proto: str) -> list[tuple[IPv4Address, set[int]]]:
+    def _blocking(self, ip: HostIp, proto: str) -> list[tuple[HostIp, set[int]]]:
         """The ports a request on `ip` must not collide with, and whose they are."""
-        if ip == ANY:
-            pairs = [(a, h) for (a, p), h in self._held.items() if p == proto]
+        every = any_of(ip)
+        if ip == every:
+            pairs = [(a, h) for (a, p), h in self._held.items()
+                     if p == proto and a.version == ip.version]
         else:
             pairs = [(a, h) for (a, p), h in self._held.items()
-                     if p == proto and a in (ip, ANY)]
+                     if p == proto and a in (ip, every)]
         return sorted(pairs, key=lambda pair: pair[0] != ip)

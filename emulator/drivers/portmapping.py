@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from ipaddress import IPv4Address, ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from emulator import errdefs as err
 
@@ -37,8 +37,9 @@ class PortBinding:
 
     proto: str
     port: int
-    host_ip: IPv4Address | None = None
-    """None: the default binding address, 0.0.0.0."""
+    host_ip: IPv4Address | IPv6Address | None = None
+    """None: the default binding address, 0.0.0.0 (and [::] for a container with
+    IPv6: the same host port, as Docker 28 binds both)."""
     host_port: int = 0
     host_port_end: int = 0
 
@@ -195,10 +196,6 @@ def port_options(exposed_json: Mapping[str, object] | None,
                 except ValueError:
                     raise err.InvalidParameter(
                         f"invalid host IP address: {host_ip_text}") from None
-                if not isinstance(address, IPv4Address):
-                    # an IPv6 host address: the emulated hosts have no IPv6, and dockerd
-                    # skips such a binding for an IPv4-only container
-                    continue
                 host_ip = address
             bindings.append(PortBinding(port.proto, port.port, host_ip, start, end))
     return PortOptions(tuple(bindings), tuple(sorted(exposed)), publish_all,

@@ -52,7 +52,8 @@ class ExecResult:
 
 @dataclass(frozen=True)
 class Plug:
-    """One veth from a bridge on the host into a sandbox."""
+    """One veth from a bridge on the host into a sandbox; IPv6 is on for its sandbox
+    end only with `address6` (the kernel adds a link-local then)."""
 
     host_ifname: str
     bridge: str
@@ -91,6 +92,7 @@ class Adoption:
     mac: str | None
     gateway: IPv4Address | None = None
     routes: tuple[tuple[str, str | None], ...] = ()  # (destination, next hop or None)
+    """Of either family; an IPv6 one needs `address6` (IPv6 is on only with it)."""
     address6: IPv6Interface | None = None
     gateway6: IPv6Address | None = None
 
@@ -142,7 +144,11 @@ class HostFabric(Protocol):
     host: str
     bridge_netfilter: bool
 
-    def create_bridge(self, name: str, address: IPv4Interface | None, mtu: int) -> None: ...
+    def create_bridge(self, name: str, address: IPv4Interface | None, mtu: int,
+                      address6: IPv6Interface | None = None) -> None:
+        """A bridge, up, with the gateway addresses (IPv6 on it only with `address6`,
+        added without DAD; the host then routes IPv6)."""
+        ...
 
     def delete_link(self, name: str) -> None: ...
 
@@ -203,7 +209,10 @@ class HostFabric(Protocol):
         """Move the sandbox's `ifname` back to the host as `host_name`, down."""
         ...
 
-    def set_default_route(self, sandbox: SandboxHandle, gateway: IPv4Address) -> None: ...
+    def set_default_route(self, sandbox: SandboxHandle,
+                          gateway: IPv4Address | IPv6Address) -> None:
+        """Replace the sandbox's default route of the gateway's family."""
+        ...
 
     def sandbox_links(self, sandbox: SandboxHandle) -> list[str]: ...
 

@@ -36,6 +36,7 @@ class FakeLink:
     up: bool = True
     mtu: int = 1500
     address: object = None
+    address6: object = None
 
 
 @dataclass
@@ -50,6 +51,7 @@ class FakeFabric:
     abandoned: bool = False
     bridge_netfilter: bool = True
     default_routes: dict[str, object] = field(default_factory=dict)
+    default_routes6: dict[str, object] = field(default_factory=dict)
     exited: dict[str, int] = field(default_factory=dict)
     log: list[tuple[str, str]] = field(default_factory=list)
     nics: tuple[str, ...] = ("eth0",)
@@ -74,10 +76,10 @@ class FakeFabric:
     """Per task sandbox key, its routing-mesh redirect rules."""
     _pids: itertools.count = field(default_factory=lambda: itertools.count(100000))
 
-    def create_bridge(self, name: str, address, mtu: int) -> None:
+    def create_bridge(self, name: str, address, mtu: int, address6=None) -> None:
         if name in self.links:
             raise FileExistsError(f"link {name} exists")
-        self.links[name] = FakeLink(name, mtu=mtu, address=address)
+        self.links[name] = FakeLink(name, mtu=mtu, address=address, address6=address6)
         self.log.append(("create_bridge", name))
 
     @property
@@ -166,6 +168,8 @@ class FakeFabric:
         self.sandbox_ifaces[sandbox.key][plug.ifname] = plug
         if plug.gateway is not None:
             self.default_routes[sandbox.key] = plug.gateway
+        if plug.gateway6 is not None:
+            self.default_routes6[sandbox.key] = plug.gateway6
         self.log.append(("plug", plug.host_ifname))
 
     def plug_macvlan(self, sandbox: SandboxHandle, plug: MacvlanPlug) -> None:
@@ -178,6 +182,8 @@ class FakeFabric:
         self.sandbox_ifaces[sandbox.key][plug.ifname] = plug  # type: ignore[assignment]
         if plug.gateway is not None:
             self.default_routes[sandbox.key] = plug.gateway
+        if plug.gateway6 is not None:
+            self.default_routes6[sandbox.key] = plug.gateway6
         self.log.append(("plug_macvlan", f"{plug.parent}>{sandbox.key}/{plug.ifname}"))
 
     def unplug(self, sandbox: SandboxHandle, ifname: str) -> None:
@@ -224,6 +230,8 @@ class FakeFabric:
             adoption.gateway, address6=adoption.address6, gateway6=adoption.gateway6)
         if adoption.gateway is not None:
             self.default_routes[sandbox.key] = adoption.gateway
+        if adoption.gateway6 is not None:
+            self.default_routes6[sandbox.key] = adoption.gateway6
         return adoption.mac or "02:00:00:00:00:01"
 
     def sandbox_key(self, sandbox: SandboxHandle) -> str:

@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_ELEMENTS = re.compile(r"(add|delete) element ip cnm (\S+) \{ (.+) \}")
-_ADD_SET = re.compile(r"add set ip cnm (\S+) \{ .+ \}")
-_DELETE_SET = re.compile(r"delete set ip cnm (\S+)")
-_RULE = re.compile(r"add rule ip cnm (\S+) .+")
-_FLUSH = re.compile(r"flush chain ip cnm (\S+)")
+_ELEMENTS = re.compile(r"(add|delete) element inet cnm (\S+) \{ (.+) \}")
+_ADD_SET = re.compile(r"add set inet cnm (\S+) \{ .+ \}")
+_DELETE_SET = re.compile(r"delete set inet cnm (\S+)")
+_RULE = re.compile(r"add rule inet cnm (\S+) .+")
+_FLUSH = re.compile(r"flush chain inet cnm (\S+)")
 _BLOCK_SET = re.compile(r" {2}(?:set|map) (\S+) \{")
 _BLOCK_CHAIN = re.compile(r" {2}chain (\S+) \{")
 
@@ -56,7 +56,7 @@ class FakeTable:
     def apply(self, transaction: str) -> None:
         """Apply one transaction to the loaded table, all or nothing."""
         if not self.skeleton:
-            raise NftRefused("No such file or directory: table ip cnm is not loaded")
+            raise NftRefused("No such file or directory: table inet cnm is not loaded")
         changed = FakeTable(self.skeleton, dict(self.declarations),
                             {chain: list(rules) for chain, rules in self.rules.items()},
                             dict(self.elements))  # a set is replaced, never changed in place
@@ -106,6 +106,6 @@ class FakeTable:
             return ""
         lines = [self.declarations[name] for name in sorted(self.declarations)]
         lines += [rule for rules in self.rules.values() for rule in rules]
-        lines += [f"add element ip cnm {name} {{ {', '.join(sorted(items))} }}"
+        lines += [f"add element inet cnm {name} {{ {', '.join(sorted(items))} }}"
                   for name, items in sorted(self.elements.items()) if items]
         return self.skeleton + "".join(line + "\n" for line in lines)

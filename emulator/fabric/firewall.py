@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 
-TABLES = (("ip", "cnm"),)
+TABLES = (("inet", "cnm"),)
 
 
 class FirewallError(RuntimeError):

@@ -14,7 +14,14 @@ import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv6Address,
+    IPv6Interface,
+    ip_address,
+    ip_network,
+)
 from pathlib import Path
 from typing import TypeVar
 
@@ -38,6 +45,7 @@ from emulator.fabric.linkwait import (
     LinkWaitTimeout,
     wait_links_gone,
     wait_links_up,
+    wait_no_tentative,
     wait_ports_forwarding,
 )
 from emulator.fabric.loadbalancer import SandboxBalancers
@@ -56,7 +64,13 @@ from emulator.fabric.processes import (
 from emulator.fabric.rootfs import busybox_root
 from emulator.fabric.rtnl import BR_STATE_FORWARDING
 from emulator.fabric.sandboxkeys import SandboxKeys
-from emulator.fabric.sysctls import CONTAINER_SYSCTLS, apply_lab_defaults, write_sysctl
+from emulator.fabric.sysctls import (
+    CONTAINER_SYSCTLS,
+    apply_lab_defaults,
+    enable_ipv6,
+    write_interface_sysctl,
+    write_sysctl,
+)
 from emulator.fabric.terminals import spawn_on_pty_here
 from emulator.ids import random_mac
 
@@ -64,11 +78,14 @@ T = TypeVar("T")
 
 
 def _enable_bridge_netfilter() -> bool:
-    """Hand bridged IPv4 to the forward hook, as Docker needs br_netfilter to; False if absent."""
-    knob = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
-    if not knob.exists():
+    """Hand bridged IPv4 and IPv6 to the forward hook, as Docker needs br_netfilter to
+    (bridge-nf-call-iptables, and -ip6tables with ip6tables on); False if absent."""
+    knobs = [Path(f"/proc/sys/net/bridge/bridge-nf-call-{name}")
+             for name in ("iptables", "ip6tables")]
+    if not all(knob.exists() for knob in knobs):
         return False
-    knob.write_text("1")
+    for knob in knobs:
+        knob.write_text("1")
     return True
 
 
@@ -111,6 +128,9 @@ class KernelFabric:
         self._env = lab_env
         self._vanishing: set[str] = set()
         self._abandoned = False
+        self._ipv6_forwarding = False
+        self._dad_done: set[str] = set()
+        """Bridges whose own IPv6 addresses (their link-local) are past DAD."""
         self.output_fifos: dict[str, tuple[Path, Path]] = {}
         with self._ns.entered():
             self._netlink = NamespaceLinks()
@@ -133,14 +153,37 @@ class KernelFabric:
         in one batch instead."""
         self._abandoned = True
 
-    def create_bridge(self, name: str, address, mtu: int) -> None:
+    def create_bridge(self, name: str, address, mtu: int,
+                      address6: IPv6Interface | None = None) -> None:
         # dockerd gives its bridges a random MAC of their own (libnetwork's setupDevice), so
         # the gateway's MAC does not change as containers come and go
         self._netlink.add_bridge(name, mtu, random_mac())
-        if address is not None:
-            self._netlink.add_address(name, address)
+        try:
+            if address is not None:
+                self._netlink.add_address(name, address)
+            if address6 is not None:
+                with self._ns.entered():
+                    self._route_ipv6()
+                    write_interface_sysctl("ipv6", name, "accept_ra", "0")
+                    enable_ipv6(name)
+                self._netlink.add_address(name, address6, nodad=True)
+                self._dad_done.discard(name)
+        except BaseException:
+            self._netlink.delete_link(name)
+            raise
+
+    def _route_ipv6(self) -> None:
+        """The host routes IPv6 (Docker's setupIPv6Forwarding: all and default
+        forwarding on), with IPv6 on its loopback; once, in the host's namespace."""
+        if self._ipv6_forwarding:
+            return
+        enable_ipv6("lo")
+        write_sysctl("net.ipv6.conf.default.forwarding", "1")
+        write_sysctl("net.ipv6.conf.all.forwarding", "1")
+        self._ipv6_forwarding = True
 
     def delete_link(self, name: str) -> None:
+        self._dad_done.discard(name)
         if not self._abandoned:
             self._netlink.delete_link(name)
 
@@ -320,8 +363,14 @@ class KernelFabric:
                                 plug.mtu)
         finally:
             os.close(target)
-        self._configure(sandbox, plug.ifname, plug.address, plug.gateway)
+        self._configure(sandbox, plug.ifname, plug.address, plug.gateway,
+                        address6=plug.address6, gateway6=plug.gateway6)
         _await_forwarding(there, plug.host_ifname)
+        if plug.address6 is not None and plug.bridge not in self._dad_done:
+            # the bridge's link-local address starts DAD with its first port; until it
+            # ends, the host cannot solicit a neighbour for a packet it routes
+            wait_no_tentative([plug.bridge])
+            self._dad_done.add(plug.bridge)
 
     def _net_fd(self, sandbox: SandboxHandle) -> int:
         """A descriptor of the sandbox's network namespace (close it after use)."""
@@ -329,34 +378,33 @@ class KernelFabric:
             return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
 
     def _configure(self, sandbox: SandboxHandle, ifname: str, address: IPv4Interface | None,
-                   gateway: IPv4Address | None, mac: str | None = None) -> None:
-        """Give a sandbox's new interface its MAC and address, bring it up, route through
-        the gateway, and return once it carries frames."""
+                   gateway: IPv4Address | None, mac: str | None = None,
+                   address6: IPv6Interface | None = None,
+                   gateway6: IPv6Address | None = None) -> None:
+        """Give a sandbox's new interface its MAC and addresses, bring it up, route
+        through the gateways, and return once it carries frames.
+
+        Without an IPv6 address the interface keeps IPv6 disabled (no link-local), as
+        Docker >= 26.0.2 leaves it on an IPv4-only network; with one, IPv6 is on (the
+        kernel adds its link-local) and the address is added without DAD (IFA_F_NODAD),
+        as Docker adds it."""
         with self._entered(sandbox), NamespaceLinks() as inside:
             if mac:
                 inside.set_mac(ifname, mac)
             if address is not None:
                 inside.add_address(ifname, address)
+            if address6 is not None:
+                enable_ipv6(ifname)
+                # one unsolicited neighbour advertisement once the address is up, as
+                # arp_notify does for IPv4 (Docker 28 sends three)
+                write_interface_sysctl("ipv6", ifname, "ndisc_notify", "1")
+                inside.add_address(ifname, address6, nodad=True)
             inside.set_up(ifname)
             if gateway is not None:
                 inside.set_default_route(gateway)
-            _await_up(inside, ifname)
-
-    def _configure_ipv6(self, sandbox: SandboxHandle, ifname: str,
-                        address6: IPv6Interface | None, gateway6: IPv6Address | None) -> None:
-        """IPv6 on an interface of an IPv6 network, as Docker 28's osl sets it: IPv6
-        enabled on it (containers' interfaces are born with it disabled, as on IPv4-only
-        networks), the address without duplicate address detection (IFA_F_NODAD), the
-        default route via the gateway. accept_ra and autoconf stay at the kernel's
-        defaults, as Docker leaves them. (iproute2 until rtnl speaks IPv6.)"""
-        if address6 is None and gateway6 is None:
-            return
-        with self._entered(sandbox):
-            write_sysctl(f"net.ipv6.conf.{ifname}.disable_ipv6", "0")
-            if address6 is not None:
-                _ip("-6", "address", "add", str(address6), "dev", ifname, "nodad")
             if gateway6 is not None:
-                _ip("-6", "route", "replace", "default", "via", str(gateway6), "dev", ifname)
+                inside.set_default_route(gateway6)
+            _await_up(inside, ifname)
 
     # -- overlay namespaces --------------------------------------------------
 
@@ -414,8 +462,8 @@ class KernelFabric:
         # passthru takes the parent's MAC at creation; setting it sets the parent's
         mac = plug.mac if plug.mode == "passthru" else None
         try:
-            self._configure(sandbox, plug.ifname, plug.address, plug.gateway, mac)
-            self._configure_ipv6(sandbox, plug.ifname, plug.address6, plug.gateway6)
+            self._configure(sandbox, plug.ifname, plug.address, plug.gateway, mac,
+                            plug.address6, plug.gateway6)
         except BaseException:
             self.unplug(sandbox, plug.ifname)
             raise
@@ -437,17 +485,20 @@ class KernelFabric:
                     inside.set_mac(adoption.ifname, adoption.mac)
                 if adoption.address is not None:
                     inside.add_address(adoption.ifname, adoption.address)
+                if adoption.address6 is not None:
+                    enable_ipv6(adoption.ifname)
+                    inside.add_address(adoption.ifname, adoption.address6, nodad=True)
                 inside.set_up(adoption.ifname)
                 for destination, hop in adoption.routes:
-                    inside.add_route(IPv4Network(destination, strict=False),
-                                     IPv4Address(hop) if hop else None,
+                    inside.add_route(ip_network(destination, strict=False),
+                                     ip_address(hop) if hop else None,
                                      None if hop else adoption.ifname)
                 if adoption.gateway is not None:
                     inside.set_default_route(adoption.gateway)
+                if adoption.gateway6 is not None:
+                    inside.set_default_route(adoption.gateway6)
                 _await_up(inside, adoption.ifname)
                 link = inside.link(adoption.ifname)
-            self._configure_ipv6(sandbox, adoption.ifname, adoption.address6,
-                                 adoption.gateway6)
             return (link.mac if link else None) or ""
         except BaseException:
             with self._entered(sandbox), NamespaceLinks() as inside:
@@ -495,7 +546,8 @@ class KernelFabric:
         with self._entered(sandbox), NamespaceLinks() as inside:
             inside.delete_link(ifname)
 
-    def set_default_route(self, sandbox: SandboxHandle, gateway: IPv4Address) -> None:
+    def set_default_route(self, sandbox: SandboxHandle,
+                          gateway: IPv4Address | IPv6Address) -> None:
         with self._entered(sandbox), NamespaceLinks() as inside:
             inside.set_default_route(gateway)
 

@@ -16,9 +16,9 @@ import time
 from collections.abc import Iterable
 
 from emulator.fabric import readiness
-from emulator.fabric.rtnl import BR_STATE_FORWARDING, Rtnl
+from emulator.fabric.rtnl import BR_STATE_FORWARDING, IFA_F_DADFAILED, IFA_F_TENTATIVE, Rtnl
 
-RTMGRP_LINK = 1
+RTMGRP_LINK, RTMGRP_IPV6_IFADDR = 0x1, 0x100
 READY_STATES = {"UP", "UNKNOWN"}
 
 
@@ -68,10 +68,25 @@ def wait_links_gone(names: Iterable[str], timeout: float = 10.0) -> None:
     _wait(set(names), _still_present, "links still present", timeout)
 
 
-def _wait(wanted: set[str], unmet, what: str, timeout: float) -> None:
+def _tentative(rtnl: Rtnl, names: set[str]) -> set[str]:
+    indexes = {link.index: link.name for link in rtnl.links() if link.name in names}
+    return {indexes[index] for index, _, flags in rtnl.addresses6()
+            if index in indexes and flags & IFA_F_TENTATIVE and not flags & IFA_F_DADFAILED}
+
+
+def wait_no_tentative(names: Iterable[str], timeout: float = 10.0) -> None:
+    """Block until no named link in the calling thread's namespace has an IPv6
+    address still in duplicate address detection (its link-local, say: until then
+    the kernel sends no neighbour solicitation from it, and routed packets wait)."""
+    _wait(set(names), _tentative, "IPv6 addresses still tentative", timeout,
+          RTMGRP_IPV6_IFADDR)
+
+
+def _wait(wanted: set[str], unmet, what: str, timeout: float,
+          groups: int = RTMGRP_LINK) -> None:
     events = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
     try:
-        events.bind((0, RTMGRP_LINK))
+        events.bind((0, groups))
         events.setblocking(False)
         deadline = time.monotonic() + timeout
         with Rtnl() as rtnl:

@@ -8,7 +8,7 @@ keeps acting on that namespace after the thread leaves it.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Interface, IPv6Address
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 
 from emulator.fabric.rtnl import Link, Rtnl
 
@@ -87,8 +87,9 @@ class NamespaceLinks:
     def set_hairpin(self, ifname: str, on: bool) -> None:
         self._rtnl.set_hairpin(ifname, on)
 
-    def add_address(self, ifname: str, address: IPv4Interface) -> None:
-        self._rtnl.add_address(self.require_index(ifname), address)
+    def add_address(self, ifname: str, address: IPv4Interface | IPv6Interface,
+                    nodad: bool = False) -> None:
+        self._rtnl.add_address(self.require_index(ifname), address, nodad)
 
     def delete_address(self, index: int, address: IPv4Interface) -> None:
         self._rtnl.delete_address(index, address)
@@ -97,7 +98,11 @@ class NamespaceLinks:
         """(interface index, address) of every IPv4 address of the namespace."""
         return self._rtnl.addresses()
 
-    def set_default_route(self, gateway: IPv4Address) -> None:
+    def addresses6(self) -> list[tuple[int, IPv6Interface, int]]:
+        """(interface index, address, IFA_F_* flags) of every IPv6 address."""
+        return self._rtnl.addresses6()
+
+    def set_default_route(self, gateway: IPv4Address | IPv6Address) -> None:
         self._rtnl.set_default_route(gateway)
 
     def links(self) -> list[Link]:

@@ -13,7 +13,14 @@ import os
 import socket
 import struct
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+)
 
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
@@ -38,7 +45,8 @@ AF_BRIDGE = 7
 NTF_SELF = 0x02
 MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8}
 IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE = 1, 5
-IFA_ADDRESS, IFA_LOCAL = 1, 2
+IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
+IFA_F_NODAD, IFA_F_DADFAILED, IFA_F_TENTATIVE = 0x02, 0x08, 0x40
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
 RT_TABLE_MAIN = 254
 NDA_DST, NDA_LLADDR = 1, 2
@@ -82,6 +90,14 @@ def _ifinfo(index: int = 0, up: bool | None = None) -> bytes:
     flags = IFF_UP if up else 0
     change = IFF_UP if up is not None else 0
     return _IFINFO.pack(socket.AF_UNSPEC, 0, index, flags, change)
+
+
+def _addr_body(index: int, address: IPv4Interface | IPv6Interface, flags: int) -> bytes:
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    packed = address.ip.packed
+    body = _IFADDR.pack(family, address.network.prefixlen, flags, 0, index)
+    body += _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed)
+    return body
 
 
 def _parse_attrs(data: bytes, offset: int) -> dict[int, bytes]:
@@ -315,17 +331,15 @@ class Rtnl:
 
     # -- addresses and routes ------------------------------------------------
 
-    def add_address(self, index: int, address: IPv4Interface) -> None:
-        packed = address.ip.packed
-        body = _IFADDR.pack(socket.AF_INET, address.network.prefixlen, 0, 0, index)
-        body += _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed)
-        self._request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, body)
+    def add_address(self, index: int, address: IPv4Interface | IPv6Interface,
+                    nodad: bool = False) -> None:
+        """Add an address; an IPv6 one with `nodad` is usable at once (IFA_F_NODAD, as
+        Docker adds the addresses it assigns), without duplicate address detection."""
+        self._request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK,
+                      _addr_body(index, address, IFA_F_NODAD if nodad else 0))
 
-    def delete_address(self, index: int, address: IPv4Interface) -> None:
-        packed = address.ip.packed
-        body = _IFADDR.pack(socket.AF_INET, address.network.prefixlen, 0, 0, index)
-        body += _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed)
-        self._request(RTM_DELADDR, NLM_F_ACK, body)
+    def delete_address(self, index: int, address: IPv4Interface | IPv6Interface) -> None:
+        self._request(RTM_DELADDR, NLM_F_ACK, _addr_body(index, address, 0))
 
     def addresses(self) -> list[tuple[int, IPv4Interface]]:
         """(interface index, address) of every IPv4 address in the namespace."""
@@ -340,11 +354,29 @@ class Rtnl:
                 found.append((index, IPv4Interface(f"{IPv4Address(local)}/{prefixlen}")))
         return found
 
-    def add_route(self, destination: IPv4Network, gateway: IPv4Address | None,
-                  index: int | None) -> None:
-        """A route to `destination`: via `gateway`, or straight out of interface `index`."""
+    def addresses6(self) -> list[tuple[int, IPv6Interface, int]]:
+        """(interface index, address, IFA_F_* flags) of every IPv6 address."""
+        found = []
+        for kind, payload in self._request(RTM_GETADDR, NLM_F_DUMP,
+                                           _IFADDR.pack(socket.AF_INET6, 0, 0, 0, 0)):
+            if kind != RTM_NEWADDR:
+                continue
+            _, prefixlen, flags, _, index = _IFADDR.unpack_from(payload, 0)
+            attrs = _parse_attrs(payload, _IFADDR.size)
+            local = attrs.get(IFA_ADDRESS) or attrs.get(IFA_LOCAL)
+            if IFA_FLAGS in attrs:
+                flags = struct.unpack("=I", attrs[IFA_FLAGS][:4])[0]
+            if local:
+                found.append((index, IPv6Interface(f"{IPv6Address(local)}/{prefixlen}"), flags))
+        return found
+
+    def add_route(self, destination: IPv4Network | IPv6Network,
+                  gateway: IPv4Address | IPv6Address | None, index: int | None) -> None:
+        """A route to `destination` (of either family): via `gateway`, or straight out
+        of interface `index`."""
+        family = socket.AF_INET6 if destination.version == 6 else socket.AF_INET
         scope = 0 if gateway is not None else 253  # universe, or link
-        body = _RTMSG.pack(socket.AF_INET, destination.prefixlen, 0, 0, 254, 3, scope, 1, 0)
+        body = _RTMSG.pack(family, destination.prefixlen, 0, 0, 254, 3, scope, 1, 0)
         if destination.prefixlen:
             body += _attr(RTA_DST, destination.network_address.packed)
         if gateway is not None:
@@ -380,9 +412,11 @@ class Rtnl:
     def rename(self, index: int, name: str) -> None:
         self._request(RTM_NEWLINK, NLM_F_ACK, _ifinfo(index) + _str(IFLA_IFNAME, name))
 
-    def set_default_route(self, gateway: IPv4Address) -> None:
-        """Add the default route via `gateway`, replacing any default route there was."""
-        body = _RTMSG.pack(socket.AF_INET, 0, 0, 0, 254, 3, 0, 1, 0)
+    def set_default_route(self, gateway: IPv4Address | IPv6Address) -> None:
+        """Add the default route via `gateway` (of its family), replacing any default
+        route of that family there was."""
+        family = socket.AF_INET6 if gateway.version == 6 else socket.AF_INET
+        body = _RTMSG.pack(family, 0, 0, 0, 254, 3, 0, 1, 0)
         body += _attr(RTA_GATEWAY, gateway.packed)
         self._request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE | NLM_F_ACK, body)
 

@@ -1,7 +1,9 @@
 """Per-namespace kernel settings every lab namespace gets.
 
-- No IPv6: the emulator's networks are IPv4 (Docker's default), and no tentative
-  addresses are left to wait for.
+- No IPv6 unless asked for: interfaces are born with IPv6 disabled, as Docker
+  (since 26.0.2, CVE-2024-32473) disables it on the interfaces of IPv4-only
+  networks, and no tentative addresses are left to wait for; the fabric turns it
+  on for the interfaces of a network with IPv6 (and for the host's forwarding).
 - No ICMP error rate limit: a probe matrix sends many UDP probes to one address at
   once, and the kernel's default (one error a second per peer after a burst)
   would turn most port-unreachable answers into silence, a false "blocked".
@@ -39,6 +41,22 @@ def write_sysctl(name: str, value: str) -> None:
         os.write(fd, value.encode())
     finally:
         os.close(fd)
+
+
+def write_interface_sysctl(family: str, ifname: str, knob: str, value: str) -> None:
+    """Set net.<family>.conf.<ifname>.<knob> of the calling thread's namespace (an
+    interface name may hold a dot, so the path is built, not parsed)."""
+    fd = os.open(os.path.join("/proc/sys/net", family, "conf", ifname, knob), os.O_WRONLY)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def enable_ipv6(ifname: str) -> None:
+    """Turn IPv6 on for one interface (lab namespaces are born with it off, so that an
+    interface of an IPv4-only network has none, as Docker >= 26.0.2 does)."""
+    write_interface_sysctl("ipv6", ifname, "disable_ipv6", "0")
 
 
 def apply_lab_defaults(settings: dict[str, str] = LAB_NAMESPACE_SYSCTLS) -> None:

@@ -219,7 +219,7 @@ def test_a_taken_port_is_refused_with_docker_s_text(lab, docker) -> None:
     assert from_outside(lab, lab.host("h1").address, 8083) == f"seen-as {lab.outside_address}"
     ok(docker("rm", "-f", "first", "second"))
     assert from_outside(lab, lab.host("h1").address, 8083) == "refused"
-    elements = lab.host("h1").exec(["nft", "list", "map", "ip", "cnm", "published_any"]).stdout
+    elements = lab.host("h1").exec(["nft", "list", "map", "inet", "cnm", "published_any"]).stdout
     assert "8083" not in elements
     ok(docker("run", "-d", "--name", "third", "-p", "8083:80", "busybox", "sleep", "9"))
 

@@ -16,7 +16,7 @@ tests/unit/test_firewall_golden.py` rewrites the files; review their diff.
 from __future__ import annotations
 
 from dataclasses import replace
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
 
 import pytest
@@ -35,6 +35,12 @@ A = replace(USER, bridge="br-a")
 B = replace(USER, bridge="br-b", subnet=IPv4Network("172.19.0.0/16"))
 LONE = replace(USER, bridge="br-ffffffffffff", subnet=IPv4Network("10.50.0.0/24"))
 PLUGIN_SUBNETS = [IPv4Network("10.50.0.0/24"), IPv4Network("10.51.0.0/24")]
+DUAL = replace(USER, subnet6=IPv6Network("fd00:1::/64"))
+"""A dual-stack network (--ipv6 --subnet fd00:1::/64): its IPv6 subnet is masqueraded
+(NAT66, Docker 28's default gateway mode) and isolated by the same interface rules."""
+DUAL_B = replace(B, subnet6=IPv6Network("fd00:2::/64"))
+V6_ONLY = replace(USER, bridge="br-v6only", subnet=None, subnet6=IPv6Network("fd00:3::/64"))
+PLUGIN_SUBNET6 = IPv6Network("fd00:50::/64")
 
 STATES: dict[str, tuple[list[BridgeRules], list[IPv4Network]]] = {
     "no_networks": ([], []),
@@ -59,6 +65,14 @@ STATES: dict[str, tuple[list[BridgeRules], list[IPv4Network]]] = {
                              [IPv4Network("10.60.0.0/23")]),
     "published_ports": ([DOCKER0, USER], []),
     "published_loopback": ([DOCKER0], []),
+    "dual_stack": ([DOCKER0, DUAL], []),
+    "dual_stack_two_networks": ([DOCKER0, replace(DUAL, bridge="br-a"), DUAL_B], []),
+    "dual_stack_internal": ([DOCKER0, replace(DUAL, internal=True)], []),
+    "dual_stack_icc_off": ([DOCKER0, replace(DUAL, icc=False)], []),
+    "dual_stack_masquerade_off": ([DOCKER0, replace(DUAL, masquerade=False)], []),
+    "ipv6_only": ([DOCKER0, V6_ONLY], []),
+    "plugin_subnet_ipv6": ([DOCKER0, DUAL], [PLUGIN_SUBNETS[0], PLUGIN_SUBNET6]),
+    "published_ports_ipv6": ([DOCKER0, DUAL], []),
 }
 WEB = PublishedPort("docker0", "tcp", None, 8080, IPv4Address("172.17.0.2"), 80)
 PUBLISHED: dict[str, tuple[PublishedPort, ...]] = {
@@ -66,6 +80,11 @@ PUBLISHED: dict[str, tuple[PublishedPort, ...]] = {
                         PublishedPort("br-user", "tcp", None, 49153, IPv4Address("172.18.0.2"),
                                       443)),
     "published_loopback": (replace(WEB, host_ip=IPv4Address("127.0.0.1")),),
+    "published_ports_ipv6": (
+        replace(WEB, bridge="br-user", container_ip=IPv4Address("172.18.0.2")),
+        replace(WEB, bridge="br-user", container_ip=IPv6Address("fd00:1::2")),
+        PublishedPort("br-user", "udp", IPv6Address("fd00:b6::10"), 5353,
+                      IPv6Address("fd00:1::2"), 53)),
 }
 """States with published ports: each state's ports, one part per container."""
 
@@ -90,6 +109,12 @@ CHANGES: dict[str, Change] = {
     "publish_on_loopback": ("default_bridge", "ports web",
                             FirewallPart(published=PUBLISHED["published_loopback"])),
     "unpublish_port": ("published_ports", "ports web", None),
+    "create_dual_stack": ("default_bridge", "bridge br-user", FirewallPart((DUAL,))),
+    "delete_dual_stack": ("dual_stack", "bridge br-user", None),
+    "create_plugin_subnet_ipv6": ("dual_stack", f"plugin {PLUGIN_SUBNET6}",
+                                  FirewallPart(isolated_subnets=(PLUGIN_SUBNET6,))),
+    "publish_port_ipv6": ("dual_stack", "ports web",
+                          FirewallPart(published=PUBLISHED["published_ports_ipv6"][:2])),
 }
 
 

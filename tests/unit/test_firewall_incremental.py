@@ -66,11 +66,11 @@ def test_a_remove_at_300_networks_sends_what_a_remove_at_10_does(engine: Engine,
             subnet(i).split("/")[0], "SUBNET")
     assert removals[300] == removals[10]
     assert removals[300].splitlines() == [
-        'delete element ip cnm bridges { "BRIDGE" }',
-        'delete element ip cnm bridge_pairs { "BRIDGE" . "BRIDGE" }',
-        "delete element ip cnm subnets_24 { SUBNET }",
-        "delete element ip cnm masq_24 { SUBNET }",
-        'delete element ip cnm masq_own_24 { SUBNET . "BRIDGE" }',
+        'delete element inet cnm bridges { "BRIDGE" }',
+        'delete element inet cnm bridge_pairs { "BRIDGE" . "BRIDGE" }',
+        "delete element inet cnm subnets_24 { SUBNET }",
+        "delete element inet cnm masq_24 { SUBNET }",
+        'delete element inet cnm masq_own_24 { SUBNET . "BRIDGE" }',
     ]
     assert fabric.ruleset == engine.firewall.ruleset()
 
@@ -112,7 +112,7 @@ def test_an_element_two_parts_hold_stays_until_both_are_gone() -> None:
                                                             True),)))
     firewall.contribute("plugin", FirewallPart(isolated_subnets=(shared,)))
     firewall.withdraw("bridge")
-    assert "add element ip cnm subnets_24 { 10.50.0.0 }" in fabric.ruleset
+    assert "add element inet cnm subnets_24 { 10.50.0.0 }" in fabric.ruleset
     firewall.withdraw("plugin")
     assert "subnets_24" not in fabric.ruleset
     assert fabric.ruleset == firewall.ruleset()
@@ -140,14 +140,14 @@ def test_plugin_networks_are_isolated_one_part_each(engine: Engine,
                                           Capability(isolated_by_host_firewall=True))
     engine.create_network(NetworkRequest("p1", driver="isolated", subnet="10.50.0.0/24"))
     engine.create_network(NetworkRequest("p2", driver="isolated", subnet="10.51.0.0/24"))
-    assert "add element ip cnm isolated_24 { 10.50.0.0, 10.51.0.0 }" in fabric.ruleset
+    assert "add element inet cnm isolated_24 { 10.50.0.0, 10.51.0.0 }" in fabric.ruleset
     sent = len(fabric.firewall_transactions)
     engine.remove_network("p1")
     assert len(fabric.firewall_transactions) == sent + 1
     assert fabric.firewall_transactions[-1].splitlines() == [
-        "delete element ip cnm subnets_24 { 10.50.0.0 }",
-        "delete element ip cnm isolated_24 { 10.50.0.0 }",
-        "delete element ip cnm isolated_pairs_24 { 10.50.0.0 . 10.50.0.0 }",
+        "delete element inet cnm subnets_24 { 10.50.0.0 }",
+        "delete element inet cnm isolated_24 { 10.50.0.0 }",
+        "delete element inet cnm isolated_pairs_24 { 10.50.0.0 . 10.50.0.0 }",
     ]
     assert fabric.ruleset == engine.firewall.ruleset()
 

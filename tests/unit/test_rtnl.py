@@ -11,7 +11,14 @@ from __future__ import annotations
 import errno
 import struct
 import sys
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+)
 
 import pytest
 
@@ -346,3 +353,51 @@ def test_the_socket_passed_in_is_the_one_closed() -> None:
     with Rtnl(FakeKernel()) as client:  # type: ignore[arg-type]
         kernel = client._sock
     assert kernel.closed
+
+
+# -- IPv6 (issue 19) ----------------------------------------------------------------------
+
+
+def test_an_ipv6_address_without_dad_carries_ifa_f_nodad() -> None:
+    client, kernel = rtnl(ack())
+    client.add_address(3, IPv6Interface("fd00:1::2/64"), nodad=True)
+    address = IPv6Address("fd00:1::2").packed.hex()
+    assert kernel.sent == [hexbytes(f"""
+        40000000 1400 0506 01000000 00000000
+        0a 40 02 00 03000000
+        1400 0200 {address}
+        1400 0100 {address}""")]
+
+
+def test_an_ipv6_default_route_and_route_are_of_the_ipv6_family() -> None:
+    client, kernel = rtnl(ack(1), ack(2))
+    client.set_default_route(IPv6Address("fd00:1::1"))
+    client.add_route(IPv6Network("fd00:9::/48"), IPv6Address("fd00:1::1"), None)
+    gateway = IPv6Address("fd00:1::1").packed.hex()
+    assert kernel.sent == [
+        hexbytes(f"""
+            30000000 1800 0505 01000000 00000000
+            0a 00 00 00 fe 03 00 01 00000000
+            1400 0500 {gateway}"""),
+        hexbytes(f"""
+            44000000 1800 0505 02000000 00000000
+            0a 30 00 00 fe 03 00 01 00000000
+            1400 0100 {IPv6Address("fd00:9::").packed.hex()}
+            1400 0500 {gateway}"""),
+    ]
+
+
+def test_ipv6_addresses_come_with_their_flags_the_long_ones_first() -> None:
+    def address(index: int, prefix: int, flags: int, *attrs: bytes) -> bytes:
+        return message(RTM_NEWADDR, struct.pack("=BBBBI", 10, prefix, flags, 0, index)
+                       + b"".join(attrs), 1, NLM_F_MULTI)
+
+    link_local = IPv6Address("fe80::1").packed
+    client, kernel = rtnl(
+        address(3, 64, 0x40, rta(1, link_local))  # tentative
+        + address(3, 64, 0x00, rta(1, IPv6Address("fd00:1::1").packed),
+                  rta(8, struct.pack("=I", 0x202)))  # IFA_FLAGS: nodad | 0x200
+        + done())
+    assert client.addresses6() == [(3, IPv6Interface("fe80::1/64"), 0x40),
+                                   (3, IPv6Interface("fd00:1::1/64"), 0x202)]
+    assert kernel.sent == [hexbytes("18000000 1600 0103 01000000 00000000 0a 00 00 00 00000000")]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from emulator.errdefs import DockerError, InvalidParameter
+from emulator.errdefs import DockerError, InvalidParameter, NotImplementedByEmulator
 
 BRIDGE_NAME = "com.docker.network.bridge.name"
 ENABLE_ICC = "com.docker.network.bridge.enable_icc"
@@ -64,6 +64,21 @@ def parse_ipv4(key: str, raw: str) -> str:
     return raw
 
 
+GATEWAY_MODES = ("nat", "nat-unprotected", "routed", "isolated")
+"""Docker 28's gateway modes (newGwMode); the emulator does nat, the default."""
+
+
+def parse_gateway_mode(key: str, raw: str) -> str:
+    """A gateway mode, refused with Docker's text if unknown and with one naming it if
+    the emulator does not do it (only nat: masquerade, and DNAT for published ports)."""
+    if raw not in GATEWAY_MODES:
+        raise _parse_error(key, raw, f"unknown gateway mode {raw}")
+    if raw != "nat":
+        raise NotImplementedByEmulator(
+            f"{key}={raw} is not supported by the emulator (only the default, nat)")
+    return raw
+
+
 @dataclass(frozen=True)
 class BridgeOptions:
     bridge_name: str
@@ -96,6 +111,8 @@ def parse_options(options: Mapping[str, str], default_name: str) -> BridgeOption
             "characters without '/' or white space"
         )
     parse_ipv4(HOST_BINDING_IPV4, options.get(HOST_BINDING_IPV4, "0.0.0.0"))
+    for key in (GATEWAY_MODE_IPV4, GATEWAY_MODE_IPV6):
+        parse_gateway_mode(key, options.get(key, "nat"))
     return BridgeOptions(
         bridge_name=name,
         enable_icc=parse_bool(ENABLE_ICC, options.get(ENABLE_ICC, "true")),

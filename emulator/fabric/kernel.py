@@ -104,13 +104,6 @@ def _await_forwarding(there: NamespaceLinks, port: str) -> None:
         wait_ports_forwarding([port])
 
 
-def _ip(*args: str) -> None:
-    """iproute2 in the calling thread's network namespace; its complaint as OSError."""
-    done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise OSError(f"ip {' '.join(args)}: {done.stderr.strip()}")
-
-
 def _sysctl_path(name: str) -> str:
     """sysctl(8)'s names: dots separate, unless slashes do (an interface name with a dot)."""
     return os.path.join("/proc/sys", *name.split("/" if "/" in name else "."))

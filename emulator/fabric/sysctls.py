@@ -4,7 +4,7 @@
   (since 26.0.2, CVE-2024-32473) disables it on the interfaces of IPv4-only
   networks, and no tentative addresses are left to wait for; the fabric turns it
   on for the interfaces of a network with IPv6 (and for the host's forwarding).
-- No ICMP error rate limit: a probe matrix sends many UDP probes to one address at
+- No ICMP error rate limit (IPv4's and ICMPv6's): a probe matrix sends many UDP probes to one address at
   once, and the kernel's default (one error a second per peer after a burst)
   would turn most port-unreachable answers into silence, a false "blocked".
   The limits are per namespace; the machine's own are never touched.
@@ -18,6 +18,7 @@ LAB_NAMESPACE_SYSCTLS = {
     "net.ipv6.conf.all.disable_ipv6": "1",
     "net.ipv6.conf.default.disable_ipv6": "1",
     "net.ipv4.icmp_ratelimit": "0",
+    "net.ipv6.icmp.ratelimit": "0",
     "net.ipv4.icmp_msgs_per_sec": "1000000",
     "net.ipv4.icmp_msgs_burst": "1000000",
 }
@@ -29,6 +30,7 @@ reconnected, whose endpoint got a new random MAC) learn the new one at once."""
 CONTAINER_SYSCTLS = {
     "net.ipv6.conf.default.disable_ipv6": "1",
     "net.ipv4.icmp_ratelimit": "0",
+    "net.ipv6.icmp.ratelimit": "0",
     "net.ipv4.icmp_msgs_burst": "1000000",
     "net.ipv4.conf.default.arp_notify": "1",
 }

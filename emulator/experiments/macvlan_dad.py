@@ -280,10 +280,16 @@ def checks(section: DadSection) -> list[Check]:
     return found
 
 
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
 def case_rows(section: DadSection) -> list[dict[str, object]]:
+    detected = {c.address: c.detected_at for c in section.scan.conflicts}
     return [{"case": c.case, "family": "ipv6", "address": str(c.address),
              "story": STORY[c.case], "kernel": c.kernel,
-             "scan_macs": " ".join(c.scan_macs), "dad_conflict": c.dad.conflict,
+             "scan_macs": " ".join(c.scan_macs),
+             "scan_detected_ms": _ms(detected.get(c.address)), "dad_conflict": c.dad.conflict,
              "dad_macs": " ".join(c.dad.macs), "dad_probes": c.dad.probes_sent,
              "dad_ms": round(c.dad.elapsed * 1000, 1), "docker": c.docker,
              "cache_rounds": len(c.rounds),
@@ -345,6 +351,12 @@ def summary_md(section: DadSection) -> list[str]:
              f"(every LAN SLAAC address inside it: {section.slaac_range}). Probes from the "
              "router: one NDP duplicate scan (DAD-style solicitations, "
              f"{SCAN_WINDOW:.1f} s window) and one RFC 4862 DAD probe per case.", "",
+             f"NDP scan: {len(section.scan.targets)} addresses solicited in "
+             f"{_ms(section.scan.send_seconds)} ms; {section.score.true_positives} of "
+             f"{section.score.injected} duplicates found, "
+             f"{len(section.score.false_positives)} false; first at "
+             f"{_ms(section.scan.first_detection)} ms, last at "
+             f"{_ms(section.scan.last_detection)} ms after the first solicitation.", "",
              "| case | address | story | rounds | cache flips | first TCP failed | "
              "follow-up TCP failed | cache held |", "|---|---|---|---|---|---|---|---|"]
     for c in section.cases:

@@ -90,13 +90,12 @@ def link_local_ready(pid: int, interface: str = LAN_NIC) -> bool:
                for a in addresses6(pid))
 
 
-def setup_router(lab: Lab) -> str:
+def setup_router(lab: Lab) -> None:
     """IPv6 on the LAN router (its link-local usable at once) with the LAN prefix's
-    first address; returns the router LAN interface's MAC."""
+    first address."""
     pid = lab.node_pid("router")
     enable_ipv6(pid, dad=False)
     add_address6(pid, IPv6Interface(f"{ROUTER6}/{LAN_PREFIX6.prefixlen}"), nodad=True)
-    return interface_mac(pid)
 
 
 def interface_mac(pid: int, interface: str = LAN_NIC) -> str:
@@ -132,6 +131,23 @@ def _ifindex(pid: int, interface: str = LAN_NIC) -> int:
             if fields[5] == interface:
                 return int(fields[1], 16)
     raise RuntimeError(f"{interface} has no IPv6 address in the namespace of pid {pid}")
+
+
+def slaac_address(pid: int, interface: str = LAN_NIC) -> IPv6Address | None:
+    """The interface's usable SLAAC address in the LAN prefix, if it has one yet."""
+    return next((a.interface.ip for a in addresses6(pid)
+                 if a.ifname == interface and a.interface.ip in LAN_PREFIX6 and a.usable
+                 and origin(a.flags) == "slaac"), None)
+
+
+def ra_settings(pid: int, interface: str = LAN_NIC) -> dict[str, str]:
+    """accept_ra and autoconf of an interface, read inside its namespace (/proc/sys/net
+    shows the reader's namespace)."""
+    found = {}
+    for knob in ("accept_ra", "autoconf"):
+        done = run_in(pid, ["cat", f"/proc/sys/net/ipv6/conf/{interface}/{knob}"], {})
+        found[knob] = done.stdout.strip()
+    return found
 
 
 def origin(flags: int) -> str:

@@ -133,6 +133,8 @@ class DadSection:
     score: cl.Score
     slaac_range: bool
     """Every LAN host SLAAC address lies inside the network's IPv6 --ip-range."""
+    ra_settings: tuple[tuple[str, str], ...] = ()
+    """accept_ra and autoconf on the container-slaac container's interface."""
 
     def case(self, name: str) -> DadCase:
         return next(c for c in self.cases if c.case == name)
@@ -148,11 +150,6 @@ def _network(host) -> None:
 def _run(host, name: str, ip6: IPv6Address | None = None) -> ContainerHandle:
     return host.containers.run(name, networks=[AttachRequest(
         NETWORK6, ip6=str(ip6) if ip6 is not None else None)])
-
-
-def _slaac_of(pid: int) -> IPv6Address | None:
-    return next((h.address for h in dl.held_in(pid, "", "")
-                 if h.origin == "slaac" and h.state == "usable"), None)
 
 
 def measure(name: str, progress: Callable[[str], None] = lambda _: None,
@@ -182,8 +179,8 @@ def measure(name: str, progress: Callable[[str], None] = lambda _: None,
                     "the containers' link-local addresses")
         progress("router advertisement for 2001:db8:100::/64 (SLAAC)")
         dl.send_ra(lab)
-        vm01_slaac = dl.wait_for(lambda: _slaac_of(vm01), SETTLE, "vm01's SLAAC address")
-        dl.wait_for(lambda: all(_slaac_of(c.pid) for c in first), SETTLE,
+        vm01_slaac = dl.wait_for(lambda: dl.slaac_address(vm01), SETTLE, "vm01's SLAAC address")
+        dl.wait_for(lambda: all(dl.slaac_address(c.pid) for c in first), SETTLE,
                     "the containers' SLAAC addresses")
         on_slaac = _run(host, "c6slaac", vm01_slaac)
         vm02_future = dl.eui64(dl.LAN_PREFIX6, dl.interface_mac(vm02))
@@ -194,7 +191,7 @@ def measure(name: str, progress: Callable[[str], None] = lambda _: None,
         monitor = dl.AddressMonitor(vm02)
         try:
             dl.send_ra(lab)
-            refused = dl.wait_for(lambda: monitor.deleted(vm02_future) or _slaac_of(vm02),
+            refused = dl.wait_for(lambda: monitor.deleted(vm02_future) or dl.slaac_address(vm02),
                                   SETTLE, "vm02's DAD for its SLAAC address")
         finally:
             monitor.close()
@@ -210,7 +207,7 @@ def measure(name: str, progress: Callable[[str], None] = lambda _: None,
         scan = scan_conflicts(router, dl.LAN_NIC, targets, window=SCAN_WINDOW, capture=capture)
         addresses = {
             "static-vs-lan-static": NAS_ADDRESS6, "static-vs-slaac": vm01_slaac,
-            "slaac-after-static": vm02_future, "container-slaac": _slaac_of(on_nas.pid),
+            "slaac-after-static": vm02_future, "container-slaac": dl.slaac_address(on_nas.pid),
             "ipam-dynamic": next(h.address for h in held if h.owner.name == dynamic.name
                                  and h.origin != "slaac")}
         progress("RFC 4862 DAD probe from the router for each case's address")
@@ -232,7 +229,8 @@ def measure(name: str, progress: Callable[[str], None] = lambda _: None,
                       for case, address in addresses.items())
         slaac_range = all(h.address in dl.IP_RANGE6 for h in held
                           if h.owner.kind == "lan-host" and h.origin == "slaac")
-    return DadSection(cases, scan, cl.score(scan, truth), slaac_range)
+        settings = tuple(sorted(dl.ra_settings(on_nas.pid).items()))
+    return DadSection(cases, scan, cl.score(scan, truth), slaac_range, settings)
 
 
 # -- checks, rows, the side-by-side table ------------------------------------------
@@ -268,9 +266,13 @@ def checks(section: DadSection) -> list[Check]:
                        and len(late.dad.macs) == 1))
     own = section.case("container-slaac")
     slaac = own.holder("container")
+    settings = ", ".join(f"{k}={v}" for k, v in section.ra_settings)
     found.append(Check("ipv6 container-slaac", "a dual-stack macvlan container takes a SLAAC "
-                       "address from the LAN's RA (through DAD)", "slaac, usable", own.kernel,
-                       bool(slaac and slaac.origin == "slaac" and slaac.state == "usable")))
+                       "address from the LAN's RA (through DAD): Docker leaves accept_ra and "
+                       "autoconf at the kernel's defaults", "slaac, usable; accept_ra=1, "
+                       "autoconf=1", f"{own.kernel}; {settings}",
+                       bool(slaac and slaac.origin == "slaac" and slaac.state == "usable")
+                       and dict(section.ra_settings) == {"accept_ra": "1", "autoconf": "1"}))
     found.append(Check("ipv6 scan", "NDP scan finds exactly the duplicates held",
                        f"{section.score.injected} duplicates, 0 missed, 0 false",
                        f"{section.score.detected} detected, {len(section.score.misses)} "

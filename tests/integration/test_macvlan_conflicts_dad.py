@@ -50,6 +50,7 @@ def test_a_dual_stack_macvlan_container_also_takes_slaac_from_the_lan(section):
     holder = c.holder("container")
     assert holder is not None and (holder.origin, holder.state) == ("slaac", "usable")
     assert c.address in dl.LAN_PREFIX6 and len(c.scan_macs) == 1
+    assert dict(section.ra_settings) == {"accept_ra": "1", "autoconf": "1"}  # as Docker leaves
 
 
 def test_the_scan_finds_exactly_the_duplicates_and_every_check_passes(section):

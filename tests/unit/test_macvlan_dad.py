@@ -117,7 +117,8 @@ def section(nas_state: str = "usable", vm02_state: str = "dadfailed",
     answers = [(str(c.address), m) for c in cases for m in c.scan_macs]
     probe = scan(*answers)
     truth = cl.injected(dl.owners6([h for c in cases for h in c.held]))
-    return md.DadSection(cases, probe, cl.score(probe, truth), True)
+    return md.DadSection(cases, probe, cl.score(probe, truth), True,
+                         (("accept_ra", "1"), ("autoconf", "1")))
 
 
 def test_every_check_passes_on_what_the_real_lab_showed():

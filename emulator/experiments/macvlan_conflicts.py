@@ -8,6 +8,13 @@ fails on a miss or a false report. A LAN client then talks to every conflicted
 address, forgetting its ARP entry before each TCP connection, to measure how often the
 entry flips between the two owners and how many connections fail. Finally the same
 LAN in port-security mode: macvlan containers cannot talk to the LAN at all.
+
+The IPv6 section (macvlan_dad.py) does the same for IPv6 in a lab of its own:
+Docker's static addresses come without DAD, so a LAN router's SLAAC and a LAN host's
+own addresses collide with them unnoticed; the NDP duplicate scan and the RFC 4862
+DAD probe must find exactly those. The report puts both families side by side.
+Parameters: `lab=PREFIX` names the labs (PREFIX0.., PREFIX6), `sections=ipv4|ipv6`
+runs one section only.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from contextlib import ExitStack
 from ipaddress import IPv4Address
 
 from emulator.experiments import conflict_lab as cl
+from emulator.experiments import macvlan_dad as md
 from emulator.experiments import palette
 from emulator.experiments.registry import register
 from emulator.experiments.results import Check, Outcome, RunContext, checks_table_md
@@ -49,9 +57,33 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 3)
 
 
+def lab_prefix(ctx: RunContext) -> str:
+    """The labs' name prefix: `lab=` if given (at most 6 characters: a lab name takes
+    8), else mc + the run's id."""
+    prefix = str(ctx.params.get("lab") or f"mc{ctx.run_id[-4:]}")
+    if len(prefix) > 6:
+        raise ValueError(f"lab={prefix!r}: at most 6 characters (labs are named PREFIX0 "
+                         "to PREFIX6)")
+    return prefix
+
+
+SECTIONS = ("ipv4", "ipv6")
+
+
+def sections(ctx: RunContext) -> tuple[str, ...]:
+    """Which sections to run: `sections=ipv4`, `ipv6`, or both (the default)."""
+    wanted = tuple(s.strip() for s in str(ctx.params.get("sections") or ",".join(SECTIONS))
+                   .split(",") if s.strip())
+    unknown = [s for s in wanted if s not in SECTIONS]
+    if unknown or not wanted:
+        raise ValueError(f"sections={','.join(wanted)}: each must be one of "
+                         f"{', '.join(SECTIONS)}")
+    return wanted
+
+
 def run_point(ctx: RunContext, overlap: float, mode: str, index: int) -> dict[str, object]:
     pool = pool_for(overlap)
-    topology = cl.conflict_topology(f"mc{ctx.run_id[-4:]}{index}", mode, pool, DHCP_HOSTS, {})
+    topology = cl.conflict_topology(f"{lab_prefix(ctx)}{index}", mode, pool, DHCP_HOSTS, {})
     ctx.progress(f"{mode} LAN, pool {pool[0]}-{pool[1]} ({overlap:.0%} overlap): "
                  f"{DHCP_HOSTS} DHCP leases, {2 * PER_HOST} macvlan containers")
     with Lab(topology) as lab:
@@ -267,8 +299,21 @@ def _checks(points) -> list[Check]:
     return checks
 
 
-def _summary_md(points, summary, checks, outcome: Outcome) -> str:
-    lines = ["# macvlan-conflicts", "", outcome.headline, "",
+def _summary_md(points, summary, checks, outcome: Outcome,
+                dad: md.DadSection | None = None) -> str:
+    lines = ["# macvlan-conflicts", "", outcome.headline, ""]
+    if points:
+        lines += _ipv4_md(points, summary)
+    if dad is not None:
+        lines += md.summary_md(dad)
+    lines += ["## Both families side by side", "",
+              *md.family_table_md(md.family_rows(summary, dad)), "",
+              checks_table_md(checks)]
+    return "\n".join(lines) + "\n"
+
+
+def _ipv4_md(points, summary) -> list[str]:
+    lines = ["## IPv4: --ip-range vs the DHCP pool (ARP, RFC 5227)", "",
              "Two Docker hosts with macvlan networks (parent eth1, --ip-range "
              f"{IP_RANGES['h1']} and {IP_RANGES['h2']}, {PER_HOST} containers each) on a LAN "
              f"whose DHCP pool ({RANGE_SIZE} addresses) slides over the ranges; "
@@ -292,29 +337,60 @@ def _summary_md(points, summary, checks, outcome: Outcome) -> str:
                          f"{len(result.rounds)} | {result.flips} | {result.failures} | "
                          f"{len(result.macs())} |")
     lines += ["", "Plots: `conflicts.png`. Data: `points.csv`, `detections.csv`, "
-              "`impact.csv`, `port_security.csv`. Capture of the last scan: `scan.pcap`.", "",
-              checks_table_md(checks)]
-    return "\n".join(lines) + "\n"
+              "`impact.csv`, `port_security.csv`. Capture of the last scan: `scan.pcap`. "
+              "IPv6: `dad.csv`, `dad_rounds.csv`, `scan6.pcap`; both: `families.csv`.", ""]
+    return lines
 
 
 @register("macvlan-conflicts",
-          "macvlan --ip-range vs a LAN's DHCP pool: duplicate IPs found by ARP scan, impact")
+          "macvlan --ip-range vs a LAN's DHCP pool (ARP) and SLAAC/static IPv6 (DAD): "
+          "duplicate addresses found by the probes, impact", params=("lab", "sections"))
 def run(ctx: RunContext) -> Outcome:
+    wanted = sections(ctx)
     ctx.params.update({"overlaps": list(OVERLAPS), "dhcp_hosts": DHCP_HOSTS,
                        "containers": 2 * PER_HOST, "ip_ranges": IP_RANGES, "rounds": ROUNDS,
-                       "scan_window_s": SCAN_WINDOW})
-    points = [run_point(ctx, overlap, "promiscuous", i) for i, overlap in enumerate(OVERLAPS)]
-    points.append(run_point(ctx, 1.0, "port-security", len(OVERLAPS)))
+                       "scan_window_s": SCAN_WINDOW, "sections": list(wanted),
+                       "lab": lab_prefix(ctx)})
+    points = []
+    if "ipv4" in wanted:
+        points = [run_point(ctx, overlap, "promiscuous", i) for i, overlap in enumerate(OVERLAPS)]
+        points.append(run_point(ctx, 1.0, "port-security", len(OVERLAPS)))
     summary, detections, rounds = _rows(points)
-    ctx.write_rows("points.csv", summary)
-    ctx.write_rows("detections.csv", detections)
-    ctx.write_rows("impact.csv", rounds)
-    ctx.write_rows("port_security.csv", [
-        {"source": a, "target": b, "reached": ok} for p in points for a, b, ok in p["reach"]])
-    _plots(ctx, summary, rounds)
     checks = _checks(points)
+    dad = None
+    if "ipv6" in wanted:
+        ctx.progress("IPv6 section: static --ip6 and SLAAC on one LAN, NDP scan and DAD")
+        dad = md.measure(f"{lab_prefix(ctx)}6", ctx.progress, capture=True)
+        if dad.scan.frames:
+            write_pcap(ctx.path("scan6.pcap"), dad.scan.frames, LINKTYPE_ETHERNET)
+        ctx.write_rows("dad.csv", md.case_rows(dad))
+        ctx.write_rows("dad_rounds.csv", md.round_rows(dad))
+        checks += md.checks(dad)
+    ctx.write_rows("families.csv", md.family_rows(summary, dad))
+    if points:
+        ctx.write_rows("points.csv", summary)
+        ctx.write_rows("detections.csv", detections)
+        ctx.write_rows("impact.csv", rounds)
+        ctx.write_rows("port_security.csv", [
+            {"source": a, "target": b, "reached": ok} for p in points for a, b, ok in p["reach"]])
+        _plots(ctx, summary, rounds)
     ctx.write_checks(checks)
     ok = all(c.ok for c in checks)
+    metrics: dict[str, object] = {}
+    parts = []
+    if points:
+        part, metrics = _ipv4_headline(points, checks)
+        parts.append(part)
+    if dad is not None:
+        part, more = _ipv6_headline(dad)
+        parts.append(part)
+        metrics.update(more)
+    outcome = Outcome(ok, "; ".join(parts), checks, metrics)
+    ctx.finish(outcome, _summary_md(points, summary, checks, outcome, dad))
+    return outcome
+
+
+def _ipv4_headline(points, checks: list[Check]) -> tuple[str, dict[str, object]]:
     sweep = [p for p in points if p["mode"] == "promiscuous"]
     found = sum(p["score"].true_positives for p in sweep)
     total = sum(p["score"].injected for p in sweep)
@@ -322,13 +398,38 @@ def run(ctx: RunContext) -> Outcome:
     fails = sum(r.failures for p in sweep for _, k, r in p["impacts"] if k == "conflicted")
     tries = sum(len(r.rounds) for p in sweep for _, k, r in p["impacts"] if k == "conflicted")
     last = max((p["scan"].last_detection or 0 for p in sweep), default=0)
-    headline = (f"{found}/{total} injected conflicts found, "
+    security = [c for c in checks if c.step.startswith("port-security")]
+    headline = (f"IPv4: {found}/{total} injected conflicts found, "
                 f"{sum(len(p['score'].false_positives) for p in sweep)} false; all within "
                 f"{last * 1000:.1f} ms; LAN client: {flips} ARP flips, {fails}/{tries} TCP "
                 f"connections failed; port-security: "
-                f"{'macvlan cut off from the LAN' if all(c.ok for c in checks[-3:]) else 'LEAKS'}")
-    outcome = Outcome(ok, headline, checks, {
+                f"{'macvlan cut off from the LAN' if all(c.ok for c in security) else 'LEAKS'}")
+    return headline, {
         "conflicts_injected": total, "conflicts_found": found, "last_detection_ms": last * 1000,
-        "arp_flips": flips, "tcp_failures": fails, "tcp_attempts": tries})
-    ctx.finish(outcome, _summary_md(points, summary, checks, outcome))
-    return outcome
+        "arp_flips": flips, "tcp_failures": fails, "tcp_attempts": tries}
+
+
+def _ipv6_headline(dad: md.DadSection) -> tuple[str, dict[str, object]]:
+    duplicates = [dad.case(c) for c in md.DUPLICATES]
+    by_dad = sum(1 for c in duplicates if c.dad.conflict and len(c.dad.macs) == 2)
+    refused = sum(1 for c in dad.cases for h in c.held
+                  if h.owner.kind == "container" and h.state != "usable")
+    late = dad.case("slaac-after-static").holder("lan-host")
+    kept = sum(1 for c in duplicates if c.rounds
+               and all(c.winners().get(k, 0) == len(c.rounds) for k in
+                       [f"container:{h.owner.name}" for h in c.held
+                        if h.owner.kind == "container"]))
+    followups = sum(1 for c in duplicates for r in c.rounds if not r.followup)
+    tries = sum(len(c.rounds) for c in duplicates)
+    headline = (f"IPv6: {dad.score.true_positives}/{dad.score.injected} duplicates found by "
+                f"the NDP scan, {dad.score.detected - dad.score.true_positives} false, "
+                f"{by_dad}/{len(duplicates)} by RFC 4862 DAD; kernels refused "
+                f"{refused} of Docker's addresses (NODAD) and "
+                f"{'the late LAN host' if late and late.state == 'dadfailed' else 'nothing'}"
+                f"'s SLAAC address; router cache kept the container in {kept}/"
+                f"{len(duplicates)} duplicates, {followups}/{tries} follow-up TCP "
+                f"connections failed")
+    return headline, {"ipv6_duplicates": dad.score.injected,
+                      "ipv6_found_by_scan": dad.score.true_positives,
+                      "ipv6_found_by_dad": by_dad, "ipv6_container_refused": refused,
+                      "ipv6_followup_failures": followups, "ipv6_followup_attempts": tries}

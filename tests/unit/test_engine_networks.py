@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import itertools
 import re
+from importlib.resources import files
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from emulator.cnm.engine import AttachRequest, Engine, NetworkRequest
 from emulator.fabric.fake import FakeFabric
 from emulator.ids import new_id
 
-API_SPEC = Path("/work/shared/reference/docker-engine-api-v1.45.yaml")
+API_SPEC = Path(str(files("emulator.api") / "spec" / "docker-engine-api-v1.45.yaml"))
 DOCKER0_OPTIONS = {
     "com.docker.network.bridge.default_bridge": "true",
     "com.docker.network.bridge.enable_icc": "true",

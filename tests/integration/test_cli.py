@@ -357,6 +357,7 @@ def test_topology_check_of_a_missing_file_fails_cleanly(tmp_path):
 SHOWN = {  # what `cnm topology show NAME` must print: the topology that is used
     "default": default_topology,
     "isolation": lambda: load_topology(isolation.default_topology_path()),
+    "isolation-dualstack": lambda: load_topology(isolation.dualstack_topology_path()),
 }
 
 
@@ -374,7 +375,8 @@ def test_topology_show_prints_the_packaged_topology(tmp_path, name):
 def test_topology_show_of_an_unknown_name_lists_the_names():
     done = run_cnm("topology", "show", "nope")
     assert (done.returncode, done.stdout) == (2, "")
-    assert "invalid choice: 'nope' (choose from 'default', 'isolation')" in done.stderr
+    assert ("invalid choice: 'nope' (choose from 'default', 'isolation', "
+            "'isolation-dualstack')") in done.stderr
 
 
 def test_topology_schema_is_json():

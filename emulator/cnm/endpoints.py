@@ -201,14 +201,15 @@ class Endpoints:
                 undo.callback(space.release_address, network.pool_id, ip)
                 prefix = space.pool(network.pool_id).subnet.prefixlen
                 address = IPv4Interface(f"{ip}/{prefix}")
+            if network.scope == SWARM and self.before_swarm_join is not None:
+                # the swarm allocated the container's address before the node made the
+                # network (and its lb-NET sandbox, which takes the next one); the node's
+                # own IPv6 pool served the lb-NET sandbox first
+                self.before_swarm_join(container, network)
             address6 = None
             if (capability.uses_ipam and network.pool_id6 is not None
                     and not _ipv6_disabled(container)):
                 address6 = self._take_ipv6(network, attachment, undo)
-            if network.scope == SWARM and self.before_swarm_join is not None:
-                # the swarm allocated the container's address before the node made the
-                # network (and its lb-NET sandbox, which takes the next one)
-                self.before_swarm_join(container, network)
             ep = Endpoint(id=new_id(), name=name or container.name, network_id=network.id,
                           container_id=container.id, address=address, mac="",
                           aliases=attachment.aliases, requested_ip=attachment.ip,
@@ -243,7 +244,8 @@ class Endpoints:
                 if network.pool_id is not None:
                     ep.gateway = space.pool(network.pool_id).gateway
                 if network.pool_id6 is not None and ep.address6 is not None:
-                    ep.gateway6 = joined.gateway6 or space.pool(network.pool_id6).gateway
+                    ep.gateway6 = (joined.gateway6
+                                   or state.space6(network).pool(network.pool_id6).gateway)
             elif capability.gateway_from_join:
                 ep.gateway = joined.gateway
                 ep.gateway6 = joined.gateway6
@@ -267,7 +269,7 @@ class Endpoints:
                    undo: ExitStack) -> IPv6Interface:
         """The endpoint's IPv6 address: --ip6, else the lowest free of the IPv6 pool."""
         assert network.pool_id6 is not None
-        space = self._state.space(network)
+        space = self._state.space6(network)
         try:
             ip = space.request_address(network.pool_id6, attachment.ip6)
         except err.Unavailable:
@@ -363,7 +365,7 @@ class Endpoints:
         if ep.address is not None and network.pool_id is not None:
             state.space(network).release_address(network.pool_id, ep.address.ip)
         if ep.address6 is not None and network.pool_id6 is not None:
-            state.space(network).release_address(network.pool_id6, ep.address6.ip)
+            state.space6(network).release_address(network.pool_id6, ep.address6.ip)
         if ep.name == container.name and not container.hidden:
             state.events.network(network, "disconnect", container=container.id)
         if self._needs_gateway_service(network, ep):

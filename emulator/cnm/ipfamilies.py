@@ -9,6 +9,10 @@ family takes one pool per config, or one predefined pool when it has none
 (libnetwork ipamAllocateVersion), and only if it is enabled. `network inspect`
 lists the user's configs, then the pools of a family the user configured none of
 (buildIPAMResources).
+
+Swarm-scoped networks (Docker 28, libnetwork/cnmallocator and controller.go) keep
+IPv4 on, and the swarm's allocator hands out IPv4 pools only; refuse_swarm_families
+says what the emulator does where Docker's allocator fails.
 """
 
 from __future__ import annotations
@@ -94,6 +98,35 @@ def refuse_several_subnets(driver: str, pools4: Sequence[Pool], pools6: Sequence
     family = "IPv4" if len(pools4) > 1 else "IPv6"
     raise err.NotImplementedByEmulator(
         f"several {family} subnets on one {driver} network are not supported by the emulator")
+
+
+IPV4_REQUIRED_IN_SWARM = "IPv4 cannot be disabled in a Swarm scoped network"
+"""libnetwork controller.go NewNetwork, on a manager, before the request goes to the swarm."""
+
+
+def swarm_ipv6_subnet_refused(subnet: str) -> str:
+    """Why an IPv6 subnet on a swarm network is refused. Docker 28 accepts the create and
+    then cannot allocate the network: cnmallocator's allocatePools asks for the pool
+    without V6, so the default IPAM files it in its IPv4 space, and the gateway request
+    that follows looks it up in the IPv6 space (moby/moby#48116, #52469, still so in 29)."""
+    return (f"an IPv6 --subnet ({subnet}) on a swarm network is refused: Docker 28's swarm "
+            "allocator cannot allocate it (the manager logs \"failed allocating pools and "
+            "gateway IP for network ...: cannot find address pool for poolID:"
+            f"{subnet}/invalid Prefix\", the network is never allocated and no container can "
+            "attach to it, moby/moby#48116); with --ipv6 and no IPv6 --subnet, each node gives "
+            "the network a /64 of its own IPv6 pool, as Docker 28 does")
+
+
+def refuse_swarm_families(configs: Sequence[IpamConfig], families: Families) -> None:
+    """A swarm network keeps IPv4 (Docker's text) and takes no IPv6 subnet (Docker's
+    allocator fails on one, whether or not --ipv6 is given: the config reaches the swarm
+    either way)."""
+    if not families.ipv4:
+        raise err.InvalidParameter(IPV4_REQUIRED_IN_SWARM)
+    _, configs6 = split_configs([c for c in configs if c.subnet])
+    if configs6:
+        subnet = str(parse_prefix(configs6[0].subnet or "").network)
+        raise err.NotImplementedByEmulator(swarm_ipv6_subnet_refused(subnet))
 
 
 def refuse_no_family(families: Families) -> None:

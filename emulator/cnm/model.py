@@ -38,6 +38,9 @@ class Network:
     """False for an IPv6-only network (`--ipv4=false`, Docker 28)."""
     pool_id6: str | None = None
     """The IPv6 pool, when enable_ipv6 (pool_id is the IPv4 one)."""
+    address_space6: object | None = None
+    """Where pool_id6 lives when not in address_space: the host's own space, for a swarm
+    network's IPv6 pool (each node takes its own, as Docker 28's do)."""
 
 
 @dataclass

@@ -22,6 +22,7 @@ from emulator.cnm.ipfamilies import (
     inspect_configs,
     refuse_no_family,
     refuse_several_subnets,
+    refuse_swarm_families,
     refuse_unsupported,
     resolve_families,
     split_configs,
@@ -183,7 +184,8 @@ class Networks:
             scope = self._scope_for(SWARM, True)
             families = check_request(request)
             refuse_unsupported(request.driver, builtin.capability, families)
-            _refuse_shared_families(request, families)
+            refuse_swarm_families(request.ipam_configs(), families)
+            _refuse_several_shared_subnets(request)
             return create_shared(creator, scope, request)
         return self._create_local(request, predefined=False, creator=creator)
 
@@ -266,23 +268,41 @@ class Networks:
 
     def adopt(self, shared: SharedNetwork, scope: SharedScope) -> Network:
         """This host's copy of a network defined for many hosts (a swarm or global one):
-        same ID, its pool in the scope's address space, the driver's state made here."""
+        same ID, its pool in the scope's address space, the driver's state made here.
+        An IPv6 swarm network takes its IPv6 pool here, from this host's own pools: Docker
+        28's nodes make their copy with the swarm's IPv4 config alone and EnableIPv6, so
+        libnetwork takes a predefined IPv6 pool of the host (LocalDefault: the scope is
+        "swarm", not "global"), a /64 of this engine's ULA prefix, another on each node."""
         if shared.id in self._all:
             return self._all[shared.id]
         pool = scope.addresses.pool(shared.pool_id)
         spec = NetworkSpec(shared.id, shared.name, shared.options, shared.internal,
-                           shared.attachable)
-        self._state.drivers.get(shared.driver).create_network(
-            spec, IPAMData(pool.subnet, pool.gateway))
+                           shared.attachable, enable_ipv6=shared.enable_ipv6)
+        with ExitStack() as undo:
+            pool6 = None
+            if shared.enable_ipv6:
+                pool6 = self._state.addresses.request_pool(reserved=self._state.reserved,
+                                                           v6=True)
+                undo.callback(self._state.addresses.release_pool, pool6.id)
+            self._state.drivers.get(shared.driver).create_network(
+                spec, IPAMData(pool.subnet, pool.gateway, pool6.subnet if pool6 else None,
+                               pool6.gateway if pool6 else None))
+            undo.pop_all()
         config: dict[str, object] = {"Subnet": str(pool.subnet), "Gateway": str(pool.gateway),
                                      "_user_subnet": True}
         if pool.ip_range is not None:
             config["IPRange"] = str(pool.ip_range)
+        configs = [config]
+        if pool6 is not None:
+            configs.append({"Subnet": str(pool6.subnet), "Gateway": str(pool6.gateway),
+                            "_user_subnet": False, "_version": 6})
         network = Network(
             id=shared.id, name=shared.name, driver=shared.driver, scope=scope.name,
             created=shared.created, options=dict(shared.options), labels=dict(shared.labels),
             internal=shared.internal, attachable=shared.attachable, pool_id=shared.pool_id,
-            ipam_config=[config], ingress=shared.ingress, address_space=scope.addresses)
+            ipam_config=configs, ingress=shared.ingress, address_space=scope.addresses,
+            enable_ipv6=shared.enable_ipv6, pool_id6=pool6.id if pool6 else None,
+            address_space6=self._state.addresses if pool6 else None)
         self._add(network)
         return network
 
@@ -293,6 +313,8 @@ class Networks:
             return
         self._leave_all(network)
         self._state.driver_of(network).delete_network(network.id)
+        if network.address_space6 is not None and network.pool_id6 is not None:
+            self._state.space6(network).release_pool(network.pool_id6)
         self._remove(network)
 
     def get(self, ref: str) -> Network:
@@ -350,11 +372,15 @@ class Networks:
 
 
 def _refuse_shared_families(request: NetworkRequest, families: Families) -> None:
-    """Networks of a shared scope (swarm, global) take one IPv4 pool of the scope's
-    address space; the emulator has no IPv6 there yet."""
+    """Global-scope (plugin) networks take one IPv4 pool of the lab's datastore; the
+    emulator has no IPv6 there."""
     if families.ipv6 or not families.ipv4:
         raise err.NotImplementedByEmulator(f"IPv6 on {request.driver} networks shared by "
                                            "several hosts is not supported by the emulator yet")
+    _refuse_several_shared_subnets(request)
+
+
+def _refuse_several_shared_subnets(request: NetworkRequest) -> None:
     if len(request.ipam_configs()) > 1:
         raise err.NotImplementedByEmulator(
             f"several subnets on one {request.driver} network are not supported by the emulator")

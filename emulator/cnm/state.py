@@ -96,6 +96,11 @@ class HostState:
         """The address space a network's pool lives in: a shared scope's, or the host's."""
         return network.address_space or self.addresses  # type: ignore[return-value]
 
+    def space6(self, network: Network) -> AddressSpace:
+        """The address space a network's IPv6 pool lives in (this host's, for a swarm
+        network's)."""
+        return network.address_space6 or self.space(network)  # type: ignore[return-value]
+
     def offers_gateway(self, network: Network) -> bool:
         capability = self.capability_of(network)
         return (not network.internal and capability.uses_ipam and capability.provides_gateway

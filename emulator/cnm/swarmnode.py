@@ -21,6 +21,7 @@ from emulator.cnm.sharedscope import ScopeMember
 from emulator.cnm.state import HostState
 from emulator.drivers import registry
 from emulator.drivers.base import SWARM, OptionChecker, SwarmBound
+from emulator.ipam import IpamConfig
 from emulator.swarm.cluster import (
     DEFAULT_ADDR_POOL,
     DEFAULT_DATA_PATH_PORT,
@@ -96,10 +97,14 @@ class SwarmScope:
         driver = self._state.drivers.get(request.driver)
         if isinstance(driver, OptionChecker):
             driver.check_options(request.options or {})
+        # the create path refused IPv6 subnets and several configs: one IPv4 one at most
+        configs = request.ipam_configs()
+        config = configs[0] if configs else IpamConfig()
         return self.swarm.allocate_network(
             request.name, request.driver, request.options or {}, request.labels or {},
-            request.internal, request.attachable, request.subnet, request.ip_range,
-            request.gateway, request.aux_addresses or {})
+            request.internal, request.attachable, config.subnet, config.ip_range,
+            config.gateway, config.aux_addresses or {},
+            enable_ipv6=request.families().ipv6)
 
     def release(self, network_id: str) -> None:
         self.swarm.release_network(network_id)

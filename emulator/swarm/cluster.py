@@ -116,8 +116,11 @@ class Swarm:
     def allocate_network(self, name: str, driver: str, options: Mapping[str, str],
                          labels: Mapping[str, str], internal: bool, attachable: bool,
                          subnet: str | None, ip_range: str | None, gateway: str | None,
-                         aux: Mapping[str, str], ingress: bool = False) -> SharedNetwork:
-        """Subnet and VNI for a new swarm-scoped network; nothing is made on a host yet."""
+                         aux: Mapping[str, str], ingress: bool = False,
+                         enable_ipv6: bool = False) -> SharedNetwork:
+        """Subnet and VNI for a new swarm-scoped network; nothing is made on a host yet.
+        The subnet is IPv4: as in Docker 28 (libnetwork/cnmallocator allocatePools asks
+        the IPAM for no IPv6 pool), IPv6 comes from each node (cnm.networks.adopt)."""
         options = dict(options)
         if options.get(VNI_LIST):
             vni = parse_vni_list(options[VNI_LIST])[0]
@@ -129,7 +132,7 @@ class Swarm:
         pool = self.addresses.request_pool(subnet=subnet, ip_range=ip_range, gateway=gateway,
                                            aux_addresses=dict(aux))
         network = SharedNetwork(base36_id(25), name, driver, options, dict(labels), internal,
-                                attachable, pool.id, ingress)
+                                attachable, pool.id, ingress, enable_ipv6=enable_ipv6)
         self.networks[network.id] = network
         return network
 

@@ -24,3 +24,7 @@ class SharedNetwork:
     pool_id: str
     ingress: bool = False
     created: str = field(default_factory=docker_timestamp)
+    enable_ipv6: bool = False
+    """EnableIPv6 of the spec. The pool is IPv4 whatever this says: Docker 28's swarm
+    allocator hands out IPv4 only, and each node gives the network an IPv6 pool of its
+    own when it makes its copy."""

@@ -65,8 +65,8 @@ IPV4_REQUIRED = "ipv4 pool is empty"
 """libnetwork drivers/overlay ov_network.go: an overlay needs an IPv4 subnet."""
 IPV6_POOL_MISSING = ("an overlay network with --ipv6 needs an IPv6 --subnet: the swarm's "
                      "address pools are IPv4 only")
-"""The swarm's default pools are IPv4 (10.0.0.0/8); Docker's global scope has no default
-IPv6 pool either, so IPv6 on an overlay comes only from a --subnet."""
+"""A guard: the engine gives an --ipv6 swarm network a /64 of each node's own pool (the
+swarm allocates IPv4 only, as Docker 28's does), so it never sends one without."""
 
 
 def register(registrar: driverapi.Registrar) -> None:

@@ -4,9 +4,10 @@
   (since 26.0.2, CVE-2024-32473) disables it on the interfaces of IPv4-only
   networks, and no tentative addresses are left to wait for; the fabric turns it
   on for the interfaces of a network with IPv6 (and for the host's forwarding).
-- No ICMP error rate limit (IPv4's and ICMPv6's): a probe matrix sends many UDP probes to one address at
-  once, and the kernel's default (one error a second per peer after a burst)
-  would turn most port-unreachable answers into silence, a false "blocked".
+- No ICMP error rate limit (IPv4's and ICMPv6's): a probe matrix sends many UDP
+  probes to one address at once, and the kernel's default (one error a second per
+  peer after a burst) would turn most port-unreachable answers into silence, a
+  false "blocked".
   The limits are per namespace; the machine's own are never touched.
 """
 

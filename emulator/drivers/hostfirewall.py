@@ -14,8 +14,9 @@ The table is of the `inet` family: one table for IPv4 and IPv6. The rules that
 decide isolation between networks, internal networks and ICC match bridges by
 name, so they are one rule for both families: a dual-stack network cannot be
 isolated over IPv4 and open over IPv6 (the historical Docker failure of issue
-19). What depends on addresses (subnets, masquerade, published ports) has a set
-per family; IPv6 sets and maps end in 6.
+19); an internal network's bridged IPv4 is also held to its subnet (below). What
+depends on addresses (subnets, masquerade, published ports) has a set per family;
+IPv6 sets and maps end in 6.
 
 What the rules do, as Docker 28's DOCKER-ISOLATION chains, internal-network
 rules, ICC setting and MASQUERADE rules do in iptables and ip6tables:
@@ -180,16 +181,17 @@ FAMILY_SETS: dict[str, tuple[str, ...]] = {
                   "isolated_pairs6_{p} {{ type ipv6_addr . ipv6_addr; }}"),
     "masq6": ("masq6_{p} {{ type ipv6_addr; }}",
               "masq_own6_{p} {{ type ipv6_addr . ifname; }}"),
+    "confined": ("confined_{p} {{ type ifname; }}",
+                 "confined_nets_{p} {{ type ifname . ipv4_addr; }}"),
 }
-"""Per prefix length {p}: the sets of each family of subnets (IPv6 ones end in 6)."""
+"""Per prefix length {p}: the sets of each family of subnets (IPv6 ones end in 6);
+`confined`: the internal bridges with an IPv4 subnet of that length, and each one's
+bridge . subnet."""
 
 _SET_FAMILY = {"subnets": "subnets", "isolated": "isolated", "isolated_pairs": "isolated",
                "masq": "masq", "masq_own": "masq"}
 _SET_FAMILY.update({name + "6": family + "6" for name, family in list(_SET_FAMILY.items())})
-FAMILY_SETS["confined"] = ("confined_{p} {{ type ifname; }}",
-                           "confined_nets_{p} {{ type ifname . ipv4_addr; }}")
-"""Internal bridges with an IPv4 subnet of length {p}, and each one's subnet."""
-_SET_FAMILY.update(confined="confined", confined_nets="confined")
+_SET_FAMILY.update(confined="confined", confined_nets="confined")  # IPv4 only
 
 CHAIN_RULES: dict[str, tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...]]] = {
     "isolation": ((("isolated", ("ip saddr & {m} @isolated_{p} jump from_isolated",

@@ -14,13 +14,20 @@ The table is of the `inet` family: one table for IPv4 and IPv6. The rules that
 decide isolation between networks, internal networks and ICC match bridges by
 name, so they are one rule for both families: a dual-stack network cannot be
 isolated over IPv4 and open over IPv6 (the historical Docker failure of issue
-19). What depends on addresses (subnets, masquerade, published ports) has a set
-per family; IPv6 sets and maps end in 6.
+19); an internal network's bridged IPv4 is also held to its subnet (below). What
+depends on addresses (subnets, masquerade, published ports) has a set per family;
+IPv6 sets and maps end in 6.
 
 What the rules do, as Docker 28's DOCKER-ISOLATION chains, internal-network
 rules, ICC setting and MASQUERADE rules do in iptables and ip6tables:
 - traffic routed from one bridge network to another is dropped, both ways;
-- an internal network's traffic never leaves its bridge;
+- an internal network's traffic never leaves its bridge; bridged IPv4 on it
+  (bridge netfilter hands it to the forward hook) is dropped when addressed outside
+  its subnet or coming from outside it (multicast, 255.255.255.255, 0.0.0.0), as
+  Docker's IPv4 rules `-i br ! -d PREFIX -j DROP` and `-o br ! -s PREFIX -j DROP`
+  do; its IPv6 rules carry `! -o br` / `! -i br` (since Docker 25), so bridged IPv6
+  (neighbour discovery, link-local) stays untouched, as the bridge-pair rules here
+  leave it;
 - with ICC off, IP traffic between two ports of the bridge is dropped: as on
   Docker, bridge netfilter hands bridged IPv4 and IPv6 to the forward hook;
 - what is routed into a bridge network from elsewhere (another host that routes a
@@ -113,6 +120,8 @@ SKELETON = """table inet cnm {
   }
   chain drop_from_subnets {
   }
+  chain internal_subnets {
+  }
   chain masq {
   }
   chain published {
@@ -146,6 +155,7 @@ SKELETON = """table inet cnm {
     iifname @bridges oifname @bridges iifname . oifname != @bridge_pairs drop
     iifname @internal_bridges iifname . oifname != @bridge_pairs drop
     oifname @internal_bridges iifname . oifname != @bridge_pairs drop
+    jump internal_subnets
     iifname @icc_off iifname . oifname @bridge_pairs drop
     jump isolation
     oifname @bridges iifname != @bridges ct state established,related accept
@@ -171,12 +181,17 @@ FAMILY_SETS: dict[str, tuple[str, ...]] = {
                   "isolated_pairs6_{p} {{ type ipv6_addr . ipv6_addr; }}"),
     "masq6": ("masq6_{p} {{ type ipv6_addr; }}",
               "masq_own6_{p} {{ type ipv6_addr . ifname; }}"),
+    "confined": ("confined_{p} {{ type ifname; }}",
+                 "confined_nets_{p} {{ type ifname . ipv4_addr; }}"),
 }
-"""Per prefix length {p}: the sets of each family of subnets (IPv6 ones end in 6)."""
+"""Per prefix length {p}: the sets of each family of subnets (IPv6 ones end in 6);
+`confined`: the internal bridges with an IPv4 subnet of that length, and each one's
+bridge . subnet."""
 
 _SET_FAMILY = {"subnets": "subnets", "isolated": "isolated", "isolated_pairs": "isolated",
                "masq": "masq", "masq_own": "masq"}
 _SET_FAMILY.update({name + "6": family + "6" for name, family in list(_SET_FAMILY.items())})
+_SET_FAMILY.update(confined="confined", confined_nets="confined")  # IPv4 only
 
 CHAIN_RULES: dict[str, tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...]]] = {
     "isolation": ((("isolated", ("ip saddr & {m} @isolated_{p} jump from_isolated",
@@ -195,6 +210,9 @@ CHAIN_RULES: dict[str, tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str,
                          ("subnets6", ("ip6 daddr & {m} @subnets6_{p} drop",))), ()),
     "drop_from_subnets": ((("subnets", ("ip saddr & {m} @subnets_{p} drop",)),
                            ("subnets6", ("ip6 saddr & {m} @subnets6_{p} drop",))), ()),
+    "internal_subnets": ((("confined", (
+        "iifname @confined_{p} iifname . ip daddr & {m} != @confined_nets_{p} drop",
+        "oifname @confined_{p} oifname . ip saddr & {m} != @confined_nets_{p} drop")),), ()),
     "masq": ((("masq", ("ip saddr & {m} @masq_{p} ip saddr & {m} . oifname != @masq_own_{p} "
                         "masquerade",)),
               ("masq6", ("ip6 saddr & {m} @masq6_{p} ip6 saddr & {m} . oifname != "
@@ -291,6 +309,10 @@ def elements(part: FirewallPart) -> list[Element]:
         out += [("bridges", name), ("bridge_pairs", f"{name} . {name}")]
         if net.internal:
             out.append(("internal_bridges", name))
+            if net.subnet is not None:
+                length, address = net.subnet.prefixlen, net.subnet.network_address
+                out += [(f"confined_{length}", name),
+                        (f"confined_nets_{length}", f"{name} . {address}")]
         if not net.icc:
             out.append(("icc_off", name))
         for subnet in (net.subnet, net.subnet6):

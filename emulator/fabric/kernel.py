@@ -77,15 +77,17 @@ from emulator.ids import random_mac
 T = TypeVar("T")
 
 
-def _enable_bridge_netfilter() -> bool:
-    """Hand bridged IPv4 and IPv6 to the forward hook, as Docker needs br_netfilter to
-    (bridge-nf-call-iptables, and -ip6tables with ip6tables on); False if absent."""
+def _bridge_netfilter_available() -> bool:
+    """Whether the kernel has bridge netfilter (False if absent), its knobs
+    (bridge-nf-call-iptables, -ip6tables) set off as on a host where nothing has loaded
+    br_netfilter yet: a namespace made after the module loaded starts with them on, and
+    dockerd turns them on only for a network with ICC off (the bridge driver does)."""
     knobs = [Path(f"/proc/sys/net/bridge/bridge-nf-call-{name}")
              for name in ("iptables", "ip6tables")]
     if not all(knob.exists() for knob in knobs):
         return False
     for knob in knobs:
-        knob.write_text("1")
+        knob.write_text("0")
     return True
 
 
@@ -129,7 +131,7 @@ class KernelFabric:
             self._netlink = NamespaceLinks()
             apply_lab_defaults()
             write_sysctl("net.ipv4.ip_forward", "1")
-            self.bridge_netfilter = _enable_bridge_netfilter()
+            self.bridge_netfilter = _bridge_netfilter_available()
         self._nft = NftSession(self._ns)
         self._balancers = SandboxBalancers()
 

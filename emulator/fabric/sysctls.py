@@ -6,8 +6,8 @@
   on for the interfaces of a network with IPv6 (and for the host's forwarding).
 - No ICMP error rate limit (IPv4's and ICMPv6's): a probe matrix sends many UDP
   probes to one address at once, and the kernel's default (one error a second per
-  peer after a burst)
-  would turn most port-unreachable answers into silence, a false "blocked".
+  peer after a burst) would turn most port-unreachable answers into silence, a
+  false "blocked".
   The limits are per namespace; the machine's own are never touched.
 """
 

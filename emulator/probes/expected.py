@@ -32,8 +32,12 @@ outside host are IPv6 targets only where they have an IPv6 underlay address.
 Who-is-on-the-link is ARP for IPv4 targets and neighbour solicitation (`ndp`) for
 IPv6 ones; unlike ARP, a solicitation between two containers of a bridge with ICC
 off is dropped (it crosses ip6tables' `-i br -o br -j DROP`, as every bridged IPv6
-packet does there). Docker 20.10 without `--experimental --ip6tables` has no IPv6 isolation
-at all; these rules are 28's, and the differential says where 20.10 differs.
+packet does there). Containers of an internal network reach each other over IPv6
+(neighbour solicitations included) even where bridged IPv6 meets ip6tables: 28's
+internal rules are `-i br ! -o br ! -d PREFIX -j DROP` and its mirror (moby/moby#45649),
+while 20.10's, without the `! -o br`, drop them. Docker 20.10 without `--experimental
+--ip6tables` has no IPv6 isolation at all; these rules are 28's, and the differential
+says where 20.10 differs.
 """
 
 from __future__ import annotations

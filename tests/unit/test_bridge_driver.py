@@ -96,6 +96,21 @@ def test_enable_icc_false_needs_bridge_netfilter(engine: Engine, fabric: FakeFab
     assert fabric.kernel_objects() == 1
 
 
+def test_the_first_network_with_icc_off_turns_bridge_netfilter_on_for_good(
+        engine: Engine, fabric: FakeFabric) -> None:
+    """As dockerd does (bridge_linux.go enableBrNfCallIptables, setupBridgeNetFiltering):
+    bridged IPv4 and IPv6 meet the host firewall from the first network with ICC off on,
+    even once it is gone; other networks leave the knobs as they are."""
+    knobs = ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables")
+    engine.create_network(NetworkRequest("open"))
+    engine.create_network(NetworkRequest("secret", internal=True))
+    assert not any(knob in fabric.sysctls for knob in knobs)
+    quiet = engine.create_network(NetworkRequest("quiet", options={ICC: "false"}))
+    assert all(fabric.sysctls[knob] == "1" for knob in knobs)
+    engine.remove_network(quiet.id)
+    assert all(fabric.sysctls[knob] == "1" for knob in knobs)
+
+
 def test_enable_icc_true_adds_no_drop(engine: Engine, fabric: FakeFabric) -> None:
     net = engine.create_network(NetworkRequest("front", options={ICC: "true"}))
     assert fabric.ruleset == golden_ruleset("user_bridge", {"br-user": bridge_of(net)})

@@ -161,6 +161,20 @@ def test_ipv6_cells_follow_docker_28_as_ipv4_does(judge):
     assert not judge("h1/o1", "h1/f1", family=IPV6)  # o1 has no IPv6 at all
 
 
+def test_an_internal_network_keeps_ipv6_among_its_containers_beside_icc_off(judge):
+    """The host has a network with ICC off (quiet), so bridged IPv6 meets ip6tables:
+    Docker 28's internal rules (`-i br ! -o br ! -d PREFIX -j DROP`, moby/moby#45649)
+    leave what stays on the bridge alone, neighbour solicitations included. Docker
+    20.10's (`-i br ! -d PREFIX`) drop them; the differential lists that as a version
+    difference."""
+    quiet = next(n for n in dual_lab().hosts[0].networks.values() if n.name == "quiet")
+    assert quiet.options["com.docker.network.bridge.enable_icc"] == "false"
+    for protocol in ("icmp", "tcp", "udp", "ndp"):
+        assert judge("h1/s1", "h1/s2", protocol) and judge("h1/s2", "h1/s1", protocol)
+    assert judge("h1/s1", "h1/s2", "arp", IPV4)
+    assert not judge("h1/s1", "h1/f1") and not judge("h1/f1", "h1/s1")  # nothing crosses
+
+
 def test_ipv6_without_an_underlay_address_stops_at_the_host():
     state = dual_lab()
     state = LabState(state.hosts, state.outside_pid, state.outside_address, None)

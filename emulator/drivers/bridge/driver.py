@@ -77,6 +77,12 @@ CAPABILITY = driverapi.Capability(scope=driverapi.LOCAL, connectivity_scope=driv
 
 LINK_LOCAL_64 = IPv6Network("fe80::/64")
 
+BRIDGE_NF_CALL = ("net.bridge.bridge-nf-call-iptables", "net.bridge.bridge-nf-call-ip6tables")
+"""What hands bridged IPv4 and IPv6 to the host firewall's forward hook. dockerd turns
+them on (loading br_netfilter, which starts both at 1) when it creates a network with
+ICC off, and never off. Docker 28 does it also when its userland proxy is disabled; the
+emulator stands for the default, proxy on (it plays the proxy's part itself)."""
+
 
 def validate_ipv6_subnet(gateway: IPv6Address, subnet: IPv6Network) -> None:
     """Docker 28's validateIPv6Subnet, on the bridge's address with its prefix length:
@@ -105,6 +111,8 @@ class BridgeDriver(NetworkBookkeeping[_Network, _Endpoint]):
         """The networks' IPv6 subnets (few: a scan is enough)."""
         self._ports: PortAllocator | None = None
         """The host's ports, made on first use (the kernel's range read then)."""
+        self._bridge_nf_call = False
+        """Whether a network with ICC off has turned BRIDGE_NF_CALL on."""
 
     def validate_network(self, net: driverapi.NetworkSpec, ipam: driverapi.IPAMData) -> None:
         options = parse_options(net.options, "br-" + net.id[:12])
@@ -156,6 +164,10 @@ class BridgeDriver(NetworkBookkeeping[_Network, _Endpoint]):
         else:
             self._fabric.create_bridge(options.bridge_name, address, options.mtu,
                                        address6=address6)
+        if not options.enable_icc and not self._bridge_nf_call:
+            for knob in BRIDGE_NF_CALL:
+                self._fabric.write_sysctl(knob, "1")
+            self._bridge_nf_call = True
         self._networks[net.id] = network
         self._index(network, 1)
         try:

@@ -240,8 +240,20 @@ def _run(args: argparse.Namespace) -> int:
         if not equals or not name:
             raise SystemExit(f"cnm: --param {item!r}: expected NAME=VALUE")
         params[name] = value
-    return run_cli(args.experiments, topology=args.topology, results=args.results,
-                   list_only=args.list, params=params, verbose=args.verbose)
+    return run_cli(args.experiments, topology=packaged_or_path(args.topology),
+                   results=args.results, list_only=args.list, params=params,
+                   verbose=args.verbose)
+
+
+def packaged_or_path(topology: str | None) -> str | None:
+    """`--topology`: a file, or else the name of a topology shipped in the package
+    (`cnm topology show NAME`)."""
+    if topology is None or os.path.exists(topology) or topology not in PACKAGED_TOPOLOGIES:
+        return topology
+    from importlib.resources import files
+
+    package, path = PACKAGED_TOPOLOGIES[topology]
+    return str(files(package).joinpath(path))
 
 
 def _conformance(args: argparse.Namespace) -> int:
@@ -353,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
         "argument such as --topology or a --param no selected experiment takes, a tool "
         "missing, a failure on the way); 77 not root.")
     run.add_argument("experiments", nargs="*", help="names (default: every experiment)")
-    run.add_argument("--topology", help="topology YAML for experiments that take one")
+    run.add_argument("--topology", help="topology YAML for experiments that take one, or "
+                     "the name of a packaged one (cnm topology show)")
     run.add_argument("--results", default="results", help="results directory")
     run.add_argument("--list", action="store_true", help="list the registered experiments")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",

@@ -293,3 +293,15 @@ def test_run_refuses_a_topology_with_both_kinds_of_problem_before_starting(root,
                       "address6, networks, containers, ipv6, fixed-cidr-v6")
     assert err[1] == f"{path}:6: hosts.h1.networks.n: invalid network config:"
     assert not results.exists()
+
+
+def test_run_topology_takes_a_packaged_name_or_a_file(tmp_path) -> None:
+    from emulator.cli import packaged_or_path
+
+    assert packaged_or_path("isolation-dualstack").endswith(
+        "topologies/isolation-dualstack.yaml")
+    mine = tmp_path / "isolation"
+    mine.write_text("name: x\n")
+    assert packaged_or_path(str(mine)) == str(mine)
+    assert packaged_or_path("no-such.yaml") == "no-such.yaml"
+    assert packaged_or_path(None) is None

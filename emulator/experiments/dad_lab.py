@@ -15,8 +15,7 @@ import struct
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 from typing import TypeVar
@@ -285,33 +284,6 @@ def cache_rounds(lab: Lab, node: str, address: IPv6Address, port: int, rounds: i
         followup, _ = _connect(sockets[2 * index + 1], address, port, timeout)
         results.append(Round6(index, mac, connected, error, followup))
     return results
-
-
-@contextmanager
-def listening6(pid: int, port: int) -> Iterator[None]:
-    """A TCP listener on [::]:port in the namespace of pid, accepting and closing."""
-    with inside(pid):
-        server = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("::", port))
-    server.listen(64)
-
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown(socket.SHUT_RDWR)
-        server.close()
-        thread.join(timeout=5)
 
 
 def flips(macs: list[str | None]) -> int:

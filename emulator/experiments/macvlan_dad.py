@@ -36,6 +36,7 @@ from emulator.experiments.results import Check
 from emulator.ipam import IpamConfig
 from emulator.lab import Lab
 from emulator.lab.dockerhost import ContainerHandle
+from emulator.probes import impact
 from emulator.probes.conflicts import ConflictScan, scan_conflicts
 from emulator.probes.rfc4862 import Timings6, probe_address6
 from emulator.probes.rfc5227 import DadResult
@@ -219,7 +220,7 @@ def measure(name: str, progress: Callable[[str], None] = lambda _: None,
         cache: dict[str, list[dl.Round6]] = {}
         with ExitStack() as stack:
             for pid in listeners.values():
-                stack.enter_context(dl.listening6(pid, PORT))
+                stack.enter_context(impact.listening(pid, PORT, ipv6=True))
             for case in listeners:
                 cache[case] = dl.cache_rounds(lab, "router", addresses[case], PORT, rounds)
         owners = scan.owners()

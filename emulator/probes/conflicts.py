@@ -18,7 +18,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
@@ -232,19 +232,34 @@ def scan_conflicts(pid: int, interface: str,
                 key = (packet.sender_ip, packet.sender_mac)
                 answers.setdefault(key, Answer(packet.sender_ip, packet.sender_mac, at))
 
-        for _ in range(rounds):
-            for index, probe in enumerate(probes):
-                sock.send(probe)
-                if capture:
-                    frames.append((wall + time.perf_counter() - started, probe))
-                if index % DRAIN_EVERY == DRAIN_EVERY - 1:
-                    drain()
-        send_seconds = time.perf_counter() - started
-        deadline = time.perf_counter() + window
-        while (remaining := deadline - time.perf_counter()) > 0:
-            if not readiness.readable(sock, remaining):
-                break
-            drain()
+        sent = (lambda probe: frames.append((wall + time.perf_counter() - started, probe))
+                ) if capture else None
+        send_seconds = send_and_listen(sock, probes, rounds, window, drain, sent)
     found = tuple(answers.values())
     return ConflictScan(interface, targets, found, find_conflicts(found), send_seconds,
                         window, frames)
+
+
+def send_and_listen(sock, probes: list[bytes], rounds: int, window: float,
+                    drain: Callable[[], None],
+                    sent: Callable[[bytes], None] | None = None) -> float:
+    """Send `probes` `rounds` times over `sock`, reading the answers already in every
+    DRAIN_EVERY probes (`drain`), then keep reading them as they come until `window`
+    seconds after the last probe; `sent` is told of each probe as it leaves. Returns
+    the seconds the sending took. Every neighbour scan (ARP here, NDP in ndpscan)
+    times its probes so."""
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for index, probe in enumerate(probes):
+            sock.send(probe)
+            if sent is not None:
+                sent(probe)
+            if index % DRAIN_EVERY == DRAIN_EVERY - 1:
+                drain()
+    send_seconds = time.perf_counter() - started
+    deadline = time.perf_counter() + window
+    while (remaining := deadline - time.perf_counter()) > 0:
+        if not readiness.readable(sock, remaining):
+            break
+        drain()
+    return send_seconds

@@ -50,16 +50,18 @@ class Impact:
 
 
 @contextmanager
-def listening(pid: int, port: int) -> Iterator[None]:
-    """A TCP listener in the namespace of pid, accepting and closing connections."""
+def listening(pid: int, port: int, ipv6: bool = False) -> Iterator[None]:
+    """A TCP listener (on 0.0.0.0, or [::] with `ipv6`) in the namespace of pid,
+    accepting and closing connections."""
     ns = Namespace.of_pid(pid)
     try:
         with ns.entered():
-            server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            server = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET,
+                                   socket.SOCK_STREAM)
     finally:
         ns.close()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("0.0.0.0", port))
+    server.bind(("::" if ipv6 else "0.0.0.0", port))
     server.listen(128)
 
     def serve() -> None:

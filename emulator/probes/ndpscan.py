@@ -12,14 +12,13 @@ import time
 from collections.abc import Iterable
 from ipaddress import IPv6Address
 
-from emulator.fabric import readiness
 from emulator.probes.conflicts import (
-    DRAIN_EVERY,
     Answer,
     ConflictScan,
     find_conflicts,
     link_socket,
     receive,
+    send_and_listen,
 )
 from emulator.probes.ndp import (
     ALL_NODES,
@@ -83,19 +82,9 @@ def scan_conflicts6(pid: int, interface: str, targets: Iterable[IPv6Address | st
                 key = (packet.target, packet.mac or "?")
                 answers.setdefault(key, Answer(packet.target, packet.mac or "?", at))
 
-        for _ in range(rounds):
-            for index, probe in enumerate(probes):
-                sock.send(probe)
-                if capture:
-                    frames.append((wall + time.perf_counter() - started, probe))
-                if index % DRAIN_EVERY == DRAIN_EVERY - 1:
-                    drain()
-        send_seconds = time.perf_counter() - started
-        deadline = time.perf_counter() + window
-        while (remaining := deadline - time.perf_counter()) > 0:
-            if not readiness.readable(sock, remaining):
-                break
-            drain()
+        sent = (lambda probe: frames.append((wall + time.perf_counter() - started, probe))
+                ) if capture else None
+        send_seconds = send_and_listen(sock, probes, rounds, window, drain, sent)
     found = tuple(answers.values())
     return ConflictScan(interface, targets, found, find_conflicts(found), send_seconds,
                         window, frames)

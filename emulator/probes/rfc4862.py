@@ -18,12 +18,10 @@ so tests can shrink them.
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass
 from ipaddress import IPv6Address
 
-from emulator.fabric import readiness
-from emulator.probes.conflicts import link_socket, mac_text, receive
+from emulator.probes.conflicts import link_socket, mac_text
 from emulator.probes.ndp import (
     ALL_NODES,
     ETH_P_IPV6,
@@ -34,7 +32,7 @@ from emulator.probes.ndp import (
     solicitation_frame,
     solicited_node,
 )
-from emulator.probes.rfc5227 import DadEvent, DadResult
+from emulator.probes.rfc5227 import DadResult, run_schedule
 
 
 @dataclass(frozen=True)
@@ -81,31 +79,17 @@ def probe_address6(pid: int, interface: str, address: IPv6Address | str,
     the first one. `address` is an IPv6Address or its text."""
     address = IPv6Address(address)
     sends, end = probe_schedule6(timings or Timings6(), rng or random.Random())
-    events: list[DadEvent] = []
-    macs: dict[str, None] = {}
-    probes_sent = 0
     with link_socket(pid, interface, ETH_P_IPV6) as (sock, raw_mac, ifindex):
         # Advertisements answering a DAD probe go to all-nodes; rivals' probes to the
         # solicited-node group: both must pass the interface's multicast filter.
         join_group(sock, ifindex, ALL_NODES)
         join_group(sock, ifindex, solicited_node(address))
-        ours, probe = mac_text(raw_mac), solicitation_frame(address, raw_mac)
-        started = time.perf_counter()
-        for until in (*sends, end):
-            while not (stop_on_conflict and macs):
-                remaining = started + until - time.perf_counter()
-                if remaining <= 0 or not readiness.readable(sock, remaining):
-                    break
-                for at, frame in receive(sock, started):
-                    packet = parse_ndp_frame(frame)
-                    kind = conflict_kind6(packet, address, ours) if packet else None
-                    if kind and packet and packet.mac:
-                        events.append(DadEvent(at, kind, packet.mac))
-                        macs.setdefault(packet.mac)
-            if stop_on_conflict and macs or probes_sent == len(sends):
-                break
-            sock.send(probe)
-            events.append(DadEvent(time.perf_counter() - started, "probe-sent", ours))
-            probes_sent += 1
-        elapsed = time.perf_counter() - started
-    return DadResult(address, bool(macs), tuple(macs), probes_sent, elapsed, tuple(events))
+        ours = mac_text(raw_mac)
+
+        def conflict(frame: bytes) -> tuple[str, str] | None:
+            packet = parse_ndp_frame(frame)
+            kind = conflict_kind6(packet, address, ours) if packet else None
+            return (kind, packet.mac) if kind and packet and packet.mac else None
+
+        return run_schedule(sock, address, solicitation_frame(address, raw_mac), ours, sends,
+                            end, stop_on_conflict, conflict)

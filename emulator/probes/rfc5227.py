@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING
@@ -116,27 +117,42 @@ def probe_address(pid: int, interface: str, address: IPv4Address | IPv6Address |
         return rfc4862.probe_address6(pid, interface, address, six, rng, stop_on_conflict)
     address = IPv4Address(address)
     sends, end = probe_schedule(timings or Timings(), rng or random.Random())
+    with arp_socket(pid, interface) as (sock, raw_mac):
+        ours = mac_text(raw_mac)
+
+        def conflict(frame: bytes) -> tuple[str, str] | None:
+            packet = parse_arp(frame)
+            kind = conflict_kind(packet, address, ours) if packet else None
+            return (kind, packet.sender_mac) if kind and packet else None
+
+        return run_schedule(sock, address, probe_frame(raw_mac, address), ours, sends, end,
+                            stop_on_conflict, conflict)
+
+
+def run_schedule(sock, address: IPv4Address | IPv6Address, probe: bytes, ours: str,
+                 sends: tuple[float, ...], end: float, stop_on_conflict: bool,
+                 conflict: Callable[[bytes], tuple[str, str] | None]) -> DadResult:
+    """Send `probe` at each time of `sends` (seconds from now) and listen until `end`,
+    collecting every frame `conflict` names (kind, MAC): the probing both RFC 5227
+    and RFC 4862 (rfc4862.py) do, each with its own frames and schedule."""
     events: list[DadEvent] = []
     macs: dict[str, None] = {}
     probes_sent = 0
-    with arp_socket(pid, interface) as (sock, raw_mac):
-        ours, probe = mac_text(raw_mac), probe_frame(raw_mac, address)
-        started = time.perf_counter()
-        for until in (*sends, end):
-            while not (stop_on_conflict and macs):
-                remaining = started + until - time.perf_counter()
-                if remaining <= 0 or not readiness.readable(sock, remaining):
-                    break
-                for at, frame in receive(sock, started):
-                    packet = parse_arp(frame)
-                    kind = conflict_kind(packet, address, ours) if packet else None
-                    if kind:
-                        events.append(DadEvent(at, kind, packet.sender_mac))
-                        macs.setdefault(packet.sender_mac)
-            if stop_on_conflict and macs or probes_sent == len(sends):
+    started = time.perf_counter()
+    for until in (*sends, end):
+        while not (stop_on_conflict and macs):
+            remaining = started + until - time.perf_counter()
+            if remaining <= 0 or not readiness.readable(sock, remaining):
                 break
-            sock.send(probe)
-            events.append(DadEvent(time.perf_counter() - started, "probe-sent", ours))
-            probes_sent += 1
-        elapsed = time.perf_counter() - started
+            for at, frame in receive(sock, started):
+                found = conflict(frame)
+                if found:
+                    events.append(DadEvent(at, found[0], found[1]))
+                    macs.setdefault(found[1])
+        if stop_on_conflict and macs or probes_sent == len(sends):
+            break
+        sock.send(probe)
+        events.append(DadEvent(time.perf_counter() - started, "probe-sent", ours))
+        probes_sent += 1
+    elapsed = time.perf_counter() - started
     return DadResult(address, bool(macs), tuple(macs), probes_sent, elapsed, tuple(events))

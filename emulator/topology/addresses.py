@@ -34,20 +34,8 @@ def parse_ipv4_address(text: str, path: FieldPath, log: ProblemLog) -> IPv4Addre
 
 
 def parse_ipv4_network(text: str, path: FieldPath, log: ProblemLog) -> IPv4Network | None:
-    example = ["an IPv4 network in CIDR notation, e.g. 192.0.2.0/24"]
-    try:
-        network = ip_network(text)
-    except ValueError as error:
-        if "/" in text and "host bits set" in str(error):
-            fixed = ip_network(text, strict=False)
-            log.report(path, f"{text!r} has host bits set (did you mean {str(fixed)!r}?)")
-        else:
-            log.report(path, f"invalid network {text!r}", allowed=example)
-        return None
-    if "/" not in text or not isinstance(network, IPv4Network):
-        log.report(path, f"invalid network {text!r}", allowed=example)
-        return None
-    return network
+    return _parse_network(text, path, log, IPv4Network, "network",
+                          "an IPv4 network in CIDR notation, e.g. 192.0.2.0/24")
 
 
 def parse_ipv6_address(text: str, path: FieldPath, log: ProblemLog) -> IPv6Address | None:
@@ -64,7 +52,13 @@ def parse_ipv6_address(text: str, path: FieldPath, log: ProblemLog) -> IPv6Addre
 
 
 def parse_ipv6_network(text: str, path: FieldPath, log: ProblemLog) -> IPv6Network | None:
-    example = ["an IPv6 network in CIDR notation, e.g. 2001:db8::/64"]
+    return _parse_network(text, path, log, IPv6Network, "IPv6 network",
+                          "an IPv6 network in CIDR notation, e.g. 2001:db8::/64")
+
+
+def _parse_network(text: str, path: FieldPath, log: ProblemLog, family: type, what: str,
+                   example: str):
+    """`text` as a network of `family` in CIDR notation, or None with the problem logged."""
     try:
         network = ip_network(text)
     except ValueError as error:
@@ -72,10 +66,10 @@ def parse_ipv6_network(text: str, path: FieldPath, log: ProblemLog) -> IPv6Netwo
             fixed = ip_network(text, strict=False)
             log.report(path, f"{text!r} has host bits set (did you mean {str(fixed)!r}?)")
         else:
-            log.report(path, f"invalid IPv6 network {text!r}", allowed=example)
+            log.report(path, f"invalid {what} {text!r}", allowed=[example])
         return None
-    if "/" not in text or not isinstance(network, IPv6Network):
-        log.report(path, f"invalid IPv6 network {text!r}", allowed=example)
+    if "/" not in text or not isinstance(network, family):
+        log.report(path, f"invalid {what} {text!r}", allowed=[example])
         return None
     return network
 

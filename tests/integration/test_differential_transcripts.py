@@ -27,8 +27,8 @@ def test_two_emulated_hosts_give_identical_transcripts(lab) -> None:
     summary = tr.agreement(rows)
     assert sum(s["commands"] for s in summary) >= 60
     assert {s["section"] for s in summary} == {
-        "readme", "lifecycle", "refusals", "ipam-validation", "driver-options",
-        "endpoint-validation", "unimplemented", "ports"}
+        "readme", "lifecycle", "refusals", "ipv6-default-pool", "ipam-validation",
+        "driver-options", "endpoint-validation", "unimplemented", "ports"}
     assert transcripts["h1"].leftovers == transcripts["h2"].leftovers == {}
     # The corpus exercises what it claims: refusals are refused, the rest works.
     refused = [r for r in transcripts["h1"].records if r.section == "refusals" and r.exit_code]

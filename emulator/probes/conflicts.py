@@ -215,45 +215,45 @@ def scan_conflicts(pid: int, interface: str,
                          "targets apart")
     targets = tuple(IPv4Address(target) for target in parsed)
     wanted = set(targets)
-    frames: list[tuple[float, bytes]] = []
-    answers: dict[tuple[IPv4Address, str], Answer] = {}
+
+    def answer(frame: bytes) -> tuple[IPv4Address, str] | None:
+        packet = parse_arp(frame)
+        if packet is None or packet.op != OP_REPLY or packet.sender_ip not in wanted:
+            return None
+        return packet.sender_ip, packet.sender_mac
+
     with arp_socket(pid, interface) as (sock, mac):
         probes = [probe_frame(mac, target) for target in targets]
-        wall = time.time()
-        started = time.perf_counter()
-
-        def drain() -> None:
-            for at, frame in receive(sock, started):
-                if capture:
-                    frames.append((wall + at, frame))
-                packet = parse_arp(frame)
-                if packet is None or packet.op != OP_REPLY or packet.sender_ip not in wanted:
-                    continue
-                key = (packet.sender_ip, packet.sender_mac)
-                answers.setdefault(key, Answer(packet.sender_ip, packet.sender_mac, at))
-
-        sent = (lambda probe: frames.append((wall + time.perf_counter() - started, probe))
-                ) if capture else None
-        send_seconds = send_and_listen(sock, probes, rounds, window, drain, sent)
-    found = tuple(answers.values())
-    return ConflictScan(interface, targets, found, find_conflicts(found), send_seconds,
-                        window, frames)
+        return run_scan(sock, interface, targets, probes, window, rounds, capture, answer)
 
 
-def send_and_listen(sock, probes: list[bytes], rounds: int, window: float,
-                    drain: Callable[[], None],
-                    sent: Callable[[bytes], None] | None = None) -> float:
+def run_scan(sock, interface: str, targets: tuple, probes: list[bytes], window: float,
+             rounds: int, capture: bool,
+             answer: Callable[[bytes], tuple[IPv4Address | IPv6Address, str] | None]
+             ) -> ConflictScan:
     """Send `probes` `rounds` times over `sock`, reading the answers already in every
-    DRAIN_EVERY probes (`drain`), then keep reading them as they come until `window`
-    seconds after the last probe; `sent` is told of each probe as it leaves. Returns
-    the seconds the sending took. Every neighbour scan (ARP here, NDP in ndpscan)
-    times its probes so."""
+    DRAIN_EVERY probes, then keep reading them as they come until `window` seconds
+    after the last probe. `answer` names the (address, MAC) a frame answers for, or
+    None; `capture` keeps every frame sent and received, stamped in wall-clock
+    seconds. Every neighbour scan (ARP here, NDP in ndpscan) is run so."""
+    frames: list[tuple[float, bytes]] = []
+    answers: dict[tuple[IPv4Address | IPv6Address, str], Answer] = {}
+    wall = time.time()
     started = time.perf_counter()
+
+    def drain() -> None:
+        for at, frame in receive(sock, started):
+            if capture:
+                frames.append((wall + at, frame))
+            found = answer(frame)
+            if found is not None:
+                answers.setdefault(found, Answer(found[0], found[1], at))
+
     for _ in range(rounds):
         for index, probe in enumerate(probes):
             sock.send(probe)
-            if sent is not None:
-                sent(probe)
+            if capture:
+                frames.append((wall + time.perf_counter() - started, probe))
             if index % DRAIN_EVERY == DRAIN_EVERY - 1:
                 drain()
     send_seconds = time.perf_counter() - started
@@ -262,4 +262,6 @@ def send_and_listen(sock, probes: list[bytes], rounds: int, window: float,
         if not readiness.readable(sock, remaining):
             break
         drain()
-    return send_seconds
+    found = tuple(answers.values())
+    return ConflictScan(interface, targets, found, find_conflicts(found), send_seconds,
+                        window, frames)

@@ -8,17 +8,13 @@ MAC is a conflict. The result is the same ConflictScan an ARP scan gives.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from ipaddress import IPv6Address
 
 from emulator.probes.conflicts import (
-    Answer,
     ConflictScan,
-    find_conflicts,
     link_socket,
-    receive,
-    send_and_listen,
+    run_scan,
 )
 from emulator.probes.ndp import (
     ALL_NODES,
@@ -63,28 +59,15 @@ def scan_conflicts6(pid: int, interface: str, targets: Iterable[IPv6Address | st
         raise ValueError("rounds must be at least 1")
     targets = tuple(dict.fromkeys(IPv6Address(target) for target in targets))
     wanted = set(targets)
-    frames: list[tuple[float, bytes]] = []
-    answers: dict[tuple[IPv6Address, str], Answer] = {}
     source = None if dad else _source_on(pid, interface, targets)
+
+    def answer(frame: bytes) -> tuple[IPv6Address, str] | None:
+        packet = parse_ndp_frame(frame)
+        if packet is None or packet.kind != NA or packet.target not in wanted:
+            return None
+        return packet.target, packet.mac or "?"
+
     with link_socket(pid, interface, ETH_P_IPV6) as (sock, mac, ifindex):
         join_group(sock, ifindex, ALL_NODES)
         probes = [solicitation_frame(target, mac, source) for target in targets]
-        wall = time.time()
-        started = time.perf_counter()
-
-        def drain() -> None:
-            for at, frame in receive(sock, started):
-                if capture:
-                    frames.append((wall + at, frame))
-                packet = parse_ndp_frame(frame)
-                if packet is None or packet.kind != NA or packet.target not in wanted:
-                    continue
-                key = (packet.target, packet.mac or "?")
-                answers.setdefault(key, Answer(packet.target, packet.mac or "?", at))
-
-        sent = (lambda probe: frames.append((wall + time.perf_counter() - started, probe))
-                ) if capture else None
-        send_seconds = send_and_listen(sock, probes, rounds, window, drain, sent)
-    found = tuple(answers.values())
-    return ConflictScan(interface, targets, found, find_conflicts(found), send_seconds,
-                        window, frames)
+        return run_scan(sock, interface, targets, probes, window, rounds, capture, answer)

@@ -183,6 +183,23 @@ def _is_host_like(node: Node) -> bool:
         node.container is not None and node.container.shares_host)
 
 
+def _container_networks(state: LabState, ipv6: bool) -> tuple[
+        dict[str, list[NetworkState]], dict[str, NetworkState | None]]:
+    """Per container ID: the networks where it has an address of the family, and the
+    network holding its default route of that family (None without one)."""
+    networks: dict[str, list[NetworkState]] = {}
+    gateway_network: dict[str, NetworkState | None] = {}
+    for host in state.hosts:
+        for container in host.containers:
+            networks[container.id] = [
+                host.networks[ep.network_id] for ep in container.endpoints
+                if (ep.address6 if ipv6 else ep.address) is not None
+                and ep.network_id in host.networks]
+            gw = container.gateway_network6 if ipv6 else container.gateway_network
+            gateway_network[container.id] = host.networks.get(gw) if gw else None
+    return networks, gateway_network
+
+
 class Expectations:
     """expected(src, dst) for the nodes of one lab (a LabState, or a running lab to
     read one from)."""
@@ -195,15 +212,7 @@ class Expectations:
                         and n.options.get(INHIBIT_IPV4) != "true"}
             for host in state.hosts
         }
-        self._networks: dict[str, list[NetworkState]] = {}
-        self._gateway_network: dict[str, NetworkState | None] = {}
-        for host in state.hosts:
-            for container in host.containers:
-                self._networks[container.id] = [
-                    host.networks[ep.network_id] for ep in container.endpoints
-                    if ep.address is not None and ep.network_id in host.networks]
-                gw = container.gateway_network
-                self._gateway_network[container.id] = host.networks.get(gw) if gw else None
+        self._networks, self._gateway_network = _container_networks(state, ipv6=False)
         self._v6 = _Ipv6Rules(state)
 
     def reaches(self, src: Node, dst: Node, protocol: str = "icmp") -> bool:
@@ -268,15 +277,7 @@ class _Ipv6Rules:
         self._outside = state.outside_address6 is not None
         self._bridges = {host.name: {n.id for n in host.networks.values() if _has_gateway6(n)}
                          for host in state.hosts}
-        self._networks: dict[str, list[NetworkState]] = {}
-        self._gateway_network: dict[str, NetworkState | None] = {}
-        for host in state.hosts:
-            for container in host.containers:
-                self._networks[container.id] = [
-                    host.networks[ep.network_id] for ep in container.endpoints
-                    if ep.address6 is not None and ep.network_id in host.networks]
-                gw = container.gateway_network6
-                self._gateway_network[container.id] = host.networks.get(gw) if gw else None
+        self._networks, self._gateway_network = _container_networks(state, ipv6=True)
 
     def reaches(self, src: Node, dst: Node, protocol: str) -> bool:
         if src.container is not None and dst.container is not None and (
